@@ -1,0 +1,133 @@
+//! Tables for people. Programs should use `--output json`, whose shape is
+//! the library's serialized types; these tables may change freely.
+
+use std::fmt::Write;
+
+use chrono::SecondsFormat;
+use comfy_table::{ContentArrangement, Table, presets};
+
+use kinesis_autoscaler::plan::{Action, Plan};
+use kinesis_autoscaler::policy::Policy;
+
+/// The table's lines without the padding comfy-table leaves at line ends.
+fn lines(t: &Table) -> String {
+    t.lines()
+        .map(|l| l.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    t
+}
+
+/// One line about the stream, one row per open shard, then the actions.
+pub fn plan_table(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "stream {}: {} {}, observed {}; open shards {} -> {} (min {}, max {})",
+        plan.stream,
+        plan.stream_status,
+        plan.stream_mode,
+        plan.observed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        plan.open_shards_before,
+        plan.open_shards_after,
+        plan.min_shards,
+        plan.max_shards,
+    );
+    if let Some(refusal) = &plan.refused {
+        let _ = writeln!(out, "no actions: {refusal}");
+    }
+    let mut t = table(&["SHARD", "KEYS", "PEAK", "VERDICT", "REASON"]);
+    for v in &plan.verdicts {
+        t.add_row(vec![
+            v.shard_id.to_string(),
+            format!("{:.2}%", v.key_space_share * 100.0),
+            v.peak_utilization.map_or("-".into(), |p| format!("{p:.2}")),
+            v.verdict.name().to_owned(),
+            v.reason.clone(),
+        ]);
+    }
+    let _ = writeln!(out, "\n{}", lines(&t));
+    if plan.refused.is_none() {
+        out.push('\n');
+        if plan.actions.is_empty() {
+            out.push_str("no actions\n");
+        } else {
+            out.push_str("actions, in order:\n");
+        }
+        for (n, action) in plan.actions.iter().enumerate() {
+            let _ = match action {
+                Action::Split(s) => writeln!(
+                    out,
+                    "{:>3}. split {} [{}, {}] at {} ({})",
+                    n + 1,
+                    s.shard_id
+                        .as_ref()
+                        .map_or("(child)".into(), |id| id.to_string()),
+                    s.starting_hash_key,
+                    s.ending_hash_key,
+                    s.new_starting_hash_key,
+                    s.trigger,
+                ),
+                Action::Merge(m) => writeln!(
+                    out,
+                    "{:>3}. merge {} + {} (projected peak {:.2}, {})",
+                    n + 1,
+                    m.shard_id,
+                    m.adjacent_shard_id,
+                    m.projected_peak,
+                    m.trigger,
+                ),
+            };
+        }
+    }
+    out
+}
+
+/// What each stream entry of a valid policy resolves to.
+pub fn policy_table(policy: &Policy) -> String {
+    let mut t = table(&["STREAM", "SHARDS", "SCALE UP", "SCALE DOWN", "READ"]);
+    for rule in &policy.streams {
+        let p = &rule.policy;
+        let up = &p.scale_up;
+        let down = &p.scale_down;
+        t.add_row(vec![
+            rule.name.clone(),
+            format!("{}..={}", p.min_shards, p.max_shards),
+            format!(
+                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run",
+                up.threshold,
+                up.sustain_minutes,
+                up.window_minutes,
+                up.throttled_records,
+                humantime::format_duration(up.cooldown),
+                up.max_splits_per_run
+            ),
+            format!(
+                "< {} for {}m, merged < {}; cooldown {}; <= {} merges/run",
+                down.threshold,
+                down.window_minutes,
+                down.merged_ceiling,
+                humantime::format_duration(down.cooldown),
+                down.max_merges_per_run
+            ),
+            if p.read.enabled {
+                format!(">= {}", p.read.threshold)
+            } else {
+                "off".into()
+            },
+        ]);
+    }
+    format!(
+        "{}: valid, {} stream entries\n\n{}\n",
+        policy.source.display(),
+        policy.streams.len(),
+        lines(&t)
+    )
+}

@@ -1,0 +1,30 @@
+//! kinesis-autoscaler: an autoscaling resharding controller for Amazon
+//! Kinesis Data Streams.
+//!
+//! For each stream a policy names, the controller **observes** the open
+//! shards and their per-shard CloudWatch metrics, **plans** in a pure
+//! function which hot shards to split at their midpoint and which cold
+//! adjacent pairs to merge, and **applies** the plan one operation at a time.
+//!
+//! # Layout
+//! - [`model`]: hash keys, hash-key ranges, shards, and the key-space
+//!   arithmetic (midpoints, adjacency, coverage).
+//! - [`observation`]: what was seen of one stream; its JSON form is the
+//!   snapshot file.
+//! - [`policy`]: the YAML policy, validated and resolved per stream.
+//! - [`planner`]: the pure decision, `plan(&Observation, &StreamPolicy, now)`.
+//! - [`plan`]: the decision as data: actions and a verdict per shard.
+//! - [`error`]: the error type and the exit codes.
+//! - [`yaml`]: the only module that parses YAML.
+//! - [`testkit`]: builders for observations, for tests and benchmarks.
+
+pub mod error;
+pub mod model;
+pub mod observation;
+pub mod plan;
+pub mod planner;
+pub mod policy;
+pub mod testkit;
+pub mod yaml;
+
+pub use error::{Error, Result};

@@ -1,0 +1,301 @@
+//! What the controller saw of one stream at one moment: its status, its
+//! shards, their per-minute CloudWatch series and the cooldown history.
+//!
+//! This is the planner's whole input besides the policy and the clock, and
+//! its serialized form is the snapshot file that `plan --snapshot` replays
+//! and `plan --save-snapshot` writes. This module owns the format and its
+//! validation; it does not decide anything.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Shard, ShardId};
+
+/// A stream's status as DescribeStreamSummary reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamStatus {
+    Creating,
+    Deleting,
+    Active,
+    Updating,
+}
+
+impl fmt::Display for StreamStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamStatus::Creating => "CREATING",
+            StreamStatus::Deleting => "DELETING",
+            StreamStatus::Active => "ACTIVE",
+            StreamStatus::Updating => "UPDATING",
+        })
+    }
+}
+
+/// A stream's capacity mode: only provisioned streams can be resharded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamMode {
+    Provisioned,
+    OnDemand,
+}
+
+impl fmt::Display for StreamMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        })
+    }
+}
+
+/// One observation of one stream, exactly as a snapshot file holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    pub stream_name: String,
+    pub stream_status: StreamStatus,
+    pub stream_mode: StreamMode,
+    /// When the observation was taken; decides which metric minutes are
+    /// complete (see [`Metrics`]).
+    pub observed_at: DateTime<Utc>,
+    /// Every shard ListShards returned, closed ones included; the planner
+    /// looks only at the open ones.
+    pub shards: Vec<Shard>,
+    pub metrics: Metrics,
+    #[serde(default)]
+    pub history: History,
+}
+
+impl Observation {
+    /// The open shards, sorted by starting hash key.
+    pub fn open_shards(&self) -> Vec<&Shard> {
+        let mut open: Vec<&Shard> = self.shards.iter().filter(|s| s.open).collect();
+        open.sort_by_key(|s| (s.range.start(), s.range.end()));
+        open
+    }
+}
+
+/// Per-shard CloudWatch series on a common minute grid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// The start of the first minute of every series.
+    pub start: DateTime<Utc>,
+    /// Always 60: shard-level metrics are per-minute sums.
+    pub period_seconds: u32,
+    #[serde(default)]
+    pub shards: BTreeMap<ShardId, ShardMetrics>,
+}
+
+/// A per-minute series of Sums; `None` is a missing datapoint, which means
+/// "unknown", never zero.
+pub type Series = Vec<Option<f64>>;
+
+/// The series of one shard, by CloudWatch metric name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardMetrics {
+    #[serde(
+        rename = "IncomingBytes",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub incoming_bytes: Series,
+    #[serde(
+        rename = "IncomingRecords",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub incoming_records: Series,
+    #[serde(
+        rename = "WriteProvisionedThroughputExceeded",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub write_throttled: Series,
+    #[serde(
+        rename = "OutgoingBytes",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub outgoing_bytes: Series,
+    #[serde(
+        rename = "OutgoingRecords",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub outgoing_records: Series,
+    #[serde(
+        rename = "ReadProvisionedThroughputExceeded",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub read_throttled: Series,
+    #[serde(
+        rename = "IteratorAgeMilliseconds",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub iterator_age_ms: Series,
+}
+
+impl ShardMetrics {
+    /// Each series with its CloudWatch name, for validation and reports.
+    pub fn named_series(&self) -> [(&'static str, &Series); 7] {
+        [
+            ("IncomingBytes", &self.incoming_bytes),
+            ("IncomingRecords", &self.incoming_records),
+            ("WriteProvisionedThroughputExceeded", &self.write_throttled),
+            ("OutgoingBytes", &self.outgoing_bytes),
+            ("OutgoingRecords", &self.outgoing_records),
+            ("ReadProvisionedThroughputExceeded", &self.read_throttled),
+            ("IteratorAgeMilliseconds", &self.iterator_age_ms),
+        ]
+    }
+}
+
+/// When the controller last resharded this stream; cooldowns count from here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub last_scale_up: Option<DateTime<Utc>>,
+    pub last_scale_down: Option<DateTime<Utc>>,
+}
+
+/// A snapshot that parsed but cannot be planned on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SnapshotProblem {
+    /// Where in the snapshot, e.g. `metrics.shards.shardId-000000000001.IncomingBytes[3]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Observation {
+    /// Checks what the JSON types alone cannot: the minute grid, metric
+    /// values, and shard ids that are unique and known.
+    pub fn validate(&self) -> Result<(), SnapshotProblem> {
+        let problem = |path: String, message: String| Err(SnapshotProblem { path, message });
+        if self.stream_name.is_empty() {
+            return problem("stream_name".into(), "must not be empty".into());
+        }
+        if self.metrics.period_seconds != 60 {
+            return problem(
+                "metrics.period_seconds".into(),
+                format!(
+                    "must be 60 (shard-level metrics are per-minute sums), got {}",
+                    self.metrics.period_seconds
+                ),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            if !seen.insert(&shard.id) {
+                return problem(
+                    format!("shards[{i}].shard_id"),
+                    format!("shard {} is listed twice", shard.id),
+                );
+            }
+        }
+        for (id, series) in &self.metrics.shards {
+            if !seen.contains(id) {
+                return problem(
+                    format!("metrics.shards.{id}"),
+                    "has metrics but is not in `shards`".into(),
+                );
+            }
+            for (name, values) in series.named_series() {
+                for (i, v) in values.iter().enumerate() {
+                    if let Some(v) = v
+                        && !(v.is_finite() && *v >= 0.0)
+                    {
+                        return problem(
+                            format!("metrics.shards.{id}.{name}[{i}]"),
+                            format!("must be a non-negative number or null, got {v}"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot file that cannot be planned on, and where it went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read snapshot {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {field}{message}", path.display(), field = field_prefix(field))]
+    Parse {
+        path: PathBuf,
+        /// The JSON path of the offending value, e.g. `shards[0].starting_hash_key`.
+        field: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: SnapshotProblem,
+    },
+}
+
+fn field_prefix(field: &str) -> String {
+    if field.is_empty() || field == "." {
+        String::new()
+    } else {
+        format!("{field}: ")
+    }
+}
+
+impl Observation {
+    /// Reads and checks a snapshot file.
+    pub fn load(path: &Path) -> Result<Observation, SnapshotError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Observation::parse(&text, path)
+    }
+
+    /// Parses snapshot JSON; `path` only names the source in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Observation, SnapshotError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let obs: Observation = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            SnapshotError::Parse {
+                path: path.to_owned(),
+                field,
+                line: inner.line(),
+                column: inner.column(),
+                message: strip_position(&inner.to_string()),
+            }
+        })?;
+        obs.validate().map_err(|problem| SnapshotError::Invalid {
+            path: path.to_owned(),
+            problem,
+        })?;
+        Ok(obs)
+    }
+}
+
+/// serde_json ends messages with " at line L column C"; the position is
+/// shown in front instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

@@ -1,0 +1,1451 @@
+//! The decision: which shards to split, which adjacent pairs to merge, and
+//! why every other shard is left alone.
+//!
+//! [`plan`] is a pure function of an [`Observation`], a [`StreamPolicy`]
+//! and `now`: no I/O, no clock, no logging, and the same input always gives
+//! the same plan. Everything it decides is explained in the returned
+//! [`Plan`].
+//!
+//! # Rules
+//! - A minute's utilization is the larger of IncomingBytes against 1 MiB/s
+//!   and IncomingRecords against 1,000 records/s (and, with `read.enabled`,
+//!   OutgoingBytes against 2 MiB/s). A minute has data only if every metric
+//!   it needs has a datapoint: a missing datapoint is unknown, never zero.
+//! - The newest complete minute is the last one that ended at least
+//!   `metrics.delay` before the observation; windows end there.
+//! - Hot: at least `sustain` minutes of the scale-up window at or above the
+//!   threshold, or at least `throttled_records` throttled writes in it. A
+//!   hot shard is split at its midpoint; where the estimated demand (accepted
+//!   plus throttled) is several times the threshold, its children are split
+//!   too, until each piece's share is under the threshold.
+//! - Cold: every minute of the scale-down window present and below the
+//!   threshold. Adjacent cold pairs whose combined utilization stays under
+//!   `merged_ceiling` in every minute are merged, coolest first.
+//! - Cooldowns, `min_shards`/`max_shards` and the per-run budgets bound all
+//!   of it; a stream outside its bounds is brought back inside them.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::ops::Range;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+
+use crate::model::{HashKeyRange, Shard, check_layout};
+use crate::observation::{Observation, Series, ShardMetrics, StreamMode, StreamStatus};
+use crate::plan::{
+    Action, ActionKind, Merge, Plan, Refusal, ShardVerdict, Split, Trigger, Verdict,
+};
+use crate::policy::StreamPolicy;
+
+/// Write capacity of one shard, bytes per second.
+pub const WRITE_BYTES_PER_SECOND: f64 = 1_048_576.0;
+/// Write capacity of one shard, records per second.
+pub const WRITE_RECORDS_PER_SECOND: f64 = 1_000.0;
+/// Shared read capacity of one shard, bytes per second.
+pub const READ_BYTES_PER_SECOND: f64 = 2_097_152.0;
+const SECONDS_PER_MINUTE: f64 = 60.0;
+
+/// Plans one stream. See the module docs for the rules.
+pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Plan {
+    let open = obs.open_shards();
+    let mut plan = Plan {
+        stream: obs.stream_name.clone(),
+        stream_status: obs.stream_status,
+        stream_mode: obs.stream_mode,
+        observed_at: obs.observed_at,
+        planned_at: now,
+        min_shards: policy.min_shards,
+        max_shards: policy.max_shards,
+        open_shards_before: open.len(),
+        open_shards_after: open.len(),
+        refused: None,
+        actions: Vec::new(),
+        verdicts: Vec::new(),
+    };
+    if let Some(refusal) = refusal(obs, &open) {
+        let reason = refusal.to_string();
+        plan.verdicts = open
+            .iter()
+            .map(|s| ShardVerdict::new(s, None, Verdict::Skipped, reason.clone()))
+            .collect();
+        plan.refused = Some(refusal);
+        return plan;
+    }
+
+    let mut planner = Planner::new(obs, policy, now, open);
+    planner.split_hot_shards();
+    planner.split_up_to_min_shards();
+    planner.merge_cold_pairs();
+    plan.open_shards_after = planner.open_after as usize;
+    plan.verdicts = planner.verdicts();
+    plan.actions = planner.actions;
+    plan
+}
+
+fn refusal(obs: &Observation, open: &[&Shard]) -> Option<Refusal> {
+    if obs.stream_status != StreamStatus::Active {
+        return Some(Refusal::NotActive {
+            status: obs.stream_status,
+        });
+    }
+    if obs.stream_mode != StreamMode::Provisioned {
+        return Some(Refusal::NotProvisioned {
+            mode: obs.stream_mode,
+        });
+    }
+    let problems = check_layout(open.iter().copied());
+    (!problems.is_empty()).then_some(Refusal::BrokenLayout { problems })
+}
+
+/// Which series indexes hold complete minutes.
+struct Grid {
+    /// Index of the newest complete minute; negative when there is none.
+    newest: i64,
+}
+
+impl Grid {
+    fn new(obs: &Observation, policy: &StreamPolicy) -> Grid {
+        let delay = TimeDelta::from_std(policy.metrics_delay).unwrap_or(TimeDelta::MAX);
+        // Minute i is complete when start + 60(i + 1) + delay <= observed_at.
+        let elapsed = (obs.observed_at - obs.metrics.start)
+            .checked_sub(&delay)
+            .unwrap_or(TimeDelta::MIN);
+        Grid {
+            newest: elapsed.num_milliseconds().div_euclid(60_000) - 1,
+        }
+    }
+
+    /// The last `minutes` complete minutes.
+    fn window(&self, minutes: u32) -> Range<i64> {
+        self.newest - i64::from(minutes) + 1..self.newest + 1
+    }
+}
+
+/// One minute of one shard (or of a pair summed).
+#[derive(Clone, Copy, Debug, Default)]
+struct Load {
+    bytes: f64,
+    records: f64,
+    /// Zero unless read load counts.
+    out_bytes: f64,
+    /// Throttled writes; zero where the datapoint is missing.
+    throttled: f64,
+}
+
+impl Load {
+    fn write_utilization(&self) -> f64 {
+        let bytes = self.bytes / SECONDS_PER_MINUTE / WRITE_BYTES_PER_SECOND;
+        let records = self.records / SECONDS_PER_MINUTE / WRITE_RECORDS_PER_SECOND;
+        bytes.max(records)
+    }
+
+    fn read_utilization(&self) -> f64 {
+        self.out_bytes / SECONDS_PER_MINUTE / READ_BYTES_PER_SECOND
+    }
+
+    fn utilization(&self) -> f64 {
+        self.write_utilization().max(self.read_utilization())
+    }
+
+    /// Write demand including what was throttled, in shards' worth: throttled
+    /// records are added to the records, and to the bytes at the minute's
+    /// average record size.
+    fn write_demand(&self) -> f64 {
+        let records = self.records + self.throttled;
+        let bytes = if self.records > 0.0 {
+            self.bytes * records / self.records
+        } else {
+            self.bytes
+        };
+        (bytes / SECONDS_PER_MINUTE / WRITE_BYTES_PER_SECOND)
+            .max(records / SECONDS_PER_MINUTE / WRITE_RECORDS_PER_SECOND)
+    }
+
+    fn plus(self, other: Load) -> Load {
+        Load {
+            bytes: self.bytes + other.bytes,
+            records: self.records + other.records,
+            out_bytes: self.out_bytes + other.out_bytes,
+            throttled: self.throttled + other.throttled,
+        }
+    }
+}
+
+fn at(series: &Series, minute: i64) -> Option<f64> {
+    let i = usize::try_from(minute).ok()?;
+    series.get(i).copied().flatten()
+}
+
+/// A shard's series, read the way the policy needs them.
+#[derive(Clone, Copy)]
+struct Reader<'a> {
+    metrics: Option<&'a ShardMetrics>,
+    read_enabled: bool,
+}
+
+impl Reader<'_> {
+    /// The minute's load, or `None` if any metric it needs is missing.
+    fn load(&self, minute: i64) -> Option<Load> {
+        let m = self.metrics?;
+        Some(Load {
+            bytes: at(&m.incoming_bytes, minute)?,
+            records: at(&m.incoming_records, minute)?,
+            out_bytes: if self.read_enabled {
+                at(&m.outgoing_bytes, minute)?
+            } else {
+                0.0
+            },
+            throttled: at(&m.write_throttled, minute).unwrap_or(0.0),
+        })
+    }
+}
+
+/// What one shard's metrics say, measured once.
+#[derive(Clone, Debug, Default)]
+struct ShardStats {
+    up_present: u32,
+    hot_minutes: u32,
+    throttled: f64,
+    /// Highest utilization in the scale-up window.
+    up_peak: f64,
+    /// Estimated demand over the threshold (1.0 = exactly at threshold):
+    /// the level held for `sustain` minutes, or the peak when throttling
+    /// alone made the shard hot.
+    pressure: f64,
+    down_present: u32,
+    /// Highest utilization among the present minutes of the scale-down window.
+    down_peak: f64,
+    /// Highest utilization over the longest window, if any minute has data.
+    peak: Option<f64>,
+    hot: Option<Trigger>,
+    cold: bool,
+}
+
+impl ShardStats {
+    fn measure(
+        reader: Reader,
+        grid: &Grid,
+        policy: &StreamPolicy,
+        pressures: &mut Vec<f64>,
+    ) -> Self {
+        let up = grid.window(policy.scale_up.window_minutes);
+        let down = grid.window(policy.scale_down.window_minutes);
+        let mut s = ShardStats::default();
+        pressures.clear();
+        for minute in grid.window(policy.lookback_minutes()) {
+            let Some(load) = reader.load(minute) else {
+                continue;
+            };
+            let util = load.utilization();
+            s.peak = Some(s.peak.map_or(util, |p: f64| p.max(util)));
+            if up.contains(&minute) {
+                s.up_present += 1;
+                s.up_peak = s.up_peak.max(util);
+                s.throttled += load.throttled;
+                let read_pressure = if reader.read_enabled {
+                    load.read_utilization() / policy.read.threshold
+                } else {
+                    0.0
+                };
+                if load.write_utilization() >= policy.scale_up.threshold || read_pressure >= 1.0 {
+                    s.hot_minutes += 1;
+                }
+                pressures
+                    .push((load.write_demand() / policy.scale_up.threshold).max(read_pressure));
+            }
+            if down.contains(&minute) {
+                s.down_present += 1;
+                s.down_peak = s.down_peak.max(util);
+            }
+        }
+        pressures.sort_by(|a, b| b.total_cmp(a));
+        let sustain = policy.scale_up.sustain_minutes as usize;
+        let rule = policy.scale_up.throttled_records;
+        if s.hot_minutes as usize >= sustain {
+            s.hot = Some(Trigger::Utilization);
+            s.pressure = pressures[sustain - 1];
+        } else if rule > 0 && s.throttled >= rule as f64 {
+            s.hot = Some(Trigger::Throttling);
+            s.pressure = pressures.first().copied().unwrap_or(0.0);
+        }
+        s.cold = s.down_present == policy.scale_down.window_minutes
+            && s.down_peak < policy.scale_down.threshold;
+        s
+    }
+
+    /// Whether the missing minutes of the scale-up window could have made
+    /// the shard hot.
+    fn hot_unknown(&self, policy: &StreamPolicy) -> bool {
+        let missing = policy.scale_up.window_minutes - self.up_present;
+        self.hot.is_none() && self.hot_minutes + missing >= policy.scale_up.sustain_minutes
+    }
+
+    /// Whether the missing minutes of the scale-down window are all that
+    /// keeps the shard from being cold.
+    fn cold_unknown(&self, policy: &StreamPolicy) -> bool {
+        !self.cold
+            && self.down_present < policy.scale_down.window_minutes
+            && self.down_peak < policy.scale_down.threshold
+    }
+}
+
+/// A range that may be split: an open shard, or a child planned earlier.
+#[derive(Clone, Debug)]
+struct Piece {
+    /// Estimated share of demand over the threshold; split while >= 1.
+    pressure: f64,
+    range: HashKeyRange,
+    /// Index of the open shard it comes from.
+    origin: usize,
+    /// Whether it is that open shard itself rather than a planned child.
+    is_open_shard: bool,
+}
+
+impl PartialEq for Piece {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Piece {}
+impl PartialOrd for Piece {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Piece {
+    /// Highest pressure first; among equals, the lowest hash key first, so
+    /// plans are deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.pressure
+            .total_cmp(&other.pressure)
+            .then_with(|| other.range.start().cmp(&self.range.start()))
+    }
+}
+
+struct Planner<'a> {
+    policy: &'a StreamPolicy,
+    history_up: Option<DateTime<Utc>>,
+    history_down: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    grid: Grid,
+    open: Vec<&'a Shard>,
+    readers: Vec<Reader<'a>>,
+    stats: Vec<ShardStats>,
+    /// Decisions made so far, by open-shard index.
+    decided: Vec<Option<(Verdict, String)>>,
+    /// Splits planned per open shard, children included.
+    splits: Vec<u32>,
+    /// Planned children that were not split further.
+    child_leaves: Vec<Piece>,
+    actions: Vec<Action>,
+    splits_used: u32,
+    open_after: u32,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        obs: &'a Observation,
+        policy: &'a StreamPolicy,
+        now: DateTime<Utc>,
+        open: Vec<&'a Shard>,
+    ) -> Self {
+        let grid = Grid::new(obs, policy);
+        let readers: Vec<Reader> = open
+            .iter()
+            .map(|s| Reader {
+                metrics: obs.metrics.shards.get(&s.id),
+                read_enabled: policy.read.enabled,
+            })
+            .collect();
+        let mut buffer = Vec::new();
+        let stats = readers
+            .iter()
+            .map(|r| ShardStats::measure(*r, &grid, policy, &mut buffer))
+            .collect();
+        let n = open.len();
+        Planner {
+            policy,
+            history_up: obs.history.last_scale_up,
+            history_down: obs.history.last_scale_down,
+            now,
+            grid,
+            readers,
+            stats,
+            decided: vec![None; n],
+            splits: vec![0; n],
+            child_leaves: Vec::new(),
+            actions: Vec::new(),
+            splits_used: 0,
+            open_after: n as u32,
+            open,
+        }
+    }
+
+    fn decide(&mut self, i: usize, verdict: Verdict, reason: String) {
+        if self.decided[i].is_none() {
+            self.decided[i] = Some((verdict, reason));
+        }
+    }
+
+    /// Splits `piece` at its midpoint, returning its children, or `None`
+    /// when the range is too small.
+    fn split(&mut self, piece: &Piece, trigger: Trigger, reason: String) -> Option<[Piece; 2]> {
+        let mid = piece.range.midpoint()?;
+        let (low, high) = piece.range.split_at(mid).ok()?;
+        let origin = self.open[piece.origin];
+        self.actions.push(Action::Split(Split {
+            shard_id: piece.is_open_shard.then(|| origin.id.clone()),
+            starting_hash_key: piece.range.start(),
+            ending_hash_key: piece.range.end(),
+            new_starting_hash_key: mid,
+            trigger,
+            reason: reason.clone(),
+        }));
+        self.splits_used += 1;
+        self.open_after += 1;
+        self.splits[piece.origin] += 1;
+        self.decide(piece.origin, Verdict::Split { trigger, splits: 0 }, reason);
+        let child = |range| Piece {
+            pressure: piece.pressure / 2.0,
+            range,
+            origin: piece.origin,
+            is_open_shard: false,
+        };
+        Some([child(low), child(high)])
+    }
+
+    fn hot_summary(&self, i: usize) -> String {
+        let s = &self.stats[i];
+        let up = &self.policy.scale_up;
+        let mut text = match s.hot {
+            Some(Trigger::Throttling) => format!(
+                "{} throttled records in the last {} minutes (rule: {}), peak {:.2}",
+                s.throttled, up.window_minutes, up.throttled_records, s.up_peak
+            ),
+            _ => format!(
+                "utilization >= {} in {} of the last {} minutes (peak {:.2})",
+                up.threshold, s.hot_minutes, up.window_minutes, s.up_peak
+            ),
+        };
+        if s.hot == Some(Trigger::Utilization) && s.throttled > 0.0 {
+            text.push_str(&format!(", {} throttled records", s.throttled));
+        }
+        text
+    }
+
+    fn split_hot_shards(&mut self) {
+        let up = &self.policy.scale_up;
+        let cooling_until = self
+            .history_up
+            .map(|t| t + TimeDelta::from_std(up.cooldown).unwrap_or(TimeDelta::MAX))
+            .filter(|until| self.now < *until);
+        let mut queue = BinaryHeap::new();
+        for i in 0..self.open.len() {
+            if self.stats[i].hot.is_none() {
+                continue;
+            }
+            if let Some(until) = cooling_until {
+                let reason = format!(
+                    "hot ({}), but the split cooldown runs until {}",
+                    self.hot_summary(i),
+                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+                self.decide(
+                    i,
+                    Verdict::CoolingDown {
+                        action: ActionKind::Split,
+                        until,
+                    },
+                    reason,
+                );
+                continue;
+            }
+            queue.push(Piece {
+                pressure: self.stats[i].pressure,
+                range: self.open[i].range,
+                origin: i,
+                is_open_shard: true,
+            });
+        }
+        while let Some(piece) = queue.pop() {
+            let i = piece.origin;
+            if !piece.is_open_shard && piece.pressure < 1.0 {
+                self.child_leaves.push(piece);
+                continue;
+            }
+            let blocked = if self.splits_used >= self.policy.scale_up.max_splits_per_run {
+                Some((
+                    Verdict::BudgetUsedUp {
+                        limit: "max_splits_per_run",
+                        value: self.policy.scale_up.max_splits_per_run,
+                    },
+                    format!(
+                        "hot ({}), but max_splits_per_run {} is used up this run",
+                        self.hot_summary(i),
+                        self.policy.scale_up.max_splits_per_run
+                    ),
+                ))
+            } else if self.open_after >= self.policy.max_shards {
+                Some((
+                    Verdict::AtMaxShards {
+                        max_shards: self.policy.max_shards,
+                    },
+                    format!(
+                        "hot ({}), but the stream is at max_shards {}",
+                        self.hot_summary(i),
+                        self.policy.max_shards
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((verdict, reason)) = blocked {
+                if piece.is_open_shard {
+                    self.decide(i, verdict, reason);
+                } else {
+                    self.child_leaves.push(piece);
+                }
+                continue;
+            }
+            let trigger = self.stats[i].hot.expect("only hot shards are queued");
+            let reason = if piece.is_open_shard {
+                format!(
+                    "hot: {}; estimated demand {:.2}x the threshold",
+                    self.hot_summary(i),
+                    piece.pressure
+                )
+            } else {
+                format!(
+                    "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
+                    self.open[i].id, piece.pressure
+                )
+            };
+            match self.split(&piece, trigger, reason) {
+                Some(children) => queue.extend(children),
+                None if piece.is_open_shard => {
+                    let reason = format!(
+                        "hot ({}), but its hash-key range {} is too small to split",
+                        self.hot_summary(i),
+                        piece.range
+                    );
+                    self.decide(i, Verdict::RangeTooSmall, reason);
+                }
+                None => self.child_leaves.push(piece),
+            }
+        }
+    }
+
+    /// Below `min_shards`, splits the widest shards (planned children
+    /// included) until the stream reaches it, cooldowns notwithstanding.
+    fn split_up_to_min_shards(&mut self) {
+        let min = self.policy.min_shards;
+        if self.open_after >= min {
+            return;
+        }
+        let mut widest: BinaryHeap<(u128, std::cmp::Reverse<u128>, usize)> = BinaryHeap::new();
+        let mut pieces: Vec<Piece> = std::mem::take(&mut self.child_leaves);
+        pieces.extend(
+            (0..self.open.len())
+                .filter(|&i| self.splits[i] == 0)
+                .map(|i| Piece {
+                    pressure: 0.0,
+                    range: self.open[i].range,
+                    origin: i,
+                    is_open_shard: true,
+                }),
+        );
+        let push = |widest: &mut BinaryHeap<_>, k: usize, p: &Piece| {
+            widest.push((
+                p.range.end().0 - p.range.start().0,
+                std::cmp::Reverse(p.range.start().0),
+                k,
+            ));
+        };
+        for (k, p) in pieces.iter().enumerate() {
+            push(&mut widest, k, p);
+        }
+        while self.open_after < min && self.splits_used < self.policy.scale_up.max_splits_per_run {
+            let Some((_, _, k)) = widest.pop() else { break };
+            let piece = pieces[k].clone();
+            let reason = format!("below min_shards {}: splitting the widest shard", min);
+            if let Some(children) = self.split(&piece, Trigger::MinShards, reason) {
+                for child in children {
+                    pieces.push(child);
+                    push(
+                        &mut widest,
+                        pieces.len() - 1,
+                        pieces.last().expect("just pushed"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn merge_cold_pairs(&mut self) {
+        let down = &self.policy.scale_down;
+        let window = self.grid.window(down.window_minutes);
+        let over_max = self.open_after.saturating_sub(self.policy.max_shards);
+        let room = self.open_after.saturating_sub(self.policy.min_shards);
+        let cooling_until = self
+            .history_up
+            .max(self.history_down)
+            .map(|t| t + TimeDelta::from_std(down.cooldown).unwrap_or(TimeDelta::MAX))
+            .filter(|until| self.now < *until);
+
+        // Candidate pairs (lower index, projected peak), coolest first.
+        let mut pairs: Vec<(usize, f64)> = Vec::new();
+        for i in 0..self.open.len().saturating_sub(1) {
+            let (a, b) = (&self.stats[i], &self.stats[i + 1]);
+            let complete = |s: &ShardStats| s.down_present == down.window_minutes;
+            if self.splits[i] > 0 || self.splits[i + 1] > 0 || !complete(a) || !complete(b) {
+                continue;
+            }
+            if !(a.cold && b.cold) && over_max == 0 {
+                continue;
+            }
+            let projected = window
+                .clone()
+                .filter_map(|m| Some(self.readers[i].load(m)?.plus(self.readers[i + 1].load(m)?)))
+                .map(|l| l.utilization())
+                .fold(0.0, f64::max);
+            if projected < down.merged_ceiling {
+                pairs.push((i, projected));
+            }
+        }
+        pairs.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+
+        let mut merged = vec![false; self.open.len()];
+        let mut done = 0u32;
+        for (i, projected) in pairs {
+            if merged[i] || merged[i + 1] {
+                continue;
+            }
+            let both_cold = self.stats[i].cold && self.stats[i + 1].cold;
+            let for_bounds = done < over_max;
+            let blocked = if !for_bounds && !both_cold {
+                continue;
+            } else if let (Some(until), false) = (cooling_until, for_bounds) {
+                Some((
+                    Verdict::CoolingDown {
+                        action: ActionKind::Merge,
+                        until,
+                    },
+                    format!(
+                        "cold, but the merge cooldown runs until {}",
+                        until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ),
+                ))
+            } else if done >= down.max_merges_per_run {
+                Some((
+                    Verdict::BudgetUsedUp {
+                        limit: "max_merges_per_run",
+                        value: down.max_merges_per_run,
+                    },
+                    format!(
+                        "cold, but max_merges_per_run {} is used up this run",
+                        down.max_merges_per_run
+                    ),
+                ))
+            } else if done >= room {
+                Some((
+                    Verdict::AtMinShards {
+                        min_shards: self.policy.min_shards,
+                    },
+                    format!(
+                        "cold, but a merge would go below min_shards {}",
+                        self.policy.min_shards
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((verdict, reason)) = blocked {
+                let peak = |s: &ShardStats| {
+                    format!(
+                        " (peak {:.2} over {} minutes)",
+                        s.down_peak, down.window_minutes
+                    )
+                };
+                for j in [i, i + 1] {
+                    let text = reason.replacen("cold", &format!("cold{}", peak(&self.stats[j])), 1);
+                    self.decide(j, verdict.clone(), text);
+                }
+                continue;
+            }
+            merged[i] = true;
+            merged[i + 1] = true;
+            done += 1;
+            self.open_after -= 1;
+            let (trigger, why) = if for_bounds {
+                (
+                    Trigger::MaxShards,
+                    format!("above max_shards {}", self.policy.max_shards),
+                )
+            } else {
+                (
+                    Trigger::Cold,
+                    format!(
+                        "both below {} for all of the last {} minutes (peaks {:.2} and {:.2})",
+                        down.threshold,
+                        down.window_minutes,
+                        self.stats[i].down_peak,
+                        self.stats[i + 1].down_peak
+                    ),
+                )
+            };
+            let reason = format!(
+                "{why}; merged peak {projected:.2} stays under merged_ceiling {}",
+                down.merged_ceiling
+            );
+            let (lower, upper) = (self.open[i], self.open[i + 1]);
+            self.actions.push(Action::Merge(Merge {
+                shard_id: lower.id.clone(),
+                adjacent_shard_id: upper.id.clone(),
+                starting_hash_key: lower.range.start(),
+                adjacent_starting_hash_key: upper.range.start(),
+                ending_hash_key: upper.range.end(),
+                projected_peak: projected,
+                trigger,
+                reason: reason.clone(),
+            }));
+            for (j, partner) in [(i, upper), (i + 1, lower)] {
+                let verdict = Verdict::Merge {
+                    trigger,
+                    partner: partner.id.clone(),
+                    projected_peak: projected,
+                };
+                self.decide(j, verdict, format!("merge with {}: {reason}", partner.id));
+            }
+        }
+    }
+
+    /// One verdict per open shard: the decision made, or why none was.
+    fn verdicts(&mut self) -> Vec<ShardVerdict> {
+        let policy = self.policy;
+        let (up, down) = (&policy.scale_up, &policy.scale_down);
+        (0..self.open.len())
+            .map(|i| {
+                let s = &self.stats[i];
+                let (verdict, reason) = match self.decided[i].take() {
+                    Some((Verdict::Split { trigger, .. }, reason)) => {
+                        let splits = self.splits[i];
+                        let reason = format!("{reason}; {splits} split(s) into {} shards", splits + 1);
+                        (Verdict::Split { trigger, splits }, reason)
+                    }
+                    Some(decided) => decided,
+                    None if s.cold => (
+                        Verdict::Steady,
+                        format!(
+                            "cold (peak {:.2} over {} minutes), but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
+                            s.down_peak, down.window_minutes, down.merged_ceiling
+                        ),
+                    ),
+                    None if s.hot_unknown(policy) => (
+                        Verdict::NotEnoughData {
+                            present_minutes: s.up_present,
+                            window_minutes: up.window_minutes,
+                        },
+                        format!(
+                            "not enough data: {} of the last {} minutes have datapoints, {} hot minutes needed",
+                            s.up_present, up.window_minutes, up.sustain_minutes
+                        ),
+                    ),
+                    None if s.cold_unknown(policy) => (
+                        Verdict::NotEnoughData {
+                            present_minutes: s.down_present,
+                            window_minutes: down.window_minutes,
+                        },
+                        format!(
+                            "not enough data to merge: {} of the last {} minutes have datapoints",
+                            s.down_present, down.window_minutes
+                        ),
+                    ),
+                    None => (
+                        Verdict::Steady,
+                        format!(
+                            "steady: peak {:.2}, neither hot (>= {} for {} of {} minutes) nor cold (< {} for {} minutes)",
+                            s.peak.unwrap_or(0.0),
+                            up.threshold,
+                            up.sustain_minutes,
+                            up.window_minutes,
+                            down.threshold,
+                            down.window_minutes
+                        ),
+                    ),
+                };
+                ShardVerdict::new(self.open[i], s.peak, verdict, reason)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HashKey, LayoutProblem};
+    use crate::testkit::{StreamBuilder, shard_id, uniform_ranges};
+
+    fn now_of(obs: &Observation) -> DateTime<Utc> {
+        obs.observed_at
+    }
+
+    fn run(obs: &Observation, policy: &StreamPolicy) -> Plan {
+        plan(obs, policy, now_of(obs))
+    }
+
+    fn verdicts(plan: &Plan) -> Vec<&'static str> {
+        plan.verdicts.iter().map(|v| v.verdict.name()).collect()
+    }
+
+    fn splits(plan: &Plan) -> Vec<&Split> {
+        plan.splits().collect()
+    }
+
+    fn minutes(n: i64) -> TimeDelta {
+        TimeDelta::minutes(n)
+    }
+
+    /// Cases where what matters is the verdict of every shard and how many
+    /// splits and merges are planned.
+    #[test]
+    fn verdict_table() {
+        let p = StreamPolicy::default;
+        let with = |f: fn(&mut StreamPolicy)| {
+            let mut policy = StreamPolicy::default();
+            f(&mut policy);
+            policy
+        };
+        let hot_then_cool = |u| {
+            let mut v = vec![Some(0.5); 30];
+            v[27] = Some(u);
+            v[28] = Some(u);
+            v[29] = Some(u);
+            v
+        };
+        let cases: Vec<(&str, Observation, StreamPolicy, Vec<&str>, usize, usize)> = vec![
+            (
+                "one hot shard among steady ones",
+                StreamBuilder::new("s", 3)
+                    .all(0.5)
+                    .constant(1, 0.95)
+                    .build(),
+                p(),
+                vec!["steady", "split", "steady"],
+                1,
+                0,
+            ),
+            (
+                "exactly at the threshold for exactly `sustain` minutes is hot",
+                StreamBuilder::new("s", 1)
+                    .utilization(0, &hot_then_cool(0.8))
+                    .build(),
+                p(),
+                vec!["split"],
+                1,
+                0,
+            ),
+            (
+                "just under the threshold is not hot",
+                StreamBuilder::new("s", 1)
+                    .utilization(0, &hot_then_cool(0.79))
+                    .build(),
+                p(),
+                vec!["steady"],
+                0,
+                0,
+            ),
+            (
+                "hot during the split cooldown",
+                StreamBuilder::new("s", 2)
+                    .all(0.95)
+                    .last_scale_up(minutes(3))
+                    .build(),
+                p(),
+                vec!["cooling_down", "cooling_down"],
+                0,
+                0,
+            ),
+            (
+                "hot after the split cooldown",
+                StreamBuilder::new("s", 2)
+                    .all(0.95)
+                    .last_scale_up(minutes(5))
+                    .build(),
+                p(),
+                vec!["split", "split"],
+                2,
+                0,
+            ),
+            (
+                "throttling alone makes a shard hot",
+                StreamBuilder::new("s", 2)
+                    .all(0.5)
+                    .throttled(1, 3.0, 1)
+                    .build(),
+                p(),
+                vec!["steady", "split"],
+                1,
+                0,
+            ),
+            (
+                "the throttling rule can be turned off",
+                StreamBuilder::new("s", 2)
+                    .all(0.5)
+                    .throttled(1, 3.0, 1)
+                    .build(),
+                with(|p| p.scale_up.throttled_records = 0),
+                vec!["steady", "steady"],
+                0,
+                0,
+            ),
+            (
+                "throttling older than the window does not count",
+                StreamBuilder::new("s", 1)
+                    .utilization(0, &{
+                        let mut v = vec![Some(0.5); 30];
+                        v[0] = Some(0.5);
+                        v
+                    })
+                    .throttled(0, 0.0, 30)
+                    .build(),
+                p(),
+                vec!["steady"],
+                0,
+                0,
+            ),
+            (
+                "hot at max_shards",
+                StreamBuilder::new("s", 4).all(0.95).build(),
+                with(|p| p.max_shards = 4),
+                vec!["at_max_shards"; 4],
+                0,
+                0,
+            ),
+            (
+                "hot with room for one more shard",
+                StreamBuilder::new("s", 4).all(0.95).build(),
+                with(|p| p.max_shards = 5),
+                vec!["split", "at_max_shards", "at_max_shards", "at_max_shards"],
+                1,
+                0,
+            ),
+            (
+                "split budget used up",
+                StreamBuilder::new("s", 3).all(0.95).build(),
+                with(|p| p.scale_up.max_splits_per_run = 2),
+                vec!["split", "split", "budget_used_up"],
+                2,
+                0,
+            ),
+            (
+                "cold adjacent pair merges",
+                StreamBuilder::new("s", 2).all(0.1).build(),
+                p(),
+                vec!["merge", "merge"],
+                0,
+                1,
+            ),
+            (
+                "cold pair whose merged peak reaches the ceiling stays",
+                StreamBuilder::new("s", 2).all(0.28).build(),
+                with(|p| p.scale_down.merged_ceiling = 0.5),
+                vec!["steady", "steady"],
+                0,
+                0,
+            ),
+            (
+                "cold pair at min_shards",
+                StreamBuilder::new("s", 2).all(0.1).build(),
+                with(|p| p.min_shards = 2),
+                vec!["at_min_shards", "at_min_shards"],
+                0,
+                0,
+            ),
+            (
+                "cold pair in the merge cooldown after a split",
+                StreamBuilder::new("s", 2)
+                    .all(0.1)
+                    .last_scale_up(minutes(29))
+                    .build(),
+                p(),
+                vec!["cooling_down", "cooling_down"],
+                0,
+                0,
+            ),
+            (
+                "cold pair in the merge cooldown after a merge",
+                StreamBuilder::new("s", 2)
+                    .all(0.1)
+                    .last_scale_down(minutes(10))
+                    .build(),
+                p(),
+                vec!["cooling_down", "cooling_down"],
+                0,
+                0,
+            ),
+            (
+                "cold pair after both cooldowns",
+                StreamBuilder::new("s", 2)
+                    .all(0.1)
+                    .last_scale_up(minutes(31))
+                    .last_scale_down(minutes(30))
+                    .build(),
+                p(),
+                vec!["merge", "merge"],
+                0,
+                1,
+            ),
+            (
+                "merge budget used up",
+                StreamBuilder::new("s", 4).all(0.1).build(),
+                with(|p| p.scale_down.max_merges_per_run = 1),
+                vec!["merge", "merge", "budget_used_up", "budget_used_up"],
+                0,
+                1,
+            ),
+            (
+                "a cold shard next to a warm one has no partner",
+                StreamBuilder::new("s", 2)
+                    .constant(0, 0.1)
+                    .constant(1, 0.5)
+                    .build(),
+                p(),
+                vec!["steady", "steady"],
+                0,
+                0,
+            ),
+            (
+                "no metrics at all",
+                StreamBuilder::new("s", 2).build(),
+                p(),
+                vec!["not_enough_data", "not_enough_data"],
+                0,
+                0,
+            ),
+            (
+                "read load counts only when enabled",
+                StreamBuilder::new("s", 1)
+                    .constant(0, 0.1)
+                    .reads(0, 0.9)
+                    .build(),
+                p(),
+                vec!["steady"],
+                0,
+                0,
+            ),
+            (
+                "read load above the read threshold splits when enabled",
+                StreamBuilder::new("s", 1)
+                    .constant(0, 0.1)
+                    .reads(0, 0.9)
+                    .build(),
+                with(|p| p.read.enabled = true),
+                vec!["split"],
+                1,
+                0,
+            ),
+            (
+                "records, not bytes, can make a shard hot",
+                StreamBuilder::new("s", 1).records(0, 0.85, 0.0).build(),
+                p(),
+                vec!["split"],
+                1,
+                0,
+            ),
+        ];
+        for (name, obs, policy, expected, n_splits, n_merges) in cases {
+            let plan = run(&obs, &policy);
+            assert_eq!(verdicts(&plan), expected, "{name}");
+            assert_eq!(plan.splits().count(), n_splits, "{name}: splits");
+            assert_eq!(plan.merges().count(), n_merges, "{name}: merges");
+            assert_eq!(
+                plan.open_shards_after,
+                plan.open_shards_before + n_splits - n_merges,
+                "{name}: open_shards_after"
+            );
+        }
+    }
+
+    #[test]
+    fn splits_the_full_range_at_two_to_the_127() {
+        let obs = StreamBuilder::new("orders", 1).constant(0, 0.9).build();
+        let plan = run(&obs, &StreamPolicy::default());
+        let s = splits(&plan);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].shard_id, Some(shard_id(0)));
+        assert_eq!(
+            s[0].new_starting_hash_key.to_string(),
+            "170141183460469231731687303715884105728"
+        );
+        assert_eq!(s[0].trigger, Trigger::Utilization);
+    }
+
+    #[test]
+    fn splits_a_shard_that_does_not_start_at_zero_at_its_own_midpoint() {
+        let ranges = uniform_ranges(4);
+        let obs = StreamBuilder::new("s", 4).all(0.5).constant(2, 0.9).build();
+        let plan = run(&obs, &StreamPolicy::default());
+        let s = splits(&plan);
+        assert_eq!(s.len(), 1);
+        let r = ranges[2];
+        assert_eq!(s[0].shard_id, Some(shard_id(2)));
+        assert_eq!(
+            (s[0].starting_hash_key, s[0].ending_hash_key),
+            (r.start(), r.end())
+        );
+        assert_eq!(
+            s[0].new_starting_hash_key.0,
+            r.start().0 + (r.end().0 - r.start().0) / 2 + 1
+        );
+    }
+
+    #[test]
+    fn heavy_throttling_splits_deeper_in_one_plan() {
+        // Records-bound at 100% with three times as many records throttled:
+        // demand is 4 shards' worth, 5x the 0.8 threshold, so the shard is
+        // split into 8 pieces of 0.625x each: 1 + 2 + 4 = 7 splits.
+        let obs = StreamBuilder::new("s", 1)
+            .records(0, 1.0, 180_000.0)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        let s = splits(&plan);
+        assert_eq!(s.len(), 7);
+        assert_eq!(plan.open_shards_after, 8);
+        assert_eq!(s[0].shard_id, Some(shard_id(0)));
+        assert!(
+            s[1..].iter().all(|s| s.shard_id.is_none()),
+            "children are addressed by range"
+        );
+        assert_eq!(s[0].trigger, Trigger::Utilization);
+        // Every child split addresses a range an earlier split created.
+        let mut layout = vec![HashKeyRange::FULL];
+        for split in &s {
+            let i = layout
+                .iter()
+                .position(|r| *r == split.range())
+                .expect("split of an existing range");
+            let (lo, hi) = split.range().split_at(split.new_starting_hash_key).unwrap();
+            layout.splice(i..=i, [lo, hi]);
+        }
+        assert_eq!(layout, uniform_ranges_by_halving(3));
+        assert_eq!(
+            plan.verdicts[0].verdict,
+            Verdict::Split {
+                trigger: Trigger::Utilization,
+                splits: 7
+            }
+        );
+    }
+
+    /// The layout after splitting the full range `depth` times at midpoints.
+    fn uniform_ranges_by_halving(depth: u32) -> Vec<HashKeyRange> {
+        let mut layout = vec![HashKeyRange::FULL];
+        for _ in 0..depth {
+            layout = layout
+                .iter()
+                .flat_map(|r| {
+                    let (a, b) = r.split_at(r.midpoint().unwrap()).unwrap();
+                    [a, b]
+                })
+                .collect();
+        }
+        layout
+    }
+
+    #[test]
+    fn deep_splits_stop_at_the_budget_and_at_max_shards() {
+        let obs = StreamBuilder::new("s", 1)
+            .records(0, 1.0, 180_000.0)
+            .build();
+        let mut policy = StreamPolicy::default();
+        policy.scale_up.max_splits_per_run = 3;
+        assert_eq!(run(&obs, &policy).splits().count(), 3);
+        policy.scale_up.max_splits_per_run = 8;
+        policy.max_shards = 5;
+        let plan = run(&obs, &policy);
+        assert_eq!(plan.splits().count(), 4);
+        assert_eq!(plan.open_shards_after, 5);
+    }
+
+    #[test]
+    fn the_hottest_pieces_are_split_first() {
+        // Shard 1's demand is 2.5x the threshold, shard 0's 1.2x. Shard 1 is
+        // split first; its halves (1.25x each) are still hotter than shard 0,
+        // so with a budget of 2 the second split goes to one of them.
+        let obs = StreamBuilder::new("s", 2)
+            .records(0, 0.96, 0.0)
+            .records(1, 1.0, 60_000.0)
+            .build();
+        let mut policy = StreamPolicy::default();
+        policy.scale_up.max_splits_per_run = 2;
+        let plan = run(&obs, &policy);
+        let s = splits(&plan);
+        assert_eq!(s[0].shard_id, Some(shard_id(1)));
+        assert_eq!(s[1].shard_id, None);
+        assert_eq!(
+            s[1].starting_hash_key, s[0].starting_hash_key,
+            "the lower half goes first on a tie"
+        );
+        assert_eq!(verdicts(&plan), vec!["budget_used_up", "split"]);
+    }
+
+    #[test]
+    fn cooldown_verdict_says_until_when() {
+        let obs = StreamBuilder::new("s", 1)
+            .constant(0, 0.95)
+            .last_scale_up(minutes(2))
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        let until = obs.observed_at + minutes(3);
+        assert_eq!(
+            plan.verdicts[0].verdict,
+            Verdict::CoolingDown {
+                action: ActionKind::Split,
+                until
+            }
+        );
+        assert!(
+            plan.verdicts[0].reason.contains("2026-11-26T02:03:00Z"),
+            "{}",
+            plan.verdicts[0].reason
+        );
+    }
+
+    #[test]
+    fn missing_minutes_never_count_as_cold() {
+        let mut minutes = vec![Some(0.05); 30];
+        minutes[12] = None;
+        let obs = StreamBuilder::new("s", 2)
+            .all(0.05)
+            .utilization(1, &minutes)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 0);
+        assert_eq!(
+            plan.verdicts[1].verdict,
+            Verdict::NotEnoughData {
+                present_minutes: 29,
+                window_minutes: 30
+            }
+        );
+        assert_eq!(
+            plan.verdicts[0].verdict,
+            Verdict::Steady,
+            "cold but no partner with full data"
+        );
+    }
+
+    #[test]
+    fn missing_minutes_never_count_as_hot() {
+        // Two hot minutes and three missing: sustain 3 cannot be decided.
+        let mut minutes = vec![Some(0.5); 30];
+        minutes[25] = Some(0.95);
+        minutes[26] = Some(0.95);
+        minutes[27] = None;
+        minutes[28] = None;
+        minutes[29] = None;
+        let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.actions, vec![]);
+        assert_eq!(
+            plan.verdicts[0].verdict,
+            Verdict::NotEnoughData {
+                present_minutes: 2,
+                window_minutes: 5
+            }
+        );
+    }
+
+    #[test]
+    fn the_newest_minutes_inside_the_delay_are_ignored() {
+        let mut minutes = vec![Some(0.5); 30];
+        minutes[27] = Some(0.95);
+        minutes[28] = Some(0.95);
+        minutes[29] = Some(0.95);
+        let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
+        let mut policy = StreamPolicy::default();
+        assert_eq!(run(&obs, &policy).splits().count(), 1);
+        // With a 3-minute delay the newest hot minute is not complete yet.
+        policy.metrics_delay = std::time::Duration::from_secs(180);
+        assert_eq!(verdicts(&run(&obs, &policy)), vec!["steady"]);
+    }
+
+    #[test]
+    fn the_coolest_pairs_merge_first_without_overlapping() {
+        let obs = StreamBuilder::new("s", 4)
+            .constant(0, 0.20)
+            .constant(1, 0.05)
+            .constant(2, 0.06)
+            .constant(3, 0.20)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        let merges: Vec<_> = plan.merges().collect();
+        assert_eq!(merges.len(), 1);
+        assert_eq!(
+            (&merges[0].shard_id, &merges[0].adjacent_shard_id),
+            (&shard_id(1), &shard_id(2))
+        );
+        assert!((merges[0].projected_peak - 0.11).abs() < 1e-9);
+        assert_eq!(verdicts(&plan), vec!["steady", "merge", "merge", "steady"]);
+        let ranges = uniform_ranges(4);
+        assert_eq!(merges[0].ranges(), (ranges[1], ranges[2]));
+    }
+
+    #[test]
+    fn merged_peak_sums_the_pair_minute_by_minute() {
+        // Each shard peaks at 0.29 but in different minutes: the merged
+        // shard never exceeds 0.29 + 0.05.
+        let a: Vec<_> = (0..30)
+            .map(|m| Some(if m % 2 == 0 { 0.29 } else { 0.05 }))
+            .collect();
+        let b: Vec<_> = (0..30)
+            .map(|m| Some(if m % 2 == 1 { 0.29 } else { 0.05 }))
+            .collect();
+        let obs = StreamBuilder::new("s", 2)
+            .utilization(0, &a)
+            .utilization(1, &b)
+            .build();
+        let mut policy = StreamPolicy::default();
+        policy.scale_down.merged_ceiling = 0.4;
+        let plan = run(&obs, &policy);
+        let m = plan.merges().next().expect("a merge");
+        assert!(
+            (m.projected_peak - 0.34).abs() < 1e-9,
+            "{}",
+            m.projected_peak
+        );
+    }
+
+    #[test]
+    fn below_min_shards_splits_the_widest_even_in_cooldown() {
+        let obs = StreamBuilder::new("s", 1)
+            .constant(0, 0.1)
+            .last_scale_up(minutes(1))
+            .build();
+        let mut policy = StreamPolicy::default();
+        policy.min_shards = 4;
+        let plan = run(&obs, &policy);
+        assert_eq!(plan.open_shards_after, 4);
+        let mut layout = vec![HashKeyRange::FULL];
+        for s in plan.splits() {
+            assert_eq!(s.trigger, Trigger::MinShards);
+            let i = layout.iter().position(|r| *r == s.range()).unwrap();
+            let (lo, hi) = s.range().split_at(s.new_starting_hash_key).unwrap();
+            layout.splice(i..=i, [lo, hi]);
+        }
+        assert_eq!(layout, uniform_ranges_by_halving(2));
+        assert_eq!(plan.merges().count(), 0, "never merge below min_shards");
+    }
+
+    #[test]
+    fn above_max_shards_merges_the_coolest_pairs_that_fit_even_in_cooldown() {
+        let obs = StreamBuilder::new("s", 6)
+            .constant(0, 0.30)
+            .constant(1, 0.25)
+            .constant(2, 0.25)
+            .constant(3, 0.20)
+            .constant(4, 0.5)
+            .constant(5, 0.5)
+            .last_scale_down(minutes(1))
+            .build();
+        let mut policy = StreamPolicy::default();
+        policy.max_shards = 4;
+        let plan = run(&obs, &policy);
+        let merges: Vec<_> = plan.merges().collect();
+        assert_eq!(merges.len(), 2);
+        assert!(merges.iter().all(|m| m.trigger == Trigger::MaxShards));
+        assert_eq!(merges[0].shard_id, shard_id(2), "coolest pair first: 0.45");
+        assert_eq!(
+            merges[1].shard_id,
+            shard_id(0),
+            "then 0.55; 0.50 overlaps the first"
+        );
+        assert_eq!(
+            verdicts(&plan),
+            vec!["merge", "merge", "merge", "merge", "steady", "steady"]
+        );
+        assert_eq!(plan.open_shards_after, 4);
+    }
+
+    #[test]
+    fn streams_that_are_not_active_or_not_provisioned_are_skipped() {
+        for (obs, want) in [
+            (
+                StreamBuilder::new("s", 2)
+                    .all(0.95)
+                    .status(StreamStatus::Updating)
+                    .build(),
+                "UPDATING",
+            ),
+            (
+                StreamBuilder::new("s", 2)
+                    .all(0.95)
+                    .mode(StreamMode::OnDemand)
+                    .build(),
+                "ON_DEMAND",
+            ),
+        ] {
+            let plan = run(&obs, &StreamPolicy::default());
+            assert!(plan.actions.is_empty());
+            assert_eq!(verdicts(&plan), vec!["skipped", "skipped"]);
+            assert!(plan.refused.as_ref().unwrap().to_string().contains(want));
+            assert!(plan.verdicts[0].reason.contains(want));
+        }
+    }
+
+    #[test]
+    fn a_layout_with_a_gap_is_refused_with_the_missing_keys() {
+        let ranges = uniform_ranges(3);
+        let obs = StreamBuilder::with_ranges("s", &[ranges[0], ranges[2]])
+            .all(0.95)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert!(plan.actions.is_empty());
+        assert_eq!(
+            plan.refused,
+            Some(Refusal::BrokenLayout {
+                problems: vec![LayoutProblem::Gap {
+                    from: ranges[1].start(),
+                    to: ranges[1].end()
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn closed_shards_are_ignored() {
+        let obs = StreamBuilder::new("s", 2)
+            .all(0.1)
+            .closed(HashKeyRange::FULL)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.refused, None);
+        assert_eq!(plan.open_shards_before, 2);
+        assert_eq!(plan.verdicts.len(), 2);
+        assert_eq!(plan.merges().count(), 1);
+    }
+
+    #[test]
+    fn a_range_too_small_to_split_says_so() {
+        let tiny = HashKeyRange::new(HashKey(0), HashKey(1)).unwrap();
+        let rest = HashKeyRange::new(HashKey(2), HashKey::MAX).unwrap();
+        let obs = StreamBuilder::with_ranges("s", &[tiny, rest])
+            .constant(0, 0.95)
+            .constant(1, 0.5)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(verdicts(&plan), vec!["range_too_small", "steady"]);
+        assert!(plan.actions.is_empty());
+    }
+
+    #[test]
+    fn plans_are_deterministic() {
+        let obs = StreamBuilder::new("s", 16)
+            .all(0.1)
+            .constant(3, 0.95)
+            .records(7, 1.0, 50_000.0)
+            .build();
+        let policy = StreamPolicy::default();
+        assert_eq!(run(&obs, &policy), run(&obs, &policy));
+    }
+}

@@ -1,0 +1,290 @@
+//! The policy file exactly as written: every setting optional, so that a
+//! stream entry overrides the `defaults` field by field and the defaults
+//! override the built-in values.
+//!
+//! Values are checked as they are parsed (a threshold outside (0, 1], a
+//! window that is not whole minutes), so the parser's error carries the
+//! field path and the line and column. Checks that relate several fields
+//! happen after merging, in the parent module. The JSON Schema printed by
+//! `kinesis-autoscaler schema` is derived from these types.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A kinesis-autoscaler policy: which streams to manage and how.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// The policy format version; this build reads version 1.
+    pub version: u32,
+    /// Settings every stream gets unless its own entry overrides them.
+    #[serde(default)]
+    pub defaults: Settings,
+    /// The streams to manage, each with a `name` and any settings that
+    /// override the defaults. A stream matching several entries takes the
+    /// exact name first, then the first matching glob.
+    pub streams: Vec<Settings>,
+}
+
+/// The settings of one stream entry, or of `defaults`. Every field is
+/// optional: a stream's value comes from its entry, else from `defaults`,
+/// else from the built-in default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Exact stream name, stream ARN, or a glob such as `clicks-*`.
+    /// Required in every stream entry; not allowed in `defaults`.
+    pub name: Option<String>,
+    /// Fewest open shards (default 1): the controller never merges below it
+    /// and splits the widest shards to reach it.
+    pub min_shards: Option<ShardCount>,
+    /// Most open shards (default 64): the controller never splits above it
+    /// and merges the coolest adjacent pairs to get back under it.
+    pub max_shards: Option<ShardCount>,
+    pub metrics: Option<MetricsSettings>,
+    pub scale_up: Option<ScaleUpSettings>,
+    pub scale_down: Option<ScaleDownSettings>,
+    pub read: Option<ReadSettings>,
+}
+
+/// How CloudWatch metrics are read.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The newest minutes younger than this are ignored as incomplete
+    /// (CloudWatch datapoints arrive late). Default 2m.
+    pub delay: Option<Span>,
+}
+
+/// When a shard is hot enough to split.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleUpSettings {
+    /// Utilization, as a fraction of one shard's write limit (1 MiB/s or
+    /// 1,000 records/s, whichever is nearer), at or above which a minute is
+    /// hot. Default 0.8.
+    pub threshold: Option<Fraction>,
+    /// How many recent complete minutes are examined. Default 5m.
+    pub window: Option<Minutes>,
+    /// How many minutes of the window must be hot. Default 3m.
+    pub sustain: Option<Minutes>,
+    /// This many throttled writes in the window also make a shard hot; 0
+    /// turns the rule off. Default 1.
+    pub throttled_records: Option<u64>,
+    /// No split until this long after the last split. Default 5m.
+    pub cooldown: Option<Span>,
+    /// At most this many SplitShard calls per run. Default 8.
+    pub max_splits_per_run: Option<u32>,
+}
+
+/// When an adjacent pair of shards is cold enough to merge.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleDownSettings {
+    /// Both shards must stay below this utilization in every minute of the
+    /// window. Default 0.3.
+    pub threshold: Option<Fraction>,
+    /// How many recent complete minutes must all be present and cold.
+    /// Default 30m.
+    pub window: Option<Minutes>,
+    /// The pair's combined utilization must stay below this in every
+    /// minute, so the merged shard is not hot at once. Default 0.6.
+    pub merged_ceiling: Option<Fraction>,
+    /// No merge until this long after the last split or merge. Default 30m.
+    pub cooldown: Option<Span>,
+    /// At most this many MergeShards calls per run. Default 4.
+    pub max_merges_per_run: Option<u32>,
+}
+
+/// Whether read load counts as utilization too.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSettings {
+    /// Also treat read load (OutgoingBytes against 2 MiB/s) as
+    /// utilization. Default false.
+    pub enabled: Option<bool>,
+    /// Read utilization at or above which a minute is hot. Default 0.8.
+    pub threshold: Option<Fraction>,
+}
+
+/// A number in (0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value > 0.0 && value <= 1.0 {
+            Ok(Fraction(value))
+        } else {
+            Err(serde::de::Error::custom(format_args!(
+                "must be in (0, 1], got {value}"
+            )))
+        }
+    }
+}
+
+impl Serialize for Fraction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl JsonSchema for Fraction {
+    fn schema_name() -> Cow<'static, str> {
+        "Fraction".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "description": "A fraction of one shard's capacity, in (0, 1]."
+        })
+    }
+}
+
+/// A shard count, at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ShardCount(pub u32);
+
+impl<'de> Deserialize<'de> for ShardCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        match u32::try_from(value) {
+            Ok(n) if n >= 1 => Ok(ShardCount(n)),
+            _ => Err(serde::de::Error::custom(format_args!(
+                "must be a shard count of at least 1, got {value}"
+            ))),
+        }
+    }
+}
+
+impl Serialize for ShardCount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl JsonSchema for ShardCount {
+    fn schema_name() -> Cow<'static, str> {
+        "ShardCount".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "minimum": 1 })
+    }
+}
+
+/// A duration written the humantime way: `90s`, `5m`, `1h 30m`, `0s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span(pub Duration);
+
+/// A positive whole number of minutes written as a duration: `5m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Minutes(pub u32);
+
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 90s, 5m or 1h")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+        humantime::parse_duration(v.trim()).map_err(|e| {
+            E::custom(format_args!(
+                "{v:?} is not a duration ({e}); write it like 90s, 5m or 1h"
+            ))
+        })
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+        Err(E::custom(format_args!(
+            "{v} has no unit; write a duration like {v}s or {v}m"
+        )))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+        Err(E::custom(format_args!(
+            "{v} is not a duration; write it like 90s, 5m or 1h"
+        )))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+        Err(E::custom(format_args!(
+            "{v} is not a duration; write it like 90s, 5m or 1h"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DurationVisitor).map(Span)
+    }
+}
+
+impl<'de> Deserialize<'de> for Minutes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let d = deserializer.deserialize_any(DurationVisitor)?;
+        let text = humantime::format_duration(d);
+        if d.is_zero() {
+            return Err(serde::de::Error::custom("must be at least 1m, got 0s"));
+        }
+        if d.subsec_nanos() != 0 || d.as_secs() % 60 != 0 {
+            return Err(serde::de::Error::custom(format_args!(
+                "must be a whole number of minutes (metrics are per minute), got {text}"
+            )));
+        }
+        u32::try_from(d.as_secs() / 60)
+            .map(Minutes)
+            .map_err(|_| serde::de::Error::custom(format_args!("{text} is too long")))
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for Minutes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}m", self.0))
+    }
+}
+
+impl JsonSchema for Span {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A duration such as 90s, 5m, 1h 30m.",
+            "examples": ["5m", "30m", "1h"]
+        })
+    }
+}
+
+impl JsonSchema for Minutes {
+    fn schema_name() -> Cow<'static, str> {
+        "Minutes".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A positive whole number of minutes, such as 5m or 1h.",
+            "examples": ["5m", "30m"]
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! A policy file turned into validated, fully resolved settings per stream.
+//!
+//! Loading goes file text → [`file::PolicyFile`] (typed, every field
+//! optional, per-value checks with line and column) → [`Policy`] (each entry
+//! merged over `defaults` over the built-in values, then checked as a
+//! whole). Nothing downstream ever sees an invalid or partial setting.
+
+pub mod file;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+
+use crate::yaml;
+use file::{PolicyFile, Settings};
+
+/// The policy format version this build reads.
+pub const POLICY_VERSION: u32 = 1;
+
+/// Resolved settings for one stream; every field has its final value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamPolicy {
+    pub min_shards: u32,
+    pub max_shards: u32,
+    /// Minutes younger than this are ignored as incomplete.
+    pub metrics_delay: Duration,
+    pub scale_up: ScaleUp,
+    pub scale_down: ScaleDown,
+    pub read: ReadLoad,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleUp {
+    pub threshold: f64,
+    pub window_minutes: u32,
+    pub sustain_minutes: u32,
+    /// 0 turns the throttling rule off.
+    pub throttled_records: u64,
+    pub cooldown: Duration,
+    pub max_splits_per_run: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleDown {
+    pub threshold: f64,
+    pub window_minutes: u32,
+    pub merged_ceiling: f64,
+    pub cooldown: Duration,
+    pub max_merges_per_run: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadLoad {
+    pub enabled: bool,
+    pub threshold: f64,
+}
+
+impl Default for StreamPolicy {
+    /// The built-in values, used where neither a stream entry nor
+    /// `defaults` sets a field.
+    fn default() -> Self {
+        StreamPolicy {
+            min_shards: 1,
+            max_shards: 64,
+            metrics_delay: Duration::from_secs(120),
+            scale_up: ScaleUp {
+                threshold: 0.8,
+                window_minutes: 5,
+                sustain_minutes: 3,
+                throttled_records: 1,
+                cooldown: Duration::from_secs(5 * 60),
+                max_splits_per_run: 8,
+            },
+            scale_down: ScaleDown {
+                threshold: 0.3,
+                window_minutes: 30,
+                merged_ceiling: 0.6,
+                cooldown: Duration::from_secs(30 * 60),
+                max_merges_per_run: 4,
+            },
+            read: ReadLoad {
+                enabled: false,
+                threshold: 0.8,
+            },
+        }
+    }
+}
+
+impl StreamPolicy {
+    /// These settings with every field that `layer` sets replaced.
+    fn overridden_by(&self, layer: &Settings) -> StreamPolicy {
+        let mut p = self.clone();
+        if let Some(v) = layer.min_shards {
+            p.min_shards = v.0;
+        }
+        if let Some(v) = layer.max_shards {
+            p.max_shards = v.0;
+        }
+        if let Some(v) = layer.metrics.as_ref().and_then(|m| m.delay) {
+            p.metrics_delay = v.0;
+        }
+        if let Some(up) = &layer.scale_up {
+            let s = &mut p.scale_up;
+            set(&mut s.threshold, up.threshold.map(|v| v.0));
+            set(&mut s.window_minutes, up.window.map(|v| v.0));
+            set(&mut s.sustain_minutes, up.sustain.map(|v| v.0));
+            set(&mut s.throttled_records, up.throttled_records);
+            set(&mut s.cooldown, up.cooldown.map(|v| v.0));
+            set(&mut s.max_splits_per_run, up.max_splits_per_run);
+        }
+        if let Some(down) = &layer.scale_down {
+            let s = &mut p.scale_down;
+            set(&mut s.threshold, down.threshold.map(|v| v.0));
+            set(&mut s.window_minutes, down.window.map(|v| v.0));
+            set(&mut s.merged_ceiling, down.merged_ceiling.map(|v| v.0));
+            set(&mut s.cooldown, down.cooldown.map(|v| v.0));
+            set(&mut s.max_merges_per_run, down.max_merges_per_run);
+        }
+        if let Some(read) = &layer.read {
+            set(&mut p.read.enabled, read.enabled);
+            set(&mut p.read.threshold, read.threshold.map(|v| v.0));
+        }
+        p
+    }
+
+    /// The combinations no stream can satisfy, each as `field: what is wrong`.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.min_shards > self.max_shards {
+            out.push(format!(
+                "min_shards: {} is above max_shards {}; lower min_shards or raise max_shards",
+                self.min_shards, self.max_shards
+            ));
+        }
+        if self.scale_up.sustain_minutes > self.scale_up.window_minutes {
+            out.push(format!(
+                "scale_up.sustain: {}m is longer than scale_up.window {}m; a shard could never be hot",
+                self.scale_up.sustain_minutes, self.scale_up.window_minutes
+            ));
+        }
+        if self.scale_down.merged_ceiling >= self.scale_up.threshold {
+            out.push(format!(
+                "scale_down.merged_ceiling: {} must be below scale_up.threshold {}, or a merged pair would be split again (flapping)",
+                self.scale_down.merged_ceiling, self.scale_up.threshold
+            ));
+        }
+        if self.scale_down.threshold >= self.scale_up.threshold {
+            out.push(format!(
+                "scale_down.threshold: {} must be below scale_up.threshold {}, or a shard could be hot and cold at once",
+                self.scale_down.threshold, self.scale_up.threshold
+            ));
+        }
+        out
+    }
+
+    /// The longest stretch of metrics any rule looks at, in minutes.
+    pub fn lookback_minutes(&self) -> u32 {
+        self.scale_up
+            .window_minutes
+            .max(self.scale_down.window_minutes)
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// How a policy entry picks its streams.
+#[derive(Debug, Clone)]
+pub enum StreamSelector {
+    /// An exact stream name or ARN.
+    Name(String),
+    /// A glob over stream names, expanded through ListStreams.
+    Glob(GlobMatcher),
+}
+
+impl StreamSelector {
+    fn parse(name: &str) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if !name.contains(['*', '?', '[', '{']) {
+            return Ok(StreamSelector::Name(name.to_owned()));
+        }
+        Glob::new(name)
+            .map(|g| StreamSelector::Glob(g.compile_matcher()))
+            .map_err(|e| format!("{name:?} is not a valid glob: {}", e.kind()))
+    }
+
+    pub fn matches(&self, stream: &str) -> bool {
+        match self {
+            StreamSelector::Name(n) => n == stream || arn_stream_name(n) == Some(stream),
+            StreamSelector::Glob(g) => g.is_match(stream),
+        }
+    }
+}
+
+/// The stream name inside `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
+pub fn arn_stream_name(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")?
+        .split_once(":stream/")
+        .map(|(_, name)| name)
+}
+
+/// One `streams` entry with its resolved settings.
+#[derive(Debug, Clone)]
+pub struct StreamRule {
+    /// The entry's `name` as written.
+    pub name: String,
+    pub selector: StreamSelector,
+    pub policy: StreamPolicy,
+}
+
+/// A loaded, valid policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Where it was read from, for messages.
+    pub source: PathBuf,
+    pub streams: Vec<StreamRule>,
+}
+
+/// A policy that cannot be used, and where it went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        location: Option<(usize, usize)>,
+        message: String,
+    },
+    #[error("{}: invalid policy:\n{}", path.display(), Bullets(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// A list printed one `  - item` per line.
+struct Bullets<'a>(&'a [String]);
+
+impl fmt::Display for Bullets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {item}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Policy::parse(&text, path)
+    }
+
+    /// Parses policy text; `path` only names the source in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = yaml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: path.to_owned(),
+            location: e.location,
+            message: e.message,
+        })?;
+        let streams = Policy::resolve(file).map_err(|problems| PolicyError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })?;
+        Ok(Policy {
+            source: path.to_owned(),
+            streams,
+        })
+    }
+
+    /// Merges every entry over the defaults and checks the result, listing
+    /// all problems rather than stopping at the first.
+    fn resolve(file: PolicyFile) -> Result<Vec<StreamRule>, Vec<String>> {
+        let mut problems = Vec::new();
+        if file.version != POLICY_VERSION {
+            problems.push(format!(
+                "version: this build reads policy version {POLICY_VERSION}, got {}",
+                file.version
+            ));
+        }
+        if file.defaults.name.is_some() {
+            problems.push("defaults.name: not allowed; name streams under `streams`".into());
+        }
+        let defaults = StreamPolicy::default().overridden_by(&file.defaults);
+        let default_problems = defaults.problems();
+        problems.extend(default_problems.iter().map(|p| format!("defaults: {p}")));
+        if file.streams.is_empty() {
+            problems.push("streams: lists no stream; add at least one `- name: STREAM`".into());
+        }
+
+        let mut rules: Vec<StreamRule> = Vec::new();
+        for (i, entry) in file.streams.iter().enumerate() {
+            let Some(name) = &entry.name else {
+                problems.push(format!(
+                    "streams[{i}].name: missing; every stream entry needs a name"
+                ));
+                continue;
+            };
+            let selector = match StreamSelector::parse(name) {
+                Ok(s) => s,
+                Err(why) => {
+                    problems.push(format!("streams[{i}].name: {why}"));
+                    continue;
+                }
+            };
+            if let Some(j) = rules.iter().position(|r| r.name == *name) {
+                problems.push(format!(
+                    "streams[{i}].name: {name:?} is already listed as streams[{j}]"
+                ));
+            }
+            let policy = defaults.overridden_by(entry);
+            // Problems the defaults already have are reported once, above.
+            for p in policy.problems() {
+                if !default_problems.contains(&p) {
+                    problems.push(format!("streams[{i}] ({name}): {p}"));
+                }
+            }
+            rules.push(StreamRule {
+                name: name.clone(),
+                selector,
+                policy,
+            });
+        }
+        if problems.is_empty() {
+            Ok(rules)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The entry that governs `stream`: an exact name wins over globs, and
+    /// among globs the first in the file wins.
+    pub fn rule_for(&self, stream: &str) -> Option<&StreamRule> {
+        let exact = self
+            .streams
+            .iter()
+            .find(|r| matches!(r.selector, StreamSelector::Name(_)) && r.selector.matches(stream));
+        exact.or_else(|| self.streams.iter().find(|r| r.selector.matches(stream)))
+    }
+}
+
+/// The JSON Schema of the policy file, for editor completion.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(PolicyFile)).expect("a schema is plain JSON")
+}

@@ -1,0 +1,210 @@
+//! Builders that make observations read like the scenario they set up:
+//!
+//! ```
+//! use kinesis_autoscaler::testkit::StreamBuilder;
+//! let obs = StreamBuilder::new("orders", 4).constant(0, 0.95).build();
+//! assert_eq!(obs.open_shards().len(), 4);
+//! ```
+//!
+//! Used by unit tests, integration tests, property tests and benchmarks;
+//! nothing in the controller depends on it.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::observation::{History, Metrics, Observation, ShardMetrics, StreamMode, StreamStatus};
+use crate::planner::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+
+/// The observation time builders use unless told otherwise.
+pub const OBSERVED_AT: &str = "2026-11-26T02:00:00Z";
+
+/// `n` ranges of (nearly) equal width covering the whole key space.
+pub fn uniform_ranges(n: u32) -> Vec<HashKeyRange> {
+    assert!(n >= 1, "a stream has at least one shard");
+    let step = u128::MAX / u128::from(n);
+    (0..u128::from(n))
+        .map(|i| {
+            let start = i * step;
+            let end = if i + 1 == u128::from(n) {
+                u128::MAX
+            } else {
+                (i + 1) * step - 1
+            };
+            HashKeyRange::new(HashKey(start), HashKey(end)).expect("ascending")
+        })
+        .collect()
+}
+
+/// The AWS-style id of the shard numbered `n`.
+pub fn shard_id(n: usize) -> ShardId {
+    ShardId(format!("shardId-{n:012}"))
+}
+
+/// Per-minute IncomingBytes that make `utilization` of one shard.
+pub fn bytes_for(utilization: f64) -> f64 {
+    utilization * 60.0 * WRITE_BYTES_PER_SECOND
+}
+
+/// Builds an [`Observation`] of a stream with open shards over given ranges
+/// and per-minute loads expressed as utilization.
+#[derive(Clone, Debug)]
+pub struct StreamBuilder {
+    obs: Observation,
+    minutes: usize,
+}
+
+impl StreamBuilder {
+    /// A stream of `shards` uniform open shards, ACTIVE and PROVISIONED,
+    /// with 30 complete minutes of metrics (for a 2-minute metrics delay)
+    /// and no datapoints yet.
+    pub fn new(name: &str, shards: u32) -> Self {
+        Self::with_ranges(name, &uniform_ranges(shards))
+    }
+
+    /// A stream whose open shards own exactly `ranges`, in order.
+    pub fn with_ranges(name: &str, ranges: &[HashKeyRange]) -> Self {
+        let observed_at: DateTime<Utc> = OBSERVED_AT.parse().expect("valid timestamp");
+        let shards = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Shard {
+                id: shard_id(i),
+                range: *r,
+                parent_shard_id: None,
+                adjacent_parent_shard_id: None,
+                open: true,
+            })
+            .collect();
+        let mut builder = StreamBuilder {
+            obs: Observation {
+                stream_name: name.to_owned(),
+                stream_status: StreamStatus::Active,
+                stream_mode: StreamMode::Provisioned,
+                observed_at,
+                shards,
+                metrics: Metrics {
+                    start: observed_at,
+                    period_seconds: 60,
+                    shards: Default::default(),
+                },
+                history: History::default(),
+            },
+            minutes: 0,
+        };
+        builder = builder.minutes(30);
+        builder
+    }
+
+    /// How many complete minutes the series hold (for a 2-minute delay).
+    pub fn minutes(mut self, minutes: usize) -> Self {
+        self.minutes = minutes;
+        self.obs.metrics.start = self.obs.observed_at - TimeDelta::minutes(minutes as i64 + 2);
+        self
+    }
+
+    fn metrics(&mut self, shard: usize) -> &mut ShardMetrics {
+        let id = self.obs.shards[shard].id.clone();
+        self.obs.metrics.shards.entry(id).or_default()
+    }
+
+    /// Sets the shard's load minute by minute, oldest first (the last value
+    /// is the newest complete minute): IncomingBytes at that utilization,
+    /// IncomingRecords at 2 KiB per record (so bytes are the binding limit),
+    /// no throttling. `None` leaves a
+    /// minute missing.
+    pub fn utilization(mut self, shard: usize, minutes: &[Option<f64>]) -> Self {
+        assert_eq!(minutes.len(), self.minutes, "one value per minute");
+        let m = self.metrics(shard);
+        m.incoming_bytes = minutes.iter().map(|u| u.map(bytes_for)).collect();
+        m.incoming_records = minutes
+            .iter()
+            .map(|u| u.map(|u| bytes_for(u) / 2048.0))
+            .collect();
+        m.write_throttled = minutes.iter().map(|u| u.map(|_| 0.0)).collect();
+        self
+    }
+
+    /// The same utilization in every minute.
+    pub fn constant(self, shard: usize, utilization: f64) -> Self {
+        let minutes = vec![Some(utilization); self.minutes];
+        self.utilization(shard, &minutes)
+    }
+
+    /// Sets the same utilization on every shard.
+    pub fn all(mut self, utilization: f64) -> Self {
+        for i in 0..self.obs.shards.len() {
+            self = self.constant(i, utilization);
+        }
+        self
+    }
+
+    /// Records-bound load: IncomingRecords at `utilization` of 1,000/s with
+    /// tiny records, plus `throttled` rejected records, in every minute.
+    pub fn records(mut self, shard: usize, utilization: f64, throttled: f64) -> Self {
+        let n = self.minutes;
+        let m = self.metrics(shard);
+        let records = utilization * 60.0 * WRITE_RECORDS_PER_SECOND;
+        m.incoming_records = vec![Some(records); n];
+        m.incoming_bytes = vec![Some(records * 100.0); n];
+        m.write_throttled = vec![Some(throttled); n];
+        self
+    }
+
+    /// Throttled writes in the newest `minutes` minutes.
+    pub fn throttled(mut self, shard: usize, per_minute: f64, minutes: usize) -> Self {
+        let n = self.minutes;
+        let m = self.metrics(shard);
+        m.write_throttled.resize(n, Some(0.0));
+        for v in &mut m.write_throttled[n - minutes..] {
+            *v = Some(per_minute);
+        }
+        self
+    }
+
+    /// Read load (OutgoingBytes) at `utilization` of 2 MiB/s in every minute.
+    pub fn reads(mut self, shard: usize, utilization: f64) -> Self {
+        let n = self.minutes;
+        self.metrics(shard).outgoing_bytes =
+            vec![Some(utilization * 60.0 * 2.0 * WRITE_BYTES_PER_SECOND); n];
+        self
+    }
+
+    pub fn status(mut self, status: StreamStatus) -> Self {
+        self.obs.stream_status = status;
+        self
+    }
+
+    pub fn mode(mut self, mode: StreamMode) -> Self {
+        self.obs.stream_mode = mode;
+        self
+    }
+
+    /// The last split happened `ago` before the observation.
+    pub fn last_scale_up(mut self, ago: TimeDelta) -> Self {
+        self.obs.history.last_scale_up = Some(self.obs.observed_at - ago);
+        self
+    }
+
+    /// The last merge happened `ago` before the observation.
+    pub fn last_scale_down(mut self, ago: TimeDelta) -> Self {
+        self.obs.history.last_scale_down = Some(self.obs.observed_at - ago);
+        self
+    }
+
+    /// Adds a closed shard (a former parent) that must be ignored.
+    pub fn closed(mut self, range: HashKeyRange) -> Self {
+        let n = self.obs.shards.len();
+        self.obs.shards.push(Shard {
+            id: shard_id(1000 + n),
+            range,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: false,
+        });
+        self
+    }
+
+    pub fn build(self) -> Observation {
+        self.obs
+    }
+}
