@@ -62,6 +62,7 @@ pub struct Observation {
     pub stream_mode: StreamMode,
     /// When the observation was taken; decides which metric minutes are
     /// complete (see [`Metrics`]).
+    #[serde(deserialize_with = "rfc3339")]
     pub observed_at: DateTime<Utc>,
     /// Every shard ListShards returned, closed ones included; the planner
     /// looks only at the open ones.
@@ -85,6 +86,7 @@ impl Observation {
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// The start of the first minute of every series.
+    #[serde(deserialize_with = "rfc3339")]
     pub start: DateTime<Utc>,
     /// Always 60: shard-level metrics are per-minute sums.
     pub period_seconds: u32,
@@ -163,8 +165,30 @@ impl ShardMetrics {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct History {
+    #[serde(default, deserialize_with = "optional_rfc3339")]
     pub last_scale_up: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "optional_rfc3339")]
     pub last_scale_down: Option<DateTime<Utc>>,
+}
+
+/// A timestamp, with a message that shows the expected form.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let text = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            serde::de::Error::custom(format_args!(
+                "{text:?} is not an RFC 3339 time ({e}); write it like 2026-11-26T02:00:00Z"
+            ))
+        })
+}
+
+fn optional_rfc3339<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "rfc3339")] DateTime<Utc>);
+    Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
 }
 
 /// A snapshot that parsed but cannot be planned on.
@@ -252,7 +276,8 @@ pub enum SnapshotError {
 }
 
 fn field_prefix(field: &str) -> String {
-    if field.is_empty() || field == "." {
+    // "?" marks a position the parser could not name (a syntax error).
+    if field.is_empty() || field == "." || field.contains('?') {
         String::new()
     } else {
         format!("{field}: ")

@@ -404,7 +404,11 @@ impl<'a> Planner<'a> {
         self.splits_used += 1;
         self.open_after += 1;
         self.splits[piece.origin] += 1;
-        self.decide(piece.origin, Verdict::Split { trigger, splits: 0 }, reason);
+        // A split overrides whatever held the shard back earlier (a
+        // cooldown does not stop a split that brings the stream to min_shards).
+        if !matches!(self.decided[piece.origin], Some((Verdict::Split { .. }, _))) {
+            self.decided[piece.origin] = Some((Verdict::Split { trigger, splits: 0 }, reason));
+        }
         let child = |range| Piece {
             pressure: piece.pressure / 2.0,
             range,
@@ -600,7 +604,9 @@ impl<'a> Planner<'a> {
             if self.splits[i] > 0 || self.splits[i + 1] > 0 || !complete(a) || !complete(b) {
                 continue;
             }
-            if !(a.cold && b.cold) && over_max == 0 {
+            // A hot shard is never merged, not even to get under
+            // max_shards: that would be a split undone at once (flapping).
+            if a.hot.is_some() || b.hot.is_some() || (!(a.cold && b.cold) && over_max == 0) {
                 continue;
             }
             let projected = window
@@ -805,8 +811,17 @@ mod tests {
         TimeDelta::minutes(n)
     }
 
-    /// Cases where what matters is the verdict of every shard and how many
+    /// A case where what matters is the verdict of every shard and how many
     /// splits and merges are planned.
+    struct Case {
+        name: &'static str,
+        obs: Observation,
+        policy: StreamPolicy,
+        verdicts: Vec<&'static str>,
+        splits: usize,
+        merges: usize,
+    }
+
     #[test]
     fn verdict_table() {
         let p = StreamPolicy::default;
@@ -822,85 +837,85 @@ mod tests {
             v[29] = Some(u);
             v
         };
-        let cases: Vec<(&str, Observation, StreamPolicy, Vec<&str>, usize, usize)> = vec![
-            (
-                "one hot shard among steady ones",
-                StreamBuilder::new("s", 3)
+        let cases: Vec<Case> = vec![
+            Case {
+                name: "one hot shard among steady ones",
+                obs: StreamBuilder::new("s", 3)
                     .all(0.5)
                     .constant(1, 0.95)
                     .build(),
-                p(),
-                vec!["steady", "split", "steady"],
-                1,
-                0,
-            ),
-            (
-                "exactly at the threshold for exactly `sustain` minutes is hot",
-                StreamBuilder::new("s", 1)
+                policy: p(),
+                verdicts: vec!["steady", "split", "steady"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "exactly at the threshold for exactly `sustain` minutes is hot",
+                obs: StreamBuilder::new("s", 1)
                     .utilization(0, &hot_then_cool(0.8))
                     .build(),
-                p(),
-                vec!["split"],
-                1,
-                0,
-            ),
-            (
-                "just under the threshold is not hot",
-                StreamBuilder::new("s", 1)
+                policy: p(),
+                verdicts: vec!["split"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "just under the threshold is not hot",
+                obs: StreamBuilder::new("s", 1)
                     .utilization(0, &hot_then_cool(0.79))
                     .build(),
-                p(),
-                vec!["steady"],
-                0,
-                0,
-            ),
-            (
-                "hot during the split cooldown",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "hot during the split cooldown",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.95)
                     .last_scale_up(minutes(3))
                     .build(),
-                p(),
-                vec!["cooling_down", "cooling_down"],
-                0,
-                0,
-            ),
-            (
-                "hot after the split cooldown",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["cooling_down", "cooling_down"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "hot after the split cooldown",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.95)
                     .last_scale_up(minutes(5))
                     .build(),
-                p(),
-                vec!["split", "split"],
-                2,
-                0,
-            ),
-            (
-                "throttling alone makes a shard hot",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["split", "split"],
+                splits: 2,
+                merges: 0,
+            },
+            Case {
+                name: "throttling alone makes a shard hot",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.5)
                     .throttled(1, 3.0, 1)
                     .build(),
-                p(),
-                vec!["steady", "split"],
-                1,
-                0,
-            ),
-            (
-                "the throttling rule can be turned off",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["steady", "split"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "the throttling rule can be turned off",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.5)
                     .throttled(1, 3.0, 1)
                     .build(),
-                with(|p| p.scale_up.throttled_records = 0),
-                vec!["steady", "steady"],
-                0,
-                0,
-            ),
-            (
-                "throttling older than the window does not count",
-                StreamBuilder::new("s", 1)
+                policy: with(|p| p.scale_up.throttled_records = 0),
+                verdicts: vec!["steady", "steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "throttling older than the window does not count",
+                obs: StreamBuilder::new("s", 1)
                     .utilization(0, &{
                         let mut v = vec![Some(0.5); 30];
                         v[0] = Some(0.5);
@@ -908,152 +923,160 @@ mod tests {
                     })
                     .throttled(0, 0.0, 30)
                     .build(),
-                p(),
-                vec!["steady"],
-                0,
-                0,
-            ),
-            (
-                "hot at max_shards",
-                StreamBuilder::new("s", 4).all(0.95).build(),
-                with(|p| p.max_shards = 4),
-                vec!["at_max_shards"; 4],
-                0,
-                0,
-            ),
-            (
-                "hot with room for one more shard",
-                StreamBuilder::new("s", 4).all(0.95).build(),
-                with(|p| p.max_shards = 5),
-                vec!["split", "at_max_shards", "at_max_shards", "at_max_shards"],
-                1,
-                0,
-            ),
-            (
-                "split budget used up",
-                StreamBuilder::new("s", 3).all(0.95).build(),
-                with(|p| p.scale_up.max_splits_per_run = 2),
-                vec!["split", "split", "budget_used_up"],
-                2,
-                0,
-            ),
-            (
-                "cold adjacent pair merges",
-                StreamBuilder::new("s", 2).all(0.1).build(),
-                p(),
-                vec!["merge", "merge"],
-                0,
-                1,
-            ),
-            (
-                "cold pair whose merged peak reaches the ceiling stays",
-                StreamBuilder::new("s", 2).all(0.28).build(),
-                with(|p| p.scale_down.merged_ceiling = 0.5),
-                vec!["steady", "steady"],
-                0,
-                0,
-            ),
-            (
-                "cold pair at min_shards",
-                StreamBuilder::new("s", 2).all(0.1).build(),
-                with(|p| p.min_shards = 2),
-                vec!["at_min_shards", "at_min_shards"],
-                0,
-                0,
-            ),
-            (
-                "cold pair in the merge cooldown after a split",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "hot at max_shards",
+                obs: StreamBuilder::new("s", 4).all(0.95).build(),
+                policy: with(|p| p.max_shards = 4),
+                verdicts: vec!["at_max_shards"; 4],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "hot with room for one more shard",
+                obs: StreamBuilder::new("s", 4).all(0.95).build(),
+                policy: with(|p| p.max_shards = 5),
+                verdicts: vec!["split", "at_max_shards", "at_max_shards", "at_max_shards"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "split budget used up",
+                obs: StreamBuilder::new("s", 3).all(0.95).build(),
+                policy: with(|p| p.scale_up.max_splits_per_run = 2),
+                verdicts: vec!["split", "split", "budget_used_up"],
+                splits: 2,
+                merges: 0,
+            },
+            Case {
+                name: "cold adjacent pair merges",
+                obs: StreamBuilder::new("s", 2).all(0.1).build(),
+                policy: p(),
+                verdicts: vec!["merge", "merge"],
+                splits: 0,
+                merges: 1,
+            },
+            Case {
+                name: "cold pair whose merged peak reaches the ceiling stays",
+                obs: StreamBuilder::new("s", 2).all(0.28).build(),
+                policy: with(|p| p.scale_down.merged_ceiling = 0.5),
+                verdicts: vec!["steady", "steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "cold pair at min_shards",
+                obs: StreamBuilder::new("s", 2).all(0.1).build(),
+                policy: with(|p| p.min_shards = 2),
+                verdicts: vec!["at_min_shards", "at_min_shards"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "cold pair in the merge cooldown after a split",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.1)
                     .last_scale_up(minutes(29))
                     .build(),
-                p(),
-                vec!["cooling_down", "cooling_down"],
-                0,
-                0,
-            ),
-            (
-                "cold pair in the merge cooldown after a merge",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["cooling_down", "cooling_down"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "cold pair in the merge cooldown after a merge",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.1)
                     .last_scale_down(minutes(10))
                     .build(),
-                p(),
-                vec!["cooling_down", "cooling_down"],
-                0,
-                0,
-            ),
-            (
-                "cold pair after both cooldowns",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["cooling_down", "cooling_down"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "cold pair after both cooldowns",
+                obs: StreamBuilder::new("s", 2)
                     .all(0.1)
                     .last_scale_up(minutes(31))
                     .last_scale_down(minutes(30))
                     .build(),
-                p(),
-                vec!["merge", "merge"],
-                0,
-                1,
-            ),
-            (
-                "merge budget used up",
-                StreamBuilder::new("s", 4).all(0.1).build(),
-                with(|p| p.scale_down.max_merges_per_run = 1),
-                vec!["merge", "merge", "budget_used_up", "budget_used_up"],
-                0,
-                1,
-            ),
-            (
-                "a cold shard next to a warm one has no partner",
-                StreamBuilder::new("s", 2)
+                policy: p(),
+                verdicts: vec!["merge", "merge"],
+                splits: 0,
+                merges: 1,
+            },
+            Case {
+                name: "merge budget used up",
+                obs: StreamBuilder::new("s", 4).all(0.1).build(),
+                policy: with(|p| p.scale_down.max_merges_per_run = 1),
+                verdicts: vec!["merge", "merge", "budget_used_up", "budget_used_up"],
+                splits: 0,
+                merges: 1,
+            },
+            Case {
+                name: "a cold shard next to a warm one has no partner",
+                obs: StreamBuilder::new("s", 2)
                     .constant(0, 0.1)
                     .constant(1, 0.5)
                     .build(),
-                p(),
-                vec!["steady", "steady"],
-                0,
-                0,
-            ),
-            (
-                "no metrics at all",
-                StreamBuilder::new("s", 2).build(),
-                p(),
-                vec!["not_enough_data", "not_enough_data"],
-                0,
-                0,
-            ),
-            (
-                "read load counts only when enabled",
-                StreamBuilder::new("s", 1)
+                policy: p(),
+                verdicts: vec!["steady", "steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "no metrics at all",
+                obs: StreamBuilder::new("s", 2).build(),
+                policy: p(),
+                verdicts: vec!["not_enough_data", "not_enough_data"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "read load counts only when enabled",
+                obs: StreamBuilder::new("s", 1)
                     .constant(0, 0.1)
                     .reads(0, 0.9)
                     .build(),
-                p(),
-                vec!["steady"],
-                0,
-                0,
-            ),
-            (
-                "read load above the read threshold splits when enabled",
-                StreamBuilder::new("s", 1)
+                policy: p(),
+                verdicts: vec!["steady"],
+                splits: 0,
+                merges: 0,
+            },
+            Case {
+                name: "read load above the read threshold splits when enabled",
+                obs: StreamBuilder::new("s", 1)
                     .constant(0, 0.1)
                     .reads(0, 0.9)
                     .build(),
-                with(|p| p.read.enabled = true),
-                vec!["split"],
-                1,
-                0,
-            ),
-            (
-                "records, not bytes, can make a shard hot",
-                StreamBuilder::new("s", 1).records(0, 0.85, 0.0).build(),
-                p(),
-                vec!["split"],
-                1,
-                0,
-            ),
+                policy: with(|p| p.read.enabled = true),
+                verdicts: vec!["split"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "records, not bytes, can make a shard hot",
+                obs: StreamBuilder::new("s", 1).records(0, 0.85, 0.0).build(),
+                policy: p(),
+                verdicts: vec!["split"],
+                splits: 1,
+                merges: 0,
+            },
         ];
-        for (name, obs, policy, expected, n_splits, n_merges) in cases {
+        for Case {
+            name,
+            obs,
+            policy,
+            verdicts: expected,
+            splits: n_splits,
+            merges: n_merges,
+        } in cases
+        {
             let plan = run(&obs, &policy);
             assert_eq!(verdicts(&plan), expected, "{name}");
             assert_eq!(plan.splits().count(), n_splits, "{name}: splits");
@@ -1322,8 +1345,10 @@ mod tests {
             .constant(0, 0.1)
             .last_scale_up(minutes(1))
             .build();
-        let mut policy = StreamPolicy::default();
-        policy.min_shards = 4;
+        let policy = StreamPolicy {
+            min_shards: 4,
+            ..Default::default()
+        };
         let plan = run(&obs, &policy);
         assert_eq!(plan.open_shards_after, 4);
         let mut layout = vec![HashKeyRange::FULL];
@@ -1348,8 +1373,10 @@ mod tests {
             .constant(5, 0.5)
             .last_scale_down(minutes(1))
             .build();
-        let mut policy = StreamPolicy::default();
-        policy.max_shards = 4;
+        let policy = StreamPolicy {
+            max_shards: 4,
+            ..Default::default()
+        };
         let plan = run(&obs, &policy);
         let merges: Vec<_> = plan.merges().collect();
         assert_eq!(merges.len(), 2);

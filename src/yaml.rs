@@ -19,16 +19,32 @@ pub struct YamlError {
 }
 
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_yaml::from_str(text).map_err(|e| {
-        let location = e.location().map(|l| (l.line(), l.column()));
-        let mut message = e.to_string();
-        // serde_yaml appends " at line L column C"; the caller places it
-        // in front, compiler-style, instead.
+    // serde_path_to_error knows the exact field (serde_yaml alone names only
+    // the enclosing mapping when a value's own check fails).
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner.location().map(|l| (l.line(), l.column()));
+        let mut message = inner.to_string();
+        // serde_yaml appends " at line L column C"; the caller shows the
+        // position in front, compiler-style, instead.
         if let Some((line, column)) = location {
             let suffix = format!(" at line {line} column {column}");
             if let Some(stripped) = message.strip_suffix(&suffix) {
                 message = stripped.to_owned();
             }
+        }
+        // serde_yaml leads with its own, shorter path; use the exact one.
+        if let Some((prefix, rest)) = message.split_once(": ")
+            && !prefix.contains(' ')
+            && path.starts_with(prefix)
+        {
+            message = rest.to_owned();
+        }
+        // "?" marks a position the parser could not name (a syntax error).
+        if path != "." && !path.contains('?') {
+            message = format!("{path}: {message}");
         }
         YamlError { message, location }
     })

@@ -117,7 +117,7 @@ pub struct Fraction(pub f64);
 
 impl<'de> Deserialize<'de> for Fraction {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(deserializer)?;
+        let value = deserializer.deserialize_any(NumberVisitor("a number in (0, 1]"))?;
         if value > 0.0 && value <= 1.0 {
             Ok(Fraction(value))
         } else {
@@ -149,15 +149,39 @@ impl JsonSchema for Fraction {
     }
 }
 
+/// Accepts any number, and says what was expected otherwise.
+struct NumberVisitor(&'static str);
+
+impl serde::de::Visitor<'_> for NumberVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+}
+
 /// A shard count, at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ShardCount(pub u32);
 
 impl<'de> Deserialize<'de> for ShardCount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = i64::deserialize(deserializer)?;
-        match u32::try_from(value) {
-            Ok(n) if n >= 1 => Ok(ShardCount(n)),
+        let value =
+            deserializer.deserialize_any(NumberVisitor("a whole number of shards, at least 1"))?;
+        match u32::try_from(value as i64) {
+            Ok(n) if n >= 1 && value.fract() == 0.0 => Ok(ShardCount(n)),
             _ => Err(serde::de::Error::custom(format_args!(
                 "must be a shard count of at least 1, got {value}"
             ))),

@@ -361,3 +361,121 @@ impl Policy {
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(PolicyFile)).expect("a schema is plain JSON")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("p.yaml"))
+    }
+
+    #[test]
+    fn an_entry_overrides_defaults_field_by_field_over_the_built_ins() {
+        let policy = parse(
+            "version: 1
+defaults:
+  max_shards: 100
+  scale_up: { threshold: 0.75, window: 10m }
+streams:
+  - name: orders
+  - name: clicks-*
+    max_shards: 256
+    scale_up: { threshold: 0.7 }
+    read: { enabled: true }
+",
+        )
+        .unwrap();
+        let orders = &policy.rule_for("orders").unwrap().policy;
+        let clicks = &policy.rule_for("clicks-eu").unwrap().policy;
+        let builtin = StreamPolicy::default();
+        assert_eq!(orders.max_shards, 100);
+        assert_eq!(orders.scale_up.threshold, 0.75);
+        assert_eq!(orders.scale_up.window_minutes, 10);
+        assert_eq!(
+            orders.scale_up.sustain_minutes,
+            builtin.scale_up.sustain_minutes
+        );
+        assert_eq!(clicks.max_shards, 256);
+        assert_eq!(clicks.scale_up.threshold, 0.7);
+        assert_eq!(
+            clicks.scale_up.window_minutes, 10,
+            "the rest of scale_up still comes from defaults"
+        );
+        assert!(clicks.read.enabled);
+        assert_eq!(clicks.read.threshold, builtin.read.threshold);
+        assert_eq!(clicks.scale_down, builtin.scale_down);
+    }
+
+    #[test]
+    fn exact_names_win_over_globs_and_the_first_glob_wins() {
+        let policy = parse(
+            "version: 1
+streams:
+  - name: 'clicks-*'
+    max_shards: 10
+  - name: 'clicks-e?'
+    max_shards: 20
+  - name: clicks-eu
+    max_shards: 30
+  - name: arn:aws:kinesis:eu-west-1:123456789012:stream/payments
+    max_shards: 40
+",
+        )
+        .unwrap();
+        let max = |s| policy.rule_for(s).map(|r| r.policy.max_shards);
+        assert_eq!(max("clicks-eu"), Some(30));
+        assert_eq!(max("clicks-es"), Some(10));
+        assert_eq!(max("payments"), Some(40));
+        assert_eq!(max("orders"), None);
+    }
+
+    #[test]
+    fn parse_errors_carry_the_field_path_and_position() {
+        let err =
+            parse("version: 1\nstreams:\n  - name: a\n    scale_down:\n      merged_ceiling: 0\n")
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.yaml:5:7: streams[0].scale_down.merged_ceiling: must be in (0, 1], got 0"
+        );
+    }
+
+    #[test]
+    fn all_whole_policy_problems_are_listed_at_once() {
+        let err = parse(
+            "version: 1
+defaults:
+  scale_up: { threshold: 0.5 }
+streams:
+  - name: a
+    min_shards: 9
+    max_shards: 3
+  - name: b
+    scale_down: { merged_ceiling: 0.5 }
+",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("p.yaml: invalid policy:\n"), "{text}");
+        assert!(
+            text.contains("  - streams[0] (a): min_shards: 9 is above max_shards 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  - streams[1] (b): scale_down.merged_ceiling: 0.5 must be below scale_up.threshold 0.5"),
+            "{text}"
+        );
+        // The defaults' own problem (ceiling 0.6 >= threshold 0.5) is reported once.
+        assert_eq!(text.matches("merged_ceiling: 0.6").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn arn_names_expose_the_stream_name() {
+        assert_eq!(
+            arn_stream_name("arn:aws:kinesis:us-east-1:1:stream/orders"),
+            Some("orders")
+        );
+        assert_eq!(arn_stream_name("orders"), None);
+    }
+}

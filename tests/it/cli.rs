@@ -1,0 +1,255 @@
+//! The command line as a user meets it: output shapes, the table people
+//! read, exit codes and help.
+
+use serde_json::Value;
+
+use crate::support::bin;
+
+const POLICY: &str = "policies/example.yaml";
+const SNAPSHOT: &str = "examples/orders-snapshot.json";
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn plan_json_has_the_documented_shape() {
+    let text = stdout_of(&[
+        "plan",
+        "--policy",
+        POLICY,
+        "--snapshot",
+        SNAPSHOT,
+        "--output",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(plan["stream"], "orders");
+    assert_eq!(plan["open_shards_before"], 4);
+    assert_eq!(plan["open_shards_after"], 4);
+    // The hot shard [0, 2^126 - 1] is split at 2^125.
+    assert_eq!(
+        plan["actions"][0],
+        serde_json::json!({
+            "type": "split",
+            "shard_id": "shardId-000000000002",
+            "starting_hash_key": "0",
+            "ending_hash_key": "85070591730234615865843651857942052863",
+            "new_starting_hash_key": "42535295865117307932921825928971026432",
+            "trigger": "utilization",
+            "reason": plan["actions"][0]["reason"],
+        })
+    );
+    assert_eq!(plan["actions"][1]["type"], "merge");
+    assert_eq!(plan["actions"][1]["shard_id"], "shardId-000000000004");
+    assert_eq!(
+        plan["actions"][1]["adjacent_shard_id"],
+        "shardId-000000000005"
+    );
+    // One verdict per open shard; the two closed parents get none.
+    let ids: Vec<&str> = plan["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["shard_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "shardId-000000000002",
+            "shardId-000000000003",
+            "shardId-000000000004",
+            "shardId-000000000005"
+        ]
+    );
+}
+
+#[test]
+fn plan_yaml_matches_the_json() {
+    let json: Value = serde_json::from_str(&stdout_of(&[
+        "plan",
+        "--policy",
+        POLICY,
+        "--snapshot",
+        SNAPSHOT,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let yaml: Value = serde_yaml::from_str(&stdout_of(&[
+        "plan",
+        "--policy",
+        POLICY,
+        "--snapshot",
+        SNAPSHOT,
+        "--output",
+        "yaml",
+    ]))
+    .unwrap();
+    assert_eq!(yaml, json);
+}
+
+#[test]
+fn plan_table() {
+    insta::assert_snapshot!(stdout_of(&[
+        "plan",
+        "--policy",
+        POLICY,
+        "--snapshot",
+        SNAPSHOT
+    ]));
+}
+
+#[test]
+fn plan_table_in_cooldown() {
+    // Ten minutes after a split, the same snapshot holds the hot shard back.
+    let out = bin()
+        .args([
+            "plan",
+            "--policy",
+            POLICY,
+            "--snapshot",
+            "tests/scenarios/split-cooldown/snapshot.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn now_moves_the_cooldown() {
+    let snapshot = "tests/scenarios/split-cooldown/snapshot.json";
+    let policy = "tests/scenarios/split-cooldown/policy.yaml";
+    let verdict = |now: &str| {
+        let text = stdout_of(&[
+            "plan",
+            "--policy",
+            policy,
+            "--snapshot",
+            snapshot,
+            "--output",
+            "json",
+            "--now",
+            now,
+        ]);
+        let plan: Value = serde_json::from_str(&text).unwrap();
+        plan["verdicts"][0]["verdict"].as_str().unwrap().to_owned()
+    };
+    // The last split was at 01:57 and the cooldown is 5 minutes.
+    assert_eq!(verdict("2026-11-26T02:01:59Z"), "cooling_down");
+    assert_eq!(verdict("2026-11-26T02:02:00Z"), "split");
+}
+
+#[test]
+fn broken_layout_exits_1_and_names_the_keys() {
+    let out = bin()
+        .args([
+            "plan",
+            "--policy",
+            "tests/scenarios/overlapping-layout-refused/policy.yaml",
+            "--snapshot",
+            "tests/scenarios/overlapping-layout-refused/snapshot.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "open shards shardId-000000000000 and shardId-000000000001 both own hash keys \
+             170141183460469231731687303715884105728..=170141183460469231731687303715884105738"
+        ),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no actions: refusing to plan"));
+}
+
+#[test]
+fn validate_prints_the_resolved_settings() {
+    let text = stdout_of(&["validate", "--policy", POLICY]);
+    assert!(
+        text.starts_with("policies/example.yaml: valid, 2 stream entries"),
+        "{text}"
+    );
+    let clicks = text.lines().find(|l| l.contains("clicks-*")).unwrap();
+    assert!(
+        clicks.contains("1..=256") && clicks.contains(">= 0.7 for 3m of 5m"),
+        "{clicks}"
+    );
+}
+
+#[test]
+fn every_shipped_policy_is_valid() {
+    for entry in std::fs::read_dir(crate::support::root().join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            stdout_of(&["validate", "--policy", path.to_str().unwrap()]);
+        }
+    }
+}
+
+#[test]
+fn schema_describes_the_policy() {
+    let schema: Value = serde_json::from_str(&stdout_of(&["schema"])).unwrap();
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(
+        schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"version".into())
+    );
+    let settings = &schema["$defs"]["Settings"]["properties"];
+    for field in [
+        "name",
+        "min_shards",
+        "max_shards",
+        "metrics",
+        "scale_up",
+        "scale_down",
+        "read",
+    ] {
+        assert!(
+            settings.get(field).is_some(),
+            "Settings.{field} in {settings}"
+        );
+    }
+    let up = &schema["$defs"]["ScaleUpSettings"];
+    assert_eq!(up["additionalProperties"], false);
+    assert_eq!(schema["$defs"]["Fraction"]["maximum"], 1);
+}
+
+#[test]
+fn route_prints_the_md5_hash_key_and_the_shard() {
+    let text = stdout_of(&["route", "--key", "a"]);
+    // MD5("a") = 0cc175b9c0f1b6a831c399e269772661.
+    let hash = u128::from_str_radix("0cc175b9c0f1b6a831c399e269772661", 16).unwrap();
+    assert_eq!(text, format!("partition key \"a\"\nhash key      {hash}\n"));
+
+    let text = stdout_of(&["route", "--key", "a", "--snapshot", SNAPSHOT]);
+    // 0x0cc1... is below 2^126, the end of the first open shard.
+    assert!(hash < 1 << 126);
+    assert!(
+        text.ends_with(
+            "shard         shardId-000000000002 [0, 85070591730234615865843651857942052863]\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [&["--help"][..], &["plan", "--help"]] {
+        let text = stdout_of(args);
+        assert!(text.contains("Exit codes:"), "{args:?}");
+        assert!(text.contains("2  bad input"), "{args:?}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: one crate, a module per area.
+
+mod bad_input;
+mod cli;
+mod properties;
+mod scenarios;
+mod support;

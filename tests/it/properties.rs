@@ -1,0 +1,1259 @@
+//! Property tests for the planner, `planner::plan(&Observation, &StreamPolicy, now)`.
+//!
+//! # What is generated
+//! - **Layouts**: open shards that cover `0 ..= 2^128-1` exactly, 1 to 41 of
+//!   them, built by repeatedly splitting a random shard either at its
+//!   midpoint, at a uniformly random valid key, or so as to leave a narrow
+//!   child of 1 to 3 keys; or uniform layouts from `testkit`. Shard ids are
+//!   not in hash-key order, the shard list is rotated (ListShards order is
+//!   not hash-key order), and up to three closed parents are listed too.
+//! - **Metrics**: per open shard, a load level from idle to five times one
+//!   shard's capacity, bytes- or records-bound, with minute-to-minute
+//!   wobble, accepted writes either capped at capacity (the excess shows as
+//!   WriteProvisionedThroughputExceeded) or not, throttle series absent,
+//!   exact or with random spikes, optional read load, random missing
+//!   datapoints (per metric), series cut short, and shards with no metrics.
+//!   The series' start is not minute-aligned with the observation.
+//! - **Policies**: valid ones as the policy loader would accept them
+//!   (thresholds in (0, 1], scale-down threshold and merged ceiling below the
+//!   scale-up threshold, 1 <= sustain <= window, 1 <= min <= max with the
+//!   open count often outside [min, max], budgets 0..=10, cooldowns 0..=1 h,
+//!   metrics delay 0..=5 min, read load on or off).
+//! - **History and time**: last scale-up/down absent, long ago, or within a
+//!   couple of minutes of the end of their cooldown; `now` is the
+//!   observation time or up to 10 minutes later. Mostly ACTIVE and
+//!   PROVISIONED streams, sometimes not.
+//!
+//! # What is checked (one `proptest` per property)
+//! 1. The actions apply in order to the open layout (splits by id or of a
+//!    child created earlier in the plan, merges of two open shards by id)
+//!    and leave open shards that cover the key space exactly, as many as
+//!    `open_shards_after` (10,000 cases; also checks 2 and 3).
+//! 2. Every split key lies strictly inside its range and is its midpoint.
+//! 3. Merges join adjacent open shards; no shard is in two actions except
+//!    along a chain of splits of children made in the same plan.
+//! 4. `min_shards`/`max_shards` and the per-run budgets are respected.
+//! 5. No utilization, throttling or cold action inside its cooldown; bound
+//!    triggers only when the stream is outside its bounds.
+//! 6. A merged shard has every minute of the scale-down window present
+//!    (the window computed here from the documented rule).
+//! 7. One verdict per open shard, in hash-key order, each with a reason; a
+//!    stream that is not ACTIVE or not PROVISIONED gets no action.
+//! 8. Planning is deterministic and does not depend on the listing order.
+//! 9. Each shard's verdict agrees with the actions: `split` with the number
+//!    of splits made from it, `merge` with its partner, and no other
+//!    verdict for a shard that is split or merged.
+//!
+//! Failures are not persisted to a regressions file; a counterexample that
+//! matters is pinned as a named `#[test]` at the bottom.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::TestCaseError;
+
+use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId, check_layout};
+use kinesis_autoscaler::observation::{
+    History, Metrics, Observation, Series, ShardMetrics, StreamMode, StreamStatus,
+};
+use kinesis_autoscaler::plan::{Action, Plan, Trigger, Verdict};
+use kinesis_autoscaler::planner::{
+    self, READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND,
+};
+use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+/// One planner input.
+#[derive(Clone)]
+struct Case {
+    obs: Observation,
+    policy: StreamPolicy,
+    now: DateTime<Utc>,
+}
+
+impl Case {
+    fn plan(&self) -> Plan {
+        planner::plan(&self.obs, &self.policy, self.now)
+    }
+
+    fn plannable(&self) -> bool {
+        self.obs.stream_status == StreamStatus::Active
+            && self.obs.stream_mode == StreamMode::Provisioned
+    }
+}
+
+/// A compact form, so that a shrunk counterexample can be read: shards one
+/// a line, series as `_` for a missing datapoint.
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let obs = &self.obs;
+        writeln!(f, "Case {{")?;
+        writeln!(
+            f,
+            "  {} {}, observed_at {:?}, now {:?}, metrics.start {:?}",
+            obs.stream_status, obs.stream_mode, obs.observed_at, self.now, obs.metrics.start
+        )?;
+        writeln!(f, "  history {:?}", obs.history)?;
+        writeln!(f, "  policy {:?}", self.policy)?;
+        for shard in &obs.shards {
+            let state = if shard.open { "open" } else { "closed" };
+            writeln!(f, "  {} {state} {}", shard.id, shard.range)?;
+            if let Some(m) = obs.metrics.shards.get(&shard.id) {
+                for (name, series) in m.named_series() {
+                    if series.is_empty() {
+                        continue;
+                    }
+                    let values: Vec<String> = series
+                        .iter()
+                        .map(|v| v.map_or("_".into(), |v| format!("{v:.0}")))
+                        .collect();
+                    writeln!(f, "    {name} [{}]", values.join(" "))?;
+                }
+            }
+        }
+        write!(f, "}}")
+    }
+}
+
+/// How one shard of a random layout is cut in two.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    Midpoint,
+    /// A uniformly random valid split key.
+    Anywhere(u128),
+    /// Leaves a lower child of 2 or 3 keys.
+    NarrowLow(u8),
+    /// Leaves an upper child of 1 to 3 keys.
+    NarrowHigh(u8),
+}
+
+fn cut() -> impl Strategy<Value = Cut> {
+    prop_oneof![
+        4 => Just(Cut::Midpoint),
+        4 => any::<u128>().prop_map(Cut::Anywhere),
+        1 => (0u8..2).prop_map(Cut::NarrowLow),
+        1 => (0u8..3).prop_map(Cut::NarrowHigh),
+    ]
+}
+
+/// Splits the full range by `cuts`, each applied to the shard its index
+/// picks; a cut the picked shard is too small for is skipped.
+fn layout_by_cuts(cuts: &[(Index, Cut)]) -> Vec<HashKeyRange> {
+    let mut layout = vec![HashKeyRange::FULL];
+    for (pick, cut) in cuts {
+        let i = pick.index(layout.len());
+        let r = layout[i];
+        let (start, end) = (r.start().0, r.end().0);
+        let key = match *cut {
+            Cut::Midpoint => r.midpoint(),
+            Cut::Anywhere(u) => {
+                (end - start >= 2).then(|| HashKey(start + 2 + u % (end - start - 1)))
+            }
+            Cut::NarrowLow(k) => start.checked_add(2 + u128::from(k)).map(HashKey),
+            Cut::NarrowHigh(k) => end.checked_sub(u128::from(k)).map(HashKey),
+        };
+        if let Some((low, high)) = key.and_then(|k| r.split_at(k).ok()) {
+            layout.splice(i..=i, [low, high]);
+        }
+    }
+    layout
+}
+
+fn layout() -> impl Strategy<Value = Vec<HashKeyRange>> {
+    prop_oneof![
+        4 => prop::collection::vec((any::<Index>(), cut()), 0..40)
+            .prop_map(|cuts| layout_by_cuts(&cuts)),
+        1 => (1u32..=40).prop_map(uniform_ranges),
+    ]
+}
+
+/// Which loads a strategy favours.
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    Mixed,
+    /// Mostly hot and overloaded shards: deep splits, budgets, max_shards.
+    Hot,
+    /// Mostly cold shards: merges, min_shards, cooldowns.
+    Cold,
+}
+
+fn level(profile: Profile) -> BoxedStrategy<f64> {
+    let (idle, cold, warm, hot, over) = match profile {
+        Profile::Mixed => (2, 4, 3, 3, 2),
+        Profile::Hot => (1, 1, 1, 4, 4),
+        Profile::Cold => (3, 8, 1, 1, 1),
+    };
+    prop_oneof![
+        idle => Just(0.0),
+        cold => 0.0..0.3,
+        warm => 0.2..0.9,
+        hot => 0.7..1.3,
+        over => 1.0..5.0,
+    ]
+    .boxed()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Throttles {
+    /// No WriteProvisionedThroughputExceeded series at all.
+    Absent,
+    /// Exactly the demand above what was accepted.
+    Excess,
+    /// The excess plus random small bursts.
+    Spiky,
+}
+
+/// The load of one shard, expanded into series by [`LoadSpec::metrics`].
+#[derive(Clone, Debug)]
+struct LoadSpec {
+    /// Write demand in shards' worth of capacity.
+    level: f64,
+    /// Relative minute-to-minute variation.
+    wobble: f64,
+    records_bound: bool,
+    /// Accepted writes stop at capacity; the rest is throttled.
+    capped: bool,
+    throttles: Throttles,
+    /// Read load (OutgoingBytes) in shards' worth, if the series exists.
+    read_level: Option<f64>,
+    /// Chance that any one datapoint is missing.
+    missing: f64,
+    /// The newest minutes dropped from every series.
+    truncate: u8,
+    no_metrics: bool,
+    seed: u64,
+}
+
+fn load_spec(profile: Profile) -> impl Strategy<Value = LoadSpec> {
+    (
+        (
+            level(profile),
+            prop_oneof![Just(0.0), 0.0..0.5],
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![
+                Just(Throttles::Absent),
+                Just(Throttles::Excess),
+                Just(Throttles::Spiky)
+            ],
+        ),
+        (
+            prop::option::of(0.0..1.5),
+            prop_oneof![6 => Just(0.0), 2 => 0.0..0.05, 1 => 0.1..0.5],
+            prop_oneof![9 => Just(0u8), 1 => 1u8..5],
+            prop::bool::weighted(0.05),
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (level, wobble, records_bound, capped, throttles),
+                (read_level, missing, truncate, no_metrics, seed),
+            )| LoadSpec {
+                level,
+                wobble,
+                records_bound,
+                capped,
+                throttles,
+                read_level,
+                missing,
+                truncate,
+                no_metrics,
+                seed,
+            },
+        )
+}
+
+/// splitmix64: expands a spec's seed into per-minute noise.
+struct Noise(u64);
+
+impl Noise {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn maybe(&mut self, missing: f64, value: f64) -> Option<f64> {
+        (self.unit() >= missing).then_some(value)
+    }
+}
+
+impl LoadSpec {
+    fn metrics(&self, minutes: usize) -> Option<ShardMetrics> {
+        if self.no_metrics {
+            return None;
+        }
+        let mut noise = Noise(self.seed);
+        let mut m = ShardMetrics::default();
+        for _ in 0..minutes.saturating_sub(usize::from(self.truncate)) {
+            let jitter = 1.0 + self.wobble * (2.0 * noise.unit() - 1.0);
+            let demand = (self.level * jitter).max(0.0);
+            let accepted = if self.capped { demand.min(1.0) } else { demand };
+            let (bytes, records, mut throttled) = if self.records_bound {
+                let per_shard = 60.0 * WRITE_RECORDS_PER_SECOND;
+                let records = accepted * per_shard;
+                (records * 100.0, records, (demand - accepted) * per_shard)
+            } else {
+                let per_shard = 60.0 * WRITE_BYTES_PER_SECOND / 2048.0;
+                let records = accepted * per_shard;
+                (records * 2048.0, records, (demand - accepted) * per_shard)
+            };
+            if let Throttles::Spiky = self.throttles
+                && noise.unit() < 0.2
+            {
+                throttled += (noise.unit() * 50.0).floor();
+            }
+            m.incoming_bytes.push(noise.maybe(self.missing, bytes));
+            m.incoming_records.push(noise.maybe(self.missing, records));
+            if !matches!(self.throttles, Throttles::Absent) {
+                m.write_throttled
+                    .push(noise.maybe(self.missing, throttled.round()));
+            }
+            if let Some(read) = self.read_level {
+                let out = read * jitter * 60.0 * READ_BYTES_PER_SECOND;
+                m.outgoing_bytes.push(noise.maybe(self.missing, out));
+            }
+        }
+        Some(m)
+    }
+}
+
+/// Valid policies, as the policy loader would accept them.
+fn policy() -> impl Strategy<Value = StreamPolicy> {
+    (
+        (
+            0.3f64..=1.0,
+            0.05f64..0.95,
+            0.05f64..0.99,
+            (1u32..=10, 0.0f64..=1.0),
+            1u32..=40,
+            prop_oneof![Just(0u64), Just(1), 1u64..1_000],
+        ),
+        (
+            0u64..=3_600,
+            0u64..=3_600,
+            0u32..=10,
+            0u32..=10,
+            (1u32..=24, 0u32..=24),
+            0u64..=300,
+            any::<bool>(),
+            0.1f64..=1.0,
+        ),
+    )
+        .prop_map(
+            |(
+                (up, down_share, ceiling_share, (window, sustain_share), down_window, throttled),
+                (up_cool, down_cool, splits, merges, (min, extra), delay, read, read_threshold),
+            )| {
+                let mut p = StreamPolicy::default();
+                p.scale_up.threshold = up;
+                p.scale_up.window_minutes = window;
+                p.scale_up.sustain_minutes =
+                    ((f64::from(window) * sustain_share).ceil() as u32).clamp(1, window);
+                p.scale_up.throttled_records = throttled;
+                p.scale_up.cooldown = Duration::from_secs(up_cool);
+                p.scale_up.max_splits_per_run = splits;
+                p.scale_down.threshold = up * down_share;
+                p.scale_down.window_minutes = down_window;
+                p.scale_down.merged_ceiling = up * ceiling_share;
+                p.scale_down.cooldown = Duration::from_secs(down_cool);
+                p.scale_down.max_merges_per_run = merges;
+                p.min_shards = min;
+                p.max_shards = min + extra;
+                p.metrics_delay = Duration::from_secs(delay);
+                p.read.enabled = read;
+                p.read.threshold = read_threshold;
+                p
+            },
+        )
+}
+
+/// When a reshard last happened, relative to `now` or to the end of its
+/// cooldown.
+#[derive(Clone, Copy, Debug)]
+enum Past {
+    Never,
+    /// This many seconds before `now`.
+    Ago(u64),
+    /// This many seconds after the cooldown would end at `now` (clamped to
+    /// `now`), so the cooldown ends within a couple of minutes of `now`.
+    NearCooldownEnd(i64),
+}
+
+fn past() -> impl Strategy<Value = Past> {
+    prop_oneof![
+        2 => Just(Past::Never),
+        2 => (0u64..=7_200).prop_map(Past::Ago),
+        2 => (-120i64..=120).prop_map(Past::NearCooldownEnd),
+    ]
+}
+
+fn resolve(past: Past, now: DateTime<Utc>, cooldown: Duration) -> Option<DateTime<Utc>> {
+    let at = match past {
+        Past::Never => return None,
+        Past::Ago(s) => now - TimeDelta::seconds(s as i64),
+        Past::NearCooldownEnd(s) => {
+            now - TimeDelta::from_std(cooldown).expect("small") + TimeDelta::seconds(s)
+        }
+    };
+    Some(at.min(now))
+}
+
+fn status_and_mode() -> impl Strategy<Value = (StreamStatus, StreamMode)> {
+    let status = prop_oneof![
+        Just(StreamStatus::Active),
+        Just(StreamStatus::Updating),
+        Just(StreamStatus::Creating),
+        Just(StreamStatus::Deleting),
+    ];
+    let mode = prop_oneof![Just(StreamMode::Provisioned), Just(StreamMode::OnDemand)];
+    prop_oneof![
+        9 => Just((StreamStatus::Active, StreamMode::Provisioned)),
+        1 => (status, mode),
+    ]
+}
+
+/// Everything about a case but the per-shard loads.
+#[derive(Clone, Debug)]
+struct Setting {
+    policy: StreamPolicy,
+    status_mode: (StreamStatus, StreamMode),
+    /// Milliseconds after testkit's OBSERVED_AT.
+    observed_ms: i64,
+    /// Minutes in every series.
+    minutes: usize,
+    /// How far the series' end lies before the observation, in ms.
+    lag_ms: i64,
+    /// `now` this many ms after the observation.
+    later_ms: i64,
+    last_up: Past,
+    last_down: Past,
+    id_offset: usize,
+    list_rotation: Index,
+    closed: Vec<Index>,
+}
+
+fn setting() -> impl Strategy<Value = Setting> {
+    (
+        (policy(), status_and_mode(), 0i64..60_000),
+        (
+            prop_oneof![1 => 0usize..=50, 3 => 35usize..=50],
+            0i64..=360_000,
+            prop_oneof![Just(0i64), 0i64..=600_000],
+        ),
+        (
+            past(),
+            past(),
+            0usize..50,
+            any::<Index>(),
+            prop::collection::vec(any::<Index>(), 0..=3),
+        ),
+    )
+        .prop_map(
+            |(
+                (policy, status_mode, observed_ms),
+                (minutes, lag_ms, later_ms),
+                (last_up, last_down, id_offset, list_rotation, closed),
+            )| Setting {
+                policy,
+                status_mode,
+                observed_ms,
+                minutes,
+                lag_ms,
+                later_ms,
+                last_up,
+                last_down,
+                id_offset,
+                list_rotation,
+                closed,
+            },
+        )
+}
+
+fn build(ranges: &[HashKeyRange], loads: &[LoadSpec], s: Setting) -> Case {
+    let base: DateTime<Utc> = OBSERVED_AT.parse().expect("valid timestamp");
+    let observed_at = base + TimeDelta::milliseconds(s.observed_ms);
+    let now = observed_at + TimeDelta::milliseconds(s.later_ms);
+    let n = ranges.len();
+    let open: Vec<Shard> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Shard {
+            // Ids that do not follow hash-key order.
+            id: shard_id((i * 7 + s.id_offset) % (7 * n + 50)),
+            range: *r,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: true,
+        })
+        .collect();
+    let mut shards = open.clone();
+    for (k, pick) in s.closed.iter().enumerate() {
+        let i = pick.index(n);
+        let range = match (open.get(i), open.get(i + 1)) {
+            (Some(a), Some(b)) => a.range.merge(&b.range).expect("adjacent"),
+            _ => HashKeyRange::FULL,
+        };
+        shards.push(Shard {
+            id: shard_id(1_000 + k),
+            range,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: false,
+        });
+    }
+    let rotation = s.list_rotation.index(shards.len());
+    shards.rotate_left(rotation);
+    let metrics_shards: BTreeMap<ShardId, ShardMetrics> = open
+        .iter()
+        .enumerate()
+        .filter_map(|(i, shard)| {
+            let load = &loads[i % loads.len()];
+            Some((shard.id.clone(), load.metrics(s.minutes)?))
+        })
+        .collect();
+    let start =
+        observed_at - TimeDelta::minutes(s.minutes as i64) - TimeDelta::milliseconds(s.lag_ms);
+    let history = History {
+        last_scale_up: resolve(s.last_up, now, s.policy.scale_up.cooldown),
+        last_scale_down: resolve(s.last_down, now, s.policy.scale_down.cooldown),
+    };
+    let obs = Observation {
+        stream_name: "orders".into(),
+        stream_status: s.status_mode.0,
+        stream_mode: s.status_mode.1,
+        observed_at,
+        shards,
+        metrics: Metrics {
+            start,
+            period_seconds: 60,
+            shards: metrics_shards,
+        },
+        history,
+    };
+    obs.validate().expect("generated observations are valid");
+    Case {
+        obs,
+        policy: s.policy,
+        now,
+    }
+}
+
+/// Loads are drawn independently of the layout (shard `i` takes load
+/// `i % loads.len()`), which shrinks much better than drawing one per shard.
+fn case(profile: Profile) -> impl Strategy<Value = Case> {
+    (
+        layout(),
+        prop::collection::vec(load_spec(profile), 1..=41),
+        setting(),
+    )
+        .prop_map(|(ranges, loads, setting)| build(&ranges, &loads, setting))
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------
+
+type Checked = Result<(), TestCaseError>;
+
+/// Where an open shard of the simulated layout comes from.
+#[derive(Clone, Debug, PartialEq)]
+enum Origin {
+    /// Listed in the observation.
+    Listed(ShardId),
+    /// A child of a split in this plan.
+    SplitChild,
+    /// The result of a merge in this plan.
+    Merged,
+}
+
+/// Applies the plan's actions in order, as the executor would, to the open
+/// layout, checking that each one addresses what exists at that point; returns
+/// the open shards afterwards, in hash-key order.
+fn apply(case: &Case, plan: &Plan) -> Result<Vec<Shard>, TestCaseError> {
+    // By starting hash key.
+    let mut layout: BTreeMap<HashKey, (Origin, HashKeyRange)> = case
+        .obs
+        .open_shards()
+        .into_iter()
+        .map(|s| (s.range.start(), (Origin::Listed(s.id.clone()), s.range)))
+        .collect();
+    let mut touched: BTreeSet<ShardId> = BTreeSet::new();
+    let find = |layout: &BTreeMap<HashKey, (Origin, HashKeyRange)>, id: &ShardId| {
+        layout
+            .values()
+            .find(|(o, _)| *o == Origin::Listed(id.clone()))
+            .map(|(_, r)| *r)
+    };
+    for (n, action) in plan.actions.iter().enumerate() {
+        match action {
+            Action::Split(split) => {
+                let range = HashKeyRange::new(split.starting_hash_key, split.ending_hash_key);
+                prop_assert!(range.is_ok(), "action {n}: split of an inverted range");
+                let range = range.unwrap();
+                match &split.shard_id {
+                    Some(id) => {
+                        prop_assert!(
+                            touched.insert(id.clone()),
+                            "action {n}: shard {id} is in a second action"
+                        );
+                        let open = find(&layout, id);
+                        prop_assert_eq!(
+                            open,
+                            Some(range),
+                            "action {}: split of {} names a range that is not that open shard's",
+                            n,
+                            id
+                        );
+                    }
+                    None => {
+                        let child = layout.get(&range.start());
+                        prop_assert_eq!(
+                            child,
+                            Some(&(Origin::SplitChild, range)),
+                            "action {}: split by range {} does not address a child created earlier in the plan",
+                            n,
+                            range
+                        );
+                    }
+                }
+                let children = range.split_at(split.new_starting_hash_key);
+                prop_assert!(
+                    children.is_ok(),
+                    "action {n}: Kinesis would refuse split key {} for {range}",
+                    split.new_starting_hash_key
+                );
+                let (low, high) = children.unwrap();
+                layout.remove(&range.start());
+                layout.insert(low.start(), (Origin::SplitChild, low));
+                layout.insert(high.start(), (Origin::SplitChild, high));
+            }
+            Action::Merge(merge) => {
+                let (lower_id, upper_id) = (&merge.shard_id, &merge.adjacent_shard_id);
+                for id in [lower_id, upper_id] {
+                    prop_assert!(
+                        touched.insert(id.clone()),
+                        "action {n}: shard {id} is in a second action"
+                    );
+                }
+                let (lower, upper) = (find(&layout, lower_id), find(&layout, upper_id));
+                prop_assert!(
+                    lower.is_some() && upper.is_some(),
+                    "action {n}: merge of {lower_id} and {upper_id}, which are not both open"
+                );
+                let (lower, upper) = (lower.unwrap(), upper.unwrap());
+                prop_assert!(
+                    lower.is_followed_by(&upper),
+                    "action {n}: merge of {lower_id} {lower} and {upper_id} {upper}, which are not adjacent"
+                );
+                prop_assert_eq!(
+                    (
+                        merge.starting_hash_key,
+                        merge.adjacent_starting_hash_key,
+                        merge.ending_hash_key
+                    ),
+                    (lower.start(), upper.start(), upper.end()),
+                    "action {}: the merge's hash keys do not match its shards",
+                    n
+                );
+                let merged = lower.merge(&upper).expect("adjacent");
+                layout.remove(&lower.start());
+                layout.remove(&upper.start());
+                layout.insert(merged.start(), (Origin::Merged, merged));
+            }
+        }
+    }
+    Ok(layout
+        .values()
+        .enumerate()
+        .map(|(i, (origin, range))| Shard {
+            id: match origin {
+                Origin::Listed(id) => id.clone(),
+                _ => ShardId(format!("new-{i}")),
+            },
+            range: *range,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: true,
+        })
+        .collect())
+}
+
+/// Property 1: the actions apply in order and leave an exact cover.
+fn check_applies(case: &Case, plan: &Plan) -> Checked {
+    let after = apply(case, plan)?;
+    let problems = check_layout(&after);
+    prop_assert!(
+        problems.is_empty(),
+        "after the plan the open shards do not cover the key space exactly: {problems:?}"
+    );
+    prop_assert_eq!(
+        after.len(),
+        plan.open_shards_after,
+        "open_shards_after disagrees with the layout the actions leave"
+    );
+    prop_assert_eq!(
+        plan.open_shards_after,
+        plan.open_shards_before + plan.splits().count() - plan.merges().count(),
+        "open_shards_after is not open_shards_before + splits - merges"
+    );
+    Ok(())
+}
+
+/// Property 2: split keys are strictly inside and are the midpoint.
+fn check_split_keys(plan: &Plan) -> Checked {
+    for split in plan.splits() {
+        let (start, end) = (split.starting_hash_key.0, split.ending_hash_key.0);
+        let key = split.new_starting_hash_key.0;
+        prop_assert!(
+            start < end && start + 1 < key && key <= end,
+            "split key {key} is not strictly inside [{start}, {end}]"
+        );
+        prop_assert_eq!(
+            key,
+            start + (end - start) / 2 + 1,
+            "split key of [{}, {}] is not its midpoint",
+            start,
+            end
+        );
+    }
+    Ok(())
+}
+
+/// Property 3: merges join adjacent shards open at that point; no shard is in
+/// two actions except along a split chain (checked while applying); and a
+/// child is only split after the split that made it.
+fn check_one_action_per_shard(case: &Case, plan: &Plan) -> Checked {
+    apply(case, plan)?;
+    let mut ids = BTreeSet::new();
+    for action in &plan.actions {
+        let named: Vec<&ShardId> = match action {
+            Action::Split(s) => s.shard_id.iter().collect(),
+            Action::Merge(m) => vec![&m.shard_id, &m.adjacent_shard_id],
+        };
+        for id in named {
+            prop_assert!(ids.insert(id.clone()), "shard {id} is in two actions");
+        }
+    }
+    for split in plan.splits() {
+        let r = split.range();
+        for merge in plan.merges() {
+            let (lo, hi) = merge.ranges();
+            let joined = lo.merge(&hi).expect("checked adjacent while applying");
+            prop_assert!(
+                r.end() < joined.start() || joined.end() < r.start(),
+                "split of {r} overlaps the merge of {} and {}",
+                merge.shard_id,
+                merge.adjacent_shard_id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Property 4: bounds and budgets.
+fn check_bounds(case: &Case, plan: &Plan) -> Checked {
+    let (min, max) = (
+        case.policy.min_shards as usize,
+        case.policy.max_shards as usize,
+    );
+    let (before, after) = (plan.open_shards_before, plan.open_shards_after);
+    if (min..=max).contains(&before) {
+        prop_assert!(
+            (min..=max).contains(&after),
+            "{before} open shards were within [{min}, {max}], but the plan leaves {after}"
+        );
+    } else if before < min {
+        prop_assert!(
+            before <= after && after <= max,
+            "{before} open shards were below min_shards {min}; the plan leaves {after}, which is fewer or above max_shards {max}"
+        );
+    } else {
+        prop_assert!(
+            after <= before && after >= min,
+            "{before} open shards were above max_shards {max}; the plan leaves {after}, which is more or below min_shards {min}"
+        );
+    }
+    let splits = plan.splits().count();
+    let merges = plan.merges().count();
+    prop_assert!(
+        splits <= case.policy.scale_up.max_splits_per_run as usize,
+        "{splits} splits exceed max_splits_per_run {}",
+        case.policy.scale_up.max_splits_per_run
+    );
+    prop_assert!(
+        merges <= case.policy.scale_down.max_merges_per_run as usize,
+        "{merges} merges exceed max_merges_per_run {}",
+        case.policy.scale_down.max_merges_per_run
+    );
+    Ok(())
+}
+
+fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t + TimeDelta::from_std(d).expect("cooldowns are short")
+}
+
+/// Property 5: nothing load-driven inside its cooldown; bound triggers only
+/// outside the bounds.
+fn check_cooldowns(case: &Case, plan: &Plan) -> Checked {
+    let history = &case.obs.history;
+    let policy = &case.policy;
+    let split_until = history
+        .last_scale_up
+        .map(|t| plus(t, policy.scale_up.cooldown));
+    let merge_until = history
+        .last_scale_up
+        .max(history.last_scale_down)
+        .map(|t| plus(t, policy.scale_down.cooldown));
+    let (before, min, max) = (
+        plan.open_shards_before,
+        policy.min_shards as usize,
+        policy.max_shards as usize,
+    );
+    let mut min_splits = 0;
+    for split in plan.splits() {
+        match split.trigger {
+            Trigger::Utilization | Trigger::Throttling => {
+                if let Some(until) = split_until {
+                    prop_assert!(
+                        case.now >= until,
+                        "{} split at {} inside the split cooldown, which runs until {}",
+                        split.trigger,
+                        case.now,
+                        until
+                    );
+                }
+            }
+            Trigger::MinShards => min_splits += 1,
+            other => prop_assert!(false, "a split with trigger {other}"),
+        }
+    }
+    prop_assert!(
+        min_splits <= min.saturating_sub(before),
+        "{min_splits} min_shards splits, but the stream had {before} open shards for min_shards {min}"
+    );
+    let mut max_merges = 0;
+    for merge in plan.merges() {
+        match merge.trigger {
+            Trigger::Cold => {
+                if let Some(until) = merge_until {
+                    prop_assert!(
+                        case.now >= until,
+                        "cold merge at {} inside the merge cooldown, which runs until {}",
+                        case.now,
+                        until
+                    );
+                }
+            }
+            Trigger::MaxShards => max_merges += 1,
+            other => prop_assert!(false, "a merge with trigger {other}"),
+        }
+    }
+    prop_assert!(
+        max_merges <= before.saturating_sub(max),
+        "{max_merges} max_shards merges, but the stream had {before} open shards for max_shards {max}"
+    );
+    Ok(())
+}
+
+/// The series indexes of the last `minutes` complete minutes: minute `i`
+/// covers `start + 60 s * i ..+ 60 s` and is complete when its end plus the
+/// metrics delay is at or before the observation. Negative indexes are
+/// minutes before the series starts.
+fn window(case: &Case, minutes: u32) -> std::ops::Range<i128> {
+    let obs = &case.obs;
+    let elapsed = (obs.observed_at - obs.metrics.start)
+        .num_nanoseconds()
+        .expect("short span") as i128;
+    let spare = elapsed - case.policy.metrics_delay.as_nanos() as i128;
+    let complete = spare.div_euclid(60_000_000_000);
+    complete - i128::from(minutes)..complete
+}
+
+fn at(series: &Series, minute: i128) -> Option<f64> {
+    usize::try_from(minute)
+        .ok()
+        .and_then(|i| series.get(i).copied().flatten())
+}
+
+/// Whether the documented rule makes the shard hot: at least `sustain`
+/// minutes of the scale-up window at or above the threshold (write, or read
+/// when enabled), or at least `throttled_records` throttled writes in the
+/// window. Only minutes with every needed datapoint count.
+fn is_hot(case: &Case, id: &ShardId) -> bool {
+    let Some(m) = case.obs.metrics.shards.get(id) else {
+        return false;
+    };
+    let (up, read) = (&case.policy.scale_up, &case.policy.read);
+    let (mut hot_minutes, mut throttled) = (0, 0.0);
+    for minute in window(case, up.window_minutes) {
+        let (Some(bytes), Some(records)) = (
+            at(&m.incoming_bytes, minute),
+            at(&m.incoming_records, minute),
+        ) else {
+            continue;
+        };
+        let out = match (read.enabled, at(&m.outgoing_bytes, minute)) {
+            (false, _) => 0.0,
+            (true, Some(out)) => out,
+            (true, None) => continue,
+        };
+        let write =
+            (bytes / 60.0 / WRITE_BYTES_PER_SECOND).max(records / 60.0 / WRITE_RECORDS_PER_SECOND);
+        let read_hot = read.enabled && out / 60.0 / READ_BYTES_PER_SECOND / read.threshold >= 1.0;
+        if write >= up.threshold || read_hot {
+            hot_minutes += 1;
+        }
+        throttled += at(&m.write_throttled, minute).unwrap_or(0.0);
+    }
+    hot_minutes >= up.sustain_minutes
+        || (up.throttled_records > 0 && throttled >= up.throttled_records as f64)
+}
+
+fn present(series: &Series, minute: i128) -> bool {
+    at(series, minute).is_some()
+}
+
+/// Property 6: a merged shard has every minute of the scale-down window.
+fn check_no_merge_on_missing_data(case: &Case, plan: &Plan) -> Checked {
+    let window = window(case, case.policy.scale_down.window_minutes);
+    let read = case.policy.read.enabled;
+    for merge in plan.merges() {
+        for id in [&merge.shard_id, &merge.adjacent_shard_id] {
+            let m = case.obs.metrics.shards.get(id);
+            prop_assert!(m.is_some(), "merged shard {id} has no metrics at all");
+            let m = m.unwrap();
+            for minute in window.clone() {
+                let mut needed = vec![
+                    ("IncomingBytes", &m.incoming_bytes),
+                    ("IncomingRecords", &m.incoming_records),
+                ];
+                if read {
+                    needed.push(("OutgoingBytes", &m.outgoing_bytes));
+                }
+                for (name, series) in needed {
+                    prop_assert!(
+                        present(series, minute),
+                        "shard {id} is merged ({}), but its {name} has no datapoint for minute {minute} of the scale-down window {window:?}",
+                        merge.trigger
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Property 7: one verdict per open shard, in order, with a reason.
+fn check_verdicts(case: &Case, plan: &Plan) -> Checked {
+    let open = case.obs.open_shards();
+    let listed: Vec<(&ShardId, HashKey, HashKey)> = plan
+        .verdicts
+        .iter()
+        .map(|v| (&v.shard_id, v.starting_hash_key, v.ending_hash_key))
+        .collect();
+    let want: Vec<(&ShardId, HashKey, HashKey)> = open
+        .iter()
+        .map(|s| (&s.id, s.range.start(), s.range.end()))
+        .collect();
+    prop_assert_eq!(
+        listed,
+        want,
+        "verdicts are not one per open shard in hash-key order"
+    );
+    for v in &plan.verdicts {
+        prop_assert!(
+            !v.reason.trim().is_empty(),
+            "shard {} has a verdict {} without a reason",
+            v.shard_id,
+            v.verdict.name()
+        );
+    }
+    prop_assert_eq!(plan.open_shards_before, open.len(), "open_shards_before");
+    if !case.plannable() {
+        prop_assert!(
+            plan.actions.is_empty(),
+            "a {} {} stream got actions",
+            case.obs.stream_status,
+            case.obs.stream_mode
+        );
+        prop_assert!(plan.refused.is_some(), "the stream is not refused");
+        prop_assert_eq!(plan.open_shards_after, plan.open_shards_before);
+        prop_assert!(
+            plan.verdicts
+                .iter()
+                .all(|v| matches!(v.verdict, Verdict::Skipped)),
+            "a refused stream has a shard that is not skipped"
+        );
+    }
+    Ok(())
+}
+
+/// Property 9: verdicts agree with the actions.
+fn check_verdicts_match_actions(case: &Case, plan: &Plan) -> Checked {
+    let open = case.obs.open_shards();
+    // Splits per open shard, children included (found by range).
+    let mut splits: BTreeMap<&ShardId, u32> = BTreeMap::new();
+    for split in plan.splits() {
+        let origin = open
+            .iter()
+            .find(|s| s.range.contains(split.starting_hash_key))
+            .expect("a split lies inside an open shard");
+        *splits.entry(&origin.id).or_default() += 1;
+    }
+    let mut partners: BTreeMap<&ShardId, &ShardId> = BTreeMap::new();
+    for m in plan.merges() {
+        partners.insert(&m.shard_id, &m.adjacent_shard_id);
+        partners.insert(&m.adjacent_shard_id, &m.shard_id);
+    }
+    for v in &plan.verdicts {
+        let id = &v.shard_id;
+        let n = splits.get(id).copied().unwrap_or(0);
+        let partner = partners.get(id).copied();
+        match &v.verdict {
+            Verdict::Split { splits, .. } => prop_assert_eq!(
+                *splits,
+                n,
+                "shard {} has verdict split x{} but {} split actions",
+                id,
+                splits,
+                n
+            ),
+            Verdict::Merge { partner: p, .. } => prop_assert_eq!(
+                Some(p),
+                partner,
+                "shard {} has verdict merge with {} but the merge actions say otherwise",
+                id,
+                p
+            ),
+            other => prop_assert!(
+                n == 0 && partner.is_none(),
+                "shard {id} has verdict {} ({}) but is {}",
+                other.name(),
+                v.reason,
+                if n > 0 {
+                    format!("split {n} time(s)")
+                } else {
+                    format!("merged with {}", partner.unwrap())
+                }
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Property 10: a shard the documented rule calls hot is never merged for
+/// being cold (merges to get back under `max_shards` may take it).
+fn check_no_cold_merge_of_a_hot_shard(case: &Case, plan: &Plan) -> Checked {
+    for merge in plan.merges().filter(|m| m.trigger == Trigger::Cold) {
+        for id in [&merge.shard_id, &merge.adjacent_shard_id] {
+            let verdict = plan.verdicts.iter().find(|v| v.shard_id == *id);
+            prop_assert!(
+                !is_hot(case, id),
+                "shard {id} is hot but merged as cold with {}; its verdict: {:?}",
+                if id == &merge.shard_id {
+                    &merge.adjacent_shard_id
+                } else {
+                    &merge.shard_id
+                },
+                verdict.map(|v| (&v.verdict, &v.reason))
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Properties
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(10_000))]
+
+    /// 1 (with 2 and 3): the plan applies and leaves an exact cover.
+    #[test]
+    fn applying_the_plan_leaves_an_exact_cover(case in case(Profile::Mixed)) {
+        let plan = case.plan();
+        check_applies(&case, &plan)?;
+        check_split_keys(&plan)?;
+        check_one_action_per_shard(&case, &plan)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1_000))]
+
+    /// 2: deep splits of overloaded and narrow shards still use midpoints.
+    #[test]
+    fn split_keys_are_midpoints_strictly_inside(case in case(Profile::Hot)) {
+        let plan = case.plan();
+        check_split_keys(&plan)?;
+    }
+
+    /// 3: with many cold shards, merges never overlap each other or a split.
+    #[test]
+    fn no_shard_is_in_two_actions(case in case(Profile::Cold)) {
+        let plan = case.plan();
+        check_one_action_per_shard(&case, &plan)?;
+    }
+
+    /// 4: min_shards, max_shards and the per-run budgets.
+    #[test]
+    fn shard_bounds_and_budgets_hold(
+        case in prop_oneof![case(Profile::Hot), case(Profile::Cold), case(Profile::Mixed)]
+    ) {
+        let plan = case.plan();
+        check_bounds(&case, &plan)?;
+    }
+
+    /// 5: cooldowns hold load-driven actions back.
+    #[test]
+    fn nothing_load_driven_happens_in_a_cooldown(
+        case in prop_oneof![case(Profile::Hot), case(Profile::Cold)]
+    ) {
+        let plan = case.plan();
+        check_cooldowns(&case, &plan)?;
+    }
+
+    /// 6: a missing datapoint never leads to a merge.
+    #[test]
+    fn missing_data_never_produces_a_merge(case in case(Profile::Cold)) {
+        let plan = case.plan();
+        check_no_merge_on_missing_data(&case, &plan)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    /// 7: a verdict with a reason for every open shard; refused streams stay put.
+    #[test]
+    fn every_open_shard_gets_one_explained_verdict(case in case(Profile::Mixed)) {
+        let plan = case.plan();
+        check_verdicts(&case, &plan)?;
+    }
+
+    /// 8: the same input gives the same plan, whatever the listing order.
+    #[test]
+    fn planning_is_deterministic(case in case(Profile::Mixed)) {
+        let first = case.plan();
+        prop_assert_eq!(&first, &case.plan(), "planning the same input twice differs");
+        let mut reversed = case.clone();
+        reversed.obs.shards.reverse();
+        prop_assert_eq!(
+            &first,
+            &reversed.plan(),
+            "listing the shards in another order changes the plan"
+        );
+    }
+
+    /// 9: verdicts say what the actions do.
+    #[test]
+    fn verdicts_agree_with_actions(
+        case in prop_oneof![case(Profile::Hot), case(Profile::Cold), case(Profile::Mixed)]
+    ) {
+        let plan = case.plan();
+        check_verdicts_match_actions(&case, &plan)?;
+    }
+
+    /// 10: hot shards are split or left alone, never merged as cold.
+    #[test]
+    fn a_hot_shard_is_never_merged_as_cold(
+        case in prop_oneof![case(Profile::Cold), case(Profile::Mixed)]
+    ) {
+        let plan = case.plan();
+        check_no_cold_merge_of_a_hot_shard(&case, &plan)?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Counterexamples found by the properties above, pinned
+// ---------------------------------------------------------------------------
+
+fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
+}
+
+fn plan_at_observation(obs: &Observation, policy: &StreamPolicy) -> Plan {
+    planner::plan(obs, policy, obs.observed_at)
+}
+
+/// Found by `verdicts_agree_with_actions`: a hot shard in its split
+/// cooldown is split to reach `min_shards`, but its verdict still says
+/// `cooling_down`, so the dry run and the logs hide a split that happens.
+#[test]
+fn a_shard_split_for_min_shards_during_the_split_cooldown_has_verdict_split() {
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .last_scale_up(minutes(1))
+        .build();
+    let mut policy = StreamPolicy::default();
+    policy.min_shards = 2;
+    let plan = plan_at_observation(&obs, &policy);
+    let triggers: Vec<Trigger> = plan.splits().map(|s| s.trigger).collect();
+    assert_eq!(
+        triggers,
+        vec![Trigger::MinShards],
+        "one split to reach min_shards"
+    );
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::Split {
+            trigger: Trigger::MinShards,
+            splits: 1
+        },
+        "the verdict of the split shard: {}",
+        plan.verdicts[0].reason
+    );
+}
+
+/// Found by `verdicts_agree_with_actions` and
+/// `a_hot_shard_is_never_merged_as_cold`: a shard hot from throttling but
+/// cold by utilization, which cannot be split (at `max_shards`, or the split
+/// budget is spent), is merged with its cold neighbour instead, halving the
+/// capacity of a throttling key range; its verdict still says
+/// `at_max_shards` / `budget_used_up`.
+#[test]
+fn a_throttling_shard_that_cannot_be_split_is_not_merged() {
+    let obs = StreamBuilder::new("s", 2)
+        .all(0.1)
+        .throttled(0, 5.0, 1)
+        .build();
+    let at_max = StreamPolicy {
+        max_shards: 2,
+        ..StreamPolicy::default()
+    };
+    let mut no_budget = StreamPolicy::default();
+    no_budget.scale_up.max_splits_per_run = 0;
+    for (name, policy) in [("at max_shards", at_max), ("no split budget", no_budget)] {
+        let plan = plan_at_observation(&obs, &policy);
+        assert_eq!(
+            plan.merges().count(),
+            0,
+            "{name}: shard 0 had 5 throttled writes in the scale-up window (hot), yet: {:?}",
+            plan.verdicts
+                .iter()
+                .map(|v| (v.verdict.name(), &v.reason))
+                .collect::<Vec<_>>()
+        );
+    }
+}
