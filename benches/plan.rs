@@ -1,0 +1,57 @@
+//! How long one plan takes for a very large stream: 20,000 open shards with
+//! 30 minutes of IncomingBytes, IncomingRecords and
+//! WriteProvisionedThroughputExceeded each. Target: under 5 ms per plan.
+//!
+//! Run with `cargo bench --bench plan`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kinesis_autoscaler::planner::plan;
+use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::testkit::StreamBuilder;
+
+const SHARDS: u32 = 20_000;
+
+fn large_stream() -> kinesis_autoscaler::observation::Observation {
+    let mut builder = StreamBuilder::new("large", SHARDS).minutes(30);
+    for i in 0..SHARDS as usize {
+        // A mix: mostly steady, some cold runs, a few hot or throttled shards.
+        let minutes: Vec<Option<f64>> = (0..30)
+            .map(|m| {
+                let base = match i % 10 {
+                    0 | 1 => 0.1,
+                    9 if i % 100 == 9 => 0.95,
+                    _ => 0.5,
+                };
+                Some(base * (1.0 + 0.05 * (((i * 31 + m * 7) % 13) as f64 / 13.0)))
+            })
+            .collect();
+        builder = builder.utilization(i, &minutes);
+        if i % 500 == 3 {
+            builder = builder.throttled(i, 40.0, 2);
+        }
+    }
+    builder.build()
+}
+
+fn bench(c: &mut Criterion) {
+    let obs = large_stream();
+    let policy = StreamPolicy {
+        max_shards: 25_000,
+        ..StreamPolicy::default()
+    };
+    let now = obs.observed_at;
+    let p = plan(&obs, &policy, now);
+    assert_eq!(p.verdicts.len(), SHARDS as usize);
+    assert!(
+        !p.actions.is_empty(),
+        "the benchmark should exercise splits and merges"
+    );
+    c.bench_function("plan 20k shards x 30 min x 3 metrics", |b| {
+        b.iter(|| plan(black_box(&obs), black_box(&policy), now))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
