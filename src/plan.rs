@@ -7,10 +7,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::model::{HashKey, HashKeyRange, LayoutProblem, Shard, ShardId};
+use crate::model::{HashKey, HashKeyRange, LayoutProblem, ShardId};
 use crate::observation::{StreamMode, StreamStatus};
 
 /// What the planner decided for one stream.
@@ -188,32 +188,218 @@ pub enum ActionKind {
     Merge,
 }
 
-/// The decision for one open shard and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The decision for one open shard, with the measurements behind it.
+///
+/// The human-readable reason is rendered from these on demand
+/// ([`ShardVerdict::reason`], and the `reason` field of the JSON), so that
+/// planning a stream of 20,000 shards does not format 20,000 sentences.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShardVerdict {
     pub shard_id: ShardId,
-    pub starting_hash_key: HashKey,
-    pub ending_hash_key: HashKey,
-    pub key_space_share: f64,
+    pub range: HashKeyRange,
     /// Highest utilization over the longest policy window, if any minute
     /// has data.
     pub peak_utilization: Option<f64>,
-    #[serde(flatten)]
     pub verdict: Verdict,
-    pub reason: String,
+    pub facts: Facts,
+}
+
+/// What the metrics said about one shard, and the policy numbers they were
+/// held against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Facts {
+    /// Which rule made the shard hot, if any.
+    pub hot: Option<Trigger>,
+    /// Whether every minute of the scale-down window was present and cold.
+    pub cold: bool,
+    pub scale_up_window_minutes: u32,
+    /// Minutes of the scale-up window with every needed datapoint.
+    pub scale_up_present_minutes: u32,
+    /// Minutes of the scale-up window at or above the threshold.
+    pub hot_minutes: u32,
+    pub sustain_minutes: u32,
+    pub scale_up_threshold: f64,
+    /// Highest utilization in the scale-up window.
+    pub scale_up_peak: f64,
+    /// Throttled writes in the scale-up window.
+    pub throttled_records: f64,
+    /// The `throttled_records` rule (0 = off).
+    pub throttled_records_rule: u64,
+    /// Estimated demand, accepted plus throttled, over the threshold.
+    pub estimated_demand: f64,
+    pub scale_down_window_minutes: u32,
+    pub scale_down_present_minutes: u32,
+    pub scale_down_threshold: f64,
+    /// Highest utilization among the present minutes of the scale-down window.
+    pub scale_down_peak: f64,
+    pub merged_ceiling: f64,
+    pub min_shards: u32,
+    pub max_shards: u32,
 }
 
 impl ShardVerdict {
-    pub fn new(shard: &Shard, peak: Option<f64>, verdict: Verdict, reason: String) -> Self {
-        ShardVerdict {
-            shard_id: shard.id.clone(),
-            starting_hash_key: shard.range.start(),
-            ending_hash_key: shard.range.end(),
-            key_space_share: shard.range.share_of_key_space(),
-            peak_utilization: peak,
-            verdict,
-            reason,
+    pub fn key_space_share(&self) -> f64 {
+        self.range.share_of_key_space()
+    }
+
+    /// Why the shard got its verdict, with the numbers.
+    pub fn reason(&self) -> String {
+        let f = &self.facts;
+        let hot = || describe_heat(f);
+        let cold = || {
+            format!(
+                "cold (peak {:.2} over {} minutes)",
+                f.scale_down_peak, f.scale_down_window_minutes
+            )
+        };
+        match &self.verdict {
+            Verdict::Split {
+                trigger: Trigger::MinShards,
+                splits,
+            } => format!(
+                "below min_shards {}: split {splits} time(s), widest shards first",
+                f.min_shards
+            ),
+            Verdict::Split { splits, .. } => format!(
+                "{}; estimated demand {:.2}x the threshold: {splits} split(s) into {} shards",
+                hot(),
+                f.estimated_demand,
+                splits + 1
+            ),
+            Verdict::Merge {
+                trigger,
+                partner,
+                projected_peak,
+            } => {
+                let why = match trigger {
+                    Trigger::MaxShards => format!("above max_shards {}", f.max_shards),
+                    _ => format!(
+                        "below {} in all of the last {} minutes (peak {:.2})",
+                        f.scale_down_threshold, f.scale_down_window_minutes, f.scale_down_peak
+                    ),
+                };
+                format!(
+                    "merge with {partner}: {why}; merged peak {projected_peak:.2} stays under merged_ceiling {}",
+                    f.merged_ceiling
+                )
+            }
+            Verdict::CoolingDown {
+                action: ActionKind::Split,
+                until,
+            } => format!(
+                "{}, but the split cooldown runs until {}",
+                hot(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::CoolingDown {
+                action: ActionKind::Merge,
+                until,
+            } => format!(
+                "{}, but the merge cooldown runs until {}",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::NotEnoughData {
+                present_minutes,
+                window_minutes,
+                to: ActionKind::Split,
+            } => format!(
+                "not enough data: {present_minutes} of the last {window_minutes} minutes have datapoints, {} hot minutes needed",
+                f.sustain_minutes
+            ),
+            Verdict::NotEnoughData {
+                present_minutes,
+                window_minutes,
+                to: ActionKind::Merge,
+            } => format!(
+                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints"
+            ),
+            Verdict::AtMaxShards { max_shards } => {
+                format!("{}, but the stream is at max_shards {max_shards}", hot())
+            }
+            Verdict::AtMinShards { min_shards } => {
+                format!(
+                    "{}, but a merge would go below min_shards {min_shards}",
+                    cold()
+                )
+            }
+            Verdict::BudgetUsedUp { limit, value } if *limit == "max_splits_per_run" => {
+                format!("{}, but {limit} {value} is used up this run", hot())
+            }
+            Verdict::BudgetUsedUp { limit, value } => {
+                format!("{}, but {limit} {value} is used up this run", cold())
+            }
+            Verdict::RangeTooSmall => format!(
+                "{}, but its hash-key range {} is too small to split",
+                hot(),
+                self.range
+            ),
+            Verdict::Steady if f.cold => format!(
+                "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
+                cold(),
+                f.merged_ceiling
+            ),
+            Verdict::Steady => format!(
+                "steady: peak {:.2}, neither hot (>= {} in {} of {} minutes) nor cold (< {} for {} minutes)",
+                self.peak_utilization.unwrap_or(0.0),
+                f.scale_up_threshold,
+                f.sustain_minutes,
+                f.scale_up_window_minutes,
+                f.scale_down_threshold,
+                f.scale_down_window_minutes
+            ),
+            Verdict::Skipped { because } => because.clone(),
         }
+    }
+}
+
+/// What made a shard hot, e.g. "hot: utilization >= 0.8 in 4 of the last 5
+/// minutes (peak 0.93), 120 throttled records".
+pub fn describe_heat(f: &Facts) -> String {
+    let mut text = match f.hot {
+        Some(Trigger::Throttling) => format!(
+            "hot: {} throttled records in the last {} minutes (rule: {}), peak {:.2}",
+            f.throttled_records,
+            f.scale_up_window_minutes,
+            f.throttled_records_rule,
+            f.scale_up_peak
+        ),
+        _ => format!(
+            "hot: utilization >= {} in {} of the last {} minutes (peak {:.2})",
+            f.scale_up_threshold, f.hot_minutes, f.scale_up_window_minutes, f.scale_up_peak
+        ),
+    };
+    if f.hot == Some(Trigger::Utilization) && f.throttled_records > 0.0 {
+        text.push_str(&format!(", {} throttled records", f.throttled_records));
+    }
+    text
+}
+
+impl Serialize for ShardVerdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            shard_id: &'a ShardId,
+            starting_hash_key: HashKey,
+            ending_hash_key: HashKey,
+            key_space_share: f64,
+            peak_utilization: Option<f64>,
+            #[serde(flatten)]
+            verdict: &'a Verdict,
+            reason: String,
+            facts: &'a Facts,
+        }
+        View {
+            shard_id: &self.shard_id,
+            starting_hash_key: self.range.start(),
+            ending_hash_key: self.range.end(),
+            key_space_share: self.key_space_share(),
+            peak_utilization: self.peak_utilization,
+            verdict: &self.verdict,
+            reason: self.reason(),
+            facts: &self.facts,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -236,10 +422,12 @@ pub enum Verdict {
         action: ActionKind,
         until: DateTime<Utc>,
     },
-    /// Too few minutes with data to tell.
+    /// Too few minutes with data to tell whether it should be split (or
+    /// merged).
     NotEnoughData {
         present_minutes: u32,
         window_minutes: u32,
+        to: ActionKind,
     },
     /// Hot, but the stream already has `max_shards` open shards.
     AtMaxShards { max_shards: u32 },
@@ -250,7 +438,10 @@ pub enum Verdict {
     /// Hot, but its hash-key range is too narrow to split.
     RangeTooSmall,
     /// The whole stream was refused (see [`Plan::refused`]).
-    Skipped,
+    Skipped {
+        #[serde(skip)]
+        because: String,
+    },
 }
 
 impl Verdict {
@@ -266,7 +457,7 @@ impl Verdict {
             Verdict::AtMinShards { .. } => "at_min_shards",
             Verdict::BudgetUsedUp { .. } => "budget_used_up",
             Verdict::RangeTooSmall => "range_too_small",
-            Verdict::Skipped => "skipped",
+            Verdict::Skipped { .. } => "skipped",
         }
     }
 }

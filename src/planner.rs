@@ -24,16 +24,17 @@
 //! - Cooldowns, `min_shards`/`max_shards` and the per-run budgets bound all
 //!   of it; a stream outside its bounds is brought back inside them.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{HashKeyRange, Shard, check_layout};
 use crate::observation::{Observation, Series, ShardMetrics, StreamMode, StreamStatus};
 use crate::plan::{
-    Action, ActionKind, Merge, Plan, Refusal, ShardVerdict, Split, Trigger, Verdict,
+    Action, ActionKind, Facts, Merge, Plan, Refusal, ShardVerdict, Split, Trigger, Verdict,
+    describe_heat,
 };
 use crate::policy::StreamPolicy;
 
@@ -63,10 +64,18 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         verdicts: Vec::new(),
     };
     if let Some(refusal) = refusal(obs, &open) {
-        let reason = refusal.to_string();
+        let because = refusal.to_string();
         plan.verdicts = open
             .iter()
-            .map(|s| ShardVerdict::new(s, None, Verdict::Skipped, reason.clone()))
+            .map(|s| ShardVerdict {
+                shard_id: s.id.clone(),
+                range: s.range,
+                peak_utilization: None,
+                verdict: Verdict::Skipped {
+                    because: because.clone(),
+                },
+                facts: Facts::default(),
+            })
             .collect();
         plan.refused = Some(refusal);
         return plan;
@@ -128,37 +137,47 @@ struct Load {
     records: f64,
     /// Zero unless read load counts.
     out_bytes: f64,
-    /// Throttled writes; zero where the datapoint is missing.
-    throttled: f64,
+}
+
+// Per-minute sums to shards' worth, as multiplications: a plan of a large
+// stream converts hundreds of thousands of minutes, and divisions dominate.
+const PER_WRITE_BYTES_MINUTE: f64 = 1.0 / (SECONDS_PER_MINUTE * WRITE_BYTES_PER_SECOND);
+const PER_WRITE_RECORDS_MINUTE: f64 = 1.0 / (SECONDS_PER_MINUTE * WRITE_RECORDS_PER_SECOND);
+const PER_READ_BYTES_MINUTE: f64 = 1.0 / (SECONDS_PER_MINUTE * READ_BYTES_PER_SECOND);
+
+/// The larger of two numbers that are never NaN: cheaper than `f64::max`,
+/// which must handle NaN, in the planner's hot loops.
+fn larger(a: f64, b: f64) -> f64 {
+    if a > b { a } else { b }
 }
 
 impl Load {
     fn write_utilization(&self) -> f64 {
-        let bytes = self.bytes / SECONDS_PER_MINUTE / WRITE_BYTES_PER_SECOND;
-        let records = self.records / SECONDS_PER_MINUTE / WRITE_RECORDS_PER_SECOND;
-        bytes.max(records)
+        larger(
+            self.bytes * PER_WRITE_BYTES_MINUTE,
+            self.records * PER_WRITE_RECORDS_MINUTE,
+        )
     }
 
     fn read_utilization(&self) -> f64 {
-        self.out_bytes / SECONDS_PER_MINUTE / READ_BYTES_PER_SECOND
+        self.out_bytes * PER_READ_BYTES_MINUTE
     }
 
     fn utilization(&self) -> f64 {
-        self.write_utilization().max(self.read_utilization())
+        larger(self.write_utilization(), self.read_utilization())
     }
 
-    /// Write demand including what was throttled, in shards' worth: throttled
-    /// records are added to the records, and to the bytes at the minute's
-    /// average record size.
-    fn write_demand(&self) -> f64 {
-        let records = self.records + self.throttled;
+    /// Write demand including `throttled` rejected records, in shards'
+    /// worth: they are added to the records, and to the bytes at the
+    /// minute's average record size.
+    fn write_demand(&self, throttled: f64) -> f64 {
+        let records = self.records + throttled;
         let bytes = if self.records > 0.0 {
             self.bytes * records / self.records
         } else {
             self.bytes
         };
-        (bytes / SECONDS_PER_MINUTE / WRITE_BYTES_PER_SECOND)
-            .max(records / SECONDS_PER_MINUTE / WRITE_RECORDS_PER_SECOND)
+        (bytes * PER_WRITE_BYTES_MINUTE).max(records * PER_WRITE_RECORDS_MINUTE)
     }
 
     fn plus(self, other: Load) -> Load {
@@ -166,14 +185,12 @@ impl Load {
             bytes: self.bytes + other.bytes,
             records: self.records + other.records,
             out_bytes: self.out_bytes + other.out_bytes,
-            throttled: self.throttled + other.throttled,
         }
     }
 }
 
 fn at(series: &Series, minute: i64) -> Option<f64> {
-    let i = usize::try_from(minute).ok()?;
-    series.get(i).copied().flatten()
+    series.get(usize::try_from(minute).ok()?)
 }
 
 /// A shard's series, read the way the policy needs them.
@@ -195,7 +212,6 @@ impl Reader<'_> {
             } else {
                 0.0
             },
-            throttled: at(&m.write_throttled, minute).unwrap_or(0.0),
         })
     }
 }
@@ -228,39 +244,13 @@ impl ShardStats {
         policy: &StreamPolicy,
         pressures: &mut Vec<f64>,
     ) -> Self {
-        let up = grid.window(policy.scale_up.window_minutes);
-        let down = grid.window(policy.scale_down.window_minutes);
         let mut s = ShardStats::default();
-        pressures.clear();
-        for minute in grid.window(policy.lookback_minutes()) {
-            let Some(load) = reader.load(minute) else {
-                continue;
-            };
-            let util = load.utilization();
-            s.peak = Some(s.peak.map_or(util, |p: f64| p.max(util)));
-            if up.contains(&minute) {
-                s.up_present += 1;
-                s.up_peak = s.up_peak.max(util);
-                s.throttled += load.throttled;
-                let read_pressure = if reader.read_enabled {
-                    load.read_utilization() / policy.read.threshold
-                } else {
-                    0.0
-                };
-                if load.write_utilization() >= policy.scale_up.threshold || read_pressure >= 1.0 {
-                    s.hot_minutes += 1;
-                }
-                pressures
-                    .push((load.write_demand() / policy.scale_up.threshold).max(read_pressure));
-            }
-            if down.contains(&minute) {
-                s.down_present += 1;
-                s.down_peak = s.down_peak.max(util);
-            }
+        if let Some(metrics) = reader.metrics {
+            s.scan(metrics, reader.read_enabled, grid, policy, pressures);
         }
-        pressures.sort_by(|a, b| b.total_cmp(a));
         let sustain = policy.scale_up.sustain_minutes as usize;
         let rule = policy.scale_up.throttled_records;
+        pressures.sort_by(|a, b| b.total_cmp(a));
         if s.hot_minutes as usize >= sustain {
             s.hot = Some(Trigger::Utilization);
             s.pressure = pressures[sustain - 1];
@@ -271,6 +261,81 @@ impl ShardStats {
         s.cold = s.down_present == policy.scale_down.window_minutes
             && s.down_peak < policy.scale_down.threshold;
         s
+    }
+
+    /// One pass over the longest window. This is the planner's hot loop (a
+    /// 20,000-shard stream has 600,000 minutes in 30): it walks the raw
+    /// slices, where a minute with any NaN (missing) datapoint is skipped.
+    fn scan(
+        &mut self,
+        m: &ShardMetrics,
+        read_enabled: bool,
+        grid: &Grid,
+        policy: &StreamPolicy,
+        pressures: &mut Vec<f64>,
+    ) {
+        pressures.clear();
+        let up = grid.window(policy.scale_up.window_minutes);
+        let down = grid.window(policy.scale_down.window_minutes);
+        let lookback = grid.window(policy.lookback_minutes());
+        let throttled = m.write_throttled.raw();
+        let throttled_at = |minute: i64| {
+            usize::try_from(minute)
+                .ok()
+                .and_then(|i| throttled.get(i))
+                .filter(|v| !v.is_nan())
+                .copied()
+                .unwrap_or(0.0)
+        };
+        self.throttled = up.clone().map(throttled_at).sum();
+
+        let (bytes, records) = (m.incoming_bytes.raw(), m.incoming_records.raw());
+        let out = read_enabled.then(|| m.outgoing_bytes.raw());
+        // Minutes past the end of any needed series are missing.
+        let mut len = bytes.len().min(records.len());
+        if let Some(out) = out {
+            len = len.min(out.len());
+        }
+        let first = lookback.start.max(0);
+        let end = lookback.end.min(len as i64);
+        let (up_threshold, read_threshold) = (policy.scale_up.threshold, policy.read.threshold);
+        // Plain comparisons rather than f64::max: no value here is NaN.
+        let mut peak = f64::NEG_INFINITY;
+        for minute in first..end {
+            let i = minute as usize;
+            let load = Load {
+                bytes: bytes[i],
+                records: records[i],
+                out_bytes: out.map_or(0.0, |o| o[i]),
+            };
+            // NaN marks a missing datapoint, and a sum with one is NaN.
+            if (load.bytes + load.records + load.out_bytes).is_nan() {
+                continue;
+            }
+            let util = load.utilization();
+            if util > peak {
+                peak = util;
+            }
+            if minute >= up.start {
+                self.up_present += 1;
+                if util > self.up_peak {
+                    self.up_peak = util;
+                }
+                let read_pressure = load.read_utilization() / read_threshold;
+                if load.write_utilization() >= up_threshold || read_pressure >= 1.0 {
+                    self.hot_minutes += 1;
+                }
+                let write_pressure = load.write_demand(throttled_at(minute)) / up_threshold;
+                pressures.push(write_pressure.max(read_pressure));
+            }
+            if minute >= down.start {
+                self.down_present += 1;
+                if util > self.down_peak {
+                    self.down_peak = util;
+                }
+            }
+        }
+        self.peak = (peak >= 0.0).then_some(peak);
     }
 
     /// Whether the missing minutes of the scale-up window could have made
@@ -332,7 +397,7 @@ struct Planner<'a> {
     readers: Vec<Reader<'a>>,
     stats: Vec<ShardStats>,
     /// Decisions made so far, by open-shard index.
-    decided: Vec<Option<(Verdict, String)>>,
+    decided: Vec<Option<Verdict>>,
     /// Splits planned per open shard, children included.
     splits: Vec<u32>,
     /// Planned children that were not split further.
@@ -381,33 +446,75 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn decide(&mut self, i: usize, verdict: Verdict, reason: String) {
+    /// Records a decision unless one was made already.
+    fn decide(&mut self, i: usize, verdict: Verdict) {
         if self.decided[i].is_none() {
-            self.decided[i] = Some((verdict, reason));
+            self.decided[i] = Some(verdict);
+        }
+    }
+
+    /// The measurements of open shard `i` with the policy numbers they are
+    /// held against.
+    fn facts(&self, i: usize) -> Facts {
+        let (s, p) = (&self.stats[i], self.policy);
+        Facts {
+            hot: s.hot,
+            cold: s.cold,
+            scale_up_window_minutes: p.scale_up.window_minutes,
+            scale_up_present_minutes: s.up_present,
+            hot_minutes: s.hot_minutes,
+            sustain_minutes: p.scale_up.sustain_minutes,
+            scale_up_threshold: p.scale_up.threshold,
+            scale_up_peak: s.up_peak,
+            throttled_records: s.throttled,
+            throttled_records_rule: p.scale_up.throttled_records,
+            estimated_demand: s.pressure,
+            scale_down_window_minutes: p.scale_down.window_minutes,
+            scale_down_present_minutes: s.down_present,
+            scale_down_threshold: p.scale_down.threshold,
+            scale_down_peak: s.down_peak,
+            merged_ceiling: p.scale_down.merged_ceiling,
+            min_shards: p.min_shards,
+            max_shards: p.max_shards,
         }
     }
 
     /// Splits `piece` at its midpoint, returning its children, or `None`
     /// when the range is too small.
-    fn split(&mut self, piece: &Piece, trigger: Trigger, reason: String) -> Option<[Piece; 2]> {
+    fn split(&mut self, piece: &Piece, trigger: Trigger) -> Option<[Piece; 2]> {
         let mid = piece.range.midpoint()?;
         let (low, high) = piece.range.split_at(mid).ok()?;
         let origin = self.open[piece.origin];
+        let reason = match (trigger, piece.is_open_shard) {
+            (Trigger::MinShards, _) => format!(
+                "below min_shards {}: splitting the widest shard",
+                self.policy.min_shards
+            ),
+            (_, true) => format!(
+                "{}; estimated demand {:.2}x the threshold",
+                describe_heat(&self.facts(piece.origin)),
+                piece.pressure
+            ),
+            (_, false) => format!(
+                "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
+                origin.id, piece.pressure
+            ),
+        };
         self.actions.push(Action::Split(Split {
             shard_id: piece.is_open_shard.then(|| origin.id.clone()),
             starting_hash_key: piece.range.start(),
             ending_hash_key: piece.range.end(),
             new_starting_hash_key: mid,
             trigger,
-            reason: reason.clone(),
+            reason,
         }));
         self.splits_used += 1;
         self.open_after += 1;
         self.splits[piece.origin] += 1;
         // A split overrides whatever held the shard back earlier (a
         // cooldown does not stop a split that brings the stream to min_shards).
-        if !matches!(self.decided[piece.origin], Some((Verdict::Split { .. }, _))) {
-            self.decided[piece.origin] = Some((Verdict::Split { trigger, splits: 0 }, reason));
+        if !matches!(self.decided[piece.origin], Some(Verdict::Split { .. })) {
+            self.decided[piece.origin] = Some(Verdict::Split { trigger, splits: 0 });
         }
         let child = |range| Piece {
             pressure: piece.pressure / 2.0,
@@ -416,25 +523,6 @@ impl<'a> Planner<'a> {
             is_open_shard: false,
         };
         Some([child(low), child(high)])
-    }
-
-    fn hot_summary(&self, i: usize) -> String {
-        let s = &self.stats[i];
-        let up = &self.policy.scale_up;
-        let mut text = match s.hot {
-            Some(Trigger::Throttling) => format!(
-                "{} throttled records in the last {} minutes (rule: {}), peak {:.2}",
-                s.throttled, up.window_minutes, up.throttled_records, s.up_peak
-            ),
-            _ => format!(
-                "utilization >= {} in {} of the last {} minutes (peak {:.2})",
-                up.threshold, s.hot_minutes, up.window_minutes, s.up_peak
-            ),
-        };
-        if s.hot == Some(Trigger::Utilization) && s.throttled > 0.0 {
-            text.push_str(&format!(", {} throttled records", s.throttled));
-        }
-        text
     }
 
     fn split_hot_shards(&mut self) {
@@ -449,19 +537,8 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some(until) = cooling_until {
-                let reason = format!(
-                    "hot ({}), but the split cooldown runs until {}",
-                    self.hot_summary(i),
-                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
-                );
-                self.decide(
-                    i,
-                    Verdict::CoolingDown {
-                        action: ActionKind::Split,
-                        until,
-                    },
-                    reason,
-                );
+                let action = ActionKind::Split;
+                self.decide(i, Verdict::CoolingDown { action, until });
                 continue;
             }
             queue.push(Piece {
@@ -471,69 +548,39 @@ impl<'a> Planner<'a> {
                 is_open_shard: true,
             });
         }
+        let (budget, max_shards) = (
+            self.policy.scale_up.max_splits_per_run,
+            self.policy.max_shards,
+        );
         while let Some(piece) = queue.pop() {
-            let i = piece.origin;
             if !piece.is_open_shard && piece.pressure < 1.0 {
                 self.child_leaves.push(piece);
                 continue;
             }
-            let blocked = if self.splits_used >= self.policy.scale_up.max_splits_per_run {
-                Some((
-                    Verdict::BudgetUsedUp {
-                        limit: "max_splits_per_run",
-                        value: self.policy.scale_up.max_splits_per_run,
-                    },
-                    format!(
-                        "hot ({}), but max_splits_per_run {} is used up this run",
-                        self.hot_summary(i),
-                        self.policy.scale_up.max_splits_per_run
-                    ),
-                ))
-            } else if self.open_after >= self.policy.max_shards {
-                Some((
-                    Verdict::AtMaxShards {
-                        max_shards: self.policy.max_shards,
-                    },
-                    format!(
-                        "hot ({}), but the stream is at max_shards {}",
-                        self.hot_summary(i),
-                        self.policy.max_shards
-                    ),
-                ))
+            let blocked = if self.splits_used >= budget {
+                Some(Verdict::BudgetUsedUp {
+                    limit: "max_splits_per_run",
+                    value: budget,
+                })
+            } else if self.open_after >= max_shards {
+                Some(Verdict::AtMaxShards { max_shards })
             } else {
                 None
             };
-            if let Some((verdict, reason)) = blocked {
+            if let Some(verdict) = blocked {
                 if piece.is_open_shard {
-                    self.decide(i, verdict, reason);
+                    self.decide(piece.origin, verdict);
                 } else {
                     self.child_leaves.push(piece);
                 }
                 continue;
             }
-            let trigger = self.stats[i].hot.expect("only hot shards are queued");
-            let reason = if piece.is_open_shard {
-                format!(
-                    "hot: {}; estimated demand {:.2}x the threshold",
-                    self.hot_summary(i),
-                    piece.pressure
-                )
-            } else {
-                format!(
-                    "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
-                    self.open[i].id, piece.pressure
-                )
-            };
-            match self.split(&piece, trigger, reason) {
+            let trigger = self.stats[piece.origin]
+                .hot
+                .expect("only hot shards are queued");
+            match self.split(&piece, trigger) {
                 Some(children) => queue.extend(children),
-                None if piece.is_open_shard => {
-                    let reason = format!(
-                        "hot ({}), but its hash-key range {} is too small to split",
-                        self.hot_summary(i),
-                        piece.range
-                    );
-                    self.decide(i, Verdict::RangeTooSmall, reason);
-                }
+                None if piece.is_open_shard => self.decide(piece.origin, Verdict::RangeTooSmall),
                 None => self.child_leaves.push(piece),
             }
         }
@@ -546,7 +593,6 @@ impl<'a> Planner<'a> {
         if self.open_after >= min {
             return;
         }
-        let mut widest: BinaryHeap<(u128, std::cmp::Reverse<u128>, usize)> = BinaryHeap::new();
         let mut pieces: Vec<Piece> = std::mem::take(&mut self.child_leaves);
         pieces.extend(
             (0..self.open.len())
@@ -558,29 +604,20 @@ impl<'a> Planner<'a> {
                     is_open_shard: true,
                 }),
         );
-        let push = |widest: &mut BinaryHeap<_>, k: usize, p: &Piece| {
-            widest.push((
-                p.range.end().0 - p.range.start().0,
-                std::cmp::Reverse(p.range.start().0),
-                k,
-            ));
+        // Widest first; among equals, the lowest hash key.
+        let key = |k: usize, p: &Piece| {
+            let r = p.range;
+            (r.end().0 - r.start().0, Reverse(r.start().0), k)
         };
-        for (k, p) in pieces.iter().enumerate() {
-            push(&mut widest, k, p);
-        }
+        let mut widest: BinaryHeap<_> = pieces.iter().enumerate().map(|(k, p)| key(k, p)).collect();
         while self.open_after < min && self.splits_used < self.policy.scale_up.max_splits_per_run {
-            let Some((_, _, k)) = widest.pop() else { break };
+            let Some((_, _, k)) = widest.pop() else {
+                break;
+            };
             let piece = pieces[k].clone();
-            let reason = format!("below min_shards {}: splitting the widest shard", min);
-            if let Some(children) = self.split(&piece, Trigger::MinShards, reason) {
-                for child in children {
-                    pieces.push(child);
-                    push(
-                        &mut widest,
-                        pieces.len() - 1,
-                        pieces.last().expect("just pushed"),
-                    );
-                }
+            for child in self.split(&piece, Trigger::MinShards).into_iter().flatten() {
+                widest.push(key(pieces.len(), &child));
+                pieces.push(child);
             }
         }
     }
@@ -613,7 +650,7 @@ impl<'a> Planner<'a> {
                 .clone()
                 .filter_map(|m| Some(self.readers[i].load(m)?.plus(self.readers[i + 1].load(m)?)))
                 .map(|l| l.utilization())
-                .fold(0.0, f64::max);
+                .fold(0.0, larger);
             if projected < down.merged_ceiling {
                 pairs.push((i, projected));
             }
@@ -631,79 +668,46 @@ impl<'a> Planner<'a> {
             let blocked = if !for_bounds && !both_cold {
                 continue;
             } else if let (Some(until), false) = (cooling_until, for_bounds) {
-                Some((
-                    Verdict::CoolingDown {
-                        action: ActionKind::Merge,
-                        until,
-                    },
-                    format!(
-                        "cold, but the merge cooldown runs until {}",
-                        until.to_rfc3339_opts(SecondsFormat::Secs, true)
-                    ),
-                ))
+                Some(Verdict::CoolingDown {
+                    action: ActionKind::Merge,
+                    until,
+                })
             } else if done >= down.max_merges_per_run {
-                Some((
-                    Verdict::BudgetUsedUp {
-                        limit: "max_merges_per_run",
-                        value: down.max_merges_per_run,
-                    },
-                    format!(
-                        "cold, but max_merges_per_run {} is used up this run",
-                        down.max_merges_per_run
-                    ),
-                ))
+                Some(Verdict::BudgetUsedUp {
+                    limit: "max_merges_per_run",
+                    value: down.max_merges_per_run,
+                })
             } else if done >= room {
-                Some((
-                    Verdict::AtMinShards {
-                        min_shards: self.policy.min_shards,
-                    },
-                    format!(
-                        "cold, but a merge would go below min_shards {}",
-                        self.policy.min_shards
-                    ),
-                ))
+                Some(Verdict::AtMinShards {
+                    min_shards: self.policy.min_shards,
+                })
             } else {
                 None
             };
-            if let Some((verdict, reason)) = blocked {
-                let peak = |s: &ShardStats| {
-                    format!(
-                        " (peak {:.2} over {} minutes)",
-                        s.down_peak, down.window_minutes
-                    )
-                };
-                for j in [i, i + 1] {
-                    let text = reason.replacen("cold", &format!("cold{}", peak(&self.stats[j])), 1);
-                    self.decide(j, verdict.clone(), text);
-                }
+            if let Some(verdict) = blocked {
+                self.decide(i, verdict.clone());
+                self.decide(i + 1, verdict);
                 continue;
             }
             merged[i] = true;
             merged[i + 1] = true;
             done += 1;
             self.open_after -= 1;
-            let (trigger, why) = if for_bounds {
-                (
-                    Trigger::MaxShards,
-                    format!("above max_shards {}", self.policy.max_shards),
-                )
+            let trigger = if for_bounds {
+                Trigger::MaxShards
             } else {
-                (
-                    Trigger::Cold,
-                    format!(
-                        "both below {} for all of the last {} minutes (peaks {:.2} and {:.2})",
-                        down.threshold,
-                        down.window_minutes,
-                        self.stats[i].down_peak,
-                        self.stats[i + 1].down_peak
-                    ),
-                )
+                Trigger::Cold
             };
-            let reason = format!(
-                "{why}; merged peak {projected:.2} stays under merged_ceiling {}",
-                down.merged_ceiling
-            );
             let (lower, upper) = (self.open[i], self.open[i + 1]);
+            let verdicts = [(i, upper), (i + 1, lower)].map(|(j, partner)| {
+                let verdict = Verdict::Merge {
+                    trigger,
+                    partner: partner.id.clone(),
+                    projected_peak: projected,
+                };
+                (j, verdict)
+            });
+            let reason = self.verdict(verdicts[0].0, verdicts[0].1.clone()).reason();
             self.actions.push(Action::Merge(Merge {
                 shard_id: lower.id.clone(),
                 adjacent_shard_id: upper.id.clone(),
@@ -712,74 +716,51 @@ impl<'a> Planner<'a> {
                 ending_hash_key: upper.range.end(),
                 projected_peak: projected,
                 trigger,
-                reason: reason.clone(),
+                reason,
             }));
-            for (j, partner) in [(i, upper), (i + 1, lower)] {
-                let verdict = Verdict::Merge {
-                    trigger,
-                    partner: partner.id.clone(),
-                    projected_peak: projected,
-                };
-                self.decide(j, verdict, format!("merge with {}: {reason}", partner.id));
+            for (j, verdict) in verdicts {
+                self.decide(j, verdict);
             }
+        }
+    }
+
+    fn verdict(&self, i: usize, verdict: Verdict) -> ShardVerdict {
+        let shard = self.open[i];
+        ShardVerdict {
+            shard_id: shard.id.clone(),
+            range: shard.range,
+            peak_utilization: self.stats[i].peak,
+            verdict,
+            facts: self.facts(i),
         }
     }
 
     /// One verdict per open shard: the decision made, or why none was.
     fn verdicts(&mut self) -> Vec<ShardVerdict> {
         let policy = self.policy;
-        let (up, down) = (&policy.scale_up, &policy.scale_down);
         (0..self.open.len())
             .map(|i| {
                 let s = &self.stats[i];
-                let (verdict, reason) = match self.decided[i].take() {
-                    Some((Verdict::Split { trigger, .. }, reason)) => {
-                        let splits = self.splits[i];
-                        let reason = format!("{reason}; {splits} split(s) into {} shards", splits + 1);
-                        (Verdict::Split { trigger, splits }, reason)
-                    }
+                let verdict = match self.decided[i].take() {
+                    Some(Verdict::Split { trigger, .. }) => Verdict::Split {
+                        trigger,
+                        splits: self.splits[i],
+                    },
                     Some(decided) => decided,
-                    None if s.cold => (
-                        Verdict::Steady,
-                        format!(
-                            "cold (peak {:.2} over {} minutes), but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
-                            s.down_peak, down.window_minutes, down.merged_ceiling
-                        ),
-                    ),
-                    None if s.hot_unknown(policy) => (
-                        Verdict::NotEnoughData {
-                            present_minutes: s.up_present,
-                            window_minutes: up.window_minutes,
-                        },
-                        format!(
-                            "not enough data: {} of the last {} minutes have datapoints, {} hot minutes needed",
-                            s.up_present, up.window_minutes, up.sustain_minutes
-                        ),
-                    ),
-                    None if s.cold_unknown(policy) => (
-                        Verdict::NotEnoughData {
-                            present_minutes: s.down_present,
-                            window_minutes: down.window_minutes,
-                        },
-                        format!(
-                            "not enough data to merge: {} of the last {} minutes have datapoints",
-                            s.down_present, down.window_minutes
-                        ),
-                    ),
-                    None => (
-                        Verdict::Steady,
-                        format!(
-                            "steady: peak {:.2}, neither hot (>= {} for {} of {} minutes) nor cold (< {} for {} minutes)",
-                            s.peak.unwrap_or(0.0),
-                            up.threshold,
-                            up.sustain_minutes,
-                            up.window_minutes,
-                            down.threshold,
-                            down.window_minutes
-                        ),
-                    ),
+                    None if s.cold => Verdict::Steady,
+                    None if s.hot_unknown(policy) => Verdict::NotEnoughData {
+                        present_minutes: s.up_present,
+                        window_minutes: policy.scale_up.window_minutes,
+                        to: ActionKind::Split,
+                    },
+                    None if s.cold_unknown(policy) => Verdict::NotEnoughData {
+                        present_minutes: s.down_present,
+                        window_minutes: policy.scale_down.window_minutes,
+                        to: ActionKind::Merge,
+                    },
+                    None => Verdict::Steady,
                 };
-                ShardVerdict::new(self.open[i], s.peak, verdict, reason)
+                self.verdict(i, verdict)
             })
             .collect()
     }
@@ -1228,9 +1209,9 @@ mod tests {
             }
         );
         assert!(
-            plan.verdicts[0].reason.contains("2026-11-26T02:03:00Z"),
+            plan.verdicts[0].reason().contains("2026-11-26T02:03:00Z"),
             "{}",
-            plan.verdicts[0].reason
+            plan.verdicts[0].reason()
         );
     }
 
@@ -1248,7 +1229,8 @@ mod tests {
             plan.verdicts[1].verdict,
             Verdict::NotEnoughData {
                 present_minutes: 29,
-                window_minutes: 30
+                window_minutes: 30,
+                to: ActionKind::Merge,
             }
         );
         assert_eq!(
@@ -1274,7 +1256,8 @@ mod tests {
             plan.verdicts[0].verdict,
             Verdict::NotEnoughData {
                 present_minutes: 2,
-                window_minutes: 5
+                window_minutes: 5,
+                to: ActionKind::Split,
             }
         );
     }
@@ -1416,7 +1399,7 @@ mod tests {
             assert!(plan.actions.is_empty());
             assert_eq!(verdicts(&plan), vec!["skipped", "skipped"]);
             assert!(plan.refused.as_ref().unwrap().to_string().contains(want));
-            assert!(plan.verdicts[0].reason.contains(want));
+            assert!(plan.verdicts[0].reason().contains(want));
         }
     }
 

@@ -144,9 +144,9 @@ impl StreamBuilder {
         let n = self.minutes;
         let m = self.metrics(shard);
         let records = utilization * 60.0 * WRITE_RECORDS_PER_SECOND;
-        m.incoming_records = vec![Some(records); n];
-        m.incoming_bytes = vec![Some(records * 100.0); n];
-        m.write_throttled = vec![Some(throttled); n];
+        m.incoming_records = vec![Some(records); n].into();
+        m.incoming_bytes = vec![Some(records * 100.0); n].into();
+        m.write_throttled = vec![Some(throttled); n].into();
         self
     }
 
@@ -154,10 +154,9 @@ impl StreamBuilder {
     pub fn throttled(mut self, shard: usize, per_minute: f64, minutes: usize) -> Self {
         let n = self.minutes;
         let m = self.metrics(shard);
-        m.write_throttled.resize(n, Some(0.0));
-        for v in &mut m.write_throttled[n - minutes..] {
-            *v = Some(per_minute);
-        }
+        m.write_throttled = (0..n)
+            .map(|i| Some(if i >= n - minutes { per_minute } else { 0.0 }))
+            .collect();
         self
     }
 
@@ -165,7 +164,7 @@ impl StreamBuilder {
     pub fn reads(mut self, shard: usize, utilization: f64) -> Self {
         let n = self.minutes;
         self.metrics(shard).outgoing_bytes =
-            vec![Some(utilization * 60.0 * 2.0 * WRITE_BYTES_PER_SECOND); n];
+            vec![Some(utilization * 60.0 * 2.0 * WRITE_BYTES_PER_SECOND); n].into();
         self
     }
 

@@ -47,10 +47,10 @@ pub fn plan_table(plan: &Plan) -> String {
     for v in &plan.verdicts {
         t.add_row(vec![
             v.shard_id.to_string(),
-            format!("{:.2}%", v.key_space_share * 100.0),
+            format!("{:.2}%", v.key_space_share() * 100.0),
             v.peak_utilization.map_or("-".into(), |p| format!("{p:.2}")),
             v.verdict.name().to_owned(),
-            v.reason.clone(),
+            v.reason(),
         ]);
     }
     let _ = writeln!(out, "\n{}", lines(&t));

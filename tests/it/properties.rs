@@ -545,7 +545,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
     }
     let rotation = s.list_rotation.index(shards.len());
     shards.rotate_left(rotation);
-    let metrics_shards: BTreeMap<ShardId, ShardMetrics> = open
+    let metrics_shards: rustc_hash::FxHashMap<ShardId, ShardMetrics> = open
         .iter()
         .enumerate()
         .filter_map(|(i, shard)| {
@@ -919,9 +919,7 @@ fn window(case: &Case, minutes: u32) -> std::ops::Range<i128> {
 }
 
 fn at(series: &Series, minute: i128) -> Option<f64> {
-    usize::try_from(minute)
-        .ok()
-        .and_then(|i| series.get(i).copied().flatten())
+    usize::try_from(minute).ok().and_then(|i| series.get(i))
 }
 
 /// One complete minute of a shard as the documented rules read it.
@@ -980,11 +978,19 @@ impl Minute {
 /// minutes of the scale-up window at or above the threshold (write, or read
 /// against the read threshold when enabled), or at least
 /// `throttled_records` throttled writes in the window. Only minutes with
-/// every needed datapoint count.
+/// every needed datapoint count as hot; throttled writes count in every
+/// minute that has a throttle datapoint.
 fn is_hot(case: &Case, id: &ShardId) -> bool {
     let (up, read) = (&case.policy.scale_up, &case.policy.read);
     let (mut hot_minutes, mut throttled) = (0, 0.0);
     for minute in window(case, up.window_minutes) {
+        throttled += case
+            .obs
+            .metrics
+            .shards
+            .get(id)
+            .and_then(|m| at(&m.write_throttled, minute))
+            .unwrap_or(0.0);
         let Some(m) = Minute::of(case, id, minute) else {
             continue;
         };
@@ -992,7 +998,6 @@ fn is_hot(case: &Case, id: &ShardId) -> bool {
         if m.write() >= up.threshold || read_hot {
             hot_minutes += 1;
         }
-        throttled += m.throttled;
     }
     hot_minutes >= up.sustain_minutes
         || (up.throttled_records > 0 && throttled >= up.throttled_records as f64)
@@ -1055,7 +1060,7 @@ fn check_verdicts(case: &Case, plan: &Plan) -> Checked {
     let listed: Vec<(&ShardId, HashKey, HashKey)> = plan
         .verdicts
         .iter()
-        .map(|v| (&v.shard_id, v.starting_hash_key, v.ending_hash_key))
+        .map(|v| (&v.shard_id, v.range.start(), v.range.end()))
         .collect();
     let want: Vec<(&ShardId, HashKey, HashKey)> = open
         .iter()
@@ -1068,7 +1073,7 @@ fn check_verdicts(case: &Case, plan: &Plan) -> Checked {
     );
     for v in &plan.verdicts {
         prop_assert!(
-            !v.reason.trim().is_empty(),
+            !v.reason().trim().is_empty(),
             "shard {} has a verdict {} without a reason",
             v.shard_id,
             v.verdict.name()
@@ -1087,7 +1092,7 @@ fn check_verdicts(case: &Case, plan: &Plan) -> Checked {
         prop_assert!(
             plan.verdicts
                 .iter()
-                .all(|v| matches!(v.verdict, Verdict::Skipped)),
+                .all(|v| matches!(v.verdict, Verdict::Skipped { .. })),
             "a refused stream has a shard that is not skipped"
         );
     }
@@ -1135,7 +1140,7 @@ fn check_verdicts_match_actions(case: &Case, plan: &Plan) -> Checked {
                 n == 0 && partner.is_none(),
                 "shard {id} has verdict {} ({}) but is {}",
                 other.name(),
-                v.reason,
+                v.reason(),
                 if n > 0 {
                     format!("split {n} time(s)")
                 } else {
@@ -1177,7 +1182,7 @@ fn check_actions_follow_the_rules(case: &Case, plan: &Plan) -> Checked {
                 !is_hot(case, id),
                 "shard {id} is hot but is merged ({}); its verdict: {:?}",
                 merge.trigger,
-                verdict.map(|v| (&v.verdict, &v.reason))
+                verdict.map(|v| (&v.verdict, v.reason()))
             );
             if merge.trigger == Trigger::Cold {
                 prop_assert!(
@@ -1339,7 +1344,7 @@ fn a_shard_split_for_min_shards_during_the_split_cooldown_has_verdict_split() {
             splits: 1
         },
         "the verdict of the split shard: {}",
-        plan.verdicts[0].reason
+        plan.verdicts[0].reason()
     );
 }
 
@@ -1370,7 +1375,7 @@ fn a_throttling_shard_that_cannot_be_split_is_not_merged() {
             "{name}: shard 0 had 5 throttled writes in the scale-up window (hot), yet: {:?}",
             plan.verdicts
                 .iter()
-                .map(|v| (v.verdict.name(), &v.reason))
+                .map(|v| (v.verdict.name(), v.reason()))
                 .collect::<Vec<_>>()
         );
     }
