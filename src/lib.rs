@@ -19,11 +19,16 @@
 //! - [`testkit`]: builders for observations, for tests and benchmarks.
 
 pub mod error;
+pub mod executor;
 pub mod model;
 pub mod observation;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod ports;
+pub mod shutdown;
+pub mod sim;
+pub mod tags;
 pub mod testkit;
 pub mod yaml;
 

@@ -1,0 +1,931 @@
+//! Applies a plan to a stream, one operation at a time, safely.
+//!
+//! Before each operation the executor waits for the stream to be ACTIVE,
+//! re-reads its open shards and checks that the target is still open with
+//! the planned range (children from an earlier split are found by range);
+//! if not, it stops that stream's plan and says why rather than act on a
+//! stale plan. Splits check the account's shard quota first. After each
+//! operation it waits for ACTIVE again and records the operation in the
+//! stream's tags, so a process that dies between operations loses nothing.
+//!
+//! Errors are handled by kind: throttling backs off with jitter and retries
+//! within a bound; ResourceInUse waits for ACTIVE; a timeout or lost reply
+//! re-reads the stream to learn whether the call took effect; a refused or
+//! missing stream or shard stops the plan with the reason.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::observation::{History, StreamStatus};
+use crate::plan::{Action, Plan};
+use crate::ports::{ApiError, ApiErrorKind, Clock, KinesisRead, KinesisWrite, StreamId};
+use crate::shutdown::Shutdown;
+
+/// Bounds on waiting and retrying.
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    /// The longest wait for a stream to become ACTIVE.
+    pub active_timeout: Duration,
+    /// First and longest pause between DescribeStreamSummary polls.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    /// Attempts per operation before giving up on throttling or lost replies.
+    pub max_attempts: u32,
+    /// First and longest backoff after throttling, before jitter.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// How long one operation takes to issue, finish and record; no
+    /// operation starts with less than this left before the deadline.
+    pub operation_estimate: Duration,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            active_timeout: Duration::from_secs(15 * 60),
+            poll_initial: Duration::from_secs(1),
+            poll_max: Duration::from_secs(15),
+            max_attempts: 6,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            operation_estimate: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Spaces SplitShard and MergeShards calls across all streams to stay
+/// within the account's 5 transactions per second for each.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn per_second(calls: u32) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs(1) / calls.max(1),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Waits for this caller's slot.
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Why the executor stopped before the end of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// The stream no longer looks like the plan assumed (another process or
+    /// person resharded it).
+    StalePlan,
+    /// The account's shard quota leaves no room for a split.
+    ShardQuota,
+    /// Still throttled after the last attempt.
+    Throttled,
+    /// The stream was deleted.
+    StreamGone,
+    /// Kinesis refused the request (InvalidArgument, Validation).
+    Rejected,
+    AccessDenied,
+    /// The stream did not become ACTIVE in time.
+    Timeout,
+    /// Too little time left before the invocation's deadline.
+    Deadline,
+    /// The process was asked to stop.
+    Shutdown,
+    Failed,
+}
+
+/// A stop, and what it means for the operator.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stop {
+    pub kind: StopKind,
+    pub message: String,
+}
+
+impl Stop {
+    fn new(kind: StopKind, message: impl Into<String>) -> Self {
+        Stop {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn from_api(e: &ApiError, stream: &StreamId) -> Self {
+        let kind = match e.kind {
+            ApiErrorKind::Throttled => StopKind::Throttled,
+            ApiErrorKind::NotFound => StopKind::StreamGone,
+            ApiErrorKind::InvalidArgument => StopKind::Rejected,
+            ApiErrorKind::AccessDenied => StopKind::AccessDenied,
+            ApiErrorKind::Timeout => StopKind::Timeout,
+            _ => StopKind::Failed,
+        };
+        let hint = match kind {
+            StopKind::AccessDenied => {
+                "; the controller needs kinesis:SplitShard, MergeShards, AddTagsToStream and the read permissions (see deploy/)"
+            }
+            StopKind::StreamGone => "; was the stream deleted?",
+            _ => "",
+        };
+        Stop::new(kind, format!("stream {stream}: {e}{hint}"))
+    }
+}
+
+/// An operation that was carried out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Applied {
+    #[serde(flatten)]
+    pub action: Action,
+    pub at: DateTime<Utc>,
+}
+
+/// What happened to one stream's plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub stream: String,
+    pub applied: Vec<Applied>,
+    /// The actions not carried out, in plan order.
+    pub not_applied: Vec<Action>,
+    pub stop: Option<Stop>,
+}
+
+impl ApplyReport {
+    /// Whether every action of the plan was carried out.
+    pub fn is_complete(&self) -> bool {
+        self.stop.is_none() && self.not_applied.is_empty()
+    }
+}
+
+/// Progress, for a progress bar or log lines.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Starting {
+        stream: &'a str,
+        index: usize,
+        total: usize,
+        action: &'a Action,
+    },
+    Waiting {
+        stream: &'a str,
+        status: StreamStatus,
+    },
+    Retrying {
+        stream: &'a str,
+        attempt: u32,
+        delay: Duration,
+        error: &'a ApiError,
+    },
+    Applied {
+        stream: &'a str,
+        index: usize,
+        total: usize,
+        action: &'a Action,
+    },
+    Stopped {
+        stream: &'a str,
+        stop: &'a Stop,
+    },
+}
+
+/// The concrete call an action turns into once its target is found.
+enum Target {
+    Split { shard: ShardId, key: HashKey },
+    Merge { shard: ShardId, adjacent: ShardId },
+}
+
+/// What re-reading the stream says about an action.
+enum Located {
+    Ready(Target),
+    /// The layout already shows the action's result.
+    Done,
+    Stale(String),
+}
+
+/// Applies plans with the given capabilities.
+pub struct Executor<'a, R, W, C> {
+    pub read: &'a R,
+    pub write: &'a W,
+    pub clock: &'a C,
+    pub limiter: &'a RateLimiter,
+    pub config: &'a ExecutorConfig,
+    /// No operation starts unless it can finish before this.
+    pub deadline: Option<Instant>,
+    pub shutdown: Option<&'a Shutdown>,
+    pub on_event: &'a (dyn Fn(Event<'_>) + Send + Sync),
+}
+
+impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
+    /// Applies `plan` to `stream`, whose cooldown history was `history`
+    /// when the plan was made.
+    pub async fn apply(&self, stream: &StreamId, plan: &Plan, mut history: History) -> ApplyReport {
+        let mut report = ApplyReport {
+            stream: stream.name.clone(),
+            applied: Vec::new(),
+            not_applied: Vec::new(),
+            stop: None,
+        };
+        let total = plan.actions.len();
+        for (index, action) in plan.actions.iter().enumerate() {
+            let result = match self.time_left() {
+                Err(stop) => Err(stop),
+                Ok(()) => {
+                    (self.on_event)(Event::Starting {
+                        stream: &stream.name,
+                        index,
+                        total,
+                        action,
+                    });
+                    self.apply_one(stream, action).await
+                }
+            };
+            match result {
+                Ok(at) => {
+                    match action {
+                        Action::Split(_) => history.last_scale_up = Some(at),
+                        Action::Merge(_) => history.last_scale_down = Some(at),
+                    }
+                    report.applied.push(Applied {
+                        action: action.clone(),
+                        at,
+                    });
+                    (self.on_event)(Event::Applied {
+                        stream: &stream.name,
+                        index,
+                        total,
+                        action,
+                    });
+                    // Tags can be written once the reshard has finished.
+                    let recorded = match self.wait_active(stream).await {
+                        Ok(()) => self.record(stream, &history, action).await,
+                        Err(stop) => Err(stop),
+                    };
+                    if let Err(stop) = recorded {
+                        report.not_applied = plan.actions[index + 1..].to_vec();
+                        (self.on_event)(Event::Stopped {
+                            stream: &stream.name,
+                            stop: &stop,
+                        });
+                        report.stop = Some(stop);
+                        break;
+                    }
+                }
+                Err(stop) => {
+                    report.not_applied = plan.actions[index..].to_vec();
+                    (self.on_event)(Event::Stopped {
+                        stream: &stream.name,
+                        stop: &stop,
+                    });
+                    report.stop = Some(stop);
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    /// Whether another operation may start now.
+    fn time_left(&self) -> Result<(), Stop> {
+        if self.shutdown.is_some_and(Shutdown::is_requested) {
+            return Err(Stop::new(
+                StopKind::Shutdown,
+                "stopping: shutdown requested",
+            ));
+        }
+        if let Some(deadline) = self.deadline
+            && Instant::now() + self.config.operation_estimate > deadline
+        {
+            return Err(Stop::new(
+                StopKind::Deadline,
+                format!(
+                    "stopping: less than {} left before the deadline to issue, finish and record another operation; the next run continues",
+                    humantime::format_duration(self.config.operation_estimate)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Carries out one action, returning when it was issued.
+    async fn apply_one(&self, stream: &StreamId, action: &Action) -> Result<DateTime<Utc>, Stop> {
+        let mut attempt = 0;
+        // Set after a call whose outcome is unknown (timeout, lost reply).
+        let mut issued_at: Option<DateTime<Utc>> = None;
+        loop {
+            self.wait_active(stream).await?;
+            let target = match self.locate(stream, action).await? {
+                Located::Ready(target) => target,
+                Located::Done if issued_at.is_some() => return Ok(issued_at.expect("checked")),
+                Located::Done => {
+                    return Err(Stop::new(
+                        StopKind::StalePlan,
+                        format!(
+                            "stream {stream}: {} was already carried out (by another process?); not applying it twice",
+                            describe(action)
+                        ),
+                    ));
+                }
+                Located::Stale(why) => {
+                    return Err(Stop::new(
+                        StopKind::StalePlan,
+                        format!("stream {stream}: stale plan: {why}"),
+                    ));
+                }
+            };
+            if matches!(target, Target::Split { .. }) {
+                self.check_quota(stream).await?;
+            }
+            self.limiter.acquire().await;
+            attempt += 1;
+            let at = self.clock.now();
+            let result = match &target {
+                Target::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
+                Target::Merge { shard, adjacent } => {
+                    self.write.merge_shards(stream, shard, adjacent).await
+                }
+            };
+            let error = match result {
+                Ok(()) => return Ok(at),
+                Err(e) => e,
+            };
+            if error.kind == ApiErrorKind::Throttled
+                && error.message.to_lowercase().contains("shard limit")
+            {
+                return Err(Stop::new(
+                    StopKind::ShardQuota,
+                    format!(
+                        "stream {stream}: the account's shard quota is reached ({error}); request a higher Kinesis shard limit or lower max_shards"
+                    ),
+                ));
+            }
+            if !error.kind.is_transient() {
+                return Err(Stop::from_api(&error, stream));
+            }
+            if attempt >= self.config.max_attempts {
+                return Err(Stop::new(
+                    Stop::from_api(&error, stream).kind,
+                    format!("stream {stream}: gave up after {attempt} attempts: {error}"),
+                ));
+            }
+            if matches!(
+                error.kind,
+                ApiErrorKind::Timeout | ApiErrorKind::Unavailable
+            ) {
+                issued_at = Some(at);
+            }
+            let delay = match error.kind {
+                // The loop waits for ACTIVE before trying again.
+                ApiErrorKind::ResourceInUse => Duration::ZERO,
+                _ => self.backoff(attempt),
+            };
+            (self.on_event)(Event::Retrying {
+                stream: &stream.name,
+                attempt,
+                delay,
+                error: &error,
+            });
+            self.sleep(delay).await?;
+        }
+    }
+
+    /// Exponential backoff with equal jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .config
+            .backoff_initial
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(self.config.backoff_max);
+        let half = exp / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    /// Sleeps, unless shutdown is requested first.
+    async fn sleep(&self, delay: Duration) -> Result<(), Stop> {
+        match self.shutdown {
+            Some(s) => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => Ok(()),
+                    () = s.requested() => Err(Stop::new(StopKind::Shutdown, "stopping: shutdown requested")),
+                }
+            }
+            None => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Polls until the stream is ACTIVE, within `active_timeout`.
+    async fn wait_active(&self, stream: &StreamId) -> Result<(), Stop> {
+        let started = Instant::now();
+        let mut delay = self.config.poll_initial;
+        let mut attempt = 0;
+        loop {
+            match self.read.describe_stream(stream).await {
+                Ok(s) if s.status == StreamStatus::Active => return Ok(()),
+                Ok(s) if s.status == StreamStatus::Deleting => {
+                    return Err(Stop::new(
+                        StopKind::StreamGone,
+                        format!("stream {stream} is being deleted"),
+                    ));
+                }
+                Ok(s) => (self.on_event)(Event::Waiting {
+                    stream: &stream.name,
+                    status: s.status,
+                }),
+                Err(e) if e.kind.is_transient() && attempt < self.config.max_attempts => {
+                    attempt += 1
+                }
+                Err(e) => return Err(Stop::from_api(&e, stream)),
+            }
+            if started.elapsed() + delay > self.config.active_timeout {
+                return Err(Stop::new(
+                    StopKind::Timeout,
+                    format!(
+                        "stream {stream} did not become ACTIVE within {}; the reshard may still finish, the next run continues from there",
+                        humantime::format_duration(self.config.active_timeout)
+                    ),
+                ));
+            }
+            self.sleep(delay).await?;
+            delay = (delay * 2).min(self.config.poll_max);
+        }
+    }
+
+    /// Finds the open shard(s) an action applies to in the current layout.
+    async fn locate(&self, stream: &StreamId, action: &Action) -> Result<Located, Stop> {
+        let open = self
+            .retrying(stream, || self.read.list_open_shards(stream))
+            .await?;
+        let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
+        let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
+        Ok(match action {
+            Action::Split(split) => {
+                let range = split.range();
+                let found: Option<&Shard> = match &split.shard_id {
+                    Some(id) => by_id(id).filter(|s| s.range == range),
+                    None => by_range(range),
+                };
+                match found {
+                    Some(s) => Located::Ready(Target::Split {
+                        shard: s.id.clone(),
+                        key: split.new_starting_hash_key,
+                    }),
+                    None => match range.split_at(split.new_starting_hash_key) {
+                        Ok((low, high)) if by_range(low).is_some() && by_range(high).is_some() => {
+                            Located::Done
+                        }
+                        _ => Located::Stale(format!(
+                            "no open shard owns exactly {range} any more{}",
+                            split
+                                .shard_id
+                                .as_ref()
+                                .map(|id| format!(" ({id} was split or merged)"))
+                                .unwrap_or_default()
+                        )),
+                    },
+                }
+            }
+            Action::Merge(merge) => {
+                let (low, high) = merge.ranges();
+                let a = by_id(&merge.shard_id).filter(|s| s.range == low);
+                let b = by_id(&merge.adjacent_shard_id).filter(|s| s.range == high);
+                match (a, b) {
+                    (Some(a), Some(b)) => Located::Ready(Target::Merge {
+                        shard: a.id.clone(),
+                        adjacent: b.id.clone(),
+                    }),
+                    _ if low.merge(&high).and_then(by_range).is_some() => Located::Done,
+                    _ => Located::Stale(format!(
+                        "{} and {} are no longer both open with their planned ranges",
+                        merge.shard_id, merge.adjacent_shard_id
+                    )),
+                }
+            }
+        })
+    }
+
+    async fn check_quota(&self, stream: &StreamId) -> Result<(), Stop> {
+        let quota = self.retrying(stream, || self.read.shard_quota()).await?;
+        if quota.headroom() == 0 {
+            return Err(Stop::new(
+                StopKind::ShardQuota,
+                format!(
+                    "stream {stream}: the account's shard quota is reached ({} of {} open shards); request a higher Kinesis shard limit or lower max_shards",
+                    quota.open_shard_count, quota.shard_limit
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the operation in the stream's tags.
+    async fn record(
+        &self,
+        stream: &StreamId,
+        history: &History,
+        action: &Action,
+    ) -> Result<(), Stop> {
+        let note = describe(action);
+        self.retrying(stream, || self.write.write_history(stream, history, &note))
+            .await
+            .map_err(|stop| {
+                Stop::new(
+                    stop.kind,
+                    format!(
+                        "{} was applied but could not be recorded in the stream's tags: {}",
+                        note, stop.message
+                    ),
+                )
+            })
+    }
+
+    /// Runs a read or bookkeeping call, retrying transient errors.
+    async fn retrying<T, F, Fut>(&self, stream: &StreamId, mut call: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind.is_transient() && attempt < self.config.max_attempts => {
+                    let delay = match e.kind {
+                        ApiErrorKind::ResourceInUse => self.config.poll_initial,
+                        _ => self.backoff(attempt),
+                    };
+                    (self.on_event)(Event::Retrying {
+                        stream: &stream.name,
+                        attempt,
+                        delay,
+                        error: &e,
+                    });
+                    self.sleep(delay).await?;
+                }
+                Err(e) => return Err(Stop::from_api(&e, stream)),
+            }
+        }
+    }
+}
+
+/// A short description of an action, for tags and messages.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::Split(s) => format!(
+            "split {} at {}",
+            s.shard_id
+                .as_ref()
+                .map_or_else(|| s.range().to_string(), ShardId::to_string),
+            s.new_starting_hash_key
+        ),
+        Action::Merge(m) => format!("merge {} and {}", m.shard_id, m.adjacent_shard_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::model::check_layout;
+    use crate::observation::StreamMode;
+    use crate::planner::plan;
+    use crate::policy::StreamPolicy;
+    use crate::ports::TokioClock;
+    use crate::sim::{SimConfig, SimKinesis};
+    use crate::testkit::{OBSERVED_AT, StreamBuilder, uniform_ranges};
+
+    const STREAM: &str = "orders";
+
+    struct Fixture {
+        sim: SimKinesis<TokioClock>,
+        clock: TokioClock,
+        limiter: RateLimiter,
+        config: ExecutorConfig,
+        events: StdMutex<Vec<String>>,
+    }
+
+    impl Fixture {
+        fn new(shards: u32, sim: SimConfig) -> Self {
+            let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
+            let kinesis = SimKinesis::new(clock, sim);
+            kinesis.create_stream(STREAM, &uniform_ranges(shards), StreamMode::Provisioned);
+            Fixture {
+                sim: kinesis,
+                clock,
+                limiter: RateLimiter::per_second(5),
+                config: ExecutorConfig::default(),
+                events: StdMutex::new(Vec::new()),
+            }
+        }
+
+        async fn apply(&self, plan: &Plan, deadline: Option<Instant>) -> ApplyReport {
+            let on_event = |e: Event<'_>| {
+                let line = match e {
+                    Event::Starting { index, .. } => format!("starting {index}"),
+                    Event::Waiting { status, .. } => format!("waiting {status}"),
+                    Event::Retrying { attempt, error, .. } => {
+                        format!("retry {attempt} {:?}", error.kind)
+                    }
+                    Event::Applied { index, .. } => format!("applied {index}"),
+                    Event::Stopped { stop, .. } => format!("stopped {:?}", stop.kind),
+                };
+                self.events.lock().unwrap().push(line);
+            };
+            let executor = Executor {
+                read: &self.sim,
+                write: &self.sim,
+                clock: &self.clock,
+                limiter: &self.limiter,
+                config: &self.config,
+                deadline,
+                shutdown: None,
+                on_event: &on_event,
+            };
+            executor
+                .apply(&StreamId::named(STREAM), plan, History::default())
+                .await
+        }
+
+        fn open_ranges(&self) -> Vec<HashKeyRange> {
+            let stream = self.sim.stream(STREAM).unwrap();
+            let mut ranges: Vec<_> = stream.open_shards().map(|s| s.range).collect();
+            ranges.sort();
+            ranges
+        }
+
+        fn events(&self) -> Vec<String> {
+            self.events.lock().unwrap().clone()
+        }
+    }
+
+    /// A plan splitting shard 0 of a `shards`-shard stream, three times
+    /// with `deep` (a chain into four), once otherwise.
+    fn split_plan(shards: u32, deep: bool) -> Plan {
+        let builder = StreamBuilder::new(STREAM, shards).all(0.5);
+        let obs = if deep {
+            builder.records(0, 1.0, 90_000.0).build()
+        } else {
+            builder.constant(0, 0.95).build()
+        };
+        plan(&obs, &StreamPolicy::default(), obs.observed_at)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn applies_a_split_chain_in_order_and_records_it() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let plan = split_plan(2, true);
+        assert_eq!(plan.actions.len(), 3);
+        let report = fx.apply(&plan, None).await;
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.applied.len(), 3);
+        let open = fx.open_ranges();
+        assert_eq!(open.len(), 5);
+        let stream = fx.sim.stream(STREAM).unwrap();
+        let mut open: Vec<_> = stream.open_shards().collect();
+        open.sort_by_key(|s| s.range);
+        assert!(check_layout(open).is_empty());
+        // Each split waited for the previous one: 30 s of UPDATING each.
+        let times: Vec<_> = report.applied.iter().map(|a| a.at).collect();
+        assert!(
+            times
+                .windows(2)
+                .all(|w| w[1] - w[0] >= chrono::TimeDelta::seconds(30)),
+            "{times:?}"
+        );
+        // The last split is recorded in the tags.
+        assert_eq!(
+            stream
+                .tags
+                .get(crate::tags::LAST_SCALE_UP)
+                .map(String::as_str),
+            Some(
+                report.applied[2]
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    .as_str()
+            )
+        );
+        assert!(stream.tags[crate::tags::LAST_ACTION].starts_with("split ["));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_already_carried_out_is_not_applied_twice() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let plan = split_plan(2, false);
+        assert!(fx.apply(&plan, None).await.is_complete());
+        let again = fx.apply(&plan, None).await;
+        assert_eq!(again.applied, vec![]);
+        let stop = again.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StalePlan);
+        assert!(
+            stop.message.contains("already carried out"),
+            "{}",
+            stop.message
+        );
+        assert_eq!(
+            fx.sim
+                .log()
+                .iter()
+                .filter(|l| l.starts_with("SplitShard"))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_made_stale_by_someone_else_stops() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let plan = split_plan(2, false);
+        // Someone merges the two shards before the plan runs.
+        fx.sim
+            .merge_shards(
+                &StreamId::named(STREAM),
+                &"shardId-000000000000".into(),
+                &"shardId-000000000001".into(),
+            )
+            .await
+            .unwrap();
+        let report = fx.apply(&plan, None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StalePlan);
+        assert!(
+            stop.message
+                .contains("shardId-000000000000 was split or merged"),
+            "{}",
+            stop.message
+        );
+        assert_eq!(report.not_applied, plan.actions);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_backs_off_and_retries() {
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim.fail_next("SplitShard", ApiErrorKind::Throttled, 2);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        assert!(report.is_complete(), "{report:?}");
+        let retries: Vec<_> = fx
+            .events()
+            .into_iter()
+            .filter(|e| e.starts_with("retry"))
+            .collect();
+        assert_eq!(retries, ["retry 1 Throttled", "retry 2 Throttled"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn persistent_throttling_gives_up_cleanly() {
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim.fail_next("SplitShard", ApiErrorKind::Throttled, 100);
+        let started = Instant::now();
+        let report = fx.apply(&split_plan(2, false), None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::Throttled);
+        assert!(
+            stop.message.contains("gave up after 6 attempts"),
+            "{}",
+            stop.message
+        );
+        assert!(
+            stop.message.contains("LimitExceededException"),
+            "{}",
+            stop.message
+        );
+        // Bounded: the backoffs (1, 2, 4, 8, 16 s before jitter) stay under a minute.
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(fx.open_ranges().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resource_in_use_waits_for_active_and_retries() {
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim
+            .fail_next("MergeShards", ApiErrorKind::ResourceInUse, 1);
+        let obs = StreamBuilder::new(STREAM, 2).all(0.1).build();
+        let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+        let report = fx.apply(&plan, None).await;
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(fx.open_ranges(), vec![HashKeyRange::FULL]);
+        assert!(fx.events().contains(&"retry 1 ResourceInUse".to_owned()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_reply_is_recognised_as_applied() {
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim.lose_next_reply("SplitShard", ApiErrorKind::Timeout);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.applied.len(), 1);
+        assert_eq!(
+            fx.sim
+                .log()
+                .iter()
+                .filter(|l| l.starts_with("SplitShard"))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_deleted_mid_plan_stops_with_what_was_done() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let plan = split_plan(2, true);
+        let apply = fx.apply(&plan, None);
+        let delete = async {
+            // The first split has been issued after the first event; delete
+            // the stream while it is UPDATING.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            fx.sim.delete_stream(STREAM);
+        };
+        let (report, ()) = tokio::join!(apply, delete);
+        assert_eq!(report.applied.len(), 1);
+        assert_eq!(report.not_applied.len(), 2);
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StreamGone);
+        assert!(
+            stop.message.contains("was the stream deleted?"),
+            "{}",
+            stop.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shard_quota_stops_splitting_before_asking() {
+        let fx = Fixture::new(
+            2,
+            SimConfig {
+                shard_limit: 3,
+                ..SimConfig::default()
+            },
+        );
+        let report = fx.apply(&split_plan(2, true), None).await;
+        assert_eq!(report.applied.len(), 1, "one split fits the quota of 3");
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::ShardQuota);
+        assert!(
+            stop.message.contains("3 of 3 open shards"),
+            "{}",
+            stop.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_operation_starts_too_close_to_the_deadline() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let report = fx.apply(&split_plan(2, false), Some(deadline)).await;
+        assert_eq!(report.applied, vec![]);
+        assert_eq!(report.stop.unwrap().kind, StopKind::Deadline);
+        assert_eq!(fx.sim.log(), Vec::<String>::new());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reshard_that_never_finishes_times_out() {
+        let mut fx = Fixture::new(
+            2,
+            SimConfig {
+                reshard_duration: Duration::from_secs(3600),
+                ..SimConfig::default()
+            },
+        );
+        fx.config.active_timeout = Duration::from_secs(120);
+        let report = fx.apply(&split_plan(2, true), None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::Timeout);
+        assert!(
+            stop.message.contains("did not become ACTIVE within 2m"),
+            "{}",
+            stop.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_spaces_calls() {
+        let limiter = RateLimiter::per_second(5);
+        let start = Instant::now();
+        for _ in 0..6 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+}

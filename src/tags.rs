@@ -1,0 +1,97 @@
+//! How the cooldown history is kept in the stream's own tags, so that a
+//! stateless scheduled job remembers its last reshard: every invocation
+//! reads it at observe time, and the executor writes it after each
+//! successful operation.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::observation::History;
+
+/// Every tag the controller writes starts with this.
+pub const PREFIX: &str = "kinesis-autoscaler:";
+pub const LAST_SCALE_UP: &str = "kinesis-autoscaler:last-scale-up";
+pub const LAST_SCALE_DOWN: &str = "kinesis-autoscaler:last-scale-down";
+/// What was done last, for people reading the tags in the console.
+pub const LAST_ACTION: &str = "kinesis-autoscaler:last-action";
+
+/// Kinesis limits tag values to 256 characters.
+const MAX_VALUE_LEN: usize = 256;
+
+/// The tags that record `history`, with `note` as the last action.
+pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
+    let mut tags = Vec::new();
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if let Some(t) = history.last_scale_up {
+        tags.push((LAST_SCALE_UP.to_owned(), time(t)));
+    }
+    if let Some(t) = history.last_scale_down {
+        tags.push((LAST_SCALE_DOWN.to_owned(), time(t)));
+    }
+    if !note.is_empty() {
+        let mut note = note.to_owned();
+        if note.len() > MAX_VALUE_LEN {
+            let mut end = MAX_VALUE_LEN;
+            while !note.is_char_boundary(end) {
+                end -= 1;
+            }
+            note.truncate(end);
+        }
+        tags.push((LAST_ACTION.to_owned(), note));
+    }
+    tags
+}
+
+/// The history recorded in a stream's tags. Tags that are absent or do not
+/// parse (edited by hand, say) count as no history for that direction.
+pub fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> History {
+    let mut history = History::default();
+    for (key, value) in tags {
+        let time = DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        match key {
+            LAST_SCALE_UP => history.last_scale_up = time,
+            LAST_SCALE_DOWN => history.last_scale_down = time,
+            _ => {}
+        }
+    }
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_round_trips_through_tags() {
+        let history = History {
+            last_scale_up: Some("2026-11-26T02:00:00Z".parse().unwrap()),
+            last_scale_down: None,
+        };
+        let tags = encode(&history, "split shardId-000000000001");
+        assert_eq!(
+            tags,
+            vec![
+                (LAST_SCALE_UP.to_owned(), "2026-11-26T02:00:00Z".to_owned()),
+                (
+                    LAST_ACTION.to_owned(),
+                    "split shardId-000000000001".to_owned()
+                ),
+            ]
+        );
+        let back = decode(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(back, history);
+    }
+
+    #[test]
+    fn unreadable_tags_are_no_history() {
+        let history = decode([(LAST_SCALE_UP, "yesterday"), ("team", "data")]);
+        assert_eq!(history, History::default());
+    }
+
+    #[test]
+    fn long_notes_are_cut_to_the_tag_limit() {
+        let tags = encode(&History::default(), &"é".repeat(200));
+        assert!(tags[0].1.len() <= 256);
+    }
+}
