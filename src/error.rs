@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::observation::SnapshotError;
 use crate::policy::PolicyError;
+use crate::ports::{ApiError, ApiErrorKind, MetricName};
 
 /// Process exit codes, as documented in `--help` and the README.
 pub mod exit {
@@ -38,16 +39,64 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A call about one stream failed.
+    #[error("stream {stream}")]
+    Stream {
+        stream: String,
+        #[source]
+        source: ApiError,
+    },
+    /// A call not about any one stream failed (ListStreams, DescribeLimits).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(
+        "stream {stream} does not exist in this account and region; check its name in the policy, or --region / AWS_REGION"
+    )]
+    UnknownStream { stream: String },
+    #[error(
+        "stream {stream}: shard-level metrics {} are not enabled, so there is nothing to scale on; enable them with\n  aws kinesis enable-enhanced-monitoring --stream-name {stream} --shard-level-metrics {}\nor set `enable_enhanced_monitoring: true` in the policy to let `apply` do it",
+        missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+        missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
+    )]
+    MetricsNotEnabled {
+        stream: String,
+        missing: Vec<MetricName>,
+    },
+    /// Something the user asked for that cannot be done as asked.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Policy(_) | Error::Snapshot(_) | Error::StreamNotInPolicy { .. } => {
-                exit::BAD_INPUT
+            Error::Policy(_)
+            | Error::Snapshot(_)
+            | Error::StreamNotInPolicy { .. }
+            | Error::Usage(_) => exit::BAD_INPUT,
+            Error::Write { .. }
+            | Error::Stream { .. }
+            | Error::Api(_)
+            | Error::UnknownStream { .. }
+            | Error::MetricsNotEnabled { .. } => exit::FAILURE,
+        }
+    }
+}
+
+impl Error {
+    /// A failed call about `stream`, with a plainer message when the
+    /// stream simply does not exist.
+    pub fn stream(stream: &str, source: ApiError) -> Self {
+        if source.kind == ApiErrorKind::NotFound && source.operation == "DescribeStreamSummary" {
+            Error::UnknownStream {
+                stream: stream.to_owned(),
             }
-            Error::Write { .. } => exit::FAILURE,
+        } else {
+            Error::Stream {
+                stream: stream.to_owned(),
+                source,
+            }
         }
     }
 }

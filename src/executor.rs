@@ -723,7 +723,17 @@ mod tests {
                     .as_str()
             )
         );
-        assert!(stream.tags[crate::tags::LAST_ACTION].starts_with("split ["));
+        // The note names the child by its range, in characters tags allow.
+        let Action::Split(last) = &report.applied[2].action else {
+            panic!("a split")
+        };
+        assert_eq!(
+            stream.tags[crate::tags::LAST_ACTION],
+            format!(
+                "split {}-{} at {}",
+                last.starting_hash_key, last.ending_hash_key, last.new_starting_hash_key
+            )
+        );
     }
 
     #[tokio::test(start_paused = true)]

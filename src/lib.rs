@@ -18,10 +18,13 @@
 //! - [`yaml`]: the only module that parses YAML.
 //! - [`testkit`]: builders for observations, for tests and benchmarks.
 
+pub mod aws;
+pub mod controller;
 pub mod error;
 pub mod executor;
 pub mod model;
 pub mod observation;
+pub mod observe;
 pub mod plan;
 pub mod planner;
 pub mod policy;

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Shard, ShardId};
+use crate::ports::ShardQuota;
 
 /// A stream's status as DescribeStreamSummary reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +72,10 @@ pub struct Observation {
     pub metrics: Metrics,
     #[serde(default)]
     pub history: History,
+    /// The account's shard quota, when it was read (DescribeLimits); splits
+    /// beyond it would fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_quota: Option<ShardQuota>,
 }
 
 impl Observation {

@@ -317,6 +317,10 @@ impl ShardVerdict {
             Verdict::AtMaxShards { max_shards } => {
                 format!("{}, but the stream is at max_shards {max_shards}", hot())
             }
+            Verdict::AtShardQuota { shard_limit } => format!(
+                "{}, but the account's shard quota ({shard_limit} open shards) leaves no room; request a higher limit",
+                hot()
+            ),
             Verdict::AtMinShards { min_shards } => {
                 format!(
                     "{}, but a merge would go below min_shards {min_shards}",
@@ -431,6 +435,8 @@ pub enum Verdict {
     },
     /// Hot, but the stream already has `max_shards` open shards.
     AtMaxShards { max_shards: u32 },
+    /// Hot, but the account's shard quota leaves no room for a split.
+    AtShardQuota { shard_limit: u32 },
     /// Cold, but a merge would take the stream below `min_shards`.
     AtMinShards { min_shards: u32 },
     /// Would act, but this run's budget (`limit` = `value`) is spent.
@@ -455,6 +461,7 @@ impl Verdict {
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",
+            Verdict::AtShardQuota { .. } => "at_shard_quota",
             Verdict::BudgetUsedUp { .. } => "budget_used_up",
             Verdict::RangeTooSmall => "range_too_small",
             Verdict::Skipped { .. } => "skipped",

@@ -405,6 +405,9 @@ struct Planner<'a> {
     actions: Vec<Action>,
     splits_used: u32,
     open_after: u32,
+    quota: Option<crate::ports::ShardQuota>,
+    /// The most open shards the account's quota allows this stream.
+    quota_ceiling: Option<u32>,
 }
 
 impl<'a> Planner<'a> {
@@ -442,8 +445,22 @@ impl<'a> Planner<'a> {
             actions: Vec::new(),
             splits_used: 0,
             open_after: n as u32,
+            quota: obs.shard_quota,
+            quota_ceiling: obs
+                .shard_quota
+                .map(|q| (n as u32).saturating_add(q.headroom())),
             open,
         }
+    }
+
+    /// Whether the account's shard quota leaves no room for another split.
+    fn at_quota(&self) -> bool {
+        self.quota_ceiling
+            .is_some_and(|ceiling| self.open_after >= ceiling)
+    }
+
+    fn quota_limit(&self) -> u32 {
+        self.quota.map_or(0, |q| q.shard_limit)
     }
 
     /// Records a decision unless one was made already.
@@ -564,6 +581,10 @@ impl<'a> Planner<'a> {
                 })
             } else if self.open_after >= max_shards {
                 Some(Verdict::AtMaxShards { max_shards })
+            } else if self.at_quota() {
+                Some(Verdict::AtShardQuota {
+                    shard_limit: self.quota_limit(),
+                })
             } else {
                 None
             };
@@ -610,7 +631,10 @@ impl<'a> Planner<'a> {
             (r.end().0 - r.start().0, Reverse(r.start().0), k)
         };
         let mut widest: BinaryHeap<_> = pieces.iter().enumerate().map(|(k, p)| key(k, p)).collect();
-        while self.open_after < min && self.splits_used < self.policy.scale_up.max_splits_per_run {
+        while self.open_after < min
+            && self.splits_used < self.policy.scale_up.max_splits_per_run
+            && !self.at_quota()
+        {
             let Some((_, _, k)) = widest.pop() else {
                 break;
             };
@@ -922,6 +946,17 @@ mod tests {
                 obs: StreamBuilder::new("s", 4).all(0.95).build(),
                 policy: with(|p| p.max_shards = 5),
                 verdicts: vec!["split", "at_max_shards", "at_max_shards", "at_max_shards"],
+                splits: 1,
+                merges: 0,
+            },
+            Case {
+                name: "hot with room for one more shard in the account's quota",
+                obs: StreamBuilder::new("s", 2)
+                    .all(0.95)
+                    .shard_quota(10, 9)
+                    .build(),
+                policy: p(),
+                verdicts: vec!["split", "at_shard_quota"],
                 splits: 1,
                 merges: 0,
             },

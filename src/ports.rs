@@ -32,6 +32,17 @@ impl StreamId {
             arn: None,
         }
     }
+
+    /// A stream given by name, or by ARN (`arn:...:stream/NAME`).
+    pub fn from_name_or_arn(text: &str) -> Self {
+        match crate::policy::arn_stream_name(text) {
+            Some(name) => StreamId {
+                name: name.to_owned(),
+                arn: Some(text.to_owned()),
+            },
+            None => StreamId::named(text),
+        }
+    }
 }
 
 impl fmt::Display for StreamId {

@@ -28,7 +28,7 @@ pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
         tags.push((LAST_SCALE_DOWN.to_owned(), time(t)));
     }
     if !note.is_empty() {
-        let mut note = note.to_owned();
+        let mut note = tag_safe(note);
         if note.len() > MAX_VALUE_LEN {
             let mut end = MAX_VALUE_LEN;
             while !note.is_char_boundary(end) {
@@ -39,6 +39,22 @@ pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
         tags.push((LAST_ACTION.to_owned(), note));
     }
     tags
+}
+
+/// `text` with only the characters Kinesis allows in tag values (letters,
+/// digits, spaces and `_ . : / = + - @`): a range `[a, b]` becomes `a-b`.
+fn tag_safe(text: &str) -> String {
+    text.replace(", ", "-")
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']'))
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The history recorded in a stream's tags. Tags that are absent or do not
@@ -87,6 +103,12 @@ mod tests {
     fn unreadable_tags_are_no_history() {
         let history = decode([(LAST_SCALE_UP, "yesterday"), ("team", "data")]);
         assert_eq!(history, History::default());
+    }
+
+    #[test]
+    fn notes_keep_to_the_characters_tags_allow() {
+        let tags = encode(&History::default(), "split [0, 17] at 9; merge a,b");
+        assert_eq!(tags[0].1, "split 0-17 at 9_ merge a_b");
     }
 
     #[test]

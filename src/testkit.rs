@@ -88,6 +88,7 @@ impl StreamBuilder {
                     shards: Default::default(),
                 },
                 history: History::default(),
+                shard_quota: None,
             },
             minutes: 0,
         };
@@ -187,6 +188,15 @@ impl StreamBuilder {
     /// The last merge happened `ago` before the observation.
     pub fn last_scale_down(mut self, ago: TimeDelta) -> Self {
         self.obs.history.last_scale_down = Some(self.obs.observed_at - ago);
+        self
+    }
+
+    /// The account may have `limit` open shards and has `open` now.
+    pub fn shard_quota(mut self, limit: u32, open: u32) -> Self {
+        self.obs.shard_quota = Some(crate::ports::ShardQuota {
+            shard_limit: limit,
+            open_shard_count: open,
+        });
         self
     }
 

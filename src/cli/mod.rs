@@ -1,7 +1,11 @@
-//! The command line: arguments are parsed here, each subcommand is a thin
-//! call into the library, and its result is rendered for people (tables)
-//! or programs (JSON, YAML) on stdout. Logs and errors go to stderr.
+//! The command line: arguments are parsed and checked here, each subcommand
+//! is a thin call into the library, and results are rendered for people
+//! (tables) or programs (JSON, YAML) on stdout. Logs, progress and errors
+//! go to stderr.
 
+mod apply;
+mod plan;
+mod progress;
 mod render;
 
 use std::io::Write;
@@ -11,18 +15,18 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use kinesis_autoscaler::Error;
+use kinesis_autoscaler::aws::{self, AwsOptions, KinesisReader};
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::model::HashKey;
 use kinesis_autoscaler::observation::Observation;
-use kinesis_autoscaler::plan::Refusal;
-use kinesis_autoscaler::planner;
 use kinesis_autoscaler::policy::{self, Policy};
-use kinesis_autoscaler::{Error, yaml};
+use kinesis_autoscaler::ports::{KinesisRead, StreamId};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success, including a plan with nothing to do
-  1  runtime failure: a stream refused (e.g. its shards do not cover the key space), an AWS error
+  1  runtime failure: an AWS error, an unknown stream, a refused stream, a partly applied plan
   2  bad input: usage, policy, snapshot; nothing is written to AWS";
 
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.
@@ -35,8 +39,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show what the controller would do, without changing anything.
+    /// Show what the controller would do, without changing anything. Needs
+    /// read permissions only.
     Plan(PlanArgs),
+    /// Plan, show the plan, ask, then reshard.
+    Apply(ApplyArgs),
     /// Check a policy file and print what each stream entry resolves to.
     Validate(ValidateArgs),
     /// Print the policy file's JSON Schema (for editor completion).
@@ -45,21 +52,74 @@ enum Command {
     Route(RouteArgs),
 }
 
+/// Where and as whom to call AWS. Credentials come from the standard chain
+/// (environment, profile, SSO, instance or IRSA role); AWS_ENDPOINT_URL_KINESIS
+/// and AWS_ENDPOINT_URL_CLOUDWATCH point the clients elsewhere.
+#[derive(Debug, Clone, Args)]
+struct AwsArgs {
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE or `default`).
+    #[arg(long)]
+    profile: Option<String>,
+}
+
+impl AwsArgs {
+    fn options(&self) -> AwsOptions {
+        AwsOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 struct PlanArgs {
     /// The policy file (YAML).
     #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
     policy: PathBuf,
-    /// Plan on this observation snapshot (JSON) instead of a live stream.
+    /// Plan on this observation snapshot (JSON) instead of live streams.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["stream", "save_snapshot"])]
+    snapshot: Option<PathBuf>,
+    /// Only this stream (name or ARN); the policy must cover it.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Also write what was observed, in the snapshot format, for replay
+    /// with --snapshot. With several streams, put `{stream}` in the path.
     #[arg(long, value_name = "FILE")]
-    snapshot: PathBuf,
+    save_snapshot: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Judge cooldowns as of this time (RFC 3339); defaults to the
-    /// snapshot's observed_at, so a replay decides as the original did.
-    #[arg(long, value_name = "TIME")]
+    /// With --snapshot: judge cooldowns as of this time (RFC 3339) instead
+    /// of the snapshot's observed_at.
+    #[arg(long, value_name = "TIME", requires = "snapshot")]
     now: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct ApplyArgs {
+    /// The policy file (YAML).
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: PathBuf,
+    /// Only this stream (name or ARN); the policy must cover it.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Apply without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// `json` prints the plans and what was done as JSON instead of tables.
+    #[arg(long, value_enum, default_value_t = ApplyOutput::Table)]
+    output: ApplyOutput,
+    /// The longest wait for a stream to become ACTIVE after a reshard.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    wait_timeout: std::time::Duration,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -77,8 +137,13 @@ struct RouteArgs {
     #[arg(long)]
     key: String,
     /// Also name the open shard of this snapshot that receives the key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "stream")]
     snapshot: Option<PathBuf>,
+    /// Also name the open shard of this live stream that receives the key.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,68 +153,57 @@ enum Output {
     Yaml,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ApplyOutput {
+    Table,
+    Json,
+}
+
 /// Runs the command and returns the exit code; errors are returned for
 /// `main` to print once.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan(args) => plan(args),
-        Command::Validate(args) => validate(args),
+        Command::Plan(args) => plan::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
+        Command::Validate(args) => {
+            let policy = Policy::load(&args.policy).map_err(Error::from)?;
+            write_stdout(&render::policy_table(&policy))?;
+            Ok(exit::OK)
+        }
         Command::Schema => {
             print_json(&policy::json_schema())?;
             Ok(exit::OK)
         }
-        Command::Route(args) => route(args),
+        Command::Route(args) => route(args).await,
     }
 }
 
-fn plan(args: PlanArgs) -> anyhow::Result<u8> {
-    let policy = Policy::load(&args.policy).map_err(Error::from)?;
-    let obs = Observation::load(&args.snapshot).map_err(Error::from)?;
-    let rule = policy
-        .rule_for(&obs.stream_name)
-        .ok_or_else(|| Error::StreamNotInPolicy {
-            stream: obs.stream_name.clone(),
-            policy: args.policy.clone(),
-        })?;
-    let now = args.now.unwrap_or(obs.observed_at);
-    let plan = planner::plan(&obs, &rule.policy, now);
-    match args.output {
-        Output::Table => write_stdout(&render::plan_table(&plan))?,
-        Output::Json => print_json(&plan)?,
-        Output::Yaml => {
-            write_stdout(&yaml::to_string(&plan).map_err(|e| anyhow::anyhow!(e.message))?)?
-        }
-    }
-    match &plan.refused {
-        Some(refusal @ Refusal::BrokenLayout { .. }) => {
-            eprintln!("error: stream {}: {refusal}", plan.stream);
-            Ok(exit::FAILURE)
-        }
-        _ => Ok(exit::OK),
-    }
-}
-
-fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
-    let policy = Policy::load(&args.policy).map_err(Error::from)?;
-    write_stdout(&render::policy_table(&policy))?;
-    Ok(exit::OK)
-}
-
-fn route(args: RouteArgs) -> anyhow::Result<u8> {
+async fn route(args: RouteArgs) -> anyhow::Result<u8> {
     let key = HashKey::of_partition_key(&args.key);
     let mut text = format!("partition key {:?}\nhash key      {key}\n", args.key);
-    if let Some(path) = &args.snapshot {
+    let (source, open) = if let Some(path) = &args.snapshot {
         let obs = Observation::load(path).map_err(Error::from)?;
-        let shard = obs
-            .open_shards()
-            .into_iter()
+        (
+            path.display().to_string(),
+            obs.open_shards().into_iter().cloned().collect(),
+        )
+    } else if let Some(stream) = &args.stream {
+        let sdk = aws::load_config(&args.aws.options()).await;
+        let read = KinesisReader::new(aws::kinesis_client(&sdk));
+        let id = StreamId::from_name_or_arn(stream);
+        let open = read
+            .list_open_shards(&id)
+            .await
+            .map_err(|e| Error::stream(stream, e))?;
+        (format!("stream {stream}"), open)
+    } else {
+        (String::new(), Vec::new())
+    };
+    if !source.is_empty() {
+        let shard = open
+            .iter()
             .find(|s| s.range.contains(key))
-            .with_context(|| {
-                format!(
-                    "no open shard of {} owns hash key {key}; the snapshot's shards do not cover the key space",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("no open shard of {source} owns hash key {key}: its shards do not cover the key space"))?;
         text.push_str(&format!("shard         {} {}\n", shard.id, shard.range));
     }
     write_stdout(&text)?;
@@ -169,4 +223,16 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }
+}
+
+/// Prints a per-stream failure once, with its whole chain.
+fn report_error(err: &Error) {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    eprintln!("error: {text}");
 }

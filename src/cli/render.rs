@@ -6,6 +6,8 @@ use std::fmt::Write;
 use chrono::SecondsFormat;
 use comfy_table::{ContentArrangement, Table, presets};
 
+use kinesis_autoscaler::controller::Planned;
+use kinesis_autoscaler::executor::{ApplyReport, describe};
 use kinesis_autoscaler::plan::{Action, Plan};
 use kinesis_autoscaler::policy::Policy;
 
@@ -130,4 +132,46 @@ pub fn policy_table(policy: &Policy) -> String {
         policy.streams.len(),
         lines(&t)
     )
+}
+
+/// A plan, with a note when `apply` will first enable missing metrics.
+pub fn planned_table(planned: &Planned) -> String {
+    let mut out = plan_table(&planned.plan);
+    let missing = &planned.observed.missing_metrics;
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "first: enable shard-level metrics {} (enable_enhanced_monitoring: true); they have no data yet",
+            names.join(", ")
+        );
+    }
+    out
+}
+
+/// What was and was not done, per stream.
+pub fn reports(reports: &[ApplyReport]) -> String {
+    let mut out = String::from("\n");
+    for r in reports {
+        let status = match &r.stop {
+            None => "done".to_owned(),
+            Some(stop) => format!("stopped ({:?})", stop.kind).to_lowercase(),
+        };
+        let _ = writeln!(out, "stream {}: {status}", r.stream);
+        for a in &r.applied {
+            let _ = writeln!(
+                out,
+                "  applied      {} at {}",
+                describe(&a.action),
+                a.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
+        for a in &r.not_applied {
+            let _ = writeln!(out, "  not applied  {}", describe(a));
+        }
+        if let Some(stop) = &r.stop {
+            let _ = writeln!(out, "  why: {}", stop.message);
+        }
+    }
+    out
 }

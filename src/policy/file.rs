@@ -49,6 +49,11 @@ pub struct Settings {
     pub scale_up: Option<ScaleUpSettings>,
     pub scale_down: Option<ScaleDownSettings>,
     pub read: Option<ReadSettings>,
+    /// Turn on the shard-level metrics the policy needs when they are off
+    /// (EnableEnhancedMonitoring; billed by CloudWatch), instead of stopping
+    /// with the command to do it. Only `apply`, `run` and the Lambda do
+    /// this; `plan` never writes. Default false.
+    pub enable_enhanced_monitoring: Option<bool>,
 }
 
 /// How CloudWatch metrics are read.

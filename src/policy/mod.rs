@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::ports::MetricName;
 use crate::yaml;
 use file::{PolicyFile, Settings};
 
@@ -29,6 +30,8 @@ pub struct StreamPolicy {
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub read: ReadLoad,
+    /// Whether the controller may turn on missing shard-level metrics.
+    pub enable_enhanced_monitoring: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +87,7 @@ impl Default for StreamPolicy {
                 enabled: false,
                 threshold: 0.8,
             },
+            enable_enhanced_monitoring: false,
         }
     }
 }
@@ -122,6 +126,10 @@ impl StreamPolicy {
             set(&mut p.read.enabled, read.enabled);
             set(&mut p.read.threshold, read.threshold.map(|v| v.0));
         }
+        set(
+            &mut p.enable_enhanced_monitoring,
+            layer.enable_enhanced_monitoring,
+        );
         p
     }
 
@@ -153,6 +161,19 @@ impl StreamPolicy {
             ));
         }
         out
+    }
+
+    /// The shard-level metrics the rules read.
+    pub fn needed_metrics(&self) -> Vec<MetricName> {
+        let mut m = vec![
+            MetricName::IncomingBytes,
+            MetricName::IncomingRecords,
+            MetricName::WriteProvisionedThroughputExceeded,
+        ];
+        if self.read.enabled {
+            m.push(MetricName::OutgoingBytes);
+        }
+        m
     }
 
     /// The longest stretch of metrics any rule looks at, in minutes.

@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod cli;
+mod emulators;
+mod live;
 mod properties;
 mod scenarios;
 mod support;

@@ -574,6 +574,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
             shards: metrics_shards,
         },
         history,
+        shard_quota: None,
     };
     obs.validate().expect("generated observations are valid");
     Case {

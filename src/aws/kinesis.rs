@@ -1,0 +1,288 @@
+//! Kinesis through aws-sdk-kinesis: [`KinesisReader`] can only read, and
+//! [`KinesisWriter`] reshards and tags. The `plan` command is built with a
+//! reader alone.
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::{self as k, ShardFilter, ShardFilterType};
+
+use super::errors::classify;
+use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::observation::{History, StreamMode, StreamStatus};
+use crate::ports::{
+    ApiError, ApiErrorKind, ApiResult, KinesisRead, KinesisWrite, MetricName, ShardQuota, StreamId,
+    StreamSummary,
+};
+use crate::tags;
+
+/// Read-only Kinesis: streams, shards, limits and the controller's tags.
+#[derive(Clone, Debug)]
+pub struct KinesisReader {
+    client: Client,
+}
+
+/// Resharding and tagging.
+#[derive(Clone, Debug)]
+pub struct KinesisWriter {
+    client: Client,
+}
+
+impl KinesisReader {
+    pub fn new(client: Client) -> Self {
+        KinesisReader { client }
+    }
+}
+
+impl KinesisWriter {
+    pub fn new(client: Client) -> Self {
+        KinesisWriter { client }
+    }
+}
+
+/// Addresses the request to the stream by ARN when there is one, else by name.
+macro_rules! on_stream {
+    ($builder:expr, $stream:expr) => {
+        match &$stream.arn {
+            Some(arn) => $builder.stream_arn(arn),
+            None => $builder.stream_name(&$stream.name),
+        }
+    };
+}
+
+fn unexpected(operation: &'static str, message: String) -> ApiError {
+    ApiError::new(operation, ApiErrorKind::Other, None, message)
+}
+
+fn status(s: &k::StreamStatus) -> Option<StreamStatus> {
+    Some(match s {
+        k::StreamStatus::Active => StreamStatus::Active,
+        k::StreamStatus::Creating => StreamStatus::Creating,
+        k::StreamStatus::Deleting => StreamStatus::Deleting,
+        k::StreamStatus::Updating => StreamStatus::Updating,
+        _ => return None,
+    })
+}
+
+fn shard(operation: &'static str, s: &k::Shard) -> ApiResult<Shard> {
+    let keys = s.hash_key_range().ok_or_else(|| {
+        unexpected(
+            operation,
+            format!("shard {} has no hash-key range", s.shard_id()),
+        )
+    })?;
+    let parse = |text: &str| {
+        text.parse::<HashKey>()
+            .map_err(|e| unexpected(operation, format!("shard {}: {e}", s.shard_id())))
+    };
+    let range = HashKeyRange::new(
+        parse(keys.starting_hash_key())?,
+        parse(keys.ending_hash_key())?,
+    )
+    .map_err(|e| unexpected(operation, format!("shard {}: {e}", s.shard_id())))?;
+    Ok(Shard {
+        id: ShardId::new(s.shard_id()),
+        range,
+        parent_shard_id: s.parent_shard_id().map(ShardId::new),
+        adjacent_parent_shard_id: s.adjacent_parent_shard_id().map(ShardId::new),
+        // Only AT_LATEST listings are read, and they hold open shards only.
+        open: true,
+    })
+}
+
+impl KinesisRead for KinesisReader {
+    async fn list_streams(&self) -> ApiResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut pages = self.client.list_streams().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListStreams", e))?;
+            if page.stream_summaries().is_empty() {
+                names.extend(page.stream_names().iter().cloned());
+            } else {
+                names.extend(
+                    page.stream_summaries()
+                        .iter()
+                        .map(|s| s.stream_name().to_owned()),
+                );
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn describe_stream(&self, stream: &StreamId) -> ApiResult<StreamSummary> {
+        const OP: &str = "DescribeStreamSummary";
+        let out = on_stream!(self.client.describe_stream_summary(), stream)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let s = out
+            .stream_description_summary()
+            .ok_or_else(|| unexpected(OP, format!("no summary for stream {stream}")))?;
+        let status = status(s.stream_status()).ok_or_else(|| {
+            unexpected(
+                OP,
+                format!("stream {stream} has unknown status {}", s.stream_status()),
+            )
+        })?;
+        let mode = match s.stream_mode_details().map(|d| d.stream_mode()) {
+            Some(k::StreamMode::OnDemand) => StreamMode::OnDemand,
+            _ => StreamMode::Provisioned,
+        };
+        let mut metrics = Vec::new();
+        for m in s
+            .enhanced_monitoring()
+            .iter()
+            .flat_map(|e| e.shard_level_metrics())
+        {
+            match m {
+                k::MetricsName::All => metrics.extend(MetricName::ALL),
+                other => metrics.extend(MetricName::parse(other.as_str())),
+            }
+        }
+        Ok(StreamSummary {
+            name: s.stream_name().to_owned(),
+            arn: s.stream_arn().to_owned(),
+            status,
+            mode,
+            open_shard_count: u32::try_from(s.open_shard_count()).unwrap_or(0),
+            shard_level_metrics: metrics,
+        })
+    }
+
+    async fn list_open_shards(&self, stream: &StreamId) -> ApiResult<Vec<Shard>> {
+        const OP: &str = "ListShards";
+        let filter = ShardFilter::builder()
+            .r#type(ShardFilterType::AtLatest)
+            .build()
+            .map_err(|e| unexpected(OP, e.to_string()))?;
+        let mut out = on_stream!(self.client.list_shards(), stream)
+            .shard_filter(filter)
+            .max_results(1000)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let mut shards = Vec::new();
+        loop {
+            for s in out.shards() {
+                shards.push(shard(OP, s)?);
+            }
+            match out.next_token() {
+                // Follow-up pages carry the token alone: AWS refuses a
+                // stream name or filter next to it.
+                Some(token) if !token.is_empty() => {
+                    out = self
+                        .client
+                        .list_shards()
+                        .next_token(token)
+                        .max_results(1000)
+                        .send()
+                        .await
+                        .map_err(|e| classify(OP, e))?;
+                }
+                _ => break,
+            }
+        }
+        shards.sort_by_key(|s| s.range);
+        Ok(shards)
+    }
+
+    async fn shard_quota(&self) -> ApiResult<ShardQuota> {
+        let out = self
+            .client
+            .describe_limits()
+            .send()
+            .await
+            .map_err(|e| classify("DescribeLimits", e))?;
+        Ok(ShardQuota {
+            shard_limit: u32::try_from(out.shard_limit()).unwrap_or(0),
+            open_shard_count: u32::try_from(out.open_shard_count()).unwrap_or(0),
+        })
+    }
+
+    async fn read_history(&self, stream: &StreamId) -> ApiResult<History> {
+        const OP: &str = "ListTagsForStream";
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = on_stream!(self.client.list_tags_for_stream(), stream)
+                .set_exclusive_start_tag_key(start.take())
+                .limit(50)
+                .send()
+                .await
+                .map_err(|e| classify(OP, e))?;
+            for tag in out.tags() {
+                pairs.push((
+                    tag.key().to_owned(),
+                    tag.value().unwrap_or_default().to_owned(),
+                ));
+            }
+            match out.tags().last() {
+                Some(last) if out.has_more_tags() => start = Some(last.key().to_owned()),
+                _ => break,
+            }
+        }
+        Ok(tags::decode(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
+    }
+}
+
+impl KinesisWrite for KinesisWriter {
+    async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
+        on_stream!(self.client.split_shard(), stream)
+            .shard_to_split(shard.as_str())
+            .new_starting_hash_key(key.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("SplitShard", e))
+    }
+
+    async fn merge_shards(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        adjacent: &ShardId,
+    ) -> ApiResult<()> {
+        on_stream!(self.client.merge_shards(), stream)
+            .shard_to_merge(shard.as_str())
+            .adjacent_shard_to_merge(adjacent.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("MergeShards", e))
+    }
+
+    async fn write_history(
+        &self,
+        stream: &StreamId,
+        history: &History,
+        note: &str,
+    ) -> ApiResult<()> {
+        let mut request = on_stream!(self.client.add_tags_to_stream(), stream);
+        for (key, value) in tags::encode(history, note) {
+            request = request.tags(key, value);
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("AddTagsToStream", e))
+    }
+
+    async fn enable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        let mut request = on_stream!(self.client.enable_enhanced_monitoring(), stream);
+        for m in metrics {
+            request = request.shard_level_metrics(k::MetricsName::from(m.as_str()));
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("EnableEnhancedMonitoring", e))
+    }
+}

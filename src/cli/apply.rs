@@ -1,0 +1,123 @@
+//! `apply`: plan, show the plan, ask (unless --yes), then reshard, showing
+//! progress, and print what was and was not done.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use chrono::Utc;
+
+use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::controller::{self, Planned};
+use kinesis_autoscaler::error::exit;
+use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::ports::SystemClock;
+use kinesis_autoscaler::{Error, shutdown};
+
+use super::progress::Progress;
+use super::{ApplyArgs, ApplyOutput, print_json, render, report_error, write_stdout};
+
+pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
+    let policy = Policy::load(&args.policy).map_err(Error::from)?;
+    let sdk = aws::load_config(&args.aws.options()).await;
+    let client = aws::kinesis_client(&sdk);
+    let read = KinesisReader::new(client.clone());
+    let write = KinesisWriter::new(client);
+    let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
+
+    let targets = controller::targets(&policy, &read, args.stream.as_deref()).await?;
+    let results = controller::plan_streams(&read, &metrics, &targets, Utc::now(), true).await;
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut failed = false;
+    for (_, result) in results {
+        match result {
+            Ok(p) => planned.push(p),
+            Err(e) => {
+                report_error(&e);
+                failed = true;
+            }
+        }
+    }
+    if args.output == ApplyOutput::Table {
+        let tables: Vec<String> = planned.iter().map(render::planned_table).collect();
+        write_stdout(&tables.join("\n"))?;
+    }
+    let operations: usize = planned.iter().map(|p| p.plan.actions.len()).sum();
+    let enabling = planned
+        .iter()
+        .filter(|p| !p.observed.missing_metrics.is_empty())
+        .count();
+    if operations == 0 && enabling == 0 {
+        if args.output == ApplyOutput::Json {
+            print_json(
+                &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
+            )?;
+        } else {
+            write_stdout("\nnothing to do\n")?;
+        }
+        return Ok(if failed { exit::FAILURE } else { exit::OK });
+    }
+    if !args.yes && !confirm(operations, planned.len())? {
+        eprintln!("not applied");
+        return Ok(exit::FAILURE);
+    }
+
+    let (trigger, stop) = shutdown::channel();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "interrupted: finishing the operation in progress, then stopping (press Ctrl-C again to quit at once)"
+            );
+            trigger.request();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let progress = Progress::new(operations);
+    let on_event = |e: kinesis_autoscaler::executor::Event<'_>| progress.event(e);
+    let config = ExecutorConfig {
+        active_timeout: args.wait_timeout,
+        ..ExecutorConfig::default()
+    };
+    let limiter = RateLimiter::per_second(5);
+    let executor = Executor {
+        read: &read,
+        write: &write,
+        clock: &SystemClock,
+        limiter: &limiter,
+        config: &config,
+        deadline: None,
+        shutdown: Some(&stop),
+        on_event: &on_event,
+    };
+    let reports = controller::apply_streams(&executor, &planned).await;
+    progress.finish();
+    match args.output {
+        ApplyOutput::Table => write_stdout(&render::reports(&reports))?,
+        ApplyOutput::Json => print_json(&serde_json::json!({
+            "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(),
+            "applied": reports,
+        }))?,
+    }
+    let complete = reports.iter().all(|r| r.is_complete());
+    Ok(if failed || !complete {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
+}
+
+/// Asks on the terminal; refuses to guess when there is none.
+fn confirm(operations: usize, streams: usize) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "not applying: stdin is not a terminal to confirm on; pass --yes to apply without asking".into(),
+        )
+        .into());
+    }
+    eprint!("\napply {operations} operation(s) to {streams} stream(s)? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

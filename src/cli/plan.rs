@@ -1,0 +1,111 @@
+//! `plan`: what the controller would do, on a snapshot or on live streams.
+//! Built with read-only capabilities: this path cannot reshard.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader};
+use kinesis_autoscaler::error::exit;
+use kinesis_autoscaler::observation::Observation;
+use kinesis_autoscaler::plan::{Plan, Refusal};
+use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::{Error, controller, planner, yaml};
+
+use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
+
+pub async fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    let policy = Policy::load(&args.policy).map_err(Error::from)?;
+    match &args.snapshot {
+        Some(path) => offline(&args, &policy, path),
+        None => live(&args, &policy).await,
+    }
+}
+
+/// Plans on a snapshot file; cooldowns are judged as of its observed_at
+/// unless --now says otherwise, so a replay decides as the original did.
+fn offline(args: &PlanArgs, policy: &Policy, path: &Path) -> anyhow::Result<u8> {
+    let obs = Observation::load(path).map_err(Error::from)?;
+    let rule = policy
+        .rule_for(&obs.stream_name)
+        .ok_or_else(|| Error::StreamNotInPolicy {
+            stream: obs.stream_name.clone(),
+            policy: args.policy.clone(),
+        })?;
+    let plan = planner::plan(&obs, &rule.policy, args.now.unwrap_or(obs.observed_at));
+    match args.output {
+        Output::Table => write_stdout(&render::plan_table(&plan))?,
+        Output::Json => print_json(&plan)?,
+        Output::Yaml => {
+            write_stdout(&yaml::to_string(&plan).map_err(|e| anyhow::anyhow!(e.message))?)?
+        }
+    }
+    Ok(refusal_code(std::slice::from_ref(&plan)))
+}
+
+/// Exit code 1 if a stream's layout made the planner refuse it.
+fn refusal_code(plans: &[Plan]) -> u8 {
+    let mut code = exit::OK;
+    for plan in plans {
+        if let Some(refusal @ Refusal::BrokenLayout { .. }) = &plan.refused {
+            eprintln!("error: stream {}: {refusal}", plan.stream);
+            code = exit::FAILURE;
+        }
+    }
+    code
+}
+
+/// Where the snapshot of `stream` goes: `{stream}` in the path is replaced.
+fn snapshot_path(template: &Path, stream: &str) -> PathBuf {
+    PathBuf::from(template.to_string_lossy().replace("{stream}", stream))
+}
+
+async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
+    let sdk = aws::load_config(&args.aws.options()).await;
+    let read = KinesisReader::new(aws::kinesis_client(&sdk));
+    let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
+    let targets = controller::targets(policy, &read, args.stream.as_deref()).await?;
+    if let Some(path) = &args.save_snapshot
+        && targets.len() > 1
+        && !path.to_string_lossy().contains("{stream}")
+    {
+        return Err(Error::Usage(format!(
+            "--save-snapshot {} would hold {} streams; put {{stream}} in the path (e.g. snapshots/{{stream}}.json) or pick one with --stream",
+            path.display(),
+            targets.len()
+        ))
+        .into());
+    }
+    let results = controller::plan_streams(&read, &metrics, &targets, Utc::now(), false).await;
+    let mut plans = Vec::new();
+    let mut failed = false;
+    for (target, result) in results {
+        match result {
+            Ok(planned) => {
+                if let Some(template) = &args.save_snapshot {
+                    let path = snapshot_path(template, &target.stream.name);
+                    let text = serde_json::to_string_pretty(&planned.observed.observation)?;
+                    std::fs::write(&path, text + "\n")
+                        .map_err(|source| Error::Write { path, source })?;
+                }
+                plans.push(planned.plan);
+            }
+            Err(e) => {
+                report_error(&e);
+                failed = true;
+            }
+        }
+    }
+    match args.output {
+        Output::Table => {
+            let tables: Vec<String> = plans.iter().map(render::plan_table).collect();
+            write_stdout(&tables.join("\n"))?;
+        }
+        Output::Json => print_json(&plans)?,
+        Output::Yaml => {
+            write_stdout(&yaml::to_string(&plans).map_err(|e| anyhow::anyhow!(e.message))?)?
+        }
+    }
+    let code = refusal_code(&plans);
+    Ok(if failed { exit::FAILURE } else { code })
+}

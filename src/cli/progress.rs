@@ -1,0 +1,87 @@
+//! Shows the executor's progress: a progress bar when stderr is a
+//! terminal, one log line per event otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use kinesis_autoscaler::executor::{Event, describe};
+
+/// Where progress goes.
+pub enum Progress {
+    Bar(ProgressBar),
+    Lines,
+}
+
+impl Progress {
+    /// A bar over `total` operations on a terminal, log lines elsewhere.
+    pub fn new(total: usize) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines
+        }
+    }
+
+    pub fn event(&self, event: Event<'_>) {
+        let line = match &event {
+            Event::Starting {
+                stream,
+                index,
+                total,
+                action,
+            } => {
+                format!("{stream}: [{}/{total}] {}", index + 1, describe(action))
+            }
+            Event::Waiting { stream, status } => {
+                format!("{stream}: waiting for ACTIVE (now {status})")
+            }
+            Event::Retrying {
+                stream,
+                attempt,
+                delay,
+                error,
+            } => format!(
+                "{stream}: attempt {attempt} failed ({error}); retrying in {}",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    delay.as_millis() as u64
+                ))
+            ),
+            Event::Applied {
+                stream,
+                index,
+                total,
+                action,
+            } => {
+                format!(
+                    "{stream}: [{}/{total}] done: {}",
+                    index + 1,
+                    describe(action)
+                )
+            }
+            Event::Stopped { stream, stop } => format!("{stream}: stopped: {}", stop.message),
+        };
+        match self {
+            Progress::Bar(bar) => {
+                if matches!(event, Event::Applied { .. }) {
+                    bar.inc(1);
+                }
+                bar.set_message(line);
+            }
+            Progress::Lines => eprintln!("{line}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}

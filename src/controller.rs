@@ -1,0 +1,181 @@
+//! One pass over a policy's streams: find the streams it names, observe and
+//! plan each, and, when applying, run each plan through the executor.
+//!
+//! Streams are handled concurrently, a few at a time, and independently:
+//! one stream's failure is reported with that stream and does not stop the
+//! others. The planning half needs read capabilities only.
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::executor::{ApplyReport, Executor, Stop, StopKind};
+use crate::observe::{Observed, observe};
+use crate::plan::Plan;
+use crate::planner;
+use crate::policy::{Policy, StreamPolicy, StreamSelector};
+use crate::ports::{Clock, KinesisRead, KinesisWrite, MetricsRead, StreamId};
+
+/// How many streams are observed, planned or applied at once.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// A stream to manage and the settings that govern it.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub stream: StreamId,
+    /// The `name` of the policy entry that governs it.
+    pub entry: String,
+    pub policy: StreamPolicy,
+}
+
+/// The streams a pass covers: every exact name or ARN in the policy, and
+/// every existing stream a glob matches (expanded through ListStreams), each
+/// once, under the entry that governs it. With `only`, just that stream,
+/// which the policy must cover.
+pub async fn targets<R: KinesisRead>(
+    policy: &Policy,
+    read: &R,
+    only: Option<&str>,
+) -> Result<Vec<Target>> {
+    if let Some(only) = only {
+        let id = StreamId::from_name_or_arn(only);
+        let rule = policy
+            .rule_for(&id.name)
+            .ok_or_else(|| Error::StreamNotInPolicy {
+                stream: only.to_owned(),
+                policy: policy.source.clone(),
+            })?;
+        return Ok(vec![Target {
+            stream: id,
+            entry: rule.name.clone(),
+            policy: rule.policy.clone(),
+        }]);
+    }
+    let listed = if policy
+        .streams
+        .iter()
+        .any(|r| matches!(r.selector, StreamSelector::Glob(_)))
+    {
+        read.list_streams().await?
+    } else {
+        Vec::new()
+    };
+    let mut out: Vec<Target> = Vec::new();
+    for rule in &policy.streams {
+        let ids: Vec<StreamId> = match &rule.selector {
+            StreamSelector::Name(name) => vec![StreamId::from_name_or_arn(name)],
+            StreamSelector::Glob(_) => listed
+                .iter()
+                .filter(|name| policy.rule_for(name).is_some_and(|r| r.name == rule.name))
+                .map(StreamId::named)
+                .collect(),
+        };
+        for id in ids {
+            if !out.iter().any(|t| t.stream.name == id.name) {
+                out.push(Target {
+                    stream: id,
+                    entry: rule.name.clone(),
+                    policy: rule.policy.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A stream observed and planned.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub target: Target,
+    pub observed: Observed,
+    pub plan: Plan,
+}
+
+/// Observes and plans every target, in order. With
+/// `allow_missing_metrics`, a stream without shard-level metrics is planned
+/// on no data (for `apply` to enable them when the policy allows).
+pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
+    read: &R,
+    metrics: &M,
+    targets: &[Target],
+    now: DateTime<Utc>,
+    allow_missing_metrics: bool,
+) -> Vec<(Target, Result<Planned>)> {
+    // One DescribeLimits per pass (it allows 1 call per second).
+    let quota = match read.shard_quota().await {
+        Ok(q) => Some(q),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the account's shard quota; splits are checked against it before each one");
+            None
+        }
+    };
+    stream::iter(targets)
+        .map(|target| async move {
+            let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+            let result = observe(
+                read,
+                metrics,
+                &target.stream,
+                &target.policy,
+                quota,
+                now,
+                allow,
+            )
+            .await
+            .map(|observed| {
+                let plan = planner::plan(&observed.observation, &target.policy, now);
+                Planned {
+                    target: target.clone(),
+                    observed,
+                    plan,
+                }
+            });
+            (target.clone(), result)
+        })
+        .buffered(DEFAULT_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Applies one planned stream: turns on missing shard-level metrics if the
+/// policy allows, then runs the plan.
+pub async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
+    executor: &Executor<'_, R, W, C>,
+    planned: &Planned,
+) -> ApplyReport {
+    let stream = &planned.target.stream;
+    let missing = &planned.observed.missing_metrics;
+    if !missing.is_empty() {
+        if let Err(e) = executor.write.enable_shard_metrics(stream, missing).await {
+            return ApplyReport {
+                stream: stream.name.clone(),
+                applied: Vec::new(),
+                not_applied: planned.plan.actions.clone(),
+                stop: Some(Stop {
+                    kind: StopKind::Failed,
+                    message: format!("stream {stream}: cannot enable shard-level metrics: {e}"),
+                }),
+            };
+        }
+        tracing::info!(stream = %stream, metrics = ?missing, "enabled shard-level metrics");
+    }
+    executor
+        .apply(
+            stream,
+            &planned.plan,
+            planned.observed.observation.history.clone(),
+        )
+        .await
+}
+
+/// Applies every planned stream, a few at a time, in order.
+pub async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
+    executor: &Executor<'_, R, W, C>,
+    planned: &[Planned],
+) -> Vec<ApplyReport> {
+    stream::iter(planned)
+        .map(|p| apply_planned(executor, p))
+        .buffered(DEFAULT_CONCURRENCY)
+        .collect()
+        .await
+}

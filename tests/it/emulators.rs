@@ -1,0 +1,265 @@
+//! The local AWS emulators for the end-to-end tests: kinesis-local for
+//! Kinesis and moto for CloudWatch, on 127.0.0.1 only.
+//!
+//! `scripts/test` (the README's test command) starts one shared pair and
+//! says where through `KAS_TEST_KINESIS_ENDPOINT` and
+//! `KAS_TEST_CLOUDWATCH_ENDPOINT`; a test that needs its own Kinesis (a
+//! small shard quota, say) starts a private one with `scripts/emulators`,
+//! stopped when the guard drops.
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::primitives::DateTime as CwDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kinesis::types::{
+    MetricsName, ShardFilter, ShardFilterType, StreamMode, StreamModeDetails, StreamStatus,
+};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId};
+
+use crate::support::root;
+
+/// The shared emulator endpoint in `var`, or a clear failure.
+fn shared(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the whole suite with `scripts/test`, which starts the local emulators")
+    })
+}
+
+pub fn kinesis_endpoint() -> String {
+    shared("KAS_TEST_KINESIS_ENDPOINT")
+}
+
+pub fn cloudwatch_endpoint() -> String {
+    shared("KAS_TEST_CLOUDWATCH_ENDPOINT")
+}
+
+/// A kinesis-local of a test's own, stopped on drop.
+pub struct PrivateKinesis {
+    pub endpoint: String,
+    pid: String,
+}
+
+impl PrivateKinesis {
+    pub fn start(shard_limit: u32) -> Self {
+        let script = root().join("scripts/emulators");
+        let port = Command::new(&script)
+            .arg("free-port")
+            .output()
+            .expect("scripts/emulators runs");
+        let port = String::from_utf8(port.stdout).unwrap().trim().to_owned();
+        let out = Command::new(&script)
+            .args(["start-kinesis", &port, &shard_limit.to_string()])
+            .output()
+            .expect("scripts/emulators runs");
+        assert!(
+            out.status.success(),
+            "cannot start a private kinesis-local: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PrivateKinesis {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            pid: String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for PrivateKinesis {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/emulators"))
+            .args(["stop", &self.pid])
+            .status();
+    }
+}
+
+/// A Kinesis client for a test's own setup and checks.
+pub fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+pub fn cloudwatch() -> aws_sdk_cloudwatch::Client {
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(cloudwatch_endpoint())
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// A stream name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+/// Creates a stream with shard-level metrics on, and waits until it is ACTIVE.
+pub async fn create_stream(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    shards: i32,
+    on_demand: bool,
+) {
+    let mut request = client.create_stream().stream_name(name);
+    if on_demand {
+        let mode = StreamModeDetails::builder()
+            .stream_mode(StreamMode::OnDemand)
+            .build()
+            .unwrap();
+        request = request.stream_mode_details(mode);
+    } else {
+        request = request.shard_count(shards);
+    }
+    request.send().await.expect("CreateStream");
+    wait_active(client, name).await;
+    client
+        .enable_enhanced_monitoring()
+        .stream_name(name)
+        .shard_level_metrics(MetricsName::IncomingBytes)
+        .shard_level_metrics(MetricsName::IncomingRecords)
+        .shard_level_metrics(MetricsName::WriteProvisionedThroughputExceeded)
+        .send()
+        .await
+        .expect("EnableEnhancedMonitoring");
+    wait_active(client, name).await;
+}
+
+pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
+    for _ in 0..100 {
+        let out = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if out.stream_description_summary().unwrap().stream_status() == &StreamStatus::Active {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stream {name} did not become ACTIVE");
+}
+
+/// Every shard of the stream, open and closed, as ListShards reports it.
+pub async fn all_shards(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+) -> Vec<aws_sdk_kinesis::types::Shard> {
+    client
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .expect("ListShards")
+        .shards()
+        .to_vec()
+}
+
+/// The open shards, sorted by hash key.
+pub async fn open_shards(client: &aws_sdk_kinesis::Client, name: &str) -> Vec<Shard> {
+    let filter = ShardFilter::builder()
+        .r#type(ShardFilterType::AtLatest)
+        .build()
+        .unwrap();
+    let out = client
+        .list_shards()
+        .stream_name(name)
+        .shard_filter(filter)
+        .send()
+        .await
+        .expect("ListShards");
+    let mut shards: Vec<Shard> = out
+        .shards()
+        .iter()
+        .map(|s| {
+            let r = s.hash_key_range().unwrap();
+            Shard {
+                id: ShardId::new(s.shard_id()),
+                range: HashKeyRange::new(
+                    r.starting_hash_key().parse::<HashKey>().unwrap(),
+                    r.ending_hash_key().parse::<HashKey>().unwrap(),
+                )
+                .unwrap(),
+                parent_shard_id: s.parent_shard_id().map(ShardId::new),
+                adjacent_parent_shard_id: s.adjacent_parent_shard_id().map(ShardId::new),
+                open: true,
+            }
+        })
+        .collect();
+    shards.sort_by_key(|s| s.range);
+    shards
+}
+
+/// The start of the current minute.
+pub fn this_minute() -> DateTime<Utc> {
+    Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
+}
+
+/// Writes `minutes` per-minute datapoints of the three write metrics for
+/// one shard, ending with the current minute (so the newest complete minute
+/// is covered even if the clock turns a minute before the binary looks):
+/// `utilization` of the byte limit (2 KiB records) and `throttled` rejected
+/// records a minute.
+pub async fn put_load(
+    stream: &str,
+    shard: &ShardId,
+    minutes: i64,
+    utilization: f64,
+    throttled: f64,
+) {
+    let client = cloudwatch();
+    let newest = this_minute();
+    let bytes = utilization * 60.0 * 1_048_576.0;
+    let mut data = Vec::new();
+    for m in 0..minutes {
+        let t = CwDateTime::from_secs((newest - TimeDelta::minutes(m)).timestamp());
+        for (name, value, unit) in [
+            ("IncomingBytes", bytes, StandardUnit::Bytes),
+            ("IncomingRecords", bytes / 2048.0, StandardUnit::Count),
+            (
+                "WriteProvisionedThroughputExceeded",
+                throttled,
+                StandardUnit::Count,
+            ),
+        ] {
+            data.push(
+                MetricDatum::builder()
+                    .metric_name(name)
+                    .dimensions(
+                        Dimension::builder()
+                            .name("StreamName")
+                            .value(stream)
+                            .build(),
+                    )
+                    .dimensions(
+                        Dimension::builder()
+                            .name("ShardId")
+                            .value(shard.as_str())
+                            .build(),
+                    )
+                    .timestamp(t)
+                    .value(value)
+                    .unit(unit)
+                    .build(),
+            );
+        }
+    }
+    for chunk in data.chunks(500) {
+        client
+            .put_metric_data()
+            .namespace("AWS/Kinesis")
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+}

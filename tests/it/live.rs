@@ -1,0 +1,354 @@
+//! End to end against the local emulators, through the built binary, each
+//! result checked by reading the stream back through the SDK.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
+use serde_json::Value;
+
+use crate::emulators::{
+    PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
+    open_shards, put_load, unique,
+};
+use crate::support::bin;
+
+/// The binary, pointed at the emulators, bounded in time.
+fn live(kinesis_endpoint: &str) -> Command {
+    let mut cmd = bin();
+    cmd.env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .timeout(Duration::from_secs(180));
+    cmd
+}
+
+/// A policy file naming `streams`, with `extra` YAML for each entry.
+fn policy(streams: &[&str], extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("version: 1\nstreams:\n");
+    for s in streams {
+        text.push_str(&format!("  - name: {s}\n"));
+        for line in extra.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The key that halves [start, end], computed here on its own.
+fn midpoint(range: HashKeyRange) -> HashKey {
+    let (s, e) = (range.start().0, range.end().0);
+    HashKey(s + (e - s) / 2 + 1)
+}
+
+#[tokio::test]
+async fn a_hot_shard_is_planned_then_split_at_its_exact_midpoint() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("hot");
+    create_stream(&k, &name, 4, false).await;
+    let before = open_shards(&k, &name).await;
+    put_load(&name, &before[0].id, 40, 0.95, 0.0).await;
+    for s in &before[1..] {
+        put_load(&name, &s.id, 40, 0.5, 0.0).await;
+    }
+    let (_dir, policy) = policy(&[&name], "");
+    let p = policy.to_str().unwrap();
+
+    let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let target = before[0].range;
+    let mid = midpoint(target);
+    assert_eq!(
+        plans[0]["actions"],
+        serde_json::json!([{
+            "type": "split",
+            "shard_id": before[0].id.as_str(),
+            "starting_hash_key": target.start().to_string(),
+            "ending_hash_key": target.end().to_string(),
+            "new_starting_hash_key": mid.to_string(),
+            "trigger": "utilization",
+            "reason": plans[0]["actions"][0]["reason"],
+        }])
+    );
+    assert_eq!(open_shards(&k, &name).await, before, "plan changed nothing");
+
+    let apply = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply
+            .stdout
+            .contains(&format!("applied      split {} at {mid}", before[0].id)),
+        "{}",
+        apply.stdout
+    );
+    let after = open_shards(&k, &name).await;
+    assert!(check_layout(&after).is_empty(), "{after:?}");
+    let ranges: Vec<_> = after.iter().map(|s| s.range).collect();
+    let (low, high) = target.split_at(mid).unwrap();
+    let mut want = vec![low, high];
+    want.extend(before[1..].iter().map(|s| s.range));
+    assert_eq!(ranges, want);
+}
+
+#[tokio::test]
+async fn a_cold_adjacent_pair_is_merged() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("cold");
+    create_stream(&k, &name, 2, false).await;
+    let before = open_shards(&k, &name).await;
+    for s in &before {
+        put_load(&name, &s.id, 40, 0.1, 0.0).await;
+    }
+    let (_dir, policy) = policy(&[&name], "");
+    let apply = run(live(&endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let after = open_shards(&k, &name).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0].range,
+        before[0].range.merge(&before[1].range).unwrap()
+    );
+    assert_eq!(after[0].parent_shard_id.as_ref(), Some(&before[0].id));
+    assert_eq!(
+        after[0].adjacent_parent_shard_id.as_ref(),
+        Some(&before[1].id)
+    );
+}
+
+#[tokio::test]
+async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("cooldown");
+    create_stream(&k, &name, 4, false).await;
+    let before = open_shards(&k, &name).await;
+    put_load(&name, &before[0].id, 40, 0.97, 0.0).await;
+    put_load(&name, &before[1].id, 40, 0.95, 0.0).await;
+    let (_dir, policy) = policy(&[&name], "scale_up: { max_splits_per_run: 1 }");
+    let p = policy.to_str().unwrap();
+
+    let first = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(open_shards(&k, &name).await.len(), 5);
+    let tags = k
+        .list_tags_for_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "kinesis-autoscaler:last-scale-up"),
+        "{:?}",
+        tags.tags()
+    );
+
+    let again = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let plans: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(plans[0]["actions"], serde_json::json!([]));
+    let shard1 = plans[0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["shard_id"] == before[1].id.as_str())
+        .unwrap();
+    assert_eq!(shard1["verdict"], "cooling_down", "{shard1}");
+    let second = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stdout.contains("nothing to do"), "{}", second.stdout);
+    assert_eq!(open_shards(&k, &name).await.len(), 5);
+}
+
+#[tokio::test]
+async fn an_on_demand_stream_is_skipped_with_a_reason() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("ondemand");
+    create_stream(&k, &name, 0, true).await;
+    let (_dir, policy) = policy(&[&name], "");
+    let plan = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["refused"]["why"], "not_provisioned");
+    assert_eq!(plans[0]["actions"], serde_json::json!([]));
+    for v in plans[0]["verdicts"].as_array().unwrap() {
+        assert_eq!(v["verdict"], "skipped");
+        assert!(v["reason"].as_str().unwrap().contains("ON_DEMAND"), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_stream_fails_while_the_others_are_still_handled() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("known");
+    create_stream(&k, &name, 1, false).await;
+    let before = open_shards(&k, &name).await;
+    put_load(&name, &before[0].id, 40, 0.95, 0.0).await;
+    let missing = unique("missing");
+    let (_dir, policy) = policy(&[&missing, &name], "");
+    let apply = run(live(&endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains(&format!(
+            "error: stream {missing} does not exist in this account and region"
+        )),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(
+        open_shards(&k, &name).await.len(),
+        2,
+        "the known stream was still split"
+    );
+}
+
+#[tokio::test]
+async fn the_shard_quota_stops_splitting_cleanly() {
+    // A Kinesis of its own: the quota is account-wide. Two streams of two
+    // shards leave room for one more shard; both want one.
+    let private = PrivateKinesis::start(5);
+    let k = kinesis(&private.endpoint);
+    let (a, b) = (unique("quota-a"), unique("quota-b"));
+    for name in [&a, &b] {
+        create_stream(&k, name, 2, false).await;
+        let shards = open_shards(&k, name).await;
+        put_load(name, &shards[0].id, 40, 0.95, 0.0).await;
+        put_load(name, &shards[1].id, 40, 0.5, 0.0).await;
+    }
+    let (_dir, policy) = policy(&[&a, &b], "");
+    let apply =
+        run(live(&private.endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stdout.contains("stopped (shardquota)"),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        apply
+            .stdout
+            .contains("the account's shard quota is reached"),
+        "{}",
+        apply.stdout
+    );
+    let counts = [open_shards(&k, &a).await, open_shards(&k, &b).await];
+    let mut sizes: Vec<usize> = counts.iter().map(Vec::len).collect();
+    sizes.sort();
+    assert_eq!(sizes, [2, 3], "exactly one split fit");
+    for shards in &counts {
+        assert!(check_layout(shards).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("race");
+    create_stream(&k, &name, 1, false).await;
+    let before = open_shards(&k, &name).await;
+    // Throttling shows several shards of demand: a chain of splits.
+    put_load(&name, &before[0].id, 40, 1.0, 90_000.0).await;
+    let (_dir, policy) = policy(&[&name], "");
+    let p = policy.to_str().unwrap();
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+            .args(["apply", "--policy", p, "--yes", "--output", "json"])
+            .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    let outputs = [
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    ];
+    let mut applied = 0;
+    let mut planned = Vec::new();
+    for out in &outputs {
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        applied += json["applied"][0]["applied"].as_array().unwrap().len();
+        planned.push(json["plans"][0]["actions"].as_array().unwrap().len());
+    }
+    assert!(
+        planned[0] >= 3 && planned[0] == planned[1],
+        "both planned the same chain: {planned:?}"
+    );
+    let open = open_shards(&k, &name).await;
+    assert!(check_layout(&open).is_empty(), "{open:?}");
+    let all = all_shards(&k, &name).await;
+    let closed: Vec<_> = all
+        .iter()
+        .filter(|s| open.iter().all(|o| o.id.as_str() != s.shard_id()))
+        .collect();
+    for parent in &closed {
+        let children = all
+            .iter()
+            .filter(|s| s.parent_shard_id() == Some(parent.shard_id()))
+            .count();
+        assert_eq!(children, 2, "{} was split exactly once", parent.shard_id());
+    }
+    let logs: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .collect();
+    assert_eq!(
+        closed.len(),
+        planned[0],
+        "every planned split happened once: {logs:#?}"
+    );
+    assert_eq!(
+        applied, planned[0],
+        "and each is reported by exactly one process"
+    );
+}
