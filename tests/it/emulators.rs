@@ -102,8 +102,29 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
 }
 
-/// Creates a stream with shard-level metrics on, and waits until it is ACTIVE.
+/// Creates a stream with the shard-level write metrics on, and waits until
+/// it is ACTIVE.
 pub async fn create_stream(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    shards: i32,
+    on_demand: bool,
+) {
+    create_bare_stream(client, name, shards, on_demand).await;
+    client
+        .enable_enhanced_monitoring()
+        .stream_name(name)
+        .shard_level_metrics(MetricsName::IncomingBytes)
+        .shard_level_metrics(MetricsName::IncomingRecords)
+        .shard_level_metrics(MetricsName::WriteProvisionedThroughputExceeded)
+        .send()
+        .await
+        .expect("EnableEnhancedMonitoring");
+    wait_active(client, name).await;
+}
+
+/// Creates a stream without shard-level metrics, and waits until it is ACTIVE.
+pub async fn create_bare_stream(
     client: &aws_sdk_kinesis::Client,
     name: &str,
     shards: i32,
@@ -120,16 +141,6 @@ pub async fn create_stream(
         request = request.shard_count(shards);
     }
     request.send().await.expect("CreateStream");
-    wait_active(client, name).await;
-    client
-        .enable_enhanced_monitoring()
-        .stream_name(name)
-        .shard_level_metrics(MetricsName::IncomingBytes)
-        .shard_level_metrics(MetricsName::IncomingRecords)
-        .shard_level_metrics(MetricsName::WriteProvisionedThroughputExceeded)
-        .send()
-        .await
-        .expect("EnableEnhancedMonitoring");
     wait_active(client, name).await;
 }
 

@@ -352,3 +352,247 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
         "and each is reported by exactly one process"
     );
 }
+
+#[tokio::test]
+async fn a_saved_snapshot_replays_to_the_same_plan() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("snap");
+    create_stream(&k, &name, 2, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 12.0).await;
+    put_load(&name, &shards[1].id, 40, 0.2, 0.0).await;
+    let (dir, policy) = policy(&[&name], "");
+    let p = policy.to_str().unwrap();
+    let template = dir.path().join("{stream}.json");
+    let live_plan = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        p,
+        "--output",
+        "json",
+        "--save-snapshot",
+        template.to_str().unwrap(),
+    ]));
+    assert_eq!(live_plan.code, 0, "{}", live_plan.stderr);
+    let saved = dir.path().join(format!("{name}.json"));
+    let replay = run(bin().args([
+        "plan",
+        "--policy",
+        p,
+        "--output",
+        "json",
+        "--snapshot",
+        saved.to_str().unwrap(),
+    ]));
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    let live_plans: Value = serde_json::from_str(&live_plan.stdout).unwrap();
+    let replayed: Value = serde_json::from_str(&replay.stdout).unwrap();
+    assert_eq!(
+        live_plans[0], replayed,
+        "the replay decides exactly as the live plan did"
+    );
+    assert_eq!(replayed["actions"][0]["type"], "split");
+    // The snapshot holds what was observed: the open shards and their series.
+    let snapshot: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(snapshot["stream_name"], name.as_str());
+    assert_eq!(snapshot["shards"].as_array().unwrap().len(), 2);
+    let series =
+        &snapshot["metrics"]["shards"][shards[0].id.as_str()]["WriteProvisionedThroughputExceeded"];
+    assert!(
+        series
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(12.0)),
+        "{series}"
+    );
+}
+
+#[tokio::test]
+async fn save_snapshot_of_several_streams_needs_a_stream_placeholder() {
+    let endpoint = kinesis_endpoint();
+    let (dir, policy) = policy(&["a", "b"], "");
+    let out = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--save-snapshot",
+        dir.path().join("snap.json").to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("put {stream} in the path"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn route_names_the_live_shard_that_takes_a_key() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("route");
+    create_stream(&k, &name, 4, false).await;
+    let key = "user-42";
+    let put = k
+        .put_record()
+        .stream_name(&name)
+        .partition_key(key)
+        .data(aws_sdk_kinesis::primitives::Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+    let out = run(live(&endpoint).args(["route", "--key", key, "--stream", &name]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let hash = HashKey::of_partition_key(key);
+    assert!(
+        out.stdout.contains(&format!("hash key      {hash}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("shard         {} ", put.shard_id())),
+        "the shard Kinesis routed the record to: {}\n{}",
+        put.shard_id(),
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("nometrics");
+    crate::emulators::create_bare_stream(&k, &name, 1, false).await;
+    let (_dir, plain) = policy(&[&name], "");
+    let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "aws kinesis enable-enhanced-monitoring --stream-name {name} --shard-level-metrics IncomingBytes IncomingRecords WriteProvisionedThroughputExceeded"
+        )),
+        "{}",
+        out.stderr
+    );
+    // With the policy's permission, apply turns them on itself.
+    let (_dir2, enabling) = policy(&[&name], "enable_enhanced_monitoring: true");
+    let out = run(live(&endpoint).args(["apply", "--policy", enabling.to_str().unwrap(), "--yes"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let summary = k
+        .describe_stream_summary()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let enabled: Vec<String> = summary
+        .stream_description_summary()
+        .unwrap()
+        .enhanced_monitoring()
+        .iter()
+        .flat_map(|e| e.shard_level_metrics())
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    for m in [
+        "IncomingBytes",
+        "IncomingRecords",
+        "WriteProvisionedThroughputExceeded",
+    ] {
+        assert!(enabled.iter().any(|e| e == m), "{m} enabled: {enabled:?}");
+    }
+    // And plan now works (no data yet: nothing to do, but no error).
+    let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn globs_expand_through_list_streams_and_arns_address_streams() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let prefix = unique("glob");
+    let (a, b, c) = (
+        format!("{prefix}-a"),
+        format!("{prefix}-b"),
+        unique("byarn"),
+    );
+    for name in [&a, &b, &c] {
+        create_stream(&k, name, 1, false).await;
+    }
+    let arn = k
+        .describe_stream_summary()
+        .stream_name(&c)
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .stream_arn()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!("version: 1\nstreams:\n  - name: \"{prefix}-*\"\n  - name: {arn}\n"),
+    )
+    .unwrap();
+    let out = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        path.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut streams: Vec<&str> = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stream"].as_str().unwrap())
+        .collect();
+    streams.sort();
+    let mut want = vec![a.as_str(), b.as_str(), c.as_str()];
+    want.sort();
+    assert_eq!(streams, want);
+}
+
+#[tokio::test]
+async fn apply_without_a_terminal_needs_yes() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("confirm");
+    create_stream(&k, &name, 1, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
+    let (_dir, policy) = policy(&[&name], "");
+    let out = run(live(&endpoint)
+        .args(["apply", "--policy", policy.to_str().unwrap()])
+        .write_stdin(""));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pass --yes to apply without asking"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(open_shards(&k, &name).await.len(), 1, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_stream_outside_the_policy_is_bad_input() {
+    let endpoint = kinesis_endpoint();
+    let (_dir, policy) = policy(&["orders"], "");
+    let out = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--stream",
+        "payments",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("stream \"payments\" is not named in policy"),
+        "{}",
+        out.stderr
+    );
+}
