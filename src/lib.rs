@@ -14,6 +14,14 @@
 //! - [`policy`]: the YAML policy, validated and resolved per stream.
 //! - [`planner`]: the pure decision, `plan(&Observation, &StreamPolicy, now)`.
 //! - [`plan`]: the decision as data: actions and a verdict per shard.
+//! - [`ports`]: the capabilities the controller needs from outside
+//!   (reading and writing Kinesis, metrics, the clock), as traits.
+//! - [`observe`]: builds an observation through the read capabilities.
+//! - [`executor`]: applies a plan one operation at a time, safely.
+//! - [`controller`]: one pass over a policy's streams.
+//! - [`aws`]: the SDK adapters; [`sim`]: the simulated Kinesis.
+//! - [`tags`]: the cooldown history kept in stream tags.
+//! - [`shutdown`]: the signal long waits watch.
 //! - [`error`]: the error type and the exit codes.
 //! - [`yaml`]: the only module that parses YAML.
 //! - [`testkit`]: builders for observations, for tests and benchmarks.
