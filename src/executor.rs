@@ -143,7 +143,13 @@ impl Stop {
             StopKind::StreamGone => "; was the stream deleted?",
             _ => "",
         };
-        Stop::new(kind, format!("stream {stream}: {e}{hint}"))
+        let text = e.to_string();
+        let text = if hint.is_empty() {
+            text.as_str()
+        } else {
+            text.trim_end_matches('.')
+        };
+        Stop::new(kind, format!("stream {stream}: {text}{hint}"))
     }
 }
 
@@ -270,10 +276,29 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         total,
                         action,
                     });
-                    // Tags can be written once the reshard has finished.
+                    // Tags can be written once the reshard has finished. If
+                    // it does not finish in time, recording is still tried
+                    // once, so the next run sees the cooldown.
                     let recorded = match self.wait_active(stream).await {
                         Ok(()) => self.record(stream, &history, action).await,
-                        Err(stop) => Err(stop),
+                        Err(stop) if stop.kind != StopKind::Timeout => Err(stop),
+                        Err(stop) => {
+                            let note = describe(action);
+                            let outcome = match self
+                                .write
+                                .write_history(stream, &history, &note)
+                                .await
+                            {
+                                Ok(()) => "it is recorded in the stream's tags",
+                                Err(_) => {
+                                    "it could not be recorded in the stream's tags yet (the next run sees no cooldown for it)"
+                                }
+                            };
+                            Err(Stop::new(
+                                stop.kind,
+                                format!("{note} was applied and {outcome}; then: {}", stop.message),
+                            ))
+                        }
                     };
                     if let Err(stop) = recorded {
                         report.not_applied = plan.actions[index + 1..].to_vec();

@@ -5,14 +5,16 @@
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::types::{
+    Dimension, MessageData, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
+};
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::errors::classify;
 use crate::model::ShardId;
 use crate::observation::{Series, ShardMetrics};
-use crate::ports::{ApiResult, MetricName, MetricsRead};
+use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead};
 
 /// GetMetricData accepts at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -60,6 +62,16 @@ fn query(id: usize, stream: &str, shard: &ShardId, metric: MetricName) -> Metric
         .build()
 }
 
+/// CloudWatch's messages about one result, for an error.
+fn messages(messages: &[MessageData]) -> String {
+    let texts: Vec<&str> = messages.iter().filter_map(|m| m.value()).collect();
+    if texts.is_empty() {
+        "CloudWatch could not return the shard metrics".into()
+    } else {
+        texts.join("; ")
+    }
+}
+
 impl MetricsRead for CloudWatchMetrics {
     async fn shard_metrics(
         &self,
@@ -98,6 +110,27 @@ impl MetricsRead for CloudWatchMetrics {
                     .await
                     .map_err(|e| classify("GetMetricData", e))?;
                 for result in out.metric_data_results() {
+                    // A query CloudWatch could not answer must not pass for
+                    // missing datapoints.
+                    match result.status_code() {
+                        Some(StatusCode::Forbidden) => {
+                            return Err(ApiError::new(
+                                "GetMetricData",
+                                ApiErrorKind::AccessDenied,
+                                Some("Forbidden"),
+                                messages(result.messages()),
+                            ));
+                        }
+                        Some(StatusCode::InternalError) => {
+                            return Err(ApiError::new(
+                                "GetMetricData",
+                                ApiErrorKind::Unavailable,
+                                Some("InternalError"),
+                                messages(result.messages()),
+                            ));
+                        }
+                        _ => {}
+                    }
                     let Some(index) = result
                         .id()
                         .and_then(|id| id.strip_prefix('q'))

@@ -1,6 +1,7 @@
 //! Turns SDK errors into [`ApiError`]s classified by what the caller should
 //! do next (see [`ApiErrorKind`]).
 
+use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::ports::{ApiError, ApiErrorKind};
@@ -33,17 +34,21 @@ pub fn kind_of_code(code: &str) -> ApiErrorKind {
 }
 
 /// Classifies a failed SDK call of `operation`.
-pub fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> ApiError
+pub fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code();
             let mut kind = code.map_or(ApiErrorKind::Other, kind_of_code);
-            if kind == ApiErrorKind::Other && code.is_none() {
+            // An unlisted code on a 5xx, or no code at all, is the service
+            // failing rather than refusing: worth retrying.
+            let server_error = err
+                .raw_response()
+                .is_some_and(|r| r.status().is_server_error());
+            if kind == ApiErrorKind::Other && (code.is_none() || server_error) {
                 kind = ApiErrorKind::Unavailable;
             }
             let message = e

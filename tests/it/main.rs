@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod emulators;
 mod live;
+mod mocked;
 mod properties;
 mod scenarios;
 mod support;

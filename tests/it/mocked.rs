@@ -1,0 +1,1307 @@
+//! The AWS adapters and the executor over them, on mocked SDK clients
+//! (aws-smithy-mocks): what the requests carry (query batching, paging
+//! tokens, filters), how real error responses are classified, and how the
+//! executor rides out faults that the local emulators cannot produce on
+//! demand: throttling, ResourceInUse, a SplitShard whose reply never comes,
+//! a reshard that never finishes, a stream deleted mid-plan.
+//!
+//! Error answers are HTTP responses run through the SDK's own deserializer
+//! (`{"__type": ..., "message": ...}`), so the error code the classifier
+//! reads is set exactly as AWS would set it. The SDK's retries are off
+//! (`RetryConfig::disabled()`) so that every retry seen is the executor's,
+//! and executor tests run on paused tokio time, so backoff and polling cost
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataInput, GetMetricDataOutput};
+use aws_sdk_cloudwatch::types::{MetricDataResult, ScanBy};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::config::retry::RetryConfig;
+use aws_sdk_kinesis::config::timeout::TimeoutConfig;
+use aws_sdk_kinesis::operation::add_tags_to_stream::AddTagsToStreamOutput;
+use aws_sdk_kinesis::operation::describe_limits::DescribeLimitsOutput;
+use aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryOutput;
+use aws_sdk_kinesis::operation::list_shards::ListShardsOutput;
+use aws_sdk_kinesis::operation::list_tags_for_stream::ListTagsForStreamOutput;
+use aws_sdk_kinesis::operation::split_shard::SplitShardOutput;
+use aws_sdk_kinesis::primitives::DateTime as AwsDateTime;
+use aws_sdk_kinesis::types::{self as k, ShardFilterType};
+use aws_smithy_http_client::test_util::NeverClient;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::body::SdkBody;
+use chrono::{DateTime, SecondsFormat, Utc};
+use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::executor::{
+    ApplyReport, Event, Executor, ExecutorConfig, RateLimiter, StopKind,
+};
+use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
+use kinesis_autoscaler::observation::History;
+use kinesis_autoscaler::plan::{Action, Plan};
+use kinesis_autoscaler::planner::plan;
+use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::ports::{
+    ApiErrorKind, ApiResult, KinesisRead, KinesisWrite, MetricName, MetricsRead, StreamId,
+    TokioClock,
+};
+use kinesis_autoscaler::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
+use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
+use tokio::time::Instant;
+
+const STREAM: &str = "orders";
+const ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/orders";
+/// 2^127: where the one shard of a one-shard stream is split.
+const MID: u128 = 1 << 127;
+
+// ---------------------------------------------------------------------------
+// Mocked clients and canned answers
+// ---------------------------------------------------------------------------
+
+/// A Kinesis client answering from `rules` (first match wins), with the
+/// SDK's own retries off.
+fn kinesis(rules: &[&Rule]) -> Client {
+    mock_client!(
+        aws_sdk_kinesis,
+        RuleMode::MatchAny,
+        rules.iter().copied(),
+        |b| b.retry_config(RetryConfig::disabled())
+    )
+}
+
+/// A Kinesis client whose requests are matched against `rules` (so they
+/// are counted) but never answered: every call times out after `timeout`.
+///
+/// The rules must answer with [`never_sent`], not a modeled output: the
+/// runtime runs the attempt's finalizers after an operation timeout, and
+/// the mock interceptor would put a modeled output there, turning the
+/// timeout into a success.
+fn kinesis_never_answering(rules: &[&Rule], never: &NeverClient, timeout: Duration) -> Client {
+    let never = never.clone();
+    mock_client!(
+        aws_sdk_kinesis,
+        RuleMode::MatchAny,
+        rules.iter().copied(),
+        move |b| b
+            .retry_config(RetryConfig::disabled())
+            .http_client(never.clone())
+            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+    )
+}
+
+/// An HTTP answer for rules of [`kinesis_never_answering`]; it is never
+/// delivered.
+fn never_sent() -> HttpResponse {
+    HttpResponse::new(200.try_into().expect("valid status"), SdkBody::from("{}"))
+}
+
+/// An AWS JSON error answer, as Kinesis sends it.
+fn aws_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
+    HttpResponse::new(
+        status.try_into().expect("valid status"),
+        SdkBody::from(body),
+    )
+}
+
+fn rate_exceeded() -> HttpResponse {
+    aws_error(
+        400,
+        "LimitExceededException",
+        "Rate exceeded for shard shardId-000000000000 in stream orders under account 123456789012.",
+    )
+}
+
+fn stream_not_found() -> HttpResponse {
+    aws_error(
+        400,
+        "ResourceNotFoundException",
+        "Stream orders under account 123456789012 not found.",
+    )
+}
+
+fn summary(status: k::StreamStatus) -> DescribeStreamSummaryOutput {
+    DescribeStreamSummaryOutput::builder()
+        .stream_description_summary(
+            k::StreamDescriptionSummary::builder()
+                .stream_name(STREAM)
+                .stream_arn(ARN)
+                .stream_status(status)
+                .retention_period_hours(24)
+                .stream_creation_timestamp(AwsDateTime::from_secs(1_700_000_000))
+                .set_enhanced_monitoring(Some(vec![]))
+                .open_shard_count(1)
+                .build()
+                .expect("all required fields"),
+        )
+        .build()
+}
+
+/// An open shard with decimal hash keys as Kinesis sends them.
+fn shard_with_keys(id: &str, start: &str, end: &str) -> k::Shard {
+    k::Shard::builder()
+        .shard_id(id)
+        .hash_key_range(
+            k::HashKeyRange::builder()
+                .starting_hash_key(start)
+                .ending_hash_key(end)
+                .build()
+                .expect("both keys"),
+        )
+        .sequence_number_range(
+            k::SequenceNumberRange::builder()
+                .starting_sequence_number(
+                    "49600000000000000000000000000000000000000000000000000000",
+                )
+                .build()
+                .expect("starting number"),
+        )
+        .build()
+        .expect("shard id")
+}
+
+fn shard(id: &str, start: u128, end: u128) -> k::Shard {
+    shard_with_keys(id, &start.to_string(), &end.to_string())
+}
+
+fn shards_page(shards: &[k::Shard], next_token: Option<&str>) -> ListShardsOutput {
+    ListShardsOutput::builder()
+        .set_shards(Some(shards.to_vec()))
+        .set_next_token(next_token.map(str::to_owned))
+        .build()
+}
+
+/// The one open shard of a one-shard stream.
+fn parent() -> Vec<k::Shard> {
+    vec![shard("shardId-000000000000", 0, u128::MAX)]
+}
+
+/// The open shards after splitting [`parent`] at 2^127.
+fn children() -> Vec<k::Shard> {
+    vec![
+        shard("shardId-000000000001", 0, MID - 1),
+        shard("shardId-000000000002", MID, u128::MAX),
+    ]
+}
+
+fn limits() -> DescribeLimitsOutput {
+    DescribeLimitsOutput::builder()
+        .shard_limit(500)
+        .open_shard_count(10)
+        .on_demand_stream_count(0)
+        .on_demand_stream_count_limit(50)
+        .build()
+        .expect("all required fields")
+}
+
+fn tag(key: &str, value: &str) -> k::Tag {
+    k::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key")
+}
+
+// ---------------------------------------------------------------------------
+// A. CloudWatch
+// ---------------------------------------------------------------------------
+
+/// A CloudWatch client answering from `rules`, with the SDK's retries off.
+fn cloudwatch(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
+    mock_client!(aws_sdk_cloudwatch, mode, rules.iter().copied(), |b| b
+        .retry_config(
+            aws_sdk_cloudwatch::config::retry::RetryConfig::disabled()
+        ))
+}
+
+fn window_start() -> DateTime<Utc> {
+    "2026-11-26T01:00:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_2000_shard_stream_costs_12_get_metric_data_calls_of_at_most_500_queries() {
+    let requests: Arc<Mutex<Vec<GetMetricDataInput>>> = Arc::default();
+    let seen = requests.clone();
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| GetMetricDataOutput::builder().build());
+    let metrics = CloudWatchMetrics::new(cloudwatch(RuleMode::MatchAny, &[&rule]));
+    let shards: Vec<ShardId> = (0..2000).map(shard_id).collect();
+    let wanted = [
+        MetricName::IncomingBytes,
+        MetricName::IncomingRecords,
+        MetricName::WriteProvisionedThroughputExceeded,
+    ];
+
+    let got = metrics
+        .shard_metrics(STREAM, &shards, &wanted, window_start(), 10)
+        .await
+        .unwrap();
+
+    // ceil(2000 * 3 / 500) calls, no more.
+    assert_eq!(rule.num_calls(), 12);
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 12);
+    let mut ids = HashSet::new();
+    let mut pairs = HashSet::new();
+    for req in requests.iter() {
+        let queries = req.metric_data_queries();
+        assert!(
+            queries.len() <= 500,
+            "{} queries in one call",
+            queries.len()
+        );
+        assert_eq!(
+            req.start_time().map(|t| t.secs()),
+            Some(window_start().timestamp())
+        );
+        assert_eq!(
+            req.end_time().map(|t| t.secs()),
+            Some(window_start().timestamp() + 600)
+        );
+        assert_eq!(req.scan_by(), Some(&ScanBy::TimestampAscending));
+        for q in queries {
+            let id = q.id().expect("every query has an id");
+            assert!(
+                id.starts_with(|c: char| c.is_ascii_lowercase()),
+                "query id {id:?} must start with a lowercase letter"
+            );
+            assert!(ids.insert(id.to_owned()), "query id {id:?} used twice");
+            let stat = q.metric_stat().expect("a metric query, not an expression");
+            assert_eq!(stat.period(), Some(60), "{id}");
+            assert_eq!(stat.stat(), Some("Sum"), "{id}");
+            let metric = stat.metric().expect("a metric");
+            assert_eq!(metric.namespace(), Some("AWS/Kinesis"), "{id}");
+            let dimensions: Vec<_> = metric
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap(), d.value().unwrap()))
+                .collect();
+            assert_eq!(dimensions.len(), 2, "{id}: {dimensions:?}");
+            assert_eq!(dimensions[0], ("StreamName", STREAM), "{id}");
+            assert_eq!(dimensions[1].0, "ShardId", "{id}");
+            let name = metric.metric_name().unwrap();
+            assert!(
+                wanted.iter().any(|m| m.as_str() == name),
+                "{id}: {name} was not asked for"
+            );
+            assert!(
+                pairs.insert((dimensions[1].1.to_owned(), name.to_owned())),
+                "{id}: {} {name} asked twice",
+                dimensions[1].1
+            );
+        }
+    }
+    // Every (shard, metric) asked exactly once.
+    assert_eq!(pairs.len(), 6000);
+    // No datapoints came back: everything is missing, nothing is zero.
+    assert_eq!(got.len(), 2000);
+    let m = &got[&shard_id(1999)];
+    assert_eq!(m.incoming_bytes.len(), 10);
+    assert!(m.incoming_bytes.iter().all(|v| v.is_none()));
+    assert!(m.write_throttled.iter().all(|v| v.is_none()));
+}
+
+/// The id of the query in `req` for `metric`.
+fn query_id(req: &GetMetricDataInput, metric: &str) -> String {
+    req.metric_data_queries()
+        .iter()
+        .find(|q| {
+            q.metric_stat()
+                .and_then(|s| s.metric())
+                .and_then(|m| m.metric_name())
+                == Some(metric)
+        })
+        .and_then(|q| q.id())
+        .unwrap_or_else(|| panic!("no query for {metric}"))
+        .to_owned()
+}
+
+fn result(id: &str, points: &[(i64, f64)]) -> MetricDataResult {
+    MetricDataResult::builder()
+        .id(id)
+        .set_timestamps(Some(
+            points
+                .iter()
+                .map(|(t, _)| AwsDateTime::from_secs(*t))
+                .collect(),
+        ))
+        .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
+        .build()
+}
+
+#[tokio::test]
+async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
+    let s = window_start().timestamp();
+    let first_page = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|req| req.next_token().is_none())
+        .then_compute_output(move |req| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(result(
+                    &query_id(req, "IncomingBytes"),
+                    // A minute before the window, minute 0, minute 2.
+                    &[(s - 60, 99.0), (s, 10.0), (s + 120, 30.0)],
+                ))
+                .metric_data_results(result(
+                    &query_id(req, "IncomingRecords"),
+                    // A real zero stays zero.
+                    &[(s + 60, 7.0), (s + 180, 0.0)],
+                ))
+                .next_token("page-2")
+                .build()
+        });
+    let second_page = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|req| req.next_token() == Some("page-2"))
+        .then_compute_output(move |req| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(result(
+                    &query_id(req, "IncomingBytes"),
+                    // Minute 4, then the first minute after the window.
+                    &[(s + 240, 50.0), (s + 300, 60.0)],
+                ))
+                // An id no query has is ignored.
+                .metric_data_results(result("zz9", &[(s, 1.0)]))
+                .build()
+        });
+    let metrics = CloudWatchMetrics::new(cloudwatch(
+        RuleMode::Sequential,
+        &[&first_page, &second_page],
+    ));
+    let shards = [shard_id(0)];
+    let wanted = [
+        MetricName::IncomingBytes,
+        MetricName::IncomingRecords,
+        MetricName::WriteProvisionedThroughputExceeded,
+    ];
+
+    let got = metrics
+        .shard_metrics(STREAM, &shards, &wanted, window_start(), 5)
+        .await
+        .unwrap();
+
+    assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
+    let m = &got[&shard_id(0)];
+    let series = |s: &kinesis_autoscaler::observation::Series| s.iter().collect::<Vec<_>>();
+    assert_eq!(
+        series(&m.incoming_bytes),
+        [Some(10.0), None, Some(30.0), None, Some(50.0)]
+    );
+    assert_eq!(
+        series(&m.incoming_records),
+        [None, Some(7.0), None, Some(0.0), None]
+    );
+    // Asked for, never answered: five missing minutes.
+    assert_eq!(series(&m.write_throttled), [None; 5]);
+}
+
+#[tokio::test]
+async fn cloudwatch_throttling_is_classified_as_throttled() {
+    let body = r#"<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">
+  <Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>
+  <RequestId>0f5a3e6e-0000-0000-0000-000000000000</RequestId>
+</ErrorResponse>"#;
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .then_http_response(move || HttpResponse::new(400.try_into().unwrap(), body.into()));
+    let metrics = CloudWatchMetrics::new(cloudwatch(RuleMode::MatchAny, &[&rule]));
+
+    let err = metrics
+        .shard_metrics(
+            STREAM,
+            &[shard_id(0)],
+            &[MetricName::IncomingBytes],
+            window_start(),
+            5,
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::Throttled);
+    assert_eq!(
+        err.to_string(),
+        "GetMetricData failed: Throttling: Rate exceeded"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// B. Kinesis adapters
+// ---------------------------------------------------------------------------
+
+fn is_at_latest(req: &aws_sdk_kinesis::operation::list_shards::ListShardsInput) -> bool {
+    req.shard_filter().map(|f| f.r#type()) == Some(&ShardFilterType::AtLatest)
+}
+
+/// What AWS answers a follow-up page that names the stream too.
+fn refuses_token_with_stream() -> Rule {
+    mock!(Client::list_shards).then_http_response(|| {
+        aws_error(
+            400,
+            "InvalidArgumentException",
+            "NextToken and StreamName cannot be provided together.",
+        )
+    })
+}
+
+#[tokio::test]
+async fn list_shards_follows_next_token_alone_and_sorts_by_hash_key() {
+    let upper = shard("shardId-000000000002", MID, u128::MAX);
+    let lower = shard("shardId-000000000001", 0, MID - 1);
+    let first = mock!(Client::list_shards)
+        .match_requests(|req| {
+            req.stream_name() == Some(STREAM)
+                && req.stream_arn().is_none()
+                && req.next_token().is_none()
+                && is_at_latest(req)
+        })
+        .then_output(move || shards_page(std::slice::from_ref(&upper), Some("token-2")));
+    let follow_up = mock!(Client::list_shards)
+        .match_requests(|req| {
+            req.next_token() == Some("token-2")
+                && req.stream_name().is_none()
+                && req.stream_arn().is_none()
+                && req.shard_filter().is_none()
+                && req.exclusive_start_shard_id().is_none()
+        })
+        .then_output(move || shards_page(std::slice::from_ref(&lower), None));
+    let refused = refuses_token_with_stream();
+    let reader = KinesisReader::new(kinesis(&[&first, &follow_up, &refused]));
+
+    let shards = reader
+        .list_open_shards(&StreamId::named(STREAM))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (
+            first.num_calls(),
+            follow_up.num_calls(),
+            refused.num_calls()
+        ),
+        (1, 1, 0)
+    );
+    let got: Vec<_> = shards.iter().map(|s| (s.id.as_str(), s.range)).collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "shardId-000000000001",
+                HashKeyRange::new(HashKey(0), HashKey(MID - 1)).unwrap()
+            ),
+            (
+                "shardId-000000000002",
+                HashKeyRange::new(HashKey(MID), HashKey::MAX).unwrap()
+            ),
+        ]
+    );
+    assert!(shards.iter().all(|s| s.open));
+}
+
+#[tokio::test]
+async fn list_shards_addresses_a_stream_given_by_arn_by_arn_only() {
+    let first = mock!(Client::list_shards)
+        .match_requests(|req| {
+            req.stream_arn() == Some(ARN) && req.stream_name().is_none() && is_at_latest(req)
+        })
+        .then_output(|| shards_page(&parent(), None));
+    let reader = KinesisReader::new(kinesis(&[&first]));
+
+    let shards = reader
+        .list_open_shards(&StreamId::from_name_or_arn(ARN))
+        .await
+        .unwrap();
+
+    assert_eq!(first.num_calls(), 1);
+    assert_eq!(shards.len(), 1);
+    assert_eq!(shards[0].range, HashKeyRange::FULL);
+}
+
+#[tokio::test]
+async fn a_non_numeric_hash_key_is_a_clear_error_not_a_panic() {
+    let rule = mock!(Client::list_shards).then_output(|| {
+        shards_page(
+            &[shard_with_keys(
+                "shardId-000000000007",
+                "0",
+                "34028236692093846346337460743176821145x",
+            )],
+            None,
+        )
+    });
+    let reader = KinesisReader::new(kinesis(&[&rule]));
+
+    let err = reader
+        .list_open_shards(&StreamId::named(STREAM))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.operation, "ListShards");
+    assert_eq!(err.kind, ApiErrorKind::Other);
+    let text = err.to_string();
+    assert!(text.contains("shardId-000000000007"), "{text}");
+    assert!(
+        text.contains("\"34028236692093846346337460743176821145x\" is not a decimal integer"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn error_responses_are_classified_by_their_aws_code() {
+    let cases = [
+        (
+            400,
+            "LimitExceededException",
+            "Rate exceeded for shard shardId-000000000000 in stream orders under account 123456789012.",
+            ApiErrorKind::Throttled,
+        ),
+        (
+            400,
+            "ResourceInUseException",
+            "Stream orders under account 123456789012 not ACTIVE, instead in state UPDATING",
+            ApiErrorKind::ResourceInUse,
+        ),
+        (
+            400,
+            "ResourceNotFoundException",
+            "Stream orders under account 123456789012 not found.",
+            ApiErrorKind::NotFound,
+        ),
+        (
+            400,
+            "InvalidArgumentException",
+            "NewStartingHashKey 0 used in SplitShard() on shard shardId-000000000000 in stream orders under account 123456789012 is not both greater than one plus the shard's StartingHashKey 0 and less than the shard's EndingHashKey 340282366920938463463374607431768211455.",
+            ApiErrorKind::InvalidArgument,
+        ),
+        (
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/autoscaler/x is not authorized to perform: kinesis:SplitShard",
+            ApiErrorKind::AccessDenied,
+        ),
+        (
+            500,
+            "InternalFailure",
+            "The request processing has failed because of an unknown error.",
+            ApiErrorKind::Unavailable,
+        ),
+    ];
+    for (status, code, message, kind) in cases {
+        let rule =
+            mock!(Client::split_shard).then_http_response(move || aws_error(status, code, message));
+        let writer = KinesisWriter::new(kinesis(&[&rule]));
+
+        let err = writer
+            .split_shard(&StreamId::named(STREAM), &shard_id(0), HashKey(MID))
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.kind, kind, "{code}");
+        assert_eq!(err.operation, "SplitShard");
+        assert_eq!(err.code.as_deref(), Some(code));
+        assert_eq!(
+            err.to_string(),
+            format!("SplitShard failed: {code}: {message}")
+        );
+        assert_eq!(rule.num_calls(), 1, "{code}: no SDK retries");
+    }
+}
+
+#[tokio::test]
+async fn an_http_500_without_an_error_code_is_unavailable() {
+    let rule = mock!(Client::split_shard)
+        .then_http_response(|| HttpResponse::new(500.try_into().unwrap(), SdkBody::empty()));
+    let writer = KinesisWriter::new(kinesis(&[&rule]));
+
+    let err = writer
+        .split_shard(&StreamId::named(STREAM), &shard_id(0), HashKey(MID))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::Unavailable, "{err}");
+    assert!(err.kind.is_transient());
+}
+
+#[tokio::test]
+async fn an_http_503_with_an_unlisted_error_code_is_unavailable() {
+    let rule = mock!(Client::split_shard).then_http_response(|| {
+        aws_error(
+            503,
+            "ServiceUnavailableException",
+            "Service is temporarily unavailable.",
+        )
+    });
+    let writer = KinesisWriter::new(kinesis(&[&rule]));
+
+    let err = writer
+        .split_shard(&StreamId::named(STREAM), &shard_id(0), HashKey(MID))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_without_an_answer_is_a_timeout() {
+    let never = NeverClient::new();
+    let rule = mock!(Client::split_shard).then_http_response(never_sent);
+    let writer = KinesisWriter::new(kinesis_never_answering(
+        &[&rule],
+        &never,
+        Duration::from_secs(2),
+    ));
+
+    let err = writer
+        .split_shard(&StreamId::named(STREAM), &shard_id(0), HashKey(MID))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind, ApiErrorKind::Timeout, "{err}");
+    assert_eq!(err.operation, "SplitShard");
+    assert!(err.to_string().contains("no answer in time"), "{err}");
+    assert_eq!(never.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_history_is_read_from_tags_across_pages() {
+    let first = mock!(Client::list_tags_for_stream)
+        .match_requests(|req| {
+            req.stream_name() == Some(STREAM) && req.exclusive_start_tag_key().is_none()
+        })
+        .then_output(|| {
+            ListTagsForStreamOutput::builder()
+                .tags(tag("team", "payments"))
+                .tags(tag(LAST_SCALE_UP, "2026-11-26T01:00:00Z"))
+                .has_more_tags(true)
+                .build()
+                .unwrap()
+        });
+    let second = mock!(Client::list_tags_for_stream)
+        .match_requests(|req| {
+            req.stream_name() == Some(STREAM)
+                && req.exclusive_start_tag_key() == Some(LAST_SCALE_UP)
+        })
+        .then_output(|| {
+            ListTagsForStreamOutput::builder()
+                .tags(tag(LAST_SCALE_DOWN, "2026-11-25T23:30:00Z"))
+                .tags(tag(
+                    LAST_ACTION,
+                    "merge shardId-000000000003 and shardId-000000000004",
+                ))
+                .has_more_tags(false)
+                .build()
+                .unwrap()
+        });
+    let reader = KinesisReader::new(kinesis(&[&first, &second]));
+
+    let history = reader.read_history(&StreamId::named(STREAM)).await.unwrap();
+
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    assert_eq!(
+        history,
+        History {
+            last_scale_up: Some("2026-11-26T01:00:00Z".parse().unwrap()),
+            last_scale_down: Some("2026-11-25T23:30:00Z".parse().unwrap()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// C. The executor over the real adapters
+// ---------------------------------------------------------------------------
+
+/// What one executor run left for the operator to see.
+struct Run {
+    report: ApplyReport,
+    events: Vec<String>,
+    /// Virtual time the run took.
+    elapsed: Duration,
+}
+
+async fn execute<W: KinesisWrite>(
+    read: &KinesisReader,
+    write: &W,
+    plan: &Plan,
+    config: ExecutorConfig,
+) -> Run {
+    let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
+    let limiter = RateLimiter::per_second(5);
+    let events = Mutex::new(Vec::new());
+    let on_event = |e: Event<'_>| {
+        let line = match e {
+            Event::Starting { index, .. } => format!("starting {index}"),
+            Event::Waiting { status, .. } => format!("waiting {status:?}"),
+            Event::Retrying { attempt, error, .. } => {
+                format!("retry {attempt} {:?}", error.kind)
+            }
+            Event::Applied { index, .. } => format!("applied {index}"),
+            Event::Stopped { stop, .. } => format!("stopped {:?}", stop.kind),
+        };
+        events.lock().unwrap().push(line);
+    };
+    let executor = Executor {
+        read,
+        write,
+        clock: &clock,
+        limiter: &limiter,
+        config: &config,
+        deadline: None,
+        shutdown: None,
+        on_event: &on_event,
+    };
+    let started = Instant::now();
+    let report = executor
+        .apply(&StreamId::named(STREAM), plan, History::default())
+        .await;
+    Run {
+        report,
+        elapsed: started.elapsed(),
+        events: events.into_inner().unwrap(),
+    }
+}
+
+/// The plan for a one-shard stream at 95%: split shardId-000000000000 at 2^127.
+fn one_split() -> Plan {
+    let obs = StreamBuilder::new(STREAM, 1).constant(0, 0.95).build();
+    let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+    let [Action::Split(split)] = plan.actions.as_slice() else {
+        panic!("one split expected: {:?}", plan.actions)
+    };
+    assert_eq!(split.shard_id, Some(shard_id(0)));
+    assert_eq!(split.new_starting_hash_key, HashKey(MID));
+    plan
+}
+
+/// The mocked stream an executor test runs against: ACTIVE, with the
+/// shards `list` answers, room in the shard quota, and tags recorded.
+struct Stream {
+    describe: Rule,
+    list: Rule,
+    limits: Rule,
+    tags: Rule,
+    /// The tags of every AddTagsToStream call, in order.
+    tagged: Arc<Mutex<Vec<HashMap<String, String>>>>,
+}
+
+impl Stream {
+    fn new(list: Rule) -> Self {
+        let tagged: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+        let seen = tagged.clone();
+        Stream {
+            describe: mock!(Client::describe_stream_summary)
+                .match_requests(|req| req.stream_name() == Some(STREAM))
+                .then_output(|| summary(k::StreamStatus::Active)),
+            list,
+            limits: mock!(Client::describe_limits).then_output(limits),
+            tags: mock!(Client::add_tags_to_stream)
+                .match_requests(|req| req.stream_name() == Some(STREAM))
+                .then_compute_output(move |req| {
+                    seen.lock()
+                        .unwrap()
+                        .push(req.tags().cloned().unwrap_or_default());
+                    AddTagsToStreamOutput::builder().build()
+                }),
+            tagged,
+        }
+    }
+
+    /// A one-shard stream whose listing never changes.
+    fn one_shard() -> Self {
+        Stream::new(mock!(Client::list_shards).then_output(|| shards_page(&parent(), None)))
+    }
+
+    fn describing(mut self, describe: Rule) -> Self {
+        self.describe = describe;
+        self
+    }
+
+    /// A client answering `first` before the stream's own rules.
+    fn client(&self, first: &[&Rule]) -> Client {
+        let mut rules: Vec<&Rule> = first.to_vec();
+        rules.extend([&self.describe, &self.list, &self.limits, &self.tags]);
+        kinesis(&rules)
+    }
+
+    fn tagged(&self) -> Vec<HashMap<String, String>> {
+        self.tagged.lock().unwrap().clone()
+    }
+}
+
+/// SplitShard of shardId-000000000000 at 2^127, and nothing else.
+fn split_rule() -> aws_smithy_mocks::RuleBuilder<
+    aws_sdk_kinesis::operation::split_shard::SplitShardInput,
+    SplitShardOutput,
+    aws_sdk_kinesis::operation::split_shard::SplitShardError,
+> {
+    mock!(Client::split_shard).match_requests(|req| {
+        req.stream_name() == Some(STREAM)
+            && req.shard_to_split() == Some("shardId-000000000000")
+            && req.new_starting_hash_key() == Some(MID.to_string().as_str())
+    })
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn retries(events: &[String]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e.starts_with("retry"))
+        .map(String::as_str)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_twice_then_split_and_recorded() {
+    let stream = Stream::one_shard();
+    let split = split_rule()
+        .sequence()
+        .http_response(rate_exceeded)
+        .times(2)
+        .output(|| SplitShardOutput::builder().build())
+        .build();
+    let client = stream.client(&[&split]);
+    let plan = one_split();
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &plan,
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    assert!(run.report.is_complete(), "{:?}", run.report);
+    assert_eq!(run.report.applied.len(), 1);
+    assert_eq!(run.report.applied[0].action, plan.actions[0]);
+    assert_eq!(split.num_calls(), 3);
+    assert_eq!(
+        retries(&run.events),
+        ["retry 1 Throttled", "retry 2 Throttled"]
+    );
+    // Recorded once, after the split, with the time it was issued.
+    let tagged = stream.tagged();
+    assert_eq!(tagged.len(), 1, "{tagged:?}");
+    assert_eq!(
+        tagged[0].get(LAST_SCALE_UP),
+        Some(&rfc3339(run.report.applied[0].at))
+    );
+    assert_eq!(
+        tagged[0].get(LAST_ACTION).map(String::as_str),
+        Some(format!("split shardId-000000000000 at {MID}").as_str())
+    );
+    assert!(!tagged[0].contains_key(LAST_SCALE_DOWN));
+}
+
+#[tokio::test(start_paused = true)]
+async fn persistent_throttling_gives_up_after_6_attempts_and_records_nothing() {
+    let stream = Stream::one_shard();
+    let split = split_rule().then_http_response(rate_exceeded);
+    let client = stream.client(&[&split]);
+    let plan = one_split();
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &plan,
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    let stop = run.report.stop.clone().expect("stopped");
+    assert_eq!(stop.kind, StopKind::Throttled);
+    assert!(
+        stop.message
+            .starts_with("stream orders: gave up after 6 attempts"),
+        "{}",
+        stop.message
+    );
+    assert!(
+        stop.message.contains(
+            "SplitShard failed: LimitExceededException: Rate exceeded for shard shardId-000000000000"
+        ),
+        "{}",
+        stop.message
+    );
+    assert_eq!(run.report.applied, []);
+    assert_eq!(run.report.not_applied, plan.actions);
+    assert_eq!(split.num_calls(), 6);
+    assert_eq!(stream.tags.num_calls(), 0);
+    assert!(
+        run.elapsed < Duration::from_secs(120),
+        "bounded: {:?}",
+        run.elapsed
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shard_quota_answer_stops_without_retrying() {
+    let stream = Stream::one_shard();
+    let split = split_rule().then_http_response(|| {
+        aws_error(
+            400,
+            "LimitExceededException",
+            "This request would exceed the shard limit for the account 123456789012 in us-east-1. Current shard count for the account: 500. Limit: 500. Number of additional shards that would have resulted from this request: 1.",
+        )
+    });
+    let client = stream.client(&[&split]);
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &one_split(),
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    let stop = run.report.stop.expect("stopped");
+    assert_eq!(stop.kind, StopKind::ShardQuota);
+    assert!(
+        stop.message
+            .contains("request a higher Kinesis shard limit or lower max_shards"),
+        "{}",
+        stop.message
+    );
+    assert_eq!(split.num_calls(), 1);
+    assert_eq!(stream.tags.num_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_stops_at_once_and_says_which_permissions() {
+    let stream = Stream::one_shard();
+    let split = split_rule().then_http_response(|| {
+        aws_error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/autoscaler/x is not authorized to perform: kinesis:SplitShard",
+        )
+    });
+    let client = stream.client(&[&split]);
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &one_split(),
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    let stop = run.report.stop.expect("stopped");
+    assert_eq!(stop.kind, StopKind::AccessDenied);
+    assert!(
+        stop.message
+            .contains("not authorized to perform: kinesis:SplitShard"),
+        "{}",
+        stop.message
+    );
+    assert!(
+        stop.message.contains("kinesis:SplitShard, MergeShards"),
+        "{}",
+        stop.message
+    );
+    assert_eq!(split.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resource_in_use_waits_for_active_then_retries() {
+    let describe = mock!(Client::describe_stream_summary)
+        .sequence()
+        .output(|| summary(k::StreamStatus::Active))
+        .output(|| summary(k::StreamStatus::Updating))
+        .output(|| summary(k::StreamStatus::Active))
+        .repeatedly()
+        .build();
+    let stream = Stream::one_shard().describing(describe);
+    let split = split_rule()
+        .sequence()
+        .http_response(|| {
+            aws_error(
+                400,
+                "ResourceInUseException",
+                "Stream orders under account 123456789012 not ACTIVE, instead in state UPDATING",
+            )
+        })
+        .output(|| SplitShardOutput::builder().build())
+        .build();
+    let client = stream.client(&[&split]);
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &one_split(),
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    assert!(run.report.is_complete(), "{:?}", run.report);
+    assert_eq!(split.num_calls(), 2);
+    assert_eq!(retries(&run.events), ["retry 1 ResourceInUse"]);
+    // The retry waited for the stream to leave UPDATING.
+    let retry = run.events.iter().position(|e| e.starts_with("retry"));
+    let waited = run.events.iter().position(|e| e == "waiting Updating");
+    assert!(retry.is_some() && waited > retry, "{:?}", run.events);
+    assert_eq!(stream.tagged().len(), 1);
+}
+
+/// A writer whose SplitShard goes through `split` and everything else
+/// through `rest`: both are the real adapter, on different clients.
+struct SplitVia {
+    split: KinesisWriter,
+    rest: KinesisWriter,
+}
+
+impl KinesisWrite for SplitVia {
+    async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
+        self.split.split_shard(stream, shard, key).await
+    }
+
+    async fn merge_shards(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        adjacent: &ShardId,
+    ) -> ApiResult<()> {
+        self.rest.merge_shards(stream, shard, adjacent).await
+    }
+
+    async fn write_history(
+        &self,
+        stream: &StreamId,
+        history: &History,
+        note: &str,
+    ) -> ApiResult<()> {
+        self.rest.write_history(stream, history, note).await
+    }
+
+    async fn enable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        self.rest.enable_shard_metrics(stream, metrics).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_split_whose_reply_timed_out_but_took_effect_counts_once() {
+    // The first listing shows the parent; once the split is issued, the children.
+    let list = mock!(Client::list_shards)
+        .sequence()
+        .output(|| shards_page(&parent(), None))
+        .output(|| shards_page(&children(), None))
+        .repeatedly()
+        .build();
+    let stream = Stream::new(list);
+    let split = split_rule().then_http_response(never_sent);
+    let never = NeverClient::new();
+    let client = stream.client(&[]);
+    let writer = SplitVia {
+        split: KinesisWriter::new(kinesis_never_answering(
+            &[&split],
+            &never,
+            Duration::from_secs(10),
+        )),
+        rest: KinesisWriter::new(client.clone()),
+    };
+    let plan = one_split();
+
+    let run = execute(
+        &KinesisReader::new(client),
+        &writer,
+        &plan,
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    assert!(run.report.is_complete(), "{:?}", run.report);
+    assert_eq!(run.report.applied.len(), 1);
+    assert_eq!(run.report.applied[0].action, plan.actions[0]);
+    assert_eq!(retries(&run.events), ["retry 1 Timeout"]);
+    // One SplitShard sent; the re-read found the children and did not split again.
+    assert_eq!((split.num_calls(), never.num_calls()), (1, 1));
+    assert_eq!(stream.list.num_calls(), 2);
+    let tagged = stream.tagged();
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(
+        tagged[0].get(LAST_SCALE_UP),
+        Some(&rfc3339(run.report.applied[0].at))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_never_becomes_active_times_out_before_any_split() {
+    let stream = Stream::one_shard().describing(
+        mock!(Client::describe_stream_summary).then_output(|| summary(k::StreamStatus::Updating)),
+    );
+    let split = split_rule().then_output(|| SplitShardOutput::builder().build());
+    let client = stream.client(&[&split]);
+    let plan = one_split();
+    let config = ExecutorConfig {
+        active_timeout: Duration::from_secs(30),
+        ..ExecutorConfig::default()
+    };
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &plan,
+        config,
+    )
+    .await;
+
+    let stop = run.report.stop.clone().expect("stopped");
+    assert_eq!(stop.kind, StopKind::Timeout);
+    assert!(
+        stop.message
+            .starts_with("stream orders did not become ACTIVE within 30s"),
+        "{}",
+        stop.message
+    );
+    assert_eq!(run.report.applied, []);
+    assert_eq!(run.report.not_applied, plan.actions);
+    assert_eq!(
+        (
+            stream.list.num_calls(),
+            split.num_calls(),
+            stream.tags.num_calls()
+        ),
+        (0, 0, 0)
+    );
+    assert!(run.events.contains(&"waiting Updating".to_owned()));
+    assert!(run.elapsed <= Duration::from_secs(30), "{:?}", run.elapsed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reshard_that_never_finishes_is_applied_and_recorded_anyway() {
+    let describe = mock!(Client::describe_stream_summary)
+        .sequence()
+        .output(|| summary(k::StreamStatus::Active))
+        .output(|| summary(k::StreamStatus::Updating))
+        .repeatedly()
+        .build();
+    let stream = Stream::one_shard().describing(describe);
+    let split = split_rule().then_output(|| SplitShardOutput::builder().build());
+    let client = stream.client(&[&split]);
+    let config = ExecutorConfig {
+        active_timeout: Duration::from_secs(30),
+        ..ExecutorConfig::default()
+    };
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &one_split(),
+        config,
+    )
+    .await;
+
+    let stop = run.report.stop.clone().expect("stopped");
+    assert_eq!(stop.kind, StopKind::Timeout);
+    assert!(
+        stop.message
+            .contains("did not become ACTIVE within 30s; the reshard may still finish"),
+        "{}",
+        stop.message
+    );
+    // The split was issued and is reported, and recording it is tried
+    // anyway so that the next run sees its cooldown.
+    assert!(
+        stop.message.starts_with(
+            "split shardId-000000000000 at 170141183460469231731687303715884105728 was applied and it is recorded in the stream's tags"
+        ),
+        "{}",
+        stop.message
+    );
+    assert_eq!(run.report.applied.len(), 1);
+    assert_eq!(split.num_calls(), 1);
+    assert_eq!(stream.tags.num_calls(), 1);
+}
+
+/// A plan of two splits, one per shard of a two-shard stream.
+fn two_splits() -> Plan {
+    let obs = StreamBuilder::new(STREAM, 2).all(0.95).build();
+    let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+    assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
+    plan
+}
+
+/// A request matcher that matches once `flag` is set.
+fn once_set<I>(flag: &Arc<AtomicBool>) -> impl Fn(&I) -> bool + Send + Sync + 'static {
+    let flag = flag.clone();
+    move |_| flag.load(Ordering::SeqCst)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
+    let plan = two_splits();
+    let ranges = uniform_ranges(2);
+    let listed: Vec<k::Shard> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| shard(shard_id(i).as_str(), r.start().0, r.end().0))
+        .collect();
+    // Once the first split is accepted, the stream is deleted: every call
+    // about it answers ResourceNotFoundException.
+    let deleted = Arc::new(AtomicBool::new(false));
+    let gone_describe = mock!(Client::describe_stream_summary)
+        .match_requests(once_set(&deleted))
+        .then_http_response(stream_not_found);
+    let gone_list = mock!(Client::list_shards)
+        .match_requests(once_set(&deleted))
+        .then_http_response(stream_not_found);
+    let gone_split = mock!(Client::split_shard)
+        .match_requests(once_set(&deleted))
+        .then_http_response(stream_not_found);
+    let gone_tags = mock!(Client::add_tags_to_stream)
+        .match_requests(once_set(&deleted))
+        .then_http_response(stream_not_found);
+    let delete = deleted.clone();
+    let split = mock!(Client::split_shard).then_compute_output(move |_| {
+        delete.store(true, Ordering::SeqCst);
+        SplitShardOutput::builder().build()
+    });
+    let stream =
+        Stream::new(mock!(Client::list_shards).then_output(move || shards_page(&listed, None)));
+    let client = stream.client(&[&gone_describe, &gone_list, &gone_split, &gone_tags, &split]);
+
+    let run = execute(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        &plan,
+        ExecutorConfig::default(),
+    )
+    .await;
+
+    assert_eq!(run.report.applied.len(), 1);
+    assert_eq!(run.report.applied[0].action, plan.actions[0]);
+    assert_eq!(run.report.not_applied, plan.actions[1..]);
+    let stop = run.report.stop.clone().expect("stopped");
+    assert_eq!(stop.kind, StopKind::StreamGone);
+    assert!(
+        stop.message.starts_with("stream orders: "),
+        "{}",
+        stop.message
+    );
+    assert!(
+        stop.message.contains("ResourceNotFoundException"),
+        "{}",
+        stop.message
+    );
+    assert!(
+        stop.message.contains("was the stream deleted?"),
+        "{}",
+        stop.message
+    );
+    // One split sent; nothing attempted on the deleted stream but the ACTIVE check.
+    assert_eq!((split.num_calls(), gone_split.num_calls()), (1, 0));
+    assert_eq!(gone_describe.num_calls(), 1);
+    assert_eq!(stream.tags.num_calls() + gone_tags.num_calls(), 0);
+    assert_eq!(
+        run.events.last().map(String::as_str),
+        Some("stopped StreamGone")
+    );
+}
