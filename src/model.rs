@@ -220,6 +220,23 @@ impl fmt::Display for HashKeyRange {
     }
 }
 
+/// `n` ranges of (nearly) equal width covering the whole key space, as a
+/// new stream or UpdateShardCount lays them out.
+pub fn uniform_ranges(n: u32) -> Vec<HashKeyRange> {
+    assert!(n >= 1, "a stream has at least one shard");
+    let step = u128::MAX / u128::from(n);
+    (0..u128::from(n))
+        .map(|i| HashKeyRange {
+            start: HashKey(i * step),
+            end: HashKey(if i + 1 == u128::from(n) {
+                u128::MAX
+            } else {
+                (i + 1) * step - 1
+            }),
+        })
+        .collect()
+}
+
 /// A shard's id as Kinesis names it, e.g. `shardId-000000000007`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

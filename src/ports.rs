@@ -316,6 +316,14 @@ impl TokioClock {
     }
 }
 
+impl TokioClock {
+    /// The tokio instant at which this clock reads `t`.
+    pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
+        let offset = (t - self.origin).to_std().unwrap_or_default();
+        self.started + offset
+    }
+}
+
 impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let elapsed = tokio::time::Instant::now() - self.started;

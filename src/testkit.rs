@@ -11,29 +11,14 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::model::{HashKeyRange, Shard, ShardId};
 use crate::observation::{History, Metrics, Observation, ShardMetrics, StreamMode, StreamStatus};
 use crate::planner::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 
 /// The observation time builders use unless told otherwise.
 pub const OBSERVED_AT: &str = "2026-11-26T02:00:00Z";
 
-/// `n` ranges of (nearly) equal width covering the whole key space.
-pub fn uniform_ranges(n: u32) -> Vec<HashKeyRange> {
-    assert!(n >= 1, "a stream has at least one shard");
-    let step = u128::MAX / u128::from(n);
-    (0..u128::from(n))
-        .map(|i| {
-            let start = i * step;
-            let end = if i + 1 == u128::from(n) {
-                u128::MAX
-            } else {
-                (i + 1) * step - 1
-            };
-            HashKeyRange::new(HashKey(start), HashKey(end)).expect("ascending")
-        })
-        .collect()
-}
+pub use crate::model::uniform_ranges;
 
 /// The AWS-style id of the shard numbered `n`.
 pub fn shard_id(n: usize) -> ShardId {

@@ -7,6 +7,7 @@ mod apply;
 mod plan;
 mod progress;
 mod render;
+mod simulate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ enum Command {
     Schema,
     /// Print the hash key of a partition key, and the shard that takes it.
     Route(RouteArgs),
+    /// Replay a traffic trace through the controller on a simulated stream
+    /// and measure it; with no arguments, the bundled week of taxi demand.
+    Simulate(SimulateArgs),
 }
 
 /// Where and as whom to call AWS. Credentials come from the standard chain
@@ -146,6 +150,42 @@ struct RouteArgs {
     aws: AwsArgs,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct SimulateArgs {
+    /// The policy (default: the bundled policies/simulation.yaml).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The scenario (default: the bundled scenarios/diurnal-taxi.yaml).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// planner (the controller with the policy), uniform (stream-level
+    /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils)
+    /// or static:N.
+    #[arg(long, default_value = "planner", value_parser = parse_strategy)]
+    strategy: kinesis_autoscaler::sim::run::Strategy,
+    /// Run planner, uniform and a static stream sized for the 99th
+    /// percentile on the same traffic, side by side.
+    #[arg(long, conflicts_with = "strategy")]
+    compare: bool,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
+    /// Where to write the SVG chart (default: kinesis-autoscaler-simulation.svg
+    /// in the temporary directory).
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+}
+
+fn parse_strategy(text: &str) -> Result<kinesis_autoscaler::sim::run::Strategy, String> {
+    text.parse()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SimOutput {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Table,
@@ -175,6 +215,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Route(args) => route(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
     }
 }
 

@@ -175,3 +175,50 @@ pub fn reports(reports: &[ApplyReport]) -> String {
     }
     out
 }
+
+/// The simulation results, one row per strategy.
+pub fn simulation(
+    scenario: &kinesis_autoscaler::sim::Scenario,
+    summaries: &[&kinesis_autoscaler::sim::run::Summary],
+) -> String {
+    let Some(first) = summaries.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "scenario {}: {} minutes ({:.1} days) of {}, peak {:.1} MiB/s\noracles: ideal {:.1} shard-hours, dyadic {:.1} shard-hours\n\n",
+        scenario.name,
+        first.simulated_minutes,
+        first.simulated_minutes as f64 / 1440.0,
+        scenario.trace.display(),
+        scenario.peak_bytes_per_second / 1_048_576.0,
+        first.oracle_ideal_shard_hours,
+        first.oracle_dyadic_shard_hours,
+    );
+    let mut t = table(&[
+        "STRATEGY",
+        "SHARD-HOURS",
+        "VS DYADIC",
+        "THROTTLED",
+        "THROTTLED %",
+        "SPLITS",
+        "MERGES",
+        "UPDATES",
+        "MAX SHARDS",
+    ]);
+    for s in summaries {
+        t.add_row(vec![
+            s.strategy.clone(),
+            format!("{:.1}", s.shard_hours),
+            format!("{:.2}x", s.shard_hours / s.oracle_dyadic_shard_hours),
+            s.throttled_records.to_string(),
+            format!("{:.4}%", s.throttled_fraction * 100.0),
+            s.splits.to_string(),
+            s.merges.to_string(),
+            s.shard_count_updates.to_string(),
+            s.max_open_shards.to_string(),
+        ]);
+    }
+    out.push_str(&lines(&t));
+    out.push('\n');
+    out
+}

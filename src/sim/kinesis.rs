@@ -46,6 +46,8 @@ pub struct SimStream {
     pub updating_until: Option<DateTime<Utc>>,
     pub tags: BTreeMap<String, String>,
     pub metrics: Vec<MetricName>,
+    /// When UpdateShardCount was called, for its 10-per-24-hours limit.
+    pub shard_count_updates: Vec<DateTime<Utc>>,
     next_shard: usize,
 }
 
@@ -138,7 +140,8 @@ impl<C: Clock> SimKinesis<C> {
             shards: Vec::new(),
             updating_until: None,
             tags: BTreeMap::new(),
-            metrics: Vec::new(),
+            metrics: MetricName::ALL.to_vec(),
+            shard_count_updates: Vec::new(),
             next_shard: 0,
         };
         for range in ranges {
@@ -294,6 +297,58 @@ impl<C: Clock> SimKinesis<C> {
             ));
         }
         Ok(shard)
+    }
+
+    /// UpdateShardCount with uniform scaling: the open shards are replaced
+    /// by `target` shards of equal width. AWS allows a target between half
+    /// and double the open count, and ten calls per stream per rolling 24
+    /// hours.
+    pub fn update_shard_count(&self, name: &str, target: u32) -> ApiResult<()> {
+        const OP: &str = "UpdateShardCount";
+        let now = self.clock.now();
+        let mut state = self.state();
+        Self::injected(&mut state, OP)?;
+        let open_total = Self::open_shard_count(&state);
+        let until = self.updated_until();
+        let limit = self.config.shard_limit;
+        let s = self.reshardable(&mut state, OP, name)?;
+        let open = s.open_shards().count() as u32;
+        if target == 0 || target > open * 2 || target * 2 < open {
+            return Err(invalid(
+                OP,
+                format!(
+                    "target shard count {target} must be between half and double the current count {open}"
+                ),
+            ));
+        }
+        s.shard_count_updates
+            .retain(|t| now - *t < TimeDelta::hours(24));
+        if s.shard_count_updates.len() >= 10 {
+            return Err(ApiError::new(
+                OP,
+                ApiErrorKind::Throttled,
+                Some("LimitExceededException"),
+                format!("UpdateShardCount was called 10 times for {name} in the last 24 hours"),
+            ));
+        }
+        if open_total - open + target > limit {
+            return Err(ApiError::new(
+                OP,
+                ApiErrorKind::Throttled,
+                Some("LimitExceededException"),
+                format!("This request would exceed the shard limit for the account ({limit})"),
+            ));
+        }
+        for shard in s.shards.iter_mut() {
+            shard.open = false;
+        }
+        for range in crate::model::uniform_ranges(target) {
+            s.add_shard(range, None, None);
+        }
+        s.shard_count_updates.push(now);
+        s.updating_until = Some(until);
+        state.log.push(format!("{OP} {name} {target}"));
+        Ok(())
     }
 
     fn updated_until(&self) -> DateTime<Utc> {
@@ -466,5 +521,164 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         }
         state.log.push(format!("{OP} {}", stream.name));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::uniform_ranges;
+    use crate::ports::TokioClock;
+
+    const S: &str = "s";
+
+    fn sim(config: SimConfig) -> SimKinesis<TokioClock> {
+        let clock = TokioClock::starting_at("2026-01-01T00:00:00Z".parse().unwrap());
+        let sim = SimKinesis::new(clock, config);
+        sim.create_stream(S, &uniform_ranges(2), StreamMode::Provisioned);
+        sim
+    }
+
+    fn id(n: usize) -> ShardId {
+        ShardId(format!("shardId-{n:012}"))
+    }
+
+    fn stream() -> StreamId {
+        StreamId::named(S)
+    }
+
+    async fn kind(result: ApiResult<()>) -> ApiErrorKind {
+        result.expect_err("refused").kind
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn split_keys_must_lie_strictly_inside_like_aws() {
+        let sim = sim(SimConfig::default());
+        let r = sim.stream(S).unwrap().shards[0].range;
+        for key in [r.start(), HashKey(r.start().0 + 1), HashKey(r.end().0 + 1)] {
+            assert_eq!(
+                kind(sim.split_shard(&stream(), &id(0), key).await).await,
+                ApiErrorKind::InvalidArgument
+            );
+        }
+        assert!(
+            sim.split_shard(&stream(), &id(0), HashKey(r.start().0 + 2))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reshard_makes_the_stream_updating_and_refuses_another_meanwhile() {
+        let sim = sim(SimConfig::default());
+        let mid = sim.stream(S).unwrap().shards[0].range.midpoint().unwrap();
+        sim.split_shard(&stream(), &id(0), mid).await.unwrap();
+        assert_eq!(
+            sim.describe_stream(&stream()).await.unwrap().status,
+            StreamStatus::Updating
+        );
+        assert_eq!(
+            kind(sim.merge_shards(&stream(), &id(2), &id(3)).await).await,
+            ApiErrorKind::ResourceInUse
+        );
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(
+            sim.describe_stream(&stream()).await.unwrap().status,
+            StreamStatus::Active
+        );
+        // The closed parent stays listed, with its children's lineage.
+        let s = sim.stream(S).unwrap();
+        assert!(!s.shards[0].open);
+        assert_eq!(s.shards[2].parent_shard_id, Some(id(0)));
+        assert_eq!(sim.list_open_shards(&stream()).await.unwrap().len(), 3);
+        // A closed shard cannot be resharded again.
+        assert_eq!(
+            kind(sim.split_shard(&stream(), &id(0), mid).await).await,
+            ApiErrorKind::InvalidArgument
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_adjacent_open_shards_merge() {
+        let sim = SimKinesis::new(
+            TokioClock::starting_at("2026-01-01T00:00:00Z".parse().unwrap()),
+            SimConfig::default(),
+        );
+        sim.create_stream(S, &uniform_ranges(3), StreamMode::Provisioned);
+        assert_eq!(
+            kind(sim.merge_shards(&stream(), &id(0), &id(2)).await).await,
+            ApiErrorKind::InvalidArgument
+        );
+        sim.merge_shards(&stream(), &id(1), &id(2)).await.unwrap();
+        let merged = sim.stream(S).unwrap().shards[3].clone();
+        assert_eq!(
+            (merged.parent_shard_id, merged.adjacent_parent_shard_id),
+            (Some(id(1)), Some(id(2)))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_demand_streams_cannot_be_resharded() {
+        let sim = sim(SimConfig::default());
+        sim.create_stream("od", &uniform_ranges(2), StreamMode::OnDemand);
+        let od = StreamId::named("od");
+        let mid = uniform_ranges(2)[0].midpoint().unwrap();
+        assert_eq!(
+            kind(sim.split_shard(&od, &id(0), mid).await).await,
+            ApiErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            kind(sim.merge_shards(&od, &id(0), &id(1)).await).await,
+            ApiErrorKind::InvalidArgument
+        );
+        assert!(sim.update_shard_count("od", 4).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shard_quota_is_enforced_across_streams() {
+        let sim = sim(SimConfig {
+            shard_limit: 4,
+            ..SimConfig::default()
+        });
+        sim.create_stream("other", &uniform_ranges(2), StreamMode::Provisioned);
+        let mid = uniform_ranges(2)[0].midpoint().unwrap();
+        let err = sim.split_shard(&stream(), &id(0), mid).await.unwrap_err();
+        assert_eq!(err.kind, ApiErrorKind::Throttled);
+        assert!(err.message.contains("shard limit"), "{err}");
+        assert_eq!(
+            sim.shard_quota().await.unwrap(),
+            ShardQuota {
+                shard_limit: 4,
+                open_shard_count: 4
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_shard_count_is_bounded_like_aws() {
+        let sim = sim(SimConfig {
+            reshard_duration: Duration::from_secs(1),
+            ..SimConfig::default()
+        });
+        // Between half and double the open count.
+        assert!(sim.update_shard_count(S, 5).is_err());
+        assert!(sim.update_shard_count(S, 0).is_err());
+        sim.update_shard_count(S, 4).unwrap();
+        assert_eq!(
+            crate::sim::world::layout(&sim.stream(S).unwrap().shards),
+            uniform_ranges(4)
+        );
+        // At most ten calls per rolling 24 hours.
+        for target in [2, 4, 2, 4, 2, 4, 2, 4, 2] {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            sim.update_shard_count(S, target).unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            sim.update_shard_count(S, 2).unwrap_err().kind,
+            ApiErrorKind::Throttled
+        );
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        assert!(sim.update_shard_count(S, 2).is_ok());
     }
 }

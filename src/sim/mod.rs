@@ -5,6 +5,14 @@
 //! The executor's and controller's tests run against it on paused tokio
 //! time, and the simulator replays traffic through it.
 
+pub mod chart;
 pub mod kinesis;
+pub mod oracle;
+pub mod run;
+pub mod scenario;
+pub mod traffic;
+pub mod world;
 
 pub use kinesis::{SimConfig, SimKinesis};
+pub use scenario::Scenario;
+pub use world::SimWorld;

@@ -7,4 +7,5 @@ mod live;
 mod mocked;
 mod properties;
 mod scenarios;
+mod simulate;
 mod support;

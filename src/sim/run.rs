@@ -1,0 +1,350 @@
+//! Runs one strategy over a scenario's traffic on a virtual clock and
+//! measures it.
+//!
+//! The `planner` strategy is the real controller: every tick it observes
+//! the simulated stream through the read and metrics traits, plans with
+//! the policy, and applies the plan through the executor, exactly as
+//! against AWS. Waits (the stream UPDATING, backoff) pass in virtual time,
+//! so a week of traffic takes seconds.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::kinesis::{SimConfig, SimKinesis};
+use super::oracle::Oracles;
+use super::scenario::{Scenario, UniformSettings};
+use super::traffic::Traffic;
+use super::world::{BYTES_PER_SHARD_MINUTE, MinuteStats, RECORDS_PER_SHARD_MINUTE, SimWorld};
+use crate::controller::{self, Target};
+use crate::executor::{Executor, ExecutorConfig, RateLimiter};
+use crate::model::uniform_ranges;
+use crate::observation::StreamMode;
+use crate::policy::StreamPolicy;
+use crate::ports::{Clock, KinesisRead, StreamId, TokioClock};
+
+/// When every simulation starts, so runs are reproducible.
+pub const EPOCH: &str = "2026-01-01T00:00:00Z";
+
+/// How the stream is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// kinesis-autoscaler with the policy.
+    Planner,
+    /// Stream-level thresholds, doubling and halving through UpdateShardCount.
+    Uniform,
+    /// A fixed number of shards.
+    Static(u32),
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "planner" => Ok(Strategy::Planner),
+            "uniform" => Ok(Strategy::Uniform),
+            _ => match s.strip_prefix("static:").map(str::parse::<u32>) {
+                Some(Ok(n)) if n >= 1 => Ok(Strategy::Static(n)),
+                _ => Err(format!(
+                    "{s:?} is not a strategy; use planner, uniform or static:N (N >= 1 shards)"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::Planner => f.write_str("planner"),
+            Strategy::Uniform => f.write_str("uniform"),
+            Strategy::Static(n) => write!(f, "static:{n}"),
+        }
+    }
+}
+
+/// How one strategy did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub strategy: String,
+    /// Open shards summed over time.
+    pub shard_hours: f64,
+    pub throttled_records: u64,
+    /// Records offered by producers.
+    pub total_records: u64,
+    pub throttled_fraction: f64,
+    pub splits: u32,
+    pub merges: u32,
+    /// UpdateShardCount calls (the `uniform` strategy's only operation).
+    pub shard_count_updates: u32,
+    pub max_open_shards: u32,
+    pub oracle_dyadic_shard_hours: f64,
+    pub oracle_ideal_shard_hours: f64,
+    pub simulated_minutes: usize,
+}
+
+/// A run's summary, its minute-by-minute record (for charts), and the
+/// stream as it ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub minutes: Vec<MinuteStats>,
+    /// Every shard the stream had, open and closed, with lineage.
+    pub shards: Vec<crate::model::Shard>,
+    /// Every resharding call that succeeded, in order.
+    pub log: Vec<String>,
+}
+
+/// Runs `strategy` over `traffic`; `progress` is told the simulated minutes
+/// done so far.
+pub fn run(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    oracles: &Oracles,
+    policy: &StreamPolicy,
+    strategy: Strategy,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Outcome {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime builds");
+    runtime.block_on(simulate(
+        scenario, traffic, oracles, policy, strategy, progress,
+    ))
+}
+
+async fn simulate(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    oracles: &Oracles,
+    policy: &StreamPolicy,
+    strategy: Strategy,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Outcome {
+    let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
+    let clock = TokioClock::starting_at(start);
+    let kinesis = SimKinesis::new(
+        clock,
+        SimConfig {
+            reshard_duration: scenario.reshard_duration,
+            shard_limit: scenario.shard_limit,
+        },
+    );
+    let shards = match strategy {
+        Strategy::Static(n) => n,
+        _ => scenario.initial_shards,
+    };
+    kinesis.create_stream(
+        &scenario.stream,
+        &uniform_ranges(shards),
+        StreamMode::Provisioned,
+    );
+    let world = SimWorld::new(
+        kinesis,
+        clock,
+        &scenario.stream,
+        start,
+        traffic.clone(),
+        scenario.metrics_delay,
+        scenario.burstiness,
+    );
+    let end = start + TimeDelta::minutes(traffic.minutes() as i64);
+    let done = |clock: &TokioClock| {
+        ((clock.now() - start).num_minutes().max(0) as usize).min(traffic.minutes())
+    };
+
+    match strategy {
+        Strategy::Planner => {
+            let target = Target {
+                stream: StreamId::named(scenario.stream.as_str()),
+                entry: scenario.stream.clone(),
+                policy: policy.clone(),
+            };
+            let config = ExecutorConfig::default();
+            let limiter = RateLimiter::per_second(5);
+            let quiet = |_: crate::executor::Event<'_>| {};
+            let executor = Executor {
+                read: &world,
+                write: &world,
+                clock: &clock,
+                limiter: &limiter,
+                config: &config,
+                deadline: None,
+                shutdown: None,
+                on_event: &quiet,
+            };
+            let mut ticks = Ticks::new(scenario.tick);
+            while clock.now() < end {
+                let results = controller::plan_streams(
+                    &world,
+                    &world,
+                    std::slice::from_ref(&target),
+                    clock.now(),
+                    false,
+                )
+                .await;
+                for (_, planned) in results {
+                    if let Ok(planned) = planned
+                        && !planned.plan.actions.is_empty()
+                    {
+                        controller::apply_planned(&executor, &planned).await;
+                    }
+                }
+                progress(done(&clock));
+                ticks.wait().await;
+            }
+        }
+        Strategy::Uniform => {
+            let mut state = UniformState::default();
+            let mut ticks = Ticks::new(scenario.uniform.check_interval);
+            while clock.now() < end {
+                uniform_check(
+                    &world,
+                    &clock,
+                    &scenario.uniform,
+                    &scenario.stream,
+                    &mut state,
+                )
+                .await;
+                progress(done(&clock));
+                ticks.wait().await;
+            }
+        }
+        Strategy::Static(_) => {}
+    }
+    tokio::time::sleep_until(clock.instant_at(end)).await;
+    progress(traffic.minutes());
+
+    let minutes = world.stats();
+    let log = world.kinesis.log();
+    let count = |op: &str| log.iter().filter(|l| l.starts_with(op)).count() as u32;
+    let total_records: f64 = minutes.iter().map(|m| m.offered.records).sum();
+    let throttled: f64 = minutes.iter().map(|m| m.throttled_records).sum();
+    let summary = Summary {
+        strategy: strategy.to_string(),
+        shard_hours: minutes
+            .iter()
+            .map(|m| f64::from(m.open_shards))
+            .sum::<f64>()
+            / 60.0,
+        throttled_records: throttled.round() as u64,
+        total_records: total_records.round() as u64,
+        throttled_fraction: if total_records > 0.0 {
+            throttled / total_records
+        } else {
+            0.0
+        },
+        splits: count("SplitShard"),
+        merges: count("MergeShards"),
+        shard_count_updates: count("UpdateShardCount"),
+        max_open_shards: minutes.iter().map(|m| m.open_shards).max().unwrap_or(0),
+        oracle_dyadic_shard_hours: oracles.dyadic_shard_hours(),
+        oracle_ideal_shard_hours: oracles.ideal_shard_hours(),
+        simulated_minutes: minutes.len(),
+    };
+    let shards = world
+        .kinesis
+        .stream(&scenario.stream)
+        .map(|s| s.shards)
+        .unwrap_or_default();
+    Outcome {
+        summary,
+        minutes,
+        shards,
+        log,
+    }
+}
+
+/// A fixed schedule of passes: a pass that overruns its interval delays
+/// the next one rather than overlapping it.
+struct Ticks {
+    interval: std::time::Duration,
+    next: tokio::time::Instant,
+}
+
+impl Ticks {
+    fn new(interval: std::time::Duration) -> Self {
+        Ticks {
+            interval,
+            next: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Sleeps until the next scheduled pass.
+    async fn wait(&mut self) {
+        let now = tokio::time::Instant::now();
+        self.next += self.interval;
+        while self.next < now {
+            self.next += self.interval;
+        }
+        tokio::time::sleep_until(self.next).await;
+    }
+}
+
+/// What the `uniform` baseline remembers between checks.
+#[derive(Debug, Default)]
+struct UniformState {
+    last_scale_down: Option<DateTime<Utc>>,
+}
+
+/// One check of the amazon-kinesis-scaling-utils-like baseline. Its known
+/// behaviours are kept on purpose: stream-level utilization (the larger of
+/// the stream's bytes and records averages, so a hot shard goes unseen),
+/// minutes without data counted as low, no cool-off on scaling up.
+async fn uniform_check(
+    world: &SimWorld<TokioClock>,
+    clock: &TokioClock,
+    settings: &UniformSettings,
+    stream: &str,
+    state: &mut UniformState,
+) {
+    let Ok(summary) = world.describe_stream(&StreamId::named(stream)).await else {
+        return;
+    };
+    let n = summary.open_shard_count.max(1);
+    let window = settings
+        .scale_up_after_minutes
+        .max(settings.scale_down_after_minutes) as usize;
+    let (mut high, mut low) = (0u32, 0u32);
+    for minute in world.stream_sums(window) {
+        match minute {
+            None => low += 1,
+            Some((bytes, records)) => {
+                let pct = (bytes / (f64::from(n) * BYTES_PER_SHARD_MINUTE))
+                    .max(records / (f64::from(n) * RECORDS_PER_SHARD_MINUTE));
+                if pct > settings.scale_up_threshold {
+                    high += 1;
+                } else if pct < settings.scale_down_threshold {
+                    low += 1;
+                }
+            }
+        }
+    }
+    let now = clock.now();
+    if high >= settings.scale_up_after_minutes {
+        let target = (n + (n * settings.scale_up_pct).div_ceil(100)).min(n * 2);
+        let _ = world.kinesis.update_shard_count(stream, target);
+    } else if low >= settings.scale_down_after_minutes && n > 1 {
+        let cooled = state.last_scale_down.is_none_or(|t| {
+            now - t >= TimeDelta::from_std(settings.cool_off).unwrap_or(TimeDelta::MAX)
+        });
+        if cooled {
+            let target = (n - n * settings.scale_down_pct / 100)
+                .max(n.div_ceil(2))
+                .max(1);
+            if world.kinesis.update_shard_count(stream, target).is_ok() {
+                state.last_scale_down = Some(now);
+            }
+        }
+    }
+}
+
+/// Offered load of a minute in shards' worth.
+pub fn offered_shards(m: &MinuteStats) -> f64 {
+    (m.offered.bytes / BYTES_PER_SHARD_MINUTE).max(m.offered.records / RECORDS_PER_SHARD_MINUTE)
+}

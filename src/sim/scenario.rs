@@ -1,0 +1,417 @@
+//! The scenario file: which traffic to replay and how the simulated stream
+//! behaves. Parsed at the edge into a validated [`Scenario`]; a bad value is
+//! an error naming the file, line and field, like the policy's.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::yaml;
+
+/// A scenario as written; see `scenarios/` for commented examples.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: Option<String>,
+    /// The simulated stream's name, as the policy matches it.
+    stream: Option<String>,
+    trace: PathBuf,
+    peak: Rate,
+    record_size: Bytes,
+    #[serde(default)]
+    keys: KeysFile,
+    #[serde(default)]
+    hot_keys: Vec<HotKeyFile>,
+    initial_shards: u32,
+    duration: Option<Span>,
+    #[serde(default)]
+    trace_offset: Option<Span>,
+    reshard_duration: Option<Span>,
+    metrics_delay: Option<Span>,
+    tick: Option<Span>,
+    noise: Option<f64>,
+    burstiness: Option<f64>,
+    shard_limit: Option<u32>,
+    #[serde(default)]
+    uniform: UniformFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFile {
+    model: KeyModelName,
+    count: Option<u32>,
+    exponent: Option<f64>,
+    #[serde(default)]
+    seed: u64,
+}
+
+impl Default for KeysFile {
+    fn default() -> Self {
+        KeysFile {
+            model: KeyModelName::Uniform,
+            count: None,
+            exponent: None,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KeyModelName {
+    Uniform,
+    Zipf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HotKeyFile {
+    key: String,
+    start: Span,
+    end: Span,
+    share: f64,
+}
+
+/// Overrides of the `uniform` baseline's settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UniformFile {
+    scale_up_threshold: Option<f64>,
+    scale_up_after: Option<Span>,
+    scale_up_pct: Option<u32>,
+    scale_down_threshold: Option<f64>,
+    scale_down_after: Option<Span>,
+    scale_down_pct: Option<u32>,
+    cool_off: Option<Span>,
+    check_interval: Option<Span>,
+}
+
+/// A duration such as `30s`, `2d6h`.
+#[derive(Debug, Clone, Copy)]
+struct Span(Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(Span)
+            .map_err(|e| {
+                serde::de::Error::custom(format_args!(
+                    "{text:?} is not a duration ({e}); write it like 30s, 5m or 2d6h"
+                ))
+            })
+    }
+}
+
+/// A size such as `1KiB`.
+#[derive(Debug, Clone, Copy)]
+struct Bytes(u64);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_bytes(&text)
+            .map(Bytes)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A rate such as `6MiB/s`.
+#[derive(Debug, Clone, Copy)]
+struct Rate(u64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let Some(size) = text.trim().strip_suffix("/s") else {
+            return Err(serde::de::Error::custom(format_args!(
+                "{text:?} is not a rate; write bytes per second like 6MiB/s"
+            )));
+        };
+        parse_bytes(size)
+            .map(Rate)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a size ({e}); write it like 1KiB or 6MiB"))?;
+    match size.as_u64() {
+        0 => Err(format!("{text:?} must be more than 0 bytes")),
+        n => Ok(n),
+    }
+}
+
+/// How partition keys spread over the key space.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyModel {
+    /// Every hash key equally likely.
+    Uniform,
+    /// `count` keys, the i-th (from 1) carrying weight 1/i^exponent, each
+    /// at the MD5 hash of its name.
+    Zipf { count: u32, exponent: f64 },
+}
+
+/// A key that carries `share` of all traffic between two offsets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotKey {
+    pub key: String,
+    pub start: Duration,
+    pub end: Duration,
+    pub share: f64,
+}
+
+/// The amazon-kinesis-scaling-utils-like baseline: stream-level utilization
+/// against thresholds held for some minutes, scaling the whole stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniformSettings {
+    pub scale_up_threshold: f64,
+    pub scale_up_after_minutes: u32,
+    /// Percent of the current shard count added when scaling up.
+    pub scale_up_pct: u32,
+    pub scale_down_threshold: f64,
+    pub scale_down_after_minutes: u32,
+    /// Percent of the current shard count removed when scaling down.
+    pub scale_down_pct: u32,
+    /// No scale-down within this long of the last one.
+    pub cool_off: Duration,
+    pub check_interval: Duration,
+}
+
+impl Default for UniformSettings {
+    /// The values of scaling-utils' documented example configuration
+    /// (scale up above 80% for 10 minutes, down below 20% for 60 minutes
+    /// with a 120-minute cool-off, 45-second checks), doubling and halving.
+    fn default() -> Self {
+        UniformSettings {
+            scale_up_threshold: 0.8,
+            scale_up_after_minutes: 10,
+            scale_up_pct: 100,
+            scale_down_threshold: 0.2,
+            scale_down_after_minutes: 60,
+            scale_down_pct: 50,
+            cool_off: Duration::from_secs(120 * 60),
+            check_interval: Duration::from_secs(45),
+        }
+    }
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub stream: String,
+    /// The trace file, resolved against the scenario's folder.
+    pub trace: PathBuf,
+    /// Bytes per second at the trace's maximum.
+    pub peak_bytes_per_second: f64,
+    pub record_size: u64,
+    pub keys: KeyModel,
+    pub seed: u64,
+    pub hot_keys: Vec<HotKey>,
+    pub initial_shards: u32,
+    /// How much to simulate; `None` is the whole trace.
+    pub duration: Option<Duration>,
+    /// Where in the trace to start.
+    pub trace_offset: Duration,
+    pub reshard_duration: Duration,
+    pub metrics_delay: Duration,
+    /// How often the controller runs.
+    pub tick: Duration,
+    /// Per-minute multiplicative noise on the trace, as a fraction.
+    pub noise: f64,
+    /// How far per-second rates stray from the minute's average (uniformly
+    /// within ± this fraction): Kinesis enforces its limits per second, so
+    /// a minute averaging just under capacity still throttles some writes.
+    pub burstiness: f64,
+    pub shard_limit: u32,
+    pub uniform: UniformSettings,
+}
+
+/// A scenario that cannot be simulated, and where it went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        location: Option<(usize, usize)>,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses scenario text; a relative trace path is resolved against
+    /// `path`'s folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let f: ScenarioFile = yaml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_owned(),
+            location: e.location,
+            message: e.message,
+        })?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let keys = match f.keys.model {
+            KeyModelName::Uniform => {
+                if f.keys.count.is_some() || f.keys.exponent.is_some() {
+                    return Err(invalid(
+                        "keys: count and exponent apply to model: zipf only".into(),
+                    ));
+                }
+                KeyModel::Uniform
+            }
+            KeyModelName::Zipf => {
+                let count = f.keys.count.unwrap_or(10_000);
+                let exponent = f.keys.exponent.unwrap_or(1.0);
+                if count == 0 || count > 10_000_000 {
+                    return Err(invalid(format!(
+                        "keys.count: must be in 1 ..= 10000000, got {count}"
+                    )));
+                }
+                if !(exponent.is_finite() && exponent >= 0.0) {
+                    return Err(invalid(format!(
+                        "keys.exponent: must be a number >= 0, got {exponent}"
+                    )));
+                }
+                KeyModel::Zipf { count, exponent }
+            }
+        };
+        let mut hot_total = 0.0;
+        let mut hot_keys = Vec::new();
+        for (i, h) in f.hot_keys.iter().enumerate() {
+            if !(h.share > 0.0 && h.share < 1.0) {
+                return Err(invalid(format!(
+                    "hot_keys[{i}].share: must be in (0, 1), got {}",
+                    h.share
+                )));
+            }
+            if h.end.0 <= h.start.0 {
+                return Err(invalid(format!("hot_keys[{i}]: end must come after start")));
+            }
+            hot_total += h.share;
+            hot_keys.push(HotKey {
+                key: h.key.clone(),
+                start: h.start.0,
+                end: h.end.0,
+                share: h.share,
+            });
+        }
+        if hot_total >= 1.0 {
+            return Err(invalid(format!(
+                "hot_keys: the shares add up to {hot_total}, which leaves nothing for the other keys; keep the sum below 1"
+            )));
+        }
+        if f.initial_shards == 0 {
+            return Err(invalid("initial_shards: must be at least 1".into()));
+        }
+        let noise = f.noise.unwrap_or(0.02);
+        if !(0.0..0.5).contains(&noise) {
+            return Err(invalid(format!("noise: must be in [0, 0.5), got {noise}")));
+        }
+        let burstiness = f.burstiness.unwrap_or(0.1);
+        if !(0.0..1.0).contains(&burstiness) {
+            return Err(invalid(format!(
+                "burstiness: must be in [0, 1), got {burstiness}"
+            )));
+        }
+        let tick = f.tick.map_or(Duration::from_secs(60), |s| s.0);
+        if tick < Duration::from_secs(1) {
+            return Err(invalid("tick: must be at least 1s".into()));
+        }
+        let mut uniform = UniformSettings::default();
+        let u = &f.uniform;
+        let minutes = |s: Span| (s.0.as_secs() / 60).max(1) as u32;
+        if let Some(v) = u.scale_up_threshold {
+            uniform.scale_up_threshold = v;
+        }
+        if let Some(v) = u.scale_up_after {
+            uniform.scale_up_after_minutes = minutes(v);
+        }
+        if let Some(v) = u.scale_up_pct {
+            uniform.scale_up_pct = v;
+        }
+        if let Some(v) = u.scale_down_threshold {
+            uniform.scale_down_threshold = v;
+        }
+        if let Some(v) = u.scale_down_after {
+            uniform.scale_down_after_minutes = minutes(v);
+        }
+        if let Some(v) = u.scale_down_pct {
+            uniform.scale_down_pct = v;
+        }
+        if let Some(v) = u.cool_off {
+            uniform.cool_off = v.0;
+        }
+        if let Some(v) = u.check_interval {
+            uniform.check_interval = v.0;
+        }
+        let trace = if f.trace.is_absolute() {
+            f.trace.clone()
+        } else {
+            tidy(&path.parent().unwrap_or(Path::new(".")).join(&f.trace))
+        };
+        Ok(Scenario {
+            name: f.name.clone().unwrap_or_else(|| {
+                path.file_stem()
+                    .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+            }),
+            stream: f.stream.clone().unwrap_or_else(|| "simulated".into()),
+            trace,
+            peak_bytes_per_second: f.peak.0 as f64,
+            record_size: f.record_size.0,
+            keys,
+            seed: f.keys.seed,
+            hot_keys,
+            initial_shards: f.initial_shards,
+            duration: f.duration.map(|s| s.0),
+            trace_offset: f.trace_offset.map_or(Duration::ZERO, |s| s.0),
+            reshard_duration: f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0),
+            metrics_delay: f.metrics_delay.map_or(Duration::from_secs(120), |s| s.0),
+            tick,
+            noise,
+            burstiness,
+            shard_limit: f.shard_limit.unwrap_or(500),
+            uniform,
+        })
+    }
+}

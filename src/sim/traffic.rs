@@ -1,0 +1,319 @@
+//! Synthetic write traffic from a real trace: the trace scaled so its
+//! maximum is the scenario's peak, interpolated per minute, with seeded
+//! noise, cut into records of one size and spread over the key space by a
+//! key model plus hot-key events. Deterministic for a given scenario.
+
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+
+use super::scenario::{KeyModel, Scenario, ScenarioError};
+use crate::model::{HashKey, HashKeyRange};
+
+/// A trace as a value per minute, normalized so its maximum is 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    minutes: Vec<f64>,
+}
+
+impl Trace {
+    pub fn load(path: &Path) -> Result<Trace, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Trace::parse(&text, path)
+    }
+
+    /// Parses CSV `timestamp,value` rows (`2014-07-01 00:00:00,10844`),
+    /// with or without a header, in any order.
+    pub fn parse(text: &str, path: &Path) -> Result<Trace, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let mut points: Vec<(i64, f64)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || (i == 0 && line.starts_with("timestamp")) {
+                continue;
+            }
+            let (time, value) = line.split_once(',').ok_or_else(|| {
+                invalid(format!(
+                    "line {}: expected `timestamp,value`, got {line:?}",
+                    i + 1
+                ))
+            })?;
+            let time =
+                NaiveDateTime::parse_from_str(time.trim(), "%Y-%m-%d %H:%M:%S").map_err(|e| {
+                    invalid(format!(
+                        "line {}: {time:?} is not a time like 2014-07-01 00:00:00 ({e})",
+                        i + 1
+                    ))
+                })?;
+            let value: f64 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    invalid(format!("line {}: {value:?} is not a number >= 0", i + 1))
+                })?;
+            points.push((time.and_utc().timestamp(), value));
+        }
+        points.sort_by_key(|p| p.0);
+        points.dedup_by_key(|p| p.0);
+        if points.len() < 2 {
+            return Err(invalid("a trace needs at least two rows".into()));
+        }
+        let max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        if max <= 0.0 {
+            return Err(invalid(
+                "every value is 0: nothing to scale to the peak".into(),
+            ));
+        }
+        let (first, last) = (points[0].0, points[points.len() - 1].0);
+        let span = ((last - first) / 60) as usize;
+        let mut minutes = Vec::with_capacity(span + 1);
+        let mut j = 0;
+        for m in 0..=span {
+            let t = first + m as i64 * 60;
+            while j + 1 < points.len() - 1 && points[j + 1].0 <= t {
+                j += 1;
+            }
+            let (t0, v0) = points[j];
+            let (t1, v1) = points[(j + 1).min(points.len() - 1)];
+            let v = if t1 > t0 {
+                let f = ((t - t0) as f64 / (t1 - t0) as f64).clamp(0.0, 1.0);
+                v0 + (v1 - v0) * f
+            } else {
+                v0
+            };
+            minutes.push(v / max);
+        }
+        Ok(Trace { minutes })
+    }
+
+    pub fn len(&self) -> usize {
+        self.minutes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.minutes.is_empty()
+    }
+}
+
+/// Where keys sit in the key space and how much traffic each carries,
+/// sorted by hash so a range's share is two binary searches.
+#[derive(Debug, Clone)]
+struct KeySpace {
+    hashes: Vec<u128>,
+    /// `prefix[i]` is the share of the keys before `hashes[i]`; the last
+    /// entry is 1.
+    prefix: Vec<f64>,
+}
+
+impl KeySpace {
+    fn zipf(count: u32, exponent: f64, seed: u64) -> Self {
+        let mut keys: Vec<(u128, f64)> = (1..=count)
+            .map(|i| {
+                let name = format!("key-{seed}-{i}");
+                (
+                    HashKey::of_partition_key(&name).0,
+                    1.0 / f64::from(i).powf(exponent),
+                )
+            })
+            .collect();
+        keys.sort_by_key(|k| k.0);
+        let total: f64 = keys.iter().map(|k| k.1).sum();
+        let mut prefix = Vec::with_capacity(keys.len() + 1);
+        let mut acc = 0.0;
+        prefix.push(0.0);
+        for k in &keys {
+            acc += k.1 / total;
+            prefix.push(acc);
+        }
+        KeySpace {
+            hashes: keys.into_iter().map(|k| k.0).collect(),
+            prefix,
+        }
+    }
+
+    fn share(&self, range: HashKeyRange) -> f64 {
+        let lo = self.hashes.partition_point(|h| *h < range.start().0);
+        let hi = self.hashes.partition_point(|h| *h <= range.end().0);
+        self.prefix[hi] - self.prefix[lo]
+    }
+}
+
+/// A hot key, in simulation minutes.
+#[derive(Debug, Clone)]
+struct Hot {
+    hash: HashKey,
+    start: usize,
+    end: usize,
+    share: f64,
+}
+
+/// Offered write load of one range in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Offered {
+    pub bytes: f64,
+    pub records: f64,
+}
+
+/// The traffic of a whole simulation.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    /// Offered bytes per minute, for each simulated minute.
+    bytes_per_minute: Vec<f64>,
+    record_size: f64,
+    keys: Option<KeySpace>,
+    hot: Vec<Hot>,
+}
+
+impl Traffic {
+    /// The traffic `scenario` describes over `trace`.
+    pub fn new(scenario: &Scenario, trace: &Trace) -> Result<Traffic, String> {
+        let offset = (scenario.trace_offset.as_secs() / 60) as usize;
+        if offset >= trace.len() {
+            return Err(format!(
+                "trace_offset is past the end of the trace ({} minutes long)",
+                trace.len()
+            ));
+        }
+        let available = trace.len() - offset;
+        let minutes = match scenario.duration {
+            Some(d) => ((d.as_secs() / 60) as usize).min(available),
+            None => available,
+        };
+        if minutes == 0 {
+            return Err("duration: must be at least 1m".into());
+        }
+        let mut rng = fastrand::Rng::with_seed(scenario.seed);
+        let bytes_per_minute = trace.minutes[offset..offset + minutes]
+            .iter()
+            .map(|v| {
+                let noise = 1.0 + scenario.noise * (2.0 * rng.f64() - 1.0);
+                v * scenario.peak_bytes_per_second * 60.0 * noise
+            })
+            .collect();
+        let keys = match scenario.keys {
+            KeyModel::Uniform => None,
+            KeyModel::Zipf { count, exponent } => {
+                Some(KeySpace::zipf(count, exponent, scenario.seed))
+            }
+        };
+        let hot = scenario
+            .hot_keys
+            .iter()
+            .map(|h| Hot {
+                hash: HashKey::of_partition_key(&h.key),
+                start: (h.start.as_secs() / 60) as usize,
+                end: (h.end.as_secs() / 60) as usize,
+                share: h.share,
+            })
+            .collect();
+        Ok(Traffic {
+            bytes_per_minute,
+            record_size: scenario.record_size as f64,
+            keys,
+            hot,
+        })
+    }
+
+    /// How many minutes the traffic lasts.
+    pub fn minutes(&self) -> usize {
+        self.bytes_per_minute.len()
+    }
+
+    /// The whole stream's offered load in `minute`.
+    pub fn total(&self, minute: usize) -> Offered {
+        let bytes = self.bytes_per_minute[minute];
+        Offered {
+            bytes,
+            records: bytes / self.record_size,
+        }
+    }
+
+    /// The fraction of all traffic whose keys fall in `range` in `minute`.
+    pub fn share(&self, range: HashKeyRange, minute: usize) -> f64 {
+        let mut hot_total = 0.0;
+        let mut hot_inside = 0.0;
+        for h in self
+            .hot
+            .iter()
+            .filter(|h| h.start <= minute && minute < h.end)
+        {
+            hot_total += h.share;
+            if range.contains(h.hash) {
+                hot_inside += h.share;
+            }
+        }
+        let base = match &self.keys {
+            Some(keys) => keys.share(range),
+            None => range.share_of_key_space(),
+        };
+        (1.0 - hot_total) * base + hot_inside
+    }
+
+    /// Whether the key distribution changes between `a` and `b` (a hot key
+    /// starts or ends), so cached shares must be recomputed.
+    pub fn same_distribution(&self, a: usize, b: usize) -> bool {
+        self.hot
+            .iter()
+            .all(|h| (h.start <= a && a < h.end) == (h.start <= b && b < h.end))
+    }
+
+    /// The offered load of `range` in `minute`.
+    pub fn offered(&self, range: HashKeyRange, minute: usize) -> Offered {
+        let total = self.total(minute);
+        let share = self.share(range, minute);
+        Offered {
+            bytes: total.bytes * share,
+            records: total.records * share,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traces_are_interpolated_per_minute_and_normalized() {
+        let trace = Trace::parse(
+            "timestamp,value\n2014-07-01 00:00:00,10\n2014-07-01 00:05:00,20\n2014-07-01 00:10:00,5\n",
+            Path::new("t.csv"),
+        )
+        .unwrap();
+        assert_eq!(trace.len(), 11);
+        assert_eq!(trace.minutes[0], 0.5);
+        assert_eq!(trace.minutes[5], 1.0);
+        assert!((trace.minutes[2] - 0.7).abs() < 1e-12);
+        assert_eq!(trace.minutes[10], 0.25);
+    }
+
+    #[test]
+    fn bad_rows_are_named_by_line() {
+        let err = Trace::parse(
+            "timestamp,value\n2014-07-01 00:00:00,x\n",
+            Path::new("t.csv"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("line 2: \"x\" is not a number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zipf_shares_add_up_over_the_key_space() {
+        let ks = KeySpace::zipf(1000, 1.1, 7);
+        assert!((ks.share(HashKeyRange::FULL) - 1.0).abs() < 1e-9);
+        let (lo, hi) = HashKeyRange::FULL
+            .split_at(HashKeyRange::FULL.midpoint().unwrap())
+            .unwrap();
+        assert!((ks.share(lo) + ks.share(hi) - 1.0).abs() < 1e-9);
+    }
+}

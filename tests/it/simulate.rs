@@ -1,0 +1,371 @@
+//! The simulator: determinism, conservation of records, the controller's
+//! invariants under simulation, splitting toward a hot key, and the
+//! `simulate` command's output.
+
+use std::path::Path;
+
+use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
+use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::sim::oracle::Oracles;
+use kinesis_autoscaler::sim::run::{self, Outcome, Strategy};
+use kinesis_autoscaler::sim::scenario::Scenario;
+use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
+use serde_json::Value;
+
+use crate::support::bin;
+
+/// A flat trace: the same value every 5 minutes for `days`.
+fn flat_trace(days: u32) -> Trace {
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..=(days * 24 * 12) {
+        let t = chrono::DateTime::from_timestamp(1_400_000_000 + i64::from(i) * 300, 0).unwrap();
+        text.push_str(&format!("{},100\n", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    Trace::parse(&text, Path::new("flat.csv")).unwrap()
+}
+
+fn scenario(yaml: &str) -> Scenario {
+    Scenario::parse(yaml, Path::new("scenarios/test.yaml")).unwrap()
+}
+
+fn simulate(
+    scenario: &Scenario,
+    trace: &Trace,
+    policy: &StreamPolicy,
+    strategy: Strategy,
+) -> Outcome {
+    let traffic = Traffic::new(scenario, trace).unwrap();
+    let oracles = Oracles::compute(&traffic);
+    run::run(scenario, &traffic, &oracles, policy, strategy, &|_| {})
+}
+
+fn taxi() -> (Scenario, Trace) {
+    let mut s = Scenario::load(Path::new("scenarios/diurnal-taxi.yaml")).unwrap();
+    s.duration = Some(std::time::Duration::from_secs(2 * 86_400));
+    let trace = Trace::load(&s.trace).unwrap();
+    (s, trace)
+}
+
+#[test]
+fn the_same_seed_gives_the_same_numbers() {
+    let (s, trace) = taxi();
+    let policy = StreamPolicy::default();
+    let a = simulate(&s, &trace, &policy, Strategy::Planner);
+    let b = simulate(&s, &trace, &policy, Strategy::Planner);
+    assert_eq!(a.summary, b.summary);
+    assert_eq!(a.minutes, b.minutes);
+    assert_eq!(a.log, b.log);
+    assert!(
+        a.summary.splits > 0,
+        "the scenario exercises the controller"
+    );
+    // A different seed moves keys and noise, and so the numbers.
+    let mut other = s.clone();
+    other.seed += 1;
+    let c = simulate(&other, &trace, &policy, Strategy::Planner);
+    assert_ne!(a.minutes, c.minutes);
+}
+
+#[test]
+fn accepted_plus_throttled_is_offered_every_minute() {
+    let (s, trace) = taxi();
+    for strategy in [Strategy::Planner, Strategy::Uniform, Strategy::Static(2)] {
+        let out = simulate(&s, &trace, &StreamPolicy::default(), strategy);
+        assert_eq!(out.minutes.len(), 2 * 1440);
+        for (m, minute) in out.minutes.iter().enumerate() {
+            let sum = minute.accepted_records + minute.throttled_records;
+            assert!(
+                (sum - minute.offered.records).abs() <= 1e-6 * minute.offered.records.max(1.0),
+                "{strategy} minute {m}: {} accepted + {} throttled != {} offered",
+                minute.accepted_records,
+                minute.throttled_records,
+                minute.offered.records
+            );
+        }
+        let total: f64 = out.minutes.iter().map(|m| m.offered.records).sum();
+        assert_eq!(out.summary.total_records, total.round() as u64);
+    }
+}
+
+#[test]
+fn the_controller_keeps_its_invariants_under_simulation() {
+    let (s, trace) = taxi();
+    let policy = StreamPolicy {
+        max_shards: 9,
+        min_shards: 2,
+        ..StreamPolicy::default()
+    };
+    let out = simulate(&s, &trace, &policy, Strategy::Planner);
+    let mut open: Vec<_> = out.shards.iter().filter(|s| s.open).collect();
+    open.sort_by_key(|s| s.range);
+    assert!(
+        check_layout(open).is_empty(),
+        "the key space is covered exactly"
+    );
+    // Bounds: from the first controller pass on, never above max_shards,
+    // and never below min_shards once reached.
+    assert!(
+        out.summary.max_open_shards <= 9,
+        "{}",
+        out.summary.max_open_shards
+    );
+    assert!(
+        out.minutes[10..]
+            .iter()
+            .all(|m| (2..=9).contains(&m.open_shards))
+    );
+    // Every closed shard was split once into two halves at its midpoint,
+    // or merged once with an adjacent shard.
+    for parent in out.shards.iter().filter(|s| !s.open) {
+        let children: Vec<_> = out
+            .shards
+            .iter()
+            .filter(|c| {
+                c.parent_shard_id.as_ref() == Some(&parent.id)
+                    || c.adjacent_parent_shard_id.as_ref() == Some(&parent.id)
+            })
+            .collect();
+        match children.as_slice() {
+            [merged] => assert!(
+                merged.range.contains(parent.range.start())
+                    && merged.range.contains(parent.range.end())
+            ),
+            [low, high] => {
+                let mid = parent.range.midpoint().unwrap();
+                assert_eq!(
+                    (low.range, high.range),
+                    parent.range.split_at(mid).unwrap(),
+                    "split of {} at its midpoint",
+                    parent.id
+                );
+            }
+            other => panic!("{} has {} children", parent.id, other.len()),
+        }
+    }
+    assert_eq!(
+        out.summary.splits as usize + out.summary.merges as usize,
+        out.log.len()
+    );
+}
+
+#[test]
+fn a_hot_key_is_split_toward() {
+    let trace = flat_trace(2);
+    // Uniform load of 1.5 shards on 2 shards (0.77 each), then one key
+    // carries 40% of it from hour 6 on: the shard that owns it overloads.
+    let s = scenario(
+        "trace: flat.csv
+peak: 1.5MiB/s
+record_size: 1KiB
+keys: { model: uniform, seed: 1 }
+hot_keys: [ { key: user-42, start: 6h, end: 2d, share: 0.4 } ]
+initial_shards: 2
+duration: 1d
+",
+    );
+    let hot = HashKey::of_partition_key("user-42");
+    let out = simulate(&s, &trace, &StreamPolicy::default(), Strategy::Planner);
+    assert!(out.summary.splits >= 2, "{:?}", out.log);
+    // Every split was of a shard that owned the hot key.
+    for line in out.log.iter().filter(|l| l.starts_with("SplitShard")) {
+        let id = line.split_whitespace().nth(2).unwrap();
+        let parent = out.shards.iter().find(|s| s.id.as_str() == id).unwrap();
+        assert!(
+            parent.range.contains(hot),
+            "{line}: {} does not own the hot key",
+            parent.range
+        );
+    }
+    let owner = out
+        .shards
+        .iter()
+        .find(|s| s.open && s.range.contains(hot))
+        .unwrap();
+    assert!(
+        owner.range.share_of_key_space() <= 0.125,
+        "the hot key's shard was narrowed to {} of the key space",
+        owner.range.share_of_key_space()
+    );
+    // The stream-level baseline, which cannot see the hot shard, throttles
+    // far more.
+    let uniform = simulate(&s, &trace, &StreamPolicy::default(), Strategy::Uniform);
+    assert!(uniform.summary.throttled_records > 10 * out.summary.throttled_records.max(1));
+}
+
+#[test]
+fn a_static_stream_never_changes() {
+    let trace = flat_trace(1);
+    let s = scenario(
+        "trace: flat.csv\npeak: 3MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nduration: 6h\n",
+    );
+    let out = simulate(&s, &trace, &StreamPolicy::default(), Strategy::Static(2));
+    assert_eq!(out.log, Vec::<String>::new());
+    assert_eq!(out.summary.shard_hours, 12.0);
+    // Three shards' worth of load on two: about a third is throttled.
+    assert!(
+        (out.summary.throttled_fraction - 1.0 / 3.0).abs() < 0.02,
+        "{}",
+        out.summary.throttled_fraction
+    );
+    let full = HashKeyRange::FULL;
+    assert_eq!(out.shards.iter().filter(|s| s.open).count(), 2);
+    assert!(out.shards.iter().all(|s| full.contains(s.range.start())));
+}
+
+#[test]
+fn simulate_json_has_the_documented_keys() {
+    let out = bin()
+        .args([
+            "simulate",
+            "--scenario",
+            "scenarios/hot-key.yaml",
+            "--output",
+            "json",
+            "--chart",
+        ])
+        .arg(std::env::temp_dir().join(format!("kas-test-{}.svg", std::process::id())))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "shard_hours",
+        "throttled_records",
+        "total_records",
+        "throttled_fraction",
+        "splits",
+        "merges",
+        "max_open_shards",
+        "oracle_dyadic_shard_hours",
+        "oracle_ideal_shard_hours",
+    ] {
+        assert!(
+            summary.get(key).is_some_and(|v| v.is_number()),
+            "{key} in {summary}"
+        );
+    }
+    assert_eq!(summary["strategy"], "planner");
+}
+
+#[test]
+fn compare_runs_three_strategies_on_the_same_traffic_and_draws_them() {
+    let chart = std::env::temp_dir().join(format!("kas-compare-{}.svg", std::process::id()));
+    let out = bin()
+        .args([
+            "simulate",
+            "--scenario",
+            "scenarios/hot-key.yaml",
+            "--compare",
+            "--output",
+            "json",
+            "--chart",
+        ])
+        .arg(&chart)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let strategies: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies[..2], ["planner", "uniform"]);
+    assert!(strategies[2].starts_with("static:"));
+    let totals: Vec<&Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["total_records"])
+        .collect();
+    assert!(
+        totals.windows(2).all(|w| w[0] == w[1]),
+        "same traffic for all: {totals:?}"
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    std::fs::remove_file(&chart).unwrap();
+    assert!(svg.starts_with("<svg"));
+    for name in [
+        "planner shards",
+        "uniform shards",
+        "offered load",
+        "dyadic oracle",
+        "throttled records per minute",
+    ] {
+        assert!(svg.contains(name), "the chart shows {name}");
+    }
+}
+
+#[test]
+fn the_bundled_default_runs_with_no_arguments() {
+    let out = bin().arg("simulate").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("scenario diurnal-taxi: 10080 minutes (7.0 days)"),
+        "{text}"
+    );
+    assert!(text.contains(" planner "), "{text}");
+    let chart = text
+        .lines()
+        .find_map(|l| l.strip_prefix("chart: "))
+        .expect("says where the chart is");
+    assert!(Path::new(chart).exists());
+}
+
+#[test]
+fn bad_scenarios_and_strategies_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "trace: x.csv\npeak: 6MiB\nrecord_size: 1KiB\ninitial_shards: 1\n",
+            "peak: \"6MiB\" is not a rate",
+        ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nwat: 1\n",
+            "unknown field `wat`",
+        ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nhot_keys: [{key: a, start: 1h, end: 2h, share: 1.5}]\n",
+            "hot_keys[0].share: must be in (0, 1), got 1.5",
+        ),
+        (
+            "trace: missing.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\n",
+            "cannot read scenario",
+        ),
+    ];
+    for (i, (yaml, expected)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("s{i}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        let out = bin()
+            .args(["simulate", "--scenario"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
+        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+    }
+    let out = bin()
+        .args(["simulate", "--strategy", "static:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use planner, uniform or static:N"));
+}
