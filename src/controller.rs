@@ -7,6 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::executor::{ApplyReport, Executor, Stop, StopKind};
@@ -178,4 +180,164 @@ pub async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
         .buffered(DEFAULT_CONCURRENCY)
         .collect()
         .await
+}
+
+/// What one pass did to one stream.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamResult {
+    pub stream: String,
+    /// Open shards when observed.
+    pub open_shards_before: Option<usize>,
+    /// Open shards after the operations that were applied.
+    pub open_shards_after: Option<usize>,
+    /// The highest shard utilization observed, over the longest window.
+    pub peak_utilization: Option<f64>,
+    /// Why the planner left the whole stream alone, if it did.
+    pub refused: Option<String>,
+    pub planned_actions: usize,
+    /// What the executor did, when there was something to do.
+    pub apply: Option<ApplyReport>,
+    /// Why the stream could not be observed or planned.
+    pub error: Option<String>,
+}
+
+impl StreamResult {
+    /// Whether the pass did everything it set out to for this stream.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.apply.as_ref().is_none_or(ApplyReport::is_complete)
+    }
+}
+
+/// What one pass over a policy's streams did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PassReport {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Why the pass could not even list its streams.
+    pub error: Option<String>,
+    pub streams: Vec<StreamResult>,
+}
+
+impl PassReport {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.streams.iter().all(StreamResult::succeeded)
+    }
+}
+
+/// The error's whole chain on one line.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// One pass, as the sidecar and the scheduled job run it: every stream of
+/// the policy observed, planned and applied without asking, each
+/// independently.
+/// With `only`, the pass covers just that stream.
+pub async fn run_pass<R, W, M, C>(
+    executor: &Executor<'_, R, W, C>,
+    metrics: &M,
+    policy: &Policy,
+    only: Option<&str>,
+) -> PassReport
+where
+    R: KinesisRead,
+    W: KinesisWrite,
+    M: MetricsRead,
+    C: Clock,
+{
+    let started_at = executor.clock.now();
+    let targets = match targets(policy, executor.read, only).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %chain(&e), "cannot list the policy's streams");
+            return PassReport {
+                started_at,
+                finished_at: executor.clock.now(),
+                error: Some(chain(&e)),
+                streams: Vec::new(),
+            };
+        }
+    };
+    let planned = plan_streams(executor.read, metrics, &targets, started_at, true).await;
+    let streams = stream::iter(planned)
+        .map(|(target, result)| {
+            let span = tracing::info_span!("stream", stream = %target.stream);
+            async move {
+                match result {
+                    Err(e) => {
+                        tracing::error!(error = %chain(&e), "cannot plan");
+                        StreamResult {
+                            stream: target.stream.name.clone(),
+                            open_shards_before: None,
+                            open_shards_after: None,
+                            peak_utilization: None,
+                            refused: None,
+                            planned_actions: 0,
+                            apply: None,
+                            error: Some(chain(&e)),
+                        }
+                    }
+                    Ok(planned) => apply_for_pass(executor, &planned).await,
+                }
+            }
+            .instrument(span)
+        })
+        .buffered(DEFAULT_CONCURRENCY)
+        .collect()
+        .await;
+    PassReport {
+        started_at,
+        finished_at: executor.clock.now(),
+        error: None,
+        streams,
+    }
+}
+
+async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
+    executor: &Executor<'_, R, W, C>,
+    planned: &Planned,
+) -> StreamResult {
+    let plan = &planned.plan;
+    for action in &plan.actions {
+        tracing::info!(action = %crate::executor::describe(action), "planned");
+    }
+    if plan.actions.is_empty() {
+        tracing::debug!("nothing to do");
+    }
+    let apply = if plan.actions.is_empty() && planned.observed.missing_metrics.is_empty() {
+        None
+    } else {
+        Some(apply_planned(executor, planned).await)
+    };
+    let mut after = plan.open_shards_before;
+    for a in apply.iter().flat_map(|r| &r.applied) {
+        match a.action {
+            crate::plan::Action::Split(_) => after += 1,
+            crate::plan::Action::Merge(_) => after -= 1,
+        }
+    }
+    if let Some(stop) = apply.as_ref().and_then(|r| r.stop.as_ref()) {
+        tracing::warn!(kind = ?stop.kind, "{}", stop.message);
+    }
+    StreamResult {
+        stream: plan.stream.clone(),
+        open_shards_before: Some(plan.open_shards_before),
+        open_shards_after: Some(after),
+        peak_utilization: plan
+            .verdicts
+            .iter()
+            .filter_map(|v| v.peak_utilization)
+            .reduce(f64::max),
+        refused: plan.refused.as_ref().map(ToString::to_string),
+        planned_actions: plan.actions.len(),
+        apply,
+        error: None,
+    }
 }

@@ -279,7 +279,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     // Tags can be written once the reshard has finished. If
                     // it does not finish in time, recording is still tried
                     // once, so the next run sees the cooldown.
-                    let recorded = match self.wait_active(stream).await {
+                    let recorded = match self.wait_active(stream, false).await {
                         Ok(()) => self.record(stream, &history, action).await,
                         Err(stop) if stop.kind != StopKind::Timeout => Err(stop),
                         Err(stop) => {
@@ -352,7 +352,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         // Set after a call whose outcome is unknown (timeout, lost reply).
         let mut issued_at: Option<DateTime<Utc>> = None;
         loop {
-            self.wait_active(stream).await?;
+            self.wait_active(stream, true).await?;
             let target = match self.locate(stream, action).await? {
                 Located::Ready(target) => target,
                 Located::Done if issued_at.is_some() => return Ok(issued_at.expect("checked")),
@@ -424,7 +424,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 delay,
                 error: &error,
             });
-            self.sleep(delay).await?;
+            self.sleep(delay, true).await?;
         }
     }
 
@@ -439,9 +439,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         half + half.mul_f64(fastrand::f64())
     }
 
-    /// Sleeps, unless shutdown is requested first.
-    async fn sleep(&self, delay: Duration) -> Result<(), Stop> {
-        match self.shutdown {
+    /// Sleeps; an interruptible sleep ends early when shutdown is
+    /// requested. Waits that finish an operation already issued (for
+    /// ACTIVE, to record it) are not interruptible: the first signal lets
+    /// them complete.
+    async fn sleep(&self, delay: Duration, interruptible: bool) -> Result<(), Stop> {
+        match self.shutdown.filter(|_| interruptible) {
             Some(s) => {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => Ok(()),
@@ -456,7 +459,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 
     /// Polls until the stream is ACTIVE, within `active_timeout`.
-    async fn wait_active(&self, stream: &StreamId) -> Result<(), Stop> {
+    async fn wait_active(&self, stream: &StreamId, interruptible: bool) -> Result<(), Stop> {
         let started = Instant::now();
         let mut delay = self.config.poll_initial;
         let mut attempt = 0;
@@ -487,7 +490,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     ),
                 ));
             }
-            self.sleep(delay).await?;
+            self.sleep(delay, interruptible).await?;
             delay = (delay * 2).min(self.config.poll_max);
         }
     }
@@ -495,7 +498,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     /// Finds the open shard(s) an action applies to in the current layout.
     async fn locate(&self, stream: &StreamId, action: &Action) -> Result<Located, Stop> {
         let open = self
-            .retrying(stream, || self.read.list_open_shards(stream))
+            .retrying(stream, true, || self.read.list_open_shards(stream))
             .await?;
         let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
         let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
@@ -546,7 +549,9 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 
     async fn check_quota(&self, stream: &StreamId) -> Result<(), Stop> {
-        let quota = self.retrying(stream, || self.read.shard_quota()).await?;
+        let quota = self
+            .retrying(stream, true, || self.read.shard_quota())
+            .await?;
         if quota.headroom() == 0 {
             return Err(Stop::new(
                 StopKind::ShardQuota,
@@ -567,21 +572,28 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         action: &Action,
     ) -> Result<(), Stop> {
         let note = describe(action);
-        self.retrying(stream, || self.write.write_history(stream, history, &note))
-            .await
-            .map_err(|stop| {
-                Stop::new(
-                    stop.kind,
-                    format!(
-                        "{} was applied but could not be recorded in the stream's tags: {}",
-                        note, stop.message
-                    ),
-                )
-            })
+        self.retrying(stream, false, || {
+            self.write.write_history(stream, history, &note)
+        })
+        .await
+        .map_err(|stop| {
+            Stop::new(
+                stop.kind,
+                format!(
+                    "{} was applied but could not be recorded in the stream's tags: {}",
+                    note, stop.message
+                ),
+            )
+        })
     }
 
     /// Runs a read or bookkeeping call, retrying transient errors.
-    async fn retrying<T, F, Fut>(&self, stream: &StreamId, mut call: F) -> Result<T, Stop>
+    async fn retrying<T, F, Fut>(
+        &self,
+        stream: &StreamId,
+        interruptible: bool,
+        mut call: F,
+    ) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -602,7 +614,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         delay,
                         error: &e,
                     });
-                    self.sleep(delay).await?;
+                    self.sleep(delay, interruptible).await?;
                 }
                 Err(e) => return Err(Stop::from_api(&e, stream)),
             }

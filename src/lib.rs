@@ -19,6 +19,8 @@
 //! - [`observe`]: builds an observation through the read capabilities.
 //! - [`executor`]: applies a plan one operation at a time, safely.
 //! - [`controller`]: one pass over a policy's streams.
+//! - [`runner`]: passes on a schedule until shutdown, with policy reload;
+//!   [`status`] and [`http`]: health, readiness and metrics endpoints.
 //! - [`aws`]: the SDK adapters; [`sim`]: the simulated Kinesis.
 //! - [`tags`]: the cooldown history kept in stream tags.
 //! - [`shutdown`]: the signal long waits watch.
@@ -30,6 +32,7 @@ pub mod aws;
 pub mod controller;
 pub mod error;
 pub mod executor;
+pub mod http;
 pub mod model;
 pub mod observation;
 pub mod observe;
@@ -37,8 +40,10 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod ports;
+pub mod runner;
 pub mod shutdown;
 pub mod sim;
+pub mod status;
 pub mod tags;
 pub mod testkit;
 pub mod yaml;

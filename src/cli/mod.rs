@@ -7,6 +7,7 @@ mod apply;
 mod plan;
 mod progress;
 mod render;
+mod run;
 mod simulate;
 
 use std::io::Write;
@@ -34,8 +35,17 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "kinesis-autoscaler", version, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// Log format on stderr: text (readable) or json (for log collectors).
+    #[arg(long, global = true, value_enum, env = "KAS_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +61,9 @@ enum Command {
     Schema,
     /// Print the hash key of a partition key, and the shard that takes it.
     Route(RouteArgs),
+    /// Run as a controller: a pass every interval until stopped, with
+    /// health and metrics over HTTP.
+    Run(RunArgs),
     /// Replay a traffic trace through the controller on a simulated stream
     /// and measure it; with no arguments, the bundled week of taxi demand.
     Simulate(SimulateArgs),
@@ -152,6 +165,42 @@ struct RouteArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
+struct RunArgs {
+    /// The policy file (YAML); reloaded on SIGHUP and when it changes.
+    /// With --backend sim it defaults to the bundled simulation policy.
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Time between passes (jittered by up to 10%).
+    #[arg(long, env = "KAS_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    interval: std::time::Duration,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "KAS_LISTEN", default_value = "127.0.0.1:9090")]
+    listen: std::net::SocketAddr,
+    /// aws (the streams of the account), or sim (a simulated stream).
+    #[arg(long, value_enum, default_value_t = Backend::Aws)]
+    backend: Backend,
+    /// With --backend sim: the scenario (default: the bundled one).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// With --backend sim: how many times faster than real time (0: as fast
+    /// as possible). The scenario's tick is the interval.
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// The longest wait for a stream to become ACTIVE after a reshard.
+    #[arg(long, env = "KAS_WAIT_TIMEOUT", value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    wait_timeout: std::time::Duration,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Aws,
+    Sim,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 struct SimulateArgs {
     /// The policy (default: the bundled policies/simulation.yaml).
     #[arg(long, value_name = "FILE")]
@@ -216,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Route(args) => route(args).await,
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Run(args) => run::run(args).await,
     }
 }
 

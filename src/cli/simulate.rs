@@ -22,8 +22,8 @@ use super::{SimOutput, SimulateArgs, print_json, write_stdout};
 const DEFAULT_SCENARIO_PATH: &str = "scenarios/diurnal-taxi.yaml";
 const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/diurnal-taxi.yaml");
 const DEFAULT_TRACE: &str = include_str!("../../traces/nyc_taxi.csv");
-const DEFAULT_POLICY_PATH: &str = "policies/simulation.yaml";
-const DEFAULT_POLICY: &str = include_str!("../../policies/simulation.yaml");
+pub const DEFAULT_POLICY_PATH: &str = "policies/simulation.yaml";
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/simulation.yaml");
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let policy = match &args.policy {
@@ -121,7 +121,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
 }
 
 /// The scenario and its trace: from files, or the bundled default.
-fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
+pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
     let scenario_error = |e: ScenarioError| Error::Usage(format!("{e}"));
     match path {
         Some(path) => {

@@ -1,0 +1,240 @@
+//! What the long-running controller reports about itself: health,
+//! readiness, and counters in the Prometheus text format. Updated by the
+//! loop after every pass; read by the HTTP endpoints, which change nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::controller::PassReport;
+use crate::executor::StopKind;
+use crate::plan::Action;
+
+/// Counters and gauges, by name and labels.
+#[derive(Debug, Default)]
+struct Registry {
+    passes: BTreeMap<&'static str, u64>,
+    actions: BTreeMap<(&'static str, &'static str), u64>,
+    errors: BTreeMap<String, u64>,
+    reloads: BTreeMap<&'static str, u64>,
+    open_shards: BTreeMap<String, u64>,
+    peak_utilization: BTreeMap<String, f64>,
+    last_success: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    /// When the last pass completed, whatever its outcome.
+    last_pass: Option<Instant>,
+    shutting_down: bool,
+    registry: Registry,
+}
+
+/// Shared between the loop and the endpoints.
+#[derive(Debug)]
+pub struct Status {
+    /// The wall-clock time between passes (the interval, or the interval
+    /// divided by the speed-up of a simulation).
+    expected_interval: Duration,
+    inner: Mutex<Inner>,
+}
+
+impl Status {
+    pub fn new(expected_interval: Duration) -> Self {
+        Status {
+            expected_interval,
+            inner: Mutex::new(Inner {
+                started: Instant::now(),
+                last_pass: None,
+                shutting_down: false,
+                registry: Registry::default(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Healthy while passes keep completing: the last one (or the start)
+    /// is at most three intervals ago.
+    pub fn healthy(&self) -> bool {
+        let inner = self.lock();
+        inner.last_pass.unwrap_or(inner.started).elapsed() <= self.expected_interval * 3
+    }
+
+    /// Ready once a pass has completed, until shutdown begins.
+    pub fn ready(&self) -> bool {
+        let inner = self.lock();
+        inner.last_pass.is_some() && !inner.shutting_down
+    }
+
+    pub fn shutting_down(&self) {
+        self.lock().shutting_down = true;
+    }
+
+    /// Counts a policy reload, `ok` or `invalid`.
+    pub fn record_reload(&self, outcome: &'static str) {
+        *self.lock().registry.reloads.entry(outcome).or_default() += 1;
+    }
+
+    /// Folds a finished pass into the counters.
+    pub fn record_pass(&self, pass: &PassReport) {
+        let mut inner = self.lock();
+        inner.last_pass = Some(Instant::now());
+        let r = &mut inner.registry;
+        let outcome = if pass.succeeded() { "ok" } else { "failed" };
+        *r.passes.entry(outcome).or_default() += 1;
+        if pass.succeeded() {
+            r.last_success = Some(pass.finished_at);
+        }
+        if pass.error.is_some() {
+            *r.errors.entry("list_streams".into()).or_default() += 1;
+        }
+        for s in &pass.streams {
+            if let Some(n) = s.open_shards_after {
+                r.open_shards.insert(s.stream.clone(), n as u64);
+            }
+            if let Some(p) = s.peak_utilization {
+                r.peak_utilization.insert(s.stream.clone(), p);
+            }
+            if s.error.is_some() {
+                *r.errors.entry("observe".into()).or_default() += 1;
+            }
+            let Some(apply) = &s.apply else { continue };
+            let kind = |a: &Action| match a {
+                Action::Split(_) => "split",
+                Action::Merge(_) => "merge",
+            };
+            for a in &apply.applied {
+                *r.actions.entry((kind(&a.action), "applied")).or_default() += 1;
+            }
+            for a in &apply.not_applied {
+                *r.actions.entry((kind(a), "not_applied")).or_default() += 1;
+            }
+            if let Some(stop) = &apply.stop
+                && stop.kind != StopKind::Shutdown
+            {
+                *r.errors
+                    .entry(format!("{:?}", stop.kind).to_lowercase())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// The counters in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let inner = self.lock();
+        let r = &inner.registry;
+        let mut out = String::new();
+        family(
+            &mut out,
+            "kinesis_autoscaler_passes_total",
+            "counter",
+            "Passes over the policy's streams, by outcome.",
+        );
+        for outcome in ["ok", "failed"] {
+            let n = r.passes.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_passes_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_actions_total",
+            "counter",
+            "Resharding operations, by type and outcome.",
+        );
+        for kind in ["split", "merge"] {
+            for outcome in ["applied", "not_applied"] {
+                let n = r.actions.get(&(kind, outcome)).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "kinesis_autoscaler_actions_total{{type=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_errors_total",
+            "counter",
+            "Failures, by kind.",
+        );
+        for (kind, n) in &r.errors {
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_errors_total{{kind=\"{}\"}} {n}",
+                escape(kind)
+            );
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_policy_reloads_total",
+            "counter",
+            "Policy reloads, by outcome.",
+        );
+        for outcome in ["ok", "invalid"] {
+            let n = r.reloads.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_open_shards",
+            "gauge",
+            "Open shards per stream after the last pass.",
+        );
+        for (stream, n) in &r.open_shards {
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_open_shards{{stream=\"{}\"}} {n}",
+                escape(stream)
+            );
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_peak_shard_utilization",
+            "gauge",
+            "The highest shard utilization per stream at the last pass (1 = a shard's write limit).",
+        );
+        for (stream, u) in &r.peak_utilization {
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_peak_shard_utilization{{stream=\"{}\"}} {u}",
+                escape(stream)
+            );
+        }
+        family(
+            &mut out,
+            "kinesis_autoscaler_last_successful_pass_timestamp_seconds",
+            "gauge",
+            "When the last pass without failures finished (Unix time).",
+        );
+        let t = r.last_success.map_or(0, |t| t.timestamp());
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_last_successful_pass_timestamp_seconds {t}"
+        );
+        out
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value with backslashes, quotes and newlines escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
