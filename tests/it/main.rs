@@ -6,6 +6,7 @@ mod emulators;
 mod live;
 mod mocked;
 mod properties;
+mod runner;
 mod scenarios;
 mod simulate;
 mod support;

@@ -1,0 +1,443 @@
+//! The sidecar: the loop under paused tokio time on the simulator, policy
+//! reload, and the binary's HTTP endpoints scraped over loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kinesis_autoscaler::controller::PassReport;
+use kinesis_autoscaler::executor::{Event, Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::model::uniform_ranges;
+use kinesis_autoscaler::observation::StreamMode;
+use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::ports::TokioClock;
+use kinesis_autoscaler::runner::{PolicyHandle, Runner, Schedule, watch_policy};
+use kinesis_autoscaler::shutdown::{self, ShutdownTrigger};
+use kinesis_autoscaler::sim::scenario::Scenario;
+use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
+use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
+use kinesis_autoscaler::status::Status;
+use kinesis_autoscaler::tags;
+
+use crate::support::root;
+
+const POLICY: &str = "version: 1\nstreams:\n  - name: s\n";
+
+/// A simulated stream of two shards under a flat load of `shards` shards'
+/// worth, spread uniformly.
+fn world(clock: TokioClock, load_in_shards: f64) -> SimWorld<TokioClock> {
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..=300 {
+        let t = DateTime::from_timestamp(1_400_000_000 + i * 300, 0).unwrap();
+        text.push_str(&format!("{},100\n", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    let trace = Trace::parse(&text, Path::new("flat.csv")).unwrap();
+    let scenario = Scenario::parse(
+        &format!(
+            "stream: s\ntrace: flat.csv\npeak: {}KiB/s\nrecord_size: 2KiB\ninitial_shards: 2\nnoise: 0\nburstiness: 0\n",
+            (load_in_shards * 1024.0) as u64
+        ),
+        Path::new("t.yaml"),
+    )
+    .unwrap();
+    let traffic = Traffic::new(&scenario, &trace).unwrap();
+    let kinesis = SimKinesis::new(clock, SimConfig::default());
+    kinesis.create_stream("s", &uniform_ranges(2), StreamMode::Provisioned);
+    SimWorld::new(
+        kinesis,
+        clock,
+        "s",
+        clock.now(),
+        traffic,
+        Duration::from_secs(120),
+        0.0,
+    )
+}
+
+use kinesis_autoscaler::ports::Clock;
+
+struct Harness {
+    clock: TokioClock,
+    world: SimWorld<TokioClock>,
+    limiter: RateLimiter,
+    config: ExecutorConfig,
+    status: Status,
+    policy: PolicyHandle,
+    passes: Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+}
+
+impl Harness {
+    fn new(load: f64) -> Self {
+        let clock = TokioClock::starting_at("2026-01-01T00:00:00Z".parse().unwrap());
+        Harness {
+            clock,
+            world: world(clock, load),
+            limiter: RateLimiter::per_second(5),
+            config: ExecutorConfig::default(),
+            status: Status::new(Duration::from_secs(60)),
+            policy: PolicyHandle::new(Policy::parse(POLICY, Path::new("p.yaml")).unwrap()),
+            passes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs the loop (1-minute interval, `jitter`) until `minutes` of
+    /// virtual time pass or `stop` is asked for; `on_event` sees the
+    /// executor's events.
+    async fn run(
+        &self,
+        minutes: i64,
+        jitter: f64,
+        stop: &kinesis_autoscaler::shutdown::Shutdown,
+        on_event: &(dyn Fn(Event<'_>) + Send + Sync),
+    ) -> u64 {
+        let executor = Executor {
+            read: &self.world,
+            write: &self.world,
+            clock: &self.clock,
+            limiter: &self.limiter,
+            config: &self.config,
+            deadline: None,
+            shutdown: Some(stop),
+            on_event,
+        };
+        let on_pass = |p: &PassReport| {
+            self.passes
+                .lock()
+                .unwrap()
+                .push((p.started_at, p.finished_at))
+        };
+        let runner = Runner {
+            executor: &executor,
+            metrics: &self.world,
+            policy: &self.policy,
+            status: &self.status,
+            shutdown: stop,
+            schedule: Schedule {
+                interval: Duration::from_secs(60),
+                jitter,
+            },
+            only: None,
+            until: Some(self.clock.now() + TimeDelta::minutes(minutes)),
+            pace: None,
+            on_pass: Some(&on_pass),
+        };
+        runner.run().await
+    }
+}
+
+fn quiet(_: Event<'_>) {}
+
+#[tokio::test(start_paused = true)]
+async fn passes_happen_on_schedule_and_never_overlap() {
+    let h = Harness::new(0.5);
+    let (_trigger, stop) = shutdown::channel();
+    let passes = h.run(30, 0.1, &stop, &quiet).await;
+    let times = h.passes.lock().unwrap().clone();
+    assert_eq!(times.len() as u64, passes);
+    assert!(
+        (27..=34).contains(&passes),
+        "about one pass a minute for 30 minutes: {passes}"
+    );
+    for pair in times.windows(2) {
+        let ((start_a, end_a), (start_b, _)) = (pair[0], pair[1]);
+        assert!(start_b >= end_a, "passes never overlap");
+        let gap = (start_b - start_a).num_milliseconds();
+        assert!(
+            (53_000..=67_000).contains(&gap),
+            "each wait is the interval within its jitter: {gap} ms"
+        );
+    }
+    assert!(h.status.ready() && h.status.healthy());
+    assert!(h.status.prometheus().contains(&format!(
+        "kinesis_autoscaler_passes_total{{outcome=\"ok\"}} {passes}"
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_a_wait_returns_promptly() {
+    let h = Harness::new(0.5);
+    let (trigger, stop) = shutdown::channel();
+    let asked = Mutex::new(None);
+    let run = h.run(600, 0.0, &stop, &quiet);
+    let ask = async {
+        // Mid-wait: the first pass ran at 0 s, the next is due at 60 s.
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        *asked.lock().unwrap() = Some(tokio::time::Instant::now());
+        trigger.request();
+    };
+    let (passes, ()) = tokio::join!(run, ask);
+    let waited = asked.lock().unwrap().unwrap().elapsed();
+    assert_eq!(passes, 2);
+    assert!(
+        waited < Duration::from_secs(1),
+        "returned {waited:?} after the request"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_an_operation_lets_it_finish_and_be_recorded() {
+    // Two shards at 1.7 shards' worth: both hot, a plan of two splits, of
+    // which only the first may run.
+    let h = Harness::new(1.7);
+    let (trigger, stop) = shutdown::channel();
+    let trigger: Mutex<Option<ShutdownTrigger>> = Mutex::new(Some(trigger));
+    // Ask to stop the moment the first operation starts (once the metrics
+    // show the heat, a few passes in).
+    let asked_in_pass = Mutex::new(None);
+    let on_event = |e: Event<'_>| {
+        if let Event::Starting { .. } = e
+            && let Some(t) = trigger.lock().unwrap().take()
+        {
+            *asked_in_pass.lock().unwrap() = Some(h.passes.lock().unwrap().len() as u64 + 1);
+            t.request();
+        }
+    };
+    let passes = h.run(600, 0.0, &stop, &on_event).await;
+    assert_eq!(
+        Some(passes),
+        *asked_in_pass.lock().unwrap(),
+        "no pass after the stop"
+    );
+    let log = h.world.kinesis.log();
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("SplitShard")).count(),
+        1,
+        "{log:?}"
+    );
+    let stream = h.world.kinesis.stream("s").unwrap();
+    assert!(
+        stream.tags.contains_key(tags::LAST_SCALE_UP),
+        "the operation in flight was recorded: {:?}",
+        stream.tags
+    );
+    assert!(
+        stream.updating_until.is_some_and(|u| u <= h.clock.now()),
+        "and waited for ACTIVE"
+    );
+    assert_eq!(stream.open_shards().count(), 3);
+}
+
+#[tokio::test]
+async fn a_valid_policy_change_takes_effect_and_an_invalid_one_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, POLICY).unwrap();
+    let handle = PolicyHandle::new(Policy::load(&path).unwrap());
+    let status = Status::new(Duration::from_secs(60));
+    let hangup = tokio::sync::Notify::new();
+    let (trigger, stop) = shutdown::channel();
+    let watcher = watch_policy(
+        path.clone(),
+        &handle,
+        &status,
+        Duration::from_millis(20),
+        &hangup,
+        &stop,
+    );
+    let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
+    let script = async {
+        assert_eq!(max(&handle), 64);
+        std::fs::write(
+            &path,
+            "version: 1\nstreams:\n  - name: s\n    max_shards: 12\n",
+        )
+        .unwrap();
+        eventually(|| max(&handle) == 12).await;
+        std::fs::write(
+            &path,
+            "version: 1\nstreams:\n  - name: s\n    max_shards: lots\n",
+        )
+        .unwrap();
+        eventually(|| {
+            status
+                .prometheus()
+                .contains("policy_reloads_total{outcome=\"invalid\"} 1")
+        })
+        .await;
+        assert_eq!(max(&handle), 12, "the old policy keeps running");
+        // SIGHUP reloads even an unchanged file.
+        std::fs::write(
+            &path,
+            "version: 1\nstreams:\n  - name: s\n    max_shards: 20\n",
+        )
+        .unwrap();
+        eventually(|| max(&handle) == 20).await;
+        hangup.notify_one();
+        eventually(|| {
+            status
+                .prometheus()
+                .contains("policy_reloads_total{outcome=\"ok\"} 3")
+        })
+        .await;
+        trigger.request();
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(watcher, script)
+    })
+    .await
+    .expect("bounded");
+}
+
+async fn eventually(mut condition: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 5 s");
+}
+
+/// GET `path` over loopback; returns the status code and body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{body}"))
+}
+
+#[test]
+fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::copy(root().join("policies/simulation.yaml"), &policy).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+        .args([
+            "run",
+            "--backend",
+            "sim",
+            "--speed",
+            "1200",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+        ])
+        .arg(&policy)
+        .env("KAS_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let port: u16 = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the sidecar says where it listens"
+        );
+        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep reading logs so the child never blocks on a full pipe.
+    let logs = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (code, body) = get(port, "/metrics");
+        assert_eq!(code, 200);
+        if metric(
+            &body,
+            "kinesis_autoscaler_actions_total{type=\"merge\",outcome=\"applied\"}",
+        ) >= 1.0
+        {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no merge within 30 s:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(metric(&body, "kinesis_autoscaler_passes_total{outcome=\"ok\"}") >= 1.0);
+    assert!(
+        metric(
+            &body,
+            "kinesis_autoscaler_open_shards{stream=\"taxi-rides\"}"
+        ) < 4.0
+    );
+    assert!(body.contains("kinesis_autoscaler_peak_shard_utilization{stream=\"taxi-rides\"}"));
+    assert!(
+        metric(
+            &body,
+            "kinesis_autoscaler_last_successful_pass_timestamp_seconds"
+        ) > 0.0
+    );
+    assert_eq!(get(port, "/healthz").0, 200);
+    assert_eq!(get(port, "/readyz").0, 200);
+
+    // An invalid policy is rejected and counted; the loop goes on.
+    std::fs::write(
+        &policy,
+        "version: 1\nstreams: [ { name: taxi-rides, max_shards: lots } ]\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = get(port, "/metrics");
+        if metric(
+            &body,
+            "kinesis_autoscaler_policy_reloads_total{outcome=\"invalid\"}",
+        ) >= 1.0
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invalid policy was not noticed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get(port, "/healthz").0, 200);
+
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let logs = logs.join().unwrap();
+    assert!(
+        logs.contains("new policy rejected; keeping the one in force"),
+        "{logs}"
+    );
+    assert!(logs.contains("shutting down"), "{logs}");
+}
