@@ -22,6 +22,8 @@
 //! - [`runner`]: passes on a schedule until shutdown, with policy reload;
 //!   [`status`] and [`http`]: health, readiness and metrics endpoints.
 //! - [`aws`]: the SDK adapters; [`sim`]: the simulated Kinesis.
+//! - [`job`]: the scheduled job's settings; `lambda` (feature `lambda`):
+//!   the Lambda handler over it.
 //! - [`tags`]: the cooldown history kept in stream tags.
 //! - [`shutdown`]: the signal long waits watch.
 //! - [`error`]: the error type and the exit codes.
@@ -33,6 +35,9 @@ pub mod controller;
 pub mod error;
 pub mod executor;
 pub mod http;
+pub mod job;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod model;
 pub mod observation;
 pub mod observe;

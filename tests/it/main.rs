@@ -3,6 +3,8 @@
 mod bad_input;
 mod cli;
 mod emulators;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod live;
 mod mocked;
 mod properties;

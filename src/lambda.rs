@@ -1,0 +1,98 @@
+//! The scheduled Lambda job (feature `lambda`): each invocation, from an
+//! EventBridge schedule or any JSON, runs one pass over the policy's
+//! streams and returns a JSON summary. It starts no operation it cannot
+//! finish and record before the invocation's deadline; the next
+//! invocation continues from the stream's tags.
+
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+
+use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use crate::controller::{PassReport, chain, run_pass};
+use crate::executor::{Event, Executor, ExecutorConfig, RateLimiter, describe};
+use crate::job::{PolicySource, executor_config_from_env, time_left};
+use crate::ports::SystemClock;
+
+/// Time kept back from the deadline to return the summary.
+pub const RETURN_MARGIN: Duration = Duration::from_secs(5);
+
+/// The clients and settings, built once per Lambda container.
+pub struct Handler {
+    pub read: KinesisReader,
+    pub write: KinesisWriter,
+    pub metrics: CloudWatchMetrics,
+    pub config: ExecutorConfig,
+    pub policy: PolicySource,
+}
+
+impl Handler {
+    /// Clients from the standard AWS configuration, settings from the
+    /// environment.
+    pub async fn from_env() -> Result<Self, crate::Error> {
+        let sdk = aws::load_config(&AwsOptions::default()).await;
+        let kinesis = aws::kinesis_client(&sdk);
+        Ok(Handler {
+            read: KinesisReader::new(kinesis.clone()),
+            write: KinesisWriter::new(kinesis),
+            metrics: CloudWatchMetrics::new(aws::cloudwatch_client(&sdk)),
+            config: executor_config_from_env()?,
+            policy: PolicySource::Environment,
+        })
+    }
+
+    /// One invocation.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<PassReport, lambda_runtime::Error> {
+        let (payload, context) = event.into_parts();
+        match serde_json::from_value::<EventBridgeEvent>(payload) {
+            Ok(e) => {
+                tracing::info!(detail_type = %e.detail_type, source = %e.source, "invoked by EventBridge")
+            }
+            Err(_) => tracing::info!("invoked"),
+        }
+        let policy = self.policy.load().map_err(|e| chain(&e))?;
+        let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
+        let deadline = left.map(|d| tokio::time::Instant::now() + d);
+        let limiter = RateLimiter::per_second(5);
+        let on_event = log_event;
+        let executor = Executor {
+            read: &self.read,
+            write: &self.write,
+            clock: &SystemClock,
+            limiter: &limiter,
+            config: &self.config,
+            deadline,
+            shutdown: None,
+            on_event: &on_event,
+        };
+        let report = run_pass(&executor, &self.metrics, &policy, None).await;
+        tracing::info!(
+            ok = report.succeeded(),
+            streams = report.streams.len(),
+            "pass finished"
+        );
+        Ok(report)
+    }
+}
+
+fn log_event(event: Event<'_>) {
+    match event {
+        Event::Applied { stream, action, .. } => {
+            tracing::info!(stream, action = %describe(action), "applied")
+        }
+        Event::Stopped { stream, stop } => {
+            tracing::warn!(stream, kind = ?stop.kind, "{}", stop.message)
+        }
+        Event::Retrying {
+            stream,
+            attempt,
+            error,
+            ..
+        } => tracing::warn!(stream, attempt, %error, "retrying"),
+        Event::Starting { .. } | Event::Waiting { .. } => {}
+    }
+}

@@ -1,0 +1,164 @@
+//! The Lambda handler, invoked directly with a scheduled EventBridge event
+//! against the local emulators.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::executor::{ExecutorConfig, StopKind};
+use kinesis_autoscaler::job::PolicySource;
+use kinesis_autoscaler::lambda::Handler;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+
+use crate::emulators::{
+    cloudwatch, create_stream, kinesis, kinesis_endpoint, open_shards, put_load, unique,
+};
+
+/// The event EventBridge sends on a schedule.
+fn scheduled_event() -> serde_json::Value {
+    json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-26T02:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/kinesis-autoscaler"],
+        "detail": {}
+    })
+}
+
+/// A context whose deadline is `left` from now.
+fn context(left: Duration) -> Context {
+    let mut ctx = Context::default();
+    ctx.request_id = "test-request".into();
+    ctx.deadline = (SystemTime::now() + left)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    ctx
+}
+
+fn handler(stream: &str) -> Handler {
+    let k = kinesis(&kinesis_endpoint());
+    Handler {
+        read: KinesisReader::new(k.clone()),
+        write: KinesisWriter::new(k),
+        metrics: CloudWatchMetrics::new(cloudwatch()),
+        config: ExecutorConfig {
+            poll_initial: Duration::from_millis(200),
+            ..ExecutorConfig::default()
+        },
+        policy: PolicySource::Inline(format!("version: 1\nstreams:\n  - name: {stream}\n")),
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
+    let k = kinesis(&kinesis_endpoint());
+    let name = unique("lambda");
+    create_stream(&k, &name, 2, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
+    put_load(&name, &shards[1].id, 40, 0.4, 0.0).await;
+
+    let report = handler(&name)
+        .handle(LambdaEvent::new(
+            scheduled_event(),
+            context(Duration::from_secs(600)),
+        ))
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    let summary = serde_json::to_value(&report).unwrap();
+    let stream = &summary["streams"][0];
+    assert_eq!(stream["stream"], name.as_str());
+    assert_eq!(stream["planned_actions"], 1);
+    assert_eq!(stream["open_shards_before"], 2);
+    assert_eq!(stream["open_shards_after"], 3);
+    assert_eq!(stream["apply"]["applied"][0]["type"], "split");
+    assert_eq!(
+        stream["apply"]["applied"][0]["shard_id"],
+        shards[0].id.as_str()
+    );
+    assert_eq!(open_shards(&k, &name).await.len(), 3);
+    let tags = k
+        .list_tags_for_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "kinesis-autoscaler:last-scale-up")
+    );
+
+    // The next invocation finds the cooldown in the tags: nothing to do.
+    let again = handler(&name)
+        .handle(LambdaEvent::new(
+            json!({"any": "payload"}),
+            context(Duration::from_secs(600)),
+        ))
+        .await
+        .unwrap();
+    assert!(again.succeeded());
+    assert_eq!(again.streams[0].planned_actions, 0);
+    assert_eq!(open_shards(&k, &name).await.len(), 3);
+}
+
+#[tokio::test]
+async fn too_short_a_deadline_starts_no_operation() {
+    let k = kinesis(&kinesis_endpoint());
+    let name = unique("deadline");
+    create_stream(&k, &name, 1, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
+
+    // 30 seconds left, less than the 90 an operation is given to finish.
+    let report = handler(&name)
+        .handle(LambdaEvent::new(
+            scheduled_event(),
+            context(Duration::from_secs(30)),
+        ))
+        .await
+        .unwrap();
+    let apply = report.streams[0].apply.as_ref().expect("a plan was made");
+    assert_eq!(apply.applied, vec![]);
+    assert_eq!(apply.not_applied.len(), 1);
+    let stop = apply.stop.as_ref().unwrap();
+    assert_eq!(stop.kind, StopKind::Deadline);
+    assert!(
+        stop.message.contains("the next run continues"),
+        "{}",
+        stop.message
+    );
+    assert!(!report.succeeded());
+    assert_eq!(open_shards(&k, &name).await.len(), 1, "nothing was started");
+    let tags = k
+        .list_tags_for_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags().is_empty(),
+        "and nothing recorded: {:?}",
+        tags.tags()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_policy_fails_the_invocation_with_the_reason() {
+    let mut h = handler("x");
+    h.policy = PolicySource::Inline("version: 1\nstreams: [{name: x, max_shards: 0}]\n".into());
+    let err = h
+        .handle(LambdaEvent::new(
+            scheduled_event(),
+            context(Duration::from_secs(600)),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("streams[0].max_shards"), "{err}");
+}
