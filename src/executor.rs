@@ -622,6 +622,36 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 }
 
+/// Logs the executor's progress through `tracing`, for the sidecar and the
+/// scheduled job (which have no terminal to draw on).
+pub fn log_event(event: Event<'_>) {
+    match event {
+        Event::Starting {
+            stream,
+            index,
+            total,
+            action,
+        } => {
+            tracing::info!(stream, action = %describe(action), "starting operation {} of {total}", index + 1)
+        }
+        Event::Applied { stream, action, .. } => {
+            tracing::info!(stream, action = %describe(action), "applied")
+        }
+        Event::Waiting { stream, status } => tracing::debug!(stream, %status, "waiting for ACTIVE"),
+        Event::Retrying {
+            stream,
+            attempt,
+            delay,
+            error,
+        } => {
+            tracing::warn!(stream, attempt, ?delay, %error, "retrying")
+        }
+        Event::Stopped { stream, stop } => {
+            tracing::warn!(stream, kind = ?stop.kind, "{}", stop.message)
+        }
+    }
+}
+
 /// A short description of an action, for tags and messages.
 pub fn describe(action: &Action) -> String {
     match action {

@@ -11,7 +11,7 @@ use lambda_runtime::LambdaEvent;
 
 use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
 use crate::controller::{PassReport, chain, run_pass};
-use crate::executor::{Event, Executor, ExecutorConfig, RateLimiter, describe};
+use crate::executor::{Executor, ExecutorConfig, RateLimiter};
 use crate::job::{PolicySource, executor_config_from_env, time_left};
 use crate::ports::SystemClock;
 
@@ -58,7 +58,7 @@ impl Handler {
         let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
         let limiter = RateLimiter::per_second(5);
-        let on_event = log_event;
+        let on_event = crate::executor::log_event;
         let executor = Executor {
             read: &self.read,
             write: &self.write,
@@ -76,23 +76,5 @@ impl Handler {
             "pass finished"
         );
         Ok(report)
-    }
-}
-
-fn log_event(event: Event<'_>) {
-    match event {
-        Event::Applied { stream, action, .. } => {
-            tracing::info!(stream, action = %describe(action), "applied")
-        }
-        Event::Stopped { stream, stop } => {
-            tracing::warn!(stream, kind = ?stop.kind, "{}", stop.message)
-        }
-        Event::Retrying {
-            stream,
-            attempt,
-            error,
-            ..
-        } => tracing::warn!(stream, attempt, %error, "retrying"),
-        Event::Starting { .. } | Event::Waiting { .. } => {}
     }
 }

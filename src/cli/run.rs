@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::executor::{Event, Executor, ExecutorConfig, RateLimiter};
-use kinesis_autoscaler::model::uniform_ranges;
-use kinesis_autoscaler::observation::StreamMode;
+use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
 use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::ports::{SystemClock, TokioClock};
 use kinesis_autoscaler::runner::{PolicyHandle, Runner, Schedule, watch_policy};
 use kinesis_autoscaler::shutdown::{self, Shutdown, ShutdownTrigger};
-use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
 use kinesis_autoscaler::status::Status;
 use kinesis_autoscaler::{Error, http};
 
@@ -93,7 +90,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             );
             let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
             let limiter = RateLimiter::per_second(5);
-            let on_event = log_event;
+            let on_event = kinesis_autoscaler::executor::log_event;
             let executor = Executor {
                 read: &read,
                 write: &write,
@@ -158,40 +155,21 @@ fn simulate_loop(
     config: ExecutorConfig,
     speed: f64,
 ) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime builds");
-    runtime.block_on(async {
+    kinesis_autoscaler::sim::run::virtual_time().block_on(async {
         let start = kinesis_autoscaler::sim::run::EPOCH
             .parse()
             .expect("a valid epoch");
         let clock = TokioClock::starting_at(start);
-        let kinesis = SimKinesis::new(
-            clock,
-            SimConfig {
-                reshard_duration: scenario.reshard_duration,
-                shard_limit: scenario.shard_limit,
-            },
-        );
-        kinesis.create_stream(
-            &scenario.stream,
-            &uniform_ranges(scenario.initial_shards),
-            StreamMode::Provisioned,
-        );
         let minutes = traffic.minutes();
-        let world = SimWorld::new(
-            kinesis,
-            clock,
-            &scenario.stream,
-            start,
+        let world = kinesis_autoscaler::sim::run::world(
+            scenario,
             traffic,
-            scenario.metrics_delay,
-            scenario.burstiness,
+            clock,
+            start,
+            scenario.initial_shards,
         );
         let limiter = RateLimiter::per_second(5);
-        let on_event = log_event;
+        let on_event = kinesis_autoscaler::executor::log_event;
         let executor = Executor {
             read: &world,
             write: &world,
@@ -226,37 +204,6 @@ fn simulate_loop(
         };
         runner.run().await
     })
-}
-
-fn log_event(event: Event<'_>) {
-    match event {
-        Event::Starting {
-            stream,
-            index,
-            total,
-            action,
-        } => tracing::info!(
-            stream,
-            action = %kinesis_autoscaler::executor::describe(action),
-            "starting operation {} of {total}",
-            index + 1
-        ),
-        Event::Applied { stream, action, .. } => {
-            tracing::info!(stream, action = %kinesis_autoscaler::executor::describe(action), "applied")
-        }
-        Event::Waiting { stream, status } => tracing::debug!(stream, %status, "waiting for ACTIVE"),
-        Event::Retrying {
-            stream,
-            attempt,
-            delay,
-            error,
-        } => {
-            tracing::warn!(stream, attempt, ?delay, %error, "retrying")
-        }
-        Event::Stopped { stream, stop } => {
-            tracing::warn!(stream, kind = ?stop.kind, "{}", stop.message)
-        }
-    }
 }
 
 /// SIGTERM/SIGINT: the first stops after the operation in flight, the

@@ -108,14 +108,51 @@ pub fn run(
     strategy: Strategy,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    virtual_time().block_on(simulate(
+        scenario, traffic, oracles, policy, strategy, progress,
+    ))
+}
+
+/// A runtime on tokio's paused clock: time moves only when every task
+/// waits, straight to the next timer.
+pub fn virtual_time() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .expect("a current-thread runtime builds");
-    runtime.block_on(simulate(
-        scenario, traffic, oracles, policy, strategy, progress,
-    ))
+        .expect("a current-thread runtime builds")
+}
+
+/// The simulated stream of `scenario`, with `shards` uniform shards, its
+/// traffic starting at `start`.
+pub fn world(
+    scenario: &Scenario,
+    traffic: Traffic,
+    clock: TokioClock,
+    start: DateTime<Utc>,
+    shards: u32,
+) -> SimWorld<TokioClock> {
+    let kinesis = SimKinesis::new(
+        clock,
+        SimConfig {
+            reshard_duration: scenario.reshard_duration,
+            shard_limit: scenario.shard_limit,
+        },
+    );
+    kinesis.create_stream(
+        &scenario.stream,
+        &uniform_ranges(shards),
+        StreamMode::Provisioned,
+    );
+    SimWorld::new(
+        kinesis,
+        clock,
+        &scenario.stream,
+        start,
+        traffic,
+        scenario.metrics_delay,
+        scenario.burstiness,
+    )
 }
 
 async fn simulate(
@@ -128,31 +165,11 @@ async fn simulate(
 ) -> Outcome {
     let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
     let clock = TokioClock::starting_at(start);
-    let kinesis = SimKinesis::new(
-        clock,
-        SimConfig {
-            reshard_duration: scenario.reshard_duration,
-            shard_limit: scenario.shard_limit,
-        },
-    );
     let shards = match strategy {
         Strategy::Static(n) => n,
         _ => scenario.initial_shards,
     };
-    kinesis.create_stream(
-        &scenario.stream,
-        &uniform_ranges(shards),
-        StreamMode::Provisioned,
-    );
-    let world = SimWorld::new(
-        kinesis,
-        clock,
-        &scenario.stream,
-        start,
-        traffic.clone(),
-        scenario.metrics_delay,
-        scenario.burstiness,
-    );
+    let world = world(scenario, traffic.clone(), clock, start, shards);
     let end = start + TimeDelta::minutes(traffic.minutes() as i64);
     let done = |clock: &TokioClock| {
         ((clock.now() - start).num_minutes().max(0) as usize).min(traffic.minutes())
