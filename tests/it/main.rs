@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod deploy;
 mod emulators;
 #[cfg(feature = "lambda")]
 mod lambda;
