@@ -272,25 +272,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 async fn route(args: RouteArgs) -> anyhow::Result<u8> {
     let key = HashKey::of_partition_key(&args.key);
     let mut text = format!("partition key {:?}\nhash key      {key}\n", args.key);
-    let (source, open) = if let Some(path) = &args.snapshot {
+    // Where the open shards come from, if anywhere: a snapshot or a live stream.
+    let shards = if let Some(path) = &args.snapshot {
         let obs = Observation::load(path).map_err(Error::from)?;
-        (
+        Some((
             path.display().to_string(),
             obs.open_shards().into_iter().cloned().collect(),
-        )
+        ))
     } else if let Some(stream) = &args.stream {
         let sdk = aws::load_config(&args.aws.options()).await;
         let read = KinesisReader::new(aws::kinesis_client(&sdk));
         let id = StreamId::from_name_or_arn(stream);
-        let open = read
+        let open: Vec<_> = read
             .list_open_shards(&id)
             .await
             .map_err(|e| Error::stream(stream, e))?;
-        (format!("stream {stream}"), open)
+        Some((format!("stream {stream}"), open))
     } else {
-        (String::new(), Vec::new())
+        None
     };
-    if !source.is_empty() {
+    if let Some((source, open)) = shards {
         let shard = open
             .iter()
             .find(|s| s.range.contains(key))
