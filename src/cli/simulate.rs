@@ -54,7 +54,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let minutes = traffic.minutes();
     let bar = progress_bar((minutes * strategies.len()) as u64);
     let worker_bar = bar.clone();
-    let (oracles, outcomes) = tokio::task::spawn_blocking(move || {
+    // The simulations block (each on its own virtual-time runtime), so they
+    // run on their own threads, one per strategy.
+    let (scenario, oracles, outcomes) = tokio::task::spawn_blocking(move || {
         let bar = &worker_bar;
         let oracles = Oracles::compute(&traffic);
         let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
@@ -80,10 +82,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
                 .map(|h| h.join().expect("a simulation thread finished"))
                 .collect()
         });
-        (oracles, (scenario, outcomes))
+        (scenario, oracles, outcomes)
     })
     .await?;
-    let (scenario, outcomes) = outcomes;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
