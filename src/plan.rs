@@ -338,6 +338,14 @@ impl ShardVerdict {
                 hot(),
                 self.range
             ),
+            Verdict::HotKeys {
+                sibling,
+                sibling_ratio,
+            } => format!(
+                "{}, but splitting its parent left {sibling} only {:.0}% of this shard's peak: a few partition keys dominate this range and another split would not spread them; spread those keys (a suffix on the partition key) or expect throttling",
+                hot(),
+                sibling_ratio * 100.0
+            ),
             Verdict::Steady if f.cold => format!(
                 "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
                 cold(),
@@ -443,6 +451,12 @@ pub enum Verdict {
     BudgetUsedUp { limit: &'static str, value: u32 },
     /// Hot, but its hash-key range is too narrow to split.
     RangeTooSmall,
+    /// Hot, but the split that made it left its `sibling` with only
+    /// `sibling_ratio` of its load: a few hot keys dominate the range.
+    HotKeys {
+        sibling: ShardId,
+        sibling_ratio: f64,
+    },
     /// The whole stream was refused (see [`Plan::refused`]).
     Skipped {
         #[serde(skip)]
@@ -464,6 +478,7 @@ impl Verdict {
             Verdict::AtShardQuota { .. } => "at_shard_quota",
             Verdict::BudgetUsedUp { .. } => "budget_used_up",
             Verdict::RangeTooSmall => "range_too_small",
+            Verdict::HotKeys { .. } => "hot_keys",
             Verdict::Skipped { .. } => "skipped",
         }
     }

@@ -23,6 +23,9 @@
 //!   `merged_ceiling` in every minute are merged, coolest first.
 //! - Cooldowns, `min_shards`/`max_shards` and the per-run budgets bound all
 //!   of it; a stream outside its bounds is brought back inside them.
+//! - A hot shard whose last split left its sibling with under a quarter of
+//!   its load is not split again: a few hot keys dominate it, which no
+//!   split spreads (it would only split toward them again and again).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -45,6 +48,9 @@ pub const WRITE_RECORDS_PER_SECOND: f64 = 1_000.0;
 /// Shared read capacity of one shard, bytes per second.
 pub const READ_BYTES_PER_SECOND: f64 = 2_097_152.0;
 const SECONDS_PER_MINUTE: f64 = 60.0;
+/// A split is lopsided when one child peaks below this fraction of the
+/// other: the parent's load sat on a few keys on one side.
+const LOPSIDED_SPLIT: f64 = 0.25;
 
 /// Plans one stream. See the module docs for the rules.
 pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Plan {
@@ -542,6 +548,33 @@ impl<'a> Planner<'a> {
         Some([child(low), child(high)])
     }
 
+    /// Whether the split that made hot shard `i` left its sibling (the
+    /// parent's other half, still open) with almost none of the load: then
+    /// a few partition keys dominate this range, another split cannot
+    /// spread them, and splitting again and again toward them (flapping
+    /// with the merges of the cold halves) is the worst thing to do.
+    fn dominated_by_few_keys(&self, i: usize) -> Option<Verdict> {
+        let shard = self.open[i];
+        let parent = shard
+            .parent_shard_id
+            .as_ref()
+            .filter(|_| shard.adjacent_parent_shard_id.is_none())?;
+        let j = (0..self.open.len()).find(|&j| {
+            j != i
+                && self.open[j].parent_shard_id.as_ref() == Some(parent)
+                && self.open[j].adjacent_parent_shard_id.is_none()
+        })?;
+        let (this, sibling) = (&self.stats[i], &self.stats[j]);
+        if this.up_present == 0 || sibling.up_present == 0 || this.up_peak <= 0.0 {
+            return None;
+        }
+        let ratio = sibling.up_peak / this.up_peak;
+        (ratio < LOPSIDED_SPLIT).then(|| Verdict::HotKeys {
+            sibling: self.open[j].id.clone(),
+            sibling_ratio: ratio,
+        })
+    }
+
     fn split_hot_shards(&mut self) {
         let up = &self.policy.scale_up;
         let cooling_until = self
@@ -556,6 +589,10 @@ impl<'a> Planner<'a> {
             if let Some(until) = cooling_until {
                 let action = ActionKind::Split;
                 self.decide(i, Verdict::CoolingDown { action, until });
+                continue;
+            }
+            if let Some(verdict) = self.dominated_by_few_keys(i) {
+                self.decide(i, verdict);
                 continue;
             }
             queue.push(Piece {
@@ -1481,6 +1518,38 @@ mod tests {
         let plan = run(&obs, &StreamPolicy::default());
         assert_eq!(verdicts(&plan), vec!["range_too_small", "steady"]);
         assert!(plan.actions.is_empty());
+    }
+
+    #[test]
+    fn a_hot_shard_whose_split_left_its_sibling_idle_is_not_split_again() {
+        // Shards 0 and 1 are the halves of one split; nearly all of the
+        // parent's load landed on shard 0.
+        let lopsided = StreamBuilder::new("s", 3)
+            .constant(0, 0.95)
+            .constant(1, 0.1)
+            .constant(2, 0.5)
+            .parent(0, "shardId-000000000099")
+            .parent(1, "shardId-000000000099")
+            .build();
+        let plan = run(&lopsided, &StreamPolicy::default());
+        assert_eq!(plan.actions, vec![]);
+        assert_eq!(plan.verdicts[0].verdict.name(), "hot_keys");
+        let reason = plan.verdicts[0].reason();
+        assert!(
+            reason.contains(
+                "splitting its parent left shardId-000000000001 only 11% of this shard's peak"
+            ),
+            "{reason}"
+        );
+        // An even split says nothing about hot keys: split as usual.
+        let even = StreamBuilder::new("s", 3)
+            .constant(0, 0.95)
+            .constant(1, 0.6)
+            .constant(2, 0.5)
+            .parent(0, "shardId-000000000099")
+            .parent(1, "shardId-000000000099")
+            .build();
+        assert_eq!(run(&even, &StreamPolicy::default()).splits().count(), 1);
     }
 
     #[test]

@@ -185,6 +185,12 @@ impl StreamBuilder {
         self
     }
 
+    /// Marks open shard `shard` as a child of a split of `parent`.
+    pub fn parent(mut self, shard: usize, parent: &str) -> Self {
+        self.obs.shards[shard].parent_shard_id = Some(ShardId::new(parent));
+        self
+    }
+
     /// Adds a closed shard (a former parent) that must be ignored.
     pub fn closed(mut self, range: HashKeyRange) -> Self {
         let n = self.obs.shards.len();
