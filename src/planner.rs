@@ -559,11 +559,19 @@ impl<'a> Planner<'a> {
             .parent_shard_id
             .as_ref()
             .filter(|_| shard.adjacent_parent_shard_id.is_none())?;
-        let j = (0..self.open.len()).find(|&j| {
-            j != i
-                && self.open[j].parent_shard_id.as_ref() == Some(parent)
+        // A split's two halves are contiguous, so the sibling, if still
+        // open, is a neighbour in hash-key order.
+        let is_sibling = |j: usize| {
+            self.open[j].parent_shard_id.as_ref() == Some(parent)
                 && self.open[j].adjacent_parent_shard_id.is_none()
-        })?;
+        };
+        let j = [
+            i.checked_sub(1),
+            Some(i + 1).filter(|&j| j < self.open.len()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|&j| is_sibling(j))?;
         let (this, sibling) = (&self.stats[i], &self.stats[j]);
         if this.up_present == 0 || sibling.up_present == 0 || this.up_peak <= 0.0 {
             return None;
