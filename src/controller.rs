@@ -161,13 +161,7 @@ pub async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
         }
         tracing::info!(stream = %stream, metrics = ?missing, "enabled shard-level metrics");
     }
-    executor
-        .apply(
-            stream,
-            &planned.plan,
-            planned.observed.observation.history.clone(),
-        )
-        .await
+    executor.apply(stream, &planned.plan).await
 }
 
 /// Applies every planned stream, a few at a time, in order.

@@ -209,6 +209,20 @@ pub enum Event<'a> {
     },
 }
 
+/// What a wait is for, which decides what may cut it short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Before an operation is issued: shutdown ends it, and so does the
+    /// point after which the operation could not finish by the deadline.
+    BeforeOperation,
+    /// After an operation (already recorded) is issued, for it to finish:
+    /// shutdown and the deadline end it.
+    AfterOperation,
+    /// After a call whose outcome is unknown, to learn what it did: only
+    /// the deadline ends it, so a first signal does not leave it unknown.
+    Settling,
+}
+
 /// The concrete call an action turns into once its target is found.
 enum Target {
     Split { shard: ShardId, key: HashKey },
@@ -237,9 +251,8 @@ pub struct Executor<'a, R, W, C> {
 }
 
 impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
-    /// Applies `plan` to `stream`, whose cooldown history was `history`
-    /// when the plan was made.
-    pub async fn apply(&self, stream: &StreamId, plan: &Plan, mut history: History) -> ApplyReport {
+    /// Applies `plan` to `stream`.
+    pub async fn apply(&self, stream: &StreamId, plan: &Plan) -> ApplyReport {
         let mut report = ApplyReport {
             stream: stream.name.clone(),
             applied: Vec::new(),
@@ -247,6 +260,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             stop: None,
         };
         let total = plan.actions.len();
+        let mut since = plan.observed_at;
         for (index, action) in plan.actions.iter().enumerate() {
             let result = match self.time_left() {
                 Err(stop) => Err(stop),
@@ -257,15 +271,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         total,
                         action,
                     });
-                    self.apply_one(stream, action).await
+                    self.apply_one(stream, plan, action, since).await
                 }
             };
-            match result {
+            let stop = match result {
                 Ok(at) => {
-                    match action {
-                        Action::Split(_) => history.last_scale_up = Some(at),
-                        Action::Merge(_) => history.last_scale_down = Some(at),
-                    }
+                    since = at;
                     report.applied.push(Applied {
                         action: action.clone(),
                         at,
@@ -276,50 +287,28 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         total,
                         action,
                     });
-                    // Tags can be written once the reshard has finished. If
-                    // it does not finish in time, recording is still tried
-                    // once, so the next run sees the cooldown.
-                    let recorded = match self.wait_active(stream, false).await {
-                        Ok(()) => self.record(stream, &history, action).await,
-                        Err(stop) if stop.kind != StopKind::Timeout => Err(stop),
+                    // The operation is recorded already (before it was
+                    // issued); waiting for it to finish only tells the
+                    // next one, or the person watching, that it did.
+                    match self.wait_active(stream, Wait::AfterOperation).await {
+                        Ok(()) => continue,
                         Err(stop) => {
-                            let note = describe(action);
-                            let outcome = match self
-                                .write
-                                .write_history(stream, &history, &note)
-                                .await
-                            {
-                                Ok(()) => "it is recorded in the stream's tags",
-                                Err(_) => {
-                                    "it could not be recorded in the stream's tags yet (the next run sees no cooldown for it)"
-                                }
-                            };
-                            Err(Stop::new(
-                                stop.kind,
-                                format!("{note} was applied and {outcome}; then: {}", stop.message),
-                            ))
+                            report.not_applied = plan.actions[index + 1..].to_vec();
+                            stop
                         }
-                    };
-                    if let Err(stop) = recorded {
-                        report.not_applied = plan.actions[index + 1..].to_vec();
-                        (self.on_event)(Event::Stopped {
-                            stream: &stream.name,
-                            stop: &stop,
-                        });
-                        report.stop = Some(stop);
-                        break;
                     }
                 }
                 Err(stop) => {
                     report.not_applied = plan.actions[index..].to_vec();
-                    (self.on_event)(Event::Stopped {
-                        stream: &stream.name,
-                        stop: &stop,
-                    });
-                    report.stop = Some(stop);
-                    break;
+                    stop
                 }
-            }
+            };
+            (self.on_event)(Event::Stopped {
+                stream: &stream.name,
+                stop: &stop,
+            });
+            report.stop = Some(stop);
+            break;
         }
         report
     }
@@ -335,25 +324,34 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         if let Some(deadline) = self.deadline
             && Instant::now() + self.config.operation_estimate > deadline
         {
-            return Err(Stop::new(
-                StopKind::Deadline,
-                format!(
-                    "stopping: less than {} left before the deadline to issue, finish and record another operation; the next run continues",
-                    humantime::format_duration(self.config.operation_estimate)
-                ),
-            ));
+            return Err(self.deadline_stop());
         }
         Ok(())
     }
 
-    /// Carries out one action, returning when it was issued.
-    async fn apply_one(&self, stream: &StreamId, action: &Action) -> Result<DateTime<Utc>, Stop> {
+    /// Carries out one action, returning when it was issued. `since` is
+    /// when the stream was last known to this run (the observation, or this
+    /// run's previous operation): cooldown tags newer than that were
+    /// written by someone else.
+    async fn apply_one(
+        &self,
+        stream: &StreamId,
+        plan: &Plan,
+        action: &Action,
+        since: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, Stop> {
+        let mut since = since;
         let mut attempt = 0;
         // Set after a call whose outcome is unknown (timeout, lost reply).
         let mut issued_at: Option<DateTime<Utc>> = None;
         loop {
-            self.wait_active(stream, true).await?;
-            let target = match self.locate(stream, action).await? {
+            let wait = if issued_at.is_some() {
+                Wait::Settling
+            } else {
+                Wait::BeforeOperation
+            };
+            self.wait_active(stream, wait).await?;
+            let target = match self.locate(stream, plan, action).await? {
                 Located::Ready(target) => target,
                 Located::Done if issued_at.is_some() => return Ok(issued_at.expect("checked")),
                 Located::Done => {
@@ -372,12 +370,26 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     ));
                 }
             };
+            if issued_at.is_none() {
+                self.check_history(stream, since).await?;
+            }
             if matches!(target, Target::Split { .. }) {
                 self.check_quota(stream).await?;
             }
             self.limiter.acquire().await;
+            // The last moment to decline: shutdown asked, or too close to
+            // the deadline to finish.
+            self.time_left()?;
             attempt += 1;
             let at = self.clock.now();
+            // Recorded before it is first issued, so a process that dies
+            // right after the call still leaves its cooldown behind.
+            if attempt == 1 {
+                self.record(stream, action, at).await?;
+                since = at;
+            }
+            // The operation counts from its first attempt, as its cooldown does.
+            let at = since;
             let result = match &target {
                 Target::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
                 Target::Merge { shard, adjacent } => {
@@ -424,7 +436,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 delay,
                 error: &error,
             });
-            self.sleep(delay, true).await?;
+            let wait = if issued_at.is_some() {
+                Wait::Settling
+            } else {
+                Wait::BeforeOperation
+            };
+            self.sleep(delay, wait).await?;
         }
     }
 
@@ -439,27 +456,49 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         half + half.mul_f64(fastrand::f64())
     }
 
-    /// Sleeps; an interruptible sleep ends early when shutdown is
-    /// requested. Waits that finish an operation already issued (for
-    /// ACTIVE, to record it) are not interruptible: the first signal lets
-    /// them complete.
-    async fn sleep(&self, delay: Duration, interruptible: bool) -> Result<(), Stop> {
-        match self.shutdown.filter(|_| interruptible) {
+    /// Sleeps for `delay`, or less as `wait` allows: shutdown ends every
+    /// wait but [`Wait::Settling`], and the deadline ends waits before an
+    /// operation early enough to leave it time to finish.
+    async fn sleep(&self, delay: Duration, wait: Wait) -> Result<(), Stop> {
+        let now = Instant::now();
+        let cutoff = match wait {
+            Wait::BeforeOperation => self
+                .deadline
+                .map(|d| d.checked_sub(self.config.operation_estimate).unwrap_or(now)),
+            Wait::AfterOperation | Wait::Settling => self.deadline,
+        };
+        let (until, past_cutoff) = match cutoff {
+            Some(c) if now + delay > c => (c.max(now), true),
+            _ => (now + delay, false),
+        };
+        let shutdown = self.shutdown.filter(|_| wait != Wait::Settling);
+        match shutdown {
             Some(s) => {
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => Ok(()),
-                    () = s.requested() => Err(Stop::new(StopKind::Shutdown, "stopping: shutdown requested")),
+                    () = tokio::time::sleep_until(until) => {}
+                    () = s.requested() => return Err(Stop::new(StopKind::Shutdown, "stopping: shutdown requested")),
                 }
             }
-            None => {
-                tokio::time::sleep(delay).await;
-                Ok(())
-            }
+            None => tokio::time::sleep_until(until).await,
         }
+        if past_cutoff {
+            return Err(self.deadline_stop());
+        }
+        Ok(())
+    }
+
+    fn deadline_stop(&self) -> Stop {
+        Stop::new(
+            StopKind::Deadline,
+            format!(
+                "stopping: less than {} left before the deadline to issue, finish and record another operation; the next run continues",
+                humantime::format_duration(self.config.operation_estimate)
+            ),
+        )
     }
 
     /// Polls until the stream is ACTIVE, within `active_timeout`.
-    async fn wait_active(&self, stream: &StreamId, interruptible: bool) -> Result<(), Stop> {
+    async fn wait_active(&self, stream: &StreamId, wait: Wait) -> Result<(), Stop> {
         let started = Instant::now();
         let mut delay = self.config.poll_initial;
         let mut attempt = 0;
@@ -490,16 +529,40 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     ),
                 ));
             }
-            self.sleep(delay, interruptible).await?;
+            self.sleep(delay, wait).await?;
             delay = (delay * 2).min(self.config.poll_max);
         }
     }
 
-    /// Finds the open shard(s) an action applies to in the current layout.
-    async fn locate(&self, stream: &StreamId, action: &Action) -> Result<Located, Stop> {
+    /// Finds the open shard(s) an action applies to in the current layout,
+    /// and checks the plan's bounds against the layout as it is now.
+    async fn locate(
+        &self,
+        stream: &StreamId,
+        plan: &Plan,
+        action: &Action,
+    ) -> Result<Located, Stop> {
         let open = self
-            .retrying(stream, true, || self.read.list_open_shards(stream))
+            .retrying(stream, Wait::BeforeOperation, || {
+                self.read.list_open_shards(stream)
+            })
             .await?;
+        let count = open.len() as u32;
+        match action {
+            Action::Split(_) if count >= plan.max_shards => {
+                return Ok(Located::Stale(format!(
+                    "the stream has {count} open shards now, at or above max_shards {}",
+                    plan.max_shards
+                )));
+            }
+            Action::Merge(_) if count <= plan.min_shards => {
+                return Ok(Located::Stale(format!(
+                    "the stream has {count} open shards now, at or below min_shards {}",
+                    plan.min_shards
+                )));
+            }
+            _ => {}
+        }
         let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
         let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
         Ok(match action {
@@ -550,7 +613,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
 
     async fn check_quota(&self, stream: &StreamId) -> Result<(), Stop> {
         let quota = self
-            .retrying(stream, true, || self.read.shard_quota())
+            .retrying(stream, Wait::BeforeOperation, || self.read.shard_quota())
             .await?;
         if quota.headroom() == 0 {
             return Err(Stop::new(
@@ -564,24 +627,57 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         Ok(())
     }
 
-    /// Records the operation in the stream's tags.
+    /// Stops if the stream's cooldown tags are newer than `since`: someone
+    /// else resharded the stream after this plan was made.
+    async fn check_history(&self, stream: &StreamId, since: DateTime<Utc>) -> Result<(), Stop> {
+        let history = self
+            .retrying(stream, Wait::BeforeOperation, || {
+                self.read.read_history(stream)
+            })
+            .await?;
+        let latest = history.last_scale_up.max(history.last_scale_down);
+        match latest {
+            Some(t) if t > since => Err(Stop::new(
+                StopKind::StalePlan,
+                format!(
+                    "stream {stream}: stale plan: the stream was resharded at {} (by another controller?), after this plan's view of it",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the operation in the stream's tags, before it is issued:
+    /// only the time of this kind of operation, so that a concurrent
+    /// writer's time for the other kind is never set back.
     async fn record(
         &self,
         stream: &StreamId,
-        history: &History,
         action: &Action,
+        at: DateTime<Utc>,
     ) -> Result<(), Stop> {
         let note = describe(action);
-        self.retrying(stream, false, || {
-            self.write.write_history(stream, history, &note)
+        let update = match action {
+            Action::Split(_) => History {
+                last_scale_up: Some(at),
+                last_scale_down: None,
+            },
+            Action::Merge(_) => History {
+                last_scale_up: None,
+                last_scale_down: Some(at),
+            },
+        };
+        self.retrying(stream, Wait::BeforeOperation, || {
+            self.write.write_history(stream, &update, &note)
         })
         .await
         .map_err(|stop| {
             Stop::new(
                 stop.kind,
                 format!(
-                    "{} was applied but could not be recorded in the stream's tags: {}",
-                    note, stop.message
+                    "{note} was not applied: its cooldown could not be recorded in the stream's tags first: {}",
+                    stop.message
                 ),
             )
         })
@@ -591,7 +687,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     async fn retrying<T, F, Fut>(
         &self,
         stream: &StreamId,
-        interruptible: bool,
+        wait: Wait,
         mut call: F,
     ) -> Result<T, Stop>
     where
@@ -614,7 +710,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         delay,
                         error: &e,
                     });
-                    self.sleep(delay, interruptible).await?;
+                    self.sleep(delay, wait).await?;
                 }
                 Err(e) => return Err(Stop::from_api(&e, stream)),
             }
@@ -687,6 +783,9 @@ mod tests {
         limiter: RateLimiter,
         config: ExecutorConfig,
         events: StdMutex<Vec<String>>,
+        /// Requested when the first operation starts, if set.
+        stop_on_start: StdMutex<Option<crate::shutdown::ShutdownTrigger>>,
+        shutdown: Option<Shutdown>,
     }
 
     impl Fixture {
@@ -700,11 +799,18 @@ mod tests {
                 limiter: RateLimiter::per_second(5),
                 config: ExecutorConfig::default(),
                 events: StdMutex::new(Vec::new()),
+                stop_on_start: StdMutex::new(None),
+                shutdown: None,
             }
         }
 
         async fn apply(&self, plan: &Plan, deadline: Option<Instant>) -> ApplyReport {
             let on_event = |e: Event<'_>| {
+                if let Event::Starting { .. } = e
+                    && let Some(trigger) = self.stop_on_start.lock().unwrap().take()
+                {
+                    trigger.request();
+                }
                 let line = match e {
                     Event::Starting { index, .. } => format!("starting {index}"),
                     Event::Waiting { status, .. } => format!("waiting {status}"),
@@ -723,12 +829,10 @@ mod tests {
                 limiter: &self.limiter,
                 config: &self.config,
                 deadline,
-                shutdown: None,
+                shutdown: self.shutdown.as_ref(),
                 on_event: &on_event,
             };
-            executor
-                .apply(&StreamId::named(STREAM), plan, History::default())
-                .await
+            executor.apply(&StreamId::named(STREAM), plan).await
         }
 
         fn open_ranges(&self) -> Vec<HashKeyRange> {
@@ -994,6 +1098,144 @@ mod tests {
             "{}",
             stop.message
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_active_that_would_cross_the_deadline_starts_nothing() {
+        let fx = Fixture::new(
+            2,
+            SimConfig {
+                reshard_duration: Duration::from_secs(120),
+                ..SimConfig::default()
+            },
+        );
+        let plan = split_plan(2, false);
+        // Someone else's reshard keeps the stream UPDATING for 120 s; with
+        // 150 s left and 90 s needed per operation, waiting it out would
+        // leave too little time.
+        let other = crate::model::uniform_ranges(2)[1];
+        fx.sim
+            .split_shard(
+                &StreamId::named(STREAM),
+                &"shardId-000000000001".into(),
+                other.midpoint().unwrap(),
+            )
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let report = fx
+            .apply(&plan, Some(started + Duration::from_secs(150)))
+            .await;
+        assert_eq!(report.stop.unwrap().kind, StopKind::Deadline);
+        assert_eq!(report.applied, vec![]);
+        assert!(
+            started.elapsed() <= Duration::from_secs(60),
+            "gave up at the cutoff: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            fx.sim
+                .log()
+                .iter()
+                .filter(|l| l.starts_with("SplitShard"))
+                .count(),
+            1,
+            "only the other reshard"
+        );
+        assert!(
+            fx.sim.stream(STREAM).unwrap().tags.is_empty(),
+            "nothing recorded"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_before_an_operation_is_issued_starts_nothing() {
+        let mut fx = Fixture::new(2, SimConfig::default());
+        let (trigger, stop) = crate::shutdown::channel();
+        fx.shutdown = Some(stop);
+        *fx.stop_on_start.lock().unwrap() = Some(trigger);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        assert_eq!(report.stop.unwrap().kind, StopKind::Shutdown);
+        assert_eq!(report.applied, vec![]);
+        assert_eq!(fx.sim.log(), Vec::<String>::new());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reshard_by_another_controller_after_the_plan_makes_it_stale() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let plan = split_plan(2, false);
+        let later = plan.observed_at + chrono::TimeDelta::minutes(1);
+        fx.sim.set_tags(
+            STREAM,
+            &[(crate::tags::LAST_SCALE_DOWN, &later.to_rfc3339())],
+        );
+        let report = fx.apply(&plan, None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StalePlan);
+        assert!(
+            stop.message
+                .contains("was resharded at 2026-11-26T02:01:00Z"),
+            "{}",
+            stop.message
+        );
+        assert_eq!(fx.sim.log(), Vec::<String>::new());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounds_are_checked_against_the_stream_as_it_is_when_applying() {
+        let fx = Fixture::new(2, SimConfig::default());
+        let mut plan = split_plan(2, false);
+        plan.max_shards = 3;
+        // Someone adds a shard between planning and applying.
+        let other = crate::model::uniform_ranges(2)[1];
+        fx.sim
+            .split_shard(
+                &StreamId::named(STREAM),
+                &"shardId-000000000001".into(),
+                other.midpoint().unwrap(),
+            )
+            .await
+            .unwrap();
+        let report = fx.apply(&plan, None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StalePlan);
+        assert!(
+            stop.message
+                .contains("3 open shards now, at or above max_shards 3"),
+            "{}",
+            stop.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cooldown_is_recorded_before_the_operation_is_issued() {
+        let fx = Fixture::new(2, SimConfig::default());
+        // The split is refused outright, yet its cooldown was written first:
+        // a process killed right after a call leaves its cooldown behind.
+        fx.sim
+            .fail_next("SplitShard", ApiErrorKind::InvalidArgument, 1);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        assert_eq!(report.stop.unwrap().kind, StopKind::Rejected);
+        let tags = fx.sim.stream(STREAM).unwrap().tags;
+        assert!(tags.contains_key(crate::tags::LAST_SCALE_UP), "{tags:?}");
+        assert!(
+            !tags.contains_key(crate::tags::LAST_SCALE_DOWN),
+            "only the performed kind is written"
+        );
+        // And when the record cannot be written, nothing is issued.
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim
+            .fail_next("AddTagsToStream", ApiErrorKind::AccessDenied, 1);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::AccessDenied);
+        assert!(
+            stop.message
+                .contains("was not applied: its cooldown could not be recorded"),
+            "{}",
+            stop.message
+        );
+        assert_eq!(fx.sim.log(), Vec::<String>::new());
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,6 +48,14 @@ macro_rules! on_stream {
     };
 }
 
+/// Resharding calls are made once by the SDK: the executor retries them
+/// itself, re-reading the stream in between, so that a call that took
+/// effect but lost its reply is recognised instead of repeated blindly.
+fn single_attempt() -> aws_sdk_kinesis::config::Builder {
+    aws_sdk_kinesis::config::Builder::default()
+        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+}
+
 fn unexpected(operation: &'static str, message: String) -> ApiError {
     ApiError::new(operation, ApiErrorKind::Other, None, message)
 }
@@ -232,6 +240,8 @@ impl KinesisWrite for KinesisWriter {
         on_stream!(self.client.split_shard(), stream)
             .shard_to_split(shard.as_str())
             .new_starting_hash_key(key.to_string())
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map(|_| ())
@@ -247,6 +257,8 @@ impl KinesisWrite for KinesisWriter {
         on_stream!(self.client.merge_shards(), stream)
             .shard_to_merge(shard.as_str())
             .adjacent_shard_to_merge(adjacent.as_str())
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map(|_| ())

@@ -753,9 +753,7 @@ async fn execute<W: KinesisWrite>(
         on_event: &on_event,
     };
     let started = Instant::now();
-    let report = executor
-        .apply(&StreamId::named(STREAM), plan, History::default())
-        .await;
+    let report = executor.apply(&StreamId::named(STREAM), plan).await;
     Run {
         report,
         elapsed: started.elapsed(),
@@ -781,6 +779,8 @@ struct Stream {
     describe: Rule,
     list: Rule,
     limits: Rule,
+    /// ListTagsForStream: no cooldown history yet.
+    history: Rule,
     tags: Rule,
     /// The tags of every AddTagsToStream call, in order.
     tagged: Arc<Mutex<Vec<HashMap<String, String>>>>,
@@ -796,6 +796,13 @@ impl Stream {
                 .then_output(|| summary(k::StreamStatus::Active)),
             list,
             limits: mock!(Client::describe_limits).then_output(limits),
+            history: mock!(Client::list_tags_for_stream).then_output(|| {
+                ListTagsForStreamOutput::builder()
+                    .set_tags(Some(Vec::new()))
+                    .has_more_tags(false)
+                    .build()
+                    .expect("tags and has_more_tags are set")
+            }),
             tags: mock!(Client::add_tags_to_stream)
                 .match_requests(|req| req.stream_name() == Some(STREAM))
                 .then_compute_output(move |req| {
@@ -821,7 +828,13 @@ impl Stream {
     /// A client answering `first` before the stream's own rules.
     fn client(&self, first: &[&Rule]) -> Client {
         let mut rules: Vec<&Rule> = first.to_vec();
-        rules.extend([&self.describe, &self.list, &self.limits, &self.tags]);
+        rules.extend([
+            &self.describe,
+            &self.list,
+            &self.limits,
+            &self.history,
+            &self.tags,
+        ]);
         kinesis(&rules)
     }
 
@@ -883,7 +896,8 @@ async fn throttled_twice_then_split_and_recorded() {
         retries(&run.events),
         ["retry 1 Throttled", "retry 2 Throttled"]
     );
-    // Recorded once, after the split, with the time it was issued.
+    // Recorded once, before the first attempt, with the time the split
+    // is reported under.
     let tagged = stream.tagged();
     assert_eq!(tagged.len(), 1, "{tagged:?}");
     assert_eq!(
@@ -898,7 +912,7 @@ async fn throttled_twice_then_split_and_recorded() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn persistent_throttling_gives_up_after_6_attempts_and_records_nothing() {
+async fn persistent_throttling_gives_up_after_6_attempts_having_recorded_once() {
     let stream = Stream::one_shard();
     let split = split_rule().then_http_response(rate_exceeded);
     let client = stream.client(&[&split]);
@@ -930,7 +944,8 @@ async fn persistent_throttling_gives_up_after_6_attempts_and_records_nothing() {
     assert_eq!(run.report.applied, []);
     assert_eq!(run.report.not_applied, plan.actions);
     assert_eq!(split.num_calls(), 6);
-    assert_eq!(stream.tags.num_calls(), 0);
+    // Recorded once, before the first attempt.
+    assert_eq!(stream.tags.num_calls(), 1);
     assert!(
         run.elapsed < Duration::from_secs(120),
         "bounded: {:?}",
@@ -967,7 +982,9 @@ async fn the_shard_quota_answer_stops_without_retrying() {
         stop.message
     );
     assert_eq!(split.num_calls(), 1);
-    assert_eq!(stream.tags.num_calls(), 0);
+    // The cooldown was recorded before the refused call: a conservative
+    // pause, never a missed one.
+    assert_eq!(stream.tags.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -1176,7 +1193,7 @@ async fn a_stream_that_never_becomes_active_times_out_before_any_split() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_reshard_that_never_finishes_is_applied_and_recorded_anyway() {
+async fn a_reshard_that_never_finishes_is_applied_and_was_recorded_first() {
     let describe = mock!(Client::describe_stream_summary)
         .sequence()
         .output(|| summary(k::StreamStatus::Active))
@@ -1207,16 +1224,10 @@ async fn a_reshard_that_never_finishes_is_applied_and_recorded_anyway() {
         "{}",
         stop.message
     );
-    // The split was issued and is reported, and recording it is tried
-    // anyway so that the next run sees its cooldown.
-    assert!(
-        stop.message.starts_with(
-            "split shardId-000000000000 at 170141183460469231731687303715884105728 was applied and it is recorded in the stream's tags"
-        ),
-        "{}",
-        stop.message
-    );
+    // The split was issued and is reported; its cooldown was recorded
+    // before it was issued, so the next run sees it.
     assert_eq!(run.report.applied.len(), 1);
+    assert!(stream.tagged()[0].contains_key(LAST_SCALE_UP));
     assert_eq!(split.num_calls(), 1);
     assert_eq!(stream.tags.num_calls(), 1);
 }
@@ -1299,7 +1310,8 @@ async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
     // One split sent; nothing attempted on the deleted stream but the ACTIVE check.
     assert_eq!((split.num_calls(), gone_split.num_calls()), (1, 0));
     assert_eq!(gone_describe.num_calls(), 1);
-    assert_eq!(stream.tags.num_calls() + gone_tags.num_calls(), 0);
+    // Only the first split's cooldown, written before it was issued.
+    assert_eq!(stream.tags.num_calls() + gone_tags.num_calls(), 1);
     assert_eq!(
         run.events.last().map(String::as_str),
         Some("stopped StreamGone")

@@ -183,11 +183,12 @@ async fn shutdown_during_an_operation_lets_it_finish_and_be_recorded() {
     let h = Harness::new(1.7);
     let (trigger, stop) = shutdown::channel();
     let trigger: Mutex<Option<ShutdownTrigger>> = Mutex::new(Some(trigger));
-    // Ask to stop the moment the first operation starts (once the metrics
-    // show the heat, a few passes in).
+    // Ask to stop while the first split is in flight: its call has
+    // returned and the stream is UPDATING (once the metrics show the heat,
+    // a few passes in).
     let asked_in_pass = Mutex::new(None);
     let on_event = |e: Event<'_>| {
-        if let Event::Starting { .. } = e
+        if let Event::Applied { .. } = e
             && let Some(t) = trigger.lock().unwrap().take()
         {
             *asked_in_pass.lock().unwrap() = Some(h.passes.lock().unwrap().len() as u64 + 1);
@@ -204,19 +205,41 @@ async fn shutdown_during_an_operation_lets_it_finish_and_be_recorded() {
     assert_eq!(
         log.iter().filter(|l| l.starts_with("SplitShard")).count(),
         1,
-        "{log:?}"
+        "only the first split: {log:?}"
     );
     let stream = h.world.kinesis.stream("s").unwrap();
     assert!(
         stream.tags.contains_key(tags::LAST_SCALE_UP),
-        "the operation in flight was recorded: {:?}",
+        "the operation in flight is recorded: {:?}",
         stream.tags
     );
-    assert!(
-        stream.updating_until.is_some_and(|u| u <= h.clock.now()),
-        "and waited for ACTIVE"
-    );
     assert_eq!(stream.open_shards().count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_before_an_operation_is_issued_starts_none() {
+    let h = Harness::new(1.7);
+    let (trigger, stop) = shutdown::channel();
+    let trigger: Mutex<Option<ShutdownTrigger>> = Mutex::new(Some(trigger));
+    // The signal comes as the first operation is about to start.
+    let on_event = |e: Event<'_>| {
+        if let Event::Starting { .. } = e
+            && let Some(t) = trigger.lock().unwrap().take()
+        {
+            t.request();
+        }
+    };
+    h.run(600, 0.0, &stop, &on_event).await;
+    assert!(
+        h.world
+            .kinesis
+            .log()
+            .iter()
+            .all(|l| !l.starts_with("SplitShard")),
+        "{:?}",
+        h.world.kinesis.log()
+    );
+    assert!(h.world.kinesis.stream("s").unwrap().tags.is_empty());
 }
 
 #[tokio::test]
