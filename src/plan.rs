@@ -342,7 +342,7 @@ impl ShardVerdict {
                 sibling,
                 sibling_ratio,
             } => format!(
-                "{}, but splitting its parent left {sibling} only {:.0}% of this shard's peak: a few partition keys dominate this range and another split would not spread them; spread those keys (a suffix on the partition key) or expect throttling",
+                "{}, but splitting its parent recently left {sibling} only {:.0}% of this shard's demand: a few partition keys dominate this range and another split would not spread them; spread those keys (a suffix on the partition key) or expect throttling",
                 hot(),
                 sibling_ratio * 100.0
             ),

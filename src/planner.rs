@@ -23,9 +23,10 @@
 //!   `merged_ceiling` in every minute are merged, coolest first.
 //! - Cooldowns, `min_shards`/`max_shards` and the per-run budgets bound all
 //!   of it; a stream outside its bounds is brought back inside them.
-//! - A hot shard whose last split left its sibling with under a quarter of
-//!   its load is not split again: a few hot keys dominate it, which no
-//!   split spreads (it would only split toward them again and again).
+//! - A hot shard whose recent split left its sibling with under a quarter
+//!   of its demand is not split again while its demand is under two
+//!   shards: a few hot keys dominate it, which no split spreads (it would
+//!   only split toward them again and again).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -110,6 +111,15 @@ fn refusal(obs: &Observation, open: &[&Shard]) -> Option<Refusal> {
     }
     let problems = check_layout(open.iter().copied());
     (!problems.is_empty()).then_some(Refusal::BrokenLayout { problems })
+}
+
+/// `t` plus `span`, or the end of time if that overflows (a policy may
+/// set very long cooldowns).
+fn later(t: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(span)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Which series indexes hold complete minutes.
@@ -241,6 +251,9 @@ struct ShardStats {
     peak: Option<f64>,
     hot: Option<Trigger>,
     cold: bool,
+    /// Throttled writes in the scale-down window: a shard that throttled
+    /// (even in sub-minute bursts) is not cold, whatever its averages.
+    down_throttled: f64,
 }
 
 impl ShardStats {
@@ -265,7 +278,8 @@ impl ShardStats {
             s.pressure = pressures.first().copied().unwrap_or(0.0);
         }
         s.cold = s.down_present == policy.scale_down.window_minutes
-            && s.down_peak < policy.scale_down.threshold;
+            && s.down_peak < policy.scale_down.threshold
+            && s.down_throttled == 0.0;
         s
     }
 
@@ -294,6 +308,7 @@ impl ShardStats {
                 .unwrap_or(0.0)
         };
         self.throttled = up.clone().map(throttled_at).sum();
+        self.down_throttled = down.clone().map(throttled_at).sum();
 
         let (bytes, records) = (m.incoming_bytes.raw(), m.incoming_records.raw());
         let out = read_enabled.then(|| m.outgoing_bytes.raw());
@@ -357,6 +372,7 @@ impl ShardStats {
         !self.cold
             && self.down_present < policy.scale_down.window_minutes
             && self.down_peak < policy.scale_down.threshold
+            && self.down_throttled == 0.0
     }
 }
 
@@ -548,11 +564,12 @@ impl<'a> Planner<'a> {
         Some([child(low), child(high)])
     }
 
-    /// Whether the split that made hot shard `i` left its sibling (the
-    /// parent's other half, still open) with almost none of the load: then
-    /// a few partition keys dominate this range, another split cannot
+    /// Whether the recent split that made hot shard `i` left its sibling
+    /// (the parent's other half, still open) with almost none of the load:
+    /// then a few partition keys dominate this range, another split cannot
     /// spread them, and splitting again and again toward them (flapping
-    /// with the merges of the cold halves) is the worst thing to do.
+    /// with the merges of the cold halves) is the worst thing to do. Demand
+    /// of two shards or more is split anyway.
     fn dominated_by_few_keys(&self, i: usize) -> Option<Verdict> {
         let shard = self.open[i];
         let parent = shard
@@ -573,10 +590,24 @@ impl<'a> Planner<'a> {
         .flatten()
         .find(|&j| is_sibling(j))?;
         let (this, sibling) = (&self.stats[i], &self.stats[j]);
-        if this.up_present == 0 || sibling.up_present == 0 || this.up_peak <= 0.0 {
+        // Demand beyond two shards (accepted plus throttled) may still be
+        // spread by splitting; and only a recent split says anything about
+        // today's keys.
+        let demand = this.pressure * self.policy.scale_up.threshold;
+        let horizon = TimeDelta::minutes(i64::from(self.policy.scale_down.window_minutes))
+            + TimeDelta::from_std(self.policy.scale_up.cooldown * 2).unwrap_or(TimeDelta::MAX);
+        let recent = self
+            .history_up
+            .is_some_and(|t| self.now.signed_duration_since(t) <= horizon);
+        if !recent
+            || demand >= 2.0
+            || this.up_present == 0
+            || sibling.up_present == 0
+            || demand <= 0.0
+        {
             return None;
         }
-        let ratio = sibling.up_peak / this.up_peak;
+        let ratio = sibling.up_peak / demand;
         (ratio < LOPSIDED_SPLIT).then(|| Verdict::HotKeys {
             sibling: self.open[j].id.clone(),
             sibling_ratio: ratio,
@@ -587,7 +618,7 @@ impl<'a> Planner<'a> {
         let up = &self.policy.scale_up;
         let cooling_until = self
             .history_up
-            .map(|t| t + TimeDelta::from_std(up.cooldown).unwrap_or(TimeDelta::MAX))
+            .map(|t| later(t, up.cooldown))
             .filter(|until| self.now < *until);
         let mut queue = BinaryHeap::new();
         for i in 0..self.open.len() {
@@ -696,10 +727,16 @@ impl<'a> Planner<'a> {
         let window = self.grid.window(down.window_minutes);
         let over_max = self.open_after.saturating_sub(self.policy.max_shards);
         let room = self.open_after.saturating_sub(self.policy.min_shards);
-        let cooling_until = self
-            .history_up
+        // Splits planned in this run count as the last split: merging right
+        // after them would break the merge cooldown by a few seconds.
+        let last_split = if self.splits_used > 0 {
+            Some(self.now)
+        } else {
+            self.history_up
+        };
+        let cooling_until = last_split
             .max(self.history_down)
-            .map(|t| t + TimeDelta::from_std(down.cooldown).unwrap_or(TimeDelta::MAX))
+            .map(|t| later(t, down.cooldown))
             .filter(|until| self.now < *until);
 
         // Candidate pairs (lower index, projected peak), coolest first.
@@ -734,8 +771,14 @@ impl<'a> Planner<'a> {
             }
             let both_cold = self.stats[i].cold && self.stats[i + 1].cold;
             let for_bounds = done < over_max;
+            // The most lasting reason first: at min_shards no cooldown's
+            // end would let the pair merge.
             let blocked = if !for_bounds && !both_cold {
                 continue;
+            } else if done >= room {
+                Some(Verdict::AtMinShards {
+                    min_shards: self.policy.min_shards,
+                })
             } else if let (Some(until), false) = (cooling_until, for_bounds) {
                 Some(Verdict::CoolingDown {
                     action: ActionKind::Merge,
@@ -745,10 +788,6 @@ impl<'a> Planner<'a> {
                 Some(Verdict::BudgetUsedUp {
                     limit: "max_merges_per_run",
                     value: down.max_merges_per_run,
-                })
-            } else if done >= room {
-                Some(Verdict::AtMinShards {
-                    min_shards: self.policy.min_shards,
                 })
             } else {
                 None
@@ -1070,6 +1109,18 @@ mod tests {
                 verdicts: vec!["merge", "merge"],
                 splits: 0,
                 merges: 1,
+            },
+            Case {
+                name: "no merge in a plan that splits (the merge cooldown follows a split)",
+                obs: StreamBuilder::new("s", 3)
+                    .constant(0, 0.95)
+                    .constant(1, 0.1)
+                    .constant(2, 0.1)
+                    .build(),
+                policy: p(),
+                verdicts: vec!["split", "cooling_down", "cooling_down"],
+                splits: 1,
+                merges: 0,
             },
             Case {
                 name: "merge budget used up",
@@ -1530,34 +1581,55 @@ mod tests {
 
     #[test]
     fn a_hot_shard_whose_split_left_its_sibling_idle_is_not_split_again() {
-        // Shards 0 and 1 are the halves of one split; nearly all of the
-        // parent's load landed on shard 0.
-        let lopsided = StreamBuilder::new("s", 3)
-            .constant(0, 0.95)
-            .constant(1, 0.1)
-            .constant(2, 0.5)
-            .parent(0, "shardId-000000000099")
-            .parent(1, "shardId-000000000099")
-            .build();
+        // Shards 0 and 1 are the halves of a split made 10 minutes ago;
+        // nearly all of the parent's load landed on shard 0.
+        let halves = |this: f64, sibling: f64| {
+            StreamBuilder::new("s", 3)
+                .constant(0, this)
+                .constant(1, sibling)
+                .constant(2, 0.5)
+                .parent(0, "shardId-000000000099")
+                .parent(1, "shardId-000000000099")
+        };
+        let lopsided = halves(0.95, 0.1).last_scale_up(minutes(10)).build();
         let plan = run(&lopsided, &StreamPolicy::default());
         assert_eq!(plan.actions, vec![]);
         assert_eq!(plan.verdicts[0].verdict.name(), "hot_keys");
         let reason = plan.verdicts[0].reason();
         assert!(
-            reason.contains(
-                "splitting its parent left shardId-000000000001 only 11% of this shard's peak"
-            ),
+            reason.contains("left shardId-000000000001 only 11% of this shard's demand"),
             "{reason}"
         );
         // An even split says nothing about hot keys: split as usual.
-        let even = StreamBuilder::new("s", 3)
-            .constant(0, 0.95)
-            .constant(1, 0.6)
-            .constant(2, 0.5)
-            .parent(0, "shardId-000000000099")
-            .parent(1, "shardId-000000000099")
-            .build();
+        let even = halves(0.95, 0.6).last_scale_up(minutes(10)).build();
         assert_eq!(run(&even, &StreamPolicy::default()).splits().count(), 1);
+        // Nor does a split long ago.
+        let old = halves(0.95, 0.1).last_scale_up(minutes(600)).build();
+        assert_eq!(run(&old, &StreamPolicy::default()).splits().count(), 1);
+        // And demand of two shards or more (throttled) is split anyway.
+        let heavy = halves(1.0, 0.1)
+            .records(0, 1.0, 90_000.0)
+            .last_scale_up(minutes(10))
+            .build();
+        assert!(run(&heavy, &StreamPolicy::default()).splits().count() >= 1);
+    }
+
+    #[test]
+    fn a_shard_that_throttled_in_the_scale_down_window_is_not_cold() {
+        // Both quiet on average, but shard 1 throttled in a sub-minute burst
+        // twenty minutes ago (outside the scale-up window): merging it
+        // would make the burst worse.
+        let mut obs = StreamBuilder::new("s", 2).all(0.1).build();
+        let mut burst = vec![Some(0.0); 30];
+        burst[10] = Some(40.0);
+        obs.metrics
+            .shards
+            .get_mut(&shard_id(1))
+            .unwrap()
+            .write_throttled = burst.into();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 0);
+        assert_eq!(verdicts(&plan), vec!["steady", "steady"]);
     }
 
     #[test]

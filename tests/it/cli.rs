@@ -33,7 +33,7 @@ fn plan_json_has_the_documented_shape() {
     let plan: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(plan["stream"], "orders");
     assert_eq!(plan["open_shards_before"], 4);
-    assert_eq!(plan["open_shards_after"], 4);
+    assert_eq!(plan["open_shards_after"], 5);
     // The hot shard [0, 2^126 - 1] is split at 2^125.
     assert_eq!(
         plan["actions"][0],
@@ -47,12 +47,14 @@ fn plan_json_has_the_documented_shape() {
             "reason": plan["actions"][0]["reason"],
         })
     );
-    assert_eq!(plan["actions"][1]["type"], "merge");
-    assert_eq!(plan["actions"][1]["shard_id"], "shardId-000000000004");
-    assert_eq!(
-        plan["actions"][1]["adjacent_shard_id"],
-        "shardId-000000000005"
-    );
+    // The cold pair waits: a merge right after a split would break the
+    // merge cooldown, which counts from the last split.
+    assert_eq!(plan["actions"].as_array().unwrap().len(), 1);
+    for cold in [2, 3] {
+        assert_eq!(plan["verdicts"][cold]["verdict"], "cooling_down");
+        assert_eq!(plan["verdicts"][cold]["action"], "merge");
+        assert_eq!(plan["verdicts"][cold]["until"], "2026-11-26T02:30:00Z");
+    }
     // One verdict per open shard; the two closed parents get none.
     let ids: Vec<&str> = plan["verdicts"]
         .as_array()

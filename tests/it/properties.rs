@@ -215,7 +215,7 @@ fn level(profile: Profile) -> BoxedStrategy<f64> {
     let (idle, cold, warm, hot, over) = match profile {
         Profile::Mixed => (2, 4, 3, 3, 2),
         Profile::Hot => (1, 1, 1, 4, 4),
-        Profile::Cold => (3, 8, 1, 1, 1),
+        Profile::Cold => (4, 16, 1, 1, 1),
     };
     prop_oneof![
         idle => Just(0.0),
@@ -274,6 +274,8 @@ impl LoadSpec {
             throttles: match noise.below(3) {
                 0 => Throttles::Absent,
                 1 => Throttles::Excess,
+                // Sub-minute bursts mostly come with real load.
+                _ if level < 0.3 && noise.unit() < 0.8 => Throttles::Excess,
                 _ => Throttles::Spiky,
             },
             // Mostly light reads; without the series every minute lacks
@@ -1005,11 +1007,21 @@ fn is_hot(case: &Case, id: &ShardId) -> bool {
 }
 
 /// Whether the documented rule makes the shard cold: every minute of the
-/// scale-down window present and below the threshold.
+/// scale-down window present and below the threshold, and no write
+/// throttled in it.
 fn is_cold(case: &Case, id: &ShardId) -> bool {
     let threshold = case.policy.scale_down.threshold;
-    window(case, case.policy.scale_down.window_minutes)
-        .all(|minute| Minute::of(case, id, minute).is_some_and(|m| m.utilization() < threshold))
+    window(case, case.policy.scale_down.window_minutes).all(|minute| {
+        Minute::of(case, id, minute).is_some_and(|m| m.utilization() < threshold)
+            && case
+                .obs
+                .metrics
+                .shards
+                .get(id)
+                .and_then(|m| at(&m.write_throttled, minute))
+                .unwrap_or(0.0)
+                == 0.0
+    })
 }
 
 /// The pair's highest combined utilization over the scale-down window, if
