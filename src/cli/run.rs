@@ -36,6 +36,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     .map_err(Error::from)?;
+    if args.interval < Duration::from_secs(1) {
+        return Err(Error::Usage(format!(
+            "--interval must be at least 1s, got {}",
+            humantime::format_duration(args.interval)
+        ))
+        .into());
+    }
     if args.speed < 0.0 || !args.speed.is_finite() {
         return Err(Error::Usage(format!(
             "--speed must be 0 (as fast as possible) or more, got {}",

@@ -20,6 +20,13 @@ use file::{PolicyFile, Settings};
 /// The policy format version this build reads.
 pub const POLICY_VERSION: u32 = 1;
 
+/// The longest scale-up or scale-down window, in minutes (one day).
+pub const MAX_WINDOW_MINUTES: u32 = 1440;
+/// The longest metrics delay.
+const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// The longest cooldown (a week).
+const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 86_400);
+
 /// Resolved settings for one stream; every field has its final value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamPolicy {
@@ -136,6 +143,35 @@ impl StreamPolicy {
     /// The combinations no stream can satisfy, each as `field: what is wrong`.
     fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
+        // Upper bounds: a window longer than a day fetches more metrics per
+        // pass than it can be worth, and absurd durations overflow times.
+        for (field, minutes) in [
+            ("scale_up.window", self.scale_up.window_minutes),
+            ("scale_down.window", self.scale_down.window_minutes),
+        ] {
+            if minutes > MAX_WINDOW_MINUTES {
+                out.push(format!(
+                    "{field}: {minutes}m is longer than the longest window, 1d"
+                ));
+            }
+        }
+        for (field, span, max) in [
+            ("metrics.delay", self.metrics_delay, MAX_DELAY),
+            ("scale_up.cooldown", self.scale_up.cooldown, MAX_COOLDOWN),
+            (
+                "scale_down.cooldown",
+                self.scale_down.cooldown,
+                MAX_COOLDOWN,
+            ),
+        ] {
+            if span > max {
+                out.push(format!(
+                    "{field}: {} is longer than the longest allowed, {}",
+                    humantime::format_duration(span),
+                    humantime::format_duration(max)
+                ));
+            }
+        }
         if self.min_shards > self.max_shards {
             out.push(format!(
                 "min_shards: {} is above max_shards {}; lower min_shards or raise max_shards",

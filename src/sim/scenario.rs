@@ -385,6 +385,32 @@ impl Scenario {
         if let Some(v) = u.check_interval {
             uniform.check_interval = v.0;
         }
+        let u = &uniform;
+        for (field, v) in [
+            ("uniform.scale_up_threshold", u.scale_up_threshold),
+            ("uniform.scale_down_threshold", u.scale_down_threshold),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(invalid(format!("{field}: must be in (0, 1], got {v}")));
+            }
+        }
+        if !(1..=1000).contains(&u.scale_up_pct) {
+            return Err(invalid(format!(
+                "uniform.scale_up_pct: must be in 1 ..= 1000, got {}",
+                u.scale_up_pct
+            )));
+        }
+        if !(1..=99).contains(&u.scale_down_pct) {
+            return Err(invalid(format!(
+                "uniform.scale_down_pct: must be in 1 ..= 99, got {}",
+                u.scale_down_pct
+            )));
+        }
+        if u.check_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "uniform.check_interval: must be at least 1s".into(),
+            ));
+        }
         let trace = if f.trace.is_absolute() {
             f.trace.clone()
         } else {

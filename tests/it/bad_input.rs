@@ -158,6 +158,14 @@ fn policies() {
             &["streams[0].scale_down.max_merges_per_run", "-2"],
         ),
         (
+            "absurd-durations.yaml",
+            &[
+                "streams[0] (orders): scale_up.window: 2880m is longer than the longest window, 1d",
+                "metrics.delay: 2h is longer than the longest allowed, 1h",
+                "scale_up.cooldown: 300000years is longer than the longest allowed, 7days",
+            ],
+        ),
+        (
             "does-not-exist.yaml",
             &[
                 "cannot read policy tests/bad_input/does-not-exist.yaml",

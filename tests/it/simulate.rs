@@ -349,6 +349,14 @@ fn bad_scenarios_and_strategies_are_bad_input() {
             "trace: missing.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\n",
             "cannot read scenario",
         ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nuniform: { check_interval: 0s }\n",
+            "uniform.check_interval: must be at least 1s",
+        ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nuniform: { scale_down_pct: 150 }\n",
+            "uniform.scale_down_pct: must be in 1 ..= 99, got 150",
+        ),
     ];
     for (i, (yaml, expected)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("s{i}.yaml"));
