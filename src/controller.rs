@@ -103,40 +103,55 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     now: DateTime<Utc>,
     allow_missing_metrics: bool,
 ) -> Vec<(Target, Result<Planned>)> {
-    // One DescribeLimits per pass (it allows 1 call per second).
-    let quota = match read.shard_quota().await {
-        Ok(q) => Some(q),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the account's shard quota; splits are checked against it before each one");
-            None
-        }
-    };
+    let quota = shard_quota(read).await;
     stream::iter(targets)
         .map(|target| async move {
-            let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
-            let result = observe(
-                read,
-                metrics,
-                &target.stream,
-                &target.policy,
-                quota,
-                now,
-                allow,
-            )
-            .await
-            .map(|observed| {
-                let plan = planner::plan(&observed.observation, &target.policy, now);
-                Planned {
-                    target: target.clone(),
-                    observed,
-                    plan,
-                }
-            });
+            let result = plan_one(read, metrics, target, quota, now, allow_missing_metrics).await;
             (target.clone(), result)
         })
         .buffered(DEFAULT_CONCURRENCY)
         .collect()
         .await
+}
+
+/// The account's shard quota, read once per pass (DescribeLimits allows
+/// one call per second); `None`, with a warning, if it cannot be read.
+async fn shard_quota<R: KinesisRead>(read: &R) -> Option<crate::ports::ShardQuota> {
+    match read.shard_quota().await {
+        Ok(q) => Some(q),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the account's shard quota; splits are checked against it before each one");
+            None
+        }
+    }
+}
+
+/// Observes and plans one target at `now`.
+pub async fn plan_one<R: KinesisRead, M: MetricsRead>(
+    read: &R,
+    metrics: &M,
+    target: &Target,
+    quota: Option<crate::ports::ShardQuota>,
+    now: DateTime<Utc>,
+    allow_missing_metrics: bool,
+) -> Result<Planned> {
+    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+    let observed = observe(
+        read,
+        metrics,
+        &target.stream,
+        &target.policy,
+        quota,
+        now,
+        allow,
+    )
+    .await?;
+    let plan = planner::plan(&observed.observation, &target.policy, now);
+    Ok(Planned {
+        target: target.clone(),
+        observed,
+        plan,
+    })
 }
 
 /// Applies one planned stream: turns on missing shard-level metrics if the
@@ -259,12 +274,15 @@ where
             };
         }
     };
-    let planned = plan_streams(executor.read, metrics, &targets, started_at, true).await;
-    let streams = stream::iter(planned)
-        .map(|(target, result)| {
+    // Each stream is observed and planned right before it is applied, so
+    // no plan waits behind other streams' operations and goes stale.
+    let quota = shard_quota(executor.read).await;
+    let streams = stream::iter(targets)
+        .map(|target| {
             let span = tracing::info_span!("stream", stream = %target.stream);
             async move {
-                match result {
+                let now = executor.clock.now();
+                match plan_one(executor.read, metrics, &target, quota, now, true).await {
                     Err(e) => {
                         tracing::error!(error = %chain(&e), "cannot plan");
                         StreamResult {

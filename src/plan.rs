@@ -99,6 +99,44 @@ pub enum Action {
     Merge(Merge),
 }
 
+impl Action {
+    /// Whether `other` is the same operation on the same shards, whatever
+    /// the numbers and reasons that led to it.
+    pub fn same_operation(&self, other: &Action) -> bool {
+        match (self, other) {
+            (Action::Split(a), Action::Split(b)) => {
+                (
+                    &a.shard_id,
+                    a.starting_hash_key,
+                    a.ending_hash_key,
+                    a.new_starting_hash_key,
+                ) == (
+                    &b.shard_id,
+                    b.starting_hash_key,
+                    b.ending_hash_key,
+                    b.new_starting_hash_key,
+                )
+            }
+            (Action::Merge(a), Action::Merge(b)) => {
+                (
+                    &a.shard_id,
+                    &a.adjacent_shard_id,
+                    a.starting_hash_key,
+                    a.adjacent_starting_hash_key,
+                    a.ending_hash_key,
+                ) == (
+                    &b.shard_id,
+                    &b.adjacent_shard_id,
+                    b.starting_hash_key,
+                    b.adjacent_starting_hash_key,
+                    b.ending_hash_key,
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
 /// SplitShard of the shard owning `[starting_hash_key, ending_hash_key]` at
 /// `new_starting_hash_key`, its midpoint.
 #[derive(Clone, Debug, PartialEq, Serialize)]

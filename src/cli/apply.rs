@@ -56,9 +56,32 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         return Ok(if failed { exit::FAILURE } else { exit::OK });
     }
-    if !args.yes && !confirm(operations, planned.len())? {
-        eprintln!("not applied");
-        return Ok(exit::FAILURE);
+    if !args.yes {
+        if !confirm(operations, planned.len())? {
+            eprintln!("not applied");
+            return Ok(exit::FAILURE);
+        }
+        // The answer may have taken a while: plan again, and apply only if
+        // the streams still call for exactly what was shown.
+        let again = controller::plan_streams(&read, &metrics, &targets, Utc::now(), true).await;
+        let unchanged = again.len() == planned.len()
+            && again.iter().zip(&planned).all(|((_, now), shown)| {
+                now.as_ref().is_ok_and(|now| {
+                    now.plan.actions.len() == shown.plan.actions.len()
+                        && now
+                            .plan
+                            .actions
+                            .iter()
+                            .zip(&shown.plan.actions)
+                            .all(|(a, b)| a.same_operation(b))
+                })
+            });
+        if !unchanged {
+            eprintln!(
+                "not applied: the streams changed while waiting for the answer, and so did the plan; run apply again to see the new one"
+            );
+            return Ok(exit::FAILURE);
+        }
     }
 
     let (trigger, stop) = shutdown::channel();

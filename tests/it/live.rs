@@ -596,3 +596,38 @@ async fn a_stream_outside_the_policy_is_bad_input() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn apply_on_a_terminal_asks_and_applies_on_yes() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("tty");
+    create_stream(&k, &name, 1, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
+    let (_dir, policy) = policy(&[&name], "");
+    let bin = assert_cmd::cargo::cargo_bin("kinesis-autoscaler");
+    // `script` gives the command a terminal to ask on.
+    let command = format!("{} apply --policy {}", bin.display(), policy.display());
+    let mut script = Command::new("script");
+    script
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .write_stdin("y\n")
+        .timeout(Duration::from_secs(120));
+    let out = run(&mut script);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("apply 1 operation(s) to 1 stream(s)? [y/N]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("applied      split"), "{}", out.stdout);
+    assert_eq!(open_shards(&k, &name).await.len(), 2);
+}
