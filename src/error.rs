@@ -54,7 +54,7 @@ pub enum Error {
     )]
     UnknownStream { stream: String },
     #[error(
-        "stream {stream}: shard-level metrics {} are not enabled, so there is nothing to scale on; enable them with\n  aws kinesis enable-enhanced-monitoring --stream-name {stream} --shard-level-metrics {}\nor set `enable_enhanced_monitoring: true` in the policy to let `apply` do it",
+        "stream {stream}: shard-level metrics {} are not enabled, so there is nothing to scale on; enable them with\n  aws kinesis enable-enhanced-monitoring --stream-name {stream} --shard-level-metrics {}\nor set `enable_enhanced_monitoring: true` in the policy to let apply, run and the Lambda job do it",
         missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
         missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
     )]

@@ -132,15 +132,23 @@ impl Stop {
             ApiErrorKind::Throttled => StopKind::Throttled,
             ApiErrorKind::NotFound => StopKind::StreamGone,
             ApiErrorKind::InvalidArgument => StopKind::Rejected,
-            ApiErrorKind::AccessDenied => StopKind::AccessDenied,
+            ApiErrorKind::AccessDenied | ApiErrorKind::Credentials => StopKind::AccessDenied,
             ApiErrorKind::Timeout => StopKind::Timeout,
             _ => StopKind::Failed,
         };
-        let hint = match kind {
-            StopKind::AccessDenied => {
-                "; the controller needs kinesis:SplitShard, MergeShards, AddTagsToStream and the read permissions (see deploy/)"
+        let hint = match e.kind {
+            ApiErrorKind::AccessDenied => {
+                "; the controller needs kinesis:SplitShard, MergeShards, AddTagsToStream and the read permissions (see deploy/iam)"
             }
-            StopKind::StreamGone => "; was the stream deleted?",
+            ApiErrorKind::Credentials => {
+                "; the AWS credentials are wrong or expired: renew them (aws sso login, or the role's session)"
+            }
+            // A missing stream, not a missing shard (which is a stale plan).
+            ApiErrorKind::NotFound
+                if e.operation != "SplitShard" && e.operation != "MergeShards" =>
+            {
+                "; was the stream deleted?"
+            }
             _ => "",
         };
         let text = e.to_string();
@@ -1236,6 +1244,22 @@ mod tests {
             stop.message
         );
         assert_eq!(fx.sim.log(), Vec::<String>::new());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_credentials_stop_with_what_to_do() {
+        let fx = Fixture::new(2, SimConfig::default());
+        fx.sim.fail_next("SplitShard", ApiErrorKind::Credentials, 1);
+        let report = fx.apply(&split_plan(2, false), None).await;
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::AccessDenied);
+        assert!(
+            stop.message.contains("credentials are wrong or expired"),
+            "{}",
+            stop.message
+        );
+        assert!(!stop.message.contains("deleted"), "{}", stop.message);
+        assert_eq!(fx.sim.stream(STREAM).unwrap().open_shards().count(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -167,6 +167,8 @@ pub enum ApiErrorKind {
     InvalidArgument,
     /// AccessDeniedException: the credentials lack a permission.
     AccessDenied,
+    /// The credentials themselves are wrong or expired.
+    Credentials,
     /// The call timed out; it may or may not have taken effect.
     Timeout,
     /// No usable answer (connection failure, HTTP 5xx, unparseable reply);

@@ -30,6 +30,9 @@ struct Inner {
     started: Instant,
     /// When the last pass completed, whatever its outcome.
     last_pass: Option<Instant>,
+    /// When the loop last showed progress inside a pass (an operation
+    /// started, finished, or waited): a long pass is alive too.
+    last_activity: Option<Instant>,
     shutting_down: bool,
     registry: Registry,
 }
@@ -50,6 +53,7 @@ impl Status {
             inner: Mutex::new(Inner {
                 started: Instant::now(),
                 last_pass: None,
+                last_activity: None,
                 shutting_down: false,
                 registry: Registry::default(),
             }),
@@ -60,11 +64,25 @@ impl Status {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Healthy while passes keep completing: the last one (or the start)
-    /// is at most three intervals ago.
+    /// Healthy while passes keep completing, or a long one keeps making
+    /// progress: the last sign of life (or the start) is at most three
+    /// intervals ago.
     pub fn healthy(&self) -> bool {
+        self.healthy_at(Instant::now())
+    }
+
+    fn healthy_at(&self, now: Instant) -> bool {
         let inner = self.lock();
-        inner.last_pass.unwrap_or(inner.started).elapsed() <= self.expected_interval * 3
+        let last = inner
+            .last_pass
+            .max(inner.last_activity)
+            .unwrap_or(inner.started);
+        now.saturating_duration_since(last) <= self.expected_interval * 3
+    }
+
+    /// Notes progress within a pass.
+    pub fn alive(&self) {
+        self.lock().last_activity = Some(Instant::now());
     }
 
     /// Ready once a pass has completed, until shutdown begins.
@@ -237,4 +255,25 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_pass_that_makes_progress_stays_healthy() {
+        let interval = Duration::from_secs(60);
+        let status = Status::new(interval);
+        let later = Instant::now() + interval * 4;
+        assert!(status.healthy_at(Instant::now()));
+        assert!(
+            !status.healthy_at(later),
+            "no pass and no progress for 4 intervals"
+        );
+        status.alive();
+        let soon_after = Instant::now() + interval * 2;
+        assert!(status.healthy_at(soon_after), "progress 2 intervals ago");
+        assert!(!status.healthy_at(soon_after + interval * 2));
+    }
 }

@@ -21,10 +21,12 @@ pub fn kind_of_code(code: &str) -> ApiErrorKind {
         | "ValidationException"
         | "InvalidParameterValue"
         | "InvalidParameterCombination" => ApiErrorKind::InvalidArgument,
-        "AccessDeniedException"
-        | "AccessDenied"
-        | "UnrecognizedClientException"
-        | "ExpiredTokenException" => ApiErrorKind::AccessDenied,
+        "AccessDeniedException" | "AccessDenied" => ApiErrorKind::AccessDenied,
+        "UnrecognizedClientException"
+        | "ExpiredTokenException"
+        | "ExpiredToken"
+        | "InvalidSignatureException"
+        | "IncompleteSignature" => ApiErrorKind::Credentials,
         "InternalFailure"
         | "InternalFailureException"
         | "ServiceUnavailable"
@@ -111,6 +113,10 @@ mod tests {
         assert_eq!(
             kind_of_code("AccessDeniedException"),
             ApiErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind_of_code("ExpiredTokenException"),
+            ApiErrorKind::Credentials
         );
         assert_eq!(kind_of_code("Mystery"), ApiErrorKind::Other);
     }

@@ -97,7 +97,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             );
             let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
             let limiter = RateLimiter::per_second(5);
-            let on_event = kinesis_autoscaler::executor::log_event;
+            let on_event = |e: kinesis_autoscaler::executor::Event<'_>| {
+                status.alive();
+                kinesis_autoscaler::executor::log_event(e);
+            };
             let executor = Executor {
                 read: &read,
                 write: &write,
@@ -176,7 +179,10 @@ fn simulate_loop(
             scenario.initial_shards,
         );
         let limiter = RateLimiter::per_second(5);
-        let on_event = kinesis_autoscaler::executor::log_event;
+        let on_event = |e: kinesis_autoscaler::executor::Event<'_>| {
+            status.alive();
+            kinesis_autoscaler::executor::log_event(e);
+        };
         let executor = Executor {
             read: &world,
             write: &world,

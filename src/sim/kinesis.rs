@@ -213,6 +213,7 @@ impl<C: Clock> SimKinesis<C> {
             ApiErrorKind::NotFound => "ResourceNotFoundException",
             ApiErrorKind::InvalidArgument => "InvalidArgumentException",
             ApiErrorKind::AccessDenied => "AccessDeniedException",
+            ApiErrorKind::Credentials => "ExpiredTokenException",
             ApiErrorKind::Timeout | ApiErrorKind::Unavailable | ApiErrorKind::Other => {
                 "InternalFailure"
             }
