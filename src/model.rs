@@ -221,14 +221,20 @@ impl fmt::Display for HashKeyRange {
 }
 
 /// `n` ranges of (nearly) equal width covering the whole key space, as a
-/// new stream or UpdateShardCount lays them out.
+/// new stream or UpdateShardCount lays them out: range `i` starts at
+/// `i * floor(2^128 / n)` and the last one takes the remainder.
 pub fn uniform_ranges(n: u32) -> Vec<HashKeyRange> {
     assert!(n >= 1, "a stream has at least one shard");
-    let step = u128::MAX / u128::from(n);
-    (0..u128::from(n))
+    let n = u128::from(n);
+    if n == 1 {
+        return vec![HashKeyRange::FULL];
+    }
+    // floor(2^128 / n) without the 129-bit numerator: 2^128 = MAX + 1.
+    let step = u128::MAX / n + (u128::MAX % n + 1) / n;
+    (0..n)
         .map(|i| HashKeyRange {
             start: HashKey(i * step),
-            end: HashKey(if i + 1 == u128::from(n) {
+            end: HashKey(if i + 1 == n {
                 u128::MAX
             } else {
                 (i + 1) * step - 1
@@ -408,6 +414,25 @@ mod tests {
 
     fn range(start: u128, end: u128) -> HashKeyRange {
         HashKeyRange::new(HashKey(start), HashKey(end)).unwrap()
+    }
+
+    #[test]
+    fn uniform_ranges_match_the_layout_kinesis_creates() {
+        // First-shard ending keys as CreateStream reports them.
+        let first_end = |n| uniform_ranges(n)[0].end.0;
+        assert_eq!(first_end(2), 170141183460469231731687303715884105727);
+        assert_eq!(first_end(3), 113427455640312821154458202477256070484);
+        assert_eq!(first_end(4), 85070591730234615865843651857942052863);
+        assert_eq!(uniform_ranges(1), vec![HashKeyRange::FULL]);
+        for n in [2, 3, 7, 64, 10_000] {
+            let ranges = uniform_ranges(n);
+            assert_eq!(ranges.len(), n as usize);
+            assert_eq!(ranges[0].start.0, 0);
+            assert_eq!(ranges.last().unwrap().end.0, u128::MAX);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end.0 + 1, pair[1].start.0);
+            }
+        }
     }
 
     fn shard(id: &str, start: u128, end: u128) -> Shard {

@@ -30,7 +30,7 @@ def mid(s, e):
 
 
 def uniform(n):
-    step = MAX // n
+    step = 2**128 // n  # as Kinesis lays out a new stream
     out = []
     for i in range(n):
         s = i * step
