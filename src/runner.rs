@@ -126,8 +126,10 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
 }
 
 /// Reloads the policy when its file changes (checked every `poll`) or when
-/// `hangup` is notified (SIGHUP). An invalid new policy is logged and
-/// counted, and the old one keeps running. Returns on shutdown.
+/// `hangup` is notified (SIGHUP). A changed file is read again until it
+/// stays the same for a whole `poll`, so a file caught mid-write is neither
+/// loaded nor rejected. An invalid new policy is logged and counted, and
+/// the old one keeps running. Returns on shutdown.
 pub async fn watch_policy(
     path: PathBuf,
     handle: &PolicyHandle,
@@ -136,7 +138,9 @@ pub async fn watch_policy(
     hangup: &tokio::sync::Notify,
     shutdown: &Shutdown,
 ) {
+    // `last` is what was last acted on; `seen` is what the previous poll read.
     let mut last = std::fs::read_to_string(&path).ok();
+    let mut seen = last.clone();
     loop {
         let forced = tokio::select! {
             () = tokio::time::sleep(poll) => false,
@@ -153,8 +157,13 @@ pub async fn watch_policy(
                 continue;
             }
         };
-        if !forced && last.as_deref() == Some(text.as_str()) {
-            continue;
+        if !forced {
+            let settled = seen.as_deref() == Some(text.as_str());
+            let changed = last.as_deref() != Some(text.as_str());
+            seen = Some(text.clone());
+            if !(changed && settled) {
+                continue;
+            }
         }
         match Policy::parse(&text, &path) {
             Ok(policy) => {
@@ -167,6 +176,7 @@ pub async fn watch_policy(
                 tracing::error!(error = %crate::controller::chain(&e), "new policy rejected; keeping the one in force");
             }
         }
+        seen = Some(text.clone());
         last = Some(text);
     }
 }

@@ -28,7 +28,8 @@ use kinesis_autoscaler::ports::{KinesisRead, StreamId};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success, including a plan with nothing to do
-  1  runtime failure: an AWS error, an unknown stream, a refused stream, a partly applied plan
+  1  runtime failure: an AWS error, an unknown stream, metrics not enabled, a refused stream,
+     a partly applied plan
   2  bad input: usage, policy, snapshot; nothing is written to AWS";
 
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.

@@ -242,6 +242,59 @@ async fn shutdown_before_an_operation_is_issued_starts_none() {
     assert!(h.world.kinesis.stream("s").unwrap().tags.is_empty());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_policy_file_caught_mid_write_is_neither_loaded_nor_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, POLICY).unwrap();
+    let handle = PolicyHandle::new(Policy::load(&path).unwrap());
+    let status = Status::new(Duration::from_secs(60));
+    let hangup = tokio::sync::Notify::new();
+    let (trigger, stop) = shutdown::channel();
+    let poll = Duration::from_millis(20);
+    let watcher = watch_policy(path.clone(), &handle, &status, poll, &hangup, &stop);
+    let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
+    let reloads = |outcome: &str| -> u32 {
+        let series = format!("kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} ");
+        let text = status.prometheus();
+        let line = text.lines().find(|l| l.starts_with(&series));
+        line.map_or(0, |l| l[series.len()..].parse().unwrap())
+    };
+    // On the paused clock the watcher polls at 20, 40, 60 ms; the script
+    // acts at 0, 30, 50 and 70 ms.
+    let script = async {
+        // An editor has written the first half of `max_shards: 12`: valid
+        // YAML that would cap the stream at one shard.
+        std::fs::write(
+            &path,
+            "version: 1\nstreams:\n  - name: s\n    max_shards: 1",
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        std::fs::write(
+            &path,
+            "version: 1\nstreams:\n  - name: s\n    max_shards: 12\n",
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            max(&handle),
+            64,
+            "nothing is loaded before the file settles"
+        );
+        assert_eq!((reloads("ok"), reloads("invalid")), (0, 0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(max(&handle), 12);
+        assert_eq!((reloads("ok"), reloads("invalid")), (1, 0));
+        trigger.request();
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(watcher, script)
+    })
+    .await
+    .expect("bounded");
+}
+
 #[tokio::test]
 async fn a_valid_policy_change_takes_effect_and_an_invalid_one_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
