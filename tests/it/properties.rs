@@ -79,6 +79,7 @@ use kinesis_autoscaler::planner::{
     self, READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND,
 };
 use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::ports::ShardQuota;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 
 // ---------------------------------------------------------------------------
@@ -473,6 +474,9 @@ struct Setting {
     id_offset: usize,
     list_rotation: Index,
     closed: Vec<Index>,
+    /// The account's shard quota, if known: (headroom, other streams' open
+    /// shards).
+    quota: Option<(u32, u32)>,
 }
 
 fn setting() -> impl Strategy<Value = Setting> {
@@ -489,13 +493,14 @@ fn setting() -> impl Strategy<Value = Setting> {
             0usize..101,
             any::<Index>(),
             prop::collection::vec(any::<Index>(), 0..=3),
+            prop_oneof![2 => Just(None), 1 => (0u32..4, 0u32..100).prop_map(Some)],
         ),
     )
         .prop_map(
             |(
                 (policy, status_mode, observed_ms),
                 (minutes, lag_ms, later_ms),
-                (last_up, last_down, id_offset, list_rotation, closed),
+                (last_up, last_down, id_offset, list_rotation, closed, quota),
             )| Setting {
                 policy,
                 status_mode,
@@ -508,6 +513,7 @@ fn setting() -> impl Strategy<Value = Setting> {
                 id_offset,
                 list_rotation,
                 closed,
+                quota,
             },
         )
 }
@@ -576,7 +582,13 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
             shards: metrics_shards,
         },
         history,
-        shard_quota: None,
+        shard_quota: s.quota.map(|(headroom, others)| {
+            let open_shard_count = n as u32 + others;
+            ShardQuota {
+                shard_limit: open_shard_count + headroom,
+                open_shard_count,
+            }
+        }),
     };
     obs.validate().expect("generated observations are valid");
     Case {
@@ -823,6 +835,13 @@ fn check_bounds(case: &Case, plan: &Plan) -> Checked {
         prop_assert!(
             after <= before && after >= min,
             "{before} open shards were above max_shards {max}; the plan leaves {after}, which is more or below min_shards {min}"
+        );
+    }
+    if let Some(quota) = case.obs.shard_quota {
+        let headroom = quota.headroom() as usize;
+        prop_assert!(
+            after <= before + headroom,
+            "{before} open shards with room for {headroom} more in the account's quota, but the plan leaves {after}"
         );
     }
     let splits = plan.splits().count();
@@ -1454,6 +1473,7 @@ fn the_generators_reach_every_kind_of_decision() {
         "not_enough_data",
         "at_max_shards",
         "at_min_shards",
+        "at_shard_quota",
         "budget_used_up",
         "range_too_small",
         "skipped",
