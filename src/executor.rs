@@ -66,7 +66,15 @@ pub struct RateLimiter {
     next: Mutex<Option<Instant>>,
 }
 
+/// The account's rate for SplitShard, and for MergeShards.
+pub const RESHARD_CALLS_PER_SECOND: u32 = 5;
+
 impl RateLimiter {
+    /// A limiter at the account's resharding rate.
+    pub fn for_reshards() -> Self {
+        RateLimiter::per_second(RESHARD_CALLS_PER_SECOND)
+    }
+
     pub fn per_second(calls: u32) -> Self {
         RateLimiter {
             interval: Duration::from_secs(1) / calls.max(1),
@@ -804,7 +812,7 @@ mod tests {
             Fixture {
                 sim: kinesis,
                 clock,
-                limiter: RateLimiter::per_second(5),
+                limiter: RateLimiter::for_reshards(),
                 config: ExecutorConfig::default(),
                 events: StdMutex::new(Vec::new()),
                 stop_on_start: StdMutex::new(None),
@@ -929,14 +937,7 @@ mod tests {
             "{}",
             stop.message
         );
-        assert_eq!(
-            fx.sim
-                .log()
-                .iter()
-                .filter(|l| l.starts_with("SplitShard"))
-                .count(),
-            1
-        );
+        assert_eq!(fx.sim.calls("SplitShard"), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1025,14 +1026,7 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(report.applied.len(), 1);
-        assert_eq!(
-            fx.sim
-                .log()
-                .iter()
-                .filter(|l| l.starts_with("SplitShard"))
-                .count(),
-            1
-        );
+        assert_eq!(fx.sim.calls("SplitShard"), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1141,15 +1135,7 @@ mod tests {
             "gave up at the cutoff: {:?}",
             started.elapsed()
         );
-        assert_eq!(
-            fx.sim
-                .log()
-                .iter()
-                .filter(|l| l.starts_with("SplitShard"))
-                .count(),
-            1,
-            "only the other reshard"
-        );
+        assert_eq!(fx.sim.calls("SplitShard"), 1, "only the other reshard");
         assert!(
             fx.sim.stream(STREAM).unwrap().tags.is_empty(),
             "nothing recorded"
@@ -1264,7 +1250,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_limiter_spaces_calls() {
-        let limiter = RateLimiter::per_second(5);
+        let limiter = RateLimiter::for_reshards();
         let start = Instant::now();
         for _ in 0..6 {
             limiter.acquire().await;

@@ -57,7 +57,7 @@ impl Handler {
         let policy = self.policy.load().map_err(|e| chain(&e))?;
         let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
-        let limiter = RateLimiter::per_second(5);
+        let limiter = RateLimiter::for_reshards();
         let on_event = crate::executor::log_event;
         let executor = Executor {
             read: &self.read,

@@ -102,7 +102,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         active_timeout: args.wait_timeout,
         ..ExecutorConfig::default()
     };
-    let limiter = RateLimiter::per_second(5);
+    let limiter = RateLimiter::for_reshards();
     let executor = Executor {
         read: &read,
         write: &write,

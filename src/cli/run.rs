@@ -96,11 +96,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 KinesisWriter::new(client),
             );
             let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
-            let limiter = RateLimiter::per_second(5);
-            let on_event = |e: kinesis_autoscaler::executor::Event<'_>| {
-                status.alive();
-                kinesis_autoscaler::executor::log_event(e);
-            };
+            let limiter = RateLimiter::for_reshards();
+            let on_event = log_and_note_progress(&status);
             let executor = Executor {
                 read: &read,
                 write: &write,
@@ -152,6 +149,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// Logs the executor's events and counts each as a sign of life for
+/// /healthz.
+fn log_and_note_progress(
+    status: &Status,
+) -> impl Fn(kinesis_autoscaler::executor::Event<'_>) + Sync + '_ {
+    move |e| {
+        status.alive();
+        kinesis_autoscaler::executor::log_event(e);
+    }
+}
+
 /// The sidecar loop against a simulated stream, on a virtual clock paced
 /// to `speed` times real time.
 #[allow(clippy::too_many_arguments)]
@@ -178,11 +186,8 @@ fn simulate_loop(
             start,
             scenario.initial_shards,
         );
-        let limiter = RateLimiter::per_second(5);
-        let on_event = |e: kinesis_autoscaler::executor::Event<'_>| {
-            status.alive();
-            kinesis_autoscaler::executor::log_event(e);
-        };
+        let limiter = RateLimiter::for_reshards();
+        let on_event = log_and_note_progress(status);
         let executor = Executor {
             read: &world,
             write: &world,

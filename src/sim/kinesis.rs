@@ -164,6 +164,15 @@ impl<C: Clock> SimKinesis<C> {
         self.state().log.clone()
     }
 
+    /// How many `operation` calls (e.g. "SplitShard") have succeeded.
+    pub fn calls(&self, operation: &str) -> usize {
+        self.state()
+            .log
+            .iter()
+            .filter(|line| line.split(' ').next() == Some(operation))
+            .count()
+    }
+
     /// Makes the next `times` calls of `operation` (e.g. "SplitShard") fail
     /// with `kind`, before any rule is checked.
     pub fn fail_next(&self, operation: &'static str, kind: ApiErrorKind, times: u32) {

@@ -183,7 +183,7 @@ async fn simulate(
                 policy: policy.clone(),
             };
             let config = ExecutorConfig::default();
-            let limiter = RateLimiter::per_second(5);
+            let limiter = RateLimiter::for_reshards();
             let quiet = |_: crate::executor::Event<'_>| {};
             let executor = Executor {
                 read: &world,
@@ -238,8 +238,7 @@ async fn simulate(
     progress(traffic.minutes());
 
     let minutes = world.stats();
-    let log = world.kinesis.log();
-    let count = |op: &str| log.iter().filter(|l| l.starts_with(op)).count() as u32;
+    let count = |op: &str| world.kinesis.calls(op) as u32;
     let total_records: f64 = minutes.iter().map(|m| m.offered.records).sum();
     let throttled: f64 = minutes.iter().map(|m| m.throttled_records).sum();
     let summary = Summary {
@@ -273,7 +272,7 @@ async fn simulate(
         summary,
         minutes,
         shards,
-        log,
+        log: world.kinesis.log(),
     }
 }
 

@@ -728,7 +728,7 @@ async fn execute<W: KinesisWrite>(
     config: ExecutorConfig,
 ) -> Run {
     let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
-    let limiter = RateLimiter::per_second(5);
+    let limiter = RateLimiter::for_reshards();
     let events = Mutex::new(Vec::new());
     let on_event = |e: Event<'_>| {
         let line = match e {

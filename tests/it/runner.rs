@@ -74,7 +74,7 @@ impl Harness {
         Harness {
             clock,
             world: world(clock, load),
-            limiter: RateLimiter::per_second(5),
+            limiter: RateLimiter::for_reshards(),
             config: ExecutorConfig::default(),
             status: Status::new(Duration::from_secs(60)),
             policy: PolicyHandle::new(Policy::parse(POLICY, Path::new("p.yaml")).unwrap()),
@@ -206,11 +206,11 @@ async fn shutdown_during_an_operation_lets_it_finish_and_be_recorded() {
         *asked_in_pass.lock().unwrap(),
         "no pass after the stop"
     );
-    let log = h.world.kinesis.log();
     assert_eq!(
-        log.iter().filter(|l| l.starts_with("SplitShard")).count(),
+        h.world.kinesis.calls("SplitShard"),
         1,
-        "only the first split: {log:?}"
+        "only the first split: {:?}",
+        h.world.kinesis.log()
     );
     let stream = h.world.kinesis.stream("s").unwrap();
     assert!(
