@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::emulators::{
     cloudwatch, create_stream, kinesis, kinesis_endpoint, open_shards, put_load, unique,
 };
+use crate::support::assert_contains;
 
 /// The event EventBridge sends on a schedule.
 fn scheduled_event() -> serde_json::Value {
@@ -129,11 +130,7 @@ async fn too_short_a_deadline_starts_no_operation() {
     assert_eq!(apply.not_applied.len(), 1);
     let stop = apply.stop.as_ref().unwrap();
     assert_eq!(stop.kind, StopKind::Deadline);
-    assert!(
-        stop.message.contains("the next run continues"),
-        "{}",
-        stop.message
-    );
+    assert_contains(&stop.message, "the next run continues");
     assert!(!report.succeeded());
     assert_eq!(open_shards(&k, &name).await.len(), 1, "nothing was started");
     let tags = k

@@ -12,7 +12,7 @@ use crate::emulators::{
     PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
     open_shards, put_load, unique,
 };
-use crate::support::bin;
+use crate::support::{assert_contains, bin};
 
 /// The binary, pointed at the emulators, bounded in time.
 fn live(kinesis_endpoint: &str) -> Command {
@@ -100,12 +100,9 @@ async fn a_hot_shard_is_planned_then_split_at_its_exact_midpoint() {
 
     let apply = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(
-        apply
-            .stdout
-            .contains(&format!("applied      split {} at {mid}", before[0].id)),
-        "{}",
-        apply.stdout
+    assert_contains(
+        &apply.stdout,
+        &format!("applied      split {} at {mid}", before[0].id),
     );
     let after = open_shards(&k, &name).await;
     assert!(check_layout(&after).is_empty(), "{after:?}");
@@ -184,7 +181,7 @@ async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process(
     assert_eq!(shard1["verdict"], "cooling_down", "{shard1}");
     let second = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
     assert_eq!(second.code, 0, "{}", second.stderr);
-    assert!(second.stdout.contains("nothing to do"), "{}", second.stdout);
+    assert_contains(&second.stdout, "nothing to do");
     assert_eq!(open_shards(&k, &name).await.len(), 5);
 }
 
@@ -224,12 +221,9 @@ async fn an_unknown_stream_fails_while_the_others_are_still_handled() {
     let (_dir, policy) = policy(&[&missing, &name], "");
     let apply = run(live(&endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
     assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(
-        apply.stderr.contains(&format!(
-            "error: stream {missing} does not exist in this account and region"
-        )),
-        "{}",
-        apply.stderr
+    assert_contains(
+        &apply.stderr,
+        &format!("error: stream {missing} does not exist in this account and region"),
     );
     assert_eq!(
         open_shards(&k, &name).await.len(),
@@ -255,18 +249,8 @@ async fn the_shard_quota_stops_splitting_cleanly() {
     let apply =
         run(live(&private.endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
     assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(
-        apply.stdout.contains("stopped (shardquota)"),
-        "{}",
-        apply.stdout
-    );
-    assert!(
-        apply
-            .stdout
-            .contains("the account's shard quota is reached"),
-        "{}",
-        apply.stdout
-    );
+    assert_contains(&apply.stdout, "stopped (shardquota)");
+    assert_contains(&apply.stdout, "the account's shard quota is reached");
     let counts = [open_shards(&k, &a).await, open_shards(&k, &b).await];
     let mut sizes: Vec<usize> = counts.iter().map(Vec::len).collect();
     sizes.sort();
@@ -420,11 +404,7 @@ async fn save_snapshot_of_several_streams_needs_a_stream_placeholder() {
         dir.path().join("snap.json").to_str().unwrap(),
     ]));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("put {stream} in the path"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "put {stream} in the path");
 }
 
 #[tokio::test]
@@ -445,11 +425,7 @@ async fn route_names_the_live_shard_that_takes_a_key() {
     let out = run(live(&endpoint).args(["route", "--key", key, "--stream", &name]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let hash = HashKey::of_partition_key(key);
-    assert!(
-        out.stdout.contains(&format!("hash key      {hash}")),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, &format!("hash key      {hash}"));
     assert!(
         out.stdout
             .contains(&format!("shard         {} ", put.shard_id())),
@@ -468,12 +444,11 @@ async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
     let (_dir, plain) = policy(&[&name], "");
     let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    assert_contains(
+        &out.stderr,
+        &format!(
             "aws kinesis enable-enhanced-monitoring --stream-name {name} --shard-level-metrics IncomingBytes IncomingRecords WriteProvisionedThroughputExceeded"
-        )),
-        "{}",
-        out.stderr
+        ),
     );
     // With the policy's permission, apply turns them on itself.
     let (_dir2, enabling) = policy(&[&name], "enable_enhanced_monitoring: true");
@@ -569,11 +544,7 @@ async fn apply_without_a_terminal_needs_yes() {
         .args(["apply", "--policy", policy.to_str().unwrap()])
         .write_stdin(""));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("pass --yes to apply without asking"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "pass --yes to apply without asking");
     assert_eq!(open_shards(&k, &name).await.len(), 1, "nothing was written");
 }
 
@@ -589,12 +560,7 @@ async fn a_stream_outside_the_policy_is_bad_input() {
         "payments",
     ]));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("stream \"payments\" is not named in policy"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "stream \"payments\" is not named in policy");
 }
 
 #[tokio::test]
@@ -622,12 +588,7 @@ async fn apply_on_a_terminal_asks_and_applies_on_yes() {
         .timeout(Duration::from_secs(120));
     let out = run(&mut script);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("apply 1 operation(s) to 1 stream(s)? [y/N]"),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("applied      split"), "{}", out.stdout);
+    assert_contains(&out.stdout, "apply 1 operation(s) to 1 stream(s)? [y/N]");
+    assert_contains(&out.stdout, "applied      split");
     assert_eq!(open_shards(&k, &name).await.len(), 2);
 }

@@ -52,6 +52,8 @@ use kinesis_autoscaler::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 use tokio::time::Instant;
 
+use crate::support::assert_contains;
+
 const STREAM: &str = "orders";
 const ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/orders";
 /// 2^127: where the one shard of a one-shard stream is split.
@@ -721,7 +723,18 @@ struct Run {
     elapsed: Duration,
 }
 
-async fn execute<W: KinesisWrite>(
+/// Applies `plan` through the SDK adapters on `client`.
+async fn execute(client: Client, plan: &Plan, config: ExecutorConfig) -> Run {
+    execute_with_writer(
+        &KinesisReader::new(client.clone()),
+        &KinesisWriter::new(client),
+        plan,
+        config,
+    )
+    .await
+}
+
+async fn execute_with_writer<W: KinesisWrite>(
     read: &KinesisReader,
     write: &W,
     plan: &Plan,
@@ -880,13 +893,7 @@ async fn throttled_twice_then_split_and_recorded() {
     let client = stream.client(&[&split]);
     let plan = one_split();
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &plan,
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &plan, ExecutorConfig::default()).await;
 
     assert!(run.report.is_complete(), "{:?}", run.report);
     assert_eq!(run.report.applied.len(), 1);
@@ -918,13 +925,7 @@ async fn persistent_throttling_gives_up_after_6_attempts_having_recorded_once() 
     let client = stream.client(&[&split]);
     let plan = one_split();
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &plan,
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &plan, ExecutorConfig::default()).await;
 
     let stop = run.report.stop.clone().expect("stopped");
     assert_eq!(stop.kind, StopKind::Throttled);
@@ -934,12 +935,9 @@ async fn persistent_throttling_gives_up_after_6_attempts_having_recorded_once() 
         "{}",
         stop.message
     );
-    assert!(
-        stop.message.contains(
-            "SplitShard failed: LimitExceededException: Rate exceeded for shard shardId-000000000000"
-        ),
-        "{}",
-        stop.message
+    assert_contains(
+        &stop.message,
+        "SplitShard failed: LimitExceededException: Rate exceeded for shard shardId-000000000000",
     );
     assert_eq!(run.report.applied, []);
     assert_eq!(run.report.not_applied, plan.actions);
@@ -965,21 +963,13 @@ async fn the_shard_quota_answer_stops_without_retrying() {
     });
     let client = stream.client(&[&split]);
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &one_split(),
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &one_split(), ExecutorConfig::default()).await;
 
     let stop = run.report.stop.expect("stopped");
     assert_eq!(stop.kind, StopKind::ShardQuota);
-    assert!(
-        stop.message
-            .contains("request a higher Kinesis shard limit or lower max_shards"),
-        "{}",
-        stop.message
+    assert_contains(
+        &stop.message,
+        "request a higher Kinesis shard limit or lower max_shards",
     );
     assert_eq!(split.num_calls(), 1);
     // The cooldown was recorded before the refused call: a conservative
@@ -999,27 +989,15 @@ async fn access_denied_stops_at_once_and_says_which_permissions() {
     });
     let client = stream.client(&[&split]);
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &one_split(),
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &one_split(), ExecutorConfig::default()).await;
 
     let stop = run.report.stop.expect("stopped");
     assert_eq!(stop.kind, StopKind::AccessDenied);
-    assert!(
-        stop.message
-            .contains("not authorized to perform: kinesis:SplitShard"),
-        "{}",
-        stop.message
+    assert_contains(
+        &stop.message,
+        "not authorized to perform: kinesis:SplitShard",
     );
-    assert!(
-        stop.message.contains("kinesis:SplitShard, MergeShards"),
-        "{}",
-        stop.message
-    );
+    assert_contains(&stop.message, "kinesis:SplitShard, MergeShards");
     assert_eq!(split.num_calls(), 1);
 }
 
@@ -1046,13 +1024,7 @@ async fn resource_in_use_waits_for_active_then_retries() {
         .build();
     let client = stream.client(&[&split]);
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &one_split(),
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &one_split(), ExecutorConfig::default()).await;
 
     assert!(run.report.is_complete(), "{:?}", run.report);
     assert_eq!(split.num_calls(), 2);
@@ -1126,7 +1098,7 @@ async fn a_split_whose_reply_timed_out_but_took_effect_counts_once() {
     };
     let plan = one_split();
 
-    let run = execute(
+    let run = execute_with_writer(
         &KinesisReader::new(client),
         &writer,
         &plan,
@@ -1162,13 +1134,7 @@ async fn a_stream_that_never_becomes_active_times_out_before_any_split() {
         ..ExecutorConfig::default()
     };
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &plan,
-        config,
-    )
-    .await;
+    let run = execute(client, &plan, config).await;
 
     let stop = run.report.stop.clone().expect("stopped");
     assert_eq!(stop.kind, StopKind::Timeout);
@@ -1208,21 +1174,13 @@ async fn a_reshard_that_never_finishes_is_applied_and_was_recorded_first() {
         ..ExecutorConfig::default()
     };
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &one_split(),
-        config,
-    )
-    .await;
+    let run = execute(client, &one_split(), config).await;
 
     let stop = run.report.stop.clone().expect("stopped");
     assert_eq!(stop.kind, StopKind::Timeout);
-    assert!(
-        stop.message
-            .contains("did not become ACTIVE within 30s; the reshard may still finish"),
-        "{}",
-        stop.message
+    assert_contains(
+        &stop.message,
+        "did not become ACTIVE within 30s; the reshard may still finish",
     );
     // The split was issued and is reported; its cooldown was recorded
     // before it was issued, so the next run sees it.
@@ -1279,13 +1237,7 @@ async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
         Stream::new(mock!(Client::list_shards).then_output(move || shards_page(&listed, None)));
     let client = stream.client(&[&gone_describe, &gone_list, &gone_split, &gone_tags, &split]);
 
-    let run = execute(
-        &KinesisReader::new(client.clone()),
-        &KinesisWriter::new(client),
-        &plan,
-        ExecutorConfig::default(),
-    )
-    .await;
+    let run = execute(client, &plan, ExecutorConfig::default()).await;
 
     assert_eq!(run.report.applied.len(), 1);
     assert_eq!(run.report.applied[0].action, plan.actions[0]);
@@ -1297,16 +1249,8 @@ async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
         "{}",
         stop.message
     );
-    assert!(
-        stop.message.contains("ResourceNotFoundException"),
-        "{}",
-        stop.message
-    );
-    assert!(
-        stop.message.contains("was the stream deleted?"),
-        "{}",
-        stop.message
-    );
+    assert_contains(&stop.message, "ResourceNotFoundException");
+    assert_contains(&stop.message, "was the stream deleted?");
     // One split sent; nothing attempted on the deleted stream but the ACTIVE check.
     assert_eq!((split.num_calls(), gone_split.num_calls()), (1, 0));
     assert_eq!(gone_describe.num_calls(), 1);
