@@ -789,7 +789,7 @@ mod tests {
     use crate::policy::StreamPolicy;
     use crate::ports::TokioClock;
     use crate::sim::{SimConfig, SimKinesis};
-    use crate::testkit::{OBSERVED_AT, StreamBuilder, uniform_ranges};
+    use crate::testkit::{OBSERVED_AT, StreamBuilder, assert_contains, uniform_ranges};
 
     const STREAM: &str = "orders";
 
@@ -932,11 +932,7 @@ mod tests {
         assert_eq!(again.applied, vec![]);
         let stop = again.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StalePlan);
-        assert!(
-            stop.message.contains("already carried out"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "already carried out");
         assert_eq!(fx.sim.calls("SplitShard"), 1);
     }
 
@@ -956,12 +952,7 @@ mod tests {
         let report = fx.apply(&plan, None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StalePlan);
-        assert!(
-            stop.message
-                .contains("shardId-000000000000 was split or merged"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "shardId-000000000000 was split or merged");
         assert_eq!(report.not_applied, plan.actions);
     }
 
@@ -987,16 +978,8 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::Throttled);
-        assert!(
-            stop.message.contains("gave up after 6 attempts"),
-            "{}",
-            stop.message
-        );
-        assert!(
-            stop.message.contains("LimitExceededException"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "gave up after 6 attempts");
+        assert_contains(&stop.message, "LimitExceededException");
         // Bounded: the backoffs (1, 2, 4, 8, 16 s before jitter) stay under a minute.
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -1045,11 +1028,7 @@ mod tests {
         assert_eq!(report.not_applied.len(), 2);
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StreamGone);
-        assert!(
-            stop.message.contains("was the stream deleted?"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "was the stream deleted?");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1065,11 +1044,7 @@ mod tests {
         assert_eq!(report.applied.len(), 1, "one split fits the quota of 3");
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::ShardQuota);
-        assert!(
-            stop.message.contains("3 of 3 open shards"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "3 of 3 open shards");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1095,11 +1070,7 @@ mod tests {
         let report = fx.apply(&split_plan(2, true), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::Timeout);
-        assert!(
-            stop.message.contains("did not become ACTIVE within 2m"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "did not become ACTIVE within 2m");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1166,12 +1137,7 @@ mod tests {
         let report = fx.apply(&plan, None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StalePlan);
-        assert!(
-            stop.message
-                .contains("was resharded at 2026-11-26T02:01:00Z"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "was resharded at 2026-11-26T02:01:00Z");
         assert_eq!(fx.sim.log(), Vec::<String>::new());
     }
 
@@ -1193,12 +1159,7 @@ mod tests {
         let report = fx.apply(&plan, None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StalePlan);
-        assert!(
-            stop.message
-                .contains("3 open shards now, at or above max_shards 3"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "3 open shards now, at or above max_shards 3");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1223,11 +1184,9 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::AccessDenied);
-        assert!(
-            stop.message
-                .contains("was not applied: its cooldown could not be recorded"),
-            "{}",
-            stop.message
+        assert_contains(
+            &stop.message,
+            "was not applied: its cooldown could not be recorded",
         );
         assert_eq!(fx.sim.log(), Vec::<String>::new());
     }
@@ -1239,11 +1198,7 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::AccessDenied);
-        assert!(
-            stop.message.contains("credentials are wrong or expired"),
-            "{}",
-            stop.message
-        );
+        assert_contains(&stop.message, "credentials are wrong or expired");
         assert!(!stop.message.contains("deleted"), "{}", stop.message);
         assert_eq!(fx.sim.stream(STREAM).unwrap().open_shards().count(), 2);
     }

@@ -878,7 +878,7 @@ impl<'a> Planner<'a> {
 mod tests {
     use super::*;
     use crate::model::{HashKey, LayoutProblem};
-    use crate::testkit::{StreamBuilder, shard_id, uniform_ranges};
+    use crate::testkit::{StreamBuilder, assert_contains, shard_id, uniform_ranges};
 
     fn now_of(obs: &Observation) -> DateTime<Utc> {
         obs.observed_at
@@ -1339,11 +1339,7 @@ mod tests {
                 until
             }
         );
-        assert!(
-            plan.verdicts[0].reason().contains("2026-11-26T02:03:00Z"),
-            "{}",
-            plan.verdicts[0].reason()
-        );
+        assert_contains(&plan.verdicts[0].reason(), "2026-11-26T02:03:00Z");
     }
 
     #[test]

@@ -208,3 +208,10 @@ impl StreamBuilder {
         self.obs
     }
 }
+
+/// Asserts that `text` (a command's output, an error message) says `needle`,
+/// showing both when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}

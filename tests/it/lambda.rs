@@ -7,13 +7,13 @@ use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::executor::{ExecutorConfig, StopKind};
 use kinesis_autoscaler::job::PolicySource;
 use kinesis_autoscaler::lambda::Handler;
+use kinesis_autoscaler::testkit::assert_contains;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
 use crate::emulators::{
     cloudwatch, create_stream, kinesis, kinesis_endpoint, open_shards, put_load, unique,
 };
-use crate::support::assert_contains;
 
 /// The event EventBridge sends on a schedule.
 fn scheduled_event() -> serde_json::Value {

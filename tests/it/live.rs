@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
+use kinesis_autoscaler::testkit::assert_contains;
 use serde_json::Value;
 
 use crate::emulators::{
     PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
     open_shards, put_load, unique,
 };
-use crate::support::{assert_contains, bin};
+use crate::support::bin;
 
 /// The binary, pointed at the emulators, bounded in time.
 fn live(kinesis_endpoint: &str) -> Command {

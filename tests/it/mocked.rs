@@ -49,10 +49,9 @@ use kinesis_autoscaler::ports::{
     TokioClock,
 };
 use kinesis_autoscaler::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
+use kinesis_autoscaler::testkit::assert_contains;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 use tokio::time::Instant;
-
-use crate::support::assert_contains;
 
 const STREAM: &str = "orders";
 const ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/orders";
