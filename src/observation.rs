@@ -76,6 +76,14 @@ pub struct Observation {
     /// beyond it would fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_quota: Option<ShardQuota>,
+    /// When the stream was created, when known: silence in the metrics
+    /// before that says nothing about idleness.
+    #[serde(
+        default,
+        deserialize_with = "optional_rfc3339",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stream_created_at: Option<DateTime<Utc>>,
 }
 
 impl Observation {
@@ -87,7 +95,7 @@ impl Observation {
     }
 }
 
-/// Per-shard CloudWatch series on a common minute grid.
+/// Stream-level and per-shard CloudWatch series on a common minute grid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
@@ -96,6 +104,13 @@ pub struct Metrics {
     pub start: DateTime<Utc>,
     /// Always 60: shard-level metrics are per-minute sums.
     pub period_seconds: u32,
+    /// The stream-level series (free and always on). They tell an idle
+    /// shard, which publishes no datapoint, from a missing datapoint: what
+    /// the stream took beyond the shards that published is all the
+    /// silent shards can have taken. Empty in snapshots written before
+    /// they were read.
+    #[serde(default, skip_serializing_if = "StreamMetrics::is_empty")]
+    pub stream: StreamMetrics,
     /// Hashed for fast lookup by the planner (FxHash: shard ids are not
     /// attacker-chosen keys); written sorted by shard id so snapshots are
     /// stable.
@@ -235,6 +250,40 @@ impl ShardMetrics {
     }
 }
 
+/// The stream-level series, by CloudWatch metric name (dimension
+/// StreamName only).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamMetrics {
+    #[serde(
+        rename = "IncomingBytes",
+        default,
+        skip_serializing_if = "Series::is_empty"
+    )]
+    pub incoming_bytes: Series,
+    #[serde(
+        rename = "IncomingRecords",
+        default,
+        skip_serializing_if = "Series::is_empty"
+    )]
+    pub incoming_records: Series,
+}
+
+impl StreamMetrics {
+    /// Whether no stream-level series was read at all.
+    pub fn is_empty(&self) -> bool {
+        self.incoming_bytes.is_empty() && self.incoming_records.is_empty()
+    }
+
+    /// Each series with its CloudWatch name, for validation and reports.
+    pub fn named_series(&self) -> [(&'static str, &Series); 2] {
+        [
+            ("IncomingBytes", &self.incoming_bytes),
+            ("IncomingRecords", &self.incoming_records),
+        ]
+    }
+}
+
 fn sorted<S: serde::Serializer>(
     map: &FxHashMap<ShardId, ShardMetrics>,
     serializer: S,
@@ -307,6 +356,14 @@ impl Observation {
                 );
             }
         }
+        for (name, values) in self.metrics.stream.named_series() {
+            if let Some((i, v)) = first_bad_value(values) {
+                return problem(
+                    format!("metrics.stream.{name}[{i}]"),
+                    format!("must be a non-negative number or null, got {v}"),
+                );
+            }
+        }
         for (id, series) in &self.metrics.shards {
             if !seen.contains(id) {
                 return problem(
@@ -315,20 +372,24 @@ impl Observation {
                 );
             }
             for (name, values) in series.named_series() {
-                for (i, v) in values.iter().enumerate() {
-                    if let Some(v) = v
-                        && !(v.is_finite() && v >= 0.0)
-                    {
-                        return problem(
-                            format!("metrics.shards.{id}.{name}[{i}]"),
-                            format!("must be a non-negative number or null, got {v}"),
-                        );
-                    }
+                if let Some((i, v)) = first_bad_value(values) {
+                    return problem(
+                        format!("metrics.shards.{id}.{name}[{i}]"),
+                        format!("must be a non-negative number or null, got {v}"),
+                    );
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The first datapoint that is not a non-negative finite number.
+fn first_bad_value(values: &Series) -> Option<(usize, f64)> {
+    values
+        .iter()
+        .enumerate()
+        .find_map(|(i, v)| v.filter(|v| !(v.is_finite() && *v >= 0.0)).map(|v| (i, v)))
 }
 
 /// A snapshot file that cannot be planned on, and where it went wrong.

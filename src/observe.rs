@@ -20,12 +20,12 @@ pub struct Observed {
 }
 
 /// The minute-aligned start and length of the metrics window for `policy`
-/// at `now`: the longest rule window plus the delay, plus the minute in
-/// progress.
+/// at `now`: the longest rule window, ending as late as `metrics.max_lag`
+/// allows (windows end at the newest minute CloudWatch has data for), plus
+/// the minute in progress.
 pub fn metrics_window(policy: &StreamPolicy, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
-    let delay_minutes = policy.metrics_delay.as_secs().div_ceil(60) as u32;
-    let minutes = policy.lookback_minutes() + delay_minutes + 1;
+    let minutes = policy.fetch_minutes();
     (end - TimeDelta::minutes(i64::from(minutes)), minutes)
 }
 
@@ -55,10 +55,12 @@ pub async fn observe<R: KinesisRead, M: MetricsRead>(
         metrics: Metrics {
             start,
             period_seconds: 60,
+            stream: Default::default(),
             shards: Default::default(),
         },
         history,
         shard_quota: quota,
+        stream_created_at: summary.created_at,
     };
     // The planner refuses such streams anyway: spare the metric calls.
     if summary.mode != StreamMode::Provisioned || summary.status != StreamStatus::Active {
@@ -69,26 +71,26 @@ pub async fn observe<R: KinesisRead, M: MetricsRead>(
     }
     let needed = policy.needed_metrics();
     let missing = summary.missing_metrics(&needed);
-    if !missing.is_empty() {
-        if allow_missing_metrics {
-            return Ok(Observed {
-                observation,
-                missing_metrics: missing,
-            });
-        }
+    if !missing.is_empty() && !allow_missing_metrics {
         return Err(Error::MetricsNotEnabled {
             stream: stream.name.clone(),
             missing,
         });
     }
-    let ids: Vec<_> = observation.shards.iter().map(|s| s.id.clone()).collect();
-    observation.metrics.shards = metrics
-        .shard_metrics(&summary.name, &ids, &needed, start, minutes)
+    // Without shard-level metrics only the stream-level ones are read: they
+    // are free, and they tell a silent stream from a busy one.
+    let ids: Vec<_> = if missing.is_empty() {
+        observation.shards.iter().map(|s| s.id.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    observation.metrics = metrics
+        .read_metrics(&summary.name, &ids, &needed, start, minutes)
         .await
         .map_err(in_stream)?;
     Ok(Observed {
         observation,
-        missing_metrics: Vec::new(),
+        missing_metrics: missing,
     })
 }
 
@@ -101,18 +103,16 @@ mod tests {
         let policy = StreamPolicy::default();
         let now: DateTime<Utc> = "2026-11-26T02:00:30Z".parse().unwrap();
         let (start, minutes) = metrics_window(&policy, now);
-        // 30-minute window + 2-minute delay + the minute in progress.
-        assert_eq!(minutes, 33);
+        // 30-minute window + 15-minute max lag + the minute in progress.
+        assert_eq!(minutes, 46);
         assert_eq!(
             start,
-            "2026-11-26T01:27:00Z".parse::<DateTime<Utc>>().unwrap()
+            "2026-11-26T01:14:00Z".parse::<DateTime<Utc>>().unwrap()
         );
-        // The newest complete minute (01:57) is inside it, and so are the
-        // 30 minutes before it.
-        let newest = start + TimeDelta::minutes(30);
-        assert_eq!(
-            newest,
-            "2026-11-26T01:57:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
+        // The oldest newest-minute max_lag allows is 01:45 (it ends at
+        // 01:46:00, 14m30s before now): its 30-minute window, from 01:16,
+        // is inside what is read.
+        let window_start: DateTime<Utc> = "2026-11-26T01:16:00Z".parse().unwrap();
+        assert!(start <= window_start);
     }
 }

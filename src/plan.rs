@@ -26,6 +26,9 @@ pub struct Plan {
     pub max_shards: u32,
     pub open_shards_before: usize,
     pub open_shards_after: usize,
+    /// How recent the stream's CloudWatch data was: the windows end at the
+    /// newest minute with data.
+    pub metrics: MetricsFreshness,
     /// Why the stream gets no action at all, when the planner refused it.
     pub refused: Option<Refusal>,
     /// Operations in the order they must run; a split of a child that does
@@ -51,6 +54,58 @@ impl Plan {
     }
 }
 
+/// How recent a stream's CloudWatch data is.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MetricsFreshness {
+    /// The newest minute with any datapoint of the stream (stream-level or
+    /// shard-level), which the windows end at, and how long before the
+    /// observation it ended: CloudWatch's lag as detected.
+    Newest {
+        minute: DateTime<Utc>,
+        lag_seconds: i64,
+    },
+    /// No datapoint at all. `idle`: the stream is taken to have had no
+    /// writes (silent for the scale-down window plus `metrics.max_lag`,
+    /// after its creation, and `metrics.silent_stream: idle`); otherwise
+    /// nothing is known.
+    Silent { idle: bool },
+}
+
+impl MetricsFreshness {
+    /// The detected lag, if there was data.
+    pub fn lag_seconds(&self) -> Option<i64> {
+        match self {
+            MetricsFreshness::Newest { lag_seconds, .. } => Some(*lag_seconds),
+            MetricsFreshness::Silent { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for MetricsFreshness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsFreshness::Newest {
+                minute,
+                lag_seconds,
+            } => write!(
+                f,
+                "metrics lag {} (newest minute {})",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (*lag_seconds).max(0) as u64
+                )),
+                minute.format("%H:%MZ")
+            ),
+            MetricsFreshness::Silent { idle: true } => {
+                f.write_str("metrics silent: no datapoint at all, taken as idle")
+            }
+            MetricsFreshness::Silent { idle: false } => {
+                f.write_str("metrics silent: no datapoint at all")
+            }
+        }
+    }
+}
+
 /// Why a whole stream was left alone.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "why", rename_all = "snake_case")]
@@ -62,6 +117,12 @@ pub enum Refusal {
     /// The open shards do not cover the key space exactly once, so any
     /// action would rest on a wrong picture of the stream.
     BrokenLayout { problems: Vec<LayoutProblem> },
+    /// The stream's newest datapoint is older than `metrics.max_lag`.
+    MetricsLate {
+        newest_minute: DateTime<Utc>,
+        lag_seconds: i64,
+        max_lag_seconds: i64,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -75,6 +136,22 @@ impl fmt::Display for Refusal {
                 f,
                 "stream is {mode}: on-demand streams scale themselves and cannot be split or merged"
             ),
+            Refusal::MetricsLate {
+                newest_minute,
+                lag_seconds,
+                max_lag_seconds,
+            } => {
+                let span = |s: i64| {
+                    humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64))
+                };
+                write!(
+                    f,
+                    "the newest datapoint of the stream, for {}, is {} old, more than metrics.max_lag {}: CloudWatch is that late, or the stream has taken no writes since; it is planned again once data arrives, or as idle once silent for the scale-down window plus max_lag",
+                    newest_minute.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    span(*lag_seconds),
+                    span(*max_lag_seconds)
+                )
+            }
             Refusal::BrokenLayout { problems } => {
                 f.write_str(
                     "refusing to plan: the open shards do not cover the key space exactly once: ",
@@ -248,7 +325,8 @@ pub struct ShardVerdict {
 pub struct Facts {
     /// Which rule made the shard hot, if any.
     pub hot: Option<Trigger>,
-    /// Whether every minute of the scale-down window was present and cold.
+    /// Whether enough minutes of the scale-down window were present, and
+    /// all of them cold.
     pub cold: bool,
     pub scale_up_window_minutes: u32,
     /// Minutes of the scale-up window with every needed datapoint.
@@ -266,7 +344,14 @@ pub struct Facts {
     /// Estimated demand, accepted plus throttled, over the threshold.
     pub estimated_demand: f64,
     pub scale_down_window_minutes: u32,
+    /// Minutes of the scale-down window whose load is known: a datapoint,
+    /// or no datapoint in a minute the stream-level metrics (or, without
+    /// them, the other shards) show the shard idle or bound its load.
     pub scale_down_present_minutes: u32,
+    /// How many present minutes a cold shard needs (`max_missing`).
+    pub scale_down_minutes_needed: u32,
+    /// Of the present minutes, those without a datapoint of the shard's own.
+    pub scale_down_inferred_minutes: u32,
     pub scale_down_threshold: f64,
     /// Highest utilization among the present minutes of the scale-down window.
     pub scale_down_peak: f64,
@@ -284,10 +369,23 @@ impl ShardVerdict {
     pub fn reason(&self) -> String {
         let f = &self.facts;
         let hot = || describe_heat(f);
+        // Minutes counted without a datapoint of the shard's own.
+        let inferred = || {
+            if f.scale_down_inferred_minutes > 0 {
+                format!(
+                    "; {} without a datapoint, idle or bounded by the stream-level metrics",
+                    f.scale_down_inferred_minutes
+                )
+            } else {
+                String::new()
+            }
+        };
         let cold = || {
             format!(
-                "cold (peak {:.2} over {} minutes)",
-                f.scale_down_peak, f.scale_down_window_minutes
+                "cold (peak {:.2} over {} minutes{})",
+                f.scale_down_peak,
+                f.scale_down_window_minutes,
+                inferred()
             )
         };
         match &self.verdict {
@@ -312,8 +410,11 @@ impl ShardVerdict {
                 let why = match trigger {
                     Trigger::MaxShards => format!("above max_shards {}", f.max_shards),
                     _ => format!(
-                        "below {} in all of the last {} minutes (peak {:.2})",
-                        f.scale_down_threshold, f.scale_down_window_minutes, f.scale_down_peak
+                        "below {} in all of the last {} minutes (peak {:.2}{})",
+                        f.scale_down_threshold,
+                        f.scale_down_window_minutes,
+                        f.scale_down_peak,
+                        inferred()
                     ),
                 };
                 format!(
@@ -350,7 +451,8 @@ impl ShardVerdict {
                 window_minutes,
                 to: ActionKind::Merge,
             } => format!(
-                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints"
+                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints or a known load, {} needed",
+                f.scale_down_minutes_needed
             ),
             Verdict::AtMaxShards { max_shards } => {
                 format!("{}, but the stream is at max_shards {max_shards}", hot())

@@ -37,10 +37,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::model::{HashKeyRange, Shard, check_layout};
 use crate::observation::{Observation, Series, ShardMetrics, StreamMode, StreamStatus};
 use crate::plan::{
-    Action, ActionKind, Facts, Merge, Plan, Refusal, ShardVerdict, Split, Trigger, Verdict,
-    describe_heat,
+    Action, ActionKind, Facts, Merge, MetricsFreshness, Plan, Refusal, ShardVerdict, Split,
+    Trigger, Verdict, describe_heat,
 };
-use crate::policy::StreamPolicy;
+use crate::policy::{SilentStream, StreamPolicy};
 
 /// Write capacity of one shard, bytes per second.
 pub const WRITE_BYTES_PER_SECOND: f64 = 1_048_576.0;
@@ -56,6 +56,7 @@ const LOPSIDED_SPLIT: f64 = 0.25;
 /// Plans one stream. See the module docs for the rules.
 pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Plan {
     let open = obs.open_shards();
+    let grid = Grid::new(obs, policy, &open);
     let mut plan = Plan {
         stream: obs.stream_name.clone(),
         stream_status: obs.stream_status,
@@ -66,11 +67,12 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         max_shards: policy.max_shards,
         open_shards_before: open.len(),
         open_shards_after: open.len(),
+        metrics: grid.freshness,
         refused: None,
         actions: Vec::new(),
         verdicts: Vec::new(),
     };
-    if let Some(refusal) = refusal(obs, &open) {
+    if let Some(refusal) = refusal(obs, &open, &grid, policy) {
         let because = refusal.to_string();
         plan.verdicts = open
             .iter()
@@ -88,7 +90,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         return plan;
     }
 
-    let mut planner = Planner::new(obs, policy, now, open);
+    let mut planner = Planner::new(obs, policy, now, open, grid);
     planner.split_hot_shards();
     planner.split_up_to_min_shards();
     planner.merge_cold_pairs();
@@ -98,7 +100,12 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
     plan
 }
 
-fn refusal(obs: &Observation, open: &[&Shard]) -> Option<Refusal> {
+fn refusal(
+    obs: &Observation,
+    open: &[&Shard],
+    grid: &Grid,
+    policy: &StreamPolicy,
+) -> Option<Refusal> {
     if obs.stream_status != StreamStatus::Active {
         return Some(Refusal::NotActive {
             status: obs.stream_status,
@@ -110,7 +117,21 @@ fn refusal(obs: &Observation, open: &[&Shard]) -> Option<Refusal> {
         });
     }
     let problems = check_layout(open.iter().copied());
-    (!problems.is_empty()).then_some(Refusal::BrokenLayout { problems })
+    if !problems.is_empty() {
+        return Some(Refusal::BrokenLayout { problems });
+    }
+    let max_lag = policy.metrics_max_lag.as_secs() as i64;
+    match grid.freshness {
+        MetricsFreshness::Newest {
+            minute,
+            lag_seconds,
+        } if lag_seconds > max_lag => Some(Refusal::MetricsLate {
+            newest_minute: minute,
+            lag_seconds,
+            max_lag_seconds: max_lag,
+        }),
+        _ => None,
+    }
 }
 
 /// `t` plus `span`, or the end of time if that overflows (a policy may
@@ -122,32 +143,162 @@ fn later(t: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Which series indexes hold complete minutes.
+/// Where the windows end, and what a missing datapoint means in each
+/// minute.
 struct Grid {
-    /// Index of the newest complete minute; negative when there is none.
+    /// Index of the newest minute the windows end at: the newest with any
+    /// datapoint of the stream, never newer than `metrics.delay` allows.
+    /// Negative when there is none.
     newest: i64,
+    /// Index of the newest minute `metrics.delay` allows.
+    complete: i64,
+    /// How recent the stream's data is.
+    freshness: MetricsFreshness,
+    /// By minute index: what a shard without a datapoint took. Empty
+    /// until a shard lacks one ([`Grid::fill_in`]).
+    fill: Vec<Fill>,
 }
 
+/// What a shard without a datapoint in some minute took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fill {
+    /// Nothing is known.
+    Unknown,
+    /// Nothing: the stream-level metrics account for every record the
+    /// stream took, or (without them) other shards published that minute.
+    Idle,
+    /// At most this: what the stream took beyond the shards that published.
+    AtMost(Load),
+}
+
+/// A minute whose records the shards that published leave unaccounted
+/// for by less than this (in shards' worth) counts as idle for the rest.
+const IDLE_RESIDUAL: f64 = 0.01;
+
 impl Grid {
-    fn new(obs: &Observation, policy: &StreamPolicy) -> Grid {
+    fn new(obs: &Observation, policy: &StreamPolicy, open: &[&Shard]) -> Grid {
         let delay = TimeDelta::from_std(policy.metrics_delay).unwrap_or(TimeDelta::MAX);
         // Minute i is complete when start + 60(i + 1) + delay <= observed_at.
         let elapsed = (obs.observed_at - obs.metrics.start)
             .checked_sub(&delay)
             .unwrap_or(TimeDelta::MIN);
-        Grid {
-            newest: elapsed.num_milliseconds().div_euclid(60_000) - 1,
+        let complete = elapsed.num_milliseconds().div_euclid(60_000) - 1;
+        let stream = &obs.metrics.stream;
+        let newest_of =
+            |present: &dyn Fn(usize) -> bool| (0..=complete).rev().find(|&i| present(i as usize));
+        let stream_newest = newest_of(&|i| {
+            stream.incoming_records.get(i).is_some() || stream.incoming_bytes.get(i).is_some()
+        });
+        // Usually the newest complete minute itself: one look per shard.
+        let shards_newest = open
+            .iter()
+            .filter_map(|s| obs.metrics.shards.get(&s.id))
+            .filter_map(|m| {
+                newest_of(&|i| {
+                    m.incoming_records.get(i).is_some() || m.incoming_bytes.get(i).is_some()
+                })
+            })
+            .max();
+        let newest = stream_newest.max(shards_newest);
+        let minute_end = |i: i64| obs.metrics.start + TimeDelta::minutes(i + 1);
+        let freshness = match newest {
+            Some(i) => MetricsFreshness::Newest {
+                minute: minute_end(i) - TimeDelta::minutes(1),
+                lag_seconds: (obs.observed_at - minute_end(i)).num_seconds(),
+            },
+            None => {
+                // Silent: idle only if the silence covers the scale-down
+                // window and max_lag, all of it after the stream was created.
+                let lag = policy.metrics_max_lag.as_secs().div_ceil(60) as i64;
+                let span = complete + 1;
+                let long_enough = span >= i64::from(policy.scale_down.window_minutes) + lag;
+                let existed = obs.stream_created_at.is_none_or(|t| t <= obs.metrics.start);
+                MetricsFreshness::Silent {
+                    idle: policy.silent_stream == SilentStream::Idle && long_enough && existed,
+                }
+            }
+        };
+        let mut grid = Grid {
+            newest: newest.unwrap_or(complete),
+            complete,
+            freshness,
+            fill: Vec::new(),
+        };
+        if let MetricsFreshness::Silent { idle: true } = grid.freshness {
+            grid.fill = vec![Fill::Idle; complete.max(0) as usize + 1];
+        }
+        grid
+    }
+
+    /// The last `minutes` minutes up to the newest with data.
+    fn window(&self, minutes: u32) -> Range<i64> {
+        self.newest - i64::from(minutes) + 1..self.newest + 1
+    }
+
+    /// Works out, for the minutes of `minutes` that some shard lacks a
+    /// datapoint for (`lacking`), what such a shard took.
+    fn fill_in(
+        &mut self,
+        obs: &Observation,
+        readers: &[Reader],
+        minutes: Range<i64>,
+        lacking: &[bool],
+    ) {
+        if !self.fill.is_empty() {
+            return;
+        }
+        let len = (self.newest.max(self.complete) + 1).max(0) as usize;
+        self.fill = vec![Fill::Unknown; len];
+        let stream = &obs.metrics.stream;
+        let has_stream = !stream.is_empty();
+        for (k, minute) in minutes.enumerate() {
+            if !lacking[k] || minute < 0 || minute as usize >= len {
+                continue;
+            }
+            let i = minute as usize;
+            let mut published = Load::default();
+            let mut any = false;
+            for r in readers {
+                if let Some(load) = r.datapoints(minute) {
+                    published = published.plus(load);
+                    any = true;
+                }
+            }
+            self.fill[i] = if has_stream {
+                match (stream.incoming_bytes.get(i), stream.incoming_records.get(i)) {
+                    (Some(bytes), Some(records)) => {
+                        let rest = Load {
+                            bytes: (bytes - published.bytes).max(0.0),
+                            records: (records - published.records).max(0.0),
+                            out_bytes: 0.0,
+                        };
+                        if rest.write_utilization() <= IDLE_RESIDUAL {
+                            Fill::Idle
+                        } else {
+                            Fill::AtMost(rest)
+                        }
+                    }
+                    _ => Fill::Unknown,
+                }
+            } else if any {
+                Fill::Idle
+            } else {
+                Fill::Unknown
+            };
         }
     }
 
-    /// The last `minutes` complete minutes.
-    fn window(&self, minutes: u32) -> Range<i64> {
-        self.newest - i64::from(minutes) + 1..self.newest + 1
+    fn fill_at(&self, minute: i64) -> Fill {
+        usize::try_from(minute)
+            .ok()
+            .and_then(|i| self.fill.get(i))
+            .copied()
+            .unwrap_or(Fill::Unknown)
     }
 }
 
 /// One minute of one shard (or of a pair summed).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Load {
     bytes: f64,
     records: f64,
@@ -217,8 +368,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// The minute's load, or `None` if any metric it needs is missing.
-    fn load(&self, minute: i64) -> Option<Load> {
+    /// The minute's load from the shard's own datapoints, or `None` if any
+    /// metric it needs is missing.
+    fn datapoints(&self, minute: i64) -> Option<Load> {
         let m = self.metrics?;
         Some(Load {
             bytes: at(&m.incoming_bytes, minute)?,
@@ -229,6 +381,18 @@ impl Reader<'_> {
                 0.0
             },
         })
+    }
+
+    /// The minute's load, or an upper bound on it where the shard has no
+    /// datapoint but the stream-level metrics bound it; `None` if unknown.
+    fn load(&self, minute: i64, grid: &Grid) -> Option<Load> {
+        self.datapoints(minute)
+            .or_else(|| match grid.fill_at(minute) {
+                Fill::Idle => Some(Load::default()),
+                // The bound says nothing about reads.
+                Fill::AtMost(bound) if !self.read_enabled => Some(bound),
+                _ => None,
+            })
     }
 }
 
@@ -244,8 +408,13 @@ struct ShardStats {
     /// the level held for `sustain` minutes, or the peak when throttling
     /// alone made the shard hot.
     pressure: f64,
+    /// Minutes of the scale-down window whose load is known or bounded.
     down_present: u32,
-    /// Highest utilization among the present minutes of the scale-down window.
+    /// Of those, the minutes without a datapoint of the shard's own (idle,
+    /// or bounded by the stream-level metrics).
+    down_inferred: u32,
+    /// Highest utilization (or bound on it) among the present minutes of
+    /// the scale-down window.
     down_peak: f64,
     /// Highest utilization over the longest window, if any minute has data.
     peak: Option<f64>,
@@ -254,19 +423,45 @@ struct ShardStats {
     /// Throttled writes in the scale-down window: a shard that throttled
     /// (even in sub-minute bursts) is not cold, whatever its averages.
     down_throttled: f64,
+    /// Whether some minute of the longest window had no datapoint.
+    lacked: bool,
+}
+
+/// The windows and thresholds one scan holds every minute against.
+struct Windows {
+    up: Range<i64>,
+    down: Range<i64>,
+    lookback: Range<i64>,
+    up_threshold: f64,
+    read_threshold: f64,
+}
+
+impl Windows {
+    fn new(grid: &Grid, policy: &StreamPolicy) -> Self {
+        Windows {
+            up: grid.window(policy.scale_up.window_minutes),
+            down: grid.window(policy.scale_down.window_minutes),
+            lookback: grid.window(policy.lookback_minutes()),
+            up_threshold: policy.scale_up.threshold,
+            read_threshold: policy.read.threshold,
+        }
+    }
 }
 
 impl ShardStats {
+    /// Measures one shard. Minutes it has no datapoint for count as
+    /// `grid.fill` says; while that is not worked out yet, they are marked
+    /// in `lacking` (by position in the longest window).
     fn measure(
         reader: Reader,
         grid: &Grid,
+        w: &Windows,
         policy: &StreamPolicy,
         pressures: &mut Vec<f64>,
+        lacking: &mut [bool],
     ) -> Self {
         let mut s = ShardStats::default();
-        if let Some(metrics) = reader.metrics {
-            s.scan(metrics, reader.read_enabled, grid, policy, pressures);
-        }
+        s.scan(reader, grid, w, pressures, lacking);
         let sustain = policy.scale_up.sustain_minutes as usize;
         let rule = policy.scale_up.throttled_records;
         pressures.sort_by(|a, b| b.total_cmp(a));
@@ -277,7 +472,7 @@ impl ShardStats {
             s.hot = Some(Trigger::Throttling);
             s.pressure = pressures.first().copied().unwrap_or(0.0);
         }
-        s.cold = s.down_present == policy.scale_down.window_minutes
+        s.cold = s.down_present >= policy.scale_down_minutes_needed()
             && s.down_peak < policy.scale_down.threshold
             && s.down_throttled == 0.0;
         s
@@ -285,20 +480,21 @@ impl ShardStats {
 
     /// One pass over the longest window. This is the planner's hot loop (a
     /// 20,000-shard stream has 600,000 minutes in 30): it walks the raw
-    /// slices, where a minute with any NaN (missing) datapoint is skipped.
+    /// slices, and a minute with any NaN (missing) datapoint leaves the
+    /// fast path.
     fn scan(
         &mut self,
-        m: &ShardMetrics,
-        read_enabled: bool,
+        reader: Reader,
         grid: &Grid,
-        policy: &StreamPolicy,
+        w: &Windows,
         pressures: &mut Vec<f64>,
+        lacking: &mut [bool],
     ) {
         pressures.clear();
-        let up = grid.window(policy.scale_up.window_minutes);
-        let down = grid.window(policy.scale_down.window_minutes);
-        let lookback = grid.window(policy.lookback_minutes());
-        let throttled = m.write_throttled.raw();
+        let empty = Series::default();
+        let m = reader.metrics;
+        let series = |f: fn(&ShardMetrics) -> &Series| m.map_or(&empty, f).raw();
+        let throttled = series(|m| &m.write_throttled);
         let throttled_at = |minute: i64| {
             usize::try_from(minute)
                 .ok()
@@ -307,20 +503,21 @@ impl ShardStats {
                 .copied()
                 .unwrap_or(0.0)
         };
-        self.throttled = up.clone().map(throttled_at).sum();
-        self.down_throttled = down.clone().map(throttled_at).sum();
+        self.throttled = w.up.clone().map(throttled_at).sum();
+        self.down_throttled = w.down.clone().map(throttled_at).sum();
 
-        let (bytes, records) = (m.incoming_bytes.raw(), m.incoming_records.raw());
-        let out = read_enabled.then(|| m.outgoing_bytes.raw());
+        let (bytes, records) = (
+            series(|m| &m.incoming_bytes),
+            series(|m| &m.incoming_records),
+        );
+        let out = reader.read_enabled.then(|| series(|m| &m.outgoing_bytes));
         // Minutes past the end of any needed series are missing.
         let mut len = bytes.len().min(records.len());
         if let Some(out) = out {
             len = len.min(out.len());
         }
-        let first = lookback.start.max(0);
-        let end = lookback.end.min(len as i64);
-        let (up_threshold, read_threshold) = (policy.scale_up.threshold, policy.read.threshold);
-        // Plain comparisons rather than f64::max: no value here is NaN.
+        let first = w.lookback.start.max(0);
+        let end = w.lookback.end.min(len as i64).max(first);
         let mut peak = f64::NEG_INFINITY;
         for minute in first..end {
             let i = minute as usize;
@@ -331,32 +528,120 @@ impl ShardStats {
             };
             // NaN marks a missing datapoint, and a sum with one is NaN.
             if (load.bytes + load.records + load.out_bytes).is_nan() {
+                self.missing(
+                    minute,
+                    reader,
+                    grid,
+                    w,
+                    pressures,
+                    &mut peak,
+                    lacking,
+                    throttled_at(minute),
+                );
                 continue;
             }
-            let util = load.utilization();
-            if util > peak {
-                peak = util;
+            self.add(minute, load, throttled_at(minute), w, pressures, &mut peak);
+        }
+        for minute in end..w.lookback.end {
+            self.missing(
+                minute,
+                reader,
+                grid,
+                w,
+                pressures,
+                &mut peak,
+                lacking,
+                throttled_at(minute),
+            );
+        }
+        self.peak = (peak >= 0.0).then_some(peak);
+    }
+
+    /// Counts a minute of known load.
+    fn add(
+        &mut self,
+        minute: i64,
+        load: Load,
+        throttled: f64,
+        w: &Windows,
+        pressures: &mut Vec<f64>,
+        peak: &mut f64,
+    ) {
+        // Plain comparisons rather than f64::max: no value here is NaN.
+        let util = load.utilization();
+        if util > *peak {
+            *peak = util;
+        }
+        if minute >= w.up.start {
+            self.up_present += 1;
+            if util > self.up_peak {
+                self.up_peak = util;
             }
-            if minute >= up.start {
-                self.up_present += 1;
-                if util > self.up_peak {
-                    self.up_peak = util;
-                }
-                let read_pressure = load.read_utilization() / read_threshold;
-                if load.write_utilization() >= up_threshold || read_pressure >= 1.0 {
-                    self.hot_minutes += 1;
-                }
-                let write_pressure = load.write_demand(throttled_at(minute)) / up_threshold;
-                pressures.push(write_pressure.max(read_pressure));
+            let read_pressure = load.read_utilization() / w.read_threshold;
+            if load.write_utilization() >= w.up_threshold || read_pressure >= 1.0 {
+                self.hot_minutes += 1;
             }
-            if minute >= down.start {
-                self.down_present += 1;
-                if util > self.down_peak {
-                    self.down_peak = util;
+            let write_pressure = load.write_demand(throttled) / w.up_threshold;
+            pressures.push(write_pressure.max(read_pressure));
+        }
+        if minute >= w.down.start {
+            self.down_present += 1;
+            if util > self.down_peak {
+                self.down_peak = util;
+            }
+        }
+    }
+
+    /// Counts a minute the shard has no datapoint for, as the grid says.
+    #[allow(clippy::too_many_arguments)]
+    fn missing(
+        &mut self,
+        minute: i64,
+        reader: Reader,
+        grid: &Grid,
+        w: &Windows,
+        pressures: &mut Vec<f64>,
+        peak: &mut f64,
+        lacking: &mut [bool],
+        throttled: f64,
+    ) {
+        if minute < 0 {
+            return; // before the metrics that were read
+        }
+        self.lacked = true;
+        match grid.fill_at(minute) {
+            Fill::Idle => {
+                self.add(minute, Load::default(), throttled, w, pressures, peak);
+                if minute >= w.down.start {
+                    self.down_inferred += 1;
+                }
+            }
+            // An upper bound proves a minute cold, or not hot; it measures
+            // nothing, so it counts toward no peak or demand. It says
+            // nothing about reads.
+            Fill::AtMost(bound) if !reader.read_enabled => {
+                let util = bound.write_utilization();
+                if minute >= w.up.start && util < w.up_threshold {
+                    self.up_present += 1;
+                }
+                if minute >= w.down.start {
+                    self.down_present += 1;
+                    self.down_inferred += 1;
+                    if util > self.down_peak {
+                        self.down_peak = util;
+                    }
+                }
+            }
+            _ => {
+                if grid.fill.is_empty()
+                    && let Some(k) = usize::try_from(minute - w.lookback.start)
+                        .ok()
+                        .filter(|&k| k < lacking.len())
+                {
+                    lacking[k] = true;
                 }
             }
         }
-        self.peak = (peak >= 0.0).then_some(peak);
     }
 
     /// Whether the missing minutes of the scale-up window could have made
@@ -370,7 +655,7 @@ impl ShardStats {
     /// keeps the shard from being cold.
     fn cold_unknown(&self, policy: &StreamPolicy) -> bool {
         !self.cold
-            && self.down_present < policy.scale_down.window_minutes
+            && self.down_present < policy.scale_down_minutes_needed()
             && self.down_peak < policy.scale_down.threshold
             && self.down_throttled == 0.0
     }
@@ -438,8 +723,8 @@ impl<'a> Planner<'a> {
         policy: &'a StreamPolicy,
         now: DateTime<Utc>,
         open: Vec<&'a Shard>,
+        mut grid: Grid,
     ) -> Self {
-        let grid = Grid::new(obs, policy);
         let readers: Vec<Reader> = open
             .iter()
             .map(|s| Reader {
@@ -447,11 +732,25 @@ impl<'a> Planner<'a> {
                 read_enabled: policy.read.enabled,
             })
             .collect();
+        let windows = Windows::new(&grid, policy);
         let mut buffer = Vec::new();
-        let stats = readers
+        let mut lacking = vec![false; policy.lookback_minutes() as usize];
+        let mut stats: Vec<ShardStats> = readers
             .iter()
-            .map(|r| ShardStats::measure(*r, &grid, policy, &mut buffer))
+            .map(|r| ShardStats::measure(*r, &grid, &windows, policy, &mut buffer, &mut lacking))
             .collect();
+        // Shards without a datapoint in some minute: work out what they
+        // took from the stream-level metrics and the other shards, then
+        // measure them again.
+        if grid.fill.is_empty() && lacking.contains(&true) {
+            grid.fill_in(obs, &readers, windows.lookback.clone(), &lacking);
+            for (s, r) in stats.iter_mut().zip(&readers) {
+                if s.lacked {
+                    *s =
+                        ShardStats::measure(*r, &grid, &windows, policy, &mut buffer, &mut lacking);
+                }
+            }
+        }
         let n = open.len();
         Planner {
             policy,
@@ -510,6 +809,8 @@ impl<'a> Planner<'a> {
             estimated_demand: s.pressure,
             scale_down_window_minutes: p.scale_down.window_minutes,
             scale_down_present_minutes: s.down_present,
+            scale_down_minutes_needed: p.scale_down_minutes_needed(),
+            scale_down_inferred_minutes: s.down_inferred,
             scale_down_threshold: p.scale_down.threshold,
             scale_down_peak: s.down_peak,
             merged_ceiling: p.scale_down.merged_ceiling,
@@ -741,10 +1042,11 @@ impl<'a> Planner<'a> {
 
         // Candidate pairs (lower index, projected peak), coolest first.
         let mut pairs: Vec<(usize, f64)> = Vec::new();
+        let needed = self.policy.scale_down_minutes_needed();
         for i in 0..self.open.len().saturating_sub(1) {
             let (a, b) = (&self.stats[i], &self.stats[i + 1]);
-            let complete = |s: &ShardStats| s.down_present == down.window_minutes;
-            if self.splits[i] > 0 || self.splits[i + 1] > 0 || !complete(a) || !complete(b) {
+            let enough = |s: &ShardStats| s.down_present >= needed;
+            if self.splits[i] > 0 || self.splits[i + 1] > 0 || !enough(a) || !enough(b) {
                 continue;
             }
             // A hot shard is never merged, not even to get under
@@ -754,7 +1056,10 @@ impl<'a> Planner<'a> {
             }
             let projected = window
                 .clone()
-                .filter_map(|m| Some(self.readers[i].load(m)?.plus(self.readers[i + 1].load(m)?)))
+                .filter_map(|m| {
+                    let (a, b) = (&self.readers[i], &self.readers[i + 1]);
+                    Some(a.load(m, &self.grid)?.plus(b.load(m, &self.grid)?))
+                })
                 .map(|l| l.utilization())
                 .fold(0.0, larger);
             if projected < down.merged_ceiling {
@@ -878,6 +1183,7 @@ impl<'a> Planner<'a> {
 mod tests {
     use super::*;
     use crate::model::{HashKey, LayoutProblem};
+    use crate::policy::SilentStream;
     use crate::testkit::{StreamBuilder, assert_contains, shard_id, uniform_ranges};
 
     fn now_of(obs: &Observation) -> DateTime<Utc> {
@@ -1343,46 +1649,240 @@ mod tests {
     }
 
     #[test]
-    fn missing_minutes_never_count_as_cold() {
-        let mut minutes = vec![Some(0.05); 30];
-        minutes[12] = None;
+    fn missing_minutes_beyond_max_missing_never_count_as_cold() {
+        // Shard 1 lost 4 of its 30 minutes, and so did the stream-level
+        // series: nothing bounds what it took then. 26 < 27 needed.
         let obs = StreamBuilder::new("s", 2)
             .all(0.05)
-            .utilization(1, &minutes)
+            .stream_totals()
+            .drop_minutes(1, &[5, 12, 13, 20])
+            .drop_stream_minutes(&[5, 12, 13, 20])
             .build();
         let plan = run(&obs, &StreamPolicy::default());
         assert_eq!(plan.merges().count(), 0);
         assert_eq!(
             plan.verdicts[1].verdict,
             Verdict::NotEnoughData {
-                present_minutes: 29,
+                present_minutes: 26,
                 window_minutes: 30,
                 to: ActionKind::Merge,
             }
         );
+        assert_contains(
+            &plan.verdicts[1].reason(),
+            "26 of the last 30 minutes have datapoints or a known load, 27 needed",
+        );
         assert_eq!(
             plan.verdicts[0].verdict,
             Verdict::Steady,
-            "cold but no partner with full data"
+            "cold but no partner with enough data"
+        );
+        // Three lost minutes are within max_missing (10% of 30): the 27
+        // present are all cold, so the pair merges.
+        let tolerated = StreamBuilder::new("s", 2)
+            .all(0.05)
+            .stream_totals()
+            .drop_minutes(1, &[5, 12, 20])
+            .drop_stream_minutes(&[5, 12, 20])
+            .build();
+        assert_eq!(
+            run(&tolerated, &StreamPolicy::default()).merges().count(),
+            1
+        );
+        // With max_missing 0, every minute must be there.
+        let mut strict = StreamPolicy::default();
+        strict.scale_down.max_missing = 0.0;
+        assert_eq!(run(&tolerated, &strict).merges().count(), 0);
+    }
+
+    #[test]
+    fn a_lost_datapoint_is_bounded_by_the_stream_level_metrics_never_trusted() {
+        // Shard 1 carries 0.5 except in minute 12, whose datapoint was lost
+        // while the stream-level series kept its records: the bound (0.5)
+        // is not cold, so the loss cannot make the shard cold.
+        let mut minutes = vec![Some(0.05); 30];
+        minutes[12] = Some(0.5);
+        let obs = StreamBuilder::new("s", 2)
+            .constant(0, 0.05)
+            .utilization(1, &minutes)
+            .stream_totals()
+            .drop_minutes(1, &[12])
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 0);
+        assert!(!plan.verdicts[1].facts.cold);
+        assert!((plan.verdicts[1].facts.scale_down_peak - 0.5).abs() < 1e-9);
+        // Lost where it was quiet, the bound is quiet too: cold, and the
+        // reason says one minute was inferred.
+        let quiet = StreamBuilder::new("s", 2)
+            .all(0.05)
+            .stream_totals()
+            .drop_minutes(1, &[12])
+            .build();
+        let plan = run(&quiet, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 1);
+        assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 1);
+        assert_contains(
+            &plan.verdicts[1].reason(),
+            "1 without a datapoint, idle or bounded by the stream-level metrics",
         );
     }
 
     #[test]
+    fn a_shard_missing_only_while_its_neighbours_publish_is_idle() {
+        // Shard 1 took no records, so CloudWatch published nothing for it.
+        let silent_neighbour = || {
+            StreamBuilder::new("s", 3)
+                .constant(0, 0.1)
+                .constant(2, 0.5)
+                .drop_minutes(1, &(0..30).collect::<Vec<_>>())
+        };
+        // Without stream-level series, the neighbours' datapoints say so.
+        let plan = run(&silent_neighbour().build(), &StreamPolicy::default());
+        assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
+        assert_eq!(plan.verdicts[1].peak_utilization, Some(0.0));
+        assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 30);
+        // With them, the records the stream took are all accounted for.
+        let plan = run(
+            &silent_neighbour().stream_totals().build(),
+            &StreamPolicy::default(),
+        );
+        assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
+        // But where the stream took more than the publishing shards, the
+        // silent one is not idle: bounded by the rest, 0.4 here, not cold.
+        let busy = silent_neighbour()
+            .constant(1, 0.4)
+            .stream_totals()
+            .drop_minutes(1, &(0..30).collect::<Vec<_>>())
+            .build();
+        let plan = run(&busy, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 0);
+        assert!((plan.verdicts[1].facts.scale_down_peak - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn windows_end_at_the_newest_minute_with_data_and_the_lag_is_reported() {
+        // CloudWatch 1 to 5 minutes late; the policy's least delay is 1m.
+        for lag in 1..=5 {
+            let obs = StreamBuilder::new("s", 2)
+                .all(0.1)
+                .stream_totals()
+                .lag(minutes(lag))
+                .build();
+            let policy = StreamPolicy {
+                metrics_delay: std::time::Duration::from_secs(60),
+                ..Default::default()
+            };
+            let plan = run(&obs, &policy);
+            assert_eq!(plan.metrics.lag_seconds(), Some(lag * 60), "lag {lag}m");
+            assert_eq!(
+                plan.merges().count(),
+                1,
+                "lag {lag}m: {:?}",
+                plan.verdicts[0]
+            );
+            assert_eq!(
+                plan.metrics,
+                MetricsFreshness::Newest {
+                    minute: obs.observed_at - minutes(lag + 1),
+                    lag_seconds: lag * 60
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_later_than_max_lag_refuse_the_stream_with_the_reason() {
+        let obs = StreamBuilder::new("s", 2)
+            .all(0.95)
+            .lag(minutes(16))
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert!(plan.actions.is_empty());
+        assert_eq!(
+            plan.refused,
+            Some(Refusal::MetricsLate {
+                newest_minute: obs.observed_at - minutes(17),
+                lag_seconds: 16 * 60,
+                max_lag_seconds: 15 * 60,
+            })
+        );
+        assert_contains(
+            &plan.verdicts[0].reason(),
+            "the newest datapoint of the stream, for 2026-11-26T01:43:00Z, is 16m old, more than metrics.max_lag 15m",
+        );
+        let patient = StreamPolicy {
+            metrics_max_lag: std::time::Duration::from_secs(20 * 60),
+            ..Default::default()
+        };
+        assert_eq!(run(&obs, &patient).splits().count(), 2);
+    }
+
+    #[test]
+    fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
+        // No datapoint anywhere for 45 minutes (30 + 15), stream-level
+        // included, by a stream created a day ago.
+        let silent = |minutes: usize| {
+            StreamBuilder::new("s", 4)
+                .minutes(minutes)
+                .created(TimeDelta::days(1))
+        };
+        let plan = run(&silent(45).build(), &StreamPolicy::default());
+        assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
+        assert_eq!(plan.merges().count(), 2);
+        assert!(plan.merges().all(|m| m.projected_peak == 0.0));
+        // Silent for less than that: CloudWatch may be down; nothing merges.
+        let plan = run(&silent(44).build(), &StreamPolicy::default());
+        assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: false });
+        assert_eq!(plan.merges().count(), 0);
+        assert_eq!(verdicts(&plan), vec!["not_enough_data"; 4]);
+        // Created 40 minutes ago: silence before that says nothing.
+        let young = StreamBuilder::new("s", 4)
+            .minutes(45)
+            .created(minutes(40))
+            .build();
+        assert_eq!(run(&young, &StreamPolicy::default()).merges().count(), 0);
+        // And a policy may refuse to read silence as idleness.
+        let cautious = StreamPolicy {
+            silent_stream: SilentStream::Unknown,
+            ..Default::default()
+        };
+        assert_eq!(run(&silent(45).build(), &cautious).merges().count(), 0);
+    }
+
+    #[test]
+    fn a_child_without_history_is_bounded_by_what_the_stream_took() {
+        // Shards 1 and 2 came from a merge 20 minutes ago and have only 18
+        // minutes of datapoints (two more in the delay); before that, the
+        // stream-level series show the whole stream quiet.
+        let young: Vec<usize> = (0..12).collect();
+        let obs = StreamBuilder::new("s", 4)
+            .all(0.05)
+            .stream_totals()
+            .drop_minutes(1, &young)
+            .drop_minutes(2, &young)
+            .build();
+        let plan = run(&obs, &StreamPolicy::default());
+        assert_eq!(plan.merges().count(), 2, "{:?}", verdicts(&plan));
+        assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 12);
+    }
+
+    #[test]
     fn missing_minutes_never_count_as_hot() {
-        // Two hot minutes and three missing: sustain 3 cannot be decided.
+        // Two hot minutes, two missing and the newest present: sustain 3
+        // cannot be decided.
         let mut minutes = vec![Some(0.5); 30];
         minutes[25] = Some(0.95);
         minutes[26] = Some(0.95);
         minutes[27] = None;
         minutes[28] = None;
-        minutes[29] = None;
         let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
         let plan = run(&obs, &StreamPolicy::default());
         assert_eq!(plan.actions, vec![]);
         assert_eq!(
             plan.verdicts[0].verdict,
             Verdict::NotEnoughData {
-                present_minutes: 2,
+                present_minutes: 3,
                 window_minutes: 5,
                 to: ActionKind::Split,
             }

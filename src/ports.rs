@@ -10,10 +10,9 @@ use std::fmt;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
 
 use crate::model::{HashKey, Shard, ShardId};
-use crate::observation::{History, ShardMetrics, StreamMode, StreamStatus};
+use crate::observation::{History, Metrics, ShardMetrics, StreamMode, StreamStatus};
 
 /// How API calls address a stream: by name, or by ARN (which also reaches
 /// streams of other accounts the credentials may act on).
@@ -61,6 +60,8 @@ pub struct StreamSummary {
     pub open_shard_count: u32,
     /// Shard-level metrics enabled by enhanced monitoring.
     pub shard_level_metrics: Vec<MetricName>,
+    /// StreamCreationTimestamp, when the API gave it.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl StreamSummary {
@@ -270,19 +271,20 @@ pub trait KinesisWrite: Send + Sync {
     ) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
-/// Reading per-shard metrics.
+/// Reading CloudWatch metrics.
 pub trait MetricsRead: Send + Sync {
-    /// Per-minute Sums of `metrics` for `shards`, over the `minutes` minutes
-    /// starting at `start` (minute-aligned). A missing datapoint stays
-    /// missing.
-    fn shard_metrics(
+    /// Per-minute Sums over the `minutes` minutes starting at `start`
+    /// (minute-aligned): the stream-level IncomingBytes and IncomingRecords
+    /// of `stream`, and `metrics` for each of `shards`, read together in as
+    /// few calls as the API allows. A missing datapoint stays missing.
+    fn read_metrics(
         &self,
         stream: &str,
         shards: &[ShardId],
         metrics: &[MetricName],
         start: DateTime<Utc>,
         minutes: u32,
-    ) -> impl Future<Output = ApiResult<FxHashMap<ShardId, ShardMetrics>>> + Send;
+    ) -> impl Future<Output = ApiResult<Metrics>> + Send;
 }
 
 /// Wall-clock time. Waits use `tokio::time`, so tests can pause and advance it.

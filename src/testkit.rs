@@ -70,10 +70,12 @@ impl StreamBuilder {
                 metrics: Metrics {
                     start: observed_at,
                     period_seconds: 60,
+                    stream: Default::default(),
                     shards: Default::default(),
                 },
                 history: History::default(),
                 shard_quota: None,
+                stream_created_at: None,
             },
             minutes: 0,
         };
@@ -85,6 +87,78 @@ impl StreamBuilder {
     pub fn minutes(mut self, minutes: usize) -> Self {
         self.minutes = minutes;
         self.obs.metrics.start = self.obs.observed_at - TimeDelta::minutes(minutes as i64 + 2);
+        self
+    }
+
+    /// The series end `lag` before the observation (2 minutes unless told):
+    /// CloudWatch publishing that late.
+    pub fn lag(mut self, lag: TimeDelta) -> Self {
+        self.obs.metrics.start =
+            self.obs.observed_at - TimeDelta::minutes(self.minutes as i64) - lag;
+        self
+    }
+
+    /// The stream was created `ago` before the observation.
+    pub fn created(mut self, ago: TimeDelta) -> Self {
+        self.obs.stream_created_at = Some(self.obs.observed_at - ago);
+        self
+    }
+
+    /// Sets the stream-level series to the sums of the shards' datapoints,
+    /// minute by minute, as CloudWatch reports them when every shard that
+    /// took records published: a minute no shard published for has no
+    /// stream-level datapoint either. Set the shards' loads first.
+    pub fn stream_totals(mut self) -> Self {
+        let mut bytes = vec![None; self.minutes];
+        let mut records = vec![None; self.minutes];
+        for m in self.obs.metrics.shards.values() {
+            for (total, series) in [
+                (&mut bytes, &m.incoming_bytes),
+                (&mut records, &m.incoming_records),
+            ] {
+                for (t, v) in total.iter_mut().zip(series.iter()) {
+                    if let Some(v) = v {
+                        *t = Some(t.unwrap_or(0.0) + v);
+                    }
+                }
+            }
+        }
+        self.obs.metrics.stream.incoming_bytes = bytes.into();
+        self.obs.metrics.stream.incoming_records = records.into();
+        self
+    }
+
+    /// Removes shard `shard`'s datapoints for `minutes` (oldest is 0),
+    /// leaving the stream-level series as they are: datapoints CloudWatch
+    /// lost, or never published for an idle shard.
+    pub fn drop_minutes(mut self, shard: usize, minutes: &[usize]) -> Self {
+        let n = self.minutes;
+        let m = self.metrics(shard);
+        for series in [
+            &mut m.incoming_bytes,
+            &mut m.incoming_records,
+            &mut m.write_throttled,
+        ] {
+            let mut values: Vec<Option<f64>> = series.iter().collect();
+            values.resize(n, None);
+            for &i in minutes {
+                values[i] = None;
+            }
+            *series = values.into();
+        }
+        self
+    }
+
+    /// Removes the stream-level datapoints for `minutes` (oldest is 0).
+    pub fn drop_stream_minutes(mut self, minutes: &[usize]) -> Self {
+        let stream = &mut self.obs.metrics.stream;
+        for series in [&mut stream.incoming_bytes, &mut stream.incoming_records] {
+            let mut values: Vec<Option<f64>> = series.iter().collect();
+            for &i in minutes {
+                values[i] = None;
+            }
+            *series = values.into();
+        }
         self
     }
 

@@ -1,7 +1,8 @@
-//! Per-shard metrics through CloudWatch GetMetricData: Sum, 60-second
-//! period, at most 500 queries per call (the API's limit, which the local
-//! emulator does not enforce), following NextToken, with missing datapoints
-//! kept missing.
+//! Stream-level and per-shard metrics through CloudWatch GetMetricData:
+//! Sum, 60-second period, at most 500 queries per call (the API's limit,
+//! which the local emulator does not enforce), following NextToken, with
+//! missing datapoints kept missing. The two stream-level queries ride in
+//! the first call with the shard queries.
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
@@ -13,7 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::errors::classify;
 use crate::model::ShardId;
-use crate::observation::{Series, ShardMetrics};
+use crate::observation::{Metrics, Series, ShardMetrics, StreamMetrics};
 use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead};
 
 /// GetMetricData accepts at most this many queries per call.
@@ -31,8 +32,12 @@ impl CloudWatchMetrics {
     }
 }
 
-fn query(id: usize, stream: &str, shard: &ShardId, metric: MetricName) -> MetricDataQuery {
-    let metric = Metric::builder()
+/// The stream-level metrics read with the shard-level ones.
+const STREAM_METRICS: [MetricName; 2] = [MetricName::IncomingBytes, MetricName::IncomingRecords];
+
+/// Query `id` for `metric` of `shard`, or of the whole stream.
+fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -> MetricDataQuery {
+    let mut builder = Metric::builder()
         .namespace("AWS/Kinesis")
         .metric_name(metric.as_str())
         .dimensions(
@@ -40,14 +45,16 @@ fn query(id: usize, stream: &str, shard: &ShardId, metric: MetricName) -> Metric
                 .name("StreamName")
                 .value(stream)
                 .build(),
-        )
-        .dimensions(
+        );
+    if let Some(shard) = shard {
+        builder = builder.dimensions(
             Dimension::builder()
                 .name("ShardId")
                 .value(shard.as_str())
                 .build(),
-        )
-        .build();
+        );
+    }
+    let metric = builder.build();
     MetricDataQuery::builder()
         // Ids must start with a lowercase letter.
         .id(format!("q{id}"))
@@ -73,28 +80,34 @@ fn messages(messages: &[MessageData]) -> String {
 }
 
 impl MetricsRead for CloudWatchMetrics {
-    async fn shard_metrics(
+    async fn read_metrics(
         &self,
         stream: &str,
         shards: &[ShardId],
         metrics: &[MetricName],
         start: DateTime<Utc>,
         minutes: u32,
-    ) -> ApiResult<FxHashMap<ShardId, ShardMetrics>> {
+    ) -> ApiResult<Metrics> {
         let start_secs = start.timestamp();
         let end_secs = start_secs + i64::from(minutes) * 60;
-        // Every needed series, all minutes missing until a datapoint says otherwise.
-        let mut values: Vec<Vec<Option<f64>>> =
-            vec![vec![None; minutes as usize]; shards.len() * metrics.len()];
-        let pairs: Vec<(usize, usize)> = (0..shards.len())
-            .flat_map(|s| (0..metrics.len()).map(move |m| (s, m)))
+        // Every series: the stream-level ones first, then each shard's. All
+        // minutes are missing until a datapoint says otherwise.
+        let series: Vec<(Option<&ShardId>, MetricName)> = STREAM_METRICS
+            .iter()
+            .map(|&m| (None, m))
+            .chain(
+                shards
+                    .iter()
+                    .flat_map(|s| metrics.iter().map(move |&m| (Some(s), m))),
+            )
             .collect();
-        for (batch_no, batch) in pairs.chunks(MAX_QUERIES_PER_CALL).enumerate() {
+        let mut values: Vec<Vec<Option<f64>>> = vec![vec![None; minutes as usize]; series.len()];
+        for (batch_no, batch) in series.chunks(MAX_QUERIES_PER_CALL).enumerate() {
             let offset = batch_no * MAX_QUERIES_PER_CALL;
             let queries: Vec<MetricDataQuery> = batch
                 .iter()
                 .enumerate()
-                .map(|(i, &(s, m))| query(offset + i, stream, &shards[s], metrics[m]))
+                .map(|(i, &(shard, m))| query(offset + i, stream, shard, m))
                 .collect();
             let mut token: Option<String> = None;
             loop {
@@ -154,12 +167,24 @@ impl MetricsRead for CloudWatchMetrics {
                 }
             }
         }
-        let mut by_shard: FxHashMap<ShardId, ShardMetrics> = FxHashMap::default();
-        for (index, series) in values.into_iter().enumerate() {
-            let (s, m) = (index / metrics.len(), index % metrics.len());
-            let entry = by_shard.entry(shards[s].clone()).or_default();
-            *metrics[m].series_mut(entry) = Series::from(series);
+        let mut out = Metrics {
+            start,
+            period_seconds: 60,
+            stream: StreamMetrics::default(),
+            shards: FxHashMap::default(),
+        };
+        for ((shard, metric), values) in series.into_iter().zip(values) {
+            let values = Series::from(values);
+            match (shard, metric) {
+                (None, MetricName::IncomingBytes) => out.stream.incoming_bytes = values,
+                (None, MetricName::IncomingRecords) => out.stream.incoming_records = values,
+                (None, _) => {} // not among STREAM_METRICS
+                (Some(shard), _) => {
+                    let entry: &mut ShardMetrics = out.shards.entry(shard.clone()).or_default();
+                    *metric.series_mut(entry) = values;
+                }
+            }
         }
-        Ok(by_shard)
+        Ok(out)
     }
 }

@@ -154,6 +154,10 @@ impl KinesisRead for KinesisReader {
             mode,
             open_shard_count: u32::try_from(s.open_shard_count()).unwrap_or(0),
             shard_level_metrics: metrics,
+            created_at: {
+                let t = s.stream_creation_timestamp();
+                chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+            },
         })
     }
 

@@ -60,9 +60,29 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// The newest minutes younger than this are ignored as incomplete
-    /// (CloudWatch datapoints arrive late). Default 2m.
+    /// The least delay: minutes younger than this are ignored as
+    /// incomplete. Windows end at the newest minute CloudWatch has data
+    /// for, which is often later than this (1 to 5 minutes). Default 2m.
     pub delay: Option<Span>,
+    /// If the newest datapoint of the stream is older than this, the
+    /// stream is not planned: CloudWatch is that late, or the stream has
+    /// taken no writes since. Default 15m.
+    pub max_lag: Option<Span>,
+    /// What a stream with no datapoint at all, stream-level or shard-level,
+    /// for the whole scale-down window plus `max_lag`, after it was
+    /// created, is taken for: `idle` (no writes, so its pairs may merge) or
+    /// `unknown` (never merge on silence). Default idle.
+    pub silent_stream: Option<SilentStream>,
+}
+
+/// How a stream with no datapoints at all is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SilentStream {
+    /// It took no writes: every shard is idle.
+    Idle,
+    /// Nothing is known: nothing merges.
+    Unknown,
 }
 
 /// When a shard is hot enough to split.
@@ -103,6 +123,11 @@ pub struct ScaleDownSettings {
     pub cooldown: Option<Span>,
     /// At most this many MergeShards calls per run. Default 4.
     pub max_merges_per_run: Option<u32>,
+    /// The share of the window's minutes that may have no datapoint
+    /// (CloudWatch loses one now and then), in [0, 0.5]. The minutes
+    /// present must all be cold; a missing minute never makes a shard
+    /// cold. Default 0.1.
+    pub max_missing: Option<Share>,
 }
 
 /// Whether read load counts as utilization too.
@@ -150,6 +175,44 @@ impl JsonSchema for Fraction {
             "exclusiveMinimum": 0,
             "maximum": 1,
             "description": "A fraction of one shard's capacity, in (0, 1]."
+        })
+    }
+}
+
+/// A share in [0, 0.5].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Share(pub f64);
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = deserializer.deserialize_any(NumberVisitor("a number in [0, 0.5]"))?;
+        if (0.0..=0.5).contains(&value) {
+            Ok(Share(value))
+        } else {
+            Err(serde::de::Error::custom(format_args!(
+                "must be in [0, 0.5], got {value}"
+            )))
+        }
+    }
+}
+
+impl Serialize for Share {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl JsonSchema for Share {
+    fn schema_name() -> Cow<'static, str> {
+        "Share".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "number",
+            "minimum": 0,
+            "maximum": 0.5,
+            "description": "A share of a window's minutes, in [0, 0.5]."
         })
     }
 }

@@ -15,6 +15,7 @@ use globset::{Glob, GlobMatcher};
 
 use crate::ports::MetricName;
 use crate::yaml;
+pub use file::SilentStream;
 use file::{PolicyFile, Settings};
 
 /// The policy format version this build reads.
@@ -32,8 +33,13 @@ const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 86_400);
 pub struct StreamPolicy {
     pub min_shards: u32,
     pub max_shards: u32,
-    /// Minutes younger than this are ignored as incomplete.
+    /// Minutes younger than this are ignored as incomplete: the least
+    /// delay. Windows end at the newest minute with data, often later.
     pub metrics_delay: Duration,
+    /// A stream whose newest datapoint is older than this is not planned.
+    pub metrics_max_lag: Duration,
+    /// What a stream with no datapoints at all is taken for.
+    pub silent_stream: SilentStream,
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub read: ReadLoad,
@@ -59,6 +65,8 @@ pub struct ScaleDown {
     pub merged_ceiling: f64,
     pub cooldown: Duration,
     pub max_merges_per_run: u32,
+    /// The share of the window's minutes that may lack a datapoint.
+    pub max_missing: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +83,8 @@ impl Default for StreamPolicy {
             min_shards: 1,
             max_shards: 64,
             metrics_delay: Duration::from_secs(120),
+            metrics_max_lag: Duration::from_secs(15 * 60),
+            silent_stream: SilentStream::Idle,
             scale_up: ScaleUp {
                 threshold: 0.8,
                 window_minutes: 5,
@@ -89,6 +99,7 @@ impl Default for StreamPolicy {
                 merged_ceiling: 0.6,
                 cooldown: Duration::from_secs(30 * 60),
                 max_merges_per_run: 4,
+                max_missing: 0.1,
             },
             read: ReadLoad {
                 enabled: false,
@@ -109,8 +120,10 @@ impl StreamPolicy {
         if let Some(v) = layer.max_shards {
             p.max_shards = v.0;
         }
-        if let Some(v) = layer.metrics.as_ref().and_then(|m| m.delay) {
-            p.metrics_delay = v.0;
+        if let Some(m) = &layer.metrics {
+            set(&mut p.metrics_delay, m.delay.map(|v| v.0));
+            set(&mut p.metrics_max_lag, m.max_lag.map(|v| v.0));
+            set(&mut p.silent_stream, m.silent_stream);
         }
         if let Some(up) = &layer.scale_up {
             let s = &mut p.scale_up;
@@ -128,6 +141,7 @@ impl StreamPolicy {
             set(&mut s.merged_ceiling, down.merged_ceiling.map(|v| v.0));
             set(&mut s.cooldown, down.cooldown.map(|v| v.0));
             set(&mut s.max_merges_per_run, down.max_merges_per_run);
+            set(&mut s.max_missing, down.max_missing.map(|v| v.0));
         }
         if let Some(read) = &layer.read {
             set(&mut p.read.enabled, read.enabled);
@@ -157,6 +171,7 @@ impl StreamPolicy {
         }
         for (field, span, max) in [
             ("metrics.delay", self.metrics_delay, MAX_DELAY),
+            ("metrics.max_lag", self.metrics_max_lag, MAX_DELAY),
             ("scale_up.cooldown", self.scale_up.cooldown, MAX_COOLDOWN),
             (
                 "scale_down.cooldown",
@@ -171,6 +186,13 @@ impl StreamPolicy {
                     humantime::format_duration(max)
                 ));
             }
+        }
+        if self.metrics_max_lag < self.metrics_delay {
+            out.push(format!(
+                "metrics.max_lag: {} is shorter than metrics.delay {}; no datapoint could ever be recent enough",
+                humantime::format_duration(self.metrics_max_lag),
+                humantime::format_duration(self.metrics_delay)
+            ));
         }
         if self.min_shards > self.max_shards {
             out.push(format!(
@@ -210,6 +232,22 @@ impl StreamPolicy {
             m.push(MetricName::OutgoingBytes);
         }
         m
+    }
+
+    /// The minutes of metrics a pass reads: the longest rule window, ending
+    /// as late as `metrics.max_lag` allows, plus the minute in progress.
+    pub fn fetch_minutes(&self) -> u32 {
+        let lag = self.metrics_max_lag.as_secs().div_ceil(60) as u32;
+        self.lookback_minutes() + lag + 1
+    }
+
+    /// The minutes of the scale-down window that must have a known load
+    /// (a datapoint, or a bound from the stream-level metrics) for a shard
+    /// to count as cold: all but `max_missing` of them.
+    pub fn scale_down_minutes_needed(&self) -> u32 {
+        let window = self.scale_down.window_minutes;
+        let allowed = (f64::from(window) * self.scale_down.max_missing).floor() as u32;
+        window - allowed.min(window.saturating_sub(1))
     }
 
     /// The longest stretch of metrics any rule looks at, in minutes.

@@ -48,6 +48,7 @@ pub struct SimStream {
     pub metrics: Vec<MetricName>,
     /// When UpdateShardCount was called, for its 10-per-24-hours limit.
     pub shard_count_updates: Vec<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
     next_shard: usize,
 }
 
@@ -142,6 +143,7 @@ impl<C: Clock> SimKinesis<C> {
             tags: BTreeMap::new(),
             metrics: MetricName::ALL.to_vec(),
             shard_count_updates: Vec::new(),
+            created_at: self.clock.now(),
             next_shard: 0,
         };
         for range in ranges {
@@ -391,6 +393,7 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
             mode: s.mode,
             open_shard_count: s.open_shards().count() as u32,
             shard_level_metrics: s.metrics.clone(),
+            created_at: Some(s.created_at),
         })
     }
 

@@ -150,7 +150,7 @@ pub fn world(
         &scenario.stream,
         start,
         traffic,
-        scenario.metrics_delay,
+        scenario.publishing(),
         scenario.burstiness,
     )
 }

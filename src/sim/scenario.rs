@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::world::{IdleDatapoints, Publishing};
 use crate::yaml;
 
 /// A scenario as written; see `scenarios/` for commented examples.
@@ -28,7 +29,9 @@ struct ScenarioFile {
     #[serde(default)]
     trace_offset: Option<Span>,
     reshard_duration: Option<Span>,
-    metrics_delay: Option<Span>,
+    metrics_delay: Option<DelayRange>,
+    metrics_gaps: Option<f64>,
+    idle_datapoints: Option<IdleDatapointsName>,
     tick: Option<Span>,
     noise: Option<f64>,
     burstiness: Option<f64>,
@@ -103,6 +106,43 @@ impl<'de> Deserialize<'de> for Span {
                 ))
             })
     }
+}
+
+/// A delay such as `2m`, or a range such as `1m..5m`.
+#[derive(Debug, Clone, Copy)]
+struct DelayRange(Duration, Duration);
+
+impl<'de> Deserialize<'de> for DelayRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parse = |part: &str| {
+            humantime::parse_duration(part.trim()).map_err(|e| {
+                serde::de::Error::custom(format_args!(
+                    "{text:?} is not a delay ({e}); write it like 2m, or a range like 1m..5m"
+                ))
+            })
+        };
+        let (low, high) = match text.split_once("..") {
+            Some((low, high)) => (parse(low)?, parse(high)?),
+            None => {
+                let d = parse(&text)?;
+                (d, d)
+            }
+        };
+        if high < low {
+            return Err(serde::de::Error::custom(format_args!(
+                "{text:?}: the range must go from the shorter delay to the longer"
+            )));
+        }
+        Ok(DelayRange(low, high))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum IdleDatapointsName {
+    Omit,
+    Zero,
 }
 
 /// A size such as `1KiB`.
@@ -219,6 +259,25 @@ fn tidy(path: &Path) -> PathBuf {
     out
 }
 
+/// CloudWatch's delay when a scenario does not say: 1 to 5 minutes,
+/// varying from minute to minute.
+pub const DEFAULT_METRICS_DELAY: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(300));
+/// The share of shard datapoints lost when a scenario does not say.
+pub const DEFAULT_METRICS_GAPS: f64 = 0.001;
+
+impl Scenario {
+    /// How the simulated CloudWatch publishes this scenario's metrics.
+    pub fn publishing(&self) -> Publishing {
+        Publishing {
+            delay: self.metrics_delay,
+            gaps: self.metrics_gaps,
+            idle: self.idle_datapoints,
+            seed: self.seed,
+        }
+    }
+}
+
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -238,7 +297,13 @@ pub struct Scenario {
     /// Where in the trace to start.
     pub trace_offset: Duration,
     pub reshard_duration: Duration,
-    pub metrics_delay: Duration,
+    /// Each minute's datapoints appear after a delay drawn per minute from
+    /// this range (seeded).
+    pub metrics_delay: (Duration, Duration),
+    /// The probability that one shard's datapoint for a minute is lost.
+    pub metrics_gaps: f64,
+    /// What a shard that took no records publishes.
+    pub idle_datapoints: IdleDatapoints,
     /// How often the controller runs.
     pub tick: Duration,
     /// Per-minute multiplicative noise on the trace, as a fraction.
@@ -354,6 +419,21 @@ impl Scenario {
                 "burstiness: must be in [0, 1), got {burstiness}"
             )));
         }
+        let metrics_delay = f
+            .metrics_delay
+            .map_or(DEFAULT_METRICS_DELAY, |d| (d.0, d.1));
+        if metrics_delay.1 > Duration::from_secs(3600) {
+            return Err(invalid(format!(
+                "metrics_delay: at most 1h, got {}",
+                humantime::format_duration(metrics_delay.1)
+            )));
+        }
+        let metrics_gaps = f.metrics_gaps.unwrap_or(DEFAULT_METRICS_GAPS);
+        if !(0.0..=0.5).contains(&metrics_gaps) {
+            return Err(invalid(format!(
+                "metrics_gaps: must be a probability in [0, 0.5], got {metrics_gaps}"
+            )));
+        }
         let tick = f.tick.map_or(Duration::from_secs(60), |s| s.0);
         if tick < Duration::from_secs(1) {
             return Err(invalid("tick: must be at least 1s".into()));
@@ -432,7 +512,12 @@ impl Scenario {
             duration: f.duration.map(|s| s.0),
             trace_offset: f.trace_offset.map_or(Duration::ZERO, |s| s.0),
             reshard_duration: f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0),
-            metrics_delay: f.metrics_delay.map_or(Duration::from_secs(120), |s| s.0),
+            metrics_delay,
+            metrics_gaps,
+            idle_datapoints: match f.idle_datapoints {
+                Some(IdleDatapointsName::Zero) => IdleDatapoints::Zero,
+                Some(IdleDatapointsName::Omit) | None => IdleDatapoints::Omit,
+            },
             tick,
             noise,
             burstiness,

@@ -1,8 +1,13 @@
 //! The simulated stream with traffic flowing through it: every call first
 //! plays the traffic up to the present, minute by minute, against the
 //! shard layout of the moment. Each open shard accepts up to 1 MiB/s and
-//! 1,000 records/s; the rest is throttled. The per-minute sums become
-//! CloudWatch-like metrics, visible only `metrics_delay` after the minute.
+//! 1,000 records/s; the rest is throttled.
+//!
+//! The per-minute sums are published the way CloudWatch publishes them
+//! ([`Publishing`]): each minute appears after its own seeded delay, now
+//! and then a shard's datapoint never arrives, and a shard (or stream) that
+//! took no records publishes no datapoint at all unless told to publish
+//! zeros. Stream-level IncomingBytes and IncomingRecords are published too.
 //!
 //! [`SimWorld`] implements the same read, write and metrics traits as the
 //! AWS adapters, so the controller runs against it unchanged.
@@ -10,13 +15,15 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::hash::{Hash, Hasher};
+
 use chrono::{DateTime, TimeDelta, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::kinesis::SimKinesis;
 use super::traffic::{Offered, Traffic};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::observation::{History, Series, ShardMetrics};
+use crate::observation::{History, Metrics, Series, ShardMetrics, StreamMetrics};
 use crate::ports::{
     ApiResult, Clock, KinesisRead, KinesisWrite, MetricName, MetricsRead, ShardQuota, StreamId,
     StreamSummary,
@@ -57,6 +64,70 @@ struct WorldState {
     cached_minute: Option<usize>,
 }
 
+/// What a minute in which a shard took no records publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdleDatapoints {
+    /// No datapoint, as CloudWatch does for idle Kinesis metrics.
+    #[default]
+    Omit,
+    /// A zero.
+    Zero,
+}
+
+/// How the simulated CloudWatch publishes the per-minute sums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publishing {
+    /// Each minute's datapoints appear this long after the minute ends,
+    /// drawn per minute, uniformly between the two (seeded).
+    pub delay: (Duration, Duration),
+    /// The probability that one shard's datapoint for a minute never
+    /// arrives.
+    pub gaps: f64,
+    pub idle: IdleDatapoints,
+    pub seed: u64,
+}
+
+impl Publishing {
+    /// Every minute `delay` late, nothing lost, idle minutes omitted.
+    pub fn after(delay: Duration) -> Self {
+        Publishing {
+            delay: (delay, delay),
+            gaps: 0.0,
+            idle: IdleDatapoints::Omit,
+            seed: 0,
+        }
+    }
+
+    /// A number in [0, 1) that depends only on the seed and `parts`.
+    fn draw(&self, parts: impl Hash) -> f64 {
+        let mut h = FxHasher::default();
+        (self.seed, parts).hash(&mut h);
+        // splitmix64's finalizer spreads FxHash's low-entropy output.
+        let mut z = h.finish().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// How late minute `m`'s datapoints appear after it ends.
+    fn delay_of(&self, m: usize) -> TimeDelta {
+        let (low, high) = self.delay;
+        let spread = high.saturating_sub(low).as_secs_f64();
+        let delay = low.as_secs_f64() + (spread * self.draw(("delay", m))).floor();
+        TimeDelta::milliseconds((delay * 1000.0) as i64)
+    }
+
+    /// Whether `shard`'s datapoint for minute `m` is lost.
+    fn lost(&self, shard: &ShardId, m: usize) -> bool {
+        self.gaps > 0.0 && self.draw(("gap", shard.as_str(), m)) < self.gaps
+    }
+}
+
+/// A minute with fewer accepted records than this took none (CloudWatch
+/// counts whole records; the simulation's are expected values).
+const IDLE_RECORDS: f64 = 0.5;
+
 /// A simulated stream with traffic.
 #[derive(Debug)]
 pub struct SimWorld<C> {
@@ -65,7 +136,7 @@ pub struct SimWorld<C> {
     stream: String,
     start: DateTime<Utc>,
     traffic: Traffic,
-    metrics_delay: TimeDelta,
+    publishing: Publishing,
     burstiness: f64,
     state: Mutex<WorldState>,
 }
@@ -92,7 +163,7 @@ impl<C: Clock + Clone> SimWorld<C> {
         stream: &str,
         start: DateTime<Utc>,
         traffic: Traffic,
-        metrics_delay: Duration,
+        publishing: Publishing,
         burstiness: f64,
     ) -> Self {
         SimWorld {
@@ -101,7 +172,7 @@ impl<C: Clock + Clone> SimWorld<C> {
             stream: stream.to_owned(),
             start,
             traffic,
-            metrics_delay: TimeDelta::from_std(metrics_delay).unwrap_or(TimeDelta::MAX),
+            publishing,
             burstiness,
             state: Mutex::new(WorldState::default()),
         }
@@ -114,6 +185,23 @@ impl<C: Clock + Clone> SimWorld<C> {
     /// When minute `m` starts.
     pub fn minute_start(&self, m: usize) -> DateTime<Utc> {
         self.start + TimeDelta::minutes(m as i64)
+    }
+
+    /// Whether minute `m`'s datapoints have been published by `now`.
+    fn published(&self, m: usize, now: DateTime<Utc>) -> bool {
+        self.minute_start(m) + TimeDelta::minutes(1) + self.publishing.delay_of(m) <= now
+    }
+
+    /// The datapoint a sum of `records` accepted records publishes, if any.
+    fn datapoint(&self, records: f64, value: f64) -> Option<f64> {
+        if records < IDLE_RECORDS {
+            match self.publishing.idle {
+                IdleDatapoints::Omit => None,
+                IdleDatapoints::Zero => Some(0.0),
+            }
+        } else {
+            Some(value)
+        }
     }
 
     /// Plays every minute that has ended by now.
@@ -203,7 +291,8 @@ impl<C: Clock + Clone> SimWorld<C> {
     }
 
     /// Stream-wide accepted bytes and records of the minutes that CloudWatch
-    /// would show by now, oldest first, `None` for minutes not visible yet.
+    /// would show by now, oldest first, `None` for minutes without a
+    /// datapoint (not published yet, or idle and omitted).
     pub fn stream_sums(&self, minutes: usize) -> Vec<Option<(f64, f64)>> {
         self.catch_up();
         let now = self.clock.now();
@@ -211,13 +300,12 @@ impl<C: Clock + Clone> SimWorld<C> {
         let state = self.lock();
         (ended.saturating_sub(minutes)..ended)
             .map(|m| {
-                let visible =
-                    self.minute_start(m) + TimeDelta::minutes(1) + self.metrics_delay <= now;
-                state
-                    .stats
-                    .get(m)
-                    .filter(|_| visible)
-                    .map(|s| (s.accepted_bytes, s.accepted_records))
+                let s = state.stats.get(m).filter(|_| self.published(m, now))?;
+                let records = s.accepted_records;
+                Some((
+                    self.datapoint(records, s.accepted_bytes)?,
+                    self.datapoint(records, records)?,
+                ))
             })
             .collect()
     }
@@ -290,30 +378,47 @@ impl<C: Clock + Clone> KinesisWrite for SimWorld<C> {
 }
 
 impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
-    async fn shard_metrics(
+    async fn read_metrics(
         &self,
         _stream: &str,
         shards: &[ShardId],
         metrics: &[MetricName],
         start: DateTime<Utc>,
         minutes: u32,
-    ) -> ApiResult<FxHashMap<ShardId, ShardMetrics>> {
+    ) -> ApiResult<Metrics> {
         self.catch_up();
         let now = self.clock.now();
         let state = self.lock();
         let first = (start - self.start).num_minutes();
+        // The simulated minutes of the window that are published by now.
+        let published: Vec<Option<usize>> = (0..i64::from(minutes))
+            .map(|i| {
+                usize::try_from(first + i)
+                    .ok()
+                    .filter(|&m| m < state.stats.len() && self.published(m, now))
+            })
+            .collect();
+        let mut stream = StreamMetrics::default();
+        for m in &published {
+            let s = m.map(|m| state.stats[m]);
+            let records = s.map_or(0.0, |s| s.accepted_records);
+            stream
+                .incoming_bytes
+                .push(s.and_then(|s| self.datapoint(records, s.accepted_bytes)));
+            stream
+                .incoming_records
+                .push(s.and_then(|_| self.datapoint(records, records)));
+        }
         let mut out = FxHashMap::default();
         for id in shards {
             let sums = state.sums.get(id);
             let mut m = ShardMetrics::default();
             for name in metrics {
-                let series: Series = (0..i64::from(minutes))
-                    .map(|i| {
-                        let minute = usize::try_from(first + i).ok()?;
-                        let visible =
-                            self.minute_start(minute) + TimeDelta::minutes(1) + self.metrics_delay
-                                <= now;
-                        let sums = sums.filter(|_| visible)?;
+                let series: Series = published
+                    .iter()
+                    .map(|minute| {
+                        let minute = (*minute)?;
+                        let sums = sums?;
                         let index = minute.checked_sub(sums.first_minute)?;
                         let values = match name {
                             MetricName::IncomingBytes => &sums.bytes,
@@ -321,14 +426,27 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                             MetricName::WriteProvisionedThroughputExceeded => &sums.throttled,
                             _ => return None,
                         };
-                        values.get(index).copied().filter(|v| !v.is_nan())
+                        let value = values.get(index).copied().filter(|v| !v.is_nan())?;
+                        if self.publishing.lost(id, minute) {
+                            return None;
+                        }
+                        let records = sums.records[index];
+                        if records < IDLE_RECORDS && sums.throttled[index] > 0.0 {
+                            return Some(value); // throttled writes are not idle
+                        }
+                        self.datapoint(records, value)
                     })
                     .collect();
                 *name.series_mut(&mut m) = series;
             }
             out.insert(id.clone(), m);
         }
-        Ok(out)
+        Ok(Metrics {
+            start,
+            period_seconds: 60,
+            stream,
+            shards: out,
+        })
     }
 }
 

@@ -223,7 +223,7 @@ fn window_start() -> DateTime<Utc> {
 }
 
 #[tokio::test]
-async fn a_2000_shard_stream_costs_12_get_metric_data_calls_of_at_most_500_queries() {
+async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queries() {
     let requests: Arc<Mutex<Vec<GetMetricDataInput>>> = Arc::default();
     let seen = requests.clone();
     let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
@@ -241,14 +241,15 @@ async fn a_2000_shard_stream_costs_12_get_metric_data_calls_of_at_most_500_queri
     ];
 
     let got = metrics
-        .shard_metrics(STREAM, &shards, &wanted, window_start(), 10)
+        .read_metrics(STREAM, &shards, &wanted, window_start(), 10)
         .await
         .unwrap();
 
-    // ceil(2000 * 3 / 500) calls, no more.
-    assert_eq!(rule.num_calls(), 12);
+    // ceil((2 stream-level + 2000 * 3) / 500) calls, no more.
+    assert_eq!(rule.num_calls(), 13);
     let requests = requests.lock().unwrap();
-    assert_eq!(requests.len(), 12);
+    assert_eq!(requests.len(), 13);
+    let mut stream_level = Vec::new();
     let mut ids = HashSet::new();
     let mut pairs = HashSet::new();
     for req in requests.iter() {
@@ -284,10 +285,14 @@ async fn a_2000_shard_stream_costs_12_get_metric_data_calls_of_at_most_500_queri
                 .iter()
                 .map(|d| (d.name().unwrap(), d.value().unwrap()))
                 .collect();
-            assert_eq!(dimensions.len(), 2, "{id}: {dimensions:?}");
             assert_eq!(dimensions[0], ("StreamName", STREAM), "{id}");
-            assert_eq!(dimensions[1].0, "ShardId", "{id}");
             let name = metric.metric_name().unwrap();
+            if dimensions.len() == 1 {
+                stream_level.push(name.to_owned());
+                continue;
+            }
+            assert_eq!(dimensions.len(), 2, "{id}: {dimensions:?}");
+            assert_eq!(dimensions[1].0, "ShardId", "{id}");
             assert!(
                 wanted.iter().any(|m| m.as_str() == name),
                 "{id}: {name} was not asked for"
@@ -299,25 +304,43 @@ async fn a_2000_shard_stream_costs_12_get_metric_data_calls_of_at_most_500_queri
             );
         }
     }
-    // Every (shard, metric) asked exactly once.
+    // Every (shard, metric) asked exactly once, and the stream-level
+    // IncomingBytes and IncomingRecords once each, in the first call.
     assert_eq!(pairs.len(), 6000);
+    assert_eq!(stream_level, ["IncomingBytes", "IncomingRecords"]);
+    assert!(requests[0].metric_data_queries()[..2].iter().all(|q| {
+        q.metric_stat()
+            .unwrap()
+            .metric()
+            .unwrap()
+            .dimensions()
+            .len()
+            == 1
+    }));
     // No datapoints came back: everything is missing, nothing is zero.
-    assert_eq!(got.len(), 2000);
-    let m = &got[&shard_id(1999)];
+    assert_eq!(got.shards.len(), 2000);
+    assert_eq!(got.stream.incoming_records.len(), 10);
+    assert!(got.stream.incoming_records.iter().all(|v| v.is_none()));
+    let m = &got.shards[&shard_id(1999)];
     assert_eq!(m.incoming_bytes.len(), 10);
     assert!(m.incoming_bytes.iter().all(|v| v.is_none()));
     assert!(m.write_throttled.iter().all(|v| v.is_none()));
 }
 
-/// The id of the query in `req` for `metric`.
+/// The id of the query in `req` for the shard-level `metric`.
 fn query_id(req: &GetMetricDataInput, metric: &str) -> String {
+    query_id_with(req, metric, 2)
+}
+
+/// The id of the query in `req` for `metric` with `dimensions` dimensions
+/// (1: stream-level, 2: shard-level).
+fn query_id_with(req: &GetMetricDataInput, metric: &str, dimensions: usize) -> String {
     req.metric_data_queries()
         .iter()
         .find(|q| {
-            q.metric_stat()
-                .and_then(|s| s.metric())
-                .and_then(|m| m.metric_name())
-                == Some(metric)
+            let m = q.metric_stat().and_then(|s| s.metric());
+            m.and_then(|m| m.metric_name()) == Some(metric)
+                && m.is_some_and(|m| m.dimensions().len() == dimensions)
         })
         .and_then(|q| q.id())
         .unwrap_or_else(|| panic!("no query for {metric}"))
@@ -354,6 +377,11 @@ async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
                     // A real zero stays zero.
                     &[(s + 60, 7.0), (s + 180, 0.0)],
                 ))
+                // The stream-level series map back apart from the shard's.
+                .metric_data_results(result(
+                    &query_id_with(req, "IncomingRecords", 1),
+                    &[(s, 70.0), (s + 240, 90.0)],
+                ))
                 .next_token("page-2")
                 .build()
         });
@@ -382,13 +410,18 @@ async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
     ];
 
     let got = metrics
-        .shard_metrics(STREAM, &shards, &wanted, window_start(), 5)
+        .read_metrics(STREAM, &shards, &wanted, window_start(), 5)
         .await
         .unwrap();
 
     assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
-    let m = &got[&shard_id(0)];
     let series = |s: &kinesis_autoscaler::observation::Series| s.iter().collect::<Vec<_>>();
+    assert_eq!(
+        series(&got.stream.incoming_records),
+        [Some(70.0), None, None, None, Some(90.0)]
+    );
+    assert_eq!(series(&got.stream.incoming_bytes), [None; 5]);
+    let m = &got.shards[&shard_id(0)];
     assert_eq!(
         series(&m.incoming_bytes),
         [Some(10.0), None, Some(30.0), None, Some(50.0)]
@@ -412,7 +445,7 @@ async fn cloudwatch_throttling_is_classified_as_throttled() {
     let metrics = CloudWatchMetrics::new(cloudwatch(RuleMode::MatchAny, &[&rule]));
 
     let err = metrics
-        .shard_metrics(
+        .read_metrics(
             STREAM,
             &[shard_id(0)],
             &[MetricName::IncomingBytes],

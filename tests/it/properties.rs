@@ -12,13 +12,18 @@
 //!   wobble, accepted writes either capped at capacity (the excess shows as
 //!   WriteProvisionedThroughputExceeded) or not, throttle series absent,
 //!   exact or with random spikes, optional read load, random missing
-//!   datapoints (per metric), series cut short, and shards with no metrics.
-//!   The series' start is not minute-aligned with the observation.
+//!   datapoints (per metric), series cut short, shards with no metrics, and
+//!   idle shards that publish no datapoint at all (as CloudWatch does).
+//!   Stream-level series are absent, or the sums of what every shard really
+//!   accepted (lost datapoints included), with some of their minutes lost.
+//!   The series' start is not minute-aligned with the observation, and may
+//!   end well before it (CloudWatch late).
 //! - **Policies**: valid ones as the policy loader would accept them
 //!   (thresholds in (0, 1], scale-down threshold and merged ceiling below the
 //!   scale-up threshold, 1 <= sustain <= window, 1 <= min <= max with the
 //!   open count often outside [min, max], budgets 0..=10, cooldowns 0..=1 h,
-//!   metrics delay 0..=5 min, read load on or off).
+//!   metrics delay 0..=5 min, max lag up to 20 min more, silent streams idle
+//!   or unknown, `max_missing` 0..=0.5, read load on or off).
 //! - **History and time**: last scale-up/down absent, long ago, or within a
 //!   couple of minutes of the end of their cooldown; `now` is the
 //!   observation time or up to 10 minutes later. Mostly ACTIVE and
@@ -38,8 +43,12 @@
 //! 5. No utilization, throttling or cold action inside its cooldown; the
 //!    bound triggers (`min_shards`, `max_shards`) only as far as the stream
 //!    is outside its bounds.
-//! 6. A merged shard has every minute of the scale-down window present, the
-//!    window computed here from the documented rule.
+//! 6. Missing data alone never merges: a merged shard has, in all but
+//!    `max_missing` of the minutes of its scale-down window, a datapoint of
+//!    its own or one of the stream in that minute (stream-level, or another
+//!    open shard's), unless the whole stream is silent long enough to count
+//!    as idle. The window ends at the newest minute with data, computed
+//!    here from the documented rule.
 //! 7. One verdict per open shard, in hash-key order, each with a reason; a
 //!    stream that is not ACTIVE or not PROVISIONED gets no action.
 //! 8. Planning is deterministic and does not depend on the listing order.
@@ -49,9 +58,12 @@
 //! 10. Actions follow the documented hot and cold rules, recomputed here
 //!     from the series: load-driven splits split hot shards, cold merges
 //!     join cold shards, every merge stays under `merged_ceiling` (and
-//!     reports that peak), and no merge takes a hot shard.
+//!     reports that peak), and no merge takes a hot shard. A shard without
+//!     a datapoint counts as idle or bounded exactly as documented.
+//! 11. The plan reports the newest minute with data and the lag behind it;
+//!     a stream whose lag is over `metrics.max_lag` is refused.
 //!
-//! Properties 2 to 10 run 1,000 cases each. The whole file takes about 6 s
+//! Properties 2 to 11 run 1,000 cases each. The whole file takes about 6 s
 //! in a debug build on 2 cores: details of layouts and series are expanded
 //! from small seeds rather than drawn one by one, which is what makes
 //! 10,000 cases cheap. `the_generators_reach_every_kind_of_decision` checks
@@ -72,13 +84,13 @@ use proptest::test_runner::TestCaseError;
 
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId, check_layout};
 use kinesis_autoscaler::observation::{
-    History, Metrics, Observation, Series, ShardMetrics, StreamMode, StreamStatus,
+    History, Metrics, Observation, Series, ShardMetrics, StreamMetrics, StreamMode, StreamStatus,
 };
-use kinesis_autoscaler::plan::{Action, Plan, Trigger, Verdict};
+use kinesis_autoscaler::plan::{Action, MetricsFreshness, Plan, Refusal, Trigger, Verdict};
 use kinesis_autoscaler::planner::{
     self, READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND,
 };
-use kinesis_autoscaler::policy::StreamPolicy;
+use kinesis_autoscaler::policy::{SilentStream, StreamPolicy};
 use kinesis_autoscaler::ports::ShardQuota;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 
@@ -118,6 +130,13 @@ impl fmt::Debug for Case {
         )?;
         writeln!(f, "  history {:?}", obs.history)?;
         writeln!(f, "  policy {:?}", self.policy)?;
+        for (name, series) in obs.metrics.stream.named_series() {
+            let values: Vec<String> = series
+                .iter()
+                .map(|v| v.map_or("_".into(), |v| format!("{v:.0}")))
+                .collect();
+            writeln!(f, "  stream {name} [{}]", values.join(" "))?;
+        }
         for shard in &obs.shards {
             let state = if shard.open { "open" } else { "closed" };
             writeln!(f, "  {} {state} {}", shard.id, shard.range)?;
@@ -256,6 +275,9 @@ struct LoadSpec {
     /// The newest minutes dropped from every series.
     truncate: usize,
     no_metrics: bool,
+    /// Minutes without accepted records publish no datapoint, as
+    /// CloudWatch does for idle shards.
+    idle_omitted: bool,
     seed: u64,
 }
 
@@ -293,17 +315,20 @@ impl LoadSpec {
                 0
             },
             no_metrics: noise.unit() < 0.05,
+            idle_omitted: noise.unit() < 0.5,
             seed: noise.next(),
         }
     }
 
-    fn metrics(&self, minutes: usize) -> Option<ShardMetrics> {
-        if self.no_metrics {
-            return None;
-        }
+    /// The shard's series as CloudWatch shows them, and what it really
+    /// accepted each minute (bytes, records), which the stream-level
+    /// series count whatever the shard's own datapoints show.
+    fn metrics(&self, minutes: usize) -> (Option<ShardMetrics>, Vec<(f64, f64)>) {
         let mut noise = Noise(self.seed);
         let mut m = ShardMetrics::default();
-        for _ in 0..minutes.saturating_sub(self.truncate) {
+        let mut accepted_sums = Vec::with_capacity(minutes);
+        let shown = minutes.saturating_sub(self.truncate);
+        for minute in 0..minutes {
             let jitter = 1.0 + self.wobble * (2.0 * noise.unit() - 1.0);
             let demand = (self.level * jitter).max(0.0);
             let accepted = if self.capped { demand.min(1.0) } else { demand };
@@ -321,6 +346,18 @@ impl LoadSpec {
             {
                 throttled += (noise.unit() * 50.0).floor();
             }
+            accepted_sums.push((bytes, records));
+            if minute >= shown || (self.idle_omitted && records == 0.0 && throttled == 0.0) {
+                m.incoming_bytes.push(None);
+                m.incoming_records.push(None);
+                if !matches!(self.throttles, Throttles::Absent) {
+                    m.write_throttled.push(None);
+                }
+                if self.read_level.is_some() {
+                    m.outgoing_bytes.push(None);
+                }
+                continue;
+            }
             m.incoming_bytes.push(noise.maybe(self.missing, bytes));
             m.incoming_records.push(noise.maybe(self.missing, records));
             if !matches!(self.throttles, Throttles::Absent) {
@@ -332,7 +369,16 @@ impl LoadSpec {
                 m.outgoing_bytes.push(noise.maybe(self.missing, out));
             }
         }
-        Some(m)
+        // The newest minutes are cut from the series rather than missing.
+        for series in [
+            &mut m.incoming_bytes,
+            &mut m.incoming_records,
+            &mut m.write_throttled,
+            &mut m.outgoing_bytes,
+        ] {
+            *series = series.iter().take(shown).collect();
+        }
+        ((!self.no_metrics).then_some(m), accepted_sums)
     }
 }
 
@@ -366,6 +412,11 @@ fn policy() -> impl Strategy<Value = StreamPolicy> {
             any::<bool>(),
             0.1f64..=1.0,
         ),
+        (
+            prop_oneof![3 => 0u64..=1_200, 1 => Just(0u64)],
+            any::<bool>(),
+            prop_oneof![1 => Just(0.0f64), 2 => 0.0f64..=0.5],
+        ),
     )
         .prop_map(
             |(
@@ -378,6 +429,7 @@ fn policy() -> impl Strategy<Value = StreamPolicy> {
                     throttled,
                 ),
                 (up_cool, down_cool, splits, merges, (min, extra), delay, read, read_threshold),
+                (extra_lag, silent_idle, max_missing),
             )| {
                 let mut p = StreamPolicy::default();
                 p.scale_up.threshold = up;
@@ -401,6 +453,13 @@ fn policy() -> impl Strategy<Value = StreamPolicy> {
                 p.min_shards = min;
                 p.max_shards = min + extra;
                 p.metrics_delay = Duration::from_secs(delay);
+                p.metrics_max_lag = Duration::from_secs(delay + extra_lag);
+                p.silent_stream = if silent_idle {
+                    SilentStream::Idle
+                } else {
+                    SilentStream::Unknown
+                };
+                p.scale_down.max_missing = max_missing;
                 p.read.enabled = read;
                 p.read.threshold = read_threshold;
                 p
@@ -477,6 +536,12 @@ struct Setting {
     /// The account's shard quota, if known: (headroom, other streams' open
     /// shards).
     quota: Option<(u32, u32)>,
+    /// Whether stream-level series were read, and if so the chance that
+    /// one of their minutes is lost.
+    stream_level: Option<f64>,
+    stream_seed: u64,
+    /// No datapoint at all, stream-level or shard-level.
+    silent: bool,
 }
 
 fn setting() -> impl Strategy<Value = Setting> {
@@ -495,13 +560,22 @@ fn setting() -> impl Strategy<Value = Setting> {
             prop::collection::vec(any::<Index>(), 0..=3),
             prop_oneof![2 => Just(None), 1 => (0u32..4, 0u32..100).prop_map(Some)],
         ),
+        (
+            prop_oneof![1 => Just(None), 2 => Just(Some(0.0)), 1 => (0.0f64..0.3).prop_map(Some)],
+            any::<u64>(),
+            prop_oneof![19 => Just(false), 1 => Just(true)],
+        ),
     )
         .prop_map(
             |(
                 (policy, status_mode, observed_ms),
                 (minutes, lag_ms, later_ms),
                 (last_up, last_down, id_offset, list_rotation, closed, quota),
+                (stream_level, stream_seed, silent),
             )| Setting {
+                stream_level,
+                stream_seed,
+                silent,
                 policy,
                 status_mode,
                 observed_ms,
@@ -553,15 +627,33 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
     }
     let rotation = s.list_rotation.index(shards.len());
     shards.rotate_left(rotation);
-    let metrics_shards: rustc_hash::FxHashMap<ShardId, ShardMetrics> = open
+    let mut totals = vec![(0.0, 0.0); s.minutes];
+    let mut metrics_shards: rustc_hash::FxHashMap<ShardId, ShardMetrics> = open
         .iter()
         .enumerate()
         .filter_map(|(i, shard)| {
             let (level, traits) = loads[i % loads.len()];
             let load = LoadSpec::new(level, traits ^ (i / loads.len()) as u64);
-            Some((shard.id.clone(), load.metrics(s.minutes)?))
+            let (metrics, accepted) = load.metrics(s.minutes);
+            for (t, a) in totals.iter_mut().zip(accepted) {
+                *t = (t.0 + a.0, t.1 + a.1);
+            }
+            Some((shard.id.clone(), metrics?))
         })
         .collect();
+    // The stream-level series count every accepted record, whatever the
+    // shards' own datapoints show; a minute without records publishes none.
+    let mut stream = StreamMetrics::default();
+    if s.silent {
+        metrics_shards.clear();
+    } else if let Some(lost) = s.stream_level {
+        let mut noise = Noise(s.stream_seed);
+        for (bytes, records) in totals {
+            let shown = records > 0.0 && noise.unit() >= lost;
+            stream.incoming_bytes.push(shown.then_some(bytes));
+            stream.incoming_records.push(shown.then_some(records));
+        }
+    }
     let start = observed_at
         - TimeDelta::minutes(s.minutes as i64)
         - TimeDelta::from_std(s.policy.metrics_delay).expect("short delay")
@@ -579,6 +671,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
         metrics: Metrics {
             start,
             period_seconds: 60,
+            stream,
             shards: metrics_shards,
         },
         history,
@@ -589,6 +682,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
                 open_shard_count,
             }
         }),
+        stream_created_at: None,
     };
     obs.validate().expect("generated observations are valid");
     Case {
@@ -926,18 +1020,64 @@ fn check_cooldowns(case: &Case, plan: &Plan) -> Checked {
     Ok(())
 }
 
-/// The series indexes of the last `minutes` complete minutes: minute `i`
-/// covers `start + 60 s * i ..+ 60 s` and is complete when its end plus the
-/// metrics delay is at or before the observation. Negative indexes are
-/// minutes before the series starts.
-fn window(case: &Case, minutes: u32) -> std::ops::Range<i128> {
+/// The end (exclusive) of the complete minutes: minute `i` covers
+/// `start + 60 s * i ..+ 60 s` and is complete when its end plus the
+/// metrics delay is at or before the observation.
+fn complete_end(case: &Case) -> i128 {
     let obs = &case.obs;
     let elapsed = (obs.observed_at - obs.metrics.start)
         .num_nanoseconds()
         .expect("short span") as i128;
     let spare = elapsed - case.policy.metrics_delay.as_nanos() as i128;
-    let complete = spare.div_euclid(60_000_000_000);
-    complete - i128::from(minutes)..complete
+    spare.div_euclid(60_000_000_000)
+}
+
+/// Whether the stream-level series, or any open shard's IncomingBytes or
+/// IncomingRecords, has a datapoint for `minute`.
+fn stream_has_data(case: &Case, minute: i128) -> bool {
+    let m = &case.obs.metrics;
+    let of = |bytes: &Series, records: &Series| {
+        at(bytes, minute).is_some() || at(records, minute).is_some()
+    };
+    of(&m.stream.incoming_bytes, &m.stream.incoming_records)
+        || case.obs.open_shards().iter().any(|s| {
+            m.shards
+                .get(&s.id)
+                .is_some_and(|sm| of(&sm.incoming_bytes, &sm.incoming_records))
+        })
+}
+
+/// The newest complete minute with any datapoint of the stream.
+fn newest_with_data(case: &Case) -> Option<i128> {
+    (0..complete_end(case))
+        .rev()
+        .find(|&m| stream_has_data(case, m))
+}
+
+/// The documented silent-stream rule: no datapoint at all for the scale-down
+/// window plus `metrics.max_lag`, and `silent_stream: idle`.
+fn silent_and_idle(case: &Case) -> bool {
+    let p = &case.policy;
+    let lag_minutes = p.metrics_max_lag.as_secs().div_ceil(60) as i128;
+    newest_with_data(case).is_none()
+        && p.silent_stream == SilentStream::Idle
+        && complete_end(case) >= i128::from(p.scale_down.window_minutes) + lag_minutes
+}
+
+/// The series indexes of the last `minutes` minutes up to the newest with
+/// data (up to the newest complete one for a silent stream). Negative
+/// indexes are minutes before the series start.
+fn window(case: &Case, minutes: u32) -> std::ops::Range<i128> {
+    let end = newest_with_data(case).map_or(complete_end(case), |n| n + 1);
+    end - i128::from(minutes)..end
+}
+
+/// The minutes of the scale-down window a cold shard needs known: all but
+/// `max_missing` of them, and at least one.
+fn needed_minutes(case: &Case) -> usize {
+    let window = case.policy.scale_down.window_minutes;
+    let allowed = (f64::from(window) * case.policy.scale_down.max_missing).floor() as u32;
+    (window - allowed.min(window - 1)) as usize
 }
 
 fn at(series: &Series, minute: i128) -> Option<f64> {
@@ -945,7 +1085,7 @@ fn at(series: &Series, minute: i128) -> Option<f64> {
 }
 
 /// One complete minute of a shard as the documented rules read it.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Minute {
     bytes: f64,
     records: f64,
@@ -996,6 +1136,78 @@ impl Minute {
     }
 }
 
+/// What the documented rules know of one shard's minute.
+#[derive(Clone, Copy)]
+enum Known {
+    /// Its own datapoints.
+    Data(Minute),
+    /// No datapoint, but it took nothing.
+    Idle,
+    /// No datapoint; at most this (what the stream took beyond the shards
+    /// that published). Never for read load.
+    AtMost(Minute),
+    Unknown,
+}
+
+impl Known {
+    /// The minute's load, or its upper bound.
+    fn load(self) -> Option<Minute> {
+        match self {
+            Known::Data(m) | Known::AtMost(m) => Some(m),
+            Known::Idle => Some(Minute::default()),
+            Known::Unknown => None,
+        }
+    }
+}
+
+/// The documented rule for a shard without a datapoint: with stream-level
+/// series, idle if they show no more than 0.01 shards' worth beyond the
+/// shards that published, else bounded by that rest; without them, idle
+/// if another open shard published; and idle throughout a silent stream
+/// taken as idle.
+fn known(case: &Case, id: &ShardId, minute: i128) -> Known {
+    if let Some(m) = Minute::of(case, id, minute) {
+        return Known::Data(m);
+    }
+    if minute < 0 {
+        return Known::Unknown;
+    }
+    if silent_and_idle(case) {
+        return Known::Idle;
+    }
+    let open = case.obs.open_shards();
+    let published: Vec<Minute> = open
+        .iter()
+        .filter_map(|s| Minute::of(case, &s.id, minute))
+        .collect();
+    let stream = &case.obs.metrics.stream;
+    if stream.incoming_bytes.is_empty() && stream.incoming_records.is_empty() {
+        return if published.is_empty() {
+            Known::Unknown
+        } else {
+            Known::Idle
+        };
+    }
+    let (Some(bytes), Some(records)) = (
+        at(&stream.incoming_bytes, minute),
+        at(&stream.incoming_records, minute),
+    ) else {
+        return Known::Unknown;
+    };
+    let rest = Minute {
+        bytes: (bytes - published.iter().map(|m| m.bytes).sum::<f64>()).max(0.0),
+        records: (records - published.iter().map(|m| m.records).sum::<f64>()).max(0.0),
+        ..Minute::default()
+    };
+    if rest.write() <= 0.01 {
+        Known::Idle
+    } else if case.policy.read.enabled {
+        Known::Unknown
+    } else {
+        Known::AtMost(rest)
+    }
+}
+
 /// Whether the documented rule makes the shard hot: at least `sustain`
 /// minutes of the scale-up window at or above the threshold (write, or read
 /// against the read threshold when enabled), or at least
@@ -1025,62 +1237,115 @@ fn is_hot(case: &Case, id: &ShardId) -> bool {
         || (up.throttled_records > 0 && throttled >= up.throttled_records as f64)
 }
 
-/// Whether the documented rule makes the shard cold: every minute of the
-/// scale-down window present and below the threshold, and no write
-/// throttled in it.
+/// Whether the documented rule makes the shard cold: enough minutes of the
+/// scale-down window known (all but `max_missing`), every one of them
+/// below the threshold (a bound counts as its value), and no write
+/// throttled in the window.
 fn is_cold(case: &Case, id: &ShardId) -> bool {
     let threshold = case.policy.scale_down.threshold;
-    window(case, case.policy.scale_down.window_minutes).all(|minute| {
-        Minute::of(case, id, minute).is_some_and(|m| m.utilization() < threshold)
-            && case
-                .obs
+    let window = window(case, case.policy.scale_down.window_minutes);
+    let loads: Vec<Minute> = window
+        .clone()
+        .filter_map(|minute| known(case, id, minute).load())
+        .collect();
+    let throttled: f64 = window
+        .map(|minute| {
+            case.obs
                 .metrics
                 .shards
                 .get(id)
                 .and_then(|m| at(&m.write_throttled, minute))
                 .unwrap_or(0.0)
-                == 0.0
-    })
+        })
+        .sum();
+    loads.len() >= needed_minutes(case)
+        && loads.iter().all(|m| m.utilization() < threshold)
+        && throttled == 0.0
 }
 
-/// The pair's highest combined utilization over the scale-down window, if
-/// every minute is present for both.
-fn merged_peak(case: &Case, lower: &ShardId, upper: &ShardId) -> Option<f64> {
-    window(case, case.policy.scale_down.window_minutes).try_fold(0.0f64, |peak, minute| {
-        let sum = Minute::of(case, lower, minute)?.plus(Minute::of(case, upper, minute)?);
-        Some(peak.max(sum.utilization()))
-    })
+/// The pair's highest combined utilization (bounds as their values) over
+/// the minutes of the scale-down window that are known for both.
+fn merged_peak(case: &Case, lower: &ShardId, upper: &ShardId) -> f64 {
+    window(case, case.policy.scale_down.window_minutes)
+        .filter_map(|minute| {
+            let a = known(case, lower, minute).load()?;
+            let b = known(case, upper, minute).load()?;
+            Some(a.plus(b).utilization())
+        })
+        .fold(0.0, f64::max)
 }
 
 fn present(series: &Series, minute: i128) -> bool {
     at(series, minute).is_some()
 }
 
-/// Property 6: a merged shard has every minute of the scale-down window.
+/// Property 6: a merged shard has, in all but `max_missing` of the minutes
+/// of its scale-down window, a datapoint of its own, or a datapoint of the
+/// stream in that same minute (stream-level, or another open shard's) that
+/// accounts for it; or the whole stream has been silent long enough to be
+/// taken as idle. Missing data alone never merges.
 fn check_no_merge_on_missing_data(case: &Case, plan: &Plan) -> Checked {
     let window = window(case, case.policy.scale_down.window_minutes);
     let read = case.policy.read.enabled;
+    let needed = needed_minutes(case);
     for merge in plan.merges() {
+        if silent_and_idle(case) {
+            continue;
+        }
         for id in [&merge.shard_id, &merge.adjacent_shard_id] {
             let m = case.obs.metrics.shards.get(id);
-            prop_assert!(m.is_some(), "merged shard {id} has no metrics at all");
-            let m = m.unwrap();
-            for minute in window.clone() {
-                let mut needed = vec![
-                    ("IncomingBytes", &m.incoming_bytes),
-                    ("IncomingRecords", &m.incoming_records),
-                ];
-                if read {
-                    needed.push(("OutgoingBytes", &m.outgoing_bytes));
-                }
-                for (name, series) in needed {
-                    prop_assert!(
-                        present(series, minute),
-                        "shard {id} is merged ({}), but its {name} has no datapoint for minute {minute} of the scale-down window {window:?}",
-                        merge.trigger
-                    );
-                }
+            let own = |minute: i128| {
+                m.is_some_and(|m| {
+                    present(&m.incoming_bytes, minute)
+                        && present(&m.incoming_records, minute)
+                        && (!read || present(&m.outgoing_bytes, minute))
+                })
+            };
+            let evidenced: Vec<i128> = window
+                .clone()
+                .filter(|&minute| own(minute) || stream_has_data(case, minute))
+                .collect();
+            prop_assert!(
+                evidenced.len() >= needed,
+                "shard {id} is merged ({}), but only {} of the minutes {window:?} of its scale-down window have data of its own or of the stream ({needed} needed)",
+                merge.trigger,
+                evidenced.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Property 11: the plan reports the newest minute with data and the lag
+/// behind it, and refuses a stream whose lag is over `metrics.max_lag`.
+fn check_freshness(case: &Case, plan: &Plan) -> Checked {
+    let start = case.obs.metrics.start;
+    let want = match newest_with_data(case) {
+        Some(n) => {
+            let minute = start + TimeDelta::minutes(n as i64);
+            MetricsFreshness::Newest {
+                minute,
+                lag_seconds: (case.obs.observed_at - (minute + TimeDelta::minutes(1)))
+                    .num_seconds(),
             }
+        }
+        None => MetricsFreshness::Silent {
+            idle: silent_and_idle(case),
+        },
+    };
+    prop_assert_eq!(plan.metrics, want);
+    let max_lag = case.policy.metrics_max_lag.as_secs() as i64;
+    if let Some(lag) = want.lag_seconds().filter(|&l| l > max_lag) {
+        prop_assert!(
+            plan.actions.is_empty(),
+            "lag {lag}s > max_lag {max_lag}s, yet actions"
+        );
+        if case.plannable() {
+            prop_assert!(
+                matches!(plan.refused, Some(Refusal::MetricsLate { lag_seconds, .. }) if lag_seconds == lag),
+                "lag {lag}s > max_lag {max_lag}s, refused: {:?}",
+                plan.refused
+            );
         }
     }
     Ok(())
@@ -1225,10 +1490,10 @@ fn check_actions_follow_the_rules(case: &Case, plan: &Plan) -> Checked {
         }
         let peak = merged_peak(case, lower, upper);
         prop_assert!(
-            peak.is_some_and(|p| p < ceiling),
-            "merge of {lower} and {upper}: combined peak {peak:?} is not under merged_ceiling {ceiling}"
+            peak < ceiling,
+            "merge of {lower} and {upper}: combined peak {peak} is not under merged_ceiling {ceiling}"
         );
-        let (claimed, peak) = (merge.projected_peak, peak.unwrap());
+        let claimed = merge.projected_peak;
         prop_assert!(
             (claimed - peak).abs() <= 1e-9 * peak.max(1.0),
             "merge of {lower} and {upper} claims projected_peak {claimed}, the series give {peak}"
@@ -1333,6 +1598,15 @@ proptest! {
     ) {
         let plan = case.plan();
         check_actions_follow_the_rules(&case, &plan)?;
+    }
+
+    /// 11: the detected lag is the true lag; too late a stream is refused.
+    #[test]
+    fn the_detected_lag_is_the_true_lag(
+        case in prop_oneof![case(Profile::Cold), case(Profile::Mixed)]
+    ) {
+        let plan = case.plan();
+        check_freshness(&case, &plan)?;
     }
 }
 
@@ -1460,6 +1734,23 @@ fn the_generators_reach_every_kind_of_decision() {
             if policy.read.enabled && plan.merges().next().is_some() {
                 kinds.insert("merge with read load on".into());
             }
+            if let Some(Refusal::MetricsLate { .. }) = plan.refused {
+                kinds.insert("refused: metrics late".into());
+            }
+            if plan.merges().next().is_some() {
+                if plan.metrics == (MetricsFreshness::Silent { idle: true }) {
+                    kinds.insert("merge of a silent stream".into());
+                }
+                let merged: BTreeSet<&ShardId> = plan
+                    .merges()
+                    .flat_map(|m| [&m.shard_id, &m.adjacent_shard_id])
+                    .collect();
+                if plan.verdicts.iter().any(|v| {
+                    merged.contains(&v.shard_id) && v.facts.scale_down_inferred_minutes > 0
+                }) {
+                    kinds.insert("merge with minutes inferred".into());
+                }
+            }
             for kind in kinds {
                 *seen.entry(kind).or_default() += 1;
             }
@@ -1489,6 +1780,9 @@ fn the_generators_reach_every_kind_of_decision() {
         "30+ open shards",
         "closed shards listed",
         "merge with read load on",
+        "refused: metrics late",
+        "merge of a silent stream",
+        "merge with minutes inferred",
     ];
     let missing: Vec<&str> = expected
         .into_iter()

@@ -17,6 +17,7 @@ use kinesis_autoscaler::runner::{PolicyHandle, Runner, Schedule, watch_policy};
 use kinesis_autoscaler::shutdown::{self, ShutdownTrigger};
 use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
+use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
 use kinesis_autoscaler::status::Status;
 use kinesis_autoscaler::tags;
@@ -51,7 +52,7 @@ fn world(clock: TokioClock, load_in_shards: f64) -> SimWorld<TokioClock> {
         "s",
         clock.now(),
         traffic,
-        Duration::from_secs(120),
+        Publishing::after(Duration::from_secs(120)),
         0.0,
     )
 }

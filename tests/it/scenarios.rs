@@ -82,5 +82,8 @@ fn every_scenario_plans_as_expected() {
         if let Some(refused) = expected.get("refused") {
             assert_eq!(&plan["refused"], refused, "{name}: refused");
         }
+        if let Some(metrics) = expected.get("metrics") {
+            assert_eq!(&plan["metrics"], metrics, "{name}: metrics");
+        }
     }
 }

@@ -74,14 +74,42 @@ def records_load(util, throttled):
             "WriteProvisionedThroughputExceeded": [float(throttled)] * MINUTES}
 
 
+def totals(loads, missing=()):
+    """Stream-level series: the per-minute sums of every shard's load,
+    lost datapoints included (the stream-level metric still counts them),
+    with the stream-level datapoints of `missing` minutes lost too."""
+    out = {}
+    for name in ("IncomingBytes", "IncomingRecords"):
+        series = []
+        for i in range(MINUTES):
+            values = [l[name][i] for l in loads]
+            if i in missing:
+                series.append(None)
+            else:
+                series.append(float(sum(v for v in values if v is not None)))
+        out[name] = series
+    return out
+
+
+def without(series_by_name, minutes):
+    """The series with the datapoints of `minutes` lost."""
+    return {k: [None if i in minutes else v for i, v in enumerate(vs)]
+            for k, vs in series_by_name.items()}
+
+
 def write(name, shards, metrics, expected, policy=None, status="ACTIVE",
-          mode="PROVISIONED", history=None, stream="orders"):
+          mode="PROVISIONED", history=None, stream="orders", stream_level=None,
+          start=START):
     folder = os.path.join(HERE, name)
     os.makedirs(folder, exist_ok=True)
+    m = {"start": start, "period_seconds": 60}
+    if stream_level is not None:
+        m["stream"] = stream_level
+    m["shards"] = metrics
     snap = {
         "stream_name": stream, "stream_status": status, "stream_mode": mode,
         "observed_at": OBSERVED, "shards": shards,
-        "metrics": {"start": START, "period_seconds": 60, "shards": metrics},
+        "metrics": m,
         "history": history or {"last_scale_up": None, "last_scale_down": None},
     }
     with open(os.path.join(folder, "snapshot.json"), "w") as f:
@@ -162,14 +190,61 @@ def main():
            "verdicts": ["steady", "split", "steady", "steady"]},
           history={"last_scale_up": "2026-11-26T01:50:00Z", "last_scale_down": None})
 
-    # Cold everywhere, but one shard has a gap in its scale-down window:
-    # missing data is unknown, never zero, so only the complete pair merges.
+    # Cold everywhere, but one shard lost 4 datapoints of its scale-down
+    # window, and the stream-level series lost the same minutes: nothing
+    # bounds what it took then. 26 of 30 minutes is under the 27 that
+    # max_missing (10%) asks for, so only the other pair merges.
+    gaps = (14, 18, 22, 26)
+    loads = [load(0.05), load(0.05, 1), load(0.05, 2), load(0.05, 3)]
     write("missing-data-no-merge",
           [shard(i, r) for i, r in enumerate(u4)],
-          {sid(0): load(0.05), sid(1): load(0.05, 1, missing=(20,)), sid(2): load(0.05, 2), sid(3): load(0.05, 3)},
+          {sid(0): loads[0], sid(1): without(loads[1], gaps), sid(2): loads[2], sid(3): loads[3]},
           {"exit_code": 0, "open_shards_after": 3,
            "actions": [merge(sid(2), sid(3), u4[2], u4[3])],
-           "verdicts": ["steady", "not_enough_data", "merge", "merge"]})
+           "verdicts": ["steady", "not_enough_data", "merge", "merge"]},
+          stream_level=totals(loads, missing=gaps))
+
+    # Shard 1 took no records, so CloudWatch published no datapoint for it;
+    # the stream-level series account for every record the others took.
+    # It is idle, not unknown, and merges with its cold neighbour.
+    loads = [load(0.05), load(0.5, 2), load(0.5, 3)]
+    write("idle-shard-merge",
+          [shard(i, r) for i, r in enumerate(u4)],
+          {sid(0): loads[0], sid(2): loads[1], sid(3): loads[2]},
+          {"exit_code": 0, "open_shards_after": 3,
+           "actions": [merge(sid(0), sid(1), u4[0], u4[1])],
+           "verdicts": ["merge", "merge", "steady", "steady"],
+           "metrics": {"state": "newest", "minute": "2026-11-26T01:57:00Z",
+                       "lag_seconds": 120}},
+          stream_level=totals(loads))
+
+    # CloudWatch is 5 minutes late: the newest 3 complete minutes have no
+    # datapoint anywhere. The windows end at the newest minute with data, so
+    # the cold pair still merges, and the plan reports the lag.
+    late = tuple(range(35, 40))
+    loads = [without(load(0.05, i), late) for i in range(2)]
+    write("late-cloudwatch-merge",
+          [shard(i, r) for i, r in enumerate(uniform(2))],
+          {sid(0): loads[0], sid(1): loads[1]},
+          {"exit_code": 0, "open_shards_after": 1,
+           "actions": [merge(sid(0), sid(1), uniform(2)[0], uniform(2)[1])],
+           "verdicts": ["merge", "merge"],
+           "metrics": {"state": "newest", "minute": "2026-11-26T01:54:00Z",
+                       "lag_seconds": 300}},
+          stream_level=totals(loads, missing=late))
+
+    # No datapoint for the last 20 minutes: more than metrics.max_lag (15m).
+    # CloudWatch is that late, or the stream stopped: nothing is planned.
+    stale = tuple(range(20, 40))
+    loads = [without(load(0.95, i), stale) for i in range(2)]
+    write("stale-metrics-refused",
+          [shard(i, r) for i, r in enumerate(uniform(2))],
+          {sid(0): loads[0], sid(1): loads[1]},
+          {"exit_code": 0, "open_shards_after": 2, "actions": [],
+           "verdicts": ["skipped", "skipped"],
+           "refused": {"why": "metrics_late", "newest_minute": "2026-11-26T01:39:00Z",
+                       "lag_seconds": 1200, "max_lag_seconds": 900}},
+          stream_level=totals(loads, missing=stale))
 
     # Hot, but split 3 minutes ago: the cooldown holds it back.
     write("split-cooldown",
