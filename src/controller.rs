@@ -317,6 +317,13 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     planned: &Planned,
 ) -> StreamResult {
     let plan = &planned.plan;
+    tracing::debug!(lag_seconds = plan.metrics.lag_seconds(), "{}", plan.metrics);
+    if let Some(refusal) = &plan.refused {
+        tracing::info!(
+            lag_seconds = plan.metrics.lag_seconds(),
+            "not planned: {refusal}"
+        );
+    }
     for action in &plan.actions {
         tracing::info!(action = %crate::executor::describe(action), "planned");
     }

@@ -32,11 +32,12 @@ pub fn plan_table(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "stream {}: {} {}, observed {}; open shards {} -> {} (min {}, max {})",
+        "stream {}: {} {}, observed {}; {}; open shards {} -> {} (min {}, max {})",
         plan.stream,
         plan.stream_status,
         plan.stream_mode,
         plan.observed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        plan.metrics,
         plan.open_shards_before,
         plan.open_shards_after,
         plan.min_shards,

@@ -227,41 +227,54 @@ pub async fn put_load(
     utilization: f64,
     throttled: f64,
 ) {
+    put_metrics(stream, Some(shard), 0..minutes, utilization, throttled).await;
+}
+
+/// Writes per-minute datapoints for the minutes `minutes_ago` before the
+/// current one (0 is the current minute): for `shard`, the three write
+/// metrics as [`put_load`] does; for the whole stream (`None`), the
+/// stream-level IncomingBytes and IncomingRecords at `utilization` shards'
+/// worth.
+pub async fn put_metrics(
+    stream: &str,
+    shard: Option<&ShardId>,
+    minutes_ago: std::ops::Range<i64>,
+    utilization: f64,
+    throttled: f64,
+) {
     let client = cloudwatch();
     let newest = this_minute();
     let bytes = utilization * 60.0 * 1_048_576.0;
     let mut data = Vec::new();
-    for m in 0..minutes {
+    for m in minutes_ago {
         let t = CwDateTime::from_secs((newest - TimeDelta::minutes(m)).timestamp());
-        for (name, value, unit) in [
+        let mut metrics = vec![
             ("IncomingBytes", bytes, StandardUnit::Bytes),
             ("IncomingRecords", bytes / 2048.0, StandardUnit::Count),
-            (
+        ];
+        if shard.is_some() {
+            metrics.push((
                 "WriteProvisionedThroughputExceeded",
                 throttled,
                 StandardUnit::Count,
-            ),
-        ] {
-            data.push(
-                MetricDatum::builder()
-                    .metric_name(name)
-                    .dimensions(
-                        Dimension::builder()
-                            .name("StreamName")
-                            .value(stream)
-                            .build(),
-                    )
-                    .dimensions(
-                        Dimension::builder()
-                            .name("ShardId")
-                            .value(shard.as_str())
-                            .build(),
-                    )
-                    .timestamp(t)
-                    .value(value)
-                    .unit(unit)
+            ));
+        }
+        for (name, value, unit) in metrics {
+            let mut datum = MetricDatum::builder().metric_name(name).dimensions(
+                Dimension::builder()
+                    .name("StreamName")
+                    .value(stream)
                     .build(),
             );
+            if let Some(shard) = shard {
+                datum = datum.dimensions(
+                    Dimension::builder()
+                        .name("ShardId")
+                        .value(shard.as_str())
+                        .build(),
+                );
+            }
+            data.push(datum.timestamp(t).value(value).unit(unit).build());
         }
     }
     for chunk in data.chunks(500) {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::emulators::{
     PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
-    open_shards, put_load, unique,
+    open_shards, put_load, put_metrics, unique,
 };
 use crate::support::bin;
 
@@ -138,6 +138,56 @@ async fn a_cold_adjacent_pair_is_merged() {
         after[0].adjacent_parent_shard_id.as_ref(),
         Some(&before[1].id)
     );
+}
+
+/// CloudWatch late and an idle shard: the newest 3 minutes are not
+/// published at all, and shard 1 took no records, so it has no datapoint,
+/// while the stream-level metrics show the others' traffic. The windows end
+/// at the newest minute with data, shard 1 counts as idle, and the cold
+/// pair merges.
+#[tokio::test]
+async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("late");
+    create_stream(&k, &name, 3, false).await;
+    let before = open_shards(&k, &name).await;
+    // Published: the minutes from 4 to 44 minutes ago; nothing newer.
+    let published = 4..45;
+    put_metrics(&name, Some(&before[0].id), published.clone(), 0.1, 0.0).await;
+    put_metrics(&name, Some(&before[2].id), published.clone(), 0.6, 0.0).await;
+    put_metrics(&name, None, published, 0.7, 0.0).await;
+    let (_dir, policy) = policy(&[&name], "");
+    let p = policy.to_str().unwrap();
+
+    let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let lag = plans[0]["metrics"]["lag_seconds"].as_i64().unwrap();
+    // The newest published minute ended 3 minutes before the current one
+    // began: 3 to 4 minutes before now (a minute more if the clock turned).
+    assert!((180..300).contains(&lag), "lag {lag}s: {}", plan.stdout);
+    let verdicts: Vec<&str> = plans[0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["merge", "merge", "steady"], "{}", plan.stdout);
+    assert_contains(
+        plans[0]["verdicts"][1]["reason"].as_str().unwrap(),
+        "30 without a datapoint, idle or bounded by the stream-level metrics",
+    );
+
+    let apply = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let after = open_shards(&k, &name).await;
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        after[0].range,
+        before[0].range.merge(&before[1].range).unwrap()
+    );
+    assert_eq!(after[1].range, before[2].range);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use kinesis_autoscaler::sim::oracle::Oracles;
 use kinesis_autoscaler::sim::run::{self, Outcome, Strategy};
 use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
+use kinesis_autoscaler::sim::world::IdleDatapoints;
 use serde_json::Value;
 
 use crate::support::bin;
@@ -376,4 +377,78 @@ fn bad_scenarios_and_strategies_are_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("use planner, uniform or static:N"));
+}
+
+/// A trace at `high` for `hours_high` hours, then at `low`, every 5 minutes.
+fn falling_trace(hours_high: u32, hours: u32, high: f64, low: f64) -> Trace {
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..=(hours * 12) {
+        let t = chrono::DateTime::from_timestamp(1_400_000_000 + i64::from(i) * 300, 0).unwrap();
+        let v = if i < hours_high * 12 { high } else { low };
+        text.push_str(&format!("{},{v}\n", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    Trace::parse(&text, Path::new("falling.csv")).unwrap()
+}
+
+/// The bundled simulation policy, for the stream `simulated`.
+fn simulation_policy() -> StreamPolicy {
+    let text = std::fs::read_to_string("policies/simulation.yaml").unwrap();
+    let text = text.replace("  - name: taxi-rides", "  - name: simulated");
+    let policy =
+        kinesis_autoscaler::policy::Policy::parse(&text, Path::new("simulation.yaml")).unwrap();
+    policy.rule_for("simulated").unwrap().policy.clone()
+}
+
+/// The issue that made windows follow CloudWatch's data: with CloudWatch
+/// 1 to 5 minutes late and 1% of shard datapoints lost, idle shards
+/// publishing nothing, a stream whose load falls to near zero must come
+/// back down, not stay at its peak size for days.
+#[test]
+fn after_the_load_falls_the_stream_shrinks_within_the_window_and_15_minutes() {
+    // 7 shards' worth for 6 hours, then 1% of it: the oracle needs 1 shard.
+    let trace = falling_trace(6, 12, 100.0, 1.0);
+    let policy = simulation_policy();
+    // CloudWatch's delay varying from 1 to 5 minutes, and fixed delays
+    // beyond the policy's 2-minute least delay (which used to stall).
+    for delay in ["1m..5m", "3m", "4m", "5m"] {
+        let s = scenario(&format!(
+            "trace: falling.csv
+peak: 7MiB/s
+record_size: 1KiB
+keys: {{ model: zipf, count: 5000, exponent: 0.8, seed: 9 }}
+initial_shards: 8
+duration: 12h
+metrics_delay: {delay}
+metrics_gaps: 0.01
+"
+        ));
+        assert_eq!(s.idle_datapoints, IdleDatapoints::Omit);
+        let out = simulate(&s, &trace, &policy, Strategy::Planner);
+        let traffic = Traffic::new(&s, &trace).unwrap();
+        let oracles = Oracles::compute(&traffic);
+        let fall = 6 * 60;
+        assert!(
+            out.minutes[fall - 10].open_shards >= 7,
+            "delay {delay}: the stream grew with the load: {} shards before the fall",
+            out.minutes[fall - 10].open_shards
+        );
+        let deadline = fall + policy.scale_down.window_minutes as usize + 15;
+        let target = 1.5 * f64::from(oracles.dyadic[deadline]);
+        let back = (fall..out.minutes.len())
+            .find(|&m| f64::from(out.minutes[m].open_shards) <= target)
+            .expect("the stream comes back down at all");
+        assert!(
+            back <= deadline,
+            "delay {delay}: {} shards at the deadline (fall + {}m window + 15m), at most {target} wanted; that many only {} minutes after the fall",
+            out.minutes[deadline].open_shards,
+            policy.scale_down.window_minutes,
+            back - fall
+        );
+        // And it stays down: no split on noise or lost datapoints after.
+        let after: Vec<u32> = out.minutes[back..].iter().map(|m| m.open_shards).collect();
+        assert!(
+            after.iter().all(|&n| n == after[0]),
+            "delay {delay}: open shards after coming down: {after:?}"
+        );
+    }
 }
