@@ -63,7 +63,10 @@
 //! 11. The plan reports the newest minute with data and the lag behind it;
 //!     a stream whose lag is over `metrics.max_lag` is refused.
 //!
-//! Properties 2 to 11 run 1,000 cases each. The whole file takes about 6 s
+//! 12. Whatever CloudWatch's delay (1 to 5 minutes), a pair cold
+//!     throughout merges, lost datapoints and all.
+//!
+//! Properties 2 to 11 run 1,000 cases each, 12 runs 500. The whole file takes about 6 s
 //! in a debug build on 2 cores: details of layouts and series are expanded
 //! from small seeds rather than drawn one by one, which is what makes
 //! 10,000 cases cheap. `the_generators_reach_every_kind_of_decision` checks
@@ -1607,6 +1610,46 @@ proptest! {
     ) {
         let plan = case.plan();
         check_freshness(&case, &plan)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    /// 12: whatever CloudWatch's delay (1 to 5 minutes, beyond the policy's
+    /// least delay of 1 minute), with a few datapoints lost and with or
+    /// without stream-level series, a pair cold throughout its scale-down
+    /// window merges.
+    #[test]
+    fn a_cold_pair_merges_whatever_the_delay(
+        lag_seconds in 60i64..=300,
+        levels in (0.0f64..0.25, 0.0f64..0.25),
+        lost in prop::collection::vec(0usize..30, 0..=3),
+        stream_level in any::<bool>(),
+    ) {
+        let mut builder = StreamBuilder::new("s", 2)
+            .constant(0, levels.0)
+            .constant(1, levels.1);
+        if stream_level {
+            builder = builder.stream_totals();
+        }
+        let obs = builder
+            .drop_minutes(1, &lost)
+            .lag(TimeDelta::seconds(lag_seconds))
+            .build();
+        let policy = StreamPolicy {
+            metrics_delay: Duration::from_secs(60),
+            ..StreamPolicy::default()
+        };
+        let plan = plan_at_observation(&obs, &policy);
+        prop_assert_eq!(
+            plan.merges().count(),
+            1,
+            "lag {}s: {:?}",
+            lag_seconds,
+            plan.verdicts.iter().map(|v| v.reason()).collect::<Vec<_>>()
+        );
+        prop_assert_eq!(plan.metrics.lag_seconds(), Some(lag_seconds));
     }
 }
 
