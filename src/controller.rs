@@ -63,6 +63,7 @@ pub async fn targets<R: KinesisRead>(
         Vec::new()
     };
     let mut out: Vec<Target> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for rule in &policy.streams {
         let ids: Vec<StreamId> = match &rule.selector {
             StreamSelector::Name(name) => vec![StreamId::from_name_or_arn(name)],
@@ -73,7 +74,7 @@ pub async fn targets<R: KinesisRead>(
                 .collect(),
         };
         for id in ids {
-            if !out.iter().any(|t| t.stream.name == id.name) {
+            if seen.insert(id.name.clone()) {
                 out.push(Target {
                     stream: id,
                     entry: rule.name.clone(),
@@ -208,6 +209,10 @@ pub struct StreamResult {
     pub apply: Option<ApplyReport>,
     /// Why the stream could not be observed or planned.
     pub error: Option<String>,
+    /// Whether that error lasts until someone changes something (see
+    /// [`Error::is_permanent`]).
+    #[serde(skip)]
+    pub permanent: bool,
 }
 
 impl StreamResult {
@@ -224,12 +229,30 @@ pub struct PassReport {
     pub finished_at: DateTime<Utc>,
     /// Why the pass could not even list its streams.
     pub error: Option<String>,
+    /// Whether that error lasts until someone changes something.
+    #[serde(skip)]
+    pub permanent: bool,
     pub streams: Vec<StreamResult>,
 }
 
 impl PassReport {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.streams.iter().all(StreamResult::succeeded)
+    }
+
+    /// Why the whole pass failed for good, if it did: it could not list its
+    /// streams, or every stream failed, each for a reason that does not go
+    /// away by itself.
+    pub fn failed_for_good(&self) -> Option<&str> {
+        if let Some(e) = &self.error {
+            return self.permanent.then_some(e.as_str());
+        }
+        let all = !self.streams.is_empty()
+            && self
+                .streams
+                .iter()
+                .all(|s| s.permanent && s.error.is_some());
+        all.then(|| self.streams[0].error.as_deref().unwrap_or_default())
     }
 }
 
@@ -270,6 +293,7 @@ where
                 started_at,
                 finished_at: executor.clock.now(),
                 error: Some(chain(&e)),
+                permanent: e.is_permanent(),
                 streams: Vec::new(),
             };
         }
@@ -294,6 +318,7 @@ where
                             planned_actions: 0,
                             apply: None,
                             error: Some(chain(&e)),
+                            permanent: e.is_permanent(),
                         }
                     }
                     Ok(planned) => apply_for_pass(executor, &planned).await,
@@ -308,6 +333,7 @@ where
         started_at,
         finished_at: executor.clock.now(),
         error: None,
+        permanent: false,
         streams,
     }
 }
@@ -358,5 +384,6 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
         planned_actions: plan.actions.len(),
         apply,
         error: None,
+        permanent: false,
     }
 }

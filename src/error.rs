@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::observation::SnapshotError;
 use crate::policy::PolicyError;
 use crate::ports::{ApiError, ApiErrorKind, MetricName};
+use crate::sim::scenario::ScenarioError;
 
 /// Process exit codes, as documented in `--help` and the README.
 pub mod exit {
@@ -28,9 +29,13 @@ pub enum Error {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
     #[error(
-        "stream {stream:?} is not named in policy {}; add `- name: {stream}` (or a glob matching it) under `streams`",
-        policy.display()
+        "stream {} is not named in policy {}; add `- name: {}` (or a glob matching it) under `streams`",
+        crate::input::quote(stream),
+        policy.display(),
+        crate::input::yaml_scalar(stream)
     )]
     StreamNotInPolicy { stream: String, policy: PathBuf },
     #[error("cannot write {}", path.display())]
@@ -73,6 +78,7 @@ impl Error {
         match self {
             Error::Policy(_)
             | Error::Snapshot(_)
+            | Error::Scenario(_)
             | Error::StreamNotInPolicy { .. }
             | Error::Usage(_) => exit::BAD_INPUT,
             Error::Write { .. }
@@ -85,6 +91,30 @@ impl Error {
 }
 
 impl Error {
+    /// Whether retrying later cannot help until someone changes something:
+    /// a stream that does not exist or that the policy does not name, a
+    /// permission or credentials the account lacks, bad input. A sidecar
+    /// whose every stream fails this way pass after pass gives up.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Policy(_)
+            | Error::Snapshot(_)
+            | Error::Scenario(_)
+            | Error::StreamNotInPolicy { .. }
+            | Error::Usage(_)
+            | Error::UnknownStream { .. }
+            | Error::MetricsNotEnabled { .. } => true,
+            Error::Stream { source, .. } | Error::Api(source) => matches!(
+                source.kind,
+                ApiErrorKind::NotFound
+                    | ApiErrorKind::AccessDenied
+                    | ApiErrorKind::Credentials
+                    | ApiErrorKind::InvalidArgument
+            ),
+            Error::Write { .. } => false,
+        }
+    }
+
     /// A failed call about `stream`, with a plainer message when the
     /// stream simply does not exist.
     pub fn stream(stream: &str, source: ApiError) -> Self {

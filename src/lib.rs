@@ -27,7 +27,8 @@
 //! - [`tags`]: the cooldown history kept in stream tags.
 //! - [`shutdown`]: the signal long waits watch.
 //! - [`error`]: the error type and the exit codes.
-//! - [`yaml`]: the only module that parses YAML.
+//! - [`yaml`]: the only module that parses YAML; [`input`]: size, depth
+//!   and quoting limits on everything a user hands in.
 //! - [`testkit`]: builders for observations, for tests and benchmarks.
 
 pub mod aws;
@@ -35,6 +36,7 @@ pub mod controller;
 pub mod error;
 pub mod executor;
 pub mod http;
+pub mod input;
 pub mod job;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -8,11 +8,50 @@ use std::process::ExitCode;
 use clap::Parser;
 use kinesis_autoscaler::error::exit;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The longest error message printed, in bytes.
+const MAX_ERROR_BYTES: usize = 2000;
+
+fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KAS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kinesis_autoscaler=info"));
+    if args.is_sidecar() {
+        // A supervisor may send SIGHUP (reload) the moment it starts the
+        // sidecar. Its default action kills the process, so until `run`
+        // installs its handler, a SIGHUP is ignored (the policy is read
+        // fresh anyway).
+        // SAFETY: setting a signal's disposition to SIG_IGN, before any
+        // thread is started, has no memory-safety requirements.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: cli::Cli) -> ExitCode {
+    const DEFAULT_LOG: &str = "warn,kinesis_autoscaler=info";
+    let (filter, bad_filter) = match std::env::var("KAS_LOG") {
+        Ok(text) => match tracing_subscriber::EnvFilter::try_new(&text) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                tracing_subscriber::EnvFilter::new(DEFAULT_LOG),
+                Some(format!(
+                    "KAS_LOG={} is not a log filter ({e}); using the default, {DEFAULT_LOG}",
+                    kinesis_autoscaler::input::quote(&text)
+                )),
+            ),
+        },
+        Err(_) => (tracing_subscriber::EnvFilter::new(DEFAULT_LOG), None),
+    };
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
@@ -21,10 +60,15 @@ async fn main() -> ExitCode {
         cli::LogFormat::Json => logs.json().flatten_event(true).init(),
         cli::LogFormat::Text => logs.init(),
     }
+    if let Some(warning) = bad_filter {
+        tracing::warn!("{warning}");
+    }
     match cli::run(args).await {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Whatever the error quotes of the input, the message stays short.
+            let message = kinesis_autoscaler::input::clip(&format!("{err:#}"), MAX_ERROR_BYTES);
+            eprintln!("error: {message}");
             let code = err
                 .downcast_ref::<kinesis_autoscaler::Error>()
                 .map_or(exit::FAILURE, kinesis_autoscaler::Error::exit_code);

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::model::{Shard, ShardId};
 use crate::ports::ShardQuota;
 
@@ -308,7 +309,8 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::E
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             serde::de::Error::custom(format_args!(
-                "{text:?} is not an RFC 3339 time ({e}); write it like 2026-11-26T02:00:00Z"
+                "{} is not an RFC 3339 time ({e}); write it like 2026-11-26T02:00:00Z",
+                input::quote(&text)
             ))
         })
 }
@@ -395,12 +397,8 @@ fn first_bad_value(values: &Series) -> Option<(usize, f64)> {
 /// A snapshot file that cannot be planned on, and where it went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("cannot read snapshot {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{}:{line}:{column}: {field}{message}", path.display(), field = field_prefix(field))]
     Parse {
         path: PathBuf,
@@ -429,25 +427,33 @@ fn field_prefix(field: &str) -> String {
 impl Observation {
     /// Reads and checks a snapshot file.
     pub fn load(path: &Path) -> Result<Observation, SnapshotError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = input::read_text(path, FileKind::Snapshot)?;
         Observation::parse(&text, path)
     }
 
     /// Parses snapshot JSON; `path` only names the source in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Observation, SnapshotError> {
+        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
+            return Err(SnapshotError::Parse {
+                path: path.to_owned(),
+                field: String::new(),
+                line,
+                column: 1,
+                message: format!(
+                    "nested deeper than {MAX_DEPTH} levels of objects and arrays; a snapshot needs 5"
+                ),
+            });
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let obs: Observation = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner();
             SnapshotError::Parse {
                 path: path.to_owned(),
-                field,
+                field: input::clip(&field, 200),
                 line: inner.line(),
                 column: inner.column(),
-                message: strip_position(&inner.to_string()),
+                message: input::clip(&strip_position(&inner.to_string()), 300),
             }
         })?;
         obs.validate().map_err(|problem| SnapshotError::Invalid {

@@ -78,12 +78,26 @@ pub struct Runner<'a, R, W, M, C> {
     pub pace: Option<&'a (dyn Fn(Duration) + Sync)>,
     /// Called with every finished pass.
     pub on_pass: Option<&'a (dyn Fn(&PassReport) + Sync)>,
+    /// Stop after this many passes in a row that failed for good (every
+    /// stream failed for a reason that does not go away by itself); 0
+    /// never stops.
+    pub give_up_after: u32,
+}
+
+/// How a run of the loop ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEnd {
+    pub passes: u64,
+    /// Why the loop gave up, if it did (see [`Runner::give_up_after`]).
+    pub gave_up: Option<String>,
 }
 
 impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W, M, C> {
-    /// Runs passes until shutdown (or `until`); returns how many ran.
-    pub async fn run(&self) -> u64 {
+    /// Runs passes until shutdown, `until`, or giving up.
+    pub async fn run(&self) -> RunEnd {
         let mut passes = 0;
+        let mut failing = 0u32;
+        let mut why_failing = String::new();
         loop {
             if self.shutdown.is_requested()
                 || self.until.is_some_and(|u| self.executor.clock.now() >= u)
@@ -112,6 +126,21 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
             if let Some(on_pass) = self.on_pass {
                 on_pass(&report);
             }
+            match report.failed_for_good() {
+                Some(why) => {
+                    failing += 1;
+                    why_failing = why.to_owned();
+                    if self.give_up_after > 0 && failing >= self.give_up_after {
+                        return RunEnd {
+                            passes,
+                            gave_up: Some(format!(
+                                "the last {failing} passes all failed, and retrying will not help until something changes: {why}"
+                            )),
+                        };
+                    }
+                }
+                None => failing = 0,
+            }
             let wait = self.schedule.next_wait();
             if let Some(pace) = self.pace {
                 pace(wait);
@@ -121,15 +150,21 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
                 () = self.shutdown.requested() => break,
             }
         }
-        passes
+        // A run that ended (a simulation's end, shutdown) with every one of
+        // its passes failed for good did nothing, and says so.
+        let gave_up = (passes > 0 && u64::from(failing) == passes).then(|| {
+            format!("all {passes} passes failed, and retrying will not help until something changes: {why_failing}")
+        });
+        RunEnd { passes, gave_up }
     }
 }
 
 /// Reloads the policy when its file changes (checked every `poll`) or when
 /// `hangup` is notified (SIGHUP). A changed file is read again until it
 /// stays the same for a whole `poll`, so a file caught mid-write is neither
-/// loaded nor rejected. An invalid new policy is logged and counted, and
-/// the old one keeps running. Returns on shutdown.
+/// loaded nor rejected. An invalid new policy (unparseable, not UTF-8, too
+/// large, unreadable) is logged and counted once, and the old one keeps
+/// running. Returns on shutdown.
 pub async fn watch_policy(
     path: PathBuf,
     handle: &PolicyHandle,
@@ -138,8 +173,19 @@ pub async fn watch_policy(
     hangup: &tokio::sync::Notify,
     shutdown: &Shutdown,
 ) {
+    // A pipe or a device cannot be polled: each read would wait for a
+    // writer, or consume what it gives.
+    if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+        tracing::warn!(policy = %path.display(), "the policy is not a regular file: it is not watched or reloaded");
+        shutdown.requested().await;
+        return;
+    }
+    // What a read gave: the bytes, or why it failed (compared as text).
+    let read = |path: &PathBuf| -> Result<Vec<u8>, String> {
+        std::fs::read(path).map_err(|e| e.to_string())
+    };
     // `last` is what was last acted on; `seen` is what the previous poll read.
-    let mut last = std::fs::read_to_string(&path).ok();
+    let mut last = Some(read(&path));
     let mut seen = last.clone();
     loop {
         let forced = tokio::select! {
@@ -147,25 +193,32 @@ pub async fn watch_policy(
             () = hangup.notified() => true,
             () = shutdown.requested() => return,
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                if forced {
-                    status.record_reload("invalid");
-                    tracing::error!(policy = %path.display(), error = %e, "cannot read the policy; keeping the one in force");
-                }
-                continue;
-            }
-        };
+        let now = read(&path);
         if !forced {
-            let settled = seen.as_deref() == Some(text.as_str());
-            let changed = last.as_deref() != Some(text.as_str());
-            seen = Some(text.clone());
+            let settled = seen.as_ref() == Some(&now);
+            let changed = last.as_ref() != Some(&now);
+            seen = Some(now.clone());
             if !(changed && settled) {
                 continue;
             }
         }
-        match Policy::parse(&text, &path) {
+        let loaded = match &now {
+            Ok(bytes) if bytes.len() as u64 > crate::input::MAX_POLICY_BYTES => Err(format!(
+                "{}: larger than the {} bytes a policy may have",
+                path.display(),
+                crate::input::MAX_POLICY_BYTES
+            )),
+            Ok(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => Policy::parse(text, &path).map_err(|e| crate::controller::chain(&e)),
+                Err(e) => Err(format!(
+                    "{}: not UTF-8 text (invalid byte at offset {})",
+                    path.display(),
+                    e.valid_up_to()
+                )),
+            },
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        };
+        match loaded {
             Ok(policy) => {
                 handle.set(policy);
                 status.record_reload("ok");
@@ -173,10 +226,10 @@ pub async fn watch_policy(
             }
             Err(e) => {
                 status.record_reload("invalid");
-                tracing::error!(error = %crate::controller::chain(&e), "new policy rejected; keeping the one in force");
+                tracing::error!(error = %e, "new policy rejected; keeping the one in force");
             }
         }
-        seen = Some(text.clone());
-        last = Some(text);
+        seen = Some(now.clone());
+        last = Some(now);
     }
 }

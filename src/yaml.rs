@@ -46,6 +46,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
         if path != "." && !path.contains('?') {
             message = format!("{path}: {message}");
         }
+        // Parsers quote the offending input whole, however long.
+        let message = crate::input::clip(&message, 300);
         YamlError { message, location }
     })
 }

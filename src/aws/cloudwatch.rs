@@ -12,7 +12,7 @@ use aws_sdk_cloudwatch::types::{
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
-use super::errors::classify;
+use super::errors::{classify_at, endpoint_for};
 use crate::model::ShardId;
 use crate::observation::{Metrics, Series, ShardMetrics, StreamMetrics};
 use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead};
@@ -24,11 +24,18 @@ pub const MAX_QUERIES_PER_CALL: usize = 500;
 #[derive(Clone, Debug)]
 pub struct CloudWatchMetrics {
     client: Client,
+    /// Where calls go, for messages about calls that got no answer.
+    endpoint: String,
 }
 
 impl CloudWatchMetrics {
     pub fn new(client: Client) -> Self {
-        CloudWatchMetrics { client }
+        let endpoint = endpoint_for(
+            "CLOUDWATCH",
+            "monitoring",
+            client.config().region().map(|r| r.as_ref()),
+        );
+        CloudWatchMetrics { client, endpoint }
     }
 }
 
@@ -121,7 +128,7 @@ impl MetricsRead for CloudWatchMetrics {
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| classify("GetMetricData", e))?;
+                    .map_err(|e| classify_at("GetMetricData", &self.endpoint, e))?;
                 for result in out.metric_data_results() {
                     // A query CloudWatch could not answer must not pass for
                     // missing datapoints.

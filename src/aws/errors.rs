@@ -2,7 +2,7 @@
 //! do next (see [`ApiErrorKind`]).
 
 use aws_sdk_kinesis::config::http::HttpResponse;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::{ApiError, ApiErrorKind};
 
@@ -35,6 +35,49 @@ pub fn kind_of_code(code: &str) -> ApiErrorKind {
     }
 }
 
+/// The error's causes, each said once, without the debug dump the SDK's
+/// own rendering appends.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Where an adapter's calls go, for messages about calls that got no
+/// answer: the per-service endpoint variable (`AWS_ENDPOINT_URL_{service}`),
+/// the general one, or AWS's regional endpoint `https://{host}.{region}...`.
+pub fn endpoint_for(service: &str, host: &str, region: Option<&str>) -> String {
+    std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| match region {
+            Some(region) => format!("https://{host}.{region}.amazonaws.com"),
+            None => format!("the AWS {host} endpoint (no region set)"),
+        })
+}
+
+/// [`classify`], naming `endpoint` when the call got no answer from it.
+pub fn classify_at<E>(
+    operation: &'static str,
+    endpoint: &str,
+    err: SdkError<E, HttpResponse>,
+) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut e = classify(operation, err);
+    if e.code.is_none() && matches!(e.kind, ApiErrorKind::Unavailable | ApiErrorKind::Timeout) {
+        e.message = format!("{} (endpoint {endpoint})", e.message);
+    }
+    e
+}
+
 /// Classifies a failed SDK call of `operation`.
 pub fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ApiError
 where
@@ -56,14 +99,14 @@ where
             let message = e
                 .message()
                 .map(str::to_owned)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                .unwrap_or_else(|| causes(&err));
             ApiError::new(operation, kind, code, message)
         }
         SdkError::TimeoutError(_) => ApiError::new(
             operation,
             ApiErrorKind::Timeout,
             None,
-            format!("no answer in time ({})", DisplayErrorContext(&err)),
+            format!("no answer in time ({})", causes(&err)),
         ),
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_timeout() {
@@ -71,20 +114,12 @@ where
             } else {
                 ApiErrorKind::Unavailable
             };
-            ApiError::new(operation, kind, None, DisplayErrorContext(&err).to_string())
+            ApiError::new(operation, kind, None, causes(&err))
         }
-        SdkError::ResponseError(_) => ApiError::new(
-            operation,
-            ApiErrorKind::Unavailable,
-            None,
-            DisplayErrorContext(&err).to_string(),
-        ),
-        _ => ApiError::new(
-            operation,
-            ApiErrorKind::Other,
-            None,
-            DisplayErrorContext(&err).to_string(),
-        ),
+        SdkError::ResponseError(_) => {
+            ApiError::new(operation, ApiErrorKind::Unavailable, None, causes(&err))
+        }
+        _ => ApiError::new(operation, ApiErrorKind::Other, None, causes(&err)),
     }
 }
 

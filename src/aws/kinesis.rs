@@ -5,7 +5,7 @@
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{self as k, ShardFilter, ShardFilterType};
 
-use super::errors::classify;
+use super::errors::{classify_at, endpoint_for};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::observation::{History, StreamMode, StreamStatus};
 use crate::ports::{
@@ -18,23 +18,36 @@ use crate::tags;
 #[derive(Clone, Debug)]
 pub struct KinesisReader {
     client: Client,
+    /// Where calls go, for messages about calls that got no answer.
+    endpoint: String,
 }
 
 /// Resharding and tagging.
 #[derive(Clone, Debug)]
 pub struct KinesisWriter {
     client: Client,
+    endpoint: String,
 }
 
 impl KinesisReader {
     pub fn new(client: Client) -> Self {
-        KinesisReader { client }
+        let endpoint = endpoint_for(
+            "KINESIS",
+            "kinesis",
+            client.config().region().map(|r| r.as_ref()),
+        );
+        KinesisReader { client, endpoint }
     }
 }
 
 impl KinesisWriter {
     pub fn new(client: Client) -> Self {
-        KinesisWriter { client }
+        let endpoint = endpoint_for(
+            "KINESIS",
+            "kinesis",
+            client.config().region().map(|r| r.as_ref()),
+        );
+        KinesisWriter { client, endpoint }
     }
 }
 
@@ -101,7 +114,7 @@ impl KinesisRead for KinesisReader {
         let mut names = Vec::new();
         let mut pages = self.client.list_streams().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListStreams", e))?;
+            let page = page.map_err(|e| classify_at("ListStreams", &self.endpoint, e))?;
             if page.stream_summaries().is_empty() {
                 names.extend(page.stream_names().iter().cloned());
             } else {
@@ -122,7 +135,7 @@ impl KinesisRead for KinesisReader {
         let out = on_stream!(self.client.describe_stream_summary(), stream)
             .send()
             .await
-            .map_err(|e| classify(OP, e))?;
+            .map_err(|e| classify_at(OP, &self.endpoint, e))?;
         let s = out
             .stream_description_summary()
             .ok_or_else(|| unexpected(OP, format!("no summary for stream {stream}")))?;
@@ -172,7 +185,7 @@ impl KinesisRead for KinesisReader {
             .max_results(1000)
             .send()
             .await
-            .map_err(|e| classify(OP, e))?;
+            .map_err(|e| classify_at(OP, &self.endpoint, e))?;
         let mut shards = Vec::new();
         loop {
             for s in out.shards() {
@@ -189,7 +202,7 @@ impl KinesisRead for KinesisReader {
                         .max_results(1000)
                         .send()
                         .await
-                        .map_err(|e| classify(OP, e))?;
+                        .map_err(|e| classify_at(OP, &self.endpoint, e))?;
                 }
                 _ => break,
             }
@@ -204,7 +217,7 @@ impl KinesisRead for KinesisReader {
             .describe_limits()
             .send()
             .await
-            .map_err(|e| classify("DescribeLimits", e))?;
+            .map_err(|e| classify_at("DescribeLimits", &self.endpoint, e))?;
         Ok(ShardQuota {
             shard_limit: u32::try_from(out.shard_limit()).unwrap_or(0),
             open_shard_count: u32::try_from(out.open_shard_count()).unwrap_or(0),
@@ -221,7 +234,7 @@ impl KinesisRead for KinesisReader {
                 .limit(50)
                 .send()
                 .await
-                .map_err(|e| classify(OP, e))?;
+                .map_err(|e| classify_at(OP, &self.endpoint, e))?;
             for tag in out.tags() {
                 pairs.push((
                     tag.key().to_owned(),
@@ -249,7 +262,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("SplitShard", e))
+            .map_err(|e| classify_at("SplitShard", &self.endpoint, e))
     }
 
     async fn merge_shards(
@@ -266,7 +279,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("MergeShards", e))
+            .map_err(|e| classify_at("MergeShards", &self.endpoint, e))
     }
 
     async fn write_history(
@@ -283,7 +296,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("AddTagsToStream", e))
+            .map_err(|e| classify_at("AddTagsToStream", &self.endpoint, e))
     }
 
     async fn enable_shard_metrics(
@@ -299,6 +312,6 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("EnableEnhancedMonitoring", e))
+            .map_err(|e| classify_at("EnableEnhancedMonitoring", &self.endpoint, e))
     }
 }

@@ -29,8 +29,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success, including a plan with nothing to do
   1  runtime failure: an AWS error, an unknown stream, metrics not enabled, a refused stream,
-     a partly applied plan
-  2  bad input: usage, policy, snapshot; nothing is written to AWS";
+     a partly applied plan, a `run` whose passes all failed for a reason retrying cannot fix
+  2  bad input: usage, policy, snapshot, scenario, trace; nothing is written to AWS";
 
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.
 #[derive(Debug, Parser)]
@@ -41,6 +41,13 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Whether the command is the long-running sidecar (`run`).
+    pub fn is_sidecar(&self) -> bool {
+        matches!(self.command, Command::Run(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +197,17 @@ struct RunArgs {
     /// The longest wait for a stream to become ACTIVE after a reshard.
     #[arg(long, env = "KAS_WAIT_TIMEOUT", value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
     wait_timeout: std::time::Duration,
+    /// Stop, with exit code 1, after this many passes in a row in which
+    /// every stream failed for a reason retrying cannot fix (the stream does
+    /// not exist, access denied, bad credentials, not in the policy); 0
+    /// never stops.
+    #[arg(
+        long,
+        env = "KAS_GIVE_UP_AFTER",
+        value_name = "PASSES",
+        default_value_t = 10
+    )]
+    give_up_after: u32,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -327,5 +345,5 @@ fn report_error(err: &Error) {
         text.push_str(&e.to_string());
         source = e.source();
     }
-    eprintln!("error: {text}");
+    eprintln!("error: {}", kinesis_autoscaler::input::clip(&text, 2000));
 }

@@ -12,8 +12,9 @@ use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader, KinesisWri
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
 use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::ports::KinesisRead;
 use kinesis_autoscaler::ports::{SystemClock, TokioClock};
-use kinesis_autoscaler::runner::{PolicyHandle, Runner, Schedule, watch_policy};
+use kinesis_autoscaler::runner::{PolicyHandle, RunEnd, Runner, Schedule, watch_policy};
 use kinesis_autoscaler::shutdown::{self, Shutdown, ShutdownTrigger};
 use kinesis_autoscaler::status::Status;
 use kinesis_autoscaler::{Error, http};
@@ -24,7 +25,16 @@ use super::{Backend, RunArgs};
 /// How often the policy file is checked for changes.
 const POLICY_POLL: Duration = Duration::from_secs(2);
 
+/// The longest interval between passes, and the longest wait timeout.
+const MAX_SPAN: Duration = Duration::from_secs(86_400);
+/// `--speed` other than 0 must lie in this range.
+const SPEEDS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    // First of all, so that a signal sent right after the start (SIGHUP
+    // from a supervisor reloading) is handled rather than killing the
+    // process with the signal's default action.
+    let signals = Signals::install()?;
     let policy = match (&args.policy, args.backend) {
         (Some(path), _) => Policy::load(path),
         (None, Backend::Sim) => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
@@ -36,20 +46,45 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     .map_err(Error::from)?;
-    if args.interval < Duration::from_secs(1) {
-        return Err(Error::Usage(format!(
-            "--interval must be at least 1s, got {}",
-            humantime::format_duration(args.interval)
-        ))
-        .into());
+    for (flag, span) in [
+        ("--interval", args.interval),
+        ("--wait-timeout", args.wait_timeout),
+    ] {
+        if span < Duration::from_secs(1) || span > MAX_SPAN {
+            return Err(Error::Usage(format!(
+                "{flag} must be between 1s and 1day, got {}",
+                humantime::format_duration(span)
+            ))
+            .into());
+        }
     }
-    if args.speed < 0.0 || !args.speed.is_finite() {
+    if !(args.speed == 0.0 || SPEEDS.contains(&args.speed)) {
         return Err(Error::Usage(format!(
-            "--speed must be 0 (as fast as possible) or more, got {}",
+            "--speed must be 0 (as fast as possible) or between {} and {} times real time, got {:?}",
+            SPEEDS.start(),
+            SPEEDS.end(),
             args.speed
         ))
         .into());
     }
+    // With --backend sim, the simulation is checked, and its stream looked
+    // up in the policy, before anything starts.
+    let simulation = match args.backend {
+        Backend::Aws => None,
+        Backend::Sim => {
+            let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
+            if policy.rule_for(&scenario.stream).is_none() {
+                return Err(Error::StreamNotInPolicy {
+                    stream: scenario.stream.clone(),
+                    policy: policy.source.clone(),
+                }
+                .into());
+            }
+            let traffic = kinesis_autoscaler::sim::traffic::Traffic::new(&scenario, &trace)
+                .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
+            Some((scenario, traffic))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -57,6 +92,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     tracing::info!(%address, "listening on {address} for /healthz, /readyz and /metrics");
 
     let expected = match args.backend {
+        // In range: at most a day over a thousandth.
         Backend::Sim if args.speed > 0.0 => args.interval.div_f64(args.speed),
         Backend::Sim => Duration::from_millis(100),
         Backend::Aws => args.interval,
@@ -65,7 +101,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let handle = Arc::new(PolicyHandle::new(policy));
     let (trigger, stop) = shutdown::channel();
     let hangup = Arc::new(tokio::sync::Notify::new());
-    spawn_signal_handlers(trigger, status.clone(), hangup.clone())?;
+    signals.handle(trigger, status.clone(), hangup.clone());
     let server = tokio::spawn(http::serve(
         listener,
         status.clone(),
@@ -87,8 +123,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         jitter: 0.1,
     };
 
-    let passes = match args.backend {
-        Backend::Aws => {
+    let end = match simulation {
+        None => {
             let sdk = aws::load_config(&args.aws.options()).await;
             let client = aws::kinesis_client(&sdk);
             let (read, write) = (
@@ -96,6 +132,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 KinesisWriter::new(client),
             );
             let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
+            check_targets(&handle.get(), &read).await?;
             let limiter = RateLimiter::for_reshards();
             let on_event = log_and_note_progress(&status);
             let executor = Executor {
@@ -119,34 +156,87 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 until: None,
                 pace: None,
                 on_pass: None,
+                give_up_after: args.give_up_after,
             };
             runner.run().await
         }
-        Backend::Sim => {
-            let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
-            let traffic = kinesis_autoscaler::sim::traffic::Traffic::new(&scenario, &trace)
-                .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
+        Some((scenario, traffic)) => {
             let (handle, status, stop, speed) =
                 (handle.clone(), status.clone(), stop.clone(), args.speed);
+            let give_up_after = args.give_up_after;
             let schedule = Schedule {
                 interval: scenario.tick,
                 ..schedule
             };
             tokio::task::spawn_blocking(move || {
                 simulate_loop(
-                    &scenario, traffic, &handle, &status, &stop, schedule, config, speed,
+                    &scenario,
+                    traffic,
+                    &handle,
+                    &status,
+                    &stop,
+                    schedule,
+                    config,
+                    speed,
+                    give_up_after,
                 )
             })
             .await?
         }
     };
-    tracing::info!(passes, "stopped");
+    tracing::info!(passes = end.passes, "stopped");
     status.shutting_down();
     if let Some(w) = watcher {
         w.abort();
     }
     server.abort();
-    Ok(exit::OK)
+    match end.gave_up {
+        Some(why) => {
+            eprintln!(
+                "error: gave up: {}",
+                kinesis_autoscaler::input::clip(&why, 400)
+            );
+            Ok(exit::FAILURE)
+        }
+        None => Ok(exit::OK),
+    }
+}
+
+/// Refuses to start on a policy that names no stream to act on: its globs
+/// match none of the account's streams, or none of the streams it names
+/// exists.
+async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<()> {
+    let targets = kinesis_autoscaler::controller::targets(policy, read, None).await?;
+    if targets.is_empty() {
+        return Err(Error::Usage(format!(
+            "policy {} names no stream to act on: its globs match none of the account's streams; check the names, or --region / AWS_REGION",
+            policy.source.display()
+        ))
+        .into());
+    }
+    let mut missing = Vec::new();
+    for target in &targets {
+        match read.describe_stream(&target.stream).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind == kinesis_autoscaler::ports::ApiErrorKind::NotFound => {
+                missing.push(target.stream.name.clone());
+            }
+            // Anything else (throttling, a network blip) the passes will
+            // meet and report.
+            Err(_) => return Ok(()),
+        }
+    }
+    Err(Error::Usage(format!(
+        "policy {} names no stream that exists in this account and region ({}); check the names, or --region / AWS_REGION",
+        policy.source.display(),
+        missing
+            .iter()
+            .take(5)
+            .map(|m| kinesis_autoscaler::input::quote(m))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .into())
 }
 
 /// Logs the executor's events and counts each as a sign of life for
@@ -172,7 +262,8 @@ fn simulate_loop(
     schedule: Schedule,
     config: ExecutorConfig,
     speed: f64,
-) -> u64 {
+    give_up_after: u32,
+) -> RunEnd {
     kinesis_autoscaler::sim::run::virtual_time().block_on(async {
         let start = kinesis_autoscaler::sim::run::EPOCH
             .parse()
@@ -219,46 +310,67 @@ fn simulate_loop(
             until: Some(start + chrono::TimeDelta::minutes(minutes as i64)),
             pace: Some(&pace),
             on_pass: None,
+            give_up_after,
         };
         runner.run().await
     })
 }
 
-/// SIGTERM/SIGINT: the first stops after the operation in flight, the
-/// second exits at once. SIGHUP: reload the policy.
-fn spawn_signal_handlers(
-    trigger: ShutdownTrigger,
-    status: Arc<Status>,
-    hangup: Arc<tokio::sync::Notify>,
-) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        let mut signals = 0;
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+/// The signals the sidecar handles, registered before anything else.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// SIGTERM/SIGINT: the first stops after the operation in flight, the
+    /// second exits at once. SIGHUP: reload the policy (one that came
+    /// before the watcher started is kept for it).
+    fn handle(
+        self,
+        trigger: ShutdownTrigger,
+        status: Arc<Status>,
+        hangup: Arc<tokio::sync::Notify>,
+    ) {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = self;
+        tokio::spawn(async move {
+            let mut signals = 0;
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                signals += 1;
+                if signals == 1 {
+                    tracing::warn!(
+                        "shutting down: finishing the operation in progress (signal again to quit at once)"
+                    );
+                    status.shutting_down();
+                    trigger.request();
+                } else {
+                    tracing::warn!("second signal: quitting now");
+                    std::process::exit(130);
+                }
             }
-            signals += 1;
-            if signals == 1 {
-                tracing::warn!(
-                    "shutting down: finishing the operation in progress (signal again to quit at once)"
-                );
-                status.shutting_down();
-                trigger.request();
-            } else {
-                tracing::warn!("second signal: quitting now");
-                std::process::exit(130);
+        });
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                hangup.notify_one();
             }
-        }
-    });
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            hangup.notify_one();
-        }
-    });
-    Ok(())
+        });
+    }
 }

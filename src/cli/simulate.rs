@@ -12,7 +12,7 @@ use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::sim::chart;
 use kinesis_autoscaler::sim::oracle::Oracles;
 use kinesis_autoscaler::sim::run::{self, Outcome, Strategy, Summary};
-use kinesis_autoscaler::sim::scenario::{Scenario, ScenarioError};
+use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::{Error, sim};
 
@@ -44,11 +44,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         vec![
             Strategy::Planner,
             Strategy::Uniform,
-            Strategy::Static(static_shards(&traffic)),
+            Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
         ]
     } else {
         vec![args.strategy]
     };
+    for strategy in &strategies {
+        strategy
+            .check(&scenario)
+            .map_err(|m| Error::Usage(format!("--strategy {strategy}: {m}")))?;
+    }
 
     let stream_policy = rule.policy.clone();
     let minutes = traffic.minutes();
@@ -123,7 +128,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
 
 /// The scenario and its trace: from files, or the bundled default.
 pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
-    let scenario_error = |e: ScenarioError| Error::Usage(format!("{e}"));
+    let scenario_error = Error::Scenario;
     match path {
         Some(path) => {
             let scenario = Scenario::load(path).map_err(scenario_error)?;

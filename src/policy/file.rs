@@ -293,7 +293,8 @@ impl serde::de::Visitor<'_> for DurationVisitor {
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
         humantime::parse_duration(v.trim()).map_err(|e| {
             E::custom(format_args!(
-                "{v:?} is not a duration ({e}); write it like 90s, 5m or 1h"
+                "{} is not a duration ({e}); write it like 90s, 5m or 1h",
+                crate::input::quote(v)
             ))
         })
     }

@@ -7,12 +7,14 @@
 
 pub mod file;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::ports::MetricName;
 use crate::yaml;
 pub use file::SilentStream;
@@ -283,7 +285,7 @@ impl StreamSelector {
         }
         Glob::new(name)
             .map(|g| StreamSelector::Glob(g.compile_matcher()))
-            .map_err(|e| format!("{name:?} is not a valid glob: {}", e.kind()))
+            .map_err(|e| format!("{} is not a valid glob: {}", input::quote(name), e.kind()))
     }
 
     pub fn matches(&self, stream: &str) -> bool {
@@ -316,17 +318,18 @@ pub struct Policy {
     /// Where it was read from, for messages.
     pub source: PathBuf,
     pub streams: Vec<StreamRule>,
+    /// The entries with an exact name, by stream name (an ARN's too), so
+    /// that matching 100,000 entries is not quadratic.
+    exact: HashMap<String, usize>,
+    /// The entries with a glob, in file order.
+    globs: Vec<usize>,
 }
 
 /// A policy that cannot be used, and where it went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("cannot read policy {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Parse {
         path: PathBuf,
@@ -340,16 +343,23 @@ pub enum PolicyError {
     },
 }
 
-/// A list printed one `  - item` per line.
+/// A list printed one `  - item` per line, the first [`SHOWN_PROBLEMS`]
+/// of them.
 struct Bullets<'a>(&'a [String]);
+
+/// How many problems of an invalid policy are listed; the rest are counted.
+const SHOWN_PROBLEMS: usize = 5;
 
 impl fmt::Display for Bullets<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, item) in self.0.iter().enumerate() {
+        for (i, item) in self.0.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "  - {item}")?;
+        }
+        if self.0.len() > SHOWN_PROBLEMS {
+            write!(f, "\n  - … and {} more", self.0.len() - SHOWN_PROBLEMS)?;
         }
         Ok(())
     }
@@ -357,15 +367,21 @@ impl fmt::Display for Bullets<'_> {
 
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = input::read_text(path, FileKind::Policy)?;
         Policy::parse(&text, path)
     }
 
     /// Parses policy text; `path` only names the source in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
+            return Err(PolicyError::Parse {
+                path: path.to_owned(),
+                location: Some((line, 1)),
+                message: format!(
+                    "nested deeper than {MAX_DEPTH} levels of mappings and lists; a policy needs 6"
+                ),
+            });
+        }
         let file: PolicyFile = yaml::from_str(text).map_err(|e| PolicyError::Parse {
             path: path.to_owned(),
             location: e.location,
@@ -375,9 +391,23 @@ impl Policy {
             path: path.to_owned(),
             problems,
         })?;
+        let mut exact = HashMap::new();
+        let mut globs = Vec::new();
+        for (i, rule) in streams.iter().enumerate() {
+            match &rule.selector {
+                StreamSelector::Name(name) => {
+                    let stream = arn_stream_name(name).unwrap_or(name);
+                    exact.entry(stream.to_owned()).or_insert(i);
+                    exact.entry(name.clone()).or_insert(i);
+                }
+                StreamSelector::Glob(_) => globs.push(i),
+            }
+        }
         Ok(Policy {
             source: path.to_owned(),
             streams,
+            exact,
+            globs,
         })
     }
 
@@ -402,6 +432,7 @@ impl Policy {
         }
 
         let mut rules: Vec<StreamRule> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, entry) in file.streams.iter().enumerate() {
             let Some(name) = &entry.name else {
                 problems.push(format!(
@@ -416,10 +447,13 @@ impl Policy {
                     continue;
                 }
             };
-            if let Some(j) = rules.iter().position(|r| r.name == *name) {
+            if let Some(j) = seen.get(name.as_str()) {
                 problems.push(format!(
-                    "streams[{i}].name: {name:?} is already listed as streams[{j}]"
+                    "streams[{i}].name: {} is already listed as streams[{j}]",
+                    input::quote(name)
                 ));
+            } else {
+                seen.insert(name, i);
             }
             let policy = defaults.overridden_by(entry);
             // Problems the defaults already have are reported once, above.
@@ -444,11 +478,13 @@ impl Policy {
     /// The entry that governs `stream`: an exact name wins over globs, and
     /// among globs the first in the file wins.
     pub fn rule_for(&self, stream: &str) -> Option<&StreamRule> {
-        let exact = self
-            .streams
-            .iter()
-            .find(|r| matches!(r.selector, StreamSelector::Name(_)) && r.selector.matches(stream));
-        exact.or_else(|| self.streams.iter().find(|r| r.selector.matches(stream)))
+        let exact = self.exact.get(stream).map(|&i| &self.streams[i]);
+        exact.or_else(|| {
+            self.globs
+                .iter()
+                .map(|&i| &self.streams[i])
+                .find(|r| r.selector.matches(stream))
+        })
     }
 }
 

@@ -27,6 +27,9 @@ pub struct SimConfig {
     pub shard_limit: u32,
 }
 
+/// The most shards UpdateShardCount scales one stream to.
+pub const MAX_UPDATE_SHARD_COUNT: u32 = 10_000;
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -325,6 +328,14 @@ impl<C: Clock> SimKinesis<C> {
         let limit = self.config.shard_limit;
         let s = self.reshardable(&mut state, OP, name)?;
         let open = s.open_shards().count() as u32;
+        if target > MAX_UPDATE_SHARD_COUNT {
+            return Err(invalid(
+                OP,
+                format!(
+                    "target shard count {target} is above the {MAX_UPDATE_SHARD_COUNT} shards UpdateShardCount allows per stream"
+                ),
+            ));
+        }
         if target == 0 || target > open * 2 || target * 2 < open {
             return Err(invalid(
                 OP,

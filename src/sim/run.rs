@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::kinesis::{SimConfig, SimKinesis};
+use super::kinesis::{MAX_UPDATE_SHARD_COUNT, SimConfig, SimKinesis};
 use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
@@ -47,11 +47,25 @@ impl FromStr for Strategy {
             "planner" => Ok(Strategy::Planner),
             "uniform" => Ok(Strategy::Uniform),
             _ => match s.strip_prefix("static:").map(str::parse::<u32>) {
-                Some(Ok(n)) if n >= 1 => Ok(Strategy::Static(n)),
+                Some(Ok(n)) if (1..=MAX_UPDATE_SHARD_COUNT).contains(&n) => Ok(Strategy::Static(n)),
                 _ => Err(format!(
-                    "{s:?} is not a strategy; use planner, uniform or static:N (N >= 1 shards)"
+                    "{} is not a strategy; use planner, uniform or static:N (1 <= N <= {MAX_UPDATE_SHARD_COUNT} shards)",
+                    crate::input::quote(s)
                 )),
             },
+        }
+    }
+}
+
+impl Strategy {
+    /// Whether the strategy can run on `scenario`'s account.
+    pub fn check(&self, scenario: &Scenario) -> Result<(), String> {
+        match self {
+            Strategy::Static(n) if *n > scenario.shard_limit => Err(format!(
+                "{n} shards is more than the scenario's shard_limit ({}); lower N or raise shard_limit",
+                scenario.shard_limit
+            )),
+            _ => Ok(()),
         }
     }
 }

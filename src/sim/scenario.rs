@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::world::{IdleDatapoints, Publishing};
+use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::yaml;
 
 /// A scenario as written; see `scenarios/` for commented examples.
@@ -102,7 +103,8 @@ impl<'de> Deserialize<'de> for Span {
             .map(Span)
             .map_err(|e| {
                 serde::de::Error::custom(format_args!(
-                    "{text:?} is not a duration ({e}); write it like 30s, 5m or 2d6h"
+                    "{} is not a duration ({e}); write it like 30s, 5m or 2d6h",
+                    input::quote(&text)
                 ))
             })
     }
@@ -118,7 +120,8 @@ impl<'de> Deserialize<'de> for DelayRange {
         let parse = |part: &str| {
             humantime::parse_duration(part.trim()).map_err(|e| {
                 serde::de::Error::custom(format_args!(
-                    "{text:?} is not a delay ({e}); write it like 2m, or a range like 1m..5m"
+                    "{} is not a delay ({e}); write it like 2m, or a range like 1m..5m",
+                    input::quote(&text)
                 ))
             })
         };
@@ -131,7 +134,8 @@ impl<'de> Deserialize<'de> for DelayRange {
         };
         if high < low {
             return Err(serde::de::Error::custom(format_args!(
-                "{text:?}: the range must go from the shorter delay to the longer"
+                "{}: the range must go from the shorter delay to the longer",
+                input::quote(&text)
             )));
         }
         Ok(DelayRange(low, high))
@@ -167,7 +171,8 @@ impl<'de> Deserialize<'de> for Rate {
         let text = String::deserialize(d)?;
         let Some(size) = text.trim().strip_suffix("/s") else {
             return Err(serde::de::Error::custom(format_args!(
-                "{text:?} is not a rate; write bytes per second like 6MiB/s"
+                "{} is not a rate; write bytes per second like 6MiB/s",
+                input::quote(&text)
             )));
         };
         parse_bytes(size)
@@ -177,12 +182,14 @@ impl<'de> Deserialize<'de> for Rate {
 }
 
 fn parse_bytes(text: &str) -> Result<u64, String> {
-    let size: bytesize::ByteSize = text
-        .trim()
-        .parse()
-        .map_err(|e| format!("{text:?} is not a size ({e}); write it like 1KiB or 6MiB"))?;
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|e| {
+        format!(
+            "{} is not a size ({e}); write it like 1KiB or 6MiB",
+            input::quote(text)
+        )
+    })?;
     match size.as_u64() {
-        0 => Err(format!("{text:?} must be more than 0 bytes")),
+        0 => Err(format!("{} must be more than 0 bytes", input::quote(text))),
         n => Ok(n),
     }
 }
@@ -263,6 +270,15 @@ fn tidy(path: &Path) -> PathBuf {
 /// varying from minute to minute.
 pub const DEFAULT_METRICS_DELAY: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(300));
+/// The most Zipf keys a scenario may place (each is hashed and kept).
+pub const MAX_ZIPF_KEYS: u32 = 200_000;
+
+/// The account's shard quota when a scenario does not say.
+pub const DEFAULT_SHARD_LIMIT: u32 = 500;
+/// The largest account shard quota a scenario may simulate (AWS's default
+/// in its largest regions).
+pub const MAX_SHARD_LIMIT: u32 = 20_000;
+
 /// The share of shard datapoints lost when a scenario does not say.
 pub const DEFAULT_METRICS_GAPS: f64 = 0.001;
 
@@ -319,12 +335,8 @@ pub struct Scenario {
 /// A scenario that cannot be simulated, and where it went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Parse {
         path: PathBuf,
@@ -337,16 +349,22 @@ pub enum ScenarioError {
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = input::read_text(path, FileKind::Scenario)?;
         Scenario::parse(&text, path)
     }
 
     /// Parses scenario text; a relative trace path is resolved against
     /// `path`'s folder.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
+            return Err(ScenarioError::Parse {
+                path: path.to_owned(),
+                location: Some((line, 1)),
+                message: format!(
+                    "nested deeper than {MAX_DEPTH} levels of mappings and lists; a scenario needs 4"
+                ),
+            });
+        }
         let f: ScenarioFile = yaml::from_str(text).map_err(|e| ScenarioError::Parse {
             path: path.to_owned(),
             location: e.location,
@@ -368,9 +386,9 @@ impl Scenario {
             KeyModelName::Zipf => {
                 let count = f.keys.count.unwrap_or(10_000);
                 let exponent = f.keys.exponent.unwrap_or(1.0);
-                if count == 0 || count > 10_000_000 {
+                if count == 0 || count > MAX_ZIPF_KEYS {
                     return Err(invalid(format!(
-                        "keys.count: must be in 1 ..= 10000000, got {count}"
+                        "keys.count: must be in 1 ..= {MAX_ZIPF_KEYS}, got {count}"
                     )));
                 }
                 if !(exponent.is_finite() && exponent >= 0.0) {
@@ -406,8 +424,17 @@ impl Scenario {
                 "hot_keys: the shares add up to {hot_total}, which leaves nothing for the other keys; keep the sum below 1"
             )));
         }
-        if f.initial_shards == 0 {
-            return Err(invalid("initial_shards: must be at least 1".into()));
+        let shard_limit = f.shard_limit.unwrap_or(DEFAULT_SHARD_LIMIT);
+        if !(1..=MAX_SHARD_LIMIT).contains(&shard_limit) {
+            return Err(invalid(format!(
+                "shard_limit: must be in 1 ..= {MAX_SHARD_LIMIT} (the largest account quota simulated), got {shard_limit}"
+            )));
+        }
+        if !(1..=shard_limit).contains(&f.initial_shards) {
+            return Err(invalid(format!(
+                "initial_shards: must be in 1 ..= shard_limit ({shard_limit}), got {}",
+                f.initial_shards
+            )));
         }
         let noise = f.noise.unwrap_or(0.02);
         if !(0.0..0.5).contains(&noise) {
@@ -434,9 +461,35 @@ impl Scenario {
                 "metrics_gaps: must be a probability in [0, 0.5], got {metrics_gaps}"
             )));
         }
+        // Kinesis takes records of up to 1 MiB; and the load a simulation
+        // offers is bounded so that its oracles stay cheap to compute.
+        if f.record_size.0 > 1024 * 1024 {
+            return Err(invalid(format!(
+                "record_size: Kinesis records are at most 1MiB, got {} bytes",
+                f.record_size.0
+            )));
+        }
+        let shards_worth =
+            (f.peak.0 as f64 / 1_048_576.0).max(f.peak.0 as f64 / f.record_size.0 as f64 / 1000.0);
+        if shards_worth > f64::from(MAX_SHARD_LIMIT) {
+            return Err(invalid(format!(
+                "peak: {} bytes/s in {}-byte records is {shards_worth:.0} shards' worth; a simulation offers at most {MAX_SHARD_LIMIT}",
+                f.peak.0, f.record_size.0
+            )));
+        }
         let tick = f.tick.map_or(Duration::from_secs(60), |s| s.0);
-        if tick < Duration::from_secs(1) {
-            return Err(invalid("tick: must be at least 1s".into()));
+        let reshard_duration = f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0);
+        for (field, span, min, max) in [
+            ("tick", tick, 1, 86_400),
+            ("reshard_duration", reshard_duration, 0, 86_400),
+        ] {
+            if span < Duration::from_secs(min) || span > Duration::from_secs(max) {
+                return Err(invalid(format!(
+                    "{field}: must be between {} and 1day, got {}",
+                    humantime::format_duration(Duration::from_secs(min)),
+                    humantime::format_duration(span)
+                )));
+            }
         }
         let mut uniform = UniformSettings::default();
         let u = &f.uniform;
@@ -486,10 +539,15 @@ impl Scenario {
                 u.scale_down_pct
             )));
         }
-        if u.check_interval < Duration::from_secs(1) {
+        if u.check_interval < Duration::from_secs(1)
+            || u.check_interval > Duration::from_secs(86_400)
+        {
             return Err(invalid(
-                "uniform.check_interval: must be at least 1s".into(),
+                "uniform.check_interval: must be between 1s and 1day".into(),
             ));
+        }
+        if u.cool_off > Duration::from_secs(7 * 86_400) {
+            return Err(invalid("uniform.cool_off: must be at most 7days".into()));
         }
         let trace = if f.trace.is_absolute() {
             f.trace.clone()
@@ -511,7 +569,7 @@ impl Scenario {
             initial_shards: f.initial_shards,
             duration: f.duration.map(|s| s.0),
             trace_offset: f.trace_offset.map_or(Duration::ZERO, |s| s.0),
-            reshard_duration: f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0),
+            reshard_duration,
             metrics_delay,
             metrics_gaps,
             idle_datapoints: match f.idle_datapoints {
@@ -521,7 +579,7 @@ impl Scenario {
             tick,
             noise,
             burstiness,
-            shard_limit: f.shard_limit.unwrap_or(500),
+            shard_limit,
             uniform,
         })
     }

@@ -8,20 +8,23 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 
 use super::scenario::{KeyModel, Scenario, ScenarioError};
+use crate::input::{self, FileKind};
 use crate::model::{HashKey, HashKeyRange};
 
-/// A trace as a value per minute, normalized so its maximum is 1.
+/// A trace: its rows, normalized so the maximum is 1, read per minute by
+/// linear interpolation. Nothing per minute is allocated here: a trace may
+/// span centuries, and only the minutes a simulation plays are ever
+/// expanded ([`Trace::minutes_from`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
-    minutes: Vec<f64>,
+    /// (seconds since the epoch, value / maximum), sorted by time, one per
+    /// time.
+    points: Vec<(i64, f64)>,
 }
 
 impl Trace {
     pub fn load(path: &Path) -> Result<Trace, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = input::read_text(path, FileKind::Trace)?;
         Trace::parse(&text, path)
     }
 
@@ -40,15 +43,17 @@ impl Trace {
             }
             let (time, value) = line.split_once(',').ok_or_else(|| {
                 invalid(format!(
-                    "line {}: expected `timestamp,value`, got {line:?}",
-                    i + 1
+                    "line {}: expected `timestamp,value`, got {}",
+                    i + 1,
+                    input::quote(line)
                 ))
             })?;
             let time =
                 NaiveDateTime::parse_from_str(time.trim(), "%Y-%m-%d %H:%M:%S").map_err(|e| {
                     invalid(format!(
-                        "line {}: {time:?} is not a time like 2014-07-01 00:00:00 ({e})",
-                        i + 1
+                        "line {}: {} is not a time like 2014-07-01 00:00:00 ({e})",
+                        i + 1,
+                        input::quote(time)
                     ))
                 })?;
             let value: f64 = value
@@ -57,7 +62,11 @@ impl Trace {
                 .ok()
                 .filter(|v: &f64| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| {
-                    invalid(format!("line {}: {value:?} is not a number >= 0", i + 1))
+                    invalid(format!(
+                        "line {}: {} is not a number >= 0",
+                        i + 1,
+                        input::quote(value)
+                    ))
                 })?;
             points.push((time.and_utc().timestamp(), value));
         }
@@ -72,36 +81,50 @@ impl Trace {
                 "every value is 0: nothing to scale to the peak".into(),
             ));
         }
-        let (first, last) = (points[0].0, points[points.len() - 1].0);
-        let span = ((last - first) / 60) as usize;
-        let mut minutes = Vec::with_capacity(span + 1);
+        for p in &mut points {
+            p.1 /= max;
+        }
+        Ok(Trace { points })
+    }
+
+    /// How many minutes the trace spans, its first and last row included.
+    pub fn len(&self) -> u64 {
+        let (first, last) = (self.points[0].0, self.points[self.points.len() - 1].0);
+        ((last - first) / 60) as u64 + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The normalized values of `count` minutes from minute `offset`,
+    /// interpolated between rows.
+    pub fn minutes_from(&self, offset: u64, count: usize) -> Vec<f64> {
+        let first = self.points[0].0;
+        let last = self.points.len() - 1;
+        let mut out = Vec::with_capacity(count);
         let mut j = 0;
-        for m in 0..=span {
-            let t = first + m as i64 * 60;
-            while j + 1 < points.len() - 1 && points[j + 1].0 <= t {
+        for m in 0..count as u64 {
+            let t = first + ((offset + m) * 60) as i64;
+            while j + 1 < last && self.points[j + 1].0 <= t {
                 j += 1;
             }
-            let (t0, v0) = points[j];
-            let (t1, v1) = points[(j + 1).min(points.len() - 1)];
-            let v = if t1 > t0 {
+            let (t0, v0) = self.points[j];
+            let (t1, v1) = self.points[(j + 1).min(last)];
+            out.push(if t1 > t0 {
                 let f = ((t - t0) as f64 / (t1 - t0) as f64).clamp(0.0, 1.0);
                 v0 + (v1 - v0) * f
             } else {
                 v0
-            };
-            minutes.push(v / max);
+            });
         }
-        Ok(Trace { minutes })
-    }
-
-    pub fn len(&self) -> usize {
-        self.minutes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.minutes.is_empty()
+        out
     }
 }
+
+/// The most minutes one simulation plays: a year and a day. Memory grows
+/// with them (a few dozen bytes a minute), not with the trace's span.
+pub const MAX_SIMULATED_MINUTES: u64 = 366 * 1440;
 
 /// Where keys sit in the key space and how much traffic each carries,
 /// sorted by hash so a range's share is two binary searches.
@@ -175,7 +198,7 @@ pub struct Traffic {
 impl Traffic {
     /// The traffic `scenario` describes over `trace`.
     pub fn new(scenario: &Scenario, trace: &Trace) -> Result<Traffic, String> {
-        let offset = (scenario.trace_offset.as_secs() / 60) as usize;
+        let offset = scenario.trace_offset.as_secs() / 60;
         if offset >= trace.len() {
             return Err(format!(
                 "trace_offset is past the end of the trace ({} minutes long)",
@@ -184,14 +207,21 @@ impl Traffic {
         }
         let available = trace.len() - offset;
         let minutes = match scenario.duration {
-            Some(d) => ((d.as_secs() / 60) as usize).min(available),
+            Some(d) => (d.as_secs() / 60).min(available),
             None => available,
         };
         if minutes == 0 {
             return Err("duration: must be at least 1m".into());
         }
+        if minutes > MAX_SIMULATED_MINUTES {
+            return Err(format!(
+                "the simulation would play {minutes} minutes ({:.0} days) of the trace; one simulation plays at most {MAX_SIMULATED_MINUTES} minutes (366 days): set `duration` (and `trace_offset`) to pick part of the trace",
+                minutes as f64 / 1440.0
+            ));
+        }
         let mut rng = fastrand::Rng::with_seed(scenario.seed);
-        let bytes_per_minute = trace.minutes[offset..offset + minutes]
+        let bytes_per_minute = trace
+            .minutes_from(offset, minutes as usize)
             .iter()
             .map(|v| {
                 let noise = 1.0 + scenario.noise * (2.0 * rng.f64() - 1.0);
@@ -288,10 +318,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(trace.len(), 11);
-        assert_eq!(trace.minutes[0], 0.5);
-        assert_eq!(trace.minutes[5], 1.0);
-        assert!((trace.minutes[2] - 0.7).abs() < 1e-12);
-        assert_eq!(trace.minutes[10], 0.25);
+        let minutes = trace.minutes_from(0, 11);
+        assert_eq!(minutes[0], 0.5);
+        assert_eq!(minutes[5], 1.0);
+        assert!((minutes[2] - 0.7).abs() < 1e-12);
+        assert_eq!(minutes[10], 0.25);
+        assert_eq!(trace.minutes_from(9, 2), [minutes[9], minutes[10]]);
+    }
+
+    #[test]
+    fn a_trace_spanning_millennia_allocates_only_what_is_played() {
+        let trace = Trace::parse(
+            "1970-01-01 00:00:00,1\n9999-12-31 00:00:00,2\n",
+            Path::new("t.csv"),
+        )
+        .unwrap();
+        assert_eq!(trace.len(), 4_223_370_241);
+        let minutes = trace.minutes_from(0, 3);
+        assert_eq!(minutes.len(), 3);
+        assert!(
+            minutes.iter().all(|v| (v - 0.5).abs() < 1e-9),
+            "{minutes:?}"
+        );
     }
 
     #[test]

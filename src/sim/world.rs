@@ -124,6 +124,11 @@ impl Publishing {
     }
 }
 
+/// How many minutes of per-shard sums are kept: more than any policy
+/// reads (a day's window plus an hour's lag), so memory stays flat however
+/// long the simulation runs.
+const KEPT_MINUTES: usize = 2 * 1440;
+
 /// A minute with fewer accepted records than this took none (CloudWatch
 /// counts whole records; the simulation's are expected values).
 const IDLE_RECORDS: f64 = 0.5;
@@ -279,6 +284,14 @@ impl<C: Clock + Clone> SimWorld<C> {
             sums.bytes.push(accepted * record_size);
             sums.records.push(accepted);
             sums.throttled.push(throttled);
+            // Forget the oldest minutes, a day at a time.
+            if sums.bytes.len() > KEPT_MINUTES + 1440 {
+                let old = sums.bytes.len() - KEPT_MINUTES;
+                sums.bytes.drain(..old);
+                sums.records.drain(..old);
+                sums.throttled.drain(..old);
+                sums.first_minute += old;
+            }
         }
         state.cached = cached;
         state.stats.push(stats);

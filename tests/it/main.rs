@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod deploy;
 mod emulators;
+mod fuzz;
 #[cfg(feature = "lambda")]
 mod lambda;
 mod live;

@@ -13,7 +13,7 @@ use kinesis_autoscaler::model::uniform_ranges;
 use kinesis_autoscaler::observation::StreamMode;
 use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::ports::TokioClock;
-use kinesis_autoscaler::runner::{PolicyHandle, Runner, Schedule, watch_policy};
+use kinesis_autoscaler::runner::{PolicyHandle, RunEnd, Runner, Schedule, watch_policy};
 use kinesis_autoscaler::shutdown::{self, ShutdownTrigger};
 use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
@@ -21,6 +21,7 @@ use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
 use kinesis_autoscaler::status::Status;
 use kinesis_autoscaler::tags;
+use kinesis_autoscaler::testkit::assert_contains;
 
 use crate::support::root;
 
@@ -67,6 +68,7 @@ struct Harness {
     status: Status,
     policy: PolicyHandle,
     passes: Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+    give_up_after: u32,
 }
 
 impl Harness {
@@ -80,6 +82,7 @@ impl Harness {
             status: Status::new(Duration::from_secs(60)),
             policy: PolicyHandle::new(Policy::parse(POLICY, Path::new("p.yaml")).unwrap()),
             passes: Mutex::new(Vec::new()),
+            give_up_after: 0,
         }
     }
 
@@ -93,6 +96,19 @@ impl Harness {
         stop: &kinesis_autoscaler::shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> u64 {
+        self.run_to_end(minutes, jitter, stop, on_event)
+            .await
+            .passes
+    }
+
+    /// [`Harness::run`], saying how the loop ended.
+    async fn run_to_end(
+        &self,
+        minutes: i64,
+        jitter: f64,
+        stop: &kinesis_autoscaler::shutdown::Shutdown,
+        on_event: &(dyn Fn(Event<'_>) + Send + Sync),
+    ) -> RunEnd {
         let executor = Executor {
             read: &self.world,
             write: &self.world,
@@ -123,12 +139,51 @@ impl Harness {
             until: Some(self.clock.now() + TimeDelta::minutes(minutes)),
             pace: None,
             on_pass: Some(&on_pass),
+            give_up_after: self.give_up_after,
         };
         runner.run().await
     }
 }
 
 fn quiet(_: Event<'_>) {}
+
+/// A policy that names only a stream that does not exist: every pass fails
+/// the same way, and retrying cannot help until someone changes something.
+#[tokio::test(start_paused = true)]
+async fn passes_that_all_fail_for_good_give_up_with_the_reason() {
+    let mut h = Harness::new(0.5);
+    h.policy = PolicyHandle::new(
+        Policy::parse(
+            "version: 1\nstreams:\n  - name: gone\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap(),
+    );
+    h.give_up_after = 3;
+    let (_trigger, stop) = shutdown::channel();
+    let end = h.run_to_end(600, 0.0, &stop, &quiet).await;
+    assert_eq!(end.passes, 3);
+    let why = end.gave_up.expect("gives up");
+    assert_contains(&why, "the last 3 passes all failed");
+    assert_contains(&why, "stream gone does not exist");
+    // With giving up off, a run that ends (a simulation's end) with every
+    // pass failed still says so.
+    h.give_up_after = 0;
+    let end = h.run_to_end(10, 0.0, &stop, &quiet).await;
+    assert_eq!(end.passes, 10);
+    assert_contains(&end.gave_up.expect("says so"), "all 10 passes failed");
+    // A stream that does exist beside it keeps the loop going.
+    h.policy = PolicyHandle::new(
+        Policy::parse(
+            "version: 1\nstreams:\n  - name: gone\n  - name: s\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap(),
+    );
+    h.give_up_after = 3;
+    let end = h.run_to_end(10, 0.0, &stop, &quiet).await;
+    assert_eq!((end.passes, end.gave_up), (10, None));
+}
 
 #[tokio::test(start_paused = true)]
 async fn passes_happen_on_schedule_and_never_overlap() {
@@ -496,6 +551,35 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
     }
     assert_eq!(get(port, "/healthz").0, 200);
 
+    // So is a policy file that is not UTF-8 text, once, and logged.
+    std::fs::write(&policy, b"version: 1\nstreams: [ { name: \xff } ]\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = get(port, "/metrics");
+        if metric(
+            &body,
+            "kinesis_autoscaler_policy_reloads_total{outcome=\"invalid\"}",
+        ) >= 2.0
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the non-UTF-8 policy was not counted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Polled again and again, it is counted only once.
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, body) = get(port, "/metrics");
+    assert_eq!(
+        metric(
+            &body,
+            "kinesis_autoscaler_policy_reloads_total{outcome=\"invalid\"}"
+        ),
+        2.0
+    );
+
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -521,5 +605,104 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
         logs.contains("new policy rejected; keeping the one in force"),
         "{logs}"
     );
+    assert!(
+        logs.contains("not UTF-8 text (invalid byte at offset 30)"),
+        "{logs}"
+    );
     assert!(logs.contains("shutting down"), "{logs}");
+}
+
+/// A SIGHUP (a reload request) that arrives while the sidecar is still
+/// starting, here while it reads its policy from a pipe, must not kill it
+/// (it did: the handlers were installed after the policy was read).
+#[test]
+fn a_sighup_during_start_up_does_not_kill_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("policy.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let policy = std::fs::read_to_string(root().join("policies/simulation.yaml")).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+        .args([
+            "run",
+            "--backend",
+            "sim",
+            "--speed",
+            "1200",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+        ])
+        .arg(&fifo)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Opening the pipe for writing waits until the sidecar opens it to
+    // read: it has started, and reading the policy is the first thing it
+    // does.
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let pid = child.id().to_string();
+    for _ in 0..3 {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    // Give the signals time to arrive before the read finishes.
+    std::thread::sleep(Duration::from_millis(100));
+    pipe.write_all(policy.as_bytes()).unwrap();
+    drop(pipe);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the sidecar died of the SIGHUP"
+    );
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A log filter that does not parse is said at start, not ignored.
+#[test]
+fn a_bad_log_filter_is_a_warning_at_start() {
+    let out = crate::support::bin()
+        .args(["validate", "--policy", "policies/example.yaml"])
+        .env("KAS_LOG", "kinesis_autoscaler=loudest[")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("KAS_LOG=\"kinesis_autoscaler=loudest[\" is not a log filter"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("using the default, warn,kinesis_autoscaler=info"),
+        "{stderr}"
+    );
 }
