@@ -1,25 +1,40 @@
 //! One pass over a policy's streams: find the streams it names, observe and
 //! plan each, and, when applying, run each plan through the executor.
 //!
-//! Streams are handled concurrently, a few at a time, and independently:
-//! one stream's failure is reported with that stream and does not stop the
-//! others. The planning half needs read capabilities only.
+//! A pass is built for a whole account's fleet within the account's API
+//! quotas (every call waits on the shared [`crate::quota::ApiLimiter`]):
+//! status and mode come from the ListStreams listing, the metrics of all
+//! streams are read in shared GetMetricData calls, a stream's cooldown
+//! tags are read only when its plan would act, and a sidecar remembers
+//! what it can between passes ([`Memory`]). Streams are handled
+//! concurrently and independently: one stream's failure is reported with
+//! that stream and does not stop the others. The planning half needs read
+//! capabilities only.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::executor::{ApplyReport, Executor, Stop, StopKind};
-use crate::observe::{Observed, observe};
-use crate::plan::Plan;
+use crate::observe::{self, Memory, Observed, Prepared};
+use crate::plan::{Action, MetricsFreshness, Plan};
 use crate::planner;
 use crate::policy::{Policy, StreamPolicy, StreamSelector};
-use crate::ports::{Clock, KinesisRead, KinesisWrite, MetricsRead, StreamId};
+use crate::ports::{
+    Clock, KinesisRead, KinesisWrite, MetricsRead, ShardQuota, StreamId, StreamListing,
+};
 
-/// How many streams are observed, planned or applied at once.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+/// How many streams are observed or applied at once. The limiter, not
+/// this, bounds the calls; this only bounds the work in flight.
+pub const CONCURRENCY: usize = 64;
+
+/// How old a plan may be when its stream's turn to be applied comes; an
+/// older one is made again first.
+pub const PLAN_SHELF_LIFE: TimeDelta = TimeDelta::minutes(2);
 
 /// A stream to manage and the settings that govern it.
 #[derive(Clone, Debug)]
@@ -28,12 +43,17 @@ pub struct Target {
     /// The `name` of the policy entry that governs it.
     pub entry: String,
     pub policy: StreamPolicy,
+    /// What ListStreams said of it, when the pass listed the account's
+    /// streams: its status and mode, without a DescribeStreamSummary.
+    pub listing: Option<StreamListing>,
 }
 
 /// The streams a pass covers: every exact name or ARN in the policy, and
-/// every existing stream a glob matches (expanded through ListStreams), each
-/// once, under the entry that governs it. With `only`, just that stream,
-/// which the policy must cover.
+/// every existing stream a glob matches, each once, under the entry that
+/// governs it. The account's streams are listed (ListStreams, 100 a page)
+/// when the policy has a glob or more names than that costs calls: the
+/// listing's status and mode then spare a DescribeStreamSummary per
+/// stream. With `only`, just that stream, which the policy must cover.
 pub async fn targets<R: KinesisRead>(
     policy: &Policy,
     read: &R,
@@ -51,34 +71,50 @@ pub async fn targets<R: KinesisRead>(
             stream: id,
             entry: rule.name.clone(),
             policy: rule.policy.clone(),
+            listing: None,
         }]);
     }
-    let listed = if policy
+    let globs = policy
         .streams
         .iter()
-        .any(|r| matches!(r.selector, StreamSelector::Glob(_)))
-    {
+        .any(|r| matches!(r.selector, StreamSelector::Glob(_)));
+    // A listing page (5 a second) covers 100 streams; a summary (20 a
+    // second) one: listing pays from a handful of names on.
+    let listed = if globs || policy.streams.len() > 4 {
         read.list_streams().await?
     } else {
         Vec::new()
     };
+    let by_name: std::collections::HashMap<&str, &StreamListing> =
+        listed.iter().map(|l| (l.name.as_str(), l)).collect();
     let mut out: Vec<Target> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for rule in &policy.streams {
         let ids: Vec<StreamId> = match &rule.selector {
             StreamSelector::Name(name) => vec![StreamId::from_name_or_arn(name)],
             StreamSelector::Glob(_) => listed
                 .iter()
-                .filter(|name| policy.rule_for(name).is_some_and(|r| r.name == rule.name))
-                .map(StreamId::named)
+                .filter(|l| {
+                    policy
+                        .rule_for(&l.name)
+                        .is_some_and(|r| r.name == rule.name)
+                })
+                .map(|l| StreamId::named(l.name.as_str()))
                 .collect(),
         };
         for id in ids {
             if seen.insert(id.name.clone()) {
+                // A stream named by ARN may be in another account: only a
+                // listing of this account's stream of that name is its own.
+                let listing = by_name
+                    .get(id.name.as_str())
+                    .filter(|l| id.arn.is_none() || l.arn == id.arn)
+                    .map(|l| (*l).clone());
                 out.push(Target {
                     stream: id,
                     entry: rule.name.clone(),
                     policy: rule.policy.clone(),
+                    listing,
                 });
             }
         }
@@ -94,30 +130,118 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// Observes and plans every target, in order. With
-/// `allow_missing_metrics`, a stream without shard-level metrics is planned
-/// on no data (for `apply` to enable them when the policy allows).
+/// Observes and plans every target, in order: status, mode and shards per
+/// stream, then the metrics of all of them in shared GetMetricData calls,
+/// then each plan, reading a stream's cooldown tags only when its plan
+/// would act. With `allow_missing_metrics`, a stream without shard-level
+/// metrics is planned on no data (for `apply` to enable them when the
+/// policy allows). `memory` carries what a sidecar learnt in earlier
+/// passes.
 pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     read: &R,
     metrics: &M,
     targets: &[Target],
     now: DateTime<Utc>,
     allow_missing_metrics: bool,
+    memory: &Memory,
 ) -> Vec<(Target, Result<Planned>)> {
     let quota = shard_quota(read).await;
-    stream::iter(targets)
-        .map(|target| async move {
-            let result = plan_one(read, metrics, target, quota, now, allow_missing_metrics).await;
+    let prepared: Vec<Result<Prepared>> = stream::iter(targets)
+        .map(|t| {
+            observe::prepare(
+                read,
+                &t.stream,
+                t.listing.as_ref(),
+                &t.policy,
+                quota,
+                memory,
+                now,
+            )
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    // The metrics of every prepared stream, in shared calls.
+    let mut requests = Vec::new();
+    let mut asked: Vec<Option<usize>> = Vec::with_capacity(targets.len());
+    for (t, p) in targets.iter().zip(&prepared) {
+        match p.as_ref().ok().and_then(|p| p.metrics_request(&t.policy)) {
+            Some(r) => {
+                asked.push(Some(requests.len()));
+                requests.push(r);
+            }
+            None => asked.push(None),
+        }
+    }
+    let mut answers: Vec<Option<crate::ports::ApiResult<crate::observation::Metrics>>> = metrics
+        .read_metrics_batch(&requests)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
+    let work: Vec<_> = targets
+        .iter()
+        .zip(prepared)
+        .zip(asked)
+        .map(|((t, p), k)| (t, p, k.and_then(|k| answers[k].take())))
+        .collect();
+    stream::iter(work)
+        .map(|(target, prepared, answer)| async move {
+            let result = async {
+                let prepared = prepared?;
+                let metrics = answer
+                    .transpose()
+                    .map_err(|e| Error::stream(&target.stream.name, e))?;
+                let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+                let observed = observe::complete(read, prepared, metrics, memory, allow).await?;
+                plan_observed(read, target, observed, now, memory).await
+            }
+            .await;
             (target.clone(), result)
         })
-        .buffered(DEFAULT_CONCURRENCY)
+        .buffered(CONCURRENCY)
         .collect()
         .await
 }
 
+/// Plans an observed stream; reads its cooldown tags and plans again if
+/// the plan would act without them, and its creation time if it would
+/// merge a silent stream without knowing it.
+async fn plan_observed<R: KinesisRead>(
+    read: &R,
+    target: &Target,
+    mut observed: Observed,
+    now: DateTime<Utc>,
+    memory: &Memory,
+) -> Result<Planned> {
+    let mut plan = planner::plan(&observed.observation, &target.policy, now);
+    if plan.metrics == (MetricsFreshness::Silent { idle: true })
+        && !plan.actions.is_empty()
+        && observed.observation.stream_created_at.is_none()
+    {
+        observed = observe::with_creation_time(read, observed, &target.stream, memory).await?;
+        plan = planner::plan(&observed.observation, &target.policy, now);
+    }
+    // Acting on cooldowns remembered is acting on what may have changed:
+    // before any action, the tags are read.
+    if !plan.actions.is_empty() {
+        let before = observed.observation.history.clone();
+        let was_read = observed.observation.cooldowns_read;
+        observed = observe::with_history(read, observed, &target.stream, memory).await?;
+        if !was_read || observed.observation.history != before {
+            plan = planner::plan(&observed.observation, &target.policy, now);
+        }
+    }
+    Ok(Planned {
+        target: target.clone(),
+        observed,
+        plan,
+    })
+}
+
 /// The account's shard quota, read once per pass (DescribeLimits allows
 /// one call per second); `None`, with a warning, if it cannot be read.
-async fn shard_quota<R: KinesisRead>(read: &R) -> Option<crate::ports::ShardQuota> {
+async fn shard_quota<R: KinesisRead>(read: &R) -> Option<ShardQuota> {
     match read.shard_quota().await {
         Ok(q) => Some(q),
         Err(e) => {
@@ -127,32 +251,39 @@ async fn shard_quota<R: KinesisRead>(read: &R) -> Option<crate::ports::ShardQuot
     }
 }
 
-/// Observes and plans one target at `now`.
+/// Observes and plans one target at `now`, on its own (as before applying
+/// a plan that has grown old).
 pub async fn plan_one<R: KinesisRead, M: MetricsRead>(
     read: &R,
     metrics: &M,
     target: &Target,
-    quota: Option<crate::ports::ShardQuota>,
+    quota: Option<ShardQuota>,
     now: DateTime<Utc>,
     allow_missing_metrics: bool,
+    memory: &Memory,
 ) -> Result<Planned> {
-    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
-    let observed = observe(
+    let prepared = observe::prepare(
         read,
-        metrics,
         &target.stream,
+        target.listing.as_ref(),
         &target.policy,
         quota,
+        memory,
         now,
-        allow,
     )
     .await?;
-    let plan = planner::plan(&observed.observation, &target.policy, now);
-    Ok(Planned {
-        target: target.clone(),
-        observed,
-        plan,
-    })
+    let metrics = match prepared.metrics_request(&target.policy) {
+        Some(r) => Some(
+            metrics
+                .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
+                .await
+                .map_err(|e| Error::stream(&target.stream.name, e))?,
+        ),
+        None => None,
+    };
+    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+    let observed = observe::complete(read, prepared, metrics, memory, allow).await?;
+    plan_observed(read, target, observed, now, memory).await
 }
 
 /// Applies one planned stream: turns on missing shard-level metrics if the
@@ -180,16 +311,36 @@ pub async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor.apply(stream, &planned.plan).await
 }
 
-/// Applies every planned stream, a few at a time, in order.
+/// Applies every planned stream, several at a time, in order.
 pub async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &[Planned],
 ) -> Vec<ApplyReport> {
     stream::iter(planned)
         .map(|p| apply_planned(executor, p))
-        .buffered(DEFAULT_CONCURRENCY)
+        .buffered(APPLY_CONCURRENCY)
         .collect()
         .await
+}
+
+/// How many streams are resharded at once: SplitShard and MergeShards
+/// allow 5 calls a second across the account, and each stream waits a
+/// while for ACTIVE after each.
+pub const APPLY_CONCURRENCY: usize = 8;
+
+/// Notes in `memory` what an apply did to the stream's cooldowns.
+pub fn remember_applied(memory: &Memory, report: &ApplyReport) {
+    let latest = |split: bool| {
+        report
+            .applied
+            .iter()
+            .filter(|a| matches!(a.action, Action::Split(_)) == split)
+            .map(|a| a.at)
+            .max()
+    };
+    if !report.applied.is_empty() {
+        memory.note_reshards(&report.stream, latest(true), latest(false));
+    }
 }
 
 /// What one pass did to one stream.
@@ -269,14 +420,16 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// One pass, as the sidecar and the scheduled job run it: every stream of
-/// the policy observed, planned and applied without asking, each
-/// independently.
-/// With `only`, the pass covers just that stream.
+/// the policy observed and planned (in shared calls), then each plan that
+/// acts applied without asking, several streams at a time. A plan that
+/// has grown older than [`PLAN_SHELF_LIFE`] by its turn is made again
+/// first. With `only`, the pass covers just that stream.
 pub async fn run_pass<R, W, M, C>(
     executor: &Executor<'_, R, W, C>,
     metrics: &M,
     policy: &Policy,
     only: Option<&str>,
+    memory: &Memory,
 ) -> PassReport
 where
     R: KinesisRead,
@@ -298,15 +451,31 @@ where
             };
         }
     };
-    // Each stream is observed and planned right before it is applied, so
-    // no plan waits behind other streams' operations and goes stale.
-    let quota = shard_quota(executor.read).await;
-    let streams = stream::iter(targets)
-        .map(|target| {
+    let planned = plan_streams(executor.read, metrics, &targets, started_at, true, memory).await;
+    let streams = stream::iter(planned)
+        .map(|(target, planned)| {
             let span = tracing::info_span!("stream", stream = %target.stream);
             async move {
-                let now = executor.clock.now();
-                match plan_one(executor.read, metrics, &target, quota, now, true).await {
+                let planned = match planned {
+                    Ok(p)
+                        if !p.plan.actions.is_empty()
+                            && executor.clock.now() - p.observed.observation.observed_at
+                                > PLAN_SHELF_LIFE =>
+                    {
+                        plan_one(
+                            executor.read,
+                            metrics,
+                            &target,
+                            p.observed.observation.shard_quota,
+                            executor.clock.now(),
+                            true,
+                            memory,
+                        )
+                        .await
+                    }
+                    other => other,
+                };
+                match planned {
                     Err(e) => {
                         tracing::error!(error = %chain(&e), "cannot plan");
                         StreamResult {
@@ -321,12 +490,12 @@ where
                             permanent: e.is_permanent(),
                         }
                     }
-                    Ok(planned) => apply_for_pass(executor, &planned).await,
+                    Ok(planned) => apply_for_pass(executor, &planned, memory).await,
                 }
             }
             .instrument(span)
         })
-        .buffered(DEFAULT_CONCURRENCY)
+        .buffered(APPLY_CONCURRENCY)
         .collect()
         .await;
     PassReport {
@@ -341,6 +510,7 @@ where
 async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &Planned,
+    memory: &Memory,
 ) -> StreamResult {
     let plan = &planned.plan;
     tracing::debug!(lag_seconds = plan.metrics.lag_seconds(), "{}", plan.metrics);
@@ -359,7 +529,12 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     let apply = if plan.actions.is_empty() && planned.observed.missing_metrics.is_empty() {
         None
     } else {
-        Some(apply_planned(executor, planned).await)
+        let report = apply_planned(executor, planned).await;
+        remember_applied(memory, &report);
+        if !planned.observed.missing_metrics.is_empty() {
+            memory.forget_summary(&planned.target.stream.name);
+        }
+        Some(report)
     };
     let mut after = plan.open_shards_before;
     for a in apply.iter().flat_map(|r| &r.applied) {

@@ -4,6 +4,7 @@
 //! finish and record before the invocation's deadline; the next
 //! invocation continues from the stream's tags.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -13,7 +14,9 @@ use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWrit
 use crate::controller::{PassReport, chain, run_pass};
 use crate::executor::{Executor, ExecutorConfig, RateLimiter};
 use crate::job::{PolicySource, executor_config_from_env, time_left};
+use crate::observe::Memory;
 use crate::ports::SystemClock;
+use crate::quota::ApiLimiter;
 
 /// Time kept back from the deadline to return the summary.
 pub const RETURN_MARGIN: Duration = Duration::from_secs(5);
@@ -23,6 +26,8 @@ pub struct Handler {
     pub read: KinesisReader,
     pub write: KinesisWriter,
     pub metrics: CloudWatchMetrics,
+    /// The limiter the adapters share, held to each invocation's policy.
+    pub api: Arc<ApiLimiter>,
     pub config: ExecutorConfig,
     pub policy: PolicySource,
 }
@@ -32,11 +37,12 @@ impl Handler {
     /// environment.
     pub async fn from_env() -> Result<Self, crate::Error> {
         let sdk = aws::load_config(&AwsOptions::default()).await;
-        let kinesis = aws::kinesis_client(&sdk);
+        let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::default()));
         Ok(Handler {
-            read: KinesisReader::new(kinesis.clone()),
-            write: KinesisWriter::new(kinesis),
-            metrics: CloudWatchMetrics::new(aws::cloudwatch_client(&sdk)),
+            read: clients.read,
+            write: clients.write,
+            metrics: clients.metrics,
+            api: clients.limiter,
             config: executor_config_from_env()?,
             policy: PolicySource::Environment,
         })
@@ -55,6 +61,7 @@ impl Handler {
             Err(_) => tracing::info!("invoked"),
         }
         let policy = self.policy.load().map_err(|e| chain(&e))?;
+        self.api.set_quotas(policy.quotas.clone());
         let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
         let limiter = RateLimiter::for_reshards();
@@ -69,7 +76,7 @@ impl Handler {
             shutdown: None,
             on_event: &on_event,
         };
-        let report = run_pass(&executor, &self.metrics, &policy, None).await;
+        let report = run_pass(&executor, &self.metrics, &policy, None, &Memory::default()).await;
         tracing::info!(
             ok = report.succeeded(),
             streams = report.streams.len(),

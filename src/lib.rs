@@ -25,6 +25,8 @@
 //! - [`job`]: the scheduled job's settings; `lambda` (feature `lambda`):
 //!   the Lambda handler over it.
 //! - [`tags`]: the cooldown history kept in stream tags.
+//! - [`quota`]: the account's API quotas and the limiter every call waits
+//!   on.
 //! - [`shutdown`]: the signal long waits watch.
 //! - [`error`]: the error type and the exit codes.
 //! - [`yaml`]: the only module that parses YAML; [`input`]: size, depth
@@ -47,6 +49,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod ports;
+pub mod quota;
 pub mod runner;
 pub mod shutdown;
 pub mod sim;

@@ -73,6 +73,11 @@ pub struct Observation {
     pub metrics: Metrics,
     #[serde(default)]
     pub history: History,
+    /// Whether `history` was read from the stream's tags (or remembered
+    /// from them). A pass reads tags only for streams it would act on: a
+    /// plan made without them says so, and has no action.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub cooldowns_read: bool,
     /// The account's shard quota, when it was read (DescribeLimits); splits
     /// beyond it would fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,6 +295,14 @@ fn sorted<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(map.iter().collect::<BTreeMap<_, _>>())
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// When the controller last resharded this stream; cooldowns count from here.

@@ -1,21 +1,35 @@
-//! Builds an [`Observation`] of one live stream through the read-only
-//! capabilities: its status and mode, its open shards, the cooldown history
-//! kept in its tags, and the per-shard metrics the policy needs over a
-//! minute-aligned window long enough for every rule.
+//! Builds [`Observation`]s of live streams through the read-only
+//! capabilities, in as few calls as the account's quotas make worthwhile.
+//!
+//! Observing is split in two so that a pass can read the metrics of all its
+//! streams in shared GetMetricData calls:
+//! 1. [`prepare`]: status and mode (from the ListStreams listing where
+//!    there is one, else DescribeStreamSummary), and the open shards;
+//! 2. [`complete`]: the metrics read for it, and the enhanced-monitoring
+//!    state checked only where the metrics leave it in doubt.
+//!
+//! Cooldown history is not read here: the controller reads a stream's tags
+//! only when its plan would act ([`with_history`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::error::{Error, Result};
-use crate::observation::{Metrics, Observation, StreamMode, StreamStatus};
+use crate::observation::{History, Metrics, Observation, StreamMode, StreamStatus};
 use crate::policy::StreamPolicy;
-use crate::ports::{KinesisRead, MetricName, MetricsRead, ShardQuota, StreamId};
+use crate::ports::{
+    KinesisRead, MetricName, MetricsRequest, ShardQuota, StreamId, StreamListing, StreamSummary,
+};
 
 /// An observation, and the shard-level metrics enhanced monitoring lacks.
 #[derive(Clone, Debug)]
 pub struct Observed {
     pub observation: Observation,
     /// Needed metrics that are not enabled; the observation then has no
-    /// metrics at all.
+    /// shard-level metrics at all.
     pub missing_metrics: Vec<MetricName>,
 }
 
@@ -29,27 +43,164 @@ pub fn metrics_window(policy: &StreamPolicy, now: DateTime<Utc>) -> (DateTime<Ut
     (end - TimeDelta::minutes(i64::from(minutes)), minutes)
 }
 
-/// Observes `stream` at `now`. With `allow_missing_metrics`, a stream whose
-/// shard-level metrics are off is observed without metrics instead of
-/// failing (for `apply` to turn them on).
-pub async fn observe<R: KinesisRead, M: MetricsRead>(
+/// How long a sidecar trusts a stream's DescribeStreamSummary (its
+/// enhanced-monitoring state and creation time) before reading it again.
+pub const SUMMARY_TTL: Duration = Duration::from_secs(3600);
+
+/// What a long-running controller remembers between passes, so that each
+/// pass makes fewer calls: stream summaries (refreshed hourly, or when
+/// something changes), and the cooldown history of streams it has read or
+/// written. A one-shot command starts with an empty one.
+#[derive(Debug, Default)]
+pub struct Memory {
+    summaries: Mutex<HashMap<String, (StreamSummary, DateTime<Utc>)>>,
+    histories: Mutex<HashMap<String, History>>,
+}
+
+impl Memory {
+    /// The stream's summary, if read within [`SUMMARY_TTL`] of `now`.
+    pub fn summary(&self, stream: &str, now: DateTime<Utc>) -> Option<StreamSummary> {
+        let ttl = TimeDelta::from_std(SUMMARY_TTL).unwrap_or(TimeDelta::MAX);
+        let summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        summaries
+            .get(stream)
+            .filter(|(_, at)| now - *at < ttl)
+            .map(|(s, _)| s.clone())
+    }
+
+    pub fn remember_summary(&self, summary: &StreamSummary, now: DateTime<Utc>) {
+        self.summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(summary.name.clone(), (summary.clone(), now));
+    }
+
+    /// Forgets the stream's summary (its metrics were just enabled).
+    pub fn forget_summary(&self, stream: &str) {
+        self.summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stream);
+    }
+
+    /// The cooldown history last read from, or written to, the stream.
+    pub fn history(&self, stream: &str) -> Option<History> {
+        self.histories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream)
+            .cloned()
+    }
+
+    pub fn remember_history(&self, stream: &str, history: &History) {
+        self.histories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream.to_owned(), history.clone());
+    }
+
+    /// Notes operations this controller carried out at the given times.
+    pub fn note_reshards(
+        &self,
+        stream: &str,
+        up: Option<DateTime<Utc>>,
+        down: Option<DateTime<Utc>>,
+    ) {
+        let mut histories = self.histories.lock().unwrap_or_else(|e| e.into_inner());
+        let h = histories.entry(stream.to_owned()).or_default();
+        h.last_scale_up = h.last_scale_up.max(up);
+        h.last_scale_down = h.last_scale_down.max(down);
+    }
+}
+
+/// A stream as far as it is observed before its metrics are read.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The observation so far: no metrics yet, and the history remembered
+    /// (or none, with `cooldowns_read` false).
+    pub observation: Observation,
+    pub stream: StreamId,
+    /// The shard-level metrics the policy needs.
+    pub needed: Vec<MetricName>,
+    /// Which of them are not enabled, when the enhanced-monitoring state is
+    /// known; `None` when it was not read (a listed stream whose summary
+    /// is not remembered): the metrics show whether it must be.
+    pub missing: Option<Vec<MetricName>>,
+    /// Whether status and mode allow planning at all (ACTIVE, PROVISIONED).
+    pub plannable: bool,
+}
+
+impl Prepared {
+    /// What to read from CloudWatch for this stream, if anything: the
+    /// shard-level metrics unless known to be off, and the stream-level
+    /// ones always (they are free and tell a silent stream from a busy
+    /// one).
+    pub fn metrics_request(&self, policy: &StreamPolicy) -> Option<MetricsRequest> {
+        if !self.plannable {
+            return None;
+        }
+        let shards_off = self.missing.as_ref().is_some_and(|m| !m.is_empty());
+        let (start, minutes) = (self.observation.metrics.start, policy.fetch_minutes());
+        Some(MetricsRequest {
+            stream: self.observation.stream_name.clone(),
+            shards: if shards_off {
+                Vec::new()
+            } else {
+                self.observation
+                    .shards
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .collect()
+            },
+            metrics: self.needed.clone(),
+            start,
+            minutes,
+        })
+    }
+}
+
+/// Observes `stream` up to its metrics: status and mode from `listing`
+/// when ListStreams gave them (else DescribeStreamSummary, or the summary
+/// `memory` holds), and its open shards. Cooldown history comes from
+/// `memory`, if it has it; else it is left unread.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare<R: KinesisRead>(
     read: &R,
-    metrics: &M,
     stream: &StreamId,
+    listing: Option<&StreamListing>,
     policy: &StreamPolicy,
     quota: Option<ShardQuota>,
+    memory: &Memory,
     now: DateTime<Utc>,
-    allow_missing_metrics: bool,
-) -> Result<Observed> {
+) -> Result<Prepared> {
     let in_stream = |e| Error::stream(&stream.name, e);
-    let summary = read.describe_stream(stream).await.map_err(in_stream)?;
-    let shards = read.list_open_shards(stream).await.map_err(in_stream)?;
-    let history = read.read_history(stream).await.map_err(in_stream)?;
-    let (start, minutes) = metrics_window(policy, now);
-    let mut observation = Observation {
-        stream_name: summary.name.clone(),
-        stream_status: summary.status,
-        stream_mode: summary.mode,
+    let remembered = memory.summary(&stream.name, now);
+    let listed = listing.and_then(|l| Some((l.status?, l.mode?)));
+    let (summary, status, mode) = match (remembered, listed) {
+        // Status and mode change; the summary's other facts hardly do.
+        (Some(s), Some((status, mode))) => (Some(s), status, mode),
+        (None, Some((status, mode))) => (None, status, mode),
+        (_, None) => {
+            let s = read.describe_stream(stream).await.map_err(in_stream)?;
+            memory.remember_summary(&s, now);
+            let (status, mode) = (s.status, s.mode);
+            (Some(s), status, mode)
+        }
+    };
+    let needed = policy.needed_metrics();
+    let plannable = status == StreamStatus::Active && mode == StreamMode::Provisioned;
+    let shards = if plannable {
+        read.list_open_shards(stream).await.map_err(in_stream)?
+    } else {
+        // The planner refuses such streams anyway: spare the calls.
+        Vec::new()
+    };
+    let history = memory.history(&stream.name);
+    let (start, _) = metrics_window(policy, now);
+    let observation = Observation {
+        stream_name: stream.name.clone(),
+        stream_status: status,
+        stream_mode: mode,
         observed_at: now,
         shards,
         metrics: Metrics {
@@ -58,40 +209,109 @@ pub async fn observe<R: KinesisRead, M: MetricsRead>(
             stream: Default::default(),
             shards: Default::default(),
         },
-        history,
+        cooldowns_read: history.is_some(),
+        history: history.unwrap_or_default(),
         shard_quota: quota,
-        stream_created_at: summary.created_at,
+        stream_created_at: summary.as_ref().and_then(|s| s.created_at),
     };
-    // The planner refuses such streams anyway: spare the metric calls.
-    if summary.mode != StreamMode::Provisioned || summary.status != StreamStatus::Active {
+    Ok(Prepared {
+        missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),
+        observation,
+        stream: stream.clone(),
+        needed,
+        plannable,
+    })
+}
+
+/// Completes a prepared observation with the metrics read for it. Where
+/// the enhanced-monitoring state was not read and the metrics hold no
+/// shard datapoint at all, DescribeStreamSummary says whether the metrics
+/// are off. With `allow_missing_metrics`, a stream whose shard-level
+/// metrics are off is observed without them instead of failing (for
+/// `apply` to turn them on).
+pub async fn complete<R: KinesisRead>(
+    read: &R,
+    mut prepared: Prepared,
+    metrics: Option<Metrics>,
+    memory: &Memory,
+    allow_missing_metrics: bool,
+) -> Result<Observed> {
+    let stream = prepared.stream.clone();
+    let in_stream = |e| Error::stream(&stream.name, e);
+    let now = prepared.observation.observed_at;
+    if let Some(m) = metrics {
+        prepared.observation.metrics = m;
+    }
+    if !prepared.plannable {
         return Ok(Observed {
-            observation,
+            observation: prepared.observation,
             missing_metrics: Vec::new(),
         });
     }
-    let needed = policy.needed_metrics();
-    let missing = summary.missing_metrics(&needed);
-    if !missing.is_empty() && !allow_missing_metrics {
-        return Err(Error::MetricsNotEnabled {
-            stream: stream.name.clone(),
-            missing,
-        });
-    }
-    // Without shard-level metrics only the stream-level ones are read: they
-    // are free, and they tell a silent stream from a busy one.
-    let ids: Vec<_> = if missing.is_empty() {
-        observation.shards.iter().map(|s| s.id.clone()).collect()
-    } else {
-        Vec::new()
+    let no_shard_data = prepared.observation.metrics.shards.values().all(|m| {
+        m.incoming_records.iter().all(|v| v.is_none())
+            && m.incoming_bytes.iter().all(|v| v.is_none())
+    });
+    let missing = match prepared.missing.take() {
+        Some(missing) => missing,
+        // Not read, and the metrics leave it in doubt: idle, or off?
+        None if no_shard_data => {
+            let s = read.describe_stream(&stream).await.map_err(in_stream)?;
+            memory.remember_summary(&s, now);
+            prepared.observation.stream_created_at = s.created_at;
+            s.missing_metrics(&prepared.needed)
+        }
+        None => Vec::new(),
     };
-    observation.metrics = metrics
-        .read_metrics(&summary.name, &ids, &needed, start, minutes)
-        .await
-        .map_err(in_stream)?;
+    if !missing.is_empty() {
+        if !allow_missing_metrics {
+            return Err(Error::MetricsNotEnabled {
+                stream: stream.name.clone(),
+                missing,
+            });
+        }
+        // Whatever shard series were read are absent, not zero.
+        prepared.observation.metrics.shards.clear();
+    }
     Ok(Observed {
-        observation,
+        observation: prepared.observation,
         missing_metrics: missing,
     })
+}
+
+/// The observation with its cooldown history read from the stream's tags
+/// (and remembered).
+pub async fn with_history<R: KinesisRead>(
+    read: &R,
+    mut observed: Observed,
+    stream: &StreamId,
+    memory: &Memory,
+) -> Result<Observed> {
+    let history = read
+        .read_history(stream)
+        .await
+        .map_err(|e| Error::stream(&stream.name, e))?;
+    memory.remember_history(&stream.name, &history);
+    observed.observation.history = history;
+    observed.observation.cooldowns_read = true;
+    Ok(observed)
+}
+
+/// Reads the creation time of a stream whose summary was not read, for the
+/// silent-stream rule.
+pub async fn with_creation_time<R: KinesisRead>(
+    read: &R,
+    mut observed: Observed,
+    stream: &StreamId,
+    memory: &Memory,
+) -> Result<Observed> {
+    let s = read
+        .describe_stream(stream)
+        .await
+        .map_err(|e| Error::stream(&stream.name, e))?;
+    memory.remember_summary(&s, observed.observation.observed_at);
+    observed.observation.stream_created_at = s.created_at;
+    Ok(observed)
 }
 
 #[cfg(test)]

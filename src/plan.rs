@@ -29,6 +29,10 @@ pub struct Plan {
     /// How recent the stream's CloudWatch data was: the windows end at the
     /// newest minute with data.
     pub metrics: MetricsFreshness,
+    /// Whether the cooldown history was read. A pass reads a stream's tags
+    /// only when its plan would act; without them no cooldown is known, and
+    /// such a plan has no action.
+    pub cooldowns_read: bool,
     /// Why the stream gets no action at all, when the planner refused it.
     pub refused: Option<Refusal>,
     /// Operations in the order they must run; a split of a child that does

@@ -68,6 +68,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         open_shards_before: open.len(),
         open_shards_after: open.len(),
         metrics: grid.freshness,
+        cooldowns_read: obs.cooldowns_read,
         refused: None,
         actions: Vec::new(),
         verdicts: Vec::new(),

@@ -50,6 +50,29 @@ impl fmt::Display for StreamId {
     }
 }
 
+/// A stream as ListStreams lists it. Real AWS gives the status, mode and
+/// ARN with the name (StreamSummaries); older APIs and emulators may give
+/// the name alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamListing {
+    pub name: String,
+    pub arn: Option<String>,
+    pub status: Option<StreamStatus>,
+    pub mode: Option<StreamMode>,
+}
+
+impl StreamListing {
+    /// A listing of the name alone.
+    pub fn named(name: impl Into<String>) -> Self {
+        StreamListing {
+            name: name.into(),
+            arn: None,
+            status: None,
+            mode: None,
+        }
+    }
+}
+
 /// What DescribeStreamSummary tells about a stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamSummary {
@@ -225,8 +248,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Reading a stream's state. Everything `plan` needs, and nothing more.
 pub trait KinesisRead: Send + Sync {
-    /// The names of all streams in the account and region.
-    fn list_streams(&self) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
+    /// All streams in the account and region, sorted by name.
+    fn list_streams(&self) -> impl Future<Output = ApiResult<Vec<StreamListing>>> + Send;
     fn describe_stream(
         &self,
         stream: &StreamId,
@@ -271,8 +294,38 @@ pub trait KinesisWrite: Send + Sync {
     ) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
+/// The metrics of one stream a pass reads: what [`MetricsRead::read_metrics`]
+/// takes, so that requests for many streams can share calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsRequest {
+    pub stream: String,
+    pub shards: Vec<ShardId>,
+    pub metrics: Vec<MetricName>,
+    pub start: DateTime<Utc>,
+    pub minutes: u32,
+}
+
 /// Reading CloudWatch metrics.
 pub trait MetricsRead: Send + Sync {
+    /// The metrics of every request, in order, reading requests with the
+    /// same window together: GetMetricData takes 500 queries a call,
+    /// whatever stream they are for. One answer per request.
+    fn read_metrics_batch(
+        &self,
+        requests: &[MetricsRequest],
+    ) -> impl Future<Output = Vec<ApiResult<Metrics>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(requests.len());
+            for r in requests {
+                out.push(
+                    self.read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
+                        .await,
+                );
+            }
+            out
+        }
+    }
+
     /// Per-minute Sums over the `minutes` minutes starting at `start`
     /// (minute-aligned): the stream-level IncomingBytes and IncomingRecords
     /// of `stream`, and `metrics` for each of `shards`, read together in as

@@ -16,8 +16,10 @@ use tracing::Instrument;
 
 use crate::controller::{PassReport, run_pass};
 use crate::executor::Executor;
+use crate::observe::Memory;
 use crate::policy::Policy;
 use crate::ports::{Clock, KinesisRead, KinesisWrite, MetricsRead};
+use crate::quota::ApiLimiter;
 use crate::shutdown::Shutdown;
 use crate::status::Status;
 
@@ -65,6 +67,9 @@ impl Schedule {
 pub struct Runner<'a, R, W, M, C> {
     pub executor: &'a Executor<'a, R, W, C>,
     pub metrics: &'a M,
+    /// The limiter the AWS adapters share, held to the quotas of the policy
+    /// in force (they may change on reload).
+    pub api: Option<&'a ApiLimiter>,
     pub policy: &'a PolicyHandle,
     pub status: &'a Status,
     pub shutdown: &'a Shutdown,
@@ -97,6 +102,8 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
     pub async fn run(&self) -> RunEnd {
         let mut passes = 0;
         let mut failing = 0u32;
+        // What passes learn for the next ones: summaries, cooldowns.
+        let memory = Memory::default();
         let mut why_failing = String::new();
         loop {
             if self.shutdown.is_requested()
@@ -106,7 +113,12 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
             }
             passes += 1;
             let policy = self.policy.get();
-            let report = run_pass(self.executor, self.metrics, &policy, self.only)
+            if let Some(api) = self.api
+                && api.quotas() != policy.quotas
+            {
+                api.set_quotas(policy.quotas.clone());
+            }
+            let report = run_pass(self.executor, self.metrics, &policy, self.only, &memory)
                 .instrument(tracing::info_span!("pass", n = passes))
                 .await;
             let applied: usize = report

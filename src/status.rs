@@ -40,6 +40,8 @@ struct Inner {
 /// Shared between the loop and the endpoints.
 #[derive(Debug)]
 pub struct Status {
+    /// The limiter whose call counts `/metrics` shows, once set.
+    api: std::sync::OnceLock<std::sync::Arc<crate::quota::ApiLimiter>>,
     /// The wall-clock time between passes (the interval, or the interval
     /// divided by the speed-up of a simulation).
     expected_interval: Duration,
@@ -49,6 +51,7 @@ pub struct Status {
 impl Status {
     pub fn new(expected_interval: Duration) -> Self {
         Status {
+            api: std::sync::OnceLock::new(),
             expected_interval,
             inner: Mutex::new(Inner {
                 started: Instant::now(),
@@ -93,6 +96,11 @@ impl Status {
 
     pub fn shutting_down(&self) {
         self.lock().shutting_down = true;
+    }
+
+    /// Shows the calls `limiter` counts in `/metrics`.
+    pub fn count_api_calls(&self, limiter: std::sync::Arc<crate::quota::ApiLimiter>) {
+        let _ = self.api.set(limiter);
     }
 
     /// Counts a policy reload, `ok` or `invalid`.
@@ -240,6 +248,28 @@ impl Status {
             out,
             "kinesis_autoscaler_last_successful_pass_timestamp_seconds {t}"
         );
+        if let Some(api) = self.api.get() {
+            family(
+                &mut out,
+                "kinesis_autoscaler_api_calls_total",
+                "counter",
+                "Kinesis and CloudWatch calls made, by API (each waits for its slot within the account's quota).",
+            );
+            for (a, n) in api.calls() {
+                let _ = writeln!(out, "kinesis_autoscaler_api_calls_total{{api=\"{a}\"}} {n}");
+            }
+            family(
+                &mut out,
+                "kinesis_autoscaler_metric_datapoints_requested_total",
+                "counter",
+                "Datapoints asked of GetMetricData (queries times minutes).",
+            );
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_metric_datapoints_requested_total {}",
+                api.datapoints_requested()
+            );
+        }
         out
     }
 }

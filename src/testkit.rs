@@ -74,6 +74,7 @@ impl StreamBuilder {
                     shards: Default::default(),
                 },
                 history: History::default(),
+                cooldowns_read: true,
                 shard_quota: None,
                 stream_created_at: None,
             },

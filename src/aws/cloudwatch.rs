@@ -4,6 +4,8 @@
 //! missing datapoints kept missing. The two stream-level queries ride in
 //! the first call with the shard queries.
 
+use std::sync::Arc;
+
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{
@@ -15,7 +17,8 @@ use rustc_hash::FxHashMap;
 use super::errors::{classify_at, endpoint_for};
 use crate::model::ShardId;
 use crate::observation::{Metrics, Series, ShardMetrics, StreamMetrics};
-use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead};
+use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead, MetricsRequest};
+use crate::quota::ApiLimiter;
 
 /// GetMetricData accepts at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -26,16 +29,28 @@ pub struct CloudWatchMetrics {
     client: Client,
     /// Where calls go, for messages about calls that got no answer.
     endpoint: String,
+    /// Every call waits here for its slot within the account's quotas.
+    limiter: Arc<ApiLimiter>,
 }
 
 impl CloudWatchMetrics {
+    /// An adapter whose calls are counted but not paced; see
+    /// [`CloudWatchMetrics::with_limiter`].
     pub fn new(client: Client) -> Self {
         let endpoint = endpoint_for(
             "CLOUDWATCH",
             "monitoring",
             client.config().region().map(|r| r.as_ref()),
         );
-        CloudWatchMetrics { client, endpoint }
+        CloudWatchMetrics {
+            client,
+            endpoint,
+            limiter: Arc::new(ApiLimiter::unlimited()),
+        }
+    }
+
+    pub fn with_limiter(self, limiter: Arc<ApiLimiter>) -> Self {
+        CloudWatchMetrics { limiter, ..self }
     }
 }
 
@@ -86,38 +101,59 @@ fn messages(messages: &[MessageData]) -> String {
     }
 }
 
-impl MetricsRead for CloudWatchMetrics {
-    async fn read_metrics(
+/// One series a batch reads: which request, which shard (or the whole
+/// stream), which metric.
+struct Wanted<'a> {
+    request: usize,
+    shard: Option<&'a ShardId>,
+    metric: MetricName,
+}
+
+impl CloudWatchMetrics {
+    /// Reads every series of `requests`, which share one window, in calls of
+    /// at most 500 queries, following NextToken; one answer per request.
+    async fn read_window(
         &self,
-        stream: &str,
-        shards: &[ShardId],
-        metrics: &[MetricName],
+        requests: &[&MetricsRequest],
         start: DateTime<Utc>,
         minutes: u32,
-    ) -> ApiResult<Metrics> {
+    ) -> ApiResult<Vec<Metrics>> {
         let start_secs = start.timestamp();
         let end_secs = start_secs + i64::from(minutes) * 60;
-        // Every series: the stream-level ones first, then each shard's. All
-        // minutes are missing until a datapoint says otherwise.
-        let series: Vec<(Option<&ShardId>, MetricName)> = STREAM_METRICS
+        // Every series: per request, the stream-level ones first, then each
+        // shard's. All minutes are missing until a datapoint says otherwise.
+        let wanted: Vec<Wanted> = requests
             .iter()
-            .map(|&m| (None, m))
-            .chain(
-                shards
+            .enumerate()
+            .flat_map(|(request, r)| {
+                STREAM_METRICS
                     .iter()
-                    .flat_map(|s| metrics.iter().map(move |&m| (Some(s), m))),
-            )
+                    .map(move |&metric| Wanted {
+                        request,
+                        shard: None,
+                        metric,
+                    })
+                    .chain(r.shards.iter().flat_map(move |s| {
+                        r.metrics.iter().map(move |&metric| Wanted {
+                            request,
+                            shard: Some(s),
+                            metric,
+                        })
+                    }))
+            })
             .collect();
-        let mut values: Vec<Vec<Option<f64>>> = vec![vec![None; minutes as usize]; series.len()];
-        for (batch_no, batch) in series.chunks(MAX_QUERIES_PER_CALL).enumerate() {
+        let mut values: Vec<Vec<Option<f64>>> = vec![vec![None; minutes as usize]; wanted.len()];
+        for (batch_no, batch) in wanted.chunks(MAX_QUERIES_PER_CALL).enumerate() {
             let offset = batch_no * MAX_QUERIES_PER_CALL;
             let queries: Vec<MetricDataQuery> = batch
                 .iter()
                 .enumerate()
-                .map(|(i, &(shard, m))| query(offset + i, stream, shard, m))
+                .map(|(i, w)| query(offset + i, &requests[w.request].stream, w.shard, w.metric))
                 .collect();
+            let datapoints = (queries.len() as u64) * u64::from(minutes);
             let mut token: Option<String> = None;
             loop {
+                self.limiter.acquire_metrics(datapoints).await;
                 let out = self
                     .client
                     .get_metric_data()
@@ -174,24 +210,86 @@ impl MetricsRead for CloudWatchMetrics {
                 }
             }
         }
-        let mut out = Metrics {
-            start,
-            period_seconds: 60,
-            stream: StreamMetrics::default(),
-            shards: FxHashMap::default(),
-        };
-        for ((shard, metric), values) in series.into_iter().zip(values) {
+        let mut out: Vec<Metrics> = requests
+            .iter()
+            .map(|_| Metrics {
+                start,
+                period_seconds: 60,
+                stream: StreamMetrics::default(),
+                shards: FxHashMap::default(),
+            })
+            .collect();
+        for (w, values) in wanted.iter().zip(values) {
             let values = Series::from(values);
-            match (shard, metric) {
-                (None, MetricName::IncomingBytes) => out.stream.incoming_bytes = values,
-                (None, MetricName::IncomingRecords) => out.stream.incoming_records = values,
+            let m = &mut out[w.request];
+            match (w.shard, w.metric) {
+                (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
+                (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
                 (None, _) => {} // not among STREAM_METRICS
-                (Some(shard), _) => {
-                    let entry: &mut ShardMetrics = out.shards.entry(shard.clone()).or_default();
+                (Some(shard), metric) => {
+                    let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
                     *metric.series_mut(entry) = values;
                 }
             }
         }
         Ok(out)
+    }
+}
+
+impl MetricsRead for CloudWatchMetrics {
+    async fn read_metrics(
+        &self,
+        stream: &str,
+        shards: &[ShardId],
+        metrics: &[MetricName],
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> ApiResult<Metrics> {
+        let request = MetricsRequest {
+            stream: stream.to_owned(),
+            shards: shards.to_vec(),
+            metrics: metrics.to_vec(),
+            start,
+            minutes,
+        };
+        let mut out = self.read_window(&[&request], start, minutes).await?;
+        Ok(out.pop().expect("one answer per request"))
+    }
+
+    /// Requests with the same window share calls; a failed call fails
+    /// every request of its window.
+    async fn read_metrics_batch(&self, requests: &[MetricsRequest]) -> Vec<ApiResult<Metrics>> {
+        let mut windows: Vec<(DateTime<Utc>, u32)> =
+            requests.iter().map(|r| (r.start, r.minutes)).collect();
+        windows.sort();
+        windows.dedup();
+        let mut answers: Vec<Option<ApiResult<Metrics>>> = requests.iter().map(|_| None).collect();
+        for (start, minutes) in windows {
+            let members: Vec<usize> = (0..requests.len())
+                .filter(|&i| (requests[i].start, requests[i].minutes) == (start, minutes))
+                .collect();
+            let group: Vec<&MetricsRequest> = members.iter().map(|&i| &requests[i]).collect();
+            match self.read_window(&group, start, minutes).await {
+                Ok(metrics) => {
+                    for (i, m) in members.into_iter().zip(metrics) {
+                        answers[i] = Some(Ok(m));
+                    }
+                }
+                Err(e) => {
+                    for i in members {
+                        answers[i] = Some(Err(ApiError::new(
+                            e.operation,
+                            e.kind,
+                            e.code.as_deref(),
+                            e.message.clone(),
+                        )));
+                    }
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every request is in one window"))
+            .collect()
     }
 }

@@ -2,6 +2,8 @@
 //! [`KinesisWriter`] reshards and tags. The `plan` command is built with a
 //! reader alone.
 
+use std::sync::Arc;
+
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{self as k, ShardFilter, ShardFilterType};
 
@@ -10,8 +12,9 @@ use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::observation::{History, StreamMode, StreamStatus};
 use crate::ports::{
     ApiError, ApiErrorKind, ApiResult, KinesisRead, KinesisWrite, MetricName, ShardQuota, StreamId,
-    StreamSummary,
+    StreamListing, StreamSummary,
 };
+use crate::quota::{Api, ApiLimiter};
 use crate::tags;
 
 /// Read-only Kinesis: streams, shards, limits and the controller's tags.
@@ -20,6 +23,8 @@ pub struct KinesisReader {
     client: Client,
     /// Where calls go, for messages about calls that got no answer.
     endpoint: String,
+    /// Every call waits here for its slot within the account's quotas.
+    limiter: Arc<ApiLimiter>,
 }
 
 /// Resharding and tagging.
@@ -27,27 +32,48 @@ pub struct KinesisReader {
 pub struct KinesisWriter {
     client: Client,
     endpoint: String,
+    limiter: Arc<ApiLimiter>,
+}
+
+fn kinesis_endpoint(client: &Client) -> String {
+    endpoint_for(
+        "KINESIS",
+        "kinesis",
+        client.config().region().map(|r| r.as_ref()),
+    )
 }
 
 impl KinesisReader {
+    /// A reader whose calls are counted but not paced; see
+    /// [`KinesisReader::with_limiter`].
     pub fn new(client: Client) -> Self {
-        let endpoint = endpoint_for(
-            "KINESIS",
-            "kinesis",
-            client.config().region().map(|r| r.as_ref()),
-        );
-        KinesisReader { client, endpoint }
+        KinesisReader {
+            endpoint: kinesis_endpoint(&client),
+            client,
+            limiter: Arc::new(ApiLimiter::unlimited()),
+        }
+    }
+
+    /// The same reader, its calls paced by `limiter` (shared by everything
+    /// that calls the account).
+    pub fn with_limiter(self, limiter: Arc<ApiLimiter>) -> Self {
+        KinesisReader { limiter, ..self }
     }
 }
 
 impl KinesisWriter {
+    /// A writer whose calls are counted but not paced; see
+    /// [`KinesisWriter::with_limiter`].
     pub fn new(client: Client) -> Self {
-        let endpoint = endpoint_for(
-            "KINESIS",
-            "kinesis",
-            client.config().region().map(|r| r.as_ref()),
-        );
-        KinesisWriter { client, endpoint }
+        KinesisWriter {
+            endpoint: kinesis_endpoint(&client),
+            client,
+            limiter: Arc::new(ApiLimiter::unlimited()),
+        }
+    }
+
+    pub fn with_limiter(self, limiter: Arc<ApiLimiter>) -> Self {
+        KinesisWriter { limiter, ..self }
     }
 }
 
@@ -110,28 +136,59 @@ fn shard(operation: &'static str, s: &k::Shard) -> ApiResult<Shard> {
 }
 
 impl KinesisRead for KinesisReader {
-    async fn list_streams(&self) -> ApiResult<Vec<String>> {
-        let mut names = Vec::new();
-        let mut pages = self.client.list_streams().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify_at("ListStreams", &self.endpoint, e))?;
-            if page.stream_summaries().is_empty() {
-                names.extend(page.stream_names().iter().cloned());
+    async fn list_streams(&self) -> ApiResult<Vec<StreamListing>> {
+        const OP: &str = "ListStreams";
+        let mut listings: Vec<StreamListing> = Vec::new();
+        let mut token: Option<String> = None;
+        let mut after: Option<String> = None;
+        loop {
+            self.limiter.acquire(Api::ListStreams).await;
+            let out = self
+                .client
+                .list_streams()
+                .limit(100)
+                .set_next_token(token.take())
+                .set_exclusive_start_stream_name(after.take())
+                .send()
+                .await
+                .map_err(|e| classify_at(OP, &self.endpoint, e))?;
+            let before = listings.len();
+            if out.stream_summaries().is_empty() {
+                listings.extend(out.stream_names().iter().map(|name| StreamListing {
+                    name: name.clone(),
+                    arn: None,
+                    status: None,
+                    mode: None,
+                }));
             } else {
-                names.extend(
-                    page.stream_summaries()
-                        .iter()
-                        .map(|s| s.stream_name().to_owned()),
-                );
+                listings.extend(out.stream_summaries().iter().map(|s| StreamListing {
+                    name: s.stream_name().to_owned(),
+                    arn: Some(s.stream_arn().to_owned()),
+                    status: status(s.stream_status()),
+                    mode: Some(match s.stream_mode_details().map(|d| d.stream_mode()) {
+                        Some(k::StreamMode::OnDemand) => StreamMode::OnDemand,
+                        _ => StreamMode::Provisioned,
+                    }),
+                }));
+            }
+            // AWS pages with NextToken; kinesis-local says HasMoreStreams
+            // without one, and is continued from the last name instead.
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ if out.has_more_streams() && listings.len() > before => {
+                    after = listings.last().map(|l| l.name.clone());
+                }
+                _ => break,
             }
         }
-        names.sort();
-        names.dedup();
-        Ok(names)
+        listings.sort_by(|a, b| a.name.cmp(&b.name));
+        listings.dedup_by(|a, b| a.name == b.name);
+        Ok(listings)
     }
 
     async fn describe_stream(&self, stream: &StreamId) -> ApiResult<StreamSummary> {
         const OP: &str = "DescribeStreamSummary";
+        self.limiter.acquire(Api::DescribeStreamSummary).await;
         let out = on_stream!(self.client.describe_stream_summary(), stream)
             .send()
             .await
@@ -180,6 +237,7 @@ impl KinesisRead for KinesisReader {
             .r#type(ShardFilterType::AtLatest)
             .build()
             .map_err(|e| unexpected(OP, e.to_string()))?;
+        self.limiter.acquire(Api::ListShards).await;
         let mut out = on_stream!(self.client.list_shards(), stream)
             .shard_filter(filter)
             .max_results(1000)
@@ -195,6 +253,7 @@ impl KinesisRead for KinesisReader {
                 // Follow-up pages carry the token alone: AWS refuses a
                 // stream name or filter next to it.
                 Some(token) if !token.is_empty() => {
+                    self.limiter.acquire(Api::ListShards).await;
                     out = self
                         .client
                         .list_shards()
@@ -212,6 +271,7 @@ impl KinesisRead for KinesisReader {
     }
 
     async fn shard_quota(&self) -> ApiResult<ShardQuota> {
+        self.limiter.acquire(Api::DescribeLimits).await;
         let out = self
             .client
             .describe_limits()
@@ -229,6 +289,7 @@ impl KinesisRead for KinesisReader {
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut start: Option<String> = None;
         loop {
+            self.limiter.acquire(Api::ListTagsForStream).await;
             let out = on_stream!(self.client.list_tags_for_stream(), stream)
                 .set_exclusive_start_tag_key(start.take())
                 .limit(50)
@@ -254,6 +315,7 @@ impl KinesisRead for KinesisReader {
 
 impl KinesisWrite for KinesisWriter {
     async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
+        self.limiter.acquire(Api::SplitShard).await;
         on_stream!(self.client.split_shard(), stream)
             .shard_to_split(shard.as_str())
             .new_starting_hash_key(key.to_string())
@@ -271,6 +333,7 @@ impl KinesisWrite for KinesisWriter {
         shard: &ShardId,
         adjacent: &ShardId,
     ) -> ApiResult<()> {
+        self.limiter.acquire(Api::MergeShards).await;
         on_stream!(self.client.merge_shards(), stream)
             .shard_to_merge(shard.as_str())
             .adjacent_shard_to_merge(adjacent.as_str())
@@ -292,6 +355,7 @@ impl KinesisWrite for KinesisWriter {
         for (key, value) in tags::encode(history, note) {
             request = request.tags(key, value);
         }
+        self.limiter.acquire(Api::AddTagsToStream).await;
         request
             .send()
             .await
@@ -308,6 +372,7 @@ impl KinesisWrite for KinesisWriter {
         for m in metrics {
             request = request.shard_level_metrics(k::MetricsName::from(m.as_str()));
         }
+        self.limiter.acquire(Api::EnableEnhancedMonitoring).await;
         request
             .send()
             .await

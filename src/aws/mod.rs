@@ -14,7 +14,10 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::quota::ApiLimiter;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use kinesis::{KinesisReader, KinesisWriter};
@@ -45,6 +48,29 @@ pub async fn load_config(options: &AwsOptions) -> SdkConfig {
         loader = loader.profile_name(profile);
     }
     loader.load().await
+}
+
+/// The adapters one process uses, built once from the SDK configuration,
+/// every call of theirs paced by one limiter within the account's quotas.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub read: KinesisReader,
+    pub write: KinesisWriter,
+    pub metrics: CloudWatchMetrics,
+    pub limiter: Arc<ApiLimiter>,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig, limiter: Arc<ApiLimiter>) -> Self {
+        let kinesis = kinesis_client(config);
+        Clients {
+            read: KinesisReader::new(kinesis.clone()).with_limiter(limiter.clone()),
+            write: KinesisWriter::new(kinesis).with_limiter(limiter.clone()),
+            metrics: CloudWatchMetrics::new(cloudwatch_client(config))
+                .with_limiter(limiter.clone()),
+            limiter,
+        }
+    }
 }
 
 /// The Kinesis client for `config`.

@@ -5,13 +5,16 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::Utc;
 
-use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::aws;
 use kinesis_autoscaler::controller::{self, Planned};
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::observe::Memory;
 use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::ports::SystemClock;
+use kinesis_autoscaler::quota::ApiLimiter;
 use kinesis_autoscaler::{Error, shutdown};
+use std::sync::Arc;
 
 use super::progress::Progress;
 use super::{ApplyArgs, ApplyOutput, print_json, render, report_error, write_stdout};
@@ -19,13 +22,13 @@ use super::{ApplyArgs, ApplyOutput, print_json, render, report_error, write_stdo
 pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let policy = Policy::load(&args.policy).map_err(Error::from)?;
     let sdk = aws::load_config(&args.aws.options()).await;
-    let client = aws::kinesis_client(&sdk);
-    let read = KinesisReader::new(client.clone());
-    let write = KinesisWriter::new(client);
-    let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
+    let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
+    let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
 
-    let targets = controller::targets(&policy, &read, args.stream.as_deref()).await?;
-    let results = controller::plan_streams(&read, &metrics, &targets, Utc::now(), true).await;
+    let targets = controller::targets(&policy, read, args.stream.as_deref()).await?;
+    let memory = Memory::default();
+    let results =
+        controller::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
     let mut planned: Vec<Planned> = Vec::new();
     let mut failed = false;
     for (_, result) in results {
@@ -63,7 +66,8 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         // The answer may have taken a while: plan again, and apply only if
         // the streams still call for exactly what was shown.
-        let again = controller::plan_streams(&read, &metrics, &targets, Utc::now(), true).await;
+        let again =
+            controller::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
         let unchanged = again.len() == planned.len()
             && again.iter().zip(&planned).all(|((_, now), shown)| {
                 now.as_ref().is_ok_and(|now| {
@@ -104,8 +108,8 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     };
     let limiter = RateLimiter::for_reshards();
     let executor = Executor {
-        read: &read,
-        write: &write,
+        read,
+        write,
         clock: &SystemClock,
         limiter: &limiter,
         config: &config,

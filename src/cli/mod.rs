@@ -300,7 +300,9 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
         ))
     } else if let Some(stream) = &args.stream {
         let sdk = aws::load_config(&args.aws.options()).await;
-        let read = KinesisReader::new(aws::kinesis_client(&sdk));
+        let read = KinesisReader::new(aws::kinesis_client(&sdk)).with_limiter(std::sync::Arc::new(
+            kinesis_autoscaler::quota::ApiLimiter::default(),
+        ));
         let id = StreamId::from_name_or_arn(stream);
         let open: Vec<_> = read
             .list_open_shards(&id)

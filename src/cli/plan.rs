@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader};
+use kinesis_autoscaler::aws;
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::observation::Observation;
+use kinesis_autoscaler::observe::Memory;
 use kinesis_autoscaler::plan::{Plan, Refusal};
 use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::quota::ApiLimiter;
 use kinesis_autoscaler::{Error, controller, planner, yaml};
+use std::sync::Arc;
 
 use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
 
@@ -62,9 +65,10 @@ fn snapshot_path(template: &Path, stream: &str) -> PathBuf {
 
 async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
     let sdk = aws::load_config(&args.aws.options()).await;
-    let read = KinesisReader::new(aws::kinesis_client(&sdk));
-    let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
-    let targets = controller::targets(policy, &read, args.stream.as_deref()).await?;
+    let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
+    // Only reading: the writer is never used, and cannot be reached here.
+    let (read, metrics) = (&clients.read, &clients.metrics);
+    let targets = controller::targets(policy, read, args.stream.as_deref()).await?;
     if let Some(path) = &args.save_snapshot
         && targets.len() > 1
         && !path.to_string_lossy().contains("{stream}")
@@ -76,7 +80,9 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let results = controller::plan_streams(&read, &metrics, &targets, Utc::now(), false).await;
+    let memory = Memory::default();
+    let results =
+        controller::plan_streams(read, metrics, &targets, Utc::now(), false, &memory).await;
     let mut plans = Vec::new();
     let mut failed = false;
     for (target, result) in results {

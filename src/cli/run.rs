@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinesis_autoscaler::aws::{self, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::aws::{self, KinesisReader};
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
 use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::ports::KinesisRead;
 use kinesis_autoscaler::ports::{SystemClock, TokioClock};
+use kinesis_autoscaler::quota::ApiLimiter;
 use kinesis_autoscaler::runner::{PolicyHandle, RunEnd, Runner, Schedule, watch_policy};
 use kinesis_autoscaler::shutdown::{self, Shutdown, ShutdownTrigger};
 use kinesis_autoscaler::status::Status;
@@ -126,18 +127,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let end = match simulation {
         None => {
             let sdk = aws::load_config(&args.aws.options()).await;
-            let client = aws::kinesis_client(&sdk);
-            let (read, write) = (
-                KinesisReader::new(client.clone()),
-                KinesisWriter::new(client),
-            );
-            let metrics = CloudWatchMetrics::new(aws::cloudwatch_client(&sdk));
-            check_targets(&handle.get(), &read).await?;
+            let api = Arc::new(ApiLimiter::new(handle.get().quotas.clone()));
+            status.count_api_calls(api.clone());
+            let clients = aws::Clients::new(&sdk, api.clone());
+            let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
+            check_targets(&handle.get(), read).await?;
             let limiter = RateLimiter::for_reshards();
             let on_event = log_and_note_progress(&status);
             let executor = Executor {
-                read: &read,
-                write: &write,
+                read,
+                write,
                 clock: &SystemClock,
                 limiter: &limiter,
                 config: &config,
@@ -147,7 +146,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             };
             let runner = Runner {
                 executor: &executor,
-                metrics: &metrics,
+                metrics,
+                api: Some(&api),
                 policy: &handle,
                 status: &status,
                 shutdown: &stop,
@@ -302,6 +302,7 @@ fn simulate_loop(
         let runner = Runner {
             executor: &executor,
             metrics: &world,
+            api: None,
             policy: handle,
             status,
             shutdown: stop,

@@ -28,6 +28,28 @@ pub struct PolicyFile {
     /// override the defaults. A stream matching several entries takes the
     /// exact name first, then the first matching glob.
     pub streams: Vec<Settings>,
+    /// The account's API quotas, shared by every stream (and every other
+    /// tool in the account).
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+/// How much of the account's API quotas the controller takes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The share of each quota the controller uses, leaving the rest to
+    /// the account's other tools. Default 0.8.
+    pub headroom: Option<Fraction>,
+    /// Calls per second the account allows, by API (`ListTagsForStream:
+    /// 10`), for accounts with raised quotas. Defaults: the documented
+    /// quotas (ListStreams 5, DescribeStreamSummary 20, ListTagsForStream
+    /// 5, AddTagsToStream 5, DescribeLimits 1, SplitShard 5, MergeShards 5,
+    /// GetMetricData 50, ...).
+    pub quotas: Option<std::collections::BTreeMap<String, f64>>,
+    /// GetMetricData datapoints per second the account allows. Default
+    /// 180000.
+    pub datapoints_per_second: Option<f64>,
 }
 
 /// The settings of one stream entry, or of `defaults`. Every field is

@@ -16,6 +16,7 @@ use globset::{Glob, GlobMatcher};
 
 use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::ports::MetricName;
+use crate::quota::{Api, Quotas};
 use crate::yaml;
 pub use file::SilentStream;
 use file::{PolicyFile, Settings};
@@ -323,6 +324,8 @@ pub struct Policy {
     exact: HashMap<String, usize>,
     /// The entries with a glob, in file order.
     globs: Vec<usize>,
+    /// The account's API quotas and the share of them to use.
+    pub quotas: Quotas,
 }
 
 /// A policy that cannot be used, and where it went wrong.
@@ -387,10 +390,18 @@ impl Policy {
             location: e.location,
             message: e.message,
         })?;
-        let streams = Policy::resolve(file).map_err(|problems| PolicyError::Invalid {
-            path: path.to_owned(),
-            problems,
-        })?;
+        let quotas = Policy::quotas(&file.api);
+        let (streams, quotas) = match (Policy::resolve(file), quotas) {
+            (Ok(streams), Ok(quotas)) => (streams, quotas),
+            (streams, quotas) => {
+                let mut problems = streams.err().unwrap_or_default();
+                problems.extend(quotas.err().unwrap_or_default());
+                return Err(PolicyError::Invalid {
+                    path: path.to_owned(),
+                    problems,
+                });
+            }
+        };
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
         for (i, rule) in streams.iter().enumerate() {
@@ -408,7 +419,47 @@ impl Policy {
             streams,
             exact,
             globs,
+            quotas,
         })
+    }
+
+    /// The quotas the `api` block sets over the documented ones.
+    fn quotas(api: &file::ApiSettings) -> Result<Quotas, Vec<String>> {
+        let mut quotas = Quotas::default();
+        let mut problems = Vec::new();
+        if let Some(h) = api.headroom {
+            quotas.headroom = h.0;
+        }
+        for (name, rate) in api.quotas.iter().flatten() {
+            match Api::parse(name) {
+                None => problems.push(format!(
+                    "api.quotas.{}: not an API the controller calls; one of {}",
+                    input::quote(name),
+                    Api::ALL.map(Api::as_str).join(", ")
+                )),
+                Some(_) if !(rate.is_finite() && *rate > 0.0 && *rate <= 100_000.0) => problems
+                    .push(format!(
+                        "api.quotas.{name}: must be a rate in (0, 100000] calls per second, got {rate}"
+                    )),
+                Some(a) => {
+                    quotas.rates.insert(a, *rate);
+                }
+            }
+        }
+        if let Some(dps) = api.datapoints_per_second {
+            if (1000.0..=100_000_000.0).contains(&dps) {
+                quotas.datapoints_per_second = dps;
+            } else {
+                problems.push(format!(
+                    "api.datapoints_per_second: must be in [1000, 100000000], got {dps}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(quotas)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Merges every entry over the defaults and checks the result, listing

@@ -14,7 +14,7 @@ use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::observation::{History, StreamMode, StreamStatus};
 use crate::ports::{
     ApiError, ApiErrorKind, ApiResult, Clock, KinesisRead, KinesisWrite, MetricName, ShardQuota,
-    StreamId, StreamSummary,
+    StreamId, StreamListing, StreamSummary,
 };
 use crate::tags;
 
@@ -381,10 +381,21 @@ impl<C: Clock> SimKinesis<C> {
 }
 
 impl<C: Clock> KinesisRead for SimKinesis<C> {
-    async fn list_streams(&self) -> ApiResult<Vec<String>> {
+    async fn list_streams(&self) -> ApiResult<Vec<StreamListing>> {
         let mut state = self.state();
         Self::injected(&mut state, "ListStreams")?;
-        Ok(state.streams.keys().cloned().collect())
+        Ok(state
+            .streams
+            .iter()
+            .map(|(name, s)| StreamListing {
+                name: name.clone(),
+                arn: Some(format!(
+                    "arn:aws:kinesis:us-east-1:000000000000:stream/{name}"
+                )),
+                status: Some(self.status(s)),
+                mode: Some(s.mode),
+            })
+            .collect())
     }
 
     async fn describe_stream(&self, stream: &StreamId) -> ApiResult<StreamSummary> {

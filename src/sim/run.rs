@@ -195,7 +195,10 @@ async fn simulate(
                 stream: StreamId::named(scenario.stream.as_str()),
                 entry: scenario.stream.clone(),
                 policy: policy.clone(),
+                listing: None,
             };
+            // Remembered between ticks, as the sidecar does.
+            let memory = crate::observe::Memory::default();
             let config = ExecutorConfig::default();
             let limiter = RateLimiter::for_reshards();
             let quiet = |_: crate::executor::Event<'_>| {};
@@ -217,13 +220,15 @@ async fn simulate(
                     std::slice::from_ref(&target),
                     clock.now(),
                     false,
+                    &memory,
                 )
                 .await;
                 for (_, planned) in results {
                     if let Ok(planned) = planned
                         && !planned.plan.actions.is_empty()
                     {
-                        controller::apply_planned(&executor, &planned).await;
+                        let report = controller::apply_planned(&executor, &planned).await;
+                        controller::remember_applied(&memory, &report);
                     }
                 }
                 progress(done(&clock));

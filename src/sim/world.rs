@@ -26,7 +26,7 @@ use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::observation::{History, Metrics, Series, ShardMetrics, StreamMetrics};
 use crate::ports::{
     ApiResult, Clock, KinesisRead, KinesisWrite, MetricName, MetricsRead, ShardQuota, StreamId,
-    StreamSummary,
+    StreamListing, StreamSummary,
 };
 
 /// Write capacity of one shard per minute (Kinesis enforces it per second).
@@ -330,7 +330,7 @@ impl<C: Clock + Clone> SimWorld<C> {
 }
 
 impl<C: Clock + Clone> KinesisRead for SimWorld<C> {
-    async fn list_streams(&self) -> ApiResult<Vec<String>> {
+    async fn list_streams(&self) -> ApiResult<Vec<StreamListing>> {
         self.catch_up();
         self.kinesis.list_streams().await
     }

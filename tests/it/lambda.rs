@@ -47,6 +47,7 @@ fn handler(stream: &str) -> Handler {
         read: KinesisReader::new(k.clone()),
         write: KinesisWriter::new(k),
         metrics: CloudWatchMetrics::new(cloudwatch()),
+        api: std::sync::Arc::new(kinesis_autoscaler::quota::ApiLimiter::default()),
         config: ExecutorConfig {
             poll_initial: Duration::from_millis(200),
             ..ExecutorConfig::default()

@@ -678,6 +678,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
             shards: metrics_shards,
         },
         history,
+        cooldowns_read: true,
         shard_quota: s.quota.map(|(headroom, others)| {
             let open_shard_count = n as u32 + others;
             ShardQuota {

@@ -128,6 +128,7 @@ impl Harness {
         let runner = Runner {
             executor: &executor,
             metrics: &self.world,
+            api: None,
             policy: &self.policy,
             status: &self.status,
             shutdown: stop,

@@ -1,0 +1,297 @@
+//! The account's API quotas, and one limiter that keeps every Kinesis and
+//! CloudWatch call of the process within them.
+//!
+//! Kinesis and CloudWatch quotas are per account and region, shared by
+//! every stream and by every other tool in the account. One
+//! [`ApiLimiter`] is shared by all the streams of a pass (all the passes of
+//! a sidecar): each call waits for its slot, spaced evenly at a fraction
+//! (`headroom`, default 80%) of the documented rate, so no window of a
+//! second ever holds more calls than the quota and the rest is left to the
+//! account's other tools. GetMetricData is limited by datapoints per second
+//! too. A LimitExceeded reply still backs off (the SDK's retry and the
+//! executor's), since other tools may take more than their share.
+//!
+//! The limiter also counts calls per API, for `/metrics` and reports.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// An API call the controller makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Api {
+    ListStreams,
+    DescribeStreamSummary,
+    ListShards,
+    DescribeLimits,
+    ListTagsForStream,
+    AddTagsToStream,
+    SplitShard,
+    MergeShards,
+    EnableEnhancedMonitoring,
+    GetMetricData,
+}
+
+impl Api {
+    pub const ALL: [Api; 10] = [
+        Api::ListStreams,
+        Api::DescribeStreamSummary,
+        Api::ListShards,
+        Api::DescribeLimits,
+        Api::ListTagsForStream,
+        Api::AddTagsToStream,
+        Api::SplitShard,
+        Api::MergeShards,
+        Api::EnableEnhancedMonitoring,
+        Api::GetMetricData,
+    ];
+
+    /// The operation's name, as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::ListStreams => "ListStreams",
+            Api::DescribeStreamSummary => "DescribeStreamSummary",
+            Api::ListShards => "ListShards",
+            Api::DescribeLimits => "DescribeLimits",
+            Api::ListTagsForStream => "ListTagsForStream",
+            Api::AddTagsToStream => "AddTagsToStream",
+            Api::SplitShard => "SplitShard",
+            Api::MergeShards => "MergeShards",
+            Api::EnableEnhancedMonitoring => "EnableEnhancedMonitoring",
+            Api::GetMetricData => "GetMetricData",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The documented per-account, per-region quota, calls per second.
+    /// ListShards' quota is per stream (1,000/s); the account-wide figure
+    /// here only keeps one process from flooding the service.
+    pub fn default_rate(self) -> f64 {
+        match self {
+            Api::ListStreams => 5.0,
+            Api::DescribeStreamSummary => 20.0,
+            Api::ListShards => 100.0,
+            Api::DescribeLimits => 1.0,
+            Api::ListTagsForStream => 5.0,
+            Api::AddTagsToStream => 5.0,
+            Api::SplitShard => 5.0,
+            Api::MergeShards => 5.0,
+            Api::EnableEnhancedMonitoring => 5.0,
+            Api::GetMetricData => 50.0,
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// GetMetricData's datapoint quota: per second, for windows starting within
+/// the last three hours.
+pub const DEFAULT_DATAPOINTS_PER_SECOND: f64 = 180_000.0;
+/// The share of each quota the controller takes by default.
+pub const DEFAULT_HEADROOM: f64 = 0.8;
+
+/// The quotas the limiter holds calls to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quotas {
+    /// Calls per second, per API, as the account has them.
+    pub rates: BTreeMap<Api, f64>,
+    /// GetMetricData datapoints per second.
+    pub datapoints_per_second: f64,
+    /// The share of each quota this controller may use.
+    pub headroom: f64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            rates: Api::ALL.iter().map(|a| (*a, a.default_rate())).collect(),
+            datapoints_per_second: DEFAULT_DATAPOINTS_PER_SECOND,
+            headroom: DEFAULT_HEADROOM,
+        }
+    }
+}
+
+impl Quotas {
+    /// The rate the controller keeps to for `api`.
+    pub fn rate(&self, api: Api) -> f64 {
+        self.rates.get(&api).copied().unwrap_or(api.default_rate()) * self.headroom
+    }
+}
+
+/// One evenly spaced lane: calls (or datapoints) at a fixed rate.
+#[derive(Debug)]
+struct Lane {
+    /// (time one unit takes, when the next unit may go).
+    state: Mutex<(Duration, Option<Instant>)>,
+}
+
+fn per_unit(per_second: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / per_second.max(1e-6))
+}
+
+impl Lane {
+    fn new(per_second: f64) -> Self {
+        Lane {
+            state: Mutex::new((per_unit(per_second), None)),
+        }
+    }
+
+    fn set_rate(&self, per_second: f64) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = per_unit(per_second);
+    }
+
+    /// Takes `units` and returns when the caller may go: the first caller
+    /// at once, each next one a unit's time after the previous one's units.
+    fn reserve(&self, units: u64) -> Instant {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let slot = state.1.map_or(now, |n| n.max(now));
+        let span = state
+            .0
+            .saturating_mul(units.min(u64::from(u32::MAX)) as u32);
+        state.1 = Some(slot + span);
+        slot
+    }
+}
+
+/// Keeps every call within the account's quotas, and counts them.
+#[derive(Debug)]
+pub struct ApiLimiter {
+    quotas: Mutex<Quotas>,
+    lanes: BTreeMap<Api, Lane>,
+    datapoints: Lane,
+    calls: BTreeMap<Api, AtomicU64>,
+    datapoints_requested: AtomicU64,
+    /// Whether calls wait at all (false for the simulator and tests that
+    /// count without pacing).
+    pacing: bool,
+}
+
+impl ApiLimiter {
+    pub fn new(quotas: Quotas) -> Self {
+        let lanes = Api::ALL
+            .iter()
+            .map(|a| (*a, Lane::new(quotas.rate(*a))))
+            .collect();
+        let datapoints = Lane::new(quotas.datapoints_per_second * quotas.headroom);
+        ApiLimiter {
+            quotas: Mutex::new(quotas),
+            lanes,
+            datapoints,
+            calls: Api::ALL.iter().map(|a| (*a, AtomicU64::new(0))).collect(),
+            datapoints_requested: AtomicU64::new(0),
+            pacing: true,
+        }
+    }
+
+    /// A limiter that counts calls but never makes one wait.
+    pub fn unlimited() -> Self {
+        ApiLimiter {
+            pacing: false,
+            ..ApiLimiter::new(Quotas::default())
+        }
+    }
+
+    pub fn quotas(&self) -> Quotas {
+        self.quotas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Holds calls to new quotas from now on (a policy reloaded).
+    pub fn set_quotas(&self, quotas: Quotas) {
+        for (api, lane) in &self.lanes {
+            lane.set_rate(quotas.rate(*api));
+        }
+        self.datapoints
+            .set_rate(quotas.datapoints_per_second * quotas.headroom);
+        *self.quotas.lock().unwrap_or_else(|e| e.into_inner()) = quotas;
+    }
+
+    /// Waits for a slot for one call of `api`.
+    pub async fn acquire(&self, api: Api) {
+        self.calls[&api].fetch_add(1, Ordering::Relaxed);
+        if self.pacing {
+            let slot = self.lanes[&api].reserve(1);
+            tokio::time::sleep_until(slot).await;
+        }
+    }
+
+    /// Waits for a slot for one GetMetricData call asking for `datapoints`
+    /// datapoints (queries times minutes).
+    pub async fn acquire_metrics(&self, datapoints: u64) {
+        self.datapoints_requested
+            .fetch_add(datapoints, Ordering::Relaxed);
+        self.calls[&Api::GetMetricData].fetch_add(1, Ordering::Relaxed);
+        if self.pacing {
+            let call = self.lanes[&Api::GetMetricData].reserve(1);
+            let points = self.datapoints.reserve(datapoints);
+            tokio::time::sleep_until(call.max(points)).await;
+        }
+    }
+
+    /// Calls made so far, per API.
+    pub fn calls(&self) -> BTreeMap<Api, u64> {
+        self.calls
+            .iter()
+            .map(|(a, n)| (*a, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// GetMetricData datapoints asked for so far.
+    pub fn datapoints_requested(&self) -> u64 {
+        self.datapoints_requested.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for ApiLimiter {
+    fn default() -> Self {
+        ApiLimiter::new(Quotas::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_are_spaced_at_the_headroom_rate() {
+        let limiter = ApiLimiter::default();
+        let start = Instant::now();
+        for _ in 0..9 {
+            limiter.acquire(Api::ListTagsForStream).await;
+        }
+        // 5/s at 80% is one call every 250 ms: the ninth goes at 2 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(limiter.calls()[&Api::ListTagsForStream], 9);
+        // Another API has its own lane.
+        let other = Instant::now();
+        limiter.acquire(Api::DescribeStreamSummary).await;
+        assert_eq!(other.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_metric_data_waits_for_datapoints_too() {
+        let limiter = ApiLimiter::default();
+        let start = Instant::now();
+        // 144,000 datapoints a second at 80%: three calls of 144,000 each
+        // go at 0 s, 1 s and 2 s, though 40 calls a second would allow more.
+        for _ in 0..3 {
+            limiter.acquire_metrics(144_000).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(limiter.datapoints_requested(), 432_000);
+    }
+}
