@@ -161,47 +161,85 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    // The metrics of every prepared stream, in shared calls.
+    // The metrics of every prepared stream, in shared calls; each stream is
+    // planned (its tags read, if it would act) as soon as its metrics are
+    // in, while the others are still read.
     let mut requests = Vec::new();
-    let mut asked: Vec<Option<usize>> = Vec::with_capacity(targets.len());
-    for (t, p) in targets.iter().zip(&prepared) {
-        match p.as_ref().ok().and_then(|p| p.metrics_request(&t.policy)) {
-            Some(r) => {
-                asked.push(Some(requests.len()));
-                requests.push(r);
+    let mut of_request: Vec<usize> = Vec::new();
+    let mut prepared: Vec<Option<Result<Prepared>>> = prepared.into_iter().map(Some).collect();
+    let mut planned: Vec<Option<Result<Planned>>> = targets.iter().map(|_| None).collect();
+    let mut unread = Vec::new(); // prepared streams with nothing to read
+    for (i, (t, p)) in targets.iter().zip(&prepared).enumerate() {
+        if let Some(Ok(p)) = p {
+            match p.metrics_request(&t.policy) {
+                Some(r) => {
+                    of_request.push(i);
+                    requests.push(r);
+                }
+                None => unread.push(i),
             }
-            None => asked.push(None),
         }
     }
-    let mut answers: Vec<Option<crate::ports::ApiResult<crate::observation::Metrics>>> = metrics
-        .read_metrics_batch(&requests)
-        .await
-        .into_iter()
-        .map(Some)
-        .collect();
-    let work: Vec<_> = targets
-        .iter()
-        .zip(prepared)
-        .zip(asked)
-        .map(|((t, p), k)| (t, p, k.and_then(|k| answers[k].take())))
-        .collect();
-    stream::iter(work)
-        .map(|(target, prepared, answer)| async move {
-            let result = async {
-                let prepared = prepared?;
-                let metrics = answer
-                    .transpose()
-                    .map_err(|e| Error::stream(&target.stream.name, e))?;
-                let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
-                let observed = observe::complete(read, prepared, metrics, memory, allow).await?;
-                plan_observed(read, target, observed, now, memory).await
+    let (done, answers) = tokio::sync::mpsc::unbounded_channel();
+    let reading = metrics.read_metrics_streamed(&requests, done);
+    let answers = futures::stream::unfold(answers, |mut rx| async move {
+        rx.recv().await.map(|answer| (answer, rx))
+    })
+    .map(|(k, answer)| (of_request[k], Some(answer)))
+    .chain(stream::iter(unread.into_iter().map(|i| (i, None))));
+    let taken: Vec<_> = prepared.iter_mut().map(Option::take).collect();
+    let taken = std::sync::Mutex::new(taken);
+    let planning = answers
+        .map(|(i, answer)| {
+            let target = &targets[i];
+            let prepared = taken.lock().unwrap_or_else(|e| e.into_inner())[i].take();
+            async move {
+                let result = async {
+                    let prepared = prepared.expect("each stream is answered once")?;
+                    let metrics = answer
+                        .transpose()
+                        .map_err(|e| Error::stream(&target.stream.name, e))?;
+                    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+                    let observed =
+                        observe::complete(read, prepared, metrics, memory, allow).await?;
+                    plan_observed(read, target, observed, now, memory).await
+                }
+                .await;
+                (i, result)
             }
-            .await;
-            (target.clone(), result)
         })
-        .buffered(CONCURRENCY)
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>();
+    let ((), results) = tokio::join!(reading, planning);
+    for (i, result) in results {
+        planned[i] = Some(result);
+    }
+    // Streams that could not even be prepared keep their error.
+    for (i, p) in taken
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(Err(e)) = p {
+            planned[i] = Some(Err(e));
+        }
+    }
+    targets
+        .iter()
+        .zip(planned)
+        .map(|(t, p)| {
+            (
+                t.clone(),
+                p.unwrap_or_else(|| {
+                    Err(Error::Usage(format!(
+                        "stream {}: no metrics answer came back",
+                        t.stream
+                    )))
+                }),
+            )
+        })
         .collect()
-        .await
 }
 
 /// Plans an observed stream; reads its cooldown tags and plans again if

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: cli::Cli) -> ExitCode {
-    const DEFAULT_LOG: &str = "warn,kinesis_autoscaler=info";
+    // The SDK's own warnings (credential providers tried in turn) repeat, as
+    // debug dumps, what the error message says.
+    const DEFAULT_LOG: &str = "warn,kinesis_autoscaler=info,aws_config=error";
     let (filter, bad_filter) = match std::env::var("KAS_LOG") {
         Ok(text) => match tracing_subscriber::EnvFilter::try_new(&text) {
             Ok(filter) => (filter, None),

@@ -319,6 +319,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_remembered_summary_is_read_again_after_an_hour() {
+        let memory = Memory::default();
+        let at: DateTime<Utc> = "2026-11-26T02:00:00Z".parse().unwrap();
+        let summary = StreamSummary {
+            name: "orders".into(),
+            arn: "arn:aws:kinesis:us-east-1:1:stream/orders".into(),
+            status: StreamStatus::Active,
+            mode: StreamMode::Provisioned,
+            open_shard_count: 2,
+            shard_level_metrics: MetricName::ALL.to_vec(),
+            created_at: None,
+        };
+        memory.remember_summary(&summary, at);
+        assert_eq!(
+            memory.summary("orders", at + TimeDelta::minutes(59)),
+            Some(summary)
+        );
+        assert_eq!(memory.summary("orders", at + TimeDelta::minutes(60)), None);
+        memory.remember_summary(
+            &StreamSummary {
+                name: "x".into(),
+                ..memory_summary()
+            },
+            at,
+        );
+        memory.forget_summary("x");
+        assert_eq!(memory.summary("x", at), None);
+        // Cooldowns noted only move forward.
+        memory.note_reshards("orders", Some(at), None);
+        memory.note_reshards("orders", Some(at - TimeDelta::minutes(5)), Some(at));
+        let h = memory.history("orders").unwrap();
+        assert_eq!((h.last_scale_up, h.last_scale_down), (Some(at), Some(at)));
+    }
+
+    fn memory_summary() -> StreamSummary {
+        StreamSummary {
+            name: String::new(),
+            arn: String::new(),
+            status: StreamStatus::Active,
+            mode: StreamMode::Provisioned,
+            open_shard_count: 1,
+            shard_level_metrics: Vec::new(),
+            created_at: None,
+        }
+    }
+
+    #[test]
     fn the_window_covers_the_longest_rule_and_the_delay() {
         let policy = StreamPolicy::default();
         let now: DateTime<Utc> = "2026-11-26T02:00:30Z".parse().unwrap();

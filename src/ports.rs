@@ -305,24 +305,28 @@ pub struct MetricsRequest {
     pub minutes: u32,
 }
 
+/// Where [`MetricsRead::read_metrics_streamed`] sends each request's answer.
+pub type MetricsSender = tokio::sync::mpsc::UnboundedSender<(usize, ApiResult<Metrics>)>;
+
 /// Reading CloudWatch metrics.
 pub trait MetricsRead: Send + Sync {
-    /// The metrics of every request, in order, reading requests with the
-    /// same window together: GetMetricData takes 500 queries a call,
-    /// whatever stream they are for. One answer per request.
-    fn read_metrics_batch(
+    /// Reads the metrics of every request, sending each answer (with the
+    /// request's index) on `done` as soon as it is complete, so the caller
+    /// goes on with a stream while others are read. Requests with the same
+    /// window may share calls: GetMetricData takes 500 queries a call,
+    /// whatever stream they are for.
+    fn read_metrics_streamed(
         &self,
         requests: &[MetricsRequest],
-    ) -> impl Future<Output = Vec<ApiResult<Metrics>>> + Send {
+        done: MetricsSender,
+    ) -> impl Future<Output = ()> + Send {
         async move {
-            let mut out = Vec::with_capacity(requests.len());
-            for r in requests {
-                out.push(
-                    self.read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
-                        .await,
-                );
+            for (i, r) in requests.iter().enumerate() {
+                let answer = self
+                    .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
+                    .await;
+                let _ = done.send((i, answer));
             }
-            out
         }
     }
 

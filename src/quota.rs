@@ -71,13 +71,13 @@ impl Api {
     }
 
     /// The documented per-account, per-region quota, calls per second.
-    /// ListShards' quota is per stream (1,000/s); the account-wide figure
-    /// here only keeps one process from flooding the service.
+    /// ListShards' quota is per stream (1,000/s): the same figure
+    /// account-wide keeps one process from flooding the service.
     pub fn default_rate(self) -> f64 {
         match self {
             Api::ListStreams => 5.0,
             Api::DescribeStreamSummary => 20.0,
-            Api::ListShards => 100.0,
+            Api::ListShards => 1000.0,
             Api::DescribeLimits => 1.0,
             Api::ListTagsForStream => 5.0,
             Api::AddTagsToStream => 5.0,
@@ -236,9 +236,30 @@ impl ApiLimiter {
             .fetch_add(datapoints, Ordering::Relaxed);
         self.calls[&Api::GetMetricData].fetch_add(1, Ordering::Relaxed);
         if self.pacing {
-            let call = self.lanes[&Api::GetMetricData].reserve(1);
-            let points = self.datapoints.reserve(datapoints);
-            tokio::time::sleep_until(call.max(points)).await;
+            // One slot for both: the call goes when both its call and its
+            // datapoints fit, and both lanes count from then.
+            let slot = {
+                let calls = &self.lanes[&Api::GetMetricData];
+                let mut call = calls.state.lock().unwrap_or_else(|e| e.into_inner());
+                let mut points = self
+                    .datapoints
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let slot = [Some(now), call.1, points.1]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(now);
+                call.1 = Some(slot + call.0);
+                let span = points
+                    .0
+                    .saturating_mul(datapoints.min(u64::from(u32::MAX)) as u32);
+                points.1 = Some(slot + span);
+                slot
+            };
+            tokio::time::sleep_until(slot).await;
         }
     }
 
@@ -280,6 +301,87 @@ mod tests {
         let other = Instant::now();
         limiter.acquire(Api::DescribeStreamSummary).await;
         assert_eq!(other.elapsed(), Duration::ZERO);
+    }
+
+    use proptest::prelude::*;
+
+    /// Calls of each API that start within any second (half-open), and
+    /// GetMetricData datapoints asked within any second.
+    fn busiest_second(times: &[(Api, Duration, u64)]) -> (BTreeMap<Api, usize>, u64) {
+        let mut calls = BTreeMap::new();
+        let mut points = 0;
+        for (i, (_, t, _)) in times.iter().enumerate() {
+            let window =
+                |(_, u, _): &&(Api, Duration, u64)| *u >= *t && *u < *t + Duration::from_secs(1);
+            for api in Api::ALL {
+                let n = times[i..]
+                    .iter()
+                    .filter(window)
+                    .filter(|(a, _, _)| *a == api)
+                    .count();
+                let e = calls.entry(api).or_insert(0);
+                *e = (*e).max(n);
+            }
+            let p: u64 = times[i..].iter().filter(window).map(|(_, _, d)| d).sum();
+            points = points.max(p);
+        }
+        (calls, points)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever bursts of callers arrive, no second ever holds more calls
+        /// of an API than its quota at the headroom (rounded up), nor more
+        /// datapoints than the datapoint quota at the headroom plus one
+        /// call's worth (a call's datapoints are spread after it).
+        #[test]
+        fn the_limiter_never_exceeds_its_rate(
+            bursts in prop::collection::vec(
+                (0u64..3_000, prop::sample::select(Api::ALL.to_vec()), 1usize..30, 0u64..=23_000),
+                1..12,
+            ),
+            headroom in prop_oneof![Just(0.8), 0.1f64..=1.0],
+        ) {
+            let quotas = Quotas { headroom, ..Quotas::default() };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let times = runtime.block_on(async {
+                let limiter = std::sync::Arc::new(ApiLimiter::new(quotas.clone()));
+                let start = Instant::now();
+                let mut tasks = Vec::new();
+                for (at, api, calls, datapoints) in bursts {
+                    for _ in 0..calls {
+                        let limiter = limiter.clone();
+                        tasks.push(tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(at)).await;
+                            if api == Api::GetMetricData {
+                                limiter.acquire_metrics(datapoints).await;
+                            } else {
+                                limiter.acquire(api).await;
+                            }
+                            (api, start.elapsed(), if api == Api::GetMetricData { datapoints } else { 0 })
+                        }));
+                    }
+                }
+                let mut times = Vec::new();
+                for t in tasks {
+                    times.push(t.await.unwrap());
+                }
+                times.sort_by_key(|(_, t, _)| *t);
+                times
+            });
+            let (calls, points) = busiest_second(&times);
+            for (api, n) in calls {
+                let allowed = (quotas.rate(api) - 1e-9).ceil() as usize;
+                prop_assert!(n <= allowed.max(1), "{api}: {n} calls in one second, {allowed} allowed");
+            }
+            let allowed = quotas.datapoints_per_second * headroom + 23_000.0;
+            prop_assert!(points as f64 <= allowed, "{points} datapoints in one second, {allowed} allowed");
+        }
     }
 
     #[tokio::test(start_paused = true)]

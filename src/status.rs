@@ -291,6 +291,25 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn metrics_count_the_calls_per_api() {
+        let status = Status::new(Duration::from_secs(60));
+        assert!(!status.prometheus().contains("api_calls_total"));
+        let limiter = std::sync::Arc::new(crate::quota::ApiLimiter::unlimited());
+        status.count_api_calls(limiter.clone());
+        limiter.acquire(crate::quota::Api::ListShards).await;
+        limiter.acquire(crate::quota::Api::ListShards).await;
+        limiter.acquire_metrics(4600).await;
+        let text = status.prometheus();
+        assert!(
+            text.contains("kinesis_autoscaler_api_calls_total{api=\"ListShards\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("kinesis_autoscaler_api_calls_total{api=\"GetMetricData\"} 1"));
+        assert!(text.contains("kinesis_autoscaler_api_calls_total{api=\"ListTagsForStream\"} 0"));
+        assert!(text.contains("kinesis_autoscaler_metric_datapoints_requested_total 4600"));
+    }
+
     #[test]
     fn a_long_pass_that_makes_progress_stays_healthy() {
         let interval = Duration::from_secs(60);

@@ -17,7 +17,9 @@ use rustc_hash::FxHashMap;
 use super::errors::{classify_at, endpoint_for};
 use crate::model::ShardId;
 use crate::observation::{Metrics, Series, ShardMetrics, StreamMetrics};
-use crate::ports::{ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead, MetricsRequest};
+use crate::ports::{
+    ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead, MetricsRequest, MetricsSender,
+};
 use crate::quota::ApiLimiter;
 
 /// GetMetricData accepts at most this many queries per call.
@@ -91,6 +93,34 @@ fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -
         .build()
 }
 
+/// One request's metrics from its series.
+fn assemble(start: DateTime<Utc>, wanted: &[Wanted], values: &mut [Vec<Option<f64>>]) -> Metrics {
+    let mut m = Metrics {
+        start,
+        period_seconds: 60,
+        stream: StreamMetrics::default(),
+        shards: FxHashMap::default(),
+    };
+    for (w, values) in wanted.iter().zip(values) {
+        let values = Series::from(std::mem::take(values));
+        match (w.shard, w.metric) {
+            (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
+            (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
+            (None, _) => {} // not among STREAM_METRICS
+            (Some(shard), metric) => {
+                let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
+                *metric.series_mut(entry) = values;
+            }
+        }
+    }
+    m
+}
+
+/// The same error, for each request a failed call served.
+fn copy(e: &ApiError) -> ApiError {
+    ApiError::new(e.operation, e.kind, e.code.as_deref(), e.message.clone())
+}
+
 /// CloudWatch's messages about one result, for an error.
 fn messages(messages: &[MessageData]) -> String {
     let texts: Vec<&str> = messages.iter().filter_map(|m| m.value()).collect();
@@ -111,15 +141,17 @@ struct Wanted<'a> {
 
 impl CloudWatchMetrics {
     /// Reads every series of `requests`, which share one window, in calls of
-    /// at most 500 queries, following NextToken; one answer per request.
+    /// at most 500 queries whatever stream they are for, following
+    /// NextToken. Each request's answer goes to `on_done` (with its index)
+    /// as soon as the call with its last query is answered, so the caller
+    /// can go on with that stream while the others are read.
     async fn read_window(
         &self,
         requests: &[&MetricsRequest],
         start: DateTime<Utc>,
         minutes: u32,
-    ) -> ApiResult<Vec<Metrics>> {
-        let start_secs = start.timestamp();
-        let end_secs = start_secs + i64::from(minutes) * 60;
+        on_done: &mut (dyn FnMut(usize, ApiResult<Metrics>) + Send),
+    ) {
         // Every series: per request, the stream-level ones first, then each
         // shard's. All minutes are missing until a datapoint says otherwise.
         let wanted: Vec<Wanted> = requests
@@ -143,96 +175,125 @@ impl CloudWatchMetrics {
             })
             .collect();
         let mut values: Vec<Vec<Option<f64>>> = vec![vec![None; minutes as usize]; wanted.len()];
+        // A failed call fails the requests it had queries of, and no other.
+        let mut failed: Vec<Option<ApiError>> = requests.iter().map(|_| None).collect();
+        // Where each request's series end in `wanted`: it is answered once
+        // the call with its last one is.
+        let (mut begins, mut ends) = (
+            vec![usize::MAX; requests.len()],
+            vec![0usize; requests.len()],
+        );
+        for (i, w) in wanted.iter().enumerate() {
+            begins[w.request] = begins[w.request].min(i);
+            ends[w.request] = i + 1;
+        }
+        let mut next = 0; // the first request not yet answered
         for (batch_no, batch) in wanted.chunks(MAX_QUERIES_PER_CALL).enumerate() {
-            let offset = batch_no * MAX_QUERIES_PER_CALL;
-            let queries: Vec<MetricDataQuery> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, w)| query(offset + i, &requests[w.request].stream, w.shard, w.metric))
-                .collect();
-            let datapoints = (queries.len() as u64) * u64::from(minutes);
-            let mut token: Option<String> = None;
-            loop {
-                self.limiter.acquire_metrics(datapoints).await;
-                let out = self
-                    .client
-                    .get_metric_data()
-                    .set_metric_data_queries(Some(queries.clone()))
-                    .start_time(AwsDateTime::from_secs(start_secs))
-                    .end_time(AwsDateTime::from_secs(end_secs))
-                    .scan_by(ScanBy::TimestampAscending)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| classify_at("GetMetricData", &self.endpoint, e))?;
-                for result in out.metric_data_results() {
-                    // A query CloudWatch could not answer must not pass for
-                    // missing datapoints.
-                    match result.status_code() {
-                        Some(StatusCode::Forbidden) => {
-                            return Err(ApiError::new(
-                                "GetMetricData",
-                                ApiErrorKind::AccessDenied,
-                                Some("Forbidden"),
-                                messages(result.messages()),
-                            ));
-                        }
-                        Some(StatusCode::InternalError) => {
-                            return Err(ApiError::new(
-                                "GetMetricData",
-                                ApiErrorKind::Unavailable,
-                                Some("InternalError"),
-                                messages(result.messages()),
-                            ));
-                        }
-                        _ => {}
-                    }
-                    let Some(index) = result
-                        .id()
-                        .and_then(|id| id.strip_prefix('q'))
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .filter(|&n| n < values.len())
-                    else {
-                        continue;
-                    };
-                    for (t, v) in result.timestamps().iter().zip(result.values()) {
-                        let minute = (t.secs() - start_secs).div_euclid(60);
-                        if let Ok(minute) = usize::try_from(minute)
-                            && minute < minutes as usize
-                        {
-                            values[index][minute] = Some(*v);
-                        }
-                    }
-                }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
+            if let Err(e) = self
+                .read_batch(requests, batch, batch_no, start, minutes, &mut values)
+                .await
+            {
+                // A failed call fails the requests it had queries of.
+                for w in batch {
+                    failed[w.request].get_or_insert_with(|| copy(&e));
                 }
             }
+            let read = (batch_no + 1) * MAX_QUERIES_PER_CALL;
+            while next < requests.len() && ends[next] <= read {
+                let begin = begins[next].min(ends[next]);
+                let answer = match failed[next].take() {
+                    Some(e) => Err(e),
+                    None => Ok(assemble(
+                        start,
+                        &wanted[begin..ends[next]],
+                        &mut values[begin..ends[next]],
+                    )),
+                };
+                on_done(next, answer);
+                next += 1;
+            }
         }
-        let mut out: Vec<Metrics> = requests
+    }
+
+    /// One call's worth of queries (at most 500), following NextToken,
+    /// into `values`.
+    async fn read_batch(
+        &self,
+        requests: &[&MetricsRequest],
+        batch: &[Wanted<'_>],
+        batch_no: usize,
+        start: DateTime<Utc>,
+        minutes: u32,
+        values: &mut [Vec<Option<f64>>],
+    ) -> ApiResult<()> {
+        let start_secs = start.timestamp();
+        let end_secs = start_secs + i64::from(minutes) * 60;
+        let offset = batch_no * MAX_QUERIES_PER_CALL;
+        let queries: Vec<MetricDataQuery> = batch
             .iter()
-            .map(|_| Metrics {
-                start,
-                period_seconds: 60,
-                stream: StreamMetrics::default(),
-                shards: FxHashMap::default(),
-            })
+            .enumerate()
+            .map(|(i, w)| query(offset + i, &requests[w.request].stream, w.shard, w.metric))
             .collect();
-        for (w, values) in wanted.iter().zip(values) {
-            let values = Series::from(values);
-            let m = &mut out[w.request];
-            match (w.shard, w.metric) {
-                (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
-                (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
-                (None, _) => {} // not among STREAM_METRICS
-                (Some(shard), metric) => {
-                    let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
-                    *metric.series_mut(entry) = values;
+        let datapoints = (queries.len() as u64) * u64::from(minutes);
+        let mut token: Option<String> = None;
+        loop {
+            self.limiter.acquire_metrics(datapoints).await;
+            let out = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.clone()))
+                .start_time(AwsDateTime::from_secs(start_secs))
+                .end_time(AwsDateTime::from_secs(end_secs))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify_at("GetMetricData", &self.endpoint, e))?;
+            for result in out.metric_data_results() {
+                // A query CloudWatch could not answer must not pass for
+                // missing datapoints.
+                match result.status_code() {
+                    Some(StatusCode::Forbidden) => {
+                        return Err(ApiError::new(
+                            "GetMetricData",
+                            ApiErrorKind::AccessDenied,
+                            Some("Forbidden"),
+                            messages(result.messages()),
+                        ));
+                    }
+                    Some(StatusCode::InternalError) => {
+                        return Err(ApiError::new(
+                            "GetMetricData",
+                            ApiErrorKind::Unavailable,
+                            Some("InternalError"),
+                            messages(result.messages()),
+                        ));
+                    }
+                    _ => {}
+                }
+                let Some(index) = result
+                    .id()
+                    .and_then(|id| id.strip_prefix('q'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|&n| n < values.len())
+                else {
+                    continue;
+                };
+                for (t, v) in result.timestamps().iter().zip(result.values()) {
+                    let minute = (t.secs() - start_secs).div_euclid(60);
+                    if let Ok(minute) = usize::try_from(minute)
+                        && minute < minutes as usize
+                    {
+                        values[index][minute] = Some(*v);
+                    }
                 }
             }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -252,44 +313,28 @@ impl MetricsRead for CloudWatchMetrics {
             start,
             minutes,
         };
-        let mut out = self.read_window(&[&request], start, minutes).await?;
-        Ok(out.pop().expect("one answer per request"))
+        let mut answer = None;
+        self.read_window(&[&request], start, minutes, &mut |_, r| answer = Some(r))
+            .await;
+        answer.expect("one answer per request")
     }
 
-    /// Requests with the same window share calls; a failed call fails
-    /// every request of its window.
-    async fn read_metrics_batch(&self, requests: &[MetricsRequest]) -> Vec<ApiResult<Metrics>> {
+    /// Requests with the same window share calls; a failed call fails the
+    /// requests it had queries of.
+    async fn read_metrics_streamed(&self, requests: &[MetricsRequest], done: MetricsSender) {
         let mut windows: Vec<(DateTime<Utc>, u32)> =
             requests.iter().map(|r| (r.start, r.minutes)).collect();
         windows.sort();
         windows.dedup();
-        let mut answers: Vec<Option<ApiResult<Metrics>>> = requests.iter().map(|_| None).collect();
         for (start, minutes) in windows {
             let members: Vec<usize> = (0..requests.len())
                 .filter(|&i| (requests[i].start, requests[i].minutes) == (start, minutes))
                 .collect();
             let group: Vec<&MetricsRequest> = members.iter().map(|&i| &requests[i]).collect();
-            match self.read_window(&group, start, minutes).await {
-                Ok(metrics) => {
-                    for (i, m) in members.into_iter().zip(metrics) {
-                        answers[i] = Some(Ok(m));
-                    }
-                }
-                Err(e) => {
-                    for i in members {
-                        answers[i] = Some(Err(ApiError::new(
-                            e.operation,
-                            e.kind,
-                            e.code.as_deref(),
-                            e.message.clone(),
-                        )));
-                    }
-                }
-            }
+            let mut send = |k: usize, r: ApiResult<Metrics>| {
+                let _ = done.send((members[k], r));
+            };
+            self.read_window(&group, start, minutes, &mut send).await;
         }
-        answers
-            .into_iter()
-            .map(|a| a.expect("every request is in one window"))
-            .collect()
     }
 }

@@ -50,6 +50,19 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether the call failed before it was sent, for want of credentials (a
+/// profile, web identity or instance role that would not give any).
+fn loading_credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 /// Where an adapter's calls go, for messages about calls that got no
 /// answer: the per-service endpoint variable (`AWS_ENDPOINT_URL_{service}`),
 /// the general one, or AWS's regional endpoint `https://{host}.{region}...`.
@@ -109,7 +122,10 @@ where
             format!("no answer in time ({})", causes(&err)),
         ),
         SdkError::DispatchFailure(d) => {
-            let kind = if d.is_timeout() {
+            let kind = if loading_credentials_failed(&err) {
+                // No request left the process: nothing to retry soon.
+                ApiErrorKind::Credentials
+            } else if d.is_timeout() {
                 ApiErrorKind::Timeout
             } else {
                 ApiErrorKind::Unavailable

@@ -20,6 +20,7 @@ const READ_ONLY: &str = "deploy/iam/read-only-policy.json";
 const CONTROLLER: &str = "deploy/iam/controller-policy.json";
 const ENHANCED_MONITORING: &str = "deploy/iam/enhanced-monitoring-policy.json";
 const SAM_TEMPLATE: &str = "deploy/sam/template.yaml";
+const STACKSET_TEMPLATE: &str = "deploy/stackset/template.yaml";
 const K8S_MANIFEST: &str = "deploy/k8s/kinesis-autoscaler.yaml";
 const DOCKERFILE: &str = "deploy/Dockerfile";
 
@@ -354,7 +355,11 @@ fn sam_default_policy_is_a_valid_policy() {
 /// something the template defines, or a pseudo parameter.
 #[test]
 fn sam_references_resolve() {
-    let template = sam();
+    references_resolve(&sam());
+}
+
+/// See [`sam_references_resolve`].
+fn references_resolve(template: &Yaml) {
     let names = |key: &str| -> BTreeSet<String> {
         template[key]
             .as_mapping()
@@ -472,6 +477,83 @@ fn sam_role_policies_equal_the_iam_json_files() {
         as_iam_json(&properties["PolicyDocument"]),
         iam(ENHANCED_MONITORING)
     );
+}
+
+// ------------------------------------------------------------------ StackSet
+
+fn stackset() -> Yaml {
+    serde_yaml::from_str(&read(STACKSET_TEMPLATE))
+        .unwrap_or_else(|e| panic!("{STACKSET_TEMPLATE}: {e}"))
+}
+
+/// The resources of `template` of type `kind`, by logical name.
+fn resources<'a>(template: &'a Yaml, kind: &str) -> Vec<(String, &'a Yaml)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(k, r)| (text(k).to_owned(), r))
+        .collect()
+}
+
+#[test]
+fn stackset_template_runs_one_scheduled_controller_per_account_and_region() {
+    let template = stackset();
+    // StackSets take no transform: plain CloudFormation only.
+    assert!(template.get("Transform").is_none());
+    assert!(resources(&template, "AWS::Serverless::Function").is_empty());
+    let functions = resources(&template, "AWS::Lambda::Function");
+    assert_eq!(functions.len(), 1);
+    let (function, f) = (&functions[0].0, &functions[0].1["Properties"]);
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["Handler"], "bootstrap");
+    assert_eq!(f["ReservedConcurrentExecutions"], 1);
+    assert_eq!(f["Timeout"], 900);
+    // Each region reads its own code bucket.
+    assert!(text(tagged(&f["Code"]["S3Bucket"], "Sub")).contains("${AWS::Region}"));
+    let env = &f["Environment"]["Variables"];
+    assert_eq!(text(tagged(&env["KAS_POLICY_YAML"], "Ref")), "PolicyYaml");
+    // The schedule invokes that function, and may.
+    let rules = resources(&template, "AWS::Events::Rule");
+    assert_eq!(rules.len(), 1);
+    let (rule, r) = (&rules[0].0, &rules[0].1["Properties"]);
+    assert_eq!(
+        text(tagged(&r["ScheduleExpression"], "Ref")),
+        "ScheduleExpression"
+    );
+    let targets = r["Targets"].as_sequence().expect("Targets");
+    assert_eq!(
+        text(tagged(&targets[0]["Arn"], "GetAtt")),
+        format!("{function}.Arn")
+    );
+    let permissions = resources(&template, "AWS::Lambda::Permission");
+    assert_eq!(permissions.len(), 1);
+    let p = &permissions[0].1["Properties"];
+    assert_eq!(p["Principal"], "events.amazonaws.com");
+    assert_eq!(text(tagged(&p["FunctionName"], "Ref")), function.as_str());
+    assert_eq!(
+        text(tagged(&p["SourceArn"], "GetAtt")),
+        format!("{rule}.Arn")
+    );
+    // A failed pass is not retried; a late event is dropped.
+    let invoke = resources(&template, "AWS::Lambda::EventInvokeConfig");
+    assert_eq!(invoke[0].1["Properties"]["MaximumRetryAttempts"], 0);
+    references_resolve(&template);
+}
+
+#[test]
+fn stackset_role_policy_equals_the_iam_json_file_and_its_default_policy_is_valid() {
+    let template = stackset();
+    let roles = resources(&template, "AWS::IAM::Role");
+    assert_eq!(roles.len(), 1);
+    let inline = roles[0].1["Properties"]["Policies"]
+        .as_sequence()
+        .expect("Policies");
+    assert_eq!(as_iam_json(&inline[0]["PolicyDocument"]), iam(CONTROLLER));
+    let default = text(&template["Parameters"]["PolicyYaml"]["Default"]);
+    let policy = Policy::parse(default, Path::new("PolicyYaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!policy.streams.is_empty());
 }
 
 // ---------------------------------------------------------------- Kubernetes

@@ -643,3 +643,108 @@ async fn apply_on_a_terminal_asks_and_applies_on_yes() {
     assert_contains(&out.stdout, "applied      split");
     assert_eq!(open_shards(&k, &name).await.len(), 2);
 }
+
+/// kinesis-local pages ListStreams by 100 and says HasMoreStreams without
+/// a NextToken: the SDK's paginator stopped there, so a glob over 130
+/// streams planned 100 and said nothing of the rest. Every one is planned.
+#[tokio::test]
+async fn a_glob_over_more_than_100_streams_plans_every_one() {
+    let private = PrivateKinesis::start(1000);
+    let k = kinesis(&private.endpoint);
+    let names: Vec<String> = (0..130).map(|i| format!("fleet-{i:03}")).collect();
+    // Kinesis creates at most 5 streams at once.
+    for batch in names.chunks(5) {
+        futures::future::join_all(
+            batch
+                .iter()
+                .map(|name| k.create_stream().stream_name(name).shard_count(1).send()),
+        )
+        .await
+        .into_iter()
+        .for_each(|r| {
+            r.expect("CreateStream");
+        });
+        for name in batch {
+            crate::emulators::wait_active(&k, name).await;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "version: 1\nstreams:\n  - name: \"fleet-*\"\n").unwrap();
+    let out = run(live(&private.endpoint).args([
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    // No shard-level metrics: each stream is named, as an error.
+    let plans: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Array(vec![]));
+    let planned = plans.as_array().map_or(0, Vec::len);
+    let errors = out.stderr.matches("shard-level metrics").count();
+    assert_eq!(planned + errors, 130, "{}\n{}", out.stdout, out.stderr);
+    for name in ["fleet-000", "fleet-099", "fleet-100", "fleet-129"] {
+        assert!(
+            out.stdout.contains(&format!("\"{name}\""))
+                || out.stderr.contains(&format!("stream {name}:")),
+            "{name} is not covered"
+        );
+    }
+}
+
+/// One controller per account and region (deploy/README.md): on EKS the
+/// sidecar's credentials come from IRSA, a web identity token exchanged at
+/// STS (AssumeRoleWithWebIdentity). Here moto's STS answers the exchange:
+/// with no other credentials in reach, `plan` works only if it goes through
+/// STS, and fails naming the credentials when STS cannot be reached.
+#[tokio::test]
+async fn irsa_credentials_come_from_sts_web_identity() {
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("irsa");
+    create_stream(&k, &name, 2, false).await;
+    let (dir, policy) = policy(&[&name], "");
+    let token = dir.path().join("token");
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2ln",
+    )
+    .unwrap();
+    let irsa = |sts: &str| {
+        let mut cmd = bin();
+        cmd.env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+            .env("AWS_ENDPOINT_URL_STS", sts)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+            .env(
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/kinesis-autoscaler",
+            )
+            .env("AWS_ROLE_SESSION_NAME", "kinesis-autoscaler")
+            // Nothing else to fall back on.
+            .env("HOME", dir.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .args([
+                "plan",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .timeout(Duration::from_secs(120));
+        run(&mut cmd)
+    };
+    let ok = irsa(&cloudwatch_endpoint());
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    let plans: Value = serde_json::from_str(&ok.stdout).unwrap();
+    assert_eq!(plans[0]["stream"], name.as_str());
+    let unreachable = irsa("http://127.0.0.1:9");
+    assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
+    assert_contains(&unreachable.stderr, "credentials");
+}

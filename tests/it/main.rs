@@ -4,6 +4,8 @@ mod bad_input;
 mod cli;
 mod deploy;
 mod emulators;
+mod fake_account;
+mod fleet;
 mod fuzz;
 #[cfg(feature = "lambda")]
 mod lambda;

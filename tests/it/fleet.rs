@@ -1,0 +1,151 @@
+//! A whole account's fleet in one pass, within every API quota: the real
+//! adapters and pass over a fake account (tests/it/fake_account.rs) that
+//! replies LimitExceeded to any call over a documented quota, on paused
+//! tokio time (so the pass's duration is virtual time, and waiting costs
+//! nothing). The full-size run (2,000 streams) is the benchmark
+//! `benches/fleet.rs`; the README gives its figures.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
+use kinesis_autoscaler::controller::{self, Planned};
+use kinesis_autoscaler::observe::Memory;
+use kinesis_autoscaler::policy::Policy;
+use kinesis_autoscaler::quota::{Api, ApiLimiter};
+use tokio::time::Instant;
+
+use crate::fake_account::FakeAccount;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-26T02:00:00Z".parse().unwrap()
+}
+
+/// One pass (observe and plan) over every stream of `fake` with `policy`;
+/// returns the plans, how long the pass took, and the limiter.
+async fn pass(fake: &Arc<FakeAccount>, policy: &str) -> (Vec<Planned>, Duration, Arc<ApiLimiter>) {
+    let (planned, took, limiter) = try_pass(fake, policy).await;
+    let planned = planned
+        .into_iter()
+        .map(|p| p.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    (planned, took, limiter)
+}
+
+/// [`pass`], with each stream's failure as it came.
+async fn try_pass(
+    fake: &Arc<FakeAccount>,
+    policy: &str,
+) -> (Vec<Result<Planned, String>>, Duration, Arc<ApiLimiter>) {
+    let policy = Policy::parse(policy, Path::new("fleet.yaml")).unwrap();
+    let limiter = Arc::new(ApiLimiter::new(policy.quotas.clone()));
+    let read = KinesisReader::new(fake.kinesis()).with_limiter(limiter.clone());
+    let metrics = CloudWatchMetrics::new(fake.cloudwatch()).with_limiter(limiter.clone());
+    let started = Instant::now();
+    let targets = controller::targets(&policy, &read, None).await.unwrap();
+    let planned =
+        controller::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
+    let took = started.elapsed();
+    let planned = planned
+        .into_iter()
+        .map(|(t, p)| p.map_err(|e| format!("{}: {}", t.stream, controller::chain(&e))))
+        .collect();
+    (planned, took, limiter)
+}
+
+const GLOB: &str = "version: 1\nstreams:\n  - name: \"s-*\"\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_over_200_streams_stays_within_every_quota() {
+    let fake = Arc::new(FakeAccount::new(200, 7, now() - TimeDelta::minutes(3)));
+    let (planned, took, limiter) = pass(&fake, GLOB).await;
+    assert_eq!(planned.len(), 200);
+    let seen = fake.seen.lock().unwrap();
+    assert!(
+        seen.limit_exceeded.is_empty(),
+        "calls over a quota: {:?}",
+        seen.limit_exceeded
+    );
+    // Every stream was planned on its data, at the detected lag.
+    assert!(
+        planned
+            .iter()
+            .all(|p| p.plan.metrics.lag_seconds() == Some(120))
+    );
+    let acting: Vec<&str> = planned
+        .iter()
+        .filter(|p| !p.plan.actions.is_empty())
+        .map(|p| p.plan.stream.as_str())
+        .collect();
+    assert!(!acting.is_empty(), "the fleet has hot and cold streams");
+    // Calls per API: 2 listing pages, a shard listing per stream, the
+    // metrics in calls of 500 queries, tags only of the acting streams,
+    // and no DescribeStreamSummary (the listing gives status and mode, the
+    // metrics show the shard-level ones on).
+    let queries = 200 * 2 + fake.shard_count() * 3;
+    let calls = limiter.calls();
+    assert_eq!(calls[&Api::ListStreams], 2);
+    assert_eq!(calls[&Api::ListShards], 200);
+    assert_eq!(calls[&Api::DescribeLimits], 1);
+    assert_eq!(calls[&Api::DescribeStreamSummary], 0);
+    assert_eq!(calls[&Api::GetMetricData] as usize, queries.div_ceil(500));
+    assert_eq!(calls[&Api::ListTagsForStream] as usize, acting.len());
+    let mut read: Vec<&str> = seen.tags_read.iter().map(String::as_str).collect();
+    read.sort();
+    assert_eq!(read, acting, "tags are read of the acting streams alone");
+    // A tenth of the fleet, a tenth of the time: well within a minute.
+    assert!(took < Duration::from_secs(10), "the pass took {took:?}");
+}
+
+/// The same fleet with quotas the account does not have (twice the
+/// documented ones, all of them used): the fake refuses calls, and the
+/// streams whose metrics it refused fail (the SDK's retries are off here).
+/// The fake can fail the test above.
+#[tokio::test(start_paused = true)]
+async fn claiming_quotas_the_account_lacks_meets_limit_exceeded() {
+    let fake = Arc::new(FakeAccount::new(200, 7, now() - TimeDelta::minutes(3)));
+    let policy = format!(
+        "{GLOB}api:\n  headroom: 1.0\n  datapoints_per_second: 360000\n  quotas: {{ GetMetricData: 100, ListStreams: 10 }}\n"
+    );
+    let (planned, _, _) = try_pass(&fake, &policy).await;
+    let failed: Vec<&String> = planned.iter().filter_map(|p| p.as_ref().err()).collect();
+    let seen = fake.seen.lock().unwrap();
+    let refused = seen
+        .limit_exceeded
+        .get("GetMetricData")
+        .copied()
+        .unwrap_or(0);
+    assert!(refused > 0, "{:?}", seen.limit_exceeded);
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.contains("GetMetricData failed: Throttling")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_stream_whose_plan_acts_has_its_tags_read() {
+    // Ten streams; the fake makes s-00004 cold throughout and the rest busy.
+    let mut fake = FakeAccount::new(10, 7, now() - TimeDelta::minutes(3));
+    for (i, s) in fake.streams.iter_mut().enumerate() {
+        let level = if i == 4 { 0.05 } else { 0.5 };
+        s.load.iter_mut().for_each(|l| *l = level);
+    }
+    let fake = Arc::new(fake);
+    let (planned, _, limiter) = pass(&fake, GLOB).await;
+    let acting: Vec<&str> = planned
+        .iter()
+        .filter(|p| !p.plan.actions.is_empty())
+        .map(|p| p.plan.stream.as_str())
+        .collect();
+    assert_eq!(acting, ["s-00004"]);
+    assert_eq!(fake.seen.lock().unwrap().tags_read, ["s-00004"]);
+    assert_eq!(limiter.calls()[&Api::ListTagsForStream], 1);
+    // The others were planned without their tags, and say so.
+    let quiet = planned.iter().find(|p| p.plan.stream == "s-00000").unwrap();
+    assert!(!quiet.plan.cooldowns_read);
+    assert!(planned[4].plan.cooldowns_read);
+}
