@@ -46,6 +46,12 @@ pub fn plan_table(plan: &Plan) -> String {
     if let Some(refusal) = &plan.refused {
         let _ = writeln!(out, "no actions: {refusal}");
     }
+    if !plan.cooldowns_read {
+        let _ = writeln!(
+            out,
+            "cooldowns not read: no action was planned without them (tags are read only for streams that would act)"
+        );
+    }
     let mut t = table(&["SHARD", "KEYS", "PEAK", "VERDICT", "REASON"]);
     for v in &plan.verdicts {
         t.add_row(vec![
