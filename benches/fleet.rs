@@ -21,10 +21,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use fake_account::FakeAccount;
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
-use kinesis_autoscaler::controller;
+use kinesis_autoscaler::model::ApiLimiter;
 use kinesis_autoscaler::observe::Memory;
+use kinesis_autoscaler::pass;
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::quota::ApiLimiter;
 
 const STREAMS: usize = 2000;
 const POLICY: &str = "version: 1\nstreams:\n  - name: \"s-*\"\n";
@@ -47,10 +47,9 @@ fn pass(fake: &Arc<FakeAccount>) -> (Duration, usize, Arc<ApiLimiter>) {
         let read = KinesisReader::new(fake.kinesis()).with_limiter(limiter.clone());
         let metrics = CloudWatchMetrics::new(fake.cloudwatch()).with_limiter(limiter.clone());
         let started = tokio::time::Instant::now();
-        let targets = controller::targets(&policy, &read, None).await.unwrap();
+        let targets = pass::targets(&policy, &read, None).await.unwrap();
         let planned =
-            controller::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default())
-                .await;
+            pass::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
         let ok = planned.iter().filter(|(_, p)| p.is_ok()).count();
         (started.elapsed(), ok, limiter)
     })

@@ -14,7 +14,7 @@ use kinesis_autoscaler::testkit::StreamBuilder;
 
 const SHARDS: u32 = 20_000;
 
-fn large_stream() -> kinesis_autoscaler::observation::Observation {
+fn large_stream() -> kinesis_autoscaler::observe::Observation {
     let mut builder = StreamBuilder::new("large", SHARDS).minutes(30);
     for i in 0..SHARDS as usize {
         // A mix: mostly steady, some cold runs, a few hot or throttled shards.

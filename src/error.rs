@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use crate::observation::SnapshotError;
+use crate::model::{ApiError, ApiErrorKind, MetricName};
+use crate::observe::SnapshotError;
 use crate::policy::PolicyError;
-use crate::ports::{ApiError, ApiErrorKind, MetricName};
 use crate::sim::scenario::ScenarioError;
 
 /// Process exit codes, as documented in `--help` and the README.

@@ -12,8 +12,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{HashKeyRange, Shard, ShardId};
-use crate::observation::{History, Metrics, Observation, ShardMetrics, StreamMode, StreamStatus};
-use crate::planner::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+use crate::model::{History, StreamMode, StreamStatus};
+use crate::model::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+use crate::observe::{Metrics, Observation, ShardMetrics};
 
 /// The observation time builders use unless told otherwise.
 pub const OBSERVED_AT: &str = "2026-11-26T02:00:00Z";
@@ -253,7 +254,7 @@ impl StreamBuilder {
 
     /// The account may have `limit` open shards and has `open` now.
     pub fn shard_quota(mut self, limit: u32, open: u32) -> Self {
-        self.obs.shard_quota = Some(crate::ports::ShardQuota {
+        self.obs.shard_quota = Some(crate::model::ShardQuota {
             shard_limit: limit,
             open_shard_count: open,
         });

@@ -15,12 +15,11 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::errors::{classify_at, endpoint_for};
+use crate::model::ApiLimiter;
 use crate::model::ShardId;
-use crate::observation::{Metrics, Series, ShardMetrics, StreamMetrics};
-use crate::ports::{
-    ApiError, ApiErrorKind, ApiResult, MetricName, MetricsRead, MetricsRequest, MetricsSender,
-};
-use crate::quota::ApiLimiter;
+use crate::model::{ApiError, ApiErrorKind, ApiResult, MetricName};
+use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
+use crate::observe::{MetricsRead, MetricsRequest, MetricsSender};
 
 /// GetMetricData accepts at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -109,7 +108,7 @@ fn assemble(start: DateTime<Utc>, wanted: &[Wanted], values: &mut [Vec<Option<f6
             (None, _) => {} // not among STREAM_METRICS
             (Some(shard), metric) => {
                 let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
-                *metric.series_mut(entry) = values;
+                *entry.series_mut(metric) = values;
             }
         }
     }

@@ -4,7 +4,7 @@
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
-use crate::ports::{ApiError, ApiErrorKind};
+use crate::model::{ApiError, ApiErrorKind};
 
 /// The kind of a service error, from its AWS error code.
 pub fn kind_of_code(code: &str) -> ApiErrorKind {

@@ -8,14 +8,15 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{self as k, ShardFilter, ShardFilterType};
 
 use super::errors::{classify_at, endpoint_for};
-use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::observation::{History, StreamMode, StreamStatus};
-use crate::ports::{
-    ApiError, ApiErrorKind, ApiResult, KinesisRead, KinesisWrite, MetricName, ShardQuota, StreamId,
-    StreamListing, StreamSummary,
+use crate::apply::tags;
+use crate::model::{Api, ApiLimiter};
+use crate::model::{
+    ApiError, ApiErrorKind, ApiResult, MetricName, ShardQuota, StreamId, StreamListing,
+    StreamSummary,
 };
-use crate::quota::{Api, ApiLimiter};
-use crate::tags;
+use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::model::{History, StreamMode, StreamStatus};
+use crate::observe::{KinesisRead, KinesisWrite};
 
 /// Read-only Kinesis: streams, shards, limits and the controller's tags.
 #[derive(Clone, Debug)]

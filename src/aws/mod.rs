@@ -17,7 +17,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::quota::ApiLimiter;
+use crate::model::ApiLimiter;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use kinesis::{KinesisReader, KinesisWriter};

@@ -5,15 +5,16 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::Utc;
 
+use kinesis_autoscaler::Error;
+use kinesis_autoscaler::apply::shutdown;
+use kinesis_autoscaler::apply::{Executor, ExecutorConfig, RateLimiter};
 use kinesis_autoscaler::aws;
-use kinesis_autoscaler::controller::{self, Planned};
 use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::model::ApiLimiter;
 use kinesis_autoscaler::observe::Memory;
+use kinesis_autoscaler::observe::SystemClock;
+use kinesis_autoscaler::pass::{self, Planned};
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::ports::SystemClock;
-use kinesis_autoscaler::quota::ApiLimiter;
-use kinesis_autoscaler::{Error, shutdown};
 use std::sync::Arc;
 
 use super::progress::Progress;
@@ -25,10 +26,9 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
     let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
 
-    let targets = controller::targets(&policy, read, args.stream.as_deref()).await?;
+    let targets = pass::targets(&policy, read, args.stream.as_deref()).await?;
     let memory = Memory::default();
-    let results =
-        controller::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
+    let results = pass::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
     let mut planned: Vec<Planned> = Vec::new();
     let mut failed = false;
     for (_, result) in results {
@@ -66,8 +66,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         // The answer may have taken a while: plan again, and apply only if
         // the streams still call for exactly what was shown.
-        let again =
-            controller::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
+        let again = pass::plan_streams(read, metrics, &targets, Utc::now(), true, &memory).await;
         let unchanged = again.len() == planned.len()
             && again.iter().zip(&planned).all(|((_, now), shown)| {
                 now.as_ref().is_ok_and(|now| {
@@ -101,7 +100,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
     });
     let progress = Progress::new(operations);
-    let on_event = |e: kinesis_autoscaler::executor::Event<'_>| progress.event(e);
+    let on_event = |e: kinesis_autoscaler::apply::Event<'_>| progress.event(e);
     let config = ExecutorConfig {
         active_timeout: args.wait_timeout,
         ..ExecutorConfig::default()
@@ -117,7 +116,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         shutdown: Some(&stop),
         on_event: &on_event,
     };
-    let reports = controller::apply_streams(&executor, &planned).await;
+    let reports = pass::apply_streams(&executor, &planned).await;
     progress.finish();
     match args.output {
         ApplyOutput::Table => write_stdout(&render::reports(&reports))?,

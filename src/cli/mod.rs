@@ -21,9 +21,10 @@ use kinesis_autoscaler::Error;
 use kinesis_autoscaler::aws::{self, AwsOptions, KinesisReader};
 use kinesis_autoscaler::error::exit;
 use kinesis_autoscaler::model::HashKey;
-use kinesis_autoscaler::observation::Observation;
+use kinesis_autoscaler::model::StreamId;
+use kinesis_autoscaler::observe::KinesisRead;
+use kinesis_autoscaler::observe::Observation;
 use kinesis_autoscaler::policy::{self, Policy};
-use kinesis_autoscaler::ports::{KinesisRead, StreamId};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -301,7 +302,7 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
     } else if let Some(stream) = &args.stream {
         let sdk = aws::load_config(&args.aws.options()).await;
         let read = KinesisReader::new(aws::kinesis_client(&sdk)).with_limiter(std::sync::Arc::new(
-            kinesis_autoscaler::quota::ApiLimiter::default(),
+            kinesis_autoscaler::model::ApiLimiter::default(),
         ));
         let id = StreamId::from_name_or_arn(stream);
         let open: Vec<_> = read

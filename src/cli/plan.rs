@@ -7,12 +7,13 @@ use chrono::Utc;
 
 use kinesis_autoscaler::aws;
 use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::observation::Observation;
+use kinesis_autoscaler::input::yaml;
+use kinesis_autoscaler::model::ApiLimiter;
 use kinesis_autoscaler::observe::Memory;
-use kinesis_autoscaler::plan::{Plan, Refusal};
+use kinesis_autoscaler::observe::Observation;
+use kinesis_autoscaler::planner::{Plan, Refusal};
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::quota::ApiLimiter;
-use kinesis_autoscaler::{Error, controller, planner, yaml};
+use kinesis_autoscaler::{Error, pass, planner};
 use std::sync::Arc;
 
 use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
@@ -68,7 +69,7 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
     let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
     // Only reading: the writer is never used, and cannot be reached here.
     let (read, metrics) = (&clients.read, &clients.metrics);
-    let targets = controller::targets(policy, read, args.stream.as_deref()).await?;
+    let targets = pass::targets(policy, read, args.stream.as_deref()).await?;
     if let Some(path) = &args.save_snapshot
         && targets.len() > 1
         && !path.to_string_lossy().contains("{stream}")
@@ -81,8 +82,7 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
         .into());
     }
     let memory = Memory::default();
-    let results =
-        controller::plan_streams(read, metrics, &targets, Utc::now(), false, &memory).await;
+    let results = pass::plan_streams(read, metrics, &targets, Utc::now(), false, &memory).await;
     let mut plans = Vec::new();
     let mut failed = false;
     for (target, result) in results {

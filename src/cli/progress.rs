@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kinesis_autoscaler::executor::{Event, describe};
+use kinesis_autoscaler::apply::{Event, describe};
 
 /// Where progress goes.
 pub enum Progress {

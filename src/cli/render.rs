@@ -6,9 +6,9 @@ use std::fmt::Write;
 use chrono::SecondsFormat;
 use comfy_table::{ContentArrangement, Table, presets};
 
-use kinesis_autoscaler::controller::Planned;
-use kinesis_autoscaler::executor::{ApplyReport, describe};
-use kinesis_autoscaler::plan::{Action, Plan};
+use kinesis_autoscaler::apply::{ApplyReport, describe};
+use kinesis_autoscaler::pass::Planned;
+use kinesis_autoscaler::planner::{Action, Plan};
 use kinesis_autoscaler::policy::Policy;
 
 /// The table's lines without the padding comfy-table leaves at line ends.

@@ -8,17 +8,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kinesis_autoscaler::Error;
+use kinesis_autoscaler::apply::shutdown::{self, Shutdown, ShutdownTrigger};
+use kinesis_autoscaler::apply::{Executor, ExecutorConfig, RateLimiter};
 use kinesis_autoscaler::aws::{self, KinesisReader};
+use kinesis_autoscaler::daemon::http;
+use kinesis_autoscaler::daemon::status::Status;
+use kinesis_autoscaler::daemon::watch_policy;
 use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::executor::{Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::model::ApiLimiter;
+use kinesis_autoscaler::observe::KinesisRead;
+use kinesis_autoscaler::observe::{SystemClock, TokioClock};
+use kinesis_autoscaler::pass::{PolicyHandle, RunEnd, Runner, Schedule};
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::ports::KinesisRead;
-use kinesis_autoscaler::ports::{SystemClock, TokioClock};
-use kinesis_autoscaler::quota::ApiLimiter;
-use kinesis_autoscaler::runner::{PolicyHandle, RunEnd, Runner, Schedule, watch_policy};
-use kinesis_autoscaler::shutdown::{self, Shutdown, ShutdownTrigger};
-use kinesis_autoscaler::status::Status;
-use kinesis_autoscaler::{Error, http};
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
 use super::{Backend, RunArgs};
@@ -206,7 +208,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// match none of the account's streams, or none of the streams it names
 /// exists.
 async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<()> {
-    let targets = kinesis_autoscaler::controller::targets(policy, read, None).await?;
+    let targets = kinesis_autoscaler::pass::targets(policy, read, None).await?;
     if targets.is_empty() {
         return Err(Error::Usage(format!(
             "policy {} names no stream to act on: its globs match none of the account's streams; check the names, or --region / AWS_REGION",
@@ -218,7 +220,7 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
     for target in &targets {
         match read.describe_stream(&target.stream).await {
             Ok(_) => return Ok(()),
-            Err(e) if e.kind == kinesis_autoscaler::ports::ApiErrorKind::NotFound => {
+            Err(e) if e.kind == kinesis_autoscaler::model::ApiErrorKind::NotFound => {
                 missing.push(target.stream.name.clone());
             }
             // Anything else (throttling, a network blip) the passes will
@@ -243,10 +245,10 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
 /// /healthz.
 fn log_and_note_progress(
     status: &Status,
-) -> impl Fn(kinesis_autoscaler::executor::Event<'_>) + Sync + '_ {
+) -> impl Fn(kinesis_autoscaler::apply::Event<'_>) + Sync + '_ {
     move |e| {
         status.alive();
-        kinesis_autoscaler::executor::log_event(e);
+        kinesis_autoscaler::apply::log_event(e);
     }
 }
 

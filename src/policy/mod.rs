@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::input::yaml;
 use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
-use crate::ports::MetricName;
-use crate::quota::{Api, Quotas};
-use crate::yaml;
+use crate::model::MetricName;
+pub use crate::model::arn_stream_name;
+use crate::model::{Api, Quotas};
 pub use file::SilentStream;
 use file::{PolicyFile, Settings};
 
@@ -295,13 +296,6 @@ impl StreamSelector {
             StreamSelector::Glob(g) => g.is_match(stream),
         }
     }
-}
-
-/// The stream name inside `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
-pub fn arn_stream_name(arn: &str) -> Option<&str> {
-    arn.strip_prefix("arn:")?
-        .split_once(":stream/")
-        .map(|(_, name)| name)
 }
 
 /// One `streams` entry with its resolved settings.

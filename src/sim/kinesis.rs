@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::observation::{History, StreamMode, StreamStatus};
-use crate::ports::{
-    ApiError, ApiErrorKind, ApiResult, Clock, KinesisRead, KinesisWrite, MetricName, ShardQuota,
-    StreamId, StreamListing, StreamSummary,
+use crate::apply::tags;
+use crate::model::{
+    ApiError, ApiErrorKind, ApiResult, MetricName, ShardQuota, StreamId, StreamListing,
+    StreamSummary,
 };
-use crate::tags;
+use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::model::{History, StreamMode, StreamStatus};
+use crate::observe::{Clock, KinesisRead, KinesisWrite};
 
 /// How the simulated account behaves.
 #[derive(Clone, Debug)]
@@ -563,7 +564,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
 mod tests {
     use super::*;
     use crate::model::uniform_ranges;
-    use crate::ports::TokioClock;
+    use crate::observe::TokioClock;
 
     const S: &str = "s";
 

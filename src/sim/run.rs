@@ -18,12 +18,13 @@ use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
 use super::world::{BYTES_PER_SHARD_MINUTE, MinuteStats, RECORDS_PER_SHARD_MINUTE, SimWorld};
-use crate::controller::{self, Target};
-use crate::executor::{Executor, ExecutorConfig, RateLimiter};
+use crate::apply::{Executor, ExecutorConfig, RateLimiter};
+use crate::model::StreamId;
+use crate::model::StreamMode;
 use crate::model::uniform_ranges;
-use crate::observation::StreamMode;
+use crate::observe::{Clock, KinesisRead, TokioClock};
+use crate::pass::{self, Target};
 use crate::policy::StreamPolicy;
-use crate::ports::{Clock, KinesisRead, StreamId, TokioClock};
 
 /// When every simulation starts, so runs are reproducible.
 pub const EPOCH: &str = "2026-01-01T00:00:00Z";
@@ -201,7 +202,7 @@ async fn simulate(
             let memory = crate::observe::Memory::default();
             let config = ExecutorConfig::default();
             let limiter = RateLimiter::for_reshards();
-            let quiet = |_: crate::executor::Event<'_>| {};
+            let quiet = |_: crate::apply::Event<'_>| {};
             let executor = Executor {
                 read: &world,
                 write: &world,
@@ -214,7 +215,7 @@ async fn simulate(
             };
             let mut ticks = Ticks::new(scenario.tick);
             while clock.now() < end {
-                let results = controller::plan_streams(
+                let results = pass::plan_streams(
                     &world,
                     &world,
                     std::slice::from_ref(&target),
@@ -227,8 +228,8 @@ async fn simulate(
                     if let Ok(planned) = planned
                         && !planned.plan.actions.is_empty()
                     {
-                        let report = controller::apply_planned(&executor, &planned).await;
-                        controller::remember_applied(&memory, &report);
+                        let report = pass::apply_planned(&executor, &planned).await;
+                        pass::remember_applied(&memory, &report);
                     }
                 }
                 progress(done(&clock));

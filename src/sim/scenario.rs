@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::world::{IdleDatapoints, Publishing};
+use crate::input::yaml;
 use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
-use crate::yaml;
 
 /// A scenario as written; see `scenarios/` for commented examples.
 #[derive(Debug, Clone, Deserialize)]

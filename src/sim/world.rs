@@ -22,12 +22,11 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use super::kinesis::SimKinesis;
 use super::traffic::{Offered, Traffic};
+use crate::model::History;
+use crate::model::{ApiResult, MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::observation::{History, Metrics, Series, ShardMetrics, StreamMetrics};
-use crate::ports::{
-    ApiResult, Clock, KinesisRead, KinesisWrite, MetricName, MetricsRead, ShardQuota, StreamId,
-    StreamListing, StreamSummary,
-};
+use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
+use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
 
 /// Write capacity of one shard per minute (Kinesis enforces it per second).
 pub const BYTES_PER_SHARD_MINUTE: f64 = 60.0 * 1_048_576.0;
@@ -450,7 +449,7 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                         self.datapoint(records, value)
                     })
                     .collect();
-                *name.series_mut(&mut m) = series;
+                *m.series_mut(*name) = series;
             }
             out.insert(id.clone(), m);
         }

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
-use kinesis_autoscaler::observation::History;
+use kinesis_autoscaler::apply::tags;
+use kinesis_autoscaler::model::History;
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::tags;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
-use kinesis_autoscaler::controller::{self, Planned};
+use kinesis_autoscaler::model::{Api, ApiLimiter};
 use kinesis_autoscaler::observe::Memory;
+use kinesis_autoscaler::pass::{self, Planned};
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::quota::{Api, ApiLimiter};
 use tokio::time::Instant;
 
 use crate::fake_account::FakeAccount;
@@ -44,13 +44,13 @@ async fn try_pass(
     let read = KinesisReader::new(fake.kinesis()).with_limiter(limiter.clone());
     let metrics = CloudWatchMetrics::new(fake.cloudwatch()).with_limiter(limiter.clone());
     let started = Instant::now();
-    let targets = controller::targets(&policy, &read, None).await.unwrap();
+    let targets = pass::targets(&policy, &read, None).await.unwrap();
     let planned =
-        controller::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
+        pass::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
     let took = started.elapsed();
     let planned = planned
         .into_iter()
-        .map(|(t, p)| p.map_err(|e| format!("{}: {}", t.stream, controller::chain(&e))))
+        .map(|(t, p)| p.map_err(|e| format!("{}: {}", t.stream, pass::chain(&e))))
         .collect();
     (planned, took, limiter)
 }

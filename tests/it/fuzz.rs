@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use kinesis_autoscaler::Error;
 use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::observation::Observation;
+use kinesis_autoscaler::observe::Observation;
 use kinesis_autoscaler::policy::Policy;
 use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};

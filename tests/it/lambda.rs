@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kinesis_autoscaler::apply::{ExecutorConfig, StopKind};
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
-use kinesis_autoscaler::executor::{ExecutorConfig, StopKind};
-use kinesis_autoscaler::job::PolicySource;
 use kinesis_autoscaler::lambda::Handler;
+use kinesis_autoscaler::lambda::job::PolicySource;
 use kinesis_autoscaler::testkit::assert_contains;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
@@ -47,7 +47,7 @@ fn handler(stream: &str) -> Handler {
         read: KinesisReader::new(k.clone()),
         write: KinesisWriter::new(k),
         metrics: CloudWatchMetrics::new(cloudwatch()),
-        api: std::sync::Arc::new(kinesis_autoscaler::quota::ApiLimiter::default()),
+        api: std::sync::Arc::new(kinesis_autoscaler::model::ApiLimiter::default()),
         config: ExecutorConfig {
             poll_initial: Duration::from_millis(200),
             ..ExecutorConfig::default()

@@ -35,20 +35,18 @@ use aws_smithy_http_client::test_util::NeverClient;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, SecondsFormat, Utc};
-use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
-use kinesis_autoscaler::executor::{
+use kinesis_autoscaler::apply::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
+use kinesis_autoscaler::apply::{
     ApplyReport, Event, Executor, ExecutorConfig, RateLimiter, StopKind,
 };
+use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::model::History;
+use kinesis_autoscaler::model::{ApiErrorKind, ApiResult, MetricName, StreamId};
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
-use kinesis_autoscaler::observation::History;
-use kinesis_autoscaler::plan::{Action, Plan};
+use kinesis_autoscaler::observe::{KinesisRead, KinesisWrite, MetricsRead, TokioClock};
 use kinesis_autoscaler::planner::plan;
+use kinesis_autoscaler::planner::{Action, Plan};
 use kinesis_autoscaler::policy::StreamPolicy;
-use kinesis_autoscaler::ports::{
-    ApiErrorKind, ApiResult, KinesisRead, KinesisWrite, MetricName, MetricsRead, StreamId,
-    TokioClock,
-};
-use kinesis_autoscaler::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
 use kinesis_autoscaler::testkit::assert_contains;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 use tokio::time::Instant;
@@ -415,7 +413,7 @@ async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
         .unwrap();
 
     assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
-    let series = |s: &kinesis_autoscaler::observation::Series| s.iter().collect::<Vec<_>>();
+    let series = |s: &kinesis_autoscaler::observe::Series| s.iter().collect::<Vec<_>>();
     assert_eq!(
         series(&got.stream.incoming_records),
         [Some(70.0), None, None, None, Some(90.0)]

@@ -85,16 +85,16 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 
+use kinesis_autoscaler::model::ShardQuota;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId, check_layout};
-use kinesis_autoscaler::observation::{
-    History, Metrics, Observation, Series, ShardMetrics, StreamMetrics, StreamMode, StreamStatus,
+use kinesis_autoscaler::model::{History, StreamMode, StreamStatus};
+use kinesis_autoscaler::model::{
+    READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND,
 };
-use kinesis_autoscaler::plan::{Action, MetricsFreshness, Plan, Refusal, Trigger, Verdict};
-use kinesis_autoscaler::planner::{
-    self, READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND,
-};
+use kinesis_autoscaler::observe::{Metrics, Observation, Series, ShardMetrics, StreamMetrics};
+use kinesis_autoscaler::planner::{self};
+use kinesis_autoscaler::planner::{Action, MetricsFreshness, Plan, Refusal, Trigger, Verdict};
 use kinesis_autoscaler::policy::{SilentStream, StreamPolicy};
-use kinesis_autoscaler::ports::ShardQuota;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 
 // ---------------------------------------------------------------------------

@@ -7,20 +7,21 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kinesis_autoscaler::controller::PassReport;
-use kinesis_autoscaler::executor::{Event, Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::apply::shutdown::{self, ShutdownTrigger};
+use kinesis_autoscaler::apply::tags;
+use kinesis_autoscaler::apply::{Event, Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::daemon::status::Status;
+use kinesis_autoscaler::daemon::watch_policy;
+use kinesis_autoscaler::model::StreamMode;
 use kinesis_autoscaler::model::uniform_ranges;
-use kinesis_autoscaler::observation::StreamMode;
+use kinesis_autoscaler::observe::TokioClock;
+use kinesis_autoscaler::pass::PassReport;
+use kinesis_autoscaler::pass::{PolicyHandle, RunEnd, Runner, Schedule};
 use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::ports::TokioClock;
-use kinesis_autoscaler::runner::{PolicyHandle, RunEnd, Runner, Schedule, watch_policy};
-use kinesis_autoscaler::shutdown::{self, ShutdownTrigger};
 use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
-use kinesis_autoscaler::status::Status;
-use kinesis_autoscaler::tags;
 use kinesis_autoscaler::testkit::assert_contains;
 
 use crate::support::root;
@@ -58,7 +59,7 @@ fn world(clock: TokioClock, load_in_shards: f64) -> SimWorld<TokioClock> {
     )
 }
 
-use kinesis_autoscaler::ports::Clock;
+use kinesis_autoscaler::observe::Clock;
 
 struct Harness {
     clock: TokioClock,
@@ -93,7 +94,7 @@ impl Harness {
         &self,
         minutes: i64,
         jitter: f64,
-        stop: &kinesis_autoscaler::shutdown::Shutdown,
+        stop: &kinesis_autoscaler::apply::shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> u64 {
         self.run_to_end(minutes, jitter, stop, on_event)
@@ -106,7 +107,7 @@ impl Harness {
         &self,
         minutes: i64,
         jitter: f64,
-        stop: &kinesis_autoscaler::shutdown::Shutdown,
+        stop: &kinesis_autoscaler::apply::shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> RunEnd {
         let executor = Executor {

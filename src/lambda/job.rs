@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::apply::ExecutorConfig;
 use crate::error::Error;
-use crate::executor::ExecutorConfig;
 use crate::policy::Policy;
 
 /// Where the policy comes from.

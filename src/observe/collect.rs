@@ -18,11 +18,11 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::error::{Error, Result};
-use crate::observation::{History, Metrics, Observation, StreamMode, StreamStatus};
+use crate::model::{History, StreamMode, StreamStatus};
+use crate::model::{MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
+use crate::observe::{KinesisRead, MetricsRequest};
+use crate::observe::{Metrics, Observation};
 use crate::policy::StreamPolicy;
-use crate::ports::{
-    KinesisRead, MetricName, MetricsRequest, ShardQuota, StreamId, StreamListing, StreamSummary,
-};
 
 /// An observation, and the shard-level metrics enhanced monitoring lacks.
 #[derive(Clone, Debug)]

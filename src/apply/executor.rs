@@ -20,11 +20,12 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::apply::shutdown::Shutdown;
+use crate::model::{ApiError, ApiErrorKind, StreamId};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::observation::{History, StreamStatus};
-use crate::plan::{Action, Plan};
-use crate::ports::{ApiError, ApiErrorKind, Clock, KinesisRead, KinesisWrite, StreamId};
-use crate::shutdown::Shutdown;
+use crate::model::{History, StreamStatus};
+use crate::observe::{Clock, KinesisRead, KinesisWrite};
+use crate::planner::{Action, Plan};
 
 /// Bounds on waiting and retrying.
 #[derive(Clone, Debug)]
@@ -783,11 +784,11 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     use super::*;
+    use crate::model::StreamMode;
     use crate::model::check_layout;
-    use crate::observation::StreamMode;
+    use crate::observe::TokioClock;
     use crate::planner::plan;
     use crate::policy::StreamPolicy;
-    use crate::ports::TokioClock;
     use crate::sim::{SimConfig, SimKinesis};
     use crate::testkit::{OBSERVED_AT, StreamBuilder, assert_contains, uniform_ranges};
 
@@ -800,7 +801,7 @@ mod tests {
         config: ExecutorConfig,
         events: StdMutex<Vec<String>>,
         /// Requested when the first operation starts, if set.
-        stop_on_start: StdMutex<Option<crate::shutdown::ShutdownTrigger>>,
+        stop_on_start: StdMutex<Option<crate::apply::shutdown::ShutdownTrigger>>,
         shutdown: Option<Shutdown>,
     }
 
@@ -901,7 +902,7 @@ mod tests {
         assert_eq!(
             stream
                 .tags
-                .get(crate::tags::LAST_SCALE_UP)
+                .get(crate::apply::tags::LAST_SCALE_UP)
                 .map(String::as_str),
             Some(
                 report.applied[2]
@@ -915,7 +916,7 @@ mod tests {
             panic!("a split")
         };
         assert_eq!(
-            stream.tags[crate::tags::LAST_ACTION],
+            stream.tags[crate::apply::tags::LAST_ACTION],
             format!(
                 "split {}-{} at {}",
                 last.starting_hash_key, last.ending_hash_key, last.new_starting_hash_key
@@ -1116,7 +1117,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_before_an_operation_is_issued_starts_nothing() {
         let mut fx = Fixture::new(2, SimConfig::default());
-        let (trigger, stop) = crate::shutdown::channel();
+        let (trigger, stop) = crate::apply::shutdown::channel();
         fx.shutdown = Some(stop);
         *fx.stop_on_start.lock().unwrap() = Some(trigger);
         let report = fx.apply(&split_plan(2, false), None).await;
@@ -1132,7 +1133,7 @@ mod tests {
         let later = plan.observed_at + chrono::TimeDelta::minutes(1);
         fx.sim.set_tags(
             STREAM,
-            &[(crate::tags::LAST_SCALE_DOWN, &later.to_rfc3339())],
+            &[(crate::apply::tags::LAST_SCALE_DOWN, &later.to_rfc3339())],
         );
         let report = fx.apply(&plan, None).await;
         let stop = report.stop.unwrap();
@@ -1172,9 +1173,12 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         assert_eq!(report.stop.unwrap().kind, StopKind::Rejected);
         let tags = fx.sim.stream(STREAM).unwrap().tags;
-        assert!(tags.contains_key(crate::tags::LAST_SCALE_UP), "{tags:?}");
         assert!(
-            !tags.contains_key(crate::tags::LAST_SCALE_DOWN),
+            tags.contains_key(crate::apply::tags::LAST_SCALE_UP),
+            "{tags:?}"
+        );
+        assert!(
+            !tags.contains_key(crate::apply::tags::LAST_SCALE_DOWN),
             "only the performed kind is written"
         );
         // And when the record cannot be written, nothing is issued.

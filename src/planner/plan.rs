@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::model::{HashKey, HashKeyRange, LayoutProblem, ShardId};
-use crate::observation::{StreamMode, StreamStatus};
+use crate::model::{StreamMode, StreamStatus};
 
 /// What the planner decided for one stream.
 #[derive(Clone, Debug, PartialEq, Serialize)]

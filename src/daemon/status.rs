@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::controller::PassReport;
-use crate::executor::StopKind;
-use crate::plan::Action;
+use crate::apply::StopKind;
+use crate::pass::PassReport;
+use crate::planner::Action;
 
 /// Counters and gauges, by name and labels.
 #[derive(Debug, Default)]
@@ -41,7 +41,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Status {
     /// The limiter whose call counts `/metrics` shows, once set.
-    api: std::sync::OnceLock<std::sync::Arc<crate::quota::ApiLimiter>>,
+    api: std::sync::OnceLock<std::sync::Arc<crate::model::ApiLimiter>>,
     /// The wall-clock time between passes (the interval, or the interval
     /// divided by the speed-up of a simulation).
     expected_interval: Duration,
@@ -99,7 +99,7 @@ impl Status {
     }
 
     /// Shows the calls `limiter` counts in `/metrics`.
-    pub fn count_api_calls(&self, limiter: std::sync::Arc<crate::quota::ApiLimiter>) {
+    pub fn count_api_calls(&self, limiter: std::sync::Arc<crate::model::ApiLimiter>) {
         let _ = self.api.set(limiter);
     }
 
@@ -295,10 +295,10 @@ mod tests {
     async fn metrics_count_the_calls_per_api() {
         let status = Status::new(Duration::from_secs(60));
         assert!(!status.prometheus().contains("api_calls_total"));
-        let limiter = std::sync::Arc::new(crate::quota::ApiLimiter::unlimited());
+        let limiter = std::sync::Arc::new(crate::model::ApiLimiter::unlimited());
         status.count_api_calls(limiter.clone());
-        limiter.acquire(crate::quota::Api::ListShards).await;
-        limiter.acquire(crate::quota::Api::ListShards).await;
+        limiter.acquire(crate::model::Api::ListShards).await;
+        limiter.acquire(crate::model::Api::ListShards).await;
         limiter.acquire_metrics(4600).await;
         let text = status.prometheus();
         assert!(

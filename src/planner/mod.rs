@@ -28,6 +28,10 @@
 //!   shards: a few hot keys dominate it, which no split spreads (it would
 //!   only split toward them again and again).
 
+mod plan;
+
+pub use plan::*;
+
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::ops::Range;
@@ -35,19 +39,11 @@ use std::ops::Range;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{HashKeyRange, Shard, check_layout};
-use crate::observation::{Observation, Series, ShardMetrics, StreamMode, StreamStatus};
-use crate::plan::{
-    Action, ActionKind, Facts, Merge, MetricsFreshness, Plan, Refusal, ShardVerdict, Split,
-    Trigger, Verdict, describe_heat,
-};
+use crate::model::{READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+use crate::model::{StreamMode, StreamStatus};
+use crate::observe::{Observation, Series, ShardMetrics};
 use crate::policy::{SilentStream, StreamPolicy};
 
-/// Write capacity of one shard, bytes per second.
-pub const WRITE_BYTES_PER_SECOND: f64 = 1_048_576.0;
-/// Write capacity of one shard, records per second.
-pub const WRITE_RECORDS_PER_SECOND: f64 = 1_000.0;
-/// Shared read capacity of one shard, bytes per second.
-pub const READ_BYTES_PER_SECOND: f64 = 2_097_152.0;
 const SECONDS_PER_MINUTE: f64 = 60.0;
 /// A split is lopsided when one child peaks below this fraction of the
 /// other: the parent's load sat on a few keys on one side.
@@ -713,7 +709,7 @@ struct Planner<'a> {
     actions: Vec<Action>,
     splits_used: u32,
     open_after: u32,
-    quota: Option<crate::ports::ShardQuota>,
+    quota: Option<crate::model::ShardQuota>,
     /// The most open shards the account's quota allows this stream.
     quota_ceiling: Option<u32>,
 }

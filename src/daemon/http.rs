@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::shutdown::Shutdown;
-use crate::status::Status;
+use crate::apply::shutdown::Shutdown;
+use crate::daemon::status::Status;
 
 pub fn router(status: Arc<Status>) -> Router {
     Router::new()

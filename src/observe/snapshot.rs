@@ -7,7 +7,6 @@
 //! validation; it does not decide anything.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -15,46 +14,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
-use crate::model::{Shard, ShardId};
-use crate::ports::ShardQuota;
-
-/// A stream's status as DescribeStreamSummary reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StreamStatus {
-    Creating,
-    Deleting,
-    Active,
-    Updating,
-}
-
-impl fmt::Display for StreamStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StreamStatus::Creating => "CREATING",
-            StreamStatus::Deleting => "DELETING",
-            StreamStatus::Active => "ACTIVE",
-            StreamStatus::Updating => "UPDATING",
-        })
-    }
-}
-
-/// A stream's capacity mode: only provisioned streams can be resharded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StreamMode {
-    Provisioned,
-    OnDemand,
-}
-
-impl fmt::Display for StreamMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StreamMode::Provisioned => "PROVISIONED",
-            StreamMode::OnDemand => "ON_DEMAND",
-        })
-    }
-}
+use crate::model::{History, MetricName, Shard, ShardId, ShardQuota, StreamMode, StreamStatus};
 
 /// One observation of one stream, exactly as a snapshot file holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,7 +25,7 @@ pub struct Observation {
     pub stream_mode: StreamMode,
     /// When the observation was taken; decides which metric minutes are
     /// complete (see [`Metrics`]).
-    #[serde(deserialize_with = "rfc3339")]
+    #[serde(deserialize_with = "crate::model::rfc3339")]
     pub observed_at: DateTime<Utc>,
     /// Every shard ListShards returned, closed ones included; the planner
     /// looks only at the open ones.
@@ -86,7 +46,7 @@ pub struct Observation {
     /// before that says nothing about idleness.
     #[serde(
         default,
-        deserialize_with = "optional_rfc3339",
+        deserialize_with = "crate::model::optional_rfc3339",
         skip_serializing_if = "Option::is_none"
     )]
     pub stream_created_at: Option<DateTime<Utc>>,
@@ -106,7 +66,7 @@ impl Observation {
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// The start of the first minute of every series.
-    #[serde(deserialize_with = "rfc3339")]
+    #[serde(deserialize_with = "crate::model::rfc3339")]
     pub start: DateTime<Utc>,
     /// Always 60: shard-level metrics are per-minute sums.
     pub period_seconds: u32,
@@ -242,6 +202,20 @@ pub struct ShardMetrics {
 }
 
 impl ShardMetrics {
+    /// The series of `metrics` this metric is stored in.
+    pub fn series_mut(&mut self, metric: MetricName) -> &mut Series {
+        let metrics = self;
+        match metric {
+            MetricName::IncomingBytes => &mut metrics.incoming_bytes,
+            MetricName::IncomingRecords => &mut metrics.incoming_records,
+            MetricName::WriteProvisionedThroughputExceeded => &mut metrics.write_throttled,
+            MetricName::OutgoingBytes => &mut metrics.outgoing_bytes,
+            MetricName::OutgoingRecords => &mut metrics.outgoing_records,
+            MetricName::ReadProvisionedThroughputExceeded => &mut metrics.read_throttled,
+            MetricName::IteratorAgeMilliseconds => &mut metrics.iterator_age_ms,
+        }
+    }
+
     /// Each series with its CloudWatch name, for validation and reports.
     pub fn named_series(&self) -> [(&'static str, &Series); 7] {
         [
@@ -303,37 +277,6 @@ fn yes() -> bool {
 
 fn is_true(b: &bool) -> bool {
     *b
-}
-
-/// When the controller last resharded this stream; cooldowns count from here.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct History {
-    #[serde(default, deserialize_with = "optional_rfc3339")]
-    pub last_scale_up: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "optional_rfc3339")]
-    pub last_scale_down: Option<DateTime<Utc>>,
-}
-
-/// A timestamp, with a message that shows the expected form.
-fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let text = String::deserialize(d)?;
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            serde::de::Error::custom(format_args!(
-                "{} is not an RFC 3339 time ({e}); write it like 2026-11-26T02:00:00Z",
-                input::quote(&text)
-            ))
-        })
-}
-
-fn optional_rfc3339<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrapped(#[serde(deserialize_with = "rfc3339")] DateTime<Utc>);
-    Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
 }
 
 /// A snapshot that parsed but cannot be planned on.

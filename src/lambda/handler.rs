@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 
+use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
-use crate::controller::{PassReport, chain, run_pass};
-use crate::executor::{Executor, ExecutorConfig, RateLimiter};
-use crate::job::{PolicySource, executor_config_from_env, time_left};
+use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
+use crate::model::ApiLimiter;
 use crate::observe::Memory;
-use crate::ports::SystemClock;
-use crate::quota::ApiLimiter;
+use crate::observe::SystemClock;
+use crate::pass::{PassReport, chain, run_pass};
 
 /// Time kept back from the deadline to return the summary.
 pub const RETURN_MARGIN: Duration = Duration::from_secs(5);
@@ -65,7 +65,7 @@ impl Handler {
         let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
         let limiter = RateLimiter::for_reshards();
-        let on_event = crate::executor::log_event;
+        let on_event = crate::apply::log_event;
         let executor = Executor {
             read: &self.read,
             write: &self.write,

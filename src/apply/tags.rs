@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::observation::History;
+use crate::model::History;
 
 /// Every tag the controller writes starts with this.
 pub const PREFIX: &str = "kinesis-autoscaler:";

@@ -2,7 +2,7 @@
 //! plan each, and, when applying, run each plan through the executor.
 //!
 //! A pass is built for a whole account's fleet within the account's API
-//! quotas (every call waits on the shared [`crate::quota::ApiLimiter`]):
+//! quotas (every call waits on the shared [`crate::model::ApiLimiter`]):
 //! status and mode come from the ListStreams listing, the metrics of all
 //! streams are read in shared GetMetricData calls, a stream's cooldown
 //! tags are read only when its plan would act, and a sidecar remembers
@@ -11,6 +11,10 @@
 //! that stream and does not stop the others. The planning half needs read
 //! capabilities only.
 
+mod runner;
+
+pub use runner::*;
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,15 +22,14 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::apply::{ApplyReport, Executor, Stop, StopKind};
 use crate::error::{Error, Result};
-use crate::executor::{ApplyReport, Executor, Stop, StopKind};
+use crate::model::{ShardQuota, StreamId, StreamListing};
 use crate::observe::{self, Memory, Observed, Prepared};
-use crate::plan::{Action, MetricsFreshness, Plan};
+use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::planner;
+use crate::planner::{Action, MetricsFreshness, Plan};
 use crate::policy::{Policy, StreamPolicy, StreamSelector};
-use crate::ports::{
-    Clock, KinesisRead, KinesisWrite, MetricsRead, ShardQuota, StreamId, StreamListing,
-};
 
 /// How many streams are observed or applied at once. The limiter, not
 /// this, bounds the calls; this only bounds the work in flight.
@@ -559,7 +562,7 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
         );
     }
     for action in &plan.actions {
-        tracing::info!(action = %crate::executor::describe(action), "planned");
+        tracing::info!(action = %crate::apply::describe(action), "planned");
     }
     if plan.actions.is_empty() {
         tracing::debug!("nothing to do");
@@ -577,8 +580,8 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     let mut after = plan.open_shards_before;
     for a in apply.iter().flat_map(|r| &r.applied) {
         match a.action {
-            crate::plan::Action::Split(_) => after += 1,
-            crate::plan::Action::Merge(_) => after -= 1,
+            crate::planner::Action::Split(_) => after += 1,
+            crate::planner::Action::Merge(_) => after -= 1,
         }
     }
     if let Some(stop) = apply.as_ref().and_then(|r| r.stop.as_ref()) {

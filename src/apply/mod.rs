@@ -1,0 +1,10 @@
+//! Carrying out a plan: the executor applies it one operation at a time,
+//! safely under throttling, faults, other writers and restarts; the
+//! cooldown history is kept in the stream's tags; and a shutdown signal
+//! stops it between operations.
+
+mod executor;
+pub mod shutdown;
+pub mod tags;
+
+pub use executor::*;

@@ -1,0 +1,14 @@
+//! The write and read capacity of one provisioned shard: every computation
+//! of utilization, in the planner, the simulator and the reports, uses these.
+
+/// Write capacity of one shard, bytes per second.
+pub const WRITE_BYTES_PER_SECOND: f64 = 1_048_576.0;
+/// Write capacity of one shard, records per second.
+pub const WRITE_RECORDS_PER_SECOND: f64 = 1_000.0;
+/// Shared read capacity of one shard, bytes per second.
+pub const READ_BYTES_PER_SECOND: f64 = 2_097_152.0;
+/// Write capacity of one shard per minute, bytes (Kinesis enforces it per
+/// second).
+pub const BYTES_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_BYTES_PER_SECOND;
+/// Write capacity of one shard per minute, records.
+pub const RECORDS_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_RECORDS_PER_SECOND;

@@ -1,0 +1,18 @@
+//! The vocabulary, with no dependency on the rest of the crate: hash keys
+//! and ranges, shards, stream facts (names, status, mode, summaries,
+//! metric names, quotas, history), API failures and quotas, and the
+//! capacity of one shard.
+
+mod api;
+mod capacity;
+mod keys;
+mod quota;
+mod stream;
+mod text;
+
+pub use api::*;
+pub use capacity::*;
+pub use keys::*;
+pub use quota::*;
+pub use stream::*;
+pub use text::*;

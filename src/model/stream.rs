@@ -1,0 +1,232 @@
+//! Facts about streams as the APIs give them: names and ARNs, status and
+//! capacity mode, summaries and listings, the account's shard quota, the
+//! shard-level metric names, and the cooldown history.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A stream's status as DescribeStreamSummary reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamStatus {
+    Creating,
+    Deleting,
+    Active,
+    Updating,
+}
+
+impl fmt::Display for StreamStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamStatus::Creating => "CREATING",
+            StreamStatus::Deleting => "DELETING",
+            StreamStatus::Active => "ACTIVE",
+            StreamStatus::Updating => "UPDATING",
+        })
+    }
+}
+
+/// A stream's capacity mode: only provisioned streams can be resharded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamMode {
+    Provisioned,
+    OnDemand,
+}
+
+impl fmt::Display for StreamMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        })
+    }
+}
+
+/// When the controller last resharded this stream; cooldowns count from here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    #[serde(default, deserialize_with = "optional_rfc3339")]
+    pub last_scale_up: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "optional_rfc3339")]
+    pub last_scale_down: Option<DateTime<Utc>>,
+}
+
+/// How API calls address a stream: by name, or by ARN (which also reaches
+/// streams of other accounts the credentials may act on).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    /// The stream's name, as metrics dimensions and messages use it.
+    pub name: String,
+    /// The stream's ARN, when the policy named it by ARN.
+    pub arn: Option<String>,
+}
+
+impl StreamId {
+    pub fn named(name: impl Into<String>) -> Self {
+        StreamId {
+            name: name.into(),
+            arn: None,
+        }
+    }
+
+    /// A stream given by name, or by ARN (`arn:...:stream/NAME`).
+    pub fn from_name_or_arn(text: &str) -> Self {
+        match arn_stream_name(text) {
+            Some(name) => StreamId {
+                name: name.to_owned(),
+                arn: Some(text.to_owned()),
+            },
+            None => StreamId::named(text),
+        }
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// A stream as ListStreams lists it. Real AWS gives the status, mode and
+/// ARN with the name (StreamSummaries); older APIs and emulators may give
+/// the name alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamListing {
+    pub name: String,
+    pub arn: Option<String>,
+    pub status: Option<StreamStatus>,
+    pub mode: Option<StreamMode>,
+}
+
+impl StreamListing {
+    /// A listing of the name alone.
+    pub fn named(name: impl Into<String>) -> Self {
+        StreamListing {
+            name: name.into(),
+            arn: None,
+            status: None,
+            mode: None,
+        }
+    }
+}
+
+/// What DescribeStreamSummary tells about a stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSummary {
+    pub name: String,
+    pub arn: String,
+    pub status: StreamStatus,
+    pub mode: StreamMode,
+    pub open_shard_count: u32,
+    /// Shard-level metrics enabled by enhanced monitoring.
+    pub shard_level_metrics: Vec<MetricName>,
+    /// StreamCreationTimestamp, when the API gave it.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl StreamSummary {
+    /// The metrics among `needed` that enhanced monitoring does not publish.
+    pub fn missing_metrics(&self, needed: &[MetricName]) -> Vec<MetricName> {
+        needed
+            .iter()
+            .copied()
+            .filter(|m| !self.shard_level_metrics.contains(m))
+            .collect()
+    }
+}
+
+/// The account's shard quota, from DescribeLimits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardQuota {
+    /// Open shards the account may have in this region.
+    pub shard_limit: u32,
+    /// Open shards the account has now, across all streams.
+    pub open_shard_count: u32,
+}
+
+impl ShardQuota {
+    /// How many more shards the account may open.
+    pub fn headroom(&self) -> u32 {
+        self.shard_limit.saturating_sub(self.open_shard_count)
+    }
+}
+
+/// A shard-level CloudWatch metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricName {
+    IncomingBytes,
+    IncomingRecords,
+    WriteProvisionedThroughputExceeded,
+    OutgoingBytes,
+    OutgoingRecords,
+    ReadProvisionedThroughputExceeded,
+    IteratorAgeMilliseconds,
+}
+
+impl MetricName {
+    pub const ALL: [MetricName; 7] = [
+        MetricName::IncomingBytes,
+        MetricName::IncomingRecords,
+        MetricName::WriteProvisionedThroughputExceeded,
+        MetricName::OutgoingBytes,
+        MetricName::OutgoingRecords,
+        MetricName::ReadProvisionedThroughputExceeded,
+        MetricName::IteratorAgeMilliseconds,
+    ];
+
+    /// The name CloudWatch and EnableEnhancedMonitoring use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricName::IncomingBytes => "IncomingBytes",
+            MetricName::IncomingRecords => "IncomingRecords",
+            MetricName::WriteProvisionedThroughputExceeded => "WriteProvisionedThroughputExceeded",
+            MetricName::OutgoingBytes => "OutgoingBytes",
+            MetricName::OutgoingRecords => "OutgoingRecords",
+            MetricName::ReadProvisionedThroughputExceeded => "ReadProvisionedThroughputExceeded",
+            MetricName::IteratorAgeMilliseconds => "IteratorAgeMilliseconds",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<MetricName> {
+        MetricName::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for MetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stream name inside `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
+pub fn arn_stream_name(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")?
+        .split_once(":stream/")
+        .map(|(_, name)| name)
+}
+
+/// A timestamp, with a message that shows the expected form.
+pub(crate) fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let text = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            serde::de::Error::custom(format_args!(
+                "{} is not an RFC 3339 time ({e}); write it like 2026-11-26T02:00:00Z",
+                super::quote(&text)
+            ))
+        })
+}
+
+pub(crate) fn optional_rfc3339<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "rfc3339")] DateTime<Utc>);
+    Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
+}

@@ -1,0 +1,86 @@
+//! Values quoted into messages: short, escaped, whatever the input was.
+
+/// How long a quoted value may be in a message, in characters.
+pub const QUOTE_CHARS: usize = 80;
+
+/// `value` quoted for a message: escaped like Rust's `{:?}`, at most
+/// [`QUOTE_CHARS`] characters, with "…" where it was cut.
+pub fn quote(value: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in value.chars().enumerate() {
+        if i == QUOTE_CHARS {
+            out.push('…');
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    out
+}
+
+/// `value` as a YAML scalar to paste into a file: as it is when it is a
+/// plain stream name (letters, digits and `_.-:/`, at most 128 characters,
+/// as Kinesis allows), else [`quote`]d.
+pub fn yaml_scalar(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-:/".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        quote(value)
+    }
+}
+
+/// `message` with every quoted or backticked run longer than
+/// [`QUOTE_CHARS`] cut short with "…", control characters escaped, and
+/// the whole at most `max` bytes: for messages made by parsers, which
+/// quote the input whole.
+pub fn clip(message: &str, max: usize) -> String {
+    let mut out = String::with_capacity(message.len().min(max + 8));
+    let mut run = 0usize; // characters inside the current quote
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                open = None;
+                run = 0;
+                out.push(c);
+            }
+            Some(_) => {
+                run += 1;
+                if run <= QUOTE_CHARS {
+                    push_escaped(&mut out, c);
+                } else if run == QUOTE_CHARS + 1 {
+                    out.push('…');
+                }
+            }
+            None => {
+                if c == '"' || c == '`' {
+                    open = Some(c);
+                }
+                push_escaped(&mut out, c);
+            }
+        }
+        if out.len() > max {
+            let mut cut = max;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            return out;
+        }
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if c == '\n' || !c.is_control() {
+        out.push(c);
+    } else {
+        out.extend(c.escape_debug());
+    }
+}

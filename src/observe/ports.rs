@@ -1,0 +1,175 @@
+//! The capabilities the controller needs from the outside world, as small
+//! traits: reading Kinesis, writing to Kinesis, reading metrics, and the
+//! clock. The AWS adapters ([`crate::aws`]) and the simulator
+//! ([`crate::sim`]) implement them.
+//!
+//! Reading and writing are separate traits so that a code path given only a
+//! [`KinesisRead`] (the `plan` command) cannot reshard by construction.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    ApiResult, HashKey, History, MetricName, Shard, ShardId, ShardQuota, StreamId, StreamListing,
+    StreamSummary,
+};
+use crate::observe::Metrics;
+
+/// Reading a stream's state. Everything `plan` needs, and nothing more.
+pub trait KinesisRead: Send + Sync {
+    /// All streams in the account and region, sorted by name.
+    fn list_streams(&self) -> impl Future<Output = ApiResult<Vec<StreamListing>>> + Send;
+    fn describe_stream(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = ApiResult<StreamSummary>> + Send;
+    /// The open shards only (closed parents stay listed on AWS until
+    /// retention expires and must never be counted).
+    fn list_open_shards(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = ApiResult<Vec<Shard>>> + Send;
+    fn shard_quota(&self) -> impl Future<Output = ApiResult<ShardQuota>> + Send;
+    /// The cooldown history the controller keeps on the stream.
+    fn read_history(&self, stream: &StreamId) -> impl Future<Output = ApiResult<History>> + Send;
+}
+
+/// Changing a stream: resharding, and recording what was done.
+pub trait KinesisWrite: Send + Sync {
+    fn split_shard(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        new_starting_hash_key: HashKey,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn merge_shards(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        adjacent: &ShardId,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Stores the cooldown history on the stream, with a note saying what
+    /// was last done.
+    fn write_history(
+        &self,
+        stream: &StreamId,
+        history: &History,
+        note: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    fn enable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+}
+
+/// The metrics of one stream a pass reads: what [`MetricsRead::read_metrics`]
+/// takes, so that requests for many streams can share calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsRequest {
+    pub stream: String,
+    pub shards: Vec<ShardId>,
+    pub metrics: Vec<MetricName>,
+    pub start: DateTime<Utc>,
+    pub minutes: u32,
+}
+
+/// Where [`MetricsRead::read_metrics_streamed`] sends each request's answer.
+pub type MetricsSender = tokio::sync::mpsc::UnboundedSender<(usize, ApiResult<Metrics>)>;
+
+/// Reading CloudWatch metrics.
+pub trait MetricsRead: Send + Sync {
+    /// Reads the metrics of every request, sending each answer (with the
+    /// request's index) on `done` as soon as it is complete, so the caller
+    /// goes on with a stream while others are read. Requests with the same
+    /// window may share calls: GetMetricData takes 500 queries a call,
+    /// whatever stream they are for.
+    fn read_metrics_streamed(
+        &self,
+        requests: &[MetricsRequest],
+        done: MetricsSender,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            for (i, r) in requests.iter().enumerate() {
+                let answer = self
+                    .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
+                    .await;
+                let _ = done.send((i, answer));
+            }
+        }
+    }
+
+    /// Per-minute Sums over the `minutes` minutes starting at `start`
+    /// (minute-aligned): the stream-level IncomingBytes and IncomingRecords
+    /// of `stream`, and `metrics` for each of `shards`, read together in as
+    /// few calls as the API allows. A missing datapoint stays missing.
+    fn read_metrics(
+        &self,
+        stream: &str,
+        shards: &[ShardId],
+        metrics: &[MetricName],
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> impl Future<Output = ApiResult<Metrics>> + Send;
+}
+
+/// Wall-clock time. Waits use `tokio::time`, so tests can pause and advance it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that follows `tokio::time` from a fixed start, so that with
+/// paused time (tests, the simulator) wall-clock time advances exactly as
+/// fast as the waits do.
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock {
+    origin: DateTime<Utc>,
+    started: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(origin: DateTime<Utc>) -> Self {
+        TokioClock {
+            origin,
+            started: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl TokioClock {
+    /// The tokio instant at which this clock reads `t`.
+    pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
+        let offset = (t - self.origin).to_std().unwrap_or_default();
+        self.started + offset
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now() - self.started;
+        self.origin + chrono::TimeDelta::from_std(elapsed).unwrap_or(chrono::TimeDelta::MAX)
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for &T {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
