@@ -29,11 +29,14 @@
 //!   strategies.
 //! - [`daemon`]: the sidecar's health, metrics and policy reload.
 //! - [`lambda`]: the scheduled job and its handler (feature `lambda`).
+//! - [`cli`]: the command line, thin over the rest (`src/main.rs` calls
+//!   [`cli::main`]).
 //! - [`error`]: the error type and the exit codes.
 //! - [`testkit`]: builders for observations, for tests and benchmarks.
 
 pub mod apply;
 pub mod aws;
+pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod input;

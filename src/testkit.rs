@@ -27,7 +27,7 @@ pub fn shard_id(n: usize) -> ShardId {
 }
 
 /// Per-minute IncomingBytes that make `utilization` of one shard.
-pub fn bytes_for(utilization: f64) -> f64 {
+pub(crate) fn bytes_for(utilization: f64) -> f64 {
     utilization * 60.0 * WRITE_BYTES_PER_SECOND
 }
 
@@ -287,7 +287,8 @@ impl StreamBuilder {
 
 /// Asserts that `text` (a command's output, an error message) says `needle`,
 /// showing both when it does not.
+#[cfg(test)]
 #[track_caller]
-pub fn assert_contains(text: &str, needle: &str) {
+pub(crate) fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }

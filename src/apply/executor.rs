@@ -68,7 +68,7 @@ pub struct RateLimiter {
 }
 
 /// The account's rate for SplitShard, and for MergeShards.
-pub const RESHARD_CALLS_PER_SECOND: u32 = 5;
+pub(crate) const RESHARD_CALLS_PER_SECOND: u32 = 5;
 
 impl RateLimiter {
     /// A limiter at the account's resharding rate.
@@ -737,7 +737,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
 
 /// Logs the executor's progress through `tracing`, for the sidecar and the
 /// scheduled job (which have no terminal to draw on).
-pub fn log_event(event: Event<'_>) {
+pub(crate) fn log_event(event: Event<'_>) {
     match event {
         Event::Starting {
             stream,
@@ -766,7 +766,7 @@ pub fn log_event(event: Event<'_>) {
 }
 
 /// A short description of an action, for tags and messages.
-pub fn describe(action: &Action) -> String {
+pub(crate) fn describe(action: &Action) -> String {
     match action {
         Action::Split(s) => format!(
             "split {} at {}",

@@ -59,7 +59,7 @@ fn tag_safe(text: &str) -> String {
 
 /// The history recorded in a stream's tags. Tags that are absent or do not
 /// parse (edited by hand, say) count as no history for that direction.
-pub fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> History {
+pub(crate) fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> History {
     let mut history = History::default();
     for (key, value) in tags {
         let time = DateTime::parse_from_rfc3339(value)

@@ -22,7 +22,7 @@ use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
 use crate::observe::{MetricsRead, MetricsRequest, MetricsSender};
 
 /// GetMetricData accepts at most this many queries per call.
-pub const MAX_QUERIES_PER_CALL: usize = 500;
+pub(crate) const MAX_QUERIES_PER_CALL: usize = 500;
 
 /// Shard-level Kinesis metrics from CloudWatch.
 #[derive(Clone, Debug)]

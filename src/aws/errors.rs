@@ -7,7 +7,7 @@ use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use crate::model::{ApiError, ApiErrorKind};
 
 /// The kind of a service error, from its AWS error code.
-pub fn kind_of_code(code: &str) -> ApiErrorKind {
+pub(crate) fn kind_of_code(code: &str) -> ApiErrorKind {
     match code {
         "LimitExceededException"
         | "ThrottlingException"
@@ -66,7 +66,7 @@ fn loading_credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
 /// Where an adapter's calls go, for messages about calls that got no
 /// answer: the per-service endpoint variable (`AWS_ENDPOINT_URL_{service}`),
 /// the general one, or AWS's regional endpoint `https://{host}.{region}...`.
-pub fn endpoint_for(service: &str, host: &str, region: Option<&str>) -> String {
+pub(crate) fn endpoint_for(service: &str, host: &str, region: Option<&str>) -> String {
     std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .unwrap_or_else(|_| match region {
@@ -76,7 +76,7 @@ pub fn endpoint_for(service: &str, host: &str, region: Option<&str>) -> String {
 }
 
 /// [`classify`], naming `endpoint` when the call got no answer from it.
-pub fn classify_at<E>(
+pub(crate) fn classify_at<E>(
     operation: &'static str,
     endpoint: &str,
     err: SdkError<E, HttpResponse>,
@@ -92,7 +92,7 @@ where
 }
 
 /// Classifies a failed SDK call of `operation`.
-pub fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ApiError
+pub(crate) fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

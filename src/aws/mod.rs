@@ -24,7 +24,7 @@ pub use kinesis::{KinesisReader, KinesisWriter};
 
 /// Where and as whom to call AWS; `None` leaves it to the usual chain.
 #[derive(Clone, Debug, Default)]
-pub struct AwsOptions {
+pub(crate) struct AwsOptions {
     pub region: Option<String>,
     pub profile: Option<String>,
 }
@@ -32,7 +32,7 @@ pub struct AwsOptions {
 /// Loads the SDK configuration. The SDK retries throttling and transient
 /// errors itself (3 attempts); the executor's own, longer retries sit on
 /// top, for resharding calls only.
-pub async fn load_config(options: &AwsOptions) -> SdkConfig {
+pub(crate) async fn load_config(options: &AwsOptions) -> SdkConfig {
     let region = RegionProviderChain::first_try(options.region.clone().map(Region::new))
         .or_default_provider();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -53,7 +53,7 @@ pub async fn load_config(options: &AwsOptions) -> SdkConfig {
 /// The adapters one process uses, built once from the SDK configuration,
 /// every call of theirs paced by one limiter within the account's quotas.
 #[derive(Clone, Debug)]
-pub struct Clients {
+pub(crate) struct Clients {
     pub read: KinesisReader,
     pub write: KinesisWriter,
     pub metrics: CloudWatchMetrics,
@@ -74,11 +74,11 @@ impl Clients {
 }
 
 /// The Kinesis client for `config`.
-pub fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
+pub(crate) fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(config)
 }
 
 /// The CloudWatch client for `config`.
-pub fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {
+pub(crate) fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(config)
 }

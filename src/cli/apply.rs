@@ -5,16 +5,16 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::Utc;
 
-use kinesis_autoscaler::Error;
-use kinesis_autoscaler::apply::shutdown;
-use kinesis_autoscaler::apply::{Executor, ExecutorConfig, RateLimiter};
-use kinesis_autoscaler::aws;
-use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::model::ApiLimiter;
-use kinesis_autoscaler::observe::Memory;
-use kinesis_autoscaler::observe::SystemClock;
-use kinesis_autoscaler::pass::{self, Planned};
-use kinesis_autoscaler::policy::Policy;
+use crate::Error;
+use crate::apply::shutdown;
+use crate::apply::{Executor, ExecutorConfig, RateLimiter};
+use crate::aws;
+use crate::error::exit;
+use crate::model::ApiLimiter;
+use crate::observe::Memory;
+use crate::observe::SystemClock;
+use crate::pass::{self, Planned};
+use crate::policy::Policy;
 use std::sync::Arc;
 
 use super::progress::Progress;
@@ -100,7 +100,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
     });
     let progress = Progress::new(operations);
-    let on_event = |e: kinesis_autoscaler::apply::Event<'_>| progress.event(e);
+    let on_event = |e: crate::apply::Event<'_>| progress.event(e);
     let config = ExecutorConfig {
         active_timeout: args.wait_timeout,
         ..ExecutorConfig::default()

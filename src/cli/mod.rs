@@ -4,6 +4,7 @@
 //! go to stderr.
 
 mod apply;
+mod main;
 mod plan;
 mod progress;
 mod render;
@@ -17,14 +18,16 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use kinesis_autoscaler::Error;
-use kinesis_autoscaler::aws::{self, AwsOptions, KinesisReader};
-use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::model::HashKey;
-use kinesis_autoscaler::model::StreamId;
-use kinesis_autoscaler::observe::KinesisRead;
-use kinesis_autoscaler::observe::Observation;
-use kinesis_autoscaler::policy::{self, Policy};
+pub use main::main;
+
+use crate::Error;
+use crate::aws::{self, AwsOptions, KinesisReader};
+use crate::error::exit;
+use crate::model::HashKey;
+use crate::model::StreamId;
+use crate::observe::KinesisRead;
+use crate::observe::Observation;
+use crate::policy::{self, Policy};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -36,7 +39,7 @@ Exit codes:
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.
 #[derive(Debug, Parser)]
 #[command(name = "kinesis-autoscaler", version, after_help = EXIT_CODES)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log format on stderr: text (readable) or json (for log collectors).
     #[arg(long, global = true, value_enum, env = "KAS_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -52,7 +55,7 @@ impl Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
@@ -232,7 +235,7 @@ struct SimulateArgs {
     /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils)
     /// or static:N.
     #[arg(long, default_value = "planner", value_parser = parse_strategy)]
-    strategy: kinesis_autoscaler::sim::run::Strategy,
+    strategy: crate::sim::run::Strategy,
     /// Run planner, uniform and a static stream sized for the 99th
     /// percentile on the same traffic, side by side.
     #[arg(long, conflicts_with = "strategy")]
@@ -245,7 +248,7 @@ struct SimulateArgs {
     chart: Option<PathBuf>,
 }
 
-fn parse_strategy(text: &str) -> Result<kinesis_autoscaler::sim::run::Strategy, String> {
+fn parse_strategy(text: &str) -> Result<crate::sim::run::Strategy, String> {
     text.parse()
 }
 
@@ -270,7 +273,7 @@ enum ApplyOutput {
 
 /// Runs the command and returns the exit code; errors are returned for
 /// `main` to print once.
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run_command(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run(args).await,
@@ -301,9 +304,8 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
         ))
     } else if let Some(stream) = &args.stream {
         let sdk = aws::load_config(&args.aws.options()).await;
-        let read = KinesisReader::new(aws::kinesis_client(&sdk)).with_limiter(std::sync::Arc::new(
-            kinesis_autoscaler::model::ApiLimiter::default(),
-        ));
+        let read = KinesisReader::new(aws::kinesis_client(&sdk))
+            .with_limiter(std::sync::Arc::new(crate::model::ApiLimiter::default()));
         let id = StreamId::from_name_or_arn(stream);
         let open: Vec<_> = read
             .list_open_shards(&id)
@@ -341,12 +343,8 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// Prints a per-stream failure once, with its whole chain.
 fn report_error(err: &Error) {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    eprintln!("error: {}", kinesis_autoscaler::input::clip(&text, 2000));
+    eprintln!(
+        "error: {}",
+        crate::input::clip(&crate::error::chain(err), 2000)
+    );
 }

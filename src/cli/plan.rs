@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use kinesis_autoscaler::aws;
-use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::input::yaml;
-use kinesis_autoscaler::model::ApiLimiter;
-use kinesis_autoscaler::observe::Memory;
-use kinesis_autoscaler::observe::Observation;
-use kinesis_autoscaler::planner::{Plan, Refusal};
-use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::{Error, pass, planner};
+use crate::aws;
+use crate::error::exit;
+use crate::input::yaml;
+use crate::model::ApiLimiter;
+use crate::observe::Memory;
+use crate::observe::Observation;
+use crate::planner::{Plan, Refusal};
+use crate::policy::Policy;
+use crate::{Error, pass, planner};
 use std::sync::Arc;
 
 use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};

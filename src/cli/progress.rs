@@ -3,11 +3,11 @@
 
 use std::io::IsTerminal;
 
+use crate::apply::{Event, describe};
 use indicatif::{ProgressBar, ProgressStyle};
-use kinesis_autoscaler::apply::{Event, describe};
 
 /// Where progress goes.
-pub enum Progress {
+pub(crate) enum Progress {
     Bar(ProgressBar),
     Lines,
 }

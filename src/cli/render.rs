@@ -6,10 +6,10 @@ use std::fmt::Write;
 use chrono::SecondsFormat;
 use comfy_table::{ContentArrangement, Table, presets};
 
-use kinesis_autoscaler::apply::{ApplyReport, describe};
-use kinesis_autoscaler::pass::Planned;
-use kinesis_autoscaler::planner::{Action, Plan};
-use kinesis_autoscaler::policy::Policy;
+use crate::apply::{ApplyReport, describe};
+use crate::pass::Planned;
+use crate::planner::{Action, Plan};
+use crate::policy::Policy;
 
 /// The table's lines without the padding comfy-table leaves at line ends.
 fn lines(t: &Table) -> String {
@@ -100,7 +100,7 @@ pub fn plan_table(plan: &Plan) -> String {
 }
 
 /// What each stream entry of a valid policy resolves to.
-pub fn policy_table(policy: &Policy) -> String {
+pub(crate) fn policy_table(policy: &Policy) -> String {
     let mut t = table(&["STREAM", "SHARDS", "SCALE UP", "SCALE DOWN", "READ"]);
     for rule in &policy.streams {
         let p = &rule.policy;
@@ -142,7 +142,7 @@ pub fn policy_table(policy: &Policy) -> String {
 }
 
 /// A plan, with a note when `apply` will first enable missing metrics.
-pub fn planned_table(planned: &Planned) -> String {
+pub(crate) fn planned_table(planned: &Planned) -> String {
     let mut out = plan_table(&planned.plan);
     let missing = &planned.observed.missing_metrics;
     if !missing.is_empty() {
@@ -185,8 +185,8 @@ pub fn reports(reports: &[ApplyReport]) -> String {
 
 /// The simulation results, one row per strategy.
 pub fn simulation(
-    scenario: &kinesis_autoscaler::sim::Scenario,
-    summaries: &[&kinesis_autoscaler::sim::run::Summary],
+    scenario: &crate::sim::Scenario,
+    summaries: &[&crate::sim::run::Summary],
 ) -> String {
     let Some(first) = summaries.first() else {
         return String::new();

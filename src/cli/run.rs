@@ -8,19 +8,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinesis_autoscaler::Error;
-use kinesis_autoscaler::apply::shutdown::{self, Shutdown, ShutdownTrigger};
-use kinesis_autoscaler::apply::{Executor, ExecutorConfig, RateLimiter};
-use kinesis_autoscaler::aws::{self, KinesisReader};
-use kinesis_autoscaler::daemon::http;
-use kinesis_autoscaler::daemon::status::Status;
-use kinesis_autoscaler::daemon::watch_policy;
-use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::model::ApiLimiter;
-use kinesis_autoscaler::observe::KinesisRead;
-use kinesis_autoscaler::observe::{SystemClock, TokioClock};
-use kinesis_autoscaler::pass::{PolicyHandle, RunEnd, Runner, Schedule};
-use kinesis_autoscaler::policy::Policy;
+use crate::Error;
+use crate::apply::shutdown::{self, Shutdown, ShutdownTrigger};
+use crate::apply::{Executor, ExecutorConfig, RateLimiter};
+use crate::aws::{self, KinesisReader};
+use crate::daemon::http;
+use crate::daemon::status::Status;
+use crate::daemon::watch_policy;
+use crate::error::exit;
+use crate::model::ApiLimiter;
+use crate::observe::KinesisRead;
+use crate::observe::{SystemClock, TokioClock};
+use crate::pass::{PolicyHandle, RunEnd, Runner, Schedule};
+use crate::policy::Policy;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
 use super::{Backend, RunArgs};
@@ -83,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 }
                 .into());
             }
-            let traffic = kinesis_autoscaler::sim::traffic::Traffic::new(&scenario, &trace)
+            let traffic = crate::sim::traffic::Traffic::new(&scenario, &trace)
                 .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
             Some((scenario, traffic))
         }
@@ -194,10 +194,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     server.abort();
     match end.gave_up {
         Some(why) => {
-            eprintln!(
-                "error: gave up: {}",
-                kinesis_autoscaler::input::clip(&why, 400)
-            );
+            eprintln!("error: gave up: {}", crate::input::clip(&why, 400));
             Ok(exit::FAILURE)
         }
         None => Ok(exit::OK),
@@ -208,7 +205,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// match none of the account's streams, or none of the streams it names
 /// exists.
 async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<()> {
-    let targets = kinesis_autoscaler::pass::targets(policy, read, None).await?;
+    let targets = crate::pass::targets(policy, read, None).await?;
     if targets.is_empty() {
         return Err(Error::Usage(format!(
             "policy {} names no stream to act on: its globs match none of the account's streams; check the names, or --region / AWS_REGION",
@@ -220,7 +217,7 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
     for target in &targets {
         match read.describe_stream(&target.stream).await {
             Ok(_) => return Ok(()),
-            Err(e) if e.kind == kinesis_autoscaler::model::ApiErrorKind::NotFound => {
+            Err(e) if e.kind == crate::model::ApiErrorKind::NotFound => {
                 missing.push(target.stream.name.clone());
             }
             // Anything else (throttling, a network blip) the passes will
@@ -234,7 +231,7 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
         missing
             .iter()
             .take(5)
-            .map(|m| kinesis_autoscaler::input::quote(m))
+            .map(|m| crate::input::quote(m))
             .collect::<Vec<_>>()
             .join(", ")
     ))
@@ -243,12 +240,10 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
 
 /// Logs the executor's events and counts each as a sign of life for
 /// /healthz.
-fn log_and_note_progress(
-    status: &Status,
-) -> impl Fn(kinesis_autoscaler::apply::Event<'_>) + Sync + '_ {
+fn log_and_note_progress(status: &Status) -> impl Fn(crate::apply::Event<'_>) + Sync + '_ {
     move |e| {
         status.alive();
-        kinesis_autoscaler::apply::log_event(e);
+        crate::apply::log_event(e);
     }
 }
 
@@ -256,8 +251,8 @@ fn log_and_note_progress(
 /// to `speed` times real time.
 #[allow(clippy::too_many_arguments)]
 fn simulate_loop(
-    scenario: &kinesis_autoscaler::sim::Scenario,
-    traffic: kinesis_autoscaler::sim::traffic::Traffic,
+    scenario: &crate::sim::Scenario,
+    traffic: crate::sim::traffic::Traffic,
     handle: &PolicyHandle,
     status: &Status,
     stop: &Shutdown,
@@ -266,19 +261,12 @@ fn simulate_loop(
     speed: f64,
     give_up_after: u32,
 ) -> RunEnd {
-    kinesis_autoscaler::sim::run::virtual_time().block_on(async {
-        let start = kinesis_autoscaler::sim::run::EPOCH
-            .parse()
-            .expect("a valid epoch");
+    crate::sim::run::virtual_time().block_on(async {
+        let start = crate::sim::run::EPOCH.parse().expect("a valid epoch");
         let clock = TokioClock::starting_at(start);
         let minutes = traffic.minutes();
-        let world = kinesis_autoscaler::sim::run::world(
-            scenario,
-            traffic,
-            clock,
-            start,
-            scenario.initial_shards,
-        );
+        let world =
+            crate::sim::run::world(scenario, traffic, clock, start, scenario.initial_shards);
         let limiter = RateLimiter::for_reshards();
         let on_event = log_and_note_progress(status);
         let executor = Executor {

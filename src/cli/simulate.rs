@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use kinesis_autoscaler::error::exit;
-use kinesis_autoscaler::policy::Policy;
-use kinesis_autoscaler::sim::chart;
-use kinesis_autoscaler::sim::oracle::Oracles;
-use kinesis_autoscaler::sim::run::{self, Outcome, Strategy, Summary};
-use kinesis_autoscaler::sim::scenario::Scenario;
-use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
-use kinesis_autoscaler::{Error, sim};
+use crate::Error;
+use crate::error::exit;
+use crate::policy::Policy;
+use crate::sim::chart;
+use crate::sim::oracle::Oracles;
+use crate::sim::run::{self, Outcome, Strategy, Summary};
+use crate::sim::scenario::Scenario;
+use crate::sim::traffic::{Trace, Traffic};
 
 use super::{SimOutput, SimulateArgs, print_json, write_stdout};
 
@@ -22,8 +22,8 @@ use super::{SimOutput, SimulateArgs, print_json, write_stdout};
 const DEFAULT_SCENARIO_PATH: &str = "scenarios/diurnal-taxi.yaml";
 const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/diurnal-taxi.yaml");
 const DEFAULT_TRACE: &str = include_str!("../../traces/nyc_taxi.csv");
-pub const DEFAULT_POLICY_PATH: &str = "policies/simulation.yaml";
-pub const DEFAULT_POLICY: &str = include_str!("../../policies/simulation.yaml");
+pub(crate) const DEFAULT_POLICY_PATH: &str = "policies/simulation.yaml";
+pub(crate) const DEFAULT_POLICY: &str = include_str!("../../policies/simulation.yaml");
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let policy = match &args.policy {
@@ -127,7 +127,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
 }
 
 /// The scenario and its trace: from files, or the bundled default.
-pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
+pub(crate) fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
     let scenario_error = Error::Scenario;
     match path {
         Some(path) => {
@@ -152,8 +152,8 @@ fn static_shards(traffic: &Traffic) -> u32 {
     let mut needs: Vec<f64> = (0..traffic.minutes())
         .map(|m| {
             let t = traffic.total(m);
-            (t.bytes / sim::world::BYTES_PER_SHARD_MINUTE)
-                .max(t.records / sim::world::RECORDS_PER_SHARD_MINUTE)
+            (t.bytes / crate::model::BYTES_PER_SHARD_MINUTE)
+                .max(t.records / crate::model::RECORDS_PER_SHARD_MINUTE)
         })
         .collect();
     needs.sort_by(f64::total_cmp);

@@ -12,7 +12,7 @@ use axum::routing::get;
 use crate::apply::shutdown::Shutdown;
 use crate::daemon::status::Status;
 
-pub fn router(status: Arc<Status>) -> Router {
+pub(crate) fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -50,7 +50,7 @@ async fn metrics(State(status): State<Arc<Status>>) -> impl IntoResponse {
 }
 
 /// Serves on `listener` until `stop` completes.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     status: Arc<Status>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -61,6 +61,6 @@ pub async fn serve(
 }
 
 /// Completes when `shutdown` is requested.
-pub async fn on_shutdown(shutdown: Shutdown) {
+pub(crate) async fn on_shutdown(shutdown: Shutdown) {
     shutdown.requested().await;
 }

@@ -59,7 +59,7 @@ pub async fn watch_policy(
                 crate::input::MAX_POLICY_BYTES
             )),
             Ok(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => Policy::parse(text, &path).map_err(|e| crate::pass::chain(&e)),
+                Ok(text) => Policy::parse(text, &path).map_err(|e| crate::error::chain(&e)),
                 Err(e) => Err(format!(
                     "{}: not UTF-8 text (invalid byte at offset {})",
                     path.display(),

@@ -13,21 +13,21 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use crate::model::{QUOTE_CHARS, clip, quote, yaml_scalar};
+pub(crate) use crate::model::{clip, quote, yaml_scalar};
 
 /// The largest policy file read, in bytes: room for 100,000 stream
 /// entries.
-pub const MAX_POLICY_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_POLICY_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest scenario file read, in bytes.
-pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
 /// The largest snapshot read, in bytes: 20,000 shards with a day of three
 /// metrics each fit.
-pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
 /// The largest trace read, in bytes: a year of per-minute rows fits.
-pub const MAX_TRACE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_TRACE_BYTES: u64 = 64 * 1024 * 1024;
 /// The deepest nesting of mappings and lists accepted in a policy,
 /// scenario or snapshot. Real ones nest 5 or 6 deep.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// What kind of file is read, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub enum ReadError {
 
 /// Reads `path` as text, refusing files over the limit for `kind` before
 /// reading them whole.
-pub fn read_text(path: &Path, kind: FileKind) -> Result<String, ReadError> {
+pub(crate) fn read_text(path: &Path, kind: FileKind) -> Result<String, ReadError> {
     let io = |source| ReadError::Io {
         kind,
         path: path.to_owned(),
@@ -119,7 +119,7 @@ pub fn read_text(path: &Path, kind: FileKind) -> Result<String, ReadError> {
 /// content or after `[`, `{`, `,` or `:`), a comment only after a space: a
 /// quote or `#` inside a plain scalar hides nothing. It may count more than
 /// a parser would, never less.
-pub fn nesting_over(text: &str, max: usize) -> Option<usize> {
+pub(crate) fn nesting_over(text: &str, max: usize) -> Option<usize> {
     let mut flow = 0usize;
     // Indentation widths of the enclosing block levels.
     let mut blocks: Vec<usize> = Vec::new();
@@ -190,31 +190,6 @@ pub fn nesting_over(text: &str, max: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_are_short_and_escaped() {
-        assert_eq!(quote("abc"), "\"abc\"");
-        assert_eq!(quote("a\nb\u{1b}[31m"), "\"a\\nb\\u{1b}[31m\"");
-        let long = "x".repeat(1_000_000);
-        let q = quote(&long);
-        assert_eq!(q.chars().count(), QUOTE_CHARS + 3);
-        assert!(q.ends_with("…\""));
-    }
-
-    #[test]
-    fn clipping_shortens_long_quotes_and_the_whole() {
-        let message = format!(
-            "invalid value: string \"{}\", expected a duration",
-            "y".repeat(5000)
-        );
-        let clipped = clip(&message, 500);
-        assert!(clipped.len() < 200, "{clipped}");
-        assert!(clipped.ends_with("\", expected a duration"), "{clipped}");
-        assert!(clipped.contains(&format!("\"{}…\"", "y".repeat(QUOTE_CHARS))));
-        let unquoted = "z".repeat(10_000);
-        assert_eq!(clip(&unquoted, 100).chars().count(), 101);
-        assert_eq!(clip("tab\there", 100), "tab\\there");
-    }
 
     #[test]
     fn nesting_is_counted_before_parsing() {

@@ -12,14 +12,15 @@ use lambda_runtime::LambdaEvent;
 
 use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use crate::error::chain;
 use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
 use crate::model::ApiLimiter;
 use crate::observe::Memory;
 use crate::observe::SystemClock;
-use crate::pass::{PassReport, chain, run_pass};
+use crate::pass::{PassReport, run_pass};
 
 /// Time kept back from the deadline to return the summary.
-pub const RETURN_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const RETURN_MARGIN: Duration = Duration::from_secs(5);
 
 /// The clients and settings, built once per Lambda container.
 pub struct Handler {

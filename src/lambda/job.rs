@@ -45,7 +45,7 @@ impl PolicySource {
 /// `KAS_WAIT_TIMEOUT` (longest wait for ACTIVE, default 10m) and
 /// `KAS_OPERATION_ESTIMATE` (time one reshard needs to finish and be
 /// recorded; none starts with less left, default 90s).
-pub fn executor_config_from_env() -> Result<ExecutorConfig, Error> {
+pub(crate) fn executor_config_from_env() -> Result<ExecutorConfig, Error> {
     let duration = |name: &str, default: Duration| -> Result<Duration, Error> {
         match std::env::var(name) {
             Err(_) => Ok(default),
@@ -66,7 +66,7 @@ pub fn executor_config_from_env() -> Result<ExecutorConfig, Error> {
 /// How long is left until `deadline` (epoch milliseconds, as Lambda gives
 /// it), less `margin` for returning the summary; `None` when there is no
 /// deadline (0).
-pub fn time_left(
+pub(crate) fn time_left(
     deadline_ms: u64,
     now: std::time::SystemTime,
     margin: Duration,

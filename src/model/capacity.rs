@@ -9,6 +9,6 @@ pub const WRITE_RECORDS_PER_SECOND: f64 = 1_000.0;
 pub const READ_BYTES_PER_SECOND: f64 = 2_097_152.0;
 /// Write capacity of one shard per minute, bytes (Kinesis enforces it per
 /// second).
-pub const BYTES_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_BYTES_PER_SECOND;
+pub(crate) const BYTES_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_BYTES_PER_SECOND;
 /// Write capacity of one shard per minute, records.
-pub const RECORDS_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_RECORDS_PER_SECOND;
+pub(crate) const RECORDS_PER_SHARD_MINUTE: f64 = 60.0 * WRITE_RECORDS_PER_SECOND;

@@ -15,4 +15,4 @@ pub use capacity::*;
 pub use keys::*;
 pub use quota::*;
 pub use stream::*;
-pub use text::*;
+pub(crate) use text::*;

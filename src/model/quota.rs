@@ -97,9 +97,9 @@ impl fmt::Display for Api {
 
 /// GetMetricData's datapoint quota: per second, for windows starting within
 /// the last three hours.
-pub const DEFAULT_DATAPOINTS_PER_SECOND: f64 = 180_000.0;
+pub(crate) const DEFAULT_DATAPOINTS_PER_SECOND: f64 = 180_000.0;
 /// The share of each quota the controller takes by default.
-pub const DEFAULT_HEADROOM: f64 = 0.8;
+pub(crate) const DEFAULT_HEADROOM: f64 = 0.8;
 
 /// The quotas the limiter holds calls to.
 #[derive(Clone, Debug, PartialEq)]

@@ -204,7 +204,7 @@ impl fmt::Display for MetricName {
 }
 
 /// The stream name inside `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
-pub fn arn_stream_name(arn: &str) -> Option<&str> {
+pub(crate) fn arn_stream_name(arn: &str) -> Option<&str> {
     arn.strip_prefix("arn:")?
         .split_once(":stream/")
         .map(|(_, name)| name)

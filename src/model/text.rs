@@ -1,11 +1,11 @@
 //! Values quoted into messages: short, escaped, whatever the input was.
 
 /// How long a quoted value may be in a message, in characters.
-pub const QUOTE_CHARS: usize = 80;
+pub(crate) const QUOTE_CHARS: usize = 80;
 
 /// `value` quoted for a message: escaped like Rust's `{:?}`, at most
 /// [`QUOTE_CHARS`] characters, with "…" where it was cut.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::from("\"");
     for (i, c) in value.chars().enumerate() {
         if i == QUOTE_CHARS {
@@ -21,7 +21,7 @@ pub fn quote(value: &str) -> String {
 /// `value` as a YAML scalar to paste into a file: as it is when it is a
 /// plain stream name (letters, digits and `_.-:/`, at most 128 characters,
 /// as Kinesis allows), else [`quote`]d.
-pub fn yaml_scalar(value: &str) -> String {
+pub(crate) fn yaml_scalar(value: &str) -> String {
     let plain = !value.is_empty()
         && value.len() <= 128
         && value
@@ -38,7 +38,7 @@ pub fn yaml_scalar(value: &str) -> String {
 /// [`QUOTE_CHARS`] cut short with "…", control characters escaped, and
 /// the whole at most `max` bytes: for messages made by parsers, which
 /// quote the input whole.
-pub fn clip(message: &str, max: usize) -> String {
+pub(crate) fn clip(message: &str, max: usize) -> String {
     let mut out = String::with_capacity(message.len().min(max + 8));
     let mut run = 0usize; // characters inside the current quote
     let mut open: Option<char> = None;
@@ -82,5 +82,35 @@ fn push_escaped(out: &mut String, c: char) {
         out.push(c);
     } else {
         out.extend(c.escape_debug());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_short_and_escaped() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        assert_eq!(quote("a\nb\u{1b}[31m"), "\"a\\nb\\u{1b}[31m\"");
+        let long = "x".repeat(1_000_000);
+        let q = quote(&long);
+        assert_eq!(q.chars().count(), QUOTE_CHARS + 3);
+        assert!(q.ends_with("…\""));
+    }
+
+    #[test]
+    fn clipping_shortens_long_quotes_and_the_whole() {
+        let message = format!(
+            "invalid value: string \"{}\", expected a duration",
+            "y".repeat(5000)
+        );
+        let clipped = clip(&message, 500);
+        assert!(clipped.len() < 200, "{clipped}");
+        assert!(clipped.ends_with("\", expected a duration"), "{clipped}");
+        assert!(clipped.contains(&format!("\"{}…\"", "y".repeat(QUOTE_CHARS))));
+        let unquoted = "z".repeat(10_000);
+        assert_eq!(clip(&unquoted, 100).chars().count(), 101);
+        assert_eq!(clip("tab\there", 100), "tab\\there");
     }
 }

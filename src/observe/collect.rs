@@ -37,7 +37,7 @@ pub struct Observed {
 /// at `now`: the longest rule window, ending as late as `metrics.max_lag`
 /// allows (windows end at the newest minute CloudWatch has data for), plus
 /// the minute in progress.
-pub fn metrics_window(policy: &StreamPolicy, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
+pub(crate) fn metrics_window(policy: &StreamPolicy, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
     let end = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
     let minutes = policy.fetch_minutes();
     (end - TimeDelta::minutes(i64::from(minutes)), minutes)
@@ -45,7 +45,7 @@ pub fn metrics_window(policy: &StreamPolicy, now: DateTime<Utc>) -> (DateTime<Ut
 
 /// How long a sidecar trusts a stream's DescribeStreamSummary (its
 /// enhanced-monitoring state and creation time) before reading it again.
-pub const SUMMARY_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const SUMMARY_TTL: Duration = Duration::from_secs(3600);
 
 /// What a long-running controller remembers between passes, so that each
 /// pass makes fewer calls: stream summaries (refreshed hourly, or when
@@ -164,7 +164,7 @@ impl Prepared {
 /// `memory` holds), and its open shards. Cooldown history comes from
 /// `memory`, if it has it; else it is left unread.
 #[allow(clippy::too_many_arguments)]
-pub async fn prepare<R: KinesisRead>(
+pub(crate) async fn prepare<R: KinesisRead>(
     read: &R,
     stream: &StreamId,
     listing: Option<&StreamListing>,
@@ -281,7 +281,7 @@ pub async fn complete<R: KinesisRead>(
 
 /// The observation with its cooldown history read from the stream's tags
 /// (and remembered).
-pub async fn with_history<R: KinesisRead>(
+pub(crate) async fn with_history<R: KinesisRead>(
     read: &R,
     mut observed: Observed,
     stream: &StreamId,
@@ -299,7 +299,7 @@ pub async fn with_history<R: KinesisRead>(
 
 /// Reads the creation time of a stream whose summary was not read, for the
 /// silent-stream rule.
-pub async fn with_creation_time<R: KinesisRead>(
+pub(crate) async fn with_creation_time<R: KinesisRead>(
     read: &R,
     mut observed: Observed,
     stream: &StreamId,

@@ -76,7 +76,7 @@ pub struct MetricsRequest {
 }
 
 /// Where [`MetricsRead::read_metrics_streamed`] sends each request's answer.
-pub type MetricsSender = tokio::sync::mpsc::UnboundedSender<(usize, ApiResult<Metrics>)>;
+pub(crate) type MetricsSender = tokio::sync::mpsc::UnboundedSender<(usize, ApiResult<Metrics>)>;
 
 /// Reading CloudWatch metrics.
 pub trait MetricsRead: Send + Sync {
@@ -121,7 +121,7 @@ pub trait Clock: Send + Sync {
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {

@@ -310,7 +310,10 @@ impl Observation {
             if !seen.insert(&shard.id) {
                 return problem(
                     format!("shards[{i}].shard_id"),
-                    format!("shard {} is listed twice", shard.id),
+                    format!(
+                        "shard {} is listed twice",
+                        input::yaml_scalar(shard.id.as_str())
+                    ),
                 );
             }
         }
@@ -323,16 +326,18 @@ impl Observation {
             }
         }
         for (id, series) in &self.metrics.shards {
+            // Ids come from the file: quoted and cut short when odd.
+            let shown = input::yaml_scalar(id.as_str());
             if !seen.contains(id) {
                 return problem(
-                    format!("metrics.shards.{id}"),
+                    format!("metrics.shards.{shown}"),
                     "has metrics but is not in `shards`".into(),
                 );
             }
             for (name, values) in series.named_series() {
                 if let Some((i, v)) = first_bad_value(values) {
                     return problem(
-                        format!("metrics.shards.{id}.{name}[{i}]"),
+                        format!("metrics.shards.{shown}.{name}[{i}]"),
                         format!("must be a non-negative number or null, got {v}"),
                     );
                 }

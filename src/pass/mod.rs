@@ -23,7 +23,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::apply::{ApplyReport, Executor, Stop, StopKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::model::{ShardQuota, StreamId, StreamListing};
 use crate::observe::{self, Memory, Observed, Prepared};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
@@ -33,11 +33,11 @@ use crate::policy::{Policy, StreamPolicy, StreamSelector};
 
 /// How many streams are observed or applied at once. The limiter, not
 /// this, bounds the calls; this only bounds the work in flight.
-pub const CONCURRENCY: usize = 64;
+pub(crate) const CONCURRENCY: usize = 64;
 
 /// How old a plan may be when its stream's turn to be applied comes; an
 /// older one is made again first.
-pub const PLAN_SHELF_LIFE: TimeDelta = TimeDelta::minutes(2);
+pub(crate) const PLAN_SHELF_LIFE: TimeDelta = TimeDelta::minutes(2);
 
 /// A stream to manage and the settings that govern it.
 #[derive(Clone, Debug)]
@@ -294,7 +294,7 @@ async fn shard_quota<R: KinesisRead>(read: &R) -> Option<ShardQuota> {
 
 /// Observes and plans one target at `now`, on its own (as before applying
 /// a plan that has grown old).
-pub async fn plan_one<R: KinesisRead, M: MetricsRead>(
+pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     read: &R,
     metrics: &M,
     target: &Target,
@@ -329,7 +329,7 @@ pub async fn plan_one<R: KinesisRead, M: MetricsRead>(
 
 /// Applies one planned stream: turns on missing shard-level metrics if the
 /// policy allows, then runs the plan.
-pub async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
+pub(crate) async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &Planned,
 ) -> ApplyReport {
@@ -353,7 +353,7 @@ pub async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
 }
 
 /// Applies every planned stream, several at a time, in order.
-pub async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
+pub(crate) async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &[Planned],
 ) -> Vec<ApplyReport> {
@@ -367,10 +367,10 @@ pub async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
 /// How many streams are resharded at once: SplitShard and MergeShards
 /// allow 5 calls a second across the account, and each stream waits a
 /// while for ACTIVE after each.
-pub const APPLY_CONCURRENCY: usize = 8;
+pub(crate) const APPLY_CONCURRENCY: usize = 8;
 
 /// Notes in `memory` what an apply did to the stream's cooldowns.
-pub fn remember_applied(memory: &Memory, report: &ApplyReport) {
+pub(crate) fn remember_applied(memory: &Memory, report: &ApplyReport) {
     let latest = |split: bool| {
         report
             .applied
@@ -448,24 +448,12 @@ impl PassReport {
     }
 }
 
-/// The error's whole chain on one line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 /// One pass, as the sidecar and the scheduled job run it: every stream of
 /// the policy observed and planned (in shared calls), then each plan that
 /// acts applied without asking, several streams at a time. A plan that
 /// has grown older than [`PLAN_SHELF_LIFE`] by its turn is made again
 /// first. With `only`, the pass covers just that stream.
-pub async fn run_pass<R, W, M, C>(
+pub(crate) async fn run_pass<R, W, M, C>(
     executor: &Executor<'_, R, W, C>,
     metrics: &M,
     policy: &Policy,

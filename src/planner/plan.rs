@@ -511,7 +511,7 @@ impl ShardVerdict {
 
 /// What made a shard hot, e.g. "hot: utilization >= 0.8 in 4 of the last 5
 /// minutes (peak 0.93), 120 throttled records".
-pub fn describe_heat(f: &Facts) -> String {
+pub(crate) fn describe_heat(f: &Facts) -> String {
     let mut text = match f.hot {
         Some(Trigger::Throttling) => format!(
             "hot: {} throttled records in the last {} minutes (rule: {}), peak {:.2}",

@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A kinesis-autoscaler policy: which streams to manage and how.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PolicyFile {
+pub(crate) struct PolicyFile {
     /// The policy format version; this build reads version 1.
     pub version: u32,
     /// Settings every stream gets unless its own entry overrides them.
@@ -37,7 +37,7 @@ pub struct PolicyFile {
 /// How much of the account's API quotas the controller takes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApiSettings {
+pub(crate) struct ApiSettings {
     /// The share of each quota the controller uses, leaving the rest to
     /// the account's other tools. Default 0.8.
     pub headroom: Option<Fraction>,

@@ -17,16 +17,16 @@ use globset::{Glob, GlobMatcher};
 use crate::input::yaml;
 use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::model::MetricName;
-pub use crate::model::arn_stream_name;
+pub(crate) use crate::model::arn_stream_name;
 use crate::model::{Api, Quotas};
 pub use file::SilentStream;
 use file::{PolicyFile, Settings};
 
 /// The policy format version this build reads.
-pub const POLICY_VERSION: u32 = 1;
+pub(crate) const POLICY_VERSION: u32 = 1;
 
 /// The longest scale-up or scale-down window, in minutes (one day).
-pub const MAX_WINDOW_MINUTES: u32 = 1440;
+pub(crate) const MAX_WINDOW_MINUTES: u32 = 1440;
 /// The longest metrics delay.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 /// The longest cooldown (a week).
@@ -534,7 +534,7 @@ impl Policy {
 }
 
 /// The JSON Schema of the policy file, for editor completion.
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(PolicyFile)).expect("a schema is plain JSON")
 }
 

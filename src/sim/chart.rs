@@ -158,7 +158,7 @@ fn panel(
 
 /// The chart of one or more runs over the same traffic, and the dyadic
 /// oracle's shards for reference.
-pub fn render(title: &str, outcomes: &[Outcome], oracle_shards: &[u32]) -> String {
+pub(crate) fn render(title: &str, outcomes: &[Outcome], oracle_shards: &[u32]) -> String {
     let minutes = outcomes.first().map_or(0, |o| o.minutes.len());
     let mut svg = String::new();
     let height = 40.0 + TOP_HEIGHT + GAP + BOTTOM_HEIGHT + 40.0;

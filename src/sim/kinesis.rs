@@ -29,7 +29,7 @@ pub struct SimConfig {
 }
 
 /// The most shards UpdateShardCount scales one stream to.
-pub const MAX_UPDATE_SHARD_COUNT: u32 = 10_000;
+pub(crate) const MAX_UPDATE_SHARD_COUNT: u32 = 10_000;
 
 impl Default for SimConfig {
     fn default() -> Self {

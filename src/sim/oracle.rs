@@ -9,8 +9,8 @@
 //!   given where the keys fall.
 
 use super::traffic::Traffic;
-use super::world::{BYTES_PER_SHARD_MINUTE, RECORDS_PER_SHARD_MINUTE};
 use crate::model::HashKeyRange;
+use crate::model::{BYTES_PER_SHARD_MINUTE, RECORDS_PER_SHARD_MINUTE};
 
 /// Shards needed per minute.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,17 +17,18 @@ use super::kinesis::{MAX_UPDATE_SHARD_COUNT, SimConfig, SimKinesis};
 use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
-use super::world::{BYTES_PER_SHARD_MINUTE, MinuteStats, RECORDS_PER_SHARD_MINUTE, SimWorld};
+use super::world::{MinuteStats, SimWorld};
 use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::model::StreamId;
 use crate::model::StreamMode;
 use crate::model::uniform_ranges;
+use crate::model::{BYTES_PER_SHARD_MINUTE, RECORDS_PER_SHARD_MINUTE};
 use crate::observe::{Clock, KinesisRead, TokioClock};
 use crate::pass::{self, Target};
 use crate::policy::StreamPolicy;
 
 /// When every simulation starts, so runs are reproducible.
-pub const EPOCH: &str = "2026-01-01T00:00:00Z";
+pub(crate) const EPOCH: &str = "2026-01-01T00:00:00Z";
 
 /// How the stream is scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,7 @@ pub fn run(
 
 /// A runtime on tokio's paused clock: time moves only when every task
 /// waits, straight to the next timer.
-pub fn virtual_time() -> tokio::runtime::Runtime {
+pub(crate) fn virtual_time() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -381,6 +382,6 @@ async fn uniform_check(
 }
 
 /// Offered load of a minute in shards' worth.
-pub fn offered_shards(m: &MinuteStats) -> f64 {
+pub(crate) fn offered_shards(m: &MinuteStats) -> f64 {
     (m.offered.bytes / BYTES_PER_SHARD_MINUTE).max(m.offered.records / RECORDS_PER_SHARD_MINUTE)
 }

@@ -268,19 +268,19 @@ fn tidy(path: &Path) -> PathBuf {
 
 /// CloudWatch's delay when a scenario does not say: 1 to 5 minutes,
 /// varying from minute to minute.
-pub const DEFAULT_METRICS_DELAY: (Duration, Duration) =
+pub(crate) const DEFAULT_METRICS_DELAY: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(300));
 /// The most Zipf keys a scenario may place (each is hashed and kept).
-pub const MAX_ZIPF_KEYS: u32 = 200_000;
+pub(crate) const MAX_ZIPF_KEYS: u32 = 200_000;
 
 /// The account's shard quota when a scenario does not say.
-pub const DEFAULT_SHARD_LIMIT: u32 = 500;
+pub(crate) const DEFAULT_SHARD_LIMIT: u32 = 500;
 /// The largest account shard quota a scenario may simulate (AWS's default
 /// in its largest regions).
-pub const MAX_SHARD_LIMIT: u32 = 20_000;
+pub(crate) const MAX_SHARD_LIMIT: u32 = 20_000;
 
 /// The share of shard datapoints lost when a scenario does not say.
-pub const DEFAULT_METRICS_GAPS: f64 = 0.001;
+pub(crate) const DEFAULT_METRICS_GAPS: f64 = 0.001;
 
 impl Scenario {
     /// How the simulated CloudWatch publishes this scenario's metrics.

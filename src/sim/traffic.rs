@@ -124,7 +124,7 @@ impl Trace {
 
 /// The most minutes one simulation plays: a year and a day. Memory grows
 /// with them (a few dozen bytes a minute), not with the trace's span.
-pub const MAX_SIMULATED_MINUTES: u64 = 366 * 1440;
+pub(crate) const MAX_SIMULATED_MINUTES: u64 = 366 * 1440;
 
 /// Where keys sit in the key space and how much traffic each carries,
 /// sorted by hash so a range's share is two binary searches.

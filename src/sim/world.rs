@@ -24,13 +24,11 @@ use super::kinesis::SimKinesis;
 use super::traffic::{Offered, Traffic};
 use crate::model::History;
 use crate::model::{ApiResult, MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
-use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
+use crate::model::{
+    BYTES_PER_SHARD_MINUTE, HashKey, HashKeyRange, RECORDS_PER_SHARD_MINUTE, Shard, ShardId,
+};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
-
-/// Write capacity of one shard per minute (Kinesis enforces it per second).
-pub const BYTES_PER_SHARD_MINUTE: f64 = 60.0 * 1_048_576.0;
-pub const RECORDS_PER_SHARD_MINUTE: f64 = 60.0 * 1_000.0;
 
 /// What happened in one simulated minute, stream-wide.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

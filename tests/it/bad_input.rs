@@ -652,6 +652,25 @@ fn messages_quote_at_most_80_characters_of_a_bad_value() {
         2,
         &["is not named in policy", "nnnnnnnn…\""],
     );
+    // A 10 kB shard id under `metrics.shards` (found by the fuzzer).
+    let snapshot = std::fs::read_to_string(EXAMPLE_SNAPSHOT).unwrap().replacen(
+        "\"shardId-000000000002\": {",
+        &format!("\"{}\": {{", "[".repeat(10_000)),
+        1,
+    );
+    std::fs::write(&json, snapshot).unwrap();
+    let stderr = hostile(
+        &[
+            "plan",
+            "--policy",
+            EXAMPLE_POLICY,
+            "--snapshot",
+            path_str(&json),
+        ],
+        2,
+        &["has metrics but is not in `shards`", "[[[[…\""],
+    );
+    assert!(stderr.len() < 1000, "{} bytes: {stderr}", stderr.len());
     // Control characters in a value are escaped, not printed.
     std::fs::write(
         &path,

@@ -50,7 +50,7 @@ async fn try_pass(
     let took = started.elapsed();
     let planned = planned
         .into_iter()
-        .map(|(t, p)| p.map_err(|e| format!("{}: {}", t.stream, pass::chain(&e))))
+        .map(|(t, p)| p.map_err(|e| format!("{}: {:#}", t.stream, anyhow::Error::from(e))))
         .collect();
     (planned, took, limiter)
 }

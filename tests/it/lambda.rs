@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::assert_contains;
 use kinesis_autoscaler::apply::{ExecutorConfig, StopKind};
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::lambda::Handler;
 use kinesis_autoscaler::lambda::job::PolicySource;
-use kinesis_autoscaler::testkit::assert_contains;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 

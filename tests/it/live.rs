@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::assert_contains;
 use assert_cmd::Command;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
-use kinesis_autoscaler::testkit::assert_contains;
 use serde_json::Value;
 
 use crate::emulators::{

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::assert_contains;
 use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataInput, GetMetricDataOutput};
 use aws_sdk_cloudwatch::types::{MetricDataResult, ScanBy};
 use aws_sdk_kinesis::Client;
@@ -47,7 +48,6 @@ use kinesis_autoscaler::observe::{KinesisRead, KinesisWrite, MetricsRead, TokioC
 use kinesis_autoscaler::planner::plan;
 use kinesis_autoscaler::planner::{Action, Plan};
 use kinesis_autoscaler::policy::StreamPolicy;
-use kinesis_autoscaler::testkit::assert_contains;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 use tokio::time::Instant;
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::support::assert_contains;
 use chrono::{DateTime, TimeDelta, Utc};
 use kinesis_autoscaler::apply::shutdown::{self, ShutdownTrigger};
 use kinesis_autoscaler::apply::tags;
@@ -22,7 +23,6 @@ use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
-use kinesis_autoscaler::testkit::assert_contains;
 
 use crate::support::root;
 

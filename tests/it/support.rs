@@ -23,3 +23,10 @@ pub fn root() -> PathBuf {
 pub fn test_file(rel: &str) -> PathBuf {
     root().join("tests").join(rel)
 }
+
+/// Asserts that `text` (a command's output, an error message) says `needle`,
+/// showing both when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
