@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::{ApiError, ApiErrorKind, MetricName};
+use crate::model::{Api, ApiError, ApiErrorKind, MetricName};
 use crate::observe::SnapshotError;
 use crate::policy::PolicyError;
 use crate::sim::scenario::ScenarioError;
@@ -118,7 +118,7 @@ impl Error {
     /// A failed call about `stream`, with a plainer message when the
     /// stream simply does not exist.
     pub fn stream(stream: &str, source: ApiError) -> Self {
-        if source.kind == ApiErrorKind::NotFound && source.operation == "DescribeStreamSummary" {
+        if source.kind == ApiErrorKind::NotFound && source.operation == Api::DescribeStreamSummary {
             Error::UnknownStream {
                 stream: stream.to_owned(),
             }

@@ -13,6 +13,7 @@
 //! re-reads the stream to learn whether the call took effect; a refused or
 //! missing stream or shard stops the plan with the reason.
 
+use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,8 +21,9 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::apply::retry::{self, Call, Reaction};
 use crate::apply::shutdown::Shutdown;
-use crate::model::{ApiError, ApiErrorKind, StreamId};
+use crate::model::{Api, ApiError, ApiErrorKind, StreamId};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamStatus};
 use crate::observe::{Clock, KinesisRead, KinesisWrite};
@@ -137,14 +139,10 @@ impl Stop {
     }
 
     fn from_api(e: &ApiError, stream: &StreamId) -> Self {
-        let kind = match e.kind {
-            ApiErrorKind::Throttled => StopKind::Throttled,
-            ApiErrorKind::NotFound => StopKind::StreamGone,
-            ApiErrorKind::InvalidArgument => StopKind::Rejected,
-            ApiErrorKind::AccessDenied | ApiErrorKind::Credentials => StopKind::AccessDenied,
-            ApiErrorKind::Timeout => StopKind::Timeout,
-            _ => StopKind::Failed,
-        };
+        let kind = retry::stop_kind(e.kind);
+        if kind == StopKind::ShardQuota {
+            return Stop::shard_quota(stream, &e.to_string());
+        }
         let hint = match e.kind {
             ApiErrorKind::AccessDenied => {
                 "; the controller needs kinesis:SplitShard, MergeShards, AddTagsToStream and the read permissions (see deploy/iam)"
@@ -154,7 +152,7 @@ impl Stop {
             }
             // A missing stream, not a missing shard (which is a stale plan).
             ApiErrorKind::NotFound
-                if e.operation != "SplitShard" && e.operation != "MergeShards" =>
+                if !matches!(e.operation, Api::SplitShard | Api::MergeShards) =>
             {
                 "; was the stream deleted?"
             }
@@ -167,6 +165,17 @@ impl Stop {
             text.trim_end_matches('.')
         };
         Stop::new(kind, format!("stream {stream}: {text}{hint}"))
+    }
+
+    /// The account's shard quota leaves no room: `detail` says how it is
+    /// known.
+    fn shard_quota(stream: &StreamId, detail: &str) -> Self {
+        Stop::new(
+            StopKind::ShardQuota,
+            format!(
+                "stream {stream}: the account's shard quota is reached ({detail}); request a higher Kinesis shard limit or lower max_shards"
+            ),
+        )
     }
 }
 
@@ -254,17 +263,58 @@ enum Located {
     Stale(String),
 }
 
-/// Applies plans with the given capabilities.
+/// Applies plans with the given capabilities. Built with
+/// [`Executor::new`] and the `with_*` methods.
 pub struct Executor<'a, R, W, C> {
-    pub read: &'a R,
-    pub write: &'a W,
-    pub clock: &'a C,
-    pub limiter: &'a RateLimiter,
-    pub config: &'a ExecutorConfig,
+    pub(crate) read: &'a R,
+    pub(crate) write: &'a W,
+    pub(crate) clock: &'a C,
+    limiter: &'a RateLimiter,
+    config: ExecutorConfig,
     /// No operation starts unless it can finish before this.
-    pub deadline: Option<Instant>,
-    pub shutdown: Option<&'a Shutdown>,
-    pub on_event: &'a (dyn Fn(Event<'_>) + Send + Sync),
+    deadline: Option<Instant>,
+    shutdown: Option<&'a Shutdown>,
+    on_event: &'a (dyn Fn(Event<'_>) + Send + Sync),
+}
+
+impl<'a, R, W, C> Executor<'a, R, W, C> {
+    /// An executor with the default bounds, no deadline, no shutdown
+    /// signal, and progress logged through `tracing`.
+    pub fn new(read: &'a R, write: &'a W, clock: &'a C, limiter: &'a RateLimiter) -> Self {
+        Executor {
+            read,
+            write,
+            clock,
+            limiter,
+            config: ExecutorConfig::default(),
+            deadline: None,
+            shutdown: None,
+            on_event: &log_event,
+        }
+    }
+
+    pub fn with_config(mut self, config: ExecutorConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// No operation starts unless it can finish before `deadline`.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Stops between operations once `shutdown` is requested.
+    pub fn with_shutdown(mut self, shutdown: &'a Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Reports progress to `on_event` instead of the log.
+    pub fn on_event(mut self, on_event: &'a (dyn Fn(Event<'_>) + Send + Sync)) -> Self {
+        self.on_event = on_event;
+        self
+    }
 }
 
 impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
@@ -417,36 +467,23 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 Ok(()) => return Ok(at),
                 Err(e) => e,
             };
-            if error.kind == ApiErrorKind::Throttled
-                && error.message.to_lowercase().contains("shard limit")
-            {
-                return Err(Stop::new(
-                    StopKind::ShardQuota,
-                    format!(
-                        "stream {stream}: the account's shard quota is reached ({error}); request a higher Kinesis shard limit or lower max_shards"
-                    ),
-                ));
-            }
-            if !error.kind.is_transient() {
-                return Err(Stop::from_api(&error, stream));
-            }
-            if attempt >= self.config.max_attempts {
-                return Err(Stop::new(
-                    Stop::from_api(&error, stream).kind,
-                    format!("stream {stream}: gave up after {attempt} attempts: {error}"),
-                ));
-            }
-            if matches!(
-                error.kind,
-                ApiErrorKind::Timeout | ApiErrorKind::Unavailable
-            ) {
-                issued_at = Some(at);
-            }
-            let delay = match error.kind {
-                // The loop waits for ACTIVE before trying again.
-                ApiErrorKind::ResourceInUse => Duration::ZERO,
-                _ => self.backoff(attempt),
-            };
+            let delay =
+                match retry::react(error.kind, Call::Reshard, attempt, self.config.max_attempts) {
+                    Reaction::Stop(_) if attempt >= self.config.max_attempts => {
+                        return Err(Stop::new(
+                            Stop::from_api(&error, stream).kind,
+                            format!("stream {stream}: gave up after {attempt} attempts: {error}"),
+                        ));
+                    }
+                    Reaction::Stop(_) => return Err(Stop::from_api(&error, stream)),
+                    // The loop waits for ACTIVE before trying again.
+                    Reaction::AwaitActive => Duration::ZERO,
+                    Reaction::Backoff => self.backoff(attempt),
+                    Reaction::Reread => {
+                        issued_at = Some(at);
+                        self.backoff(attempt)
+                    }
+                };
             (self.on_event)(Event::Retrying {
                 stream: &stream.name,
                 attempt,
@@ -464,13 +501,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
 
     /// Exponential backoff with equal jitter.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .config
-            .backoff_initial
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.config.backoff_max);
-        let half = exp / 2;
-        half + half.mul_f64(fastrand::f64())
+        retry::backoff(
+            self.config.backoff_initial,
+            self.config.backoff_max,
+            attempt,
+            fastrand::f64(),
+        )
     }
 
     /// Sleeps for `delay`, or less as `wait` allows: shutdown ends every
@@ -532,10 +568,14 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     stream: &stream.name,
                     status: s.status,
                 }),
-                Err(e) if e.kind.is_transient() && attempt < self.config.max_attempts => {
-                    attempt += 1
+                Err(e) => {
+                    attempt += 1;
+                    let reaction =
+                        retry::react(e.kind, Call::Idempotent, attempt, self.config.max_attempts);
+                    if let Reaction::Stop(_) = reaction {
+                        return Err(Stop::from_api(&e, stream));
+                    }
                 }
-                Err(e) => return Err(Stop::from_api(&e, stream)),
             }
             if started.elapsed() + delay > self.config.active_timeout {
                 return Err(Stop::new(
@@ -633,10 +673,10 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             .retrying(stream, Wait::BeforeOperation, || self.read.shard_quota())
             .await?;
         if quota.headroom() == 0 {
-            return Err(Stop::new(
-                StopKind::ShardQuota,
-                format!(
-                    "stream {stream}: the account's shard quota is reached ({} of {} open shards); request a higher Kinesis shard limit or lower max_shards",
+            return Err(Stop::shard_quota(
+                stream,
+                &format!(
+                    "{} of {} open shards",
                     quota.open_shard_count, quota.shard_limit
                 ),
             ));
@@ -714,23 +754,62 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match call().await {
+            let e = match call().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.kind.is_transient() && attempt < self.config.max_attempts => {
-                    let delay = match e.kind {
-                        ApiErrorKind::ResourceInUse => self.config.poll_initial,
-                        _ => self.backoff(attempt),
-                    };
-                    (self.on_event)(Event::Retrying {
-                        stream: &stream.name,
-                        attempt,
-                        delay,
-                        error: &e,
-                    });
-                    self.sleep(delay, wait).await?;
-                }
-                Err(e) => return Err(Stop::from_api(&e, stream)),
+                Err(e) => e,
+            };
+            let delay =
+                match retry::react(e.kind, Call::Idempotent, attempt, self.config.max_attempts) {
+                    Reaction::Stop(_) => return Err(Stop::from_api(&e, stream)),
+                    Reaction::AwaitActive => self.config.poll_initial,
+                    Reaction::Backoff | Reaction::Reread => self.backoff(attempt),
+                };
+            (self.on_event)(Event::Retrying {
+                stream: &stream.name,
+                attempt,
+                delay,
+                error: &e,
+            });
+            self.sleep(delay, wait).await?;
+        }
+    }
+}
+
+impl fmt::Display for Event<'_> {
+    /// One line for a person watching: `orders: [1/2] split ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Starting {
+                stream,
+                index,
+                total,
+                action,
+            } => write!(f, "{stream}: [{}/{total}] {}", index + 1, describe(action)),
+            Event::Waiting { stream, status } => {
+                write!(f, "{stream}: waiting for ACTIVE (now {status})")
             }
+            Event::Retrying {
+                stream,
+                attempt,
+                delay,
+                error,
+            } => write!(
+                f,
+                "{stream}: attempt {attempt} failed ({error}); retrying in {}",
+                humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
+            ),
+            Event::Applied {
+                stream,
+                index,
+                total,
+                action,
+            } => write!(
+                f,
+                "{stream}: [{}/{total}] done: {}",
+                index + 1,
+                describe(action)
+            ),
+            Event::Stopped { stream, stop } => write!(f, "{stream}: stopped: {}", stop.message),
         }
     }
 }
@@ -739,29 +818,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
 /// scheduled job (which have no terminal to draw on).
 pub(crate) fn log_event(event: Event<'_>) {
     match event {
-        Event::Starting {
-            stream,
-            index,
-            total,
-            action,
-        } => {
-            tracing::info!(stream, action = %describe(action), "starting operation {} of {total}", index + 1)
+        Event::Starting { stream, .. } | Event::Applied { stream, .. } => {
+            tracing::info!(stream, "{event}")
         }
-        Event::Applied { stream, action, .. } => {
-            tracing::info!(stream, action = %describe(action), "applied")
-        }
-        Event::Waiting { stream, status } => tracing::debug!(stream, %status, "waiting for ACTIVE"),
-        Event::Retrying {
-            stream,
-            attempt,
-            delay,
-            error,
-        } => {
-            tracing::warn!(stream, attempt, ?delay, %error, "retrying")
-        }
-        Event::Stopped { stream, stop } => {
-            tracing::warn!(stream, kind = ?stop.kind, "{}", stop.message)
-        }
+        Event::Waiting { stream, .. } => tracing::debug!(stream, "{event}"),
+        Event::Retrying { stream, .. } => tracing::warn!(stream, "{event}"),
+        Event::Stopped { stream, stop } => tracing::warn!(stream, kind = ?stop.kind, "{event}"),
     }
 }
 
@@ -839,16 +901,13 @@ mod tests {
                 };
                 self.events.lock().unwrap().push(line);
             };
-            let executor = Executor {
-                read: &self.sim,
-                write: &self.sim,
-                clock: &self.clock,
-                limiter: &self.limiter,
-                config: &self.config,
-                deadline,
-                shutdown: self.shutdown.as_ref(),
-                on_event: &on_event,
-            };
+            let mut executor = Executor::new(&self.sim, &self.sim, &self.clock, &self.limiter)
+                .with_config(self.config.clone())
+                .with_deadline(deadline)
+                .on_event(&on_event);
+            if let Some(shutdown) = &self.shutdown {
+                executor = executor.with_shutdown(shutdown);
+            }
             executor.apply(&StreamId::named(STREAM), plan).await
         }
 
@@ -960,7 +1019,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn throttling_backs_off_and_retries() {
         let fx = Fixture::new(2, SimConfig::default());
-        fx.sim.fail_next("SplitShard", ApiErrorKind::Throttled, 2);
+        fx.sim
+            .fail_next(Api::SplitShard, ApiErrorKind::Throttled, 2);
         let report = fx.apply(&split_plan(2, false), None).await;
         assert!(report.is_complete(), "{report:?}");
         let retries: Vec<_> = fx
@@ -974,7 +1034,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn persistent_throttling_gives_up_cleanly() {
         let fx = Fixture::new(2, SimConfig::default());
-        fx.sim.fail_next("SplitShard", ApiErrorKind::Throttled, 100);
+        fx.sim
+            .fail_next(Api::SplitShard, ApiErrorKind::Throttled, 100);
         let started = Instant::now();
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
@@ -994,7 +1055,7 @@ mod tests {
     async fn resource_in_use_waits_for_active_and_retries() {
         let fx = Fixture::new(2, SimConfig::default());
         fx.sim
-            .fail_next("MergeShards", ApiErrorKind::ResourceInUse, 1);
+            .fail_next(Api::MergeShards, ApiErrorKind::ResourceInUse, 1);
         let obs = StreamBuilder::new(STREAM, 2).all(0.1).build();
         let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
         let report = fx.apply(&plan, None).await;
@@ -1006,7 +1067,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lost_reply_is_recognised_as_applied() {
         let fx = Fixture::new(2, SimConfig::default());
-        fx.sim.lose_next_reply("SplitShard", ApiErrorKind::Timeout);
+        fx.sim
+            .lose_next_reply(Api::SplitShard, ApiErrorKind::Timeout);
         let report = fx.apply(&split_plan(2, false), None).await;
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(report.applied.len(), 1);
@@ -1169,7 +1231,7 @@ mod tests {
         // The split is refused outright, yet its cooldown was written first:
         // a process killed right after a call leaves its cooldown behind.
         fx.sim
-            .fail_next("SplitShard", ApiErrorKind::InvalidArgument, 1);
+            .fail_next(Api::SplitShard, ApiErrorKind::InvalidArgument, 1);
         let report = fx.apply(&split_plan(2, false), None).await;
         assert_eq!(report.stop.unwrap().kind, StopKind::Rejected);
         let tags = fx.sim.stream(STREAM).unwrap().tags;
@@ -1184,7 +1246,7 @@ mod tests {
         // And when the record cannot be written, nothing is issued.
         let fx = Fixture::new(2, SimConfig::default());
         fx.sim
-            .fail_next("AddTagsToStream", ApiErrorKind::AccessDenied, 1);
+            .fail_next(Api::AddTagsToStream, ApiErrorKind::AccessDenied, 1);
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::AccessDenied);
@@ -1198,7 +1260,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn expired_credentials_stop_with_what_to_do() {
         let fx = Fixture::new(2, SimConfig::default());
-        fx.sim.fail_next("SplitShard", ApiErrorKind::Credentials, 1);
+        fx.sim
+            .fail_next(Api::SplitShard, ApiErrorKind::Credentials, 1);
         let report = fx.apply(&split_plan(2, false), None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::AccessDenied);

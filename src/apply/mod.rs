@@ -4,6 +4,7 @@
 //! stops it between operations.
 
 mod executor;
+mod retry;
 pub mod shutdown;
 pub mod tags;
 

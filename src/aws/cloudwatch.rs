@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::errors::{classify_at, endpoint_for};
+use crate::model::Api;
 use crate::model::ApiLimiter;
 use crate::model::ShardId;
 use crate::model::{ApiError, ApiErrorKind, ApiResult, MetricName};
@@ -247,14 +248,14 @@ impl CloudWatchMetrics {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| classify_at("GetMetricData", &self.endpoint, e))?;
+                .map_err(|e| classify_at(Api::GetMetricData, &self.endpoint, e))?;
             for result in out.metric_data_results() {
                 // A query CloudWatch could not answer must not pass for
                 // missing datapoints.
                 match result.status_code() {
                     Some(StatusCode::Forbidden) => {
                         return Err(ApiError::new(
-                            "GetMetricData",
+                            Api::GetMetricData,
                             ApiErrorKind::AccessDenied,
                             Some("Forbidden"),
                             messages(result.messages()),
@@ -262,7 +263,7 @@ impl CloudWatchMetrics {
                     }
                     Some(StatusCode::InternalError) => {
                         return Err(ApiError::new(
-                            "GetMetricData",
+                            Api::GetMetricData,
                             ApiErrorKind::Unavailable,
                             Some("InternalError"),
                             messages(result.messages()),

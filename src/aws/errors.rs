@@ -4,11 +4,16 @@
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
-use crate::model::{ApiError, ApiErrorKind};
+use crate::model::{Api, ApiError, ApiErrorKind};
 
-/// The kind of a service error, from its AWS error code.
-pub(crate) fn kind_of_code(code: &str) -> ApiErrorKind {
+/// The kind of a service error, from its AWS error code and message.
+pub(crate) fn kind_of_error(code: &str, message: &str) -> ApiErrorKind {
     match code {
+        // Kinesis refuses a split past the account's shard quota with the
+        // throttling code; only the message tells them apart.
+        "LimitExceededException" if message.to_lowercase().contains("shard limit") => {
+            ApiErrorKind::ShardQuota
+        }
         "LimitExceededException"
         | "ThrottlingException"
         | "Throttling"
@@ -77,7 +82,7 @@ pub(crate) fn endpoint_for(service: &str, host: &str, region: Option<&str>) -> S
 
 /// [`classify`], naming `endpoint` when the call got no answer from it.
 pub(crate) fn classify_at<E>(
-    operation: &'static str,
+    operation: Api,
     endpoint: &str,
     err: SdkError<E, HttpResponse>,
 ) -> ApiError
@@ -92,7 +97,7 @@ where
 }
 
 /// Classifies a failed SDK call of `operation`.
-pub(crate) fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ApiError
+pub(crate) fn classify<E>(operation: Api, err: SdkError<E, HttpResponse>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -100,7 +105,10 @@ where
         SdkError::ServiceError(service) => {
             let e = service.err();
             let code = e.code();
-            let mut kind = code.map_or(ApiErrorKind::Other, kind_of_code);
+            let message = e.message().map(str::to_owned);
+            let mut kind = code.map_or(ApiErrorKind::Other, |code| {
+                kind_of_error(code, message.as_deref().unwrap_or_default())
+            });
             // An unlisted code on a 5xx, or no code at all, is the service
             // failing rather than refusing: worth retrying.
             let server_error = err
@@ -109,10 +117,7 @@ where
             if kind == ApiErrorKind::Other && (code.is_none() || server_error) {
                 kind = ApiErrorKind::Unavailable;
             }
-            let message = e
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| causes(&err));
+            let message = message.unwrap_or_else(|| causes(&err));
             ApiError::new(operation, kind, code, message)
         }
         SdkError::TimeoutError(_) => ApiError::new(
@@ -146,29 +151,36 @@ mod tests {
     #[test]
     fn codes_map_to_what_to_do_next() {
         assert_eq!(
-            kind_of_code("LimitExceededException"),
+            kind_of_error("LimitExceededException", "Rate exceeded for stream orders"),
             ApiErrorKind::Throttled
         );
         assert_eq!(
-            kind_of_code("ResourceInUseException"),
+            kind_of_error(
+                "LimitExceededException",
+                "This request would exceed the shard limit for the account 123456789012 in us-east-1. Current shard count for the account: 500. Limit: 500."
+            ),
+            ApiErrorKind::ShardQuota
+        );
+        assert_eq!(
+            kind_of_error("ResourceInUseException", ""),
             ApiErrorKind::ResourceInUse
         );
         assert_eq!(
-            kind_of_code("ResourceNotFoundException"),
+            kind_of_error("ResourceNotFoundException", ""),
             ApiErrorKind::NotFound
         );
         assert_eq!(
-            kind_of_code("InvalidArgumentException"),
+            kind_of_error("InvalidArgumentException", ""),
             ApiErrorKind::InvalidArgument
         );
         assert_eq!(
-            kind_of_code("AccessDeniedException"),
+            kind_of_error("AccessDeniedException", ""),
             ApiErrorKind::AccessDenied
         );
         assert_eq!(
-            kind_of_code("ExpiredTokenException"),
+            kind_of_error("ExpiredTokenException", ""),
             ApiErrorKind::Credentials
         );
-        assert_eq!(kind_of_code("Mystery"), ApiErrorKind::Other);
+        assert_eq!(kind_of_error("Mystery", ""), ApiErrorKind::Other);
     }
 }

@@ -96,7 +96,7 @@ fn single_attempt() -> aws_sdk_kinesis::config::Builder {
         .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
 }
 
-fn unexpected(operation: &'static str, message: String) -> ApiError {
+fn unexpected(operation: Api, message: String) -> ApiError {
     ApiError::new(operation, ApiErrorKind::Other, None, message)
 }
 
@@ -110,7 +110,7 @@ fn status(s: &k::StreamStatus) -> Option<StreamStatus> {
     })
 }
 
-fn shard(operation: &'static str, s: &k::Shard) -> ApiResult<Shard> {
+fn shard(operation: Api, s: &k::Shard) -> ApiResult<Shard> {
     let keys = s.hash_key_range().ok_or_else(|| {
         unexpected(
             operation,
@@ -138,7 +138,7 @@ fn shard(operation: &'static str, s: &k::Shard) -> ApiResult<Shard> {
 
 impl KinesisRead for KinesisReader {
     async fn list_streams(&self) -> ApiResult<Vec<StreamListing>> {
-        const OP: &str = "ListStreams";
+        const OP: Api = Api::ListStreams;
         let mut listings: Vec<StreamListing> = Vec::new();
         let mut token: Option<String> = None;
         let mut after: Option<String> = None;
@@ -188,7 +188,7 @@ impl KinesisRead for KinesisReader {
     }
 
     async fn describe_stream(&self, stream: &StreamId) -> ApiResult<StreamSummary> {
-        const OP: &str = "DescribeStreamSummary";
+        const OP: Api = Api::DescribeStreamSummary;
         self.limiter.acquire(Api::DescribeStreamSummary).await;
         let out = on_stream!(self.client.describe_stream_summary(), stream)
             .send()
@@ -233,7 +233,7 @@ impl KinesisRead for KinesisReader {
     }
 
     async fn list_open_shards(&self, stream: &StreamId) -> ApiResult<Vec<Shard>> {
-        const OP: &str = "ListShards";
+        const OP: Api = Api::ListShards;
         let filter = ShardFilter::builder()
             .r#type(ShardFilterType::AtLatest)
             .build()
@@ -278,7 +278,7 @@ impl KinesisRead for KinesisReader {
             .describe_limits()
             .send()
             .await
-            .map_err(|e| classify_at("DescribeLimits", &self.endpoint, e))?;
+            .map_err(|e| classify_at(Api::DescribeLimits, &self.endpoint, e))?;
         Ok(ShardQuota {
             shard_limit: u32::try_from(out.shard_limit()).unwrap_or(0),
             open_shard_count: u32::try_from(out.open_shard_count()).unwrap_or(0),
@@ -286,7 +286,7 @@ impl KinesisRead for KinesisReader {
     }
 
     async fn read_history(&self, stream: &StreamId) -> ApiResult<History> {
-        const OP: &str = "ListTagsForStream";
+        const OP: Api = Api::ListTagsForStream;
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut start: Option<String> = None;
         loop {
@@ -325,7 +325,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify_at("SplitShard", &self.endpoint, e))
+            .map_err(|e| classify_at(Api::SplitShard, &self.endpoint, e))
     }
 
     async fn merge_shards(
@@ -343,7 +343,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify_at("MergeShards", &self.endpoint, e))
+            .map_err(|e| classify_at(Api::MergeShards, &self.endpoint, e))
     }
 
     async fn write_history(
@@ -361,7 +361,7 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify_at("AddTagsToStream", &self.endpoint, e))
+            .map_err(|e| classify_at(Api::AddTagsToStream, &self.endpoint, e))
     }
 
     async fn enable_shard_metrics(
@@ -378,6 +378,6 @@ impl KinesisWrite for KinesisWriter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify_at("EnableEnhancedMonitoring", &self.endpoint, e))
+            .map_err(|e| classify_at(Api::EnableEnhancedMonitoring, &self.endpoint, e))
     }
 }

@@ -106,16 +106,10 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         ..ExecutorConfig::default()
     };
     let limiter = RateLimiter::for_reshards();
-    let executor = Executor {
-        read,
-        write,
-        clock: &SystemClock,
-        limiter: &limiter,
-        config: &config,
-        deadline: None,
-        shutdown: Some(&stop),
-        on_event: &on_event,
-    };
+    let executor = Executor::new(read, write, &SystemClock, &limiter)
+        .with_config(config)
+        .with_shutdown(&stop)
+        .on_event(&on_event);
     let reports = pass::apply_streams(&executor, &planned).await;
     progress.finish();
     match args.output {

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use crate::apply::{Event, describe};
+use crate::apply::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where progress goes.
@@ -31,43 +31,7 @@ impl Progress {
     }
 
     pub fn event(&self, event: Event<'_>) {
-        let line = match &event {
-            Event::Starting {
-                stream,
-                index,
-                total,
-                action,
-            } => {
-                format!("{stream}: [{}/{total}] {}", index + 1, describe(action))
-            }
-            Event::Waiting { stream, status } => {
-                format!("{stream}: waiting for ACTIVE (now {status})")
-            }
-            Event::Retrying {
-                stream,
-                attempt,
-                delay,
-                error,
-            } => format!(
-                "{stream}: attempt {attempt} failed ({error}); retrying in {}",
-                humantime::format_duration(std::time::Duration::from_millis(
-                    delay.as_millis() as u64
-                ))
-            ),
-            Event::Applied {
-                stream,
-                index,
-                total,
-                action,
-            } => {
-                format!(
-                    "{stream}: [{}/{total}] done: {}",
-                    index + 1,
-                    describe(action)
-                )
-            }
-            Event::Stopped { stream, stop } => format!("{stream}: stopped: {}", stop.message),
-        };
+        let line = event.to_string();
         match self {
             Progress::Bar(bar) => {
                 if matches!(event, Event::Applied { .. }) {

@@ -136,16 +136,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             check_targets(&handle.get(), read).await?;
             let limiter = RateLimiter::for_reshards();
             let on_event = log_and_note_progress(&status);
-            let executor = Executor {
-                read,
-                write,
-                clock: &SystemClock,
-                limiter: &limiter,
-                config: &config,
-                deadline: None,
-                shutdown: Some(&stop),
-                on_event: &on_event,
-            };
+            let executor = Executor::new(read, write, &SystemClock, &limiter)
+                .with_config(config)
+                .with_shutdown(&stop)
+                .on_event(&on_event);
             let runner = Runner {
                 executor: &executor,
                 metrics,
@@ -269,16 +263,10 @@ fn simulate_loop(
             crate::sim::run::world(scenario, traffic, clock, start, scenario.initial_shards);
         let limiter = RateLimiter::for_reshards();
         let on_event = log_and_note_progress(status);
-        let executor = Executor {
-            read: &world,
-            write: &world,
-            clock: &clock,
-            limiter: &limiter,
-            config: &config,
-            deadline: None,
-            shutdown: Some(stop),
-            on_event: &on_event,
-        };
+        let executor = Executor::new(&world, &world, &clock, &limiter)
+            .with_config(config)
+            .with_shutdown(stop)
+            .on_event(&on_event);
         let pace = |wait: Duration| {
             if speed > 0.0 {
                 let mut left = wait.div_f64(speed);

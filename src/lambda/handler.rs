@@ -67,16 +67,10 @@ impl Handler {
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
         let limiter = RateLimiter::for_reshards();
         let on_event = crate::apply::log_event;
-        let executor = Executor {
-            read: &self.read,
-            write: &self.write,
-            clock: &SystemClock,
-            limiter: &limiter,
-            config: &self.config,
-            deadline,
-            shutdown: None,
-            on_event: &on_event,
-        };
+        let executor = Executor::new(&self.read, &self.write, &SystemClock, &limiter)
+            .with_config(self.config.clone())
+            .with_deadline(deadline)
+            .on_event(&on_event);
         let report = run_pass(&executor, &self.metrics, &policy, None, &Memory::default()).await;
         tracing::info!(
             ok = report.succeeded(),

@@ -1,13 +1,16 @@
 //! How a call to AWS (or to the simulator) failed, classified by what the
 //! caller should do next.
 
+use super::quota::Api;
+
 /// How an API call failed, as far as deciding what to do next goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApiErrorKind {
-    /// LimitExceededException or throttling: back off and retry. (AWS also
-    /// uses LimitExceededException when a split would pass the account's
-    /// shard quota.)
+    /// LimitExceededException or throttling: back off and retry.
     Throttled,
+    /// LimitExceededException for a split that would pass the account's
+    /// shard quota: no retry helps until the quota is raised.
+    ShardQuota,
     /// ResourceInUseException: the stream is not ACTIVE (a reshard runs).
     ResourceInUse,
     /// ResourceNotFoundException: no such stream (or shard).
@@ -44,7 +47,7 @@ impl ApiErrorKind {
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed: {}{message}", code.as_ref().map(|c| format!("{c}: ")).unwrap_or_default())]
 pub struct ApiError {
-    pub operation: &'static str,
+    pub operation: Api,
     pub kind: ApiErrorKind,
     /// The AWS error code, e.g. `LimitExceededException`.
     pub code: Option<String>,
@@ -55,7 +58,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(
-        operation: &'static str,
+        operation: Api,
         kind: ApiErrorKind,
         code: Option<&str>,
         message: impl Into<String>,

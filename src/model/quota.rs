@@ -34,10 +34,12 @@ pub enum Api {
     MergeShards,
     EnableEnhancedMonitoring,
     GetMetricData,
+    /// Uniform scaling, used by the simulator's baseline strategy.
+    UpdateShardCount,
 }
 
 impl Api {
-    pub const ALL: [Api; 10] = [
+    pub const ALL: [Api; 11] = [
         Api::ListStreams,
         Api::DescribeStreamSummary,
         Api::ListShards,
@@ -48,6 +50,7 @@ impl Api {
         Api::MergeShards,
         Api::EnableEnhancedMonitoring,
         Api::GetMetricData,
+        Api::UpdateShardCount,
     ];
 
     /// The operation's name, as AWS spells it.
@@ -63,6 +66,7 @@ impl Api {
             Api::MergeShards => "MergeShards",
             Api::EnableEnhancedMonitoring => "EnableEnhancedMonitoring",
             Api::GetMetricData => "GetMetricData",
+            Api::UpdateShardCount => "UpdateShardCount",
         }
     }
 
@@ -85,6 +89,9 @@ impl Api {
             Api::MergeShards => 5.0,
             Api::EnableEnhancedMonitoring => 5.0,
             Api::GetMetricData => 50.0,
+            // No per-second quota is documented; the 10 calls per stream
+            // per rolling 24 hours bind long before this.
+            Api::UpdateShardCount => 2.0,
         }
     }
 }

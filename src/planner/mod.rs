@@ -950,7 +950,7 @@ impl<'a> Planner<'a> {
             }
             let blocked = if self.splits_used >= budget {
                 Some(Verdict::BudgetUsedUp {
-                    limit: "max_splits_per_run",
+                    action: ActionKind::Split,
                     value: budget,
                 })
             } else if self.open_after >= max_shards {
@@ -1088,7 +1088,7 @@ impl<'a> Planner<'a> {
                 })
             } else if done >= down.max_merges_per_run {
                 Some(Verdict::BudgetUsedUp {
-                    limit: "max_merges_per_run",
+                    action: ActionKind::Merge,
                     value: down.max_merges_per_run,
                 })
             } else {
@@ -1625,6 +1625,17 @@ mod tests {
             "the lower half goes first on a tie"
         );
         assert_eq!(verdicts(&plan), vec!["budget_used_up", "split"]);
+        let held = &plan.verdicts[0];
+        let json = serde_json::to_value(held).unwrap();
+        assert_eq!(json["verdict"], "budget_used_up");
+        assert_eq!(json["limit"], "max_splits_per_run");
+        assert_eq!(json["value"], 2);
+        assert!(
+            held.reason()
+                .ends_with("but max_splits_per_run 2 is used up this run"),
+            "{}",
+            held.reason()
+        );
     }
 
     #[test]

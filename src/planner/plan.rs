@@ -307,6 +307,20 @@ pub enum ActionKind {
     Merge,
 }
 
+impl ActionKind {
+    /// The policy field that bounds this kind of operation per run.
+    pub fn budget_field(self) -> &'static str {
+        match self {
+            ActionKind::Split => "max_splits_per_run",
+            ActionKind::Merge => "max_merges_per_run",
+        }
+    }
+}
+
+fn budget_field<S: serde::Serializer>(action: &ActionKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(action.budget_field())
+}
+
 /// The decision for one open shard, with the measurements behind it.
 ///
 /// The human-readable reason is rendered from these on demand
@@ -471,11 +485,15 @@ impl ShardVerdict {
                     cold()
                 )
             }
-            Verdict::BudgetUsedUp { limit, value } if *limit == "max_splits_per_run" => {
-                format!("{}, but {limit} {value} is used up this run", hot())
-            }
-            Verdict::BudgetUsedUp { limit, value } => {
-                format!("{}, but {limit} {value} is used up this run", cold())
+            Verdict::BudgetUsedUp { action, value } => {
+                let state = match action {
+                    ActionKind::Split => hot(),
+                    ActionKind::Merge => cold(),
+                };
+                format!(
+                    "{state}, but {} {value} is used up this run",
+                    action.budget_field()
+                )
             }
             Verdict::RangeTooSmall => format!(
                 "{}, but its hash-key range {} is too small to split",
@@ -591,8 +609,13 @@ pub enum Verdict {
     AtShardQuota { shard_limit: u32 },
     /// Cold, but a merge would take the stream below `min_shards`.
     AtMinShards { min_shards: u32 },
-    /// Would act, but this run's budget (`limit` = `value`) is spent.
-    BudgetUsedUp { limit: &'static str, value: u32 },
+    /// Would act, but this run's budget for `action` (`value` operations)
+    /// is spent. Shown as the policy field, `limit`.
+    BudgetUsedUp {
+        #[serde(rename = "limit", serialize_with = "budget_field")]
+        action: ActionKind,
+        value: u32,
+    },
     /// Hot, but its hash-key range is too narrow to split.
     RangeTooSmall,
     /// Hot, but the split that made it left its `sibling` with only

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::apply::tags;
 use crate::model::{
-    ApiError, ApiErrorKind, ApiResult, MetricName, ShardQuota, StreamId, StreamListing,
+    Api, ApiError, ApiErrorKind, ApiResult, MetricName, ShardQuota, StreamId, StreamListing,
     StreamSummary,
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
@@ -84,7 +84,7 @@ impl SimStream {
 /// what the executor does with errors the rules never produce.
 #[derive(Debug)]
 struct Fault {
-    operation: &'static str,
+    operation: Api,
     kind: ApiErrorKind,
     remaining: u32,
     /// Whether the call takes effect before failing (a lost reply).
@@ -107,7 +107,7 @@ pub struct SimKinesis<C> {
     state: Mutex<State>,
 }
 
-fn not_found(operation: &'static str, stream: &str) -> ApiError {
+fn not_found(operation: Api, stream: &str) -> ApiError {
     ApiError::new(
         operation,
         ApiErrorKind::NotFound,
@@ -116,7 +116,7 @@ fn not_found(operation: &'static str, stream: &str) -> ApiError {
     )
 }
 
-fn invalid(operation: &'static str, message: String) -> ApiError {
+fn invalid(operation: Api, message: String) -> ApiError {
     ApiError::new(
         operation,
         ApiErrorKind::InvalidArgument,
@@ -179,9 +179,9 @@ impl<C: Clock> SimKinesis<C> {
             .count()
     }
 
-    /// Makes the next `times` calls of `operation` (e.g. "SplitShard") fail
+    /// Makes the next `times` calls of `operation` (e.g. `Api::SplitShard`) fail
     /// with `kind`, before any rule is checked.
-    pub fn fail_next(&self, operation: &'static str, kind: ApiErrorKind, times: u32) {
+    pub fn fail_next(&self, operation: Api, kind: ApiErrorKind, times: u32) {
         self.state().faults.push(Fault {
             operation,
             kind,
@@ -192,7 +192,7 @@ impl<C: Clock> SimKinesis<C> {
 
     /// Makes the next call of `operation` take effect and then fail with
     /// `kind`, as when a reply is lost or a call times out after AWS acted.
-    pub fn lose_next_reply(&self, operation: &'static str, kind: ApiErrorKind) {
+    pub fn lose_next_reply(&self, operation: Api, kind: ApiErrorKind) {
         self.state().faults.push(Fault {
             operation,
             kind,
@@ -211,11 +211,7 @@ impl<C: Clock> SimKinesis<C> {
 
     /// Fails the call if a fault is pending for it (`after_effect` selects
     /// the faults that strike after the call took effect).
-    fn injected_when(
-        state: &mut State,
-        operation: &'static str,
-        after_effect: bool,
-    ) -> ApiResult<()> {
+    fn injected_when(state: &mut State, operation: Api, after_effect: bool) -> ApiResult<()> {
         let Some(fault) = state.faults.iter_mut().find(|f| {
             f.operation == operation && f.remaining > 0 && f.after_effect == after_effect
         }) else {
@@ -223,7 +219,7 @@ impl<C: Clock> SimKinesis<C> {
         };
         fault.remaining -= 1;
         let code = match fault.kind {
-            ApiErrorKind::Throttled => "LimitExceededException",
+            ApiErrorKind::Throttled | ApiErrorKind::ShardQuota => "LimitExceededException",
             ApiErrorKind::ResourceInUse => "ResourceInUseException",
             ApiErrorKind::NotFound => "ResourceNotFoundException",
             ApiErrorKind::InvalidArgument => "InvalidArgumentException",
@@ -241,7 +237,7 @@ impl<C: Clock> SimKinesis<C> {
         ))
     }
 
-    fn injected(state: &mut State, operation: &'static str) -> ApiResult<()> {
+    fn injected(state: &mut State, operation: Api) -> ApiResult<()> {
         Self::injected_when(state, operation, false)
     }
 
@@ -264,7 +260,7 @@ impl<C: Clock> SimKinesis<C> {
     fn reshardable<'s>(
         &self,
         state: &'s mut State,
-        operation: &'static str,
+        operation: Api,
         name: &str,
     ) -> ApiResult<&'s mut SimStream> {
         let now = self.clock.now();
@@ -293,11 +289,7 @@ impl<C: Clock> SimKinesis<C> {
         Ok(stream)
     }
 
-    fn open_shard<'s>(
-        stream: &'s SimStream,
-        operation: &'static str,
-        id: &ShardId,
-    ) -> ApiResult<&'s Shard> {
+    fn open_shard<'s>(stream: &'s SimStream, operation: Api, id: &ShardId) -> ApiResult<&'s Shard> {
         let shard = stream.shards.iter().find(|s| &s.id == id).ok_or_else(|| {
             ApiError::new(
                 operation,
@@ -320,7 +312,7 @@ impl<C: Clock> SimKinesis<C> {
     /// and double the open count, and ten calls per stream per rolling 24
     /// hours.
     pub fn update_shard_count(&self, name: &str, target: u32) -> ApiResult<()> {
-        const OP: &str = "UpdateShardCount";
+        const OP: Api = Api::UpdateShardCount;
         let now = self.clock.now();
         let mut state = self.state();
         Self::injected(&mut state, OP)?;
@@ -358,7 +350,7 @@ impl<C: Clock> SimKinesis<C> {
         if open_total - open + target > limit {
             return Err(ApiError::new(
                 OP,
-                ApiErrorKind::Throttled,
+                ApiErrorKind::ShardQuota,
                 Some("LimitExceededException"),
                 format!("This request would exceed the shard limit for the account ({limit})"),
             ));
@@ -384,7 +376,7 @@ impl<C: Clock> SimKinesis<C> {
 impl<C: Clock> KinesisRead for SimKinesis<C> {
     async fn list_streams(&self) -> ApiResult<Vec<StreamListing>> {
         let mut state = self.state();
-        Self::injected(&mut state, "ListStreams")?;
+        Self::injected(&mut state, Api::ListStreams)?;
         Ok(state
             .streams
             .iter()
@@ -401,11 +393,11 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
 
     async fn describe_stream(&self, stream: &StreamId) -> ApiResult<StreamSummary> {
         let mut state = self.state();
-        Self::injected(&mut state, "DescribeStreamSummary")?;
+        Self::injected(&mut state, Api::DescribeStreamSummary)?;
         let s = state
             .streams
             .get(&stream.name)
-            .ok_or_else(|| not_found("DescribeStreamSummary", &stream.name))?;
+            .ok_or_else(|| not_found(Api::DescribeStreamSummary, &stream.name))?;
         Ok(StreamSummary {
             name: stream.name.clone(),
             arn: format!(
@@ -422,17 +414,17 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
 
     async fn list_open_shards(&self, stream: &StreamId) -> ApiResult<Vec<Shard>> {
         let mut state = self.state();
-        Self::injected(&mut state, "ListShards")?;
+        Self::injected(&mut state, Api::ListShards)?;
         let s = state
             .streams
             .get(&stream.name)
-            .ok_or_else(|| not_found("ListShards", &stream.name))?;
+            .ok_or_else(|| not_found(Api::ListShards, &stream.name))?;
         Ok(s.open_shards().cloned().collect())
     }
 
     async fn shard_quota(&self) -> ApiResult<ShardQuota> {
         let mut state = self.state();
-        Self::injected(&mut state, "DescribeLimits")?;
+        Self::injected(&mut state, Api::DescribeLimits)?;
         Ok(ShardQuota {
             shard_limit: self.config.shard_limit,
             open_shard_count: Self::open_shard_count(&state),
@@ -441,11 +433,11 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
 
     async fn read_history(&self, stream: &StreamId) -> ApiResult<History> {
         let mut state = self.state();
-        Self::injected(&mut state, "ListTagsForStream")?;
+        Self::injected(&mut state, Api::ListTagsForStream)?;
         let s = state
             .streams
             .get(&stream.name)
-            .ok_or_else(|| not_found("ListTagsForStream", &stream.name))?;
+            .ok_or_else(|| not_found(Api::ListTagsForStream, &stream.name))?;
         Ok(tags::decode(
             s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         ))
@@ -454,7 +446,7 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
 
 impl<C: Clock> KinesisWrite for SimKinesis<C> {
     async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
-        const OP: &str = "SplitShard";
+        const OP: Api = Api::SplitShard;
         let mut state = self.state();
         Self::injected(&mut state, OP)?;
         let open_total = Self::open_shard_count(&state);
@@ -468,7 +460,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         if open_total + 1 > limit {
             return Err(ApiError::new(
                 OP,
-                ApiErrorKind::Throttled,
+                ApiErrorKind::ShardQuota,
                 Some("LimitExceededException"),
                 format!("This request would exceed the shard limit for the account ({limit})"),
             ));
@@ -491,7 +483,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         shard: &ShardId,
         adjacent: &ShardId,
     ) -> ApiResult<()> {
-        const OP: &str = "MergeShards";
+        const OP: Api = Api::MergeShards;
         let mut state = self.state();
         Self::injected(&mut state, OP)?;
         let until = self.updated_until();
@@ -525,7 +517,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         history: &History,
         note: &str,
     ) -> ApiResult<()> {
-        const OP: &str = "AddTagsToStream";
+        const OP: Api = Api::AddTagsToStream;
         let mut state = self.state();
         Self::injected(&mut state, OP)?;
         let s = state
@@ -543,7 +535,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> ApiResult<()> {
-        const OP: &str = "EnableEnhancedMonitoring";
+        const OP: Api = Api::EnableEnhancedMonitoring;
         let mut state = self.state();
         Self::injected(&mut state, OP)?;
         let s = state
@@ -679,7 +671,7 @@ mod tests {
         sim.create_stream("other", &uniform_ranges(2), StreamMode::Provisioned);
         let mid = uniform_ranges(2)[0].midpoint().unwrap();
         let err = sim.split_shard(&stream(), &id(0), mid).await.unwrap_err();
-        assert_eq!(err.kind, ApiErrorKind::Throttled);
+        assert_eq!(err.kind, ApiErrorKind::ShardQuota);
         assert!(err.message.contains("shard limit"), "{err}");
         assert_eq!(
             sim.shard_quota().await.unwrap(),

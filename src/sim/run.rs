@@ -204,16 +204,9 @@ async fn simulate(
             let config = ExecutorConfig::default();
             let limiter = RateLimiter::for_reshards();
             let quiet = |_: crate::apply::Event<'_>| {};
-            let executor = Executor {
-                read: &world,
-                write: &world,
-                clock: &clock,
-                limiter: &limiter,
-                config: &config,
-                deadline: None,
-                shutdown: None,
-                on_event: &quiet,
-            };
+            let executor = Executor::new(&world, &world, &clock, &limiter)
+                .with_config(config)
+                .on_event(&quiet);
             let mut ticks = Ticks::new(scenario.tick);
             while clock.now() < end {
                 let results = pass::plan_streams(

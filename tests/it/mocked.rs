@@ -42,7 +42,7 @@ use kinesis_autoscaler::apply::{
 };
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::model::History;
-use kinesis_autoscaler::model::{ApiErrorKind, ApiResult, MetricName, StreamId};
+use kinesis_autoscaler::model::{Api, ApiErrorKind, ApiResult, MetricName, StreamId};
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
 use kinesis_autoscaler::observe::{KinesisRead, KinesisWrite, MetricsRead, TokioClock};
 use kinesis_autoscaler::planner::plan;
@@ -571,7 +571,7 @@ async fn a_non_numeric_hash_key_is_a_clear_error_not_a_panic() {
         .await
         .unwrap_err();
 
-    assert_eq!(err.operation, "ListShards");
+    assert_eq!(err.operation, Api::ListShards);
     assert_eq!(err.kind, ApiErrorKind::Other);
     let text = err.to_string();
     assert!(text.contains("shardId-000000000007"), "{text}");
@@ -589,6 +589,12 @@ async fn error_responses_are_classified_by_their_aws_code() {
             "LimitExceededException",
             "Rate exceeded for shard shardId-000000000000 in stream orders under account 123456789012.",
             ApiErrorKind::Throttled,
+        ),
+        (
+            400,
+            "LimitExceededException",
+            "This request would exceed the shard limit for the account 123456789012 in us-east-1. Current shard count for the account: 500. Limit: 500.",
+            ApiErrorKind::ShardQuota,
         ),
         (
             400,
@@ -632,7 +638,7 @@ async fn error_responses_are_classified_by_their_aws_code() {
             .unwrap_err();
 
         assert_eq!(err.kind, kind, "{code}");
-        assert_eq!(err.operation, "SplitShard");
+        assert_eq!(err.operation, Api::SplitShard);
         assert_eq!(err.code.as_deref(), Some(code));
         assert_eq!(
             err.to_string(),
@@ -692,7 +698,7 @@ async fn a_call_without_an_answer_is_a_timeout() {
         .unwrap_err();
 
     assert_eq!(err.kind, ApiErrorKind::Timeout, "{err}");
-    assert_eq!(err.operation, "SplitShard");
+    assert_eq!(err.operation, Api::SplitShard);
     assert!(err.to_string().contains("no answer in time"), "{err}");
     assert_eq!(never.num_calls(), 1);
 }
@@ -785,16 +791,9 @@ async fn execute_with_writer<W: KinesisWrite>(
         };
         events.lock().unwrap().push(line);
     };
-    let executor = Executor {
-        read,
-        write,
-        clock: &clock,
-        limiter: &limiter,
-        config: &config,
-        deadline: None,
-        shutdown: None,
-        on_event: &on_event,
-    };
+    let executor = Executor::new(read, write, &clock, &limiter)
+        .with_config(config)
+        .on_event(&on_event);
     let started = Instant::now();
     let report = executor.apply(&StreamId::named(STREAM), plan).await;
     Run {

@@ -110,16 +110,10 @@ impl Harness {
         stop: &kinesis_autoscaler::apply::shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> RunEnd {
-        let executor = Executor {
-            read: &self.world,
-            write: &self.world,
-            clock: &self.clock,
-            limiter: &self.limiter,
-            config: &self.config,
-            deadline: None,
-            shutdown: Some(stop),
-            on_event,
-        };
+        let executor = Executor::new(&self.world, &self.world, &self.clock, &self.limiter)
+            .with_config(self.config.clone())
+            .with_shutdown(stop)
+            .on_event(on_event);
         let on_pass = |p: &PassReport| {
             self.passes
                 .lock()
