@@ -87,18 +87,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
     }
 
-    let (trigger, stop) = shutdown::channel();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "interrupted: finishing the operation in progress, then stopping (press Ctrl-C again to quit at once)"
-            );
-            trigger.request();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop = shutdown::on_signals(|| {
+        eprintln!(
+            "interrupted: finishing the operation in progress, then stopping (press Ctrl-C again to quit at once)"
+        )
+    })?;
     let progress = Progress::new(operations);
     let on_event = |e: crate::apply::Event<'_>| progress.event(e);
     let config = ExecutorConfig {

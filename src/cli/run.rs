@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
-use crate::apply::shutdown::{self, Shutdown, ShutdownTrigger};
+use crate::apply::shutdown::{self, Shutdown};
 use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws::{self, KinesisReader};
 use crate::daemon::http;
@@ -34,10 +34,14 @@ const MAX_SPAN: Duration = Duration::from_secs(86_400);
 const SPEEDS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    // First of all, so that a signal sent right after the start (SIGHUP
-    // from a supervisor reloading) is handled rather than killing the
-    // process with the signal's default action.
-    let signals = Signals::install()?;
+    // First of all, so that a signal sent right after the start is handled
+    // rather than killing the process with the signal's default action.
+    let stop = shutdown::on_signals(|| {
+        tracing::warn!(
+            "shutting down: finishing the operation in progress (signal again to quit at once)"
+        )
+    })?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let policy = match (&args.policy, args.backend) {
         (Some(path), _) => Policy::load(path),
         (None, Backend::Sim) => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
@@ -102,9 +106,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let status = Arc::new(Status::new(expected));
     let handle = Arc::new(PolicyHandle::new(policy));
-    let (trigger, stop) = shutdown::channel();
+    {
+        let (status, stop) = (status.clone(), stop.clone());
+        tokio::spawn(async move {
+            stop.requested().await;
+            status.shutting_down();
+        });
+    }
+    // SIGHUP reloads the policy (one that came before the watcher started
+    // is kept for it).
     let hangup = Arc::new(tokio::sync::Notify::new());
-    signals.handle(trigger, status.clone(), hangup.clone());
+    {
+        let hangup = hangup.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                hangup.notify_one();
+            }
+        });
+    }
     let server = tokio::spawn(http::serve(
         listener,
         status.clone(),
@@ -293,63 +312,4 @@ fn simulate_loop(
         };
         runner.run().await
     })
-}
-
-/// The signals the sidecar handles, registered before anything else.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            hup: signal(SignalKind::hangup())?,
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// SIGTERM/SIGINT: the first stops after the operation in flight, the
-    /// second exits at once. SIGHUP: reload the policy (one that came
-    /// before the watcher started is kept for it).
-    fn handle(
-        self,
-        trigger: ShutdownTrigger,
-        status: Arc<Status>,
-        hangup: Arc<tokio::sync::Notify>,
-    ) {
-        let Signals {
-            mut term,
-            mut int,
-            mut hup,
-        } = self;
-        tokio::spawn(async move {
-            let mut signals = 0;
-            loop {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                signals += 1;
-                if signals == 1 {
-                    tracing::warn!(
-                        "shutting down: finishing the operation in progress (signal again to quit at once)"
-                    );
-                    status.shutting_down();
-                    trigger.request();
-                } else {
-                    tracing::warn!("second signal: quitting now");
-                    std::process::exit(130);
-                }
-            }
-        });
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                hangup.notify_one();
-            }
-        });
-    }
 }
