@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Api, ApiError, ApiErrorKind, MetricName};
-use crate::observe::SnapshotError;
+use crate::input::ScenarioError;
+use crate::model::ApiError;
+use crate::observe::{ObserveError, SnapshotError};
 use crate::policy::PolicyError;
-use crate::sim::scenario::ScenarioError;
 
 /// Process exit codes, as documented in `--help` and the README.
 pub mod exit {
@@ -44,29 +44,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A call about one stream failed.
-    #[error("stream {stream}")]
-    Stream {
-        stream: String,
-        #[source]
-        source: ApiError,
-    },
-    /// A call not about any one stream failed (ListStreams, DescribeLimits).
+    /// A stream that could not be observed, or a failed call about the
+    /// account.
     #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(
-        "stream {stream} does not exist in this account and region; check its name in the policy, or --region / AWS_REGION"
-    )]
-    UnknownStream { stream: String },
-    #[error(
-        "stream {stream}: shard-level metrics {} are not enabled, so there is nothing to scale on; enable them with\n  aws kinesis enable-enhanced-monitoring --stream-name {stream} --shard-level-metrics {}\nor set `enable_enhanced_monitoring: true` in the policy to let apply, run and the Lambda job do it",
-        missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
-        missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
-    )]
-    MetricsNotEnabled {
-        stream: String,
-        missing: Vec<MetricName>,
-    },
+    Observe(#[from] ObserveError),
     /// Something the user asked for that cannot be done as asked.
     #[error("{0}")]
     Usage(String),
@@ -81,11 +62,7 @@ impl Error {
             | Error::Scenario(_)
             | Error::StreamNotInPolicy { .. }
             | Error::Usage(_) => exit::BAD_INPUT,
-            Error::Write { .. }
-            | Error::Stream { .. }
-            | Error::Api(_)
-            | Error::UnknownStream { .. }
-            | Error::MetricsNotEnabled { .. } => exit::FAILURE,
+            Error::Write { .. } | Error::Observe(_) => exit::FAILURE,
         }
     }
 }
@@ -101,33 +78,16 @@ impl Error {
             | Error::Snapshot(_)
             | Error::Scenario(_)
             | Error::StreamNotInPolicy { .. }
-            | Error::Usage(_)
-            | Error::UnknownStream { .. }
-            | Error::MetricsNotEnabled { .. } => true,
-            Error::Stream { source, .. } | Error::Api(source) => matches!(
-                source.kind,
-                ApiErrorKind::NotFound
-                    | ApiErrorKind::AccessDenied
-                    | ApiErrorKind::Credentials
-                    | ApiErrorKind::InvalidArgument
-            ),
+            | Error::Usage(_) => true,
+            Error::Observe(e) => e.is_permanent(),
             Error::Write { .. } => false,
         }
     }
+}
 
-    /// A failed call about `stream`, with a plainer message when the
-    /// stream simply does not exist.
-    pub fn stream(stream: &str, source: ApiError) -> Self {
-        if source.kind == ApiErrorKind::NotFound && source.operation == Api::DescribeStreamSummary {
-            Error::UnknownStream {
-                stream: stream.to_owned(),
-            }
-        } else {
-            Error::Stream {
-                stream: stream.to_owned(),
-                source,
-            }
-        }
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Error::Observe(ObserveError::Api(e))
     }
 }
 

@@ -25,8 +25,8 @@ use crate::aws::{self, AwsOptions, KinesisReader};
 use crate::error::exit;
 use crate::model::HashKey;
 use crate::model::StreamId;
-use crate::observe::KinesisRead;
 use crate::observe::Observation;
+use crate::observe::{KinesisRead, ObserveError};
 use crate::policy::{self, Policy};
 
 const EXIT_CODES: &str = "\
@@ -310,7 +310,7 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
         let open: Vec<_> = read
             .list_open_shards(&id)
             .await
-            .map_err(|e| Error::stream(stream, e))?;
+            .map_err(|e| ObserveError::stream(stream, e))?;
         Some((format!("stream {stream}"), open))
     } else {
         None

@@ -19,7 +19,7 @@ use crate::error::exit;
 use crate::model::ApiLimiter;
 use crate::observe::KinesisRead;
 use crate::observe::{SystemClock, TokioClock};
-use crate::pass::{PolicyHandle, RunEnd, Runner, Schedule};
+use crate::pass::{PassReport, PolicyHandle, RunEnd, Runner, Schedule};
 use crate::policy::Policy;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
@@ -159,20 +159,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .with_config(config)
                 .with_shutdown(&stop)
                 .on_event(&on_event);
-            let runner = Runner {
-                executor: &executor,
-                metrics,
-                api: Some(&api),
-                policy: &handle,
-                status: &status,
-                shutdown: &stop,
-                schedule,
-                only: None,
-                until: None,
-                pace: None,
-                on_pass: None,
-                give_up_after: args.give_up_after,
-            };
+            let record = |report: &PassReport| status.record_pass(report);
+            let runner = Runner::new(&executor, metrics, &handle, &stop, schedule)
+                .limiting(&api)
+                .on_pass(&record)
+                .give_up_after(args.give_up_after);
             runner.run().await
         }
         Some((scenario, traffic)) => {
@@ -296,20 +287,13 @@ fn simulate_loop(
                 }
             }
         };
-        let runner = Runner {
-            executor: &executor,
-            metrics: &world,
-            api: None,
-            policy: handle,
-            status,
-            shutdown: stop,
-            schedule,
-            only: Some(&scenario.stream),
-            until: Some(start + chrono::TimeDelta::minutes(minutes as i64)),
-            pace: Some(&pace),
-            on_pass: None,
-            give_up_after,
-        };
+        let record = |report: &PassReport| status.record_pass(report);
+        let runner = Runner::new(&executor, &world, handle, stop, schedule)
+            .only(&scenario.stream)
+            .until(start + chrono::TimeDelta::minutes(minutes as i64))
+            .pacing(&pace)
+            .on_pass(&record)
+            .give_up_after(give_up_after);
         runner.run().await
     })
 }

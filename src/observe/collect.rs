@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::error::{Error, Result};
 use crate::model::{History, StreamMode, StreamStatus};
 use crate::model::{MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
-use crate::observe::{KinesisRead, MetricsRequest};
+use crate::observe::{KinesisRead, MetricsRequest, ObserveError};
 use crate::observe::{Metrics, Observation};
 use crate::policy::StreamPolicy;
 
@@ -172,8 +171,8 @@ pub(crate) async fn prepare<R: KinesisRead>(
     quota: Option<ShardQuota>,
     memory: &Memory,
     now: DateTime<Utc>,
-) -> Result<Prepared> {
-    let in_stream = |e| Error::stream(&stream.name, e);
+) -> Result<Prepared, ObserveError> {
+    let in_stream = |e| ObserveError::stream(&stream.name, e);
     let remembered = memory.summary(&stream.name, now);
     let listed = listing.and_then(|l| Some((l.status?, l.mode?)));
     let (summary, status, mode) = match (remembered, listed) {
@@ -235,9 +234,9 @@ pub async fn complete<R: KinesisRead>(
     metrics: Option<Metrics>,
     memory: &Memory,
     allow_missing_metrics: bool,
-) -> Result<Observed> {
+) -> Result<Observed, ObserveError> {
     let stream = prepared.stream.clone();
-    let in_stream = |e| Error::stream(&stream.name, e);
+    let in_stream = |e| ObserveError::stream(&stream.name, e);
     let now = prepared.observation.observed_at;
     if let Some(m) = metrics {
         prepared.observation.metrics = m;
@@ -265,7 +264,7 @@ pub async fn complete<R: KinesisRead>(
     };
     if !missing.is_empty() {
         if !allow_missing_metrics {
-            return Err(Error::MetricsNotEnabled {
+            return Err(ObserveError::MetricsNotEnabled {
                 stream: stream.name.clone(),
                 missing,
             });
@@ -286,11 +285,11 @@ pub(crate) async fn with_history<R: KinesisRead>(
     mut observed: Observed,
     stream: &StreamId,
     memory: &Memory,
-) -> Result<Observed> {
+) -> Result<Observed, ObserveError> {
     let history = read
         .read_history(stream)
         .await
-        .map_err(|e| Error::stream(&stream.name, e))?;
+        .map_err(|e| ObserveError::stream(&stream.name, e))?;
     memory.remember_history(&stream.name, &history);
     observed.observation.history = history;
     observed.observation.cooldowns_read = true;
@@ -304,11 +303,11 @@ pub(crate) async fn with_creation_time<R: KinesisRead>(
     mut observed: Observed,
     stream: &StreamId,
     memory: &Memory,
-) -> Result<Observed> {
+) -> Result<Observed, ObserveError> {
     let s = read
         .describe_stream(stream)
         .await
-        .map_err(|e| Error::stream(&stream.name, e))?;
+        .map_err(|e| ObserveError::stream(&stream.name, e))?;
     memory.remember_summary(&s, observed.observation.observed_at);
     observed.observation.stream_created_at = s.created_at;
     Ok(observed)

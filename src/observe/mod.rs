@@ -5,12 +5,15 @@
 //! - [`ports`]: the capabilities the controller needs from outside (reading
 //!   and writing Kinesis, reading metrics, the clock), as traits the AWS
 //!   adapters and the simulator implement;
-//! - [`collect`]: building observations of live streams through them.
+//! - [`collect`]: building observations of live streams through them, and
+//!   [`ObserveError`], why one could not be built.
 
 mod collect;
+mod error;
 mod ports;
 mod snapshot;
 
 pub use collect::*;
+pub use error::ObserveError;
 pub use ports::*;
 pub use snapshot::*;

@@ -18,6 +18,7 @@ pub use runner::*;
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::TryFutureExt;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
@@ -25,7 +26,7 @@ use tracing::Instrument;
 use crate::apply::{ApplyReport, Executor, Stop, StopKind};
 use crate::error::{Error, Result, chain};
 use crate::model::{ShardQuota, StreamId, StreamListing};
-use crate::observe::{self, Memory, Observed, Prepared};
+use crate::observe::{self, Memory, ObserveError, Observed, Prepared};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::planner;
 use crate::planner::{Action, MetricsFreshness, Plan};
@@ -160,6 +161,7 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
                 memory,
                 now,
             )
+            .map_err(Error::from)
         })
         .buffered(CONCURRENCY)
         .collect()
@@ -201,7 +203,7 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
                     let prepared = prepared.expect("each stream is answered once")?;
                     let metrics = answer
                         .transpose()
-                        .map_err(|e| Error::stream(&target.stream.name, e))?;
+                        .map_err(|e| ObserveError::stream(&target.stream.name, e))?;
                     let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
                     let observed =
                         observe::complete(read, prepared, metrics, memory, allow).await?;
@@ -318,7 +320,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
             metrics
                 .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
                 .await
-                .map_err(|e| Error::stream(&target.stream.name, e))?,
+                .map_err(|e| ObserveError::stream(&target.stream.name, e))?,
         ),
         None => None,
     };

@@ -15,7 +15,6 @@ use tracing::Instrument;
 
 use crate::apply::Executor;
 use crate::apply::shutdown::Shutdown;
-use crate::daemon::status::Status;
 use crate::model::ApiLimiter;
 use crate::observe::Memory;
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
@@ -62,30 +61,94 @@ impl Schedule {
     }
 }
 
-/// The loop and what it needs.
+/// The loop and what it needs. Built with [`Runner::new`] and the
+/// builder methods.
 pub struct Runner<'a, R, W, M, C> {
-    pub executor: &'a Executor<'a, R, W, C>,
-    pub metrics: &'a M,
+    executor: &'a Executor<'a, R, W, C>,
+    metrics: &'a M,
     /// The limiter the AWS adapters share, held to the quotas of the policy
     /// in force (they may change on reload).
-    pub api: Option<&'a ApiLimiter>,
-    pub policy: &'a PolicyHandle,
-    pub status: &'a Status,
-    pub shutdown: &'a Shutdown,
-    pub schedule: Schedule,
+    api: Option<&'a ApiLimiter>,
+    policy: &'a PolicyHandle,
+    shutdown: &'a Shutdown,
+    schedule: Schedule,
     /// Manage just this stream of the policy (a simulation's).
-    pub only: Option<&'a str>,
+    only: Option<&'a str>,
     /// Stop once the clock reaches this (the end of a simulation).
-    pub until: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
     /// Called with each wait before it starts: a simulation running faster
     /// than real time paces itself here.
-    pub pace: Option<&'a (dyn Fn(Duration) + Sync)>,
+    pace: Option<&'a (dyn Fn(Duration) + Sync)>,
     /// Called with every finished pass.
-    pub on_pass: Option<&'a (dyn Fn(&PassReport) + Sync)>,
+    on_pass: Option<&'a (dyn Fn(&PassReport) + Sync)>,
     /// Stop after this many passes in a row that failed for good (every
     /// stream failed for a reason that does not go away by itself); 0
     /// never stops.
-    pub give_up_after: u32,
+    give_up_after: u32,
+}
+
+impl<'a, R, W, M, C> Runner<'a, R, W, M, C> {
+    /// Passes on `schedule` over the streams of `policy`, each applied by
+    /// `executor` with metrics from `metrics`, until `shutdown`.
+    pub fn new(
+        executor: &'a Executor<'a, R, W, C>,
+        metrics: &'a M,
+        policy: &'a PolicyHandle,
+        shutdown: &'a Shutdown,
+        schedule: Schedule,
+    ) -> Self {
+        Runner {
+            executor,
+            metrics,
+            api: None,
+            policy,
+            shutdown,
+            schedule,
+            only: None,
+            until: None,
+            pace: None,
+            on_pass: None,
+            give_up_after: 0,
+        }
+    }
+
+    /// Holds `api` to the quotas of the policy in force.
+    pub fn limiting(mut self, api: &'a ApiLimiter) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// Manages just `stream` of the policy.
+    pub fn only(mut self, stream: &'a str) -> Self {
+        self.only = Some(stream);
+        self
+    }
+
+    /// Stops once the clock reaches `until`.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Calls `pace` with each wait before it starts.
+    pub fn pacing(mut self, pace: &'a (dyn Fn(Duration) + Sync)) -> Self {
+        self.pace = Some(pace);
+        self
+    }
+
+    /// Calls `on_pass` with every finished pass (the sidecar's status
+    /// records it).
+    pub fn on_pass(mut self, on_pass: &'a (dyn Fn(&PassReport) + Sync)) -> Self {
+        self.on_pass = Some(on_pass);
+        self
+    }
+
+    /// Stops after `passes` passes in a row that failed for good; 0 (the
+    /// default) never stops.
+    pub fn give_up_after(mut self, passes: u32) -> Self {
+        self.give_up_after = passes;
+        self
+    }
 }
 
 /// How a run of the loop ended.
@@ -133,7 +196,6 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
                 ok = report.succeeded(),
                 "pass finished"
             );
-            self.status.record_pass(&report);
             if let Some(on_pass) = self.on_pass {
                 on_pass(&report);
             }

@@ -396,6 +396,11 @@ impl Policy {
                 });
             }
         };
+        Ok(Policy::new(path.to_owned(), streams, quotas))
+    }
+
+    /// A policy of these `streams`, already resolved.
+    fn new(source: PathBuf, streams: Vec<StreamRule>, quotas: Quotas) -> Policy {
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
         for (i, rule) in streams.iter().enumerate() {
@@ -408,13 +413,24 @@ impl Policy {
                 StreamSelector::Glob(_) => globs.push(i),
             }
         }
-        Ok(Policy {
-            source: path.to_owned(),
+        Policy {
+            source,
             streams,
             exact,
             globs,
             quotas,
-        })
+        }
+    }
+
+    /// A policy for one stream, named exactly, with the default quotas (a
+    /// simulation's). `source` names it in messages.
+    pub fn single(source: &Path, stream: &str, policy: StreamPolicy) -> Policy {
+        let rule = StreamRule {
+            name: stream.to_owned(),
+            selector: StreamSelector::Name(stream.to_owned()),
+            policy,
+        };
+        Policy::new(source.to_owned(), vec![rule], Quotas::default())
     }
 
     /// The quotas the `api` block sets over the documented ones.

@@ -1,31 +1,36 @@
 //! Runs one strategy over a scenario's traffic on a virtual clock and
 //! measures it.
 //!
-//! The `planner` strategy is the real controller: every tick it observes
-//! the simulated stream through the read and metrics traits, plans with
-//! the policy, and applies the plan through the executor, exactly as
-//! against AWS. Waits (the stream UPDATING, backoff) pass in virtual time,
-//! so a week of traffic takes seconds.
+//! The `planner` strategy is the real controller: the sidecar's pass loop
+//! ([`Runner`]), with the scenario's tick as its interval and no jitter,
+//! observes the simulated stream through the read and metrics traits,
+//! plans with the policy, and applies the plan through the executor,
+//! exactly as `run` does against AWS. Waits (the stream UPDATING, backoff,
+//! the interval after each pass) pass in virtual time, so a week of
+//! traffic takes seconds.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use tracing::instrument::WithSubscriber;
 
 use super::kinesis::{MAX_UPDATE_SHARD_COUNT, SimConfig, SimKinesis};
 use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
 use super::world::{MinuteStats, SimWorld};
-use crate::apply::{Executor, ExecutorConfig, RateLimiter};
+use crate::apply::shutdown;
+use crate::apply::{Executor, RateLimiter};
 use crate::model::StreamId;
 use crate::model::StreamMode;
 use crate::model::uniform_ranges;
 use crate::model::{BYTES_PER_SHARD_MINUTE, RECORDS_PER_SHARD_MINUTE};
 use crate::observe::{Clock, KinesisRead, TokioClock};
-use crate::pass::{self, Target};
-use crate::policy::StreamPolicy;
+use crate::pass::{PassReport, PolicyHandle, Runner, Schedule};
+use crate::policy::{Policy, StreamPolicy};
 
 /// When every simulation starts, so runs are reproducible.
 pub(crate) const EPOCH: &str = "2026-01-01T00:00:00Z";
@@ -193,42 +198,30 @@ async fn simulate(
 
     match strategy {
         Strategy::Planner => {
-            let target = Target {
-                stream: StreamId::named(scenario.stream.as_str()),
-                entry: scenario.stream.clone(),
-                policy: policy.clone(),
-                listing: None,
-            };
-            // Remembered between ticks, as the sidecar does.
-            let memory = crate::observe::Memory::default();
-            let config = ExecutorConfig::default();
+            // The sidecar's loop, on the virtual clock: the same passes,
+            // memory and schedule as `run`, without jitter.
+            let policy = PolicyHandle::new(Policy::single(
+                Path::new("the simulation's policy"),
+                &scenario.stream,
+                policy.clone(),
+            ));
+            let (_never, stop) = shutdown::channel();
             let limiter = RateLimiter::for_reshards();
             let quiet = |_: crate::apply::Event<'_>| {};
-            let executor = Executor::new(&world, &world, &clock, &limiter)
-                .with_config(config)
-                .on_event(&quiet);
-            let mut ticks = Ticks::new(scenario.tick);
-            while clock.now() < end {
-                let results = pass::plan_streams(
-                    &world,
-                    &world,
-                    std::slice::from_ref(&target),
-                    clock.now(),
-                    false,
-                    &memory,
-                )
+            let executor = Executor::new(&world, &world, &clock, &limiter).on_event(&quiet);
+            let schedule = Schedule {
+                interval: scenario.tick,
+                jitter: 0.0,
+            };
+            let on_pass = |_: &PassReport| progress(done(&clock));
+            // A simulation reports its outcome, not a log line per pass.
+            Runner::new(&executor, &world, &policy, &stop, schedule)
+                .only(&scenario.stream)
+                .until(end)
+                .on_pass(&on_pass)
+                .run()
+                .with_subscriber(tracing::subscriber::NoSubscriber::default())
                 .await;
-                for (_, planned) in results {
-                    if let Ok(planned) = planned
-                        && !planned.plan.actions.is_empty()
-                    {
-                        let report = pass::apply_planned(&executor, &planned).await;
-                        pass::remember_applied(&memory, &report);
-                    }
-                }
-                progress(done(&clock));
-                ticks.wait().await;
-            }
         }
         Strategy::Uniform => {
             let mut state = UniformState::default();

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::world::{IdleDatapoints, Publishing};
+pub use crate::input::ScenarioError;
 use crate::input::yaml;
-use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
+use crate::input::{self, FileKind, MAX_DEPTH};
 
 /// A scenario as written; see `scenarios/` for commented examples.
 #[derive(Debug, Clone, Deserialize)]
@@ -330,21 +331,6 @@ pub struct Scenario {
     pub burstiness: f64,
     pub shard_limit: u32,
     pub uniform: UniformSettings,
-}
-
-/// A scenario that cannot be simulated, and where it went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
-    Parse {
-        path: PathBuf,
-        location: Option<(usize, usize)>,
-        message: String,
-    },
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
 }
 
 impl Scenario {

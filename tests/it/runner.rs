@@ -115,28 +115,20 @@ impl Harness {
             .with_shutdown(stop)
             .on_event(on_event);
         let on_pass = |p: &PassReport| {
+            self.status.record_pass(p);
             self.passes
                 .lock()
                 .unwrap()
                 .push((p.started_at, p.finished_at))
         };
-        let runner = Runner {
-            executor: &executor,
-            metrics: &self.world,
-            api: None,
-            policy: &self.policy,
-            status: &self.status,
-            shutdown: stop,
-            schedule: Schedule {
-                interval: Duration::from_secs(60),
-                jitter,
-            },
-            only: None,
-            until: Some(self.clock.now() + TimeDelta::minutes(minutes)),
-            pace: None,
-            on_pass: Some(&on_pass),
-            give_up_after: self.give_up_after,
+        let schedule = Schedule {
+            interval: Duration::from_secs(60),
+            jitter,
         };
+        let runner = Runner::new(&executor, &self.world, &self.policy, stop, schedule)
+            .until(self.clock.now() + TimeDelta::minutes(minutes))
+            .on_pass(&on_pass)
+            .give_up_after(self.give_up_after);
         runner.run().await
     }
 }
