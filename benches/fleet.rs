@@ -23,7 +23,7 @@ use fake_account::FakeAccount;
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
 use kinesis_autoscaler::model::ApiLimiter;
 use kinesis_autoscaler::observe::Memory;
-use kinesis_autoscaler::pass;
+use kinesis_autoscaler::pass::{self, MissingMetrics};
 use kinesis_autoscaler::policy::Policy;
 
 const STREAMS: usize = 2000;
@@ -48,8 +48,15 @@ fn pass(fake: &Arc<FakeAccount>) -> (Duration, usize, Arc<ApiLimiter>) {
         let metrics = CloudWatchMetrics::new(fake.cloudwatch()).with_limiter(limiter.clone());
         let started = tokio::time::Instant::now();
         let targets = pass::targets(&policy, &read, None).await.unwrap();
-        let planned =
-            pass::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
+        let planned = pass::plan_streams(
+            &read,
+            &metrics,
+            &targets,
+            now(),
+            MissingMetrics::Refuse,
+            &Memory::default(),
+        )
+        .await;
         let ok = planned.iter().filter(|(_, p)| p.is_ok()).count();
         (started.elapsed(), ok, limiter)
     })

@@ -82,7 +82,15 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
         .into());
     }
     let memory = Memory::default();
-    let results = pass::plan_streams(read, metrics, &targets, Utc::now(), false, &memory).await;
+    let results = pass::plan_streams(
+        read,
+        metrics,
+        &targets,
+        Utc::now(),
+        pass::MissingMetrics::Refuse,
+        &memory,
+    )
+    .await;
     let mut plans = Vec::new();
     let mut failed = false;
     for (target, result) in results {

@@ -204,29 +204,33 @@ pub struct ShardMetrics {
 impl ShardMetrics {
     /// The series of `metrics` this metric is stored in.
     pub fn series_mut(&mut self, metric: MetricName) -> &mut Series {
-        let metrics = self;
         match metric {
-            MetricName::IncomingBytes => &mut metrics.incoming_bytes,
-            MetricName::IncomingRecords => &mut metrics.incoming_records,
-            MetricName::WriteProvisionedThroughputExceeded => &mut metrics.write_throttled,
-            MetricName::OutgoingBytes => &mut metrics.outgoing_bytes,
-            MetricName::OutgoingRecords => &mut metrics.outgoing_records,
-            MetricName::ReadProvisionedThroughputExceeded => &mut metrics.read_throttled,
-            MetricName::IteratorAgeMilliseconds => &mut metrics.iterator_age_ms,
+            MetricName::IncomingBytes => &mut self.incoming_bytes,
+            MetricName::IncomingRecords => &mut self.incoming_records,
+            MetricName::WriteProvisionedThroughputExceeded => &mut self.write_throttled,
+            MetricName::OutgoingBytes => &mut self.outgoing_bytes,
+            MetricName::OutgoingRecords => &mut self.outgoing_records,
+            MetricName::ReadProvisionedThroughputExceeded => &mut self.read_throttled,
+            MetricName::IteratorAgeMilliseconds => &mut self.iterator_age_ms,
+        }
+    }
+
+    /// The series `metric` is stored in.
+    pub fn series(&self, metric: MetricName) -> &Series {
+        match metric {
+            MetricName::IncomingBytes => &self.incoming_bytes,
+            MetricName::IncomingRecords => &self.incoming_records,
+            MetricName::WriteProvisionedThroughputExceeded => &self.write_throttled,
+            MetricName::OutgoingBytes => &self.outgoing_bytes,
+            MetricName::OutgoingRecords => &self.outgoing_records,
+            MetricName::ReadProvisionedThroughputExceeded => &self.read_throttled,
+            MetricName::IteratorAgeMilliseconds => &self.iterator_age_ms,
         }
     }
 
     /// Each series with its CloudWatch name, for validation and reports.
     pub fn named_series(&self) -> [(&'static str, &Series); 7] {
-        [
-            ("IncomingBytes", &self.incoming_bytes),
-            ("IncomingRecords", &self.incoming_records),
-            ("WriteProvisionedThroughputExceeded", &self.write_throttled),
-            ("OutgoingBytes", &self.outgoing_bytes),
-            ("OutgoingRecords", &self.outgoing_records),
-            ("ReadProvisionedThroughputExceeded", &self.read_throttled),
-            ("IteratorAgeMilliseconds", &self.iterator_age_ms),
-        ]
+        MetricName::ALL.map(|m| (m.as_str(), self.series(m)))
     }
 }
 
@@ -258,8 +262,8 @@ impl StreamMetrics {
     /// Each series with its CloudWatch name, for validation and reports.
     pub fn named_series(&self) -> [(&'static str, &Series); 2] {
         [
-            ("IncomingBytes", &self.incoming_bytes),
-            ("IncomingRecords", &self.incoming_records),
+            (MetricName::IncomingBytes.as_str(), &self.incoming_bytes),
+            (MetricName::IncomingRecords.as_str(), &self.incoming_records),
         ]
     }
 }

@@ -134,19 +134,34 @@ pub struct Planned {
     pub plan: Plan,
 }
 
+/// What becomes of a stream whose shard-level metrics are not enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingMetrics {
+    /// It is refused with [`ObserveError::MetricsNotEnabled`] (a dry run:
+    /// nothing will enable them).
+    Refuse,
+    /// Where its policy has `enable_enhanced_monitoring`, it is planned on
+    /// no data and the pass enables them; elsewhere it is refused.
+    Enable,
+}
+
+impl MissingMetrics {
+    fn allowed(self, policy: &StreamPolicy) -> bool {
+        self == MissingMetrics::Enable && policy.enable_enhanced_monitoring
+    }
+}
+
 /// Observes and plans every target, in order: status, mode and shards per
 /// stream, then the metrics of all of them in shared GetMetricData calls,
 /// then each plan, reading a stream's cooldown tags only when its plan
-/// would act. With `allow_missing_metrics`, a stream without shard-level
-/// metrics is planned on no data (for `apply` to enable them when the
-/// policy allows). `memory` carries what a sidecar learnt in earlier
-/// passes.
+/// would act. `missing` says what becomes of a stream without shard-level
+/// metrics. `memory` carries what a sidecar learnt in earlier passes.
 pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     read: &R,
     metrics: &M,
     targets: &[Target],
     now: DateTime<Utc>,
-    allow_missing_metrics: bool,
+    missing: MissingMetrics,
     memory: &Memory,
 ) -> Vec<(Target, Result<Planned>)> {
     let quota = shard_quota(read).await;
@@ -204,7 +219,7 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
                     let metrics = answer
                         .transpose()
                         .map_err(|e| ObserveError::stream(&target.stream.name, e))?;
-                    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+                    let allow = missing.allowed(&target.policy);
                     let observed =
                         observe::complete(read, prepared, metrics, memory, allow).await?;
                     plan_observed(read, target, observed, now, memory).await
@@ -302,7 +317,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     target: &Target,
     quota: Option<ShardQuota>,
     now: DateTime<Utc>,
-    allow_missing_metrics: bool,
+    missing: MissingMetrics,
     memory: &Memory,
 ) -> Result<Planned> {
     let prepared = observe::prepare(
@@ -324,7 +339,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
         ),
         None => None,
     };
-    let allow = allow_missing_metrics && target.policy.enable_enhanced_monitoring;
+    let allow = missing.allowed(&target.policy);
     let observed = observe::complete(read, prepared, metrics, memory, allow).await?;
     plan_observed(read, target, observed, now, memory).await
 }
@@ -482,7 +497,15 @@ where
             };
         }
     };
-    let planned = plan_streams(executor.read, metrics, &targets, started_at, true, memory).await;
+    let planned = plan_streams(
+        executor.read,
+        metrics,
+        &targets,
+        started_at,
+        MissingMetrics::Enable,
+        memory,
+    )
+    .await;
     let streams = stream::iter(planned)
         .map(|(target, planned)| {
             let span = tracing::info_span!("stream", stream = %target.stream);
@@ -499,7 +522,7 @@ where
                             &target,
                             p.observed.observation.shard_quota,
                             executor.clock.now(),
-                            true,
+                            MissingMetrics::Enable,
                             memory,
                         )
                         .await

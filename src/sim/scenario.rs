@@ -11,6 +11,7 @@ use super::world::{IdleDatapoints, Publishing};
 pub use crate::input::ScenarioError;
 use crate::input::yaml;
 use crate::input::{self, FileKind, MAX_DEPTH};
+use crate::model::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 
 /// A scenario as written; see `scenarios/` for commented examples.
 #[derive(Debug, Clone, Deserialize)]
@@ -455,8 +456,8 @@ impl Scenario {
                 f.record_size.0
             )));
         }
-        let shards_worth =
-            (f.peak.0 as f64 / 1_048_576.0).max(f.peak.0 as f64 / f.record_size.0 as f64 / 1000.0);
+        let shards_worth = (f.peak.0 as f64 / WRITE_BYTES_PER_SECOND)
+            .max(f.peak.0 as f64 / f.record_size.0 as f64 / WRITE_RECORDS_PER_SECOND);
         if shards_worth > f64::from(MAX_SHARD_LIMIT) {
             return Err(invalid(format!(
                 "peak: {} bytes/s in {}-byte records is {shards_worth:.0} shards' worth; a simulation offers at most {MAX_SHARD_LIMIT}",

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
 use kinesis_autoscaler::model::{Api, ApiLimiter};
 use kinesis_autoscaler::observe::Memory;
-use kinesis_autoscaler::pass::{self, Planned};
+use kinesis_autoscaler::pass::{self, MissingMetrics, Planned};
 use kinesis_autoscaler::policy::Policy;
 use tokio::time::Instant;
 
@@ -45,8 +45,15 @@ async fn try_pass(
     let metrics = CloudWatchMetrics::new(fake.cloudwatch()).with_limiter(limiter.clone());
     let started = Instant::now();
     let targets = pass::targets(&policy, &read, None).await.unwrap();
-    let planned =
-        pass::plan_streams(&read, &metrics, &targets, now(), false, &Memory::default()).await;
+    let planned = pass::plan_streams(
+        &read,
+        &metrics,
+        &targets,
+        now(),
+        MissingMetrics::Refuse,
+        &Memory::default(),
+    )
+    .await;
     let took = started.elapsed();
     let planned = planned
         .into_iter()
