@@ -21,6 +21,37 @@ use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId};
 
 use crate::support::root;
 
+/// Set by `scripts/test`: a test that needs the emulators fails rather
+/// than skips when they are not there.
+const REQUIRED: &str = "KAS_REQUIRE_EMULATORS";
+
+/// Whether the shared emulators are running. When they are not (a plain
+/// `cargo test` on a fresh clone), the calling test says it is skipped and
+/// should return; under `scripts/test` it fails instead.
+pub fn running(test: &str) -> bool {
+    let set = ["KAS_TEST_KINESIS_ENDPOINT", "KAS_TEST_CLOUDWATCH_ENDPOINT"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some());
+    if !set {
+        assert!(
+            std::env::var_os(REQUIRED).is_none(),
+            "{test}: {REQUIRED} is set but the emulator endpoints are not; run `scripts/test`"
+        );
+        // Once, past the test harness's capture, so a plain `cargo test`
+        // says what it did not run.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: the tests against the local emulators (live::*, lambda::*) are skipped; run `scripts/test` to start the emulators and run everything"
+            );
+        });
+        eprintln!("skipped {test}: it needs the local emulators");
+    }
+    set
+}
+
 /// The shared emulator endpoint in `var`, or a clear failure.
 fn shared(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {

@@ -12,7 +12,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
 use crate::emulators::{
-    cloudwatch, create_stream, kinesis, kinesis_endpoint, open_shards, put_load, unique,
+    self, cloudwatch, create_stream, kinesis, kinesis_endpoint, open_shards, put_load, unique,
 };
 
 /// The event EventBridge sends on a schedule.
@@ -58,6 +58,9 @@ fn handler(stream: &str) -> Handler {
 
 #[tokio::test]
 async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
+    if !emulators::running("a_scheduled_invocation_runs_one_pass_and_returns_a_summary") {
+        return;
+    }
     let k = kinesis(&kinesis_endpoint());
     let name = unique("lambda");
     create_stream(&k, &name, 2, false).await;
@@ -112,6 +115,9 @@ async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
 
 #[tokio::test]
 async fn too_short_a_deadline_starts_no_operation() {
+    if !emulators::running("too_short_a_deadline_starts_no_operation") {
+        return;
+    }
     let k = kinesis(&kinesis_endpoint());
     let name = unique("deadline");
     create_stream(&k, &name, 1, false).await;
@@ -149,6 +155,9 @@ async fn too_short_a_deadline_starts_no_operation() {
 
 #[tokio::test]
 async fn a_bad_policy_fails_the_invocation_with_the_reason() {
+    if !emulators::running("a_bad_policy_fails_the_invocation_with_the_reason") {
+        return;
+    }
     let mut h = handler("x");
     h.policy = PolicySource::Inline("version: 1\nstreams: [{name: x, max_shards: 0}]\n".into());
     let err = h

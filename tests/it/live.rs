@@ -10,8 +10,8 @@ use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
 use serde_json::Value;
 
 use crate::emulators::{
-    PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
-    open_shards, put_load, put_metrics, unique,
+    self, PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis,
+    kinesis_endpoint, open_shards, put_load, put_metrics, unique,
 };
 use crate::support::bin;
 
@@ -68,6 +68,9 @@ fn midpoint(range: HashKeyRange) -> HashKey {
 
 #[tokio::test]
 async fn a_hot_shard_is_planned_then_split_at_its_exact_midpoint() {
+    if !emulators::running("a_hot_shard_is_planned_then_split_at_its_exact_midpoint") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("hot");
@@ -116,6 +119,9 @@ async fn a_hot_shard_is_planned_then_split_at_its_exact_midpoint() {
 
 #[tokio::test]
 async fn a_cold_adjacent_pair_is_merged() {
+    if !emulators::running("a_cold_adjacent_pair_is_merged") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("cold");
@@ -147,6 +153,9 @@ async fn a_cold_adjacent_pair_is_merged() {
 /// pair merges.
 #[tokio::test]
 async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
+    if !emulators::running("a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("late");
@@ -192,6 +201,10 @@ async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
 
 #[tokio::test]
 async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process() {
+    if !emulators::running("the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process")
+    {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("cooldown");
@@ -238,6 +251,9 @@ async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process(
 
 #[tokio::test]
 async fn an_on_demand_stream_is_skipped_with_a_reason() {
+    if !emulators::running("an_on_demand_stream_is_skipped_with_a_reason") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("ondemand");
@@ -262,6 +278,9 @@ async fn an_on_demand_stream_is_skipped_with_a_reason() {
 
 #[tokio::test]
 async fn an_unknown_stream_fails_while_the_others_are_still_handled() {
+    if !emulators::running("an_unknown_stream_fails_while_the_others_are_still_handled") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("known");
@@ -285,6 +304,9 @@ async fn an_unknown_stream_fails_while_the_others_are_still_handled() {
 
 #[tokio::test]
 async fn the_shard_quota_stops_splitting_cleanly() {
+    if !emulators::running("the_shard_quota_stops_splitting_cleanly") {
+        return;
+    }
     // A Kinesis of its own: the quota is account-wide. Two streams of two
     // shards leave room for one more shard; both want one.
     let private = PrivateKinesis::start(5);
@@ -313,6 +335,9 @@ async fn the_shard_quota_stops_splitting_cleanly() {
 
 #[tokio::test]
 async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
+    if !emulators::running("two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("race");
@@ -397,6 +422,9 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
 
 #[tokio::test]
 async fn a_saved_snapshot_replays_to_the_same_plan() {
+    if !emulators::running("a_saved_snapshot_replays_to_the_same_plan") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("snap");
@@ -452,6 +480,9 @@ async fn a_saved_snapshot_replays_to_the_same_plan() {
 
 #[tokio::test]
 async fn save_snapshot_of_several_streams_needs_a_stream_placeholder() {
+    if !emulators::running("save_snapshot_of_several_streams_needs_a_stream_placeholder") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let (dir, policy) = policy(&["a", "b"], "");
     let out = run(live(&endpoint).args([
@@ -467,6 +498,9 @@ async fn save_snapshot_of_several_streams_needs_a_stream_placeholder() {
 
 #[tokio::test]
 async fn route_names_the_live_shard_that_takes_a_key() {
+    if !emulators::running("route_names_the_live_shard_that_takes_a_key") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("route");
@@ -495,6 +529,9 @@ async fn route_names_the_live_shard_that_takes_a_key() {
 
 #[tokio::test]
 async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
+    if !emulators::running("missing_shard_metrics_are_named_with_the_command_to_enable_them") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("nometrics");
@@ -540,6 +577,9 @@ async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
 
 #[tokio::test]
 async fn globs_expand_through_list_streams_and_arns_address_streams() {
+    if !emulators::running("globs_expand_through_list_streams_and_arns_address_streams") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let prefix = unique("glob");
@@ -591,6 +631,9 @@ async fn globs_expand_through_list_streams_and_arns_address_streams() {
 
 #[tokio::test]
 async fn apply_without_a_terminal_needs_yes() {
+    if !emulators::running("apply_without_a_terminal_needs_yes") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("confirm");
@@ -608,6 +651,9 @@ async fn apply_without_a_terminal_needs_yes() {
 
 #[tokio::test]
 async fn a_stream_outside_the_policy_is_bad_input() {
+    if !emulators::running("a_stream_outside_the_policy_is_bad_input") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let (_dir, policy) = policy(&["orders"], "");
     let out = run(live(&endpoint).args([
@@ -623,6 +669,9 @@ async fn a_stream_outside_the_policy_is_bad_input() {
 
 #[tokio::test]
 async fn apply_on_a_terminal_asks_and_applies_on_yes() {
+    if !emulators::running("apply_on_a_terminal_asks_and_applies_on_yes") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("tty");
@@ -656,6 +705,9 @@ async fn apply_on_a_terminal_asks_and_applies_on_yes() {
 /// streams planned 100 and said nothing of the rest. Every one is planned.
 #[tokio::test]
 async fn a_glob_over_more_than_100_streams_plans_every_one() {
+    if !emulators::running("a_glob_over_more_than_100_streams_plans_every_one") {
+        return;
+    }
     let private = PrivateKinesis::start(1000);
     let k = kinesis(&private.endpoint);
     let names: Vec<String> = (0..130).map(|i| format!("fleet-{i:03}")).collect();
@@ -706,6 +758,9 @@ async fn a_glob_over_more_than_100_streams_plans_every_one() {
 /// STS, and fails naming the credentials when STS cannot be reached.
 #[tokio::test]
 async fn irsa_credentials_come_from_sts_web_identity() {
+    if !emulators::running("irsa_credentials_come_from_sts_web_identity") {
+        return;
+    }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("irsa");

@@ -1,0 +1,534 @@
+//! Measuring: each open shard's load minute by minute on the window grid
+//! (a missing datapoint is unknown, never zero), and the statistics the
+//! rules look at.
+
+use std::ops::Range;
+
+use chrono::TimeDelta;
+
+use super::{MetricsFreshness, Trigger};
+use crate::model::Shard;
+use crate::model::{READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+use crate::observe::{Observation, Series, ShardMetrics};
+use crate::policy::{SilentStream, StreamPolicy};
+
+const SECONDS_PER_MINUTE: f64 = 60.0;
+
+/// Where the windows end, and what a missing datapoint means in each
+/// minute.
+pub(super) struct Grid {
+    /// Index of the newest minute the windows end at: the newest with any
+    /// datapoint of the stream, never newer than `metrics.delay` allows.
+    /// Negative when there is none.
+    pub(super) newest: i64,
+    /// Index of the newest minute `metrics.delay` allows.
+    pub(super) complete: i64,
+    /// How recent the stream's data is.
+    pub(super) freshness: MetricsFreshness,
+    /// By minute index: what a shard without a datapoint took. Empty
+    /// until a shard lacks one ([`Grid::fill_in`]).
+    pub(super) fill: Vec<Fill>,
+}
+
+/// What a shard without a datapoint in some minute took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Fill {
+    /// Nothing is known.
+    Unknown,
+    /// Nothing: the stream-level metrics account for every record the
+    /// stream took, or (without them) other shards published that minute.
+    Idle,
+    /// At most this: what the stream took beyond the shards that published.
+    AtMost(Load),
+}
+
+/// A minute whose records the shards that published leave unaccounted
+/// for by less than this (in shards' worth) counts as idle for the rest.
+pub(super) const IDLE_RESIDUAL: f64 = 0.01;
+
+impl Grid {
+    pub(super) fn new(obs: &Observation, policy: &StreamPolicy, open: &[&Shard]) -> Grid {
+        let delay = TimeDelta::from_std(policy.metrics_delay).unwrap_or(TimeDelta::MAX);
+        // Minute i is complete when start + 60(i + 1) + delay <= observed_at.
+        let elapsed = (obs.observed_at - obs.metrics.start)
+            .checked_sub(&delay)
+            .unwrap_or(TimeDelta::MIN);
+        let complete = elapsed.num_milliseconds().div_euclid(60_000) - 1;
+        let stream = &obs.metrics.stream;
+        let newest_of =
+            |present: &dyn Fn(usize) -> bool| (0..=complete).rev().find(|&i| present(i as usize));
+        let stream_newest = newest_of(&|i| {
+            stream.incoming_records.get(i).is_some() || stream.incoming_bytes.get(i).is_some()
+        });
+        // Usually the newest complete minute itself: one look per shard.
+        let shards_newest = open
+            .iter()
+            .filter_map(|s| obs.metrics.shards.get(&s.id))
+            .filter_map(|m| {
+                newest_of(&|i| {
+                    m.incoming_records.get(i).is_some() || m.incoming_bytes.get(i).is_some()
+                })
+            })
+            .max();
+        let newest = stream_newest.max(shards_newest);
+        let minute_end = |i: i64| obs.metrics.start + TimeDelta::minutes(i + 1);
+        let freshness = match newest {
+            Some(i) => MetricsFreshness::Newest {
+                minute: minute_end(i) - TimeDelta::minutes(1),
+                lag_seconds: (obs.observed_at - minute_end(i)).num_seconds(),
+            },
+            None => {
+                // Silent: idle only if the silence covers the scale-down
+                // window and max_lag, all of it after the stream was created.
+                let lag = policy.metrics_max_lag.as_secs().div_ceil(60) as i64;
+                let span = complete + 1;
+                let long_enough = span >= i64::from(policy.scale_down.window_minutes) + lag;
+                let existed = obs.stream_created_at.is_none_or(|t| t <= obs.metrics.start);
+                MetricsFreshness::Silent {
+                    idle: policy.silent_stream == SilentStream::Idle && long_enough && existed,
+                }
+            }
+        };
+        let mut grid = Grid {
+            newest: newest.unwrap_or(complete),
+            complete,
+            freshness,
+            fill: Vec::new(),
+        };
+        if let MetricsFreshness::Silent { idle: true } = grid.freshness {
+            grid.fill = vec![Fill::Idle; complete.max(0) as usize + 1];
+        }
+        grid
+    }
+
+    /// The last `minutes` minutes up to the newest with data.
+    pub(super) fn window(&self, minutes: u32) -> Range<i64> {
+        self.newest - i64::from(minutes) + 1..self.newest + 1
+    }
+
+    /// Works out, for the minutes of `minutes` that some shard lacks a
+    /// datapoint for (`lacking`), what such a shard took.
+    pub(super) fn fill_in(
+        &mut self,
+        obs: &Observation,
+        readers: &[Reader],
+        minutes: Range<i64>,
+        lacking: &[bool],
+    ) {
+        if !self.fill.is_empty() {
+            return;
+        }
+        let len = (self.newest.max(self.complete) + 1).max(0) as usize;
+        self.fill = vec![Fill::Unknown; len];
+        let stream = &obs.metrics.stream;
+        let has_stream = !stream.is_empty();
+        for (k, minute) in minutes.enumerate() {
+            if !lacking[k] || minute < 0 || minute as usize >= len {
+                continue;
+            }
+            let i = minute as usize;
+            let mut published = Load::default();
+            let mut any = false;
+            for r in readers {
+                if let Some(load) = r.datapoints(minute) {
+                    published = published.plus(load);
+                    any = true;
+                }
+            }
+            self.fill[i] = if has_stream {
+                match (stream.incoming_bytes.get(i), stream.incoming_records.get(i)) {
+                    (Some(bytes), Some(records)) => {
+                        let rest = Load {
+                            bytes: (bytes - published.bytes).max(0.0),
+                            records: (records - published.records).max(0.0),
+                            out_bytes: 0.0,
+                        };
+                        if rest.write_utilization() <= IDLE_RESIDUAL {
+                            Fill::Idle
+                        } else {
+                            Fill::AtMost(rest)
+                        }
+                    }
+                    _ => Fill::Unknown,
+                }
+            } else if any {
+                Fill::Idle
+            } else {
+                Fill::Unknown
+            };
+        }
+    }
+
+    pub(super) fn fill_at(&self, minute: i64) -> Fill {
+        usize::try_from(minute)
+            .ok()
+            .and_then(|i| self.fill.get(i))
+            .copied()
+            .unwrap_or(Fill::Unknown)
+    }
+}
+
+/// One minute of one shard (or of a pair summed).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Load {
+    pub(super) bytes: f64,
+    pub(super) records: f64,
+    /// Zero unless read load counts.
+    pub(super) out_bytes: f64,
+}
+
+// Per-minute sums to shards' worth, as multiplications: a plan of a large
+// stream converts hundreds of thousands of minutes, and divisions dominate.
+pub(super) const PER_WRITE_BYTES_MINUTE: f64 = 1.0 / (SECONDS_PER_MINUTE * WRITE_BYTES_PER_SECOND);
+pub(super) const PER_WRITE_RECORDS_MINUTE: f64 =
+    1.0 / (SECONDS_PER_MINUTE * WRITE_RECORDS_PER_SECOND);
+pub(super) const PER_READ_BYTES_MINUTE: f64 = 1.0 / (SECONDS_PER_MINUTE * READ_BYTES_PER_SECOND);
+
+/// The larger of two numbers that are never NaN: cheaper than `f64::max`,
+/// which must handle NaN, in the planner's hot loops.
+pub(super) fn larger(a: f64, b: f64) -> f64 {
+    if a > b { a } else { b }
+}
+
+impl Load {
+    pub(super) fn write_utilization(&self) -> f64 {
+        larger(
+            self.bytes * PER_WRITE_BYTES_MINUTE,
+            self.records * PER_WRITE_RECORDS_MINUTE,
+        )
+    }
+
+    pub(super) fn read_utilization(&self) -> f64 {
+        self.out_bytes * PER_READ_BYTES_MINUTE
+    }
+
+    pub(super) fn utilization(&self) -> f64 {
+        larger(self.write_utilization(), self.read_utilization())
+    }
+
+    /// Write demand including `throttled` rejected records, in shards'
+    /// worth: they are added to the records, and to the bytes at the
+    /// minute's average record size.
+    pub(super) fn write_demand(&self, throttled: f64) -> f64 {
+        let records = self.records + throttled;
+        let bytes = if self.records > 0.0 {
+            self.bytes * records / self.records
+        } else {
+            self.bytes
+        };
+        (bytes * PER_WRITE_BYTES_MINUTE).max(records * PER_WRITE_RECORDS_MINUTE)
+    }
+
+    pub(super) fn plus(self, other: Load) -> Load {
+        Load {
+            bytes: self.bytes + other.bytes,
+            records: self.records + other.records,
+            out_bytes: self.out_bytes + other.out_bytes,
+        }
+    }
+}
+
+pub(super) fn at(series: &Series, minute: i64) -> Option<f64> {
+    series.get(usize::try_from(minute).ok()?)
+}
+
+/// A shard's series, read the way the policy needs them.
+#[derive(Clone, Copy)]
+pub(super) struct Reader<'a> {
+    pub(super) metrics: Option<&'a ShardMetrics>,
+    pub(super) read_enabled: bool,
+}
+
+impl Reader<'_> {
+    /// The minute's load from the shard's own datapoints, or `None` if any
+    /// metric it needs is missing.
+    pub(super) fn datapoints(&self, minute: i64) -> Option<Load> {
+        let m = self.metrics?;
+        Some(Load {
+            bytes: at(&m.incoming_bytes, minute)?,
+            records: at(&m.incoming_records, minute)?,
+            out_bytes: if self.read_enabled {
+                at(&m.outgoing_bytes, minute)?
+            } else {
+                0.0
+            },
+        })
+    }
+
+    /// The minute's load, or an upper bound on it where the shard has no
+    /// datapoint but the stream-level metrics bound it; `None` if unknown.
+    pub(super) fn load(&self, minute: i64, grid: &Grid) -> Option<Load> {
+        self.datapoints(minute)
+            .or_else(|| match grid.fill_at(minute) {
+                Fill::Idle => Some(Load::default()),
+                // The bound says nothing about reads.
+                Fill::AtMost(bound) if !self.read_enabled => Some(bound),
+                _ => None,
+            })
+    }
+}
+
+/// What one shard's metrics say, measured once.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ShardStats {
+    pub(super) up_present: u32,
+    pub(super) hot_minutes: u32,
+    pub(super) throttled: f64,
+    /// Highest utilization in the scale-up window.
+    pub(super) up_peak: f64,
+    /// Estimated demand over the threshold (1.0 = exactly at threshold):
+    /// the level held for `sustain` minutes, or the peak when throttling
+    /// alone made the shard hot.
+    pub(super) pressure: f64,
+    /// Minutes of the scale-down window whose load is known or bounded.
+    pub(super) down_present: u32,
+    /// Of those, the minutes without a datapoint of the shard's own (idle,
+    /// or bounded by the stream-level metrics).
+    pub(super) down_inferred: u32,
+    /// Highest utilization (or bound on it) among the present minutes of
+    /// the scale-down window.
+    pub(super) down_peak: f64,
+    /// Highest utilization over the longest window, if any minute has data.
+    pub(super) peak: Option<f64>,
+    pub(super) hot: Option<Trigger>,
+    pub(super) cold: bool,
+    /// Throttled writes in the scale-down window: a shard that throttled
+    /// (even in sub-minute bursts) is not cold, whatever its averages.
+    pub(super) down_throttled: f64,
+    /// Whether some minute of the longest window had no datapoint.
+    pub(super) lacked: bool,
+}
+
+/// The windows and thresholds one scan holds every minute against.
+pub(super) struct Windows {
+    pub(super) up: Range<i64>,
+    pub(super) down: Range<i64>,
+    pub(super) lookback: Range<i64>,
+    pub(super) up_threshold: f64,
+    pub(super) read_threshold: f64,
+}
+
+impl Windows {
+    pub(super) fn new(grid: &Grid, policy: &StreamPolicy) -> Self {
+        Windows {
+            up: grid.window(policy.scale_up.window_minutes),
+            down: grid.window(policy.scale_down.window_minutes),
+            lookback: grid.window(policy.lookback_minutes()),
+            up_threshold: policy.scale_up.threshold,
+            read_threshold: policy.read.threshold,
+        }
+    }
+}
+
+impl ShardStats {
+    /// Measures one shard. Minutes it has no datapoint for count as
+    /// `grid.fill` says; while that is not worked out yet, they are marked
+    /// in `lacking` (by position in the longest window).
+    pub(super) fn measure(
+        reader: Reader,
+        grid: &Grid,
+        w: &Windows,
+        policy: &StreamPolicy,
+        pressures: &mut Vec<f64>,
+        lacking: &mut [bool],
+    ) -> Self {
+        let mut s = ShardStats::default();
+        s.scan(reader, grid, w, pressures, lacking);
+        let sustain = policy.scale_up.sustain_minutes as usize;
+        let rule = policy.scale_up.throttled_records;
+        pressures.sort_by(|a, b| b.total_cmp(a));
+        if s.hot_minutes as usize >= sustain {
+            s.hot = Some(Trigger::Utilization);
+            s.pressure = pressures[sustain - 1];
+        } else if rule > 0 && s.throttled >= rule as f64 {
+            s.hot = Some(Trigger::Throttling);
+            s.pressure = pressures.first().copied().unwrap_or(0.0);
+        }
+        s.cold = s.down_present >= policy.scale_down_minutes_needed()
+            && s.down_peak < policy.scale_down.threshold
+            && s.down_throttled == 0.0;
+        s
+    }
+
+    /// One pass over the longest window. This is the planner's hot loop (a
+    /// 20,000-shard stream has 600,000 minutes in 30): it walks the raw
+    /// slices, and a minute with any NaN (missing) datapoint leaves the
+    /// fast path.
+    pub(super) fn scan(
+        &mut self,
+        reader: Reader,
+        grid: &Grid,
+        w: &Windows,
+        pressures: &mut Vec<f64>,
+        lacking: &mut [bool],
+    ) {
+        pressures.clear();
+        let empty = Series::default();
+        let m = reader.metrics;
+        let series = |f: fn(&ShardMetrics) -> &Series| m.map_or(&empty, f).raw();
+        let throttled = series(|m| &m.write_throttled);
+        let throttled_at = |minute: i64| {
+            usize::try_from(minute)
+                .ok()
+                .and_then(|i| throttled.get(i))
+                .filter(|v| !v.is_nan())
+                .copied()
+                .unwrap_or(0.0)
+        };
+        self.throttled = w.up.clone().map(throttled_at).sum();
+        self.down_throttled = w.down.clone().map(throttled_at).sum();
+
+        let (bytes, records) = (
+            series(|m| &m.incoming_bytes),
+            series(|m| &m.incoming_records),
+        );
+        let out = reader.read_enabled.then(|| series(|m| &m.outgoing_bytes));
+        // Minutes past the end of any needed series are missing.
+        let mut len = bytes.len().min(records.len());
+        if let Some(out) = out {
+            len = len.min(out.len());
+        }
+        let first = w.lookback.start.max(0);
+        let end = w.lookback.end.min(len as i64).max(first);
+        let mut peak = f64::NEG_INFINITY;
+        for minute in first..end {
+            let i = minute as usize;
+            let load = Load {
+                bytes: bytes[i],
+                records: records[i],
+                out_bytes: out.map_or(0.0, |o| o[i]),
+            };
+            // NaN marks a missing datapoint, and a sum with one is NaN.
+            if (load.bytes + load.records + load.out_bytes).is_nan() {
+                self.missing(
+                    minute,
+                    reader,
+                    grid,
+                    w,
+                    pressures,
+                    &mut peak,
+                    lacking,
+                    throttled_at(minute),
+                );
+                continue;
+            }
+            self.add(minute, load, throttled_at(minute), w, pressures, &mut peak);
+        }
+        for minute in end..w.lookback.end {
+            self.missing(
+                minute,
+                reader,
+                grid,
+                w,
+                pressures,
+                &mut peak,
+                lacking,
+                throttled_at(minute),
+            );
+        }
+        self.peak = (peak >= 0.0).then_some(peak);
+    }
+
+    /// Counts a minute of known load.
+    pub(super) fn add(
+        &mut self,
+        minute: i64,
+        load: Load,
+        throttled: f64,
+        w: &Windows,
+        pressures: &mut Vec<f64>,
+        peak: &mut f64,
+    ) {
+        // Plain comparisons rather than f64::max: no value here is NaN.
+        let util = load.utilization();
+        if util > *peak {
+            *peak = util;
+        }
+        if minute >= w.up.start {
+            self.up_present += 1;
+            if util > self.up_peak {
+                self.up_peak = util;
+            }
+            let read_pressure = load.read_utilization() / w.read_threshold;
+            if load.write_utilization() >= w.up_threshold || read_pressure >= 1.0 {
+                self.hot_minutes += 1;
+            }
+            let write_pressure = load.write_demand(throttled) / w.up_threshold;
+            pressures.push(write_pressure.max(read_pressure));
+        }
+        if minute >= w.down.start {
+            self.down_present += 1;
+            if util > self.down_peak {
+                self.down_peak = util;
+            }
+        }
+    }
+
+    /// Counts a minute the shard has no datapoint for, as the grid says.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn missing(
+        &mut self,
+        minute: i64,
+        reader: Reader,
+        grid: &Grid,
+        w: &Windows,
+        pressures: &mut Vec<f64>,
+        peak: &mut f64,
+        lacking: &mut [bool],
+        throttled: f64,
+    ) {
+        if minute < 0 {
+            return; // before the metrics that were read
+        }
+        self.lacked = true;
+        match grid.fill_at(minute) {
+            Fill::Idle => {
+                self.add(minute, Load::default(), throttled, w, pressures, peak);
+                if minute >= w.down.start {
+                    self.down_inferred += 1;
+                }
+            }
+            // An upper bound proves a minute cold, or not hot; it measures
+            // nothing, so it counts toward no peak or demand. It says
+            // nothing about reads.
+            Fill::AtMost(bound) if !reader.read_enabled => {
+                let util = bound.write_utilization();
+                if minute >= w.up.start && util < w.up_threshold {
+                    self.up_present += 1;
+                }
+                if minute >= w.down.start {
+                    self.down_present += 1;
+                    self.down_inferred += 1;
+                    if util > self.down_peak {
+                        self.down_peak = util;
+                    }
+                }
+            }
+            _ => {
+                if grid.fill.is_empty()
+                    && let Some(k) = usize::try_from(minute - w.lookback.start)
+                        .ok()
+                        .filter(|&k| k < lacking.len())
+                {
+                    lacking[k] = true;
+                }
+            }
+        }
+    }
+
+    /// Whether the missing minutes of the scale-up window could have made
+    /// the shard hot.
+    pub(super) fn hot_unknown(&self, policy: &StreamPolicy) -> bool {
+        let missing = policy.scale_up.window_minutes - self.up_present;
+        self.hot.is_none() && self.hot_minutes + missing >= policy.scale_up.sustain_minutes
+    }
+
+    /// Whether the missing minutes of the scale-down window are all that
+    /// keeps the shard from being cold.
+    pub(super) fn cold_unknown(&self, policy: &StreamPolicy) -> bool {
+        !self.cold
+            && self.down_present < policy.scale_down_minutes_needed()
+            && self.down_peak < policy.scale_down.threshold
+            && self.down_throttled == 0.0
+    }
+}

@@ -1,0 +1,121 @@
+//! Merging: adjacent cold pairs, coolest first, never overlapping, and
+//! down to `max_shards`.
+
+use super::measure::{ShardStats, larger};
+use super::{Action, ActionKind, Merge, Planner, Trigger, Verdict, later};
+
+impl Planner<'_> {
+    pub(super) fn merge_cold_pairs(&mut self) {
+        let down = &self.policy.scale_down;
+        let window = self.grid.window(down.window_minutes);
+        let over_max = self.open_after.saturating_sub(self.policy.max_shards);
+        let room = self.open_after.saturating_sub(self.policy.min_shards);
+        // Splits planned in this run count as the last split: merging right
+        // after them would break the merge cooldown by a few seconds.
+        let last_split = if self.splits_used > 0 {
+            Some(self.now)
+        } else {
+            self.history_up
+        };
+        let cooling_until = last_split
+            .max(self.history_down)
+            .map(|t| later(t, down.cooldown))
+            .filter(|until| self.now < *until);
+
+        // Candidate pairs (lower index, projected peak), coolest first.
+        let mut pairs: Vec<(usize, f64)> = Vec::new();
+        let needed = self.policy.scale_down_minutes_needed();
+        for i in 0..self.open.len().saturating_sub(1) {
+            let (a, b) = (&self.stats[i], &self.stats[i + 1]);
+            let enough = |s: &ShardStats| s.down_present >= needed;
+            if self.splits[i] > 0 || self.splits[i + 1] > 0 || !enough(a) || !enough(b) {
+                continue;
+            }
+            // A hot shard is never merged, not even to get under
+            // max_shards: that would be a split undone at once (flapping).
+            if a.hot.is_some() || b.hot.is_some() || (!(a.cold && b.cold) && over_max == 0) {
+                continue;
+            }
+            let projected = window
+                .clone()
+                .filter_map(|m| {
+                    let (a, b) = (&self.readers[i], &self.readers[i + 1]);
+                    Some(a.load(m, &self.grid)?.plus(b.load(m, &self.grid)?))
+                })
+                .map(|l| l.utilization())
+                .fold(0.0, larger);
+            if projected < down.merged_ceiling {
+                pairs.push((i, projected));
+            }
+        }
+        pairs.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+
+        let mut merged = vec![false; self.open.len()];
+        let mut done = 0u32;
+        for (i, projected) in pairs {
+            if merged[i] || merged[i + 1] {
+                continue;
+            }
+            let both_cold = self.stats[i].cold && self.stats[i + 1].cold;
+            let for_bounds = done < over_max;
+            // The most lasting reason first: at min_shards no cooldown's
+            // end would let the pair merge.
+            let blocked = if !for_bounds && !both_cold {
+                continue;
+            } else if done >= room {
+                Some(Verdict::AtMinShards {
+                    min_shards: self.policy.min_shards,
+                })
+            } else if let (Some(until), false) = (cooling_until, for_bounds) {
+                Some(Verdict::CoolingDown {
+                    action: ActionKind::Merge,
+                    until,
+                })
+            } else if done >= down.max_merges_per_run {
+                Some(Verdict::BudgetUsedUp {
+                    action: ActionKind::Merge,
+                    value: down.max_merges_per_run,
+                })
+            } else {
+                None
+            };
+            if let Some(verdict) = blocked {
+                self.decide(i, verdict.clone());
+                self.decide(i + 1, verdict);
+                continue;
+            }
+            merged[i] = true;
+            merged[i + 1] = true;
+            done += 1;
+            self.open_after -= 1;
+            let trigger = if for_bounds {
+                Trigger::MaxShards
+            } else {
+                Trigger::Cold
+            };
+            let (lower, upper) = (self.open[i], self.open[i + 1]);
+            let verdicts = [(i, upper), (i + 1, lower)].map(|(j, partner)| {
+                let verdict = Verdict::Merge {
+                    trigger,
+                    partner: partner.id.clone(),
+                    projected_peak: projected,
+                };
+                (j, verdict)
+            });
+            let reason = self.verdict(verdicts[0].0, verdicts[0].1.clone()).reason();
+            self.actions.push(Action::Merge(Merge {
+                shard_id: lower.id.clone(),
+                adjacent_shard_id: upper.id.clone(),
+                starting_hash_key: lower.range.start(),
+                adjacent_starting_hash_key: upper.range.start(),
+                ending_hash_key: upper.range.end(),
+                projected_peak: projected,
+                trigger,
+                reason,
+            }));
+            for (j, verdict) in verdicts {
+                self.decide(j, verdict);
+            }
+        }
+    }
+}

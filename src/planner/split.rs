@@ -1,0 +1,253 @@
+//! Splitting: hot shards at their midpoints, hottest first, deeper where
+//! the demand is several times the threshold, and up to `min_shards`.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use chrono::TimeDelta;
+
+use super::{Action, ActionKind, Planner, Split, Trigger, Verdict, describe_heat, later};
+use crate::model::HashKeyRange;
+
+/// A split is lopsided when one child peaks below this fraction of the
+/// other: the parent's load sat on a few keys on one side.
+const LOPSIDED_SPLIT: f64 = 0.25;
+
+/// A range that may be split: an open shard, or a child planned earlier.
+#[derive(Clone, Debug)]
+pub(super) struct Piece {
+    /// Estimated share of demand over the threshold; split while >= 1.
+    pub(super) pressure: f64,
+    pub(super) range: HashKeyRange,
+    /// Index of the open shard it comes from.
+    pub(super) origin: usize,
+    /// Whether it is that open shard itself rather than a planned child.
+    pub(super) is_open_shard: bool,
+}
+
+impl PartialEq for Piece {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Piece {}
+impl PartialOrd for Piece {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Piece {
+    /// Highest pressure first; among equals, the lowest hash key first, so
+    /// plans are deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.pressure
+            .total_cmp(&other.pressure)
+            .then_with(|| other.range.start().cmp(&self.range.start()))
+    }
+}
+
+impl Planner<'_> {
+    /// Splits `piece` at its midpoint, returning its children, or `None`
+    /// when the range is too small.
+    pub(super) fn split(&mut self, piece: &Piece, trigger: Trigger) -> Option<[Piece; 2]> {
+        let mid = piece.range.midpoint()?;
+        let (low, high) = piece.range.split_at(mid).ok()?;
+        let origin = self.open[piece.origin];
+        let reason = match (trigger, piece.is_open_shard) {
+            (Trigger::MinShards, _) => format!(
+                "below min_shards {}: splitting the widest shard",
+                self.policy.min_shards
+            ),
+            (_, true) => format!(
+                "{}; estimated demand {:.2}x the threshold",
+                describe_heat(&self.facts(piece.origin)),
+                piece.pressure
+            ),
+            (_, false) => format!(
+                "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
+                origin.id, piece.pressure
+            ),
+        };
+        self.actions.push(Action::Split(Split {
+            shard_id: piece.is_open_shard.then(|| origin.id.clone()),
+            starting_hash_key: piece.range.start(),
+            ending_hash_key: piece.range.end(),
+            new_starting_hash_key: mid,
+            trigger,
+            reason,
+        }));
+        self.splits_used += 1;
+        self.open_after += 1;
+        self.splits[piece.origin] += 1;
+        // A split overrides whatever held the shard back earlier (a
+        // cooldown does not stop a split that brings the stream to min_shards).
+        if !matches!(self.decided[piece.origin], Some(Verdict::Split { .. })) {
+            self.decided[piece.origin] = Some(Verdict::Split { trigger, splits: 0 });
+        }
+        let child = |range| Piece {
+            pressure: piece.pressure / 2.0,
+            range,
+            origin: piece.origin,
+            is_open_shard: false,
+        };
+        Some([child(low), child(high)])
+    }
+
+    /// Whether the recent split that made hot shard `i` left its sibling
+    /// (the parent's other half, still open) with almost none of the load:
+    /// then a few partition keys dominate this range, another split cannot
+    /// spread them, and splitting again and again toward them (flapping
+    /// with the merges of the cold halves) is the worst thing to do. Demand
+    /// of two shards or more is split anyway.
+    pub(super) fn dominated_by_few_keys(&self, i: usize) -> Option<Verdict> {
+        let shard = self.open[i];
+        let parent = shard
+            .parent_shard_id
+            .as_ref()
+            .filter(|_| shard.adjacent_parent_shard_id.is_none())?;
+        // A split's two halves are contiguous, so the sibling, if still
+        // open, is a neighbour in hash-key order.
+        let is_sibling = |j: usize| {
+            self.open[j].parent_shard_id.as_ref() == Some(parent)
+                && self.open[j].adjacent_parent_shard_id.is_none()
+        };
+        let j = [
+            i.checked_sub(1),
+            Some(i + 1).filter(|&j| j < self.open.len()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|&j| is_sibling(j))?;
+        let (this, sibling) = (&self.stats[i], &self.stats[j]);
+        // Demand beyond two shards (accepted plus throttled) may still be
+        // spread by splitting; and only a recent split says anything about
+        // today's keys.
+        let demand = this.pressure * self.policy.scale_up.threshold;
+        let horizon = TimeDelta::minutes(i64::from(self.policy.scale_down.window_minutes))
+            + TimeDelta::from_std(self.policy.scale_up.cooldown * 2).unwrap_or(TimeDelta::MAX);
+        let recent = self
+            .history_up
+            .is_some_and(|t| self.now.signed_duration_since(t) <= horizon);
+        if !recent
+            || demand >= 2.0
+            || this.up_present == 0
+            || sibling.up_present == 0
+            || demand <= 0.0
+        {
+            return None;
+        }
+        let ratio = sibling.up_peak / demand;
+        (ratio < LOPSIDED_SPLIT).then(|| Verdict::HotKeys {
+            sibling: self.open[j].id.clone(),
+            sibling_ratio: ratio,
+        })
+    }
+
+    pub(super) fn split_hot_shards(&mut self) {
+        let up = &self.policy.scale_up;
+        let cooling_until = self
+            .history_up
+            .map(|t| later(t, up.cooldown))
+            .filter(|until| self.now < *until);
+        let mut queue = BinaryHeap::new();
+        for i in 0..self.open.len() {
+            if self.stats[i].hot.is_none() {
+                continue;
+            }
+            if let Some(until) = cooling_until {
+                let action = ActionKind::Split;
+                self.decide(i, Verdict::CoolingDown { action, until });
+                continue;
+            }
+            if let Some(verdict) = self.dominated_by_few_keys(i) {
+                self.decide(i, verdict);
+                continue;
+            }
+            queue.push(Piece {
+                pressure: self.stats[i].pressure,
+                range: self.open[i].range,
+                origin: i,
+                is_open_shard: true,
+            });
+        }
+        let (budget, max_shards) = (
+            self.policy.scale_up.max_splits_per_run,
+            self.policy.max_shards,
+        );
+        while let Some(piece) = queue.pop() {
+            if !piece.is_open_shard && piece.pressure < 1.0 {
+                self.child_leaves.push(piece);
+                continue;
+            }
+            let blocked = if self.splits_used >= budget {
+                Some(Verdict::BudgetUsedUp {
+                    action: ActionKind::Split,
+                    value: budget,
+                })
+            } else if self.open_after >= max_shards {
+                Some(Verdict::AtMaxShards { max_shards })
+            } else if self.at_quota() {
+                Some(Verdict::AtShardQuota {
+                    shard_limit: self.quota_limit(),
+                })
+            } else {
+                None
+            };
+            if let Some(verdict) = blocked {
+                if piece.is_open_shard {
+                    self.decide(piece.origin, verdict);
+                } else {
+                    self.child_leaves.push(piece);
+                }
+                continue;
+            }
+            let trigger = self.stats[piece.origin]
+                .hot
+                .expect("only hot shards are queued");
+            match self.split(&piece, trigger) {
+                Some(children) => queue.extend(children),
+                None if piece.is_open_shard => self.decide(piece.origin, Verdict::RangeTooSmall),
+                None => self.child_leaves.push(piece),
+            }
+        }
+    }
+
+    /// Below `min_shards`, splits the widest shards (planned children
+    /// included) until the stream reaches it, cooldowns notwithstanding.
+    pub(super) fn split_up_to_min_shards(&mut self) {
+        let min = self.policy.min_shards;
+        if self.open_after >= min {
+            return;
+        }
+        let mut pieces: Vec<Piece> = std::mem::take(&mut self.child_leaves);
+        pieces.extend(
+            (0..self.open.len())
+                .filter(|&i| self.splits[i] == 0)
+                .map(|i| Piece {
+                    pressure: 0.0,
+                    range: self.open[i].range,
+                    origin: i,
+                    is_open_shard: true,
+                }),
+        );
+        // Widest first; among equals, the lowest hash key.
+        let key = |k: usize, p: &Piece| {
+            let r = p.range;
+            (r.end().0 - r.start().0, Reverse(r.start().0), k)
+        };
+        let mut widest: BinaryHeap<_> = pieces.iter().enumerate().map(|(k, p)| key(k, p)).collect();
+        while self.open_after < min
+            && self.splits_used < self.policy.scale_up.max_splits_per_run
+            && !self.at_quota()
+        {
+            let Some((_, _, k)) = widest.pop() else {
+                break;
+            };
+            let piece = pieces[k].clone();
+            for child in self.split(&piece, Trigger::MinShards).into_iter().flatten() {
+                widest.push(key(pieces.len(), &child));
+                pieces.push(child);
+            }
+        }
+    }
+}

@@ -1,0 +1,997 @@
+//! The planner's unit tests: the verdict table and one test per rule.
+
+use super::*;
+use crate::model::{HashKey, HashKeyRange, LayoutProblem};
+use crate::policy::SilentStream;
+use crate::testkit::{StreamBuilder, assert_contains, shard_id, uniform_ranges};
+
+fn now_of(obs: &Observation) -> DateTime<Utc> {
+    obs.observed_at
+}
+
+fn run(obs: &Observation, policy: &StreamPolicy) -> Plan {
+    plan(obs, policy, now_of(obs))
+}
+
+fn verdicts(plan: &Plan) -> Vec<&'static str> {
+    plan.verdicts.iter().map(|v| v.verdict.name()).collect()
+}
+
+fn splits(plan: &Plan) -> Vec<&Split> {
+    plan.splits().collect()
+}
+
+fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
+}
+
+/// A case where what matters is the verdict of every shard and how many
+/// splits and merges are planned.
+struct Case {
+    name: &'static str,
+    obs: Observation,
+    policy: StreamPolicy,
+    verdicts: Vec<&'static str>,
+    splits: usize,
+    merges: usize,
+}
+
+#[test]
+fn verdict_table() {
+    let p = StreamPolicy::default;
+    let with = |f: fn(&mut StreamPolicy)| {
+        let mut policy = StreamPolicy::default();
+        f(&mut policy);
+        policy
+    };
+    let hot_then_cool = |u| {
+        let mut v = vec![Some(0.5); 30];
+        v[27] = Some(u);
+        v[28] = Some(u);
+        v[29] = Some(u);
+        v
+    };
+    let cases: Vec<Case> = vec![
+        Case {
+            name: "one hot shard among steady ones",
+            obs: StreamBuilder::new("s", 3)
+                .all(0.5)
+                .constant(1, 0.95)
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady", "split", "steady"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "exactly at the threshold for exactly `sustain` minutes is hot",
+            obs: StreamBuilder::new("s", 1)
+                .utilization(0, &hot_then_cool(0.8))
+                .build(),
+            policy: p(),
+            verdicts: vec!["split"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "just under the threshold is not hot",
+            obs: StreamBuilder::new("s", 1)
+                .utilization(0, &hot_then_cool(0.79))
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "hot during the split cooldown",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.95)
+                .last_scale_up(minutes(3))
+                .build(),
+            policy: p(),
+            verdicts: vec!["cooling_down", "cooling_down"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "hot after the split cooldown",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.95)
+                .last_scale_up(minutes(5))
+                .build(),
+            policy: p(),
+            verdicts: vec!["split", "split"],
+            splits: 2,
+            merges: 0,
+        },
+        Case {
+            name: "throttling alone makes a shard hot",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.5)
+                .throttled(1, 3.0, 1)
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady", "split"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "the throttling rule can be turned off",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.5)
+                .throttled(1, 3.0, 1)
+                .build(),
+            policy: with(|p| p.scale_up.throttled_records = 0),
+            verdicts: vec!["steady", "steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "throttling older than the window does not count",
+            obs: StreamBuilder::new("s", 1)
+                .utilization(0, &{
+                    let mut v = vec![Some(0.5); 30];
+                    v[0] = Some(0.5);
+                    v
+                })
+                .throttled(0, 0.0, 30)
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "hot at max_shards",
+            obs: StreamBuilder::new("s", 4).all(0.95).build(),
+            policy: with(|p| p.max_shards = 4),
+            verdicts: vec!["at_max_shards"; 4],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "hot with room for one more shard",
+            obs: StreamBuilder::new("s", 4).all(0.95).build(),
+            policy: with(|p| p.max_shards = 5),
+            verdicts: vec!["split", "at_max_shards", "at_max_shards", "at_max_shards"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "hot with room for one more shard in the account's quota",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.95)
+                .shard_quota(10, 9)
+                .build(),
+            policy: p(),
+            verdicts: vec!["split", "at_shard_quota"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "split budget used up",
+            obs: StreamBuilder::new("s", 3).all(0.95).build(),
+            policy: with(|p| p.scale_up.max_splits_per_run = 2),
+            verdicts: vec!["split", "split", "budget_used_up"],
+            splits: 2,
+            merges: 0,
+        },
+        Case {
+            name: "cold adjacent pair merges",
+            obs: StreamBuilder::new("s", 2).all(0.1).build(),
+            policy: p(),
+            verdicts: vec!["merge", "merge"],
+            splits: 0,
+            merges: 1,
+        },
+        Case {
+            name: "cold pair whose merged peak reaches the ceiling stays",
+            obs: StreamBuilder::new("s", 2).all(0.28).build(),
+            policy: with(|p| p.scale_down.merged_ceiling = 0.5),
+            verdicts: vec!["steady", "steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "cold pair at min_shards",
+            obs: StreamBuilder::new("s", 2).all(0.1).build(),
+            policy: with(|p| p.min_shards = 2),
+            verdicts: vec!["at_min_shards", "at_min_shards"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "cold pair in the merge cooldown after a split",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.1)
+                .last_scale_up(minutes(29))
+                .build(),
+            policy: p(),
+            verdicts: vec!["cooling_down", "cooling_down"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "cold pair in the merge cooldown after a merge",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.1)
+                .last_scale_down(minutes(10))
+                .build(),
+            policy: p(),
+            verdicts: vec!["cooling_down", "cooling_down"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "cold pair after both cooldowns",
+            obs: StreamBuilder::new("s", 2)
+                .all(0.1)
+                .last_scale_up(minutes(31))
+                .last_scale_down(minutes(30))
+                .build(),
+            policy: p(),
+            verdicts: vec!["merge", "merge"],
+            splits: 0,
+            merges: 1,
+        },
+        Case {
+            name: "no merge in a plan that splits (the merge cooldown follows a split)",
+            obs: StreamBuilder::new("s", 3)
+                .constant(0, 0.95)
+                .constant(1, 0.1)
+                .constant(2, 0.1)
+                .build(),
+            policy: p(),
+            verdicts: vec!["split", "cooling_down", "cooling_down"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "merge budget used up",
+            obs: StreamBuilder::new("s", 4).all(0.1).build(),
+            policy: with(|p| p.scale_down.max_merges_per_run = 1),
+            verdicts: vec!["merge", "merge", "budget_used_up", "budget_used_up"],
+            splits: 0,
+            merges: 1,
+        },
+        Case {
+            name: "a cold shard next to a warm one has no partner",
+            obs: StreamBuilder::new("s", 2)
+                .constant(0, 0.1)
+                .constant(1, 0.5)
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady", "steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "no metrics at all",
+            obs: StreamBuilder::new("s", 2).build(),
+            policy: p(),
+            verdicts: vec!["not_enough_data", "not_enough_data"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "read load counts only when enabled",
+            obs: StreamBuilder::new("s", 1)
+                .constant(0, 0.1)
+                .reads(0, 0.9)
+                .build(),
+            policy: p(),
+            verdicts: vec!["steady"],
+            splits: 0,
+            merges: 0,
+        },
+        Case {
+            name: "read load above the read threshold splits when enabled",
+            obs: StreamBuilder::new("s", 1)
+                .constant(0, 0.1)
+                .reads(0, 0.9)
+                .build(),
+            policy: with(|p| p.read.enabled = true),
+            verdicts: vec!["split"],
+            splits: 1,
+            merges: 0,
+        },
+        Case {
+            name: "records, not bytes, can make a shard hot",
+            obs: StreamBuilder::new("s", 1).records(0, 0.85, 0.0).build(),
+            policy: p(),
+            verdicts: vec!["split"],
+            splits: 1,
+            merges: 0,
+        },
+    ];
+    for Case {
+        name,
+        obs,
+        policy,
+        verdicts: expected,
+        splits: n_splits,
+        merges: n_merges,
+    } in cases
+    {
+        let plan = run(&obs, &policy);
+        assert_eq!(verdicts(&plan), expected, "{name}");
+        assert_eq!(plan.splits().count(), n_splits, "{name}: splits");
+        assert_eq!(plan.merges().count(), n_merges, "{name}: merges");
+        assert_eq!(
+            plan.open_shards_after,
+            plan.open_shards_before + n_splits - n_merges,
+            "{name}: open_shards_after"
+        );
+    }
+}
+
+#[test]
+fn splits_the_full_range_at_two_to_the_127() {
+    let obs = StreamBuilder::new("orders", 1).constant(0, 0.9).build();
+    let plan = run(&obs, &StreamPolicy::default());
+    let s = splits(&plan);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].shard_id, Some(shard_id(0)));
+    assert_eq!(
+        s[0].new_starting_hash_key.to_string(),
+        "170141183460469231731687303715884105728"
+    );
+    assert_eq!(s[0].trigger, Trigger::Utilization);
+}
+
+#[test]
+fn splits_a_shard_that_does_not_start_at_zero_at_its_own_midpoint() {
+    let ranges = uniform_ranges(4);
+    let obs = StreamBuilder::new("s", 4).all(0.5).constant(2, 0.9).build();
+    let plan = run(&obs, &StreamPolicy::default());
+    let s = splits(&plan);
+    assert_eq!(s.len(), 1);
+    let r = ranges[2];
+    assert_eq!(s[0].shard_id, Some(shard_id(2)));
+    assert_eq!(
+        (s[0].starting_hash_key, s[0].ending_hash_key),
+        (r.start(), r.end())
+    );
+    assert_eq!(
+        s[0].new_starting_hash_key.0,
+        r.start().0 + (r.end().0 - r.start().0) / 2 + 1
+    );
+}
+
+#[test]
+fn heavy_throttling_splits_deeper_in_one_plan() {
+    // Records-bound at 100% with three times as many records throttled:
+    // demand is 4 shards' worth, 5x the 0.8 threshold, so the shard is
+    // split into 8 pieces of 0.625x each: 1 + 2 + 4 = 7 splits.
+    let obs = StreamBuilder::new("s", 1)
+        .records(0, 1.0, 180_000.0)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    let s = splits(&plan);
+    assert_eq!(s.len(), 7);
+    assert_eq!(plan.open_shards_after, 8);
+    assert_eq!(s[0].shard_id, Some(shard_id(0)));
+    assert!(
+        s[1..].iter().all(|s| s.shard_id.is_none()),
+        "children are addressed by range"
+    );
+    assert_eq!(s[0].trigger, Trigger::Utilization);
+    // Every child split addresses a range an earlier split created.
+    let mut layout = vec![HashKeyRange::FULL];
+    for split in &s {
+        let i = layout
+            .iter()
+            .position(|r| *r == split.range())
+            .expect("split of an existing range");
+        let (lo, hi) = split.range().split_at(split.new_starting_hash_key).unwrap();
+        layout.splice(i..=i, [lo, hi]);
+    }
+    assert_eq!(layout, uniform_ranges_by_halving(3));
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::Split {
+            trigger: Trigger::Utilization,
+            splits: 7
+        }
+    );
+}
+
+/// The layout after splitting the full range `depth` times at midpoints.
+fn uniform_ranges_by_halving(depth: u32) -> Vec<HashKeyRange> {
+    let mut layout = vec![HashKeyRange::FULL];
+    for _ in 0..depth {
+        layout = layout
+            .iter()
+            .flat_map(|r| {
+                let (a, b) = r.split_at(r.midpoint().unwrap()).unwrap();
+                [a, b]
+            })
+            .collect();
+    }
+    layout
+}
+
+#[test]
+fn deep_splits_stop_at_the_budget_and_at_max_shards() {
+    let obs = StreamBuilder::new("s", 1)
+        .records(0, 1.0, 180_000.0)
+        .build();
+    let mut policy = StreamPolicy::default();
+    policy.scale_up.max_splits_per_run = 3;
+    assert_eq!(run(&obs, &policy).splits().count(), 3);
+    policy.scale_up.max_splits_per_run = 8;
+    policy.max_shards = 5;
+    let plan = run(&obs, &policy);
+    assert_eq!(plan.splits().count(), 4);
+    assert_eq!(plan.open_shards_after, 5);
+}
+
+#[test]
+fn the_hottest_pieces_are_split_first() {
+    // Shard 1's demand is 2.5x the threshold, shard 0's 1.2x. Shard 1 is
+    // split first; its halves (1.25x each) are still hotter than shard 0,
+    // so with a budget of 2 the second split goes to one of them.
+    let obs = StreamBuilder::new("s", 2)
+        .records(0, 0.96, 0.0)
+        .records(1, 1.0, 60_000.0)
+        .build();
+    let mut policy = StreamPolicy::default();
+    policy.scale_up.max_splits_per_run = 2;
+    let plan = run(&obs, &policy);
+    let s = splits(&plan);
+    assert_eq!(s[0].shard_id, Some(shard_id(1)));
+    assert_eq!(s[1].shard_id, None);
+    assert_eq!(
+        s[1].starting_hash_key, s[0].starting_hash_key,
+        "the lower half goes first on a tie"
+    );
+    assert_eq!(verdicts(&plan), vec!["budget_used_up", "split"]);
+    let held = &plan.verdicts[0];
+    let json = serde_json::to_value(held).unwrap();
+    assert_eq!(json["verdict"], "budget_used_up");
+    assert_eq!(json["limit"], "max_splits_per_run");
+    assert_eq!(json["value"], 2);
+    assert!(
+        held.reason()
+            .ends_with("but max_splits_per_run 2 is used up this run"),
+        "{}",
+        held.reason()
+    );
+}
+
+#[test]
+fn cooldown_verdict_says_until_when() {
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .last_scale_up(minutes(2))
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    let until = obs.observed_at + minutes(3);
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::CoolingDown {
+            action: ActionKind::Split,
+            until
+        }
+    );
+    assert_contains(&plan.verdicts[0].reason(), "2026-11-26T02:03:00Z");
+}
+
+#[test]
+fn missing_minutes_beyond_max_missing_never_count_as_cold() {
+    // Shard 1 lost 4 of its 30 minutes, and so did the stream-level
+    // series: nothing bounds what it took then. 26 < 27 needed.
+    let obs = StreamBuilder::new("s", 2)
+        .all(0.05)
+        .stream_totals()
+        .drop_minutes(1, &[5, 12, 13, 20])
+        .drop_stream_minutes(&[5, 12, 13, 20])
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 0);
+    assert_eq!(
+        plan.verdicts[1].verdict,
+        Verdict::NotEnoughData {
+            present_minutes: 26,
+            window_minutes: 30,
+            to: ActionKind::Merge,
+        }
+    );
+    assert_contains(
+        &plan.verdicts[1].reason(),
+        "26 of the last 30 minutes have datapoints or a known load, 27 needed",
+    );
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::Steady,
+        "cold but no partner with enough data"
+    );
+    // Three lost minutes are within max_missing (10% of 30): the 27
+    // present are all cold, so the pair merges.
+    let tolerated = StreamBuilder::new("s", 2)
+        .all(0.05)
+        .stream_totals()
+        .drop_minutes(1, &[5, 12, 20])
+        .drop_stream_minutes(&[5, 12, 20])
+        .build();
+    assert_eq!(
+        run(&tolerated, &StreamPolicy::default()).merges().count(),
+        1
+    );
+    // With max_missing 0, every minute must be there.
+    let mut strict = StreamPolicy::default();
+    strict.scale_down.max_missing = 0.0;
+    assert_eq!(run(&tolerated, &strict).merges().count(), 0);
+}
+
+#[test]
+fn a_lost_datapoint_is_bounded_by_the_stream_level_metrics_never_trusted() {
+    // Shard 1 carries 0.5 except in minute 12, whose datapoint was lost
+    // while the stream-level series kept its records: the bound (0.5)
+    // is not cold, so the loss cannot make the shard cold.
+    let mut minutes = vec![Some(0.05); 30];
+    minutes[12] = Some(0.5);
+    let obs = StreamBuilder::new("s", 2)
+        .constant(0, 0.05)
+        .utilization(1, &minutes)
+        .stream_totals()
+        .drop_minutes(1, &[12])
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 0);
+    assert!(!plan.verdicts[1].facts.cold);
+    assert!((plan.verdicts[1].facts.scale_down_peak - 0.5).abs() < 1e-9);
+    // Lost where it was quiet, the bound is quiet too: cold, and the
+    // reason says one minute was inferred.
+    let quiet = StreamBuilder::new("s", 2)
+        .all(0.05)
+        .stream_totals()
+        .drop_minutes(1, &[12])
+        .build();
+    let plan = run(&quiet, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 1);
+    assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 1);
+    assert_contains(
+        &plan.verdicts[1].reason(),
+        "1 without a datapoint, idle or bounded by the stream-level metrics",
+    );
+}
+
+#[test]
+fn a_shard_missing_only_while_its_neighbours_publish_is_idle() {
+    // Shard 1 took no records, so CloudWatch published nothing for it.
+    let silent_neighbour = || {
+        StreamBuilder::new("s", 3)
+            .constant(0, 0.1)
+            .constant(2, 0.5)
+            .drop_minutes(1, &(0..30).collect::<Vec<_>>())
+    };
+    // Without stream-level series, the neighbours' datapoints say so.
+    let plan = run(&silent_neighbour().build(), &StreamPolicy::default());
+    assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
+    assert_eq!(plan.verdicts[1].peak_utilization, Some(0.0));
+    assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 30);
+    // With them, the records the stream took are all accounted for.
+    let plan = run(
+        &silent_neighbour().stream_totals().build(),
+        &StreamPolicy::default(),
+    );
+    assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
+    // But where the stream took more than the publishing shards, the
+    // silent one is not idle: bounded by the rest, 0.4 here, not cold.
+    let busy = silent_neighbour()
+        .constant(1, 0.4)
+        .stream_totals()
+        .drop_minutes(1, &(0..30).collect::<Vec<_>>())
+        .build();
+    let plan = run(&busy, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 0);
+    assert!((plan.verdicts[1].facts.scale_down_peak - 0.4).abs() < 1e-9);
+}
+
+#[test]
+fn windows_end_at_the_newest_minute_with_data_and_the_lag_is_reported() {
+    // CloudWatch 1 to 5 minutes late; the policy's least delay is 1m.
+    for lag in 1..=5 {
+        let obs = StreamBuilder::new("s", 2)
+            .all(0.1)
+            .stream_totals()
+            .lag(minutes(lag))
+            .build();
+        let policy = StreamPolicy {
+            metrics_delay: std::time::Duration::from_secs(60),
+            ..Default::default()
+        };
+        let plan = run(&obs, &policy);
+        assert_eq!(plan.metrics.lag_seconds(), Some(lag * 60), "lag {lag}m");
+        assert_eq!(
+            plan.merges().count(),
+            1,
+            "lag {lag}m: {:?}",
+            plan.verdicts[0]
+        );
+        assert_eq!(
+            plan.metrics,
+            MetricsFreshness::Newest {
+                minute: obs.observed_at - minutes(lag + 1),
+                lag_seconds: lag * 60
+            }
+        );
+    }
+}
+
+#[test]
+fn metrics_later_than_max_lag_refuse_the_stream_with_the_reason() {
+    let obs = StreamBuilder::new("s", 2)
+        .all(0.95)
+        .lag(minutes(16))
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.refused,
+        Some(Refusal::MetricsLate {
+            newest_minute: obs.observed_at - minutes(17),
+            lag_seconds: 16 * 60,
+            max_lag_seconds: 15 * 60,
+        })
+    );
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "the newest datapoint of the stream, for 2026-11-26T01:43:00Z, is 16m old, more than metrics.max_lag 15m",
+    );
+    let patient = StreamPolicy {
+        metrics_max_lag: std::time::Duration::from_secs(20 * 60),
+        ..Default::default()
+    };
+    assert_eq!(run(&obs, &patient).splits().count(), 2);
+}
+
+#[test]
+fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
+    // No datapoint anywhere for 45 minutes (30 + 15), stream-level
+    // included, by a stream created a day ago.
+    let silent = |minutes: usize| {
+        StreamBuilder::new("s", 4)
+            .minutes(minutes)
+            .created(TimeDelta::days(1))
+    };
+    let plan = run(&silent(45).build(), &StreamPolicy::default());
+    assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
+    assert_eq!(plan.merges().count(), 2);
+    assert!(plan.merges().all(|m| m.projected_peak == 0.0));
+    // Silent for less than that: CloudWatch may be down; nothing merges.
+    let plan = run(&silent(44).build(), &StreamPolicy::default());
+    assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: false });
+    assert_eq!(plan.merges().count(), 0);
+    assert_eq!(verdicts(&plan), vec!["not_enough_data"; 4]);
+    // Created 40 minutes ago: silence before that says nothing.
+    let young = StreamBuilder::new("s", 4)
+        .minutes(45)
+        .created(minutes(40))
+        .build();
+    assert_eq!(run(&young, &StreamPolicy::default()).merges().count(), 0);
+    // And a policy may refuse to read silence as idleness.
+    let cautious = StreamPolicy {
+        silent_stream: SilentStream::Unknown,
+        ..Default::default()
+    };
+    assert_eq!(run(&silent(45).build(), &cautious).merges().count(), 0);
+}
+
+#[test]
+fn a_child_without_history_is_bounded_by_what_the_stream_took() {
+    // Shards 1 and 2 came from a merge 20 minutes ago and have only 18
+    // minutes of datapoints (two more in the delay); before that, the
+    // stream-level series show the whole stream quiet.
+    let young: Vec<usize> = (0..12).collect();
+    let obs = StreamBuilder::new("s", 4)
+        .all(0.05)
+        .stream_totals()
+        .drop_minutes(1, &young)
+        .drop_minutes(2, &young)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 2, "{:?}", verdicts(&plan));
+    assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 12);
+}
+
+#[test]
+fn missing_minutes_never_count_as_hot() {
+    // Two hot minutes, two missing and the newest present: sustain 3
+    // cannot be decided.
+    let mut minutes = vec![Some(0.5); 30];
+    minutes[25] = Some(0.95);
+    minutes[26] = Some(0.95);
+    minutes[27] = None;
+    minutes[28] = None;
+    let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.actions, vec![]);
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::NotEnoughData {
+            present_minutes: 3,
+            window_minutes: 5,
+            to: ActionKind::Split,
+        }
+    );
+}
+
+#[test]
+fn the_newest_minutes_inside_the_delay_are_ignored() {
+    let mut minutes = vec![Some(0.5); 30];
+    minutes[27] = Some(0.95);
+    minutes[28] = Some(0.95);
+    minutes[29] = Some(0.95);
+    let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
+    let mut policy = StreamPolicy::default();
+    assert_eq!(run(&obs, &policy).splits().count(), 1);
+    // With a 3-minute delay the newest hot minute is not complete yet.
+    policy.metrics_delay = std::time::Duration::from_secs(180);
+    assert_eq!(verdicts(&run(&obs, &policy)), vec!["steady"]);
+}
+
+#[test]
+fn the_coolest_pairs_merge_first_without_overlapping() {
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.20)
+        .constant(1, 0.05)
+        .constant(2, 0.06)
+        .constant(3, 0.20)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    let merges: Vec<_> = plan.merges().collect();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(
+        (&merges[0].shard_id, &merges[0].adjacent_shard_id),
+        (&shard_id(1), &shard_id(2))
+    );
+    assert!((merges[0].projected_peak - 0.11).abs() < 1e-9);
+    assert_eq!(verdicts(&plan), vec!["steady", "merge", "merge", "steady"]);
+    let ranges = uniform_ranges(4);
+    assert_eq!(merges[0].ranges(), (ranges[1], ranges[2]));
+}
+
+#[test]
+fn merged_peak_sums_the_pair_minute_by_minute() {
+    // Each shard peaks at 0.29 but in different minutes: the merged
+    // shard never exceeds 0.29 + 0.05.
+    let a: Vec<_> = (0..30)
+        .map(|m| Some(if m % 2 == 0 { 0.29 } else { 0.05 }))
+        .collect();
+    let b: Vec<_> = (0..30)
+        .map(|m| Some(if m % 2 == 1 { 0.29 } else { 0.05 }))
+        .collect();
+    let obs = StreamBuilder::new("s", 2)
+        .utilization(0, &a)
+        .utilization(1, &b)
+        .build();
+    let mut policy = StreamPolicy::default();
+    policy.scale_down.merged_ceiling = 0.4;
+    let plan = run(&obs, &policy);
+    let m = plan.merges().next().expect("a merge");
+    assert!(
+        (m.projected_peak - 0.34).abs() < 1e-9,
+        "{}",
+        m.projected_peak
+    );
+}
+
+#[test]
+fn below_min_shards_splits_the_widest_even_in_cooldown() {
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.1)
+        .last_scale_up(minutes(1))
+        .build();
+    let policy = StreamPolicy {
+        min_shards: 4,
+        ..Default::default()
+    };
+    let plan = run(&obs, &policy);
+    assert_eq!(plan.open_shards_after, 4);
+    let mut layout = vec![HashKeyRange::FULL];
+    for s in plan.splits() {
+        assert_eq!(s.trigger, Trigger::MinShards);
+        let i = layout.iter().position(|r| *r == s.range()).unwrap();
+        let (lo, hi) = s.range().split_at(s.new_starting_hash_key).unwrap();
+        layout.splice(i..=i, [lo, hi]);
+    }
+    assert_eq!(layout, uniform_ranges_by_halving(2));
+    assert_eq!(plan.merges().count(), 0, "never merge below min_shards");
+}
+
+#[test]
+fn above_max_shards_merges_the_coolest_pairs_that_fit_even_in_cooldown() {
+    let obs = StreamBuilder::new("s", 6)
+        .constant(0, 0.30)
+        .constant(1, 0.25)
+        .constant(2, 0.25)
+        .constant(3, 0.20)
+        .constant(4, 0.5)
+        .constant(5, 0.5)
+        .last_scale_down(minutes(1))
+        .build();
+    let policy = StreamPolicy {
+        max_shards: 4,
+        ..Default::default()
+    };
+    let plan = run(&obs, &policy);
+    let merges: Vec<_> = plan.merges().collect();
+    assert_eq!(merges.len(), 2);
+    assert!(merges.iter().all(|m| m.trigger == Trigger::MaxShards));
+    assert_eq!(merges[0].shard_id, shard_id(2), "coolest pair first: 0.45");
+    assert_eq!(
+        merges[1].shard_id,
+        shard_id(0),
+        "then 0.55; 0.50 overlaps the first"
+    );
+    assert_eq!(
+        verdicts(&plan),
+        vec!["merge", "merge", "merge", "merge", "steady", "steady"]
+    );
+    assert_eq!(plan.open_shards_after, 4);
+}
+
+#[test]
+fn streams_that_are_not_active_or_not_provisioned_are_skipped() {
+    for (obs, want) in [
+        (
+            StreamBuilder::new("s", 2)
+                .all(0.95)
+                .status(StreamStatus::Updating)
+                .build(),
+            "UPDATING",
+        ),
+        (
+            StreamBuilder::new("s", 2)
+                .all(0.95)
+                .mode(StreamMode::OnDemand)
+                .build(),
+            "ON_DEMAND",
+        ),
+    ] {
+        let plan = run(&obs, &StreamPolicy::default());
+        assert!(plan.actions.is_empty());
+        assert_eq!(verdicts(&plan), vec!["skipped", "skipped"]);
+        assert!(plan.refused.as_ref().unwrap().to_string().contains(want));
+        assert!(plan.verdicts[0].reason().contains(want));
+    }
+}
+
+#[test]
+fn a_layout_with_a_gap_is_refused_with_the_missing_keys() {
+    let ranges = uniform_ranges(3);
+    let obs = StreamBuilder::with_ranges("s", &[ranges[0], ranges[2]])
+        .all(0.95)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.refused,
+        Some(Refusal::BrokenLayout {
+            problems: vec![LayoutProblem::Gap {
+                from: ranges[1].start(),
+                to: ranges[1].end()
+            }]
+        })
+    );
+}
+
+#[test]
+fn closed_shards_are_ignored() {
+    let obs = StreamBuilder::new("s", 2)
+        .all(0.1)
+        .closed(HashKeyRange::FULL)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.refused, None);
+    assert_eq!(plan.open_shards_before, 2);
+    assert_eq!(plan.verdicts.len(), 2);
+    assert_eq!(plan.merges().count(), 1);
+}
+
+#[test]
+fn a_range_too_small_to_split_says_so() {
+    let tiny = HashKeyRange::new(HashKey(0), HashKey(1)).unwrap();
+    let rest = HashKeyRange::new(HashKey(2), HashKey::MAX).unwrap();
+    let obs = StreamBuilder::with_ranges("s", &[tiny, rest])
+        .constant(0, 0.95)
+        .constant(1, 0.5)
+        .build();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(verdicts(&plan), vec!["range_too_small", "steady"]);
+    assert!(plan.actions.is_empty());
+}
+
+#[test]
+fn a_hot_shard_whose_split_left_its_sibling_idle_is_not_split_again() {
+    // Shards 0 and 1 are the halves of a split made 10 minutes ago;
+    // nearly all of the parent's load landed on shard 0.
+    let halves = |this: f64, sibling: f64| {
+        StreamBuilder::new("s", 3)
+            .constant(0, this)
+            .constant(1, sibling)
+            .constant(2, 0.5)
+            .parent(0, "shardId-000000000099")
+            .parent(1, "shardId-000000000099")
+    };
+    let lopsided = halves(0.95, 0.1).last_scale_up(minutes(10)).build();
+    let plan = run(&lopsided, &StreamPolicy::default());
+    assert_eq!(plan.actions, vec![]);
+    assert_eq!(plan.verdicts[0].verdict.name(), "hot_keys");
+    let reason = plan.verdicts[0].reason();
+    assert!(
+        reason.contains("left shardId-000000000001 only 11% of this shard's demand"),
+        "{reason}"
+    );
+    // An even split says nothing about hot keys: split as usual.
+    let even = halves(0.95, 0.6).last_scale_up(minutes(10)).build();
+    assert_eq!(run(&even, &StreamPolicy::default()).splits().count(), 1);
+    // Nor does a split long ago.
+    let old = halves(0.95, 0.1).last_scale_up(minutes(600)).build();
+    assert_eq!(run(&old, &StreamPolicy::default()).splits().count(), 1);
+    // And demand of two shards or more (throttled) is split anyway.
+    let heavy = halves(1.0, 0.1)
+        .records(0, 1.0, 90_000.0)
+        .last_scale_up(minutes(10))
+        .build();
+    assert!(run(&heavy, &StreamPolicy::default()).splits().count() >= 1);
+}
+
+#[test]
+fn a_shard_that_throttled_in_the_scale_down_window_is_not_cold() {
+    // Both quiet on average, but shard 1 throttled in a sub-minute burst
+    // twenty minutes ago (outside the scale-up window): merging it
+    // would make the burst worse.
+    let mut obs = StreamBuilder::new("s", 2).all(0.1).build();
+    let mut burst = vec![Some(0.0); 30];
+    burst[10] = Some(40.0);
+    obs.metrics
+        .shards
+        .get_mut(&shard_id(1))
+        .unwrap()
+        .write_throttled = burst.into();
+    let plan = run(&obs, &StreamPolicy::default());
+    assert_eq!(plan.merges().count(), 0);
+    assert_eq!(verdicts(&plan), vec!["steady", "steady"]);
+}
+
+#[test]
+fn plans_are_deterministic() {
+    let obs = StreamBuilder::new("s", 16)
+        .all(0.1)
+        .constant(3, 0.95)
+        .records(7, 1.0, 50_000.0)
+        .build();
+    let policy = StreamPolicy::default();
+    let plan = run(&obs, &policy);
+    assert!(
+        !plan.actions.is_empty(),
+        "the test needs a plan that acts: {plan:?}"
+    );
+    // The same stream as another listing and reading would give it: the
+    // shards in reverse order, the metrics map built in another order.
+    let mut other = obs.clone();
+    other.shards.reverse();
+    let mut entries: Vec<_> = obs.metrics.shards.clone().into_iter().collect();
+    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut metrics = obs.metrics.shards.clone();
+    metrics.clear();
+    metrics.reserve(1000);
+    metrics.extend(entries);
+    other.metrics.shards = metrics;
+    let again = run(&other, &policy);
+    assert_eq!(again.actions, plan.actions);
+    let by_shard = |p: &Plan| {
+        let mut v: Vec<_> = p
+            .verdicts
+            .iter()
+            .map(|v| (v.shard_id.clone(), v.reason()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_shard(&again), by_shard(&plan));
+}
