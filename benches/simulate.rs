@@ -11,8 +11,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use kinesis_autoscaler::policy::StreamPolicy;
 use kinesis_autoscaler::sim::oracle::Oracles;
-use kinesis_autoscaler::sim::run::{self, Strategy};
 use kinesis_autoscaler::sim::scenario::Scenario;
+use kinesis_autoscaler::sim::strategy::{self, Strategy};
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 
 fn bench(c: &mut Criterion) {
@@ -35,7 +35,7 @@ duration: 1d
         max_shards: 128,
         ..StreamPolicy::default()
     };
-    let outcome = run::run(
+    let outcome = strategy::simulate(
         &scenario,
         &traffic,
         &oracles,
@@ -54,7 +54,7 @@ duration: 1d
         .measurement_time(Duration::from_secs(10));
     group.bench_function("1 day, 64+ shards, planner", |b| {
         b.iter(|| {
-            run::run(
+            strategy::simulate(
                 &scenario,
                 &traffic,
                 &oracles,

@@ -7,32 +7,32 @@
 //! adjacent pairs to merge, and **applies** the plan one operation at a time.
 //!
 //! # Layout
-//! Each folder has one role; dependencies point one way, from the entry
-//! points down to the vocabulary:
+//! One pass is **observe → plan → apply**. Each folder has one role, and
+//! imports only from the layers below it (checked by `tests/it/layers.rs`):
 //!
-//! `model` ← `input` ← `policy` ← `observe` ← `planner` ← `apply` ← `pass`
-//! ← (`aws`, `sim`) ← (`daemon`, `lambda`, the command line)
+//! | layer | module | role |
+//! |---|---|---|
+//! | 0 | [`model`] | the vocabulary, with no dependencies: hash keys and ranges, shards, stream facts, metric names, API failures and quotas, shard capacity |
+//! | 1 | [`input`] | size, depth and quoting limits on everything a user hands in; the one YAML parser |
+//! | 2 | [`policy`] | the YAML policy, validated and resolved per stream |
+//! | 3 | [`observe`] | what was seen of a stream (the snapshot format), the capabilities needed from outside as traits, and collecting it |
+//! | 4 | [`planner`] | the pure decision, by phase (measure, split, merge, explain), and the [`Plan`] it returns |
+//! | 4 | [`error`] | the error type and the exit codes |
+//! | 4 | [`testkit`] | builders for observations, for tests and benchmarks |
+//! | 5 | [`apply`] | the [`Executor`], its retry policy, the cooldown tags, shutdown |
+//! | 6 | [`pass`] | one pass over a policy's streams, and the loop of passes ([`Runner`]) |
+//! | 7 | [`aws`] | the SDK adapters, built once (`aws::Clients`) |
+//! | 7 | [`sim`] | the simulated Kinesis and CloudWatch, traffic, oracles and strategies |
+//! | 8 | [`daemon`] | the sidecar's status, HTTP endpoints and policy reload |
+//! | 8 | [`lambda`] | the scheduled job and its handler (feature `lambda`) |
+//! | 9 | [`cli`] | the command line, thin over the rest (`src/main.rs` calls [`cli::main`]) |
 //!
-//! - [`model`]: the vocabulary, with no dependencies: hash keys and ranges,
-//!   shards, stream facts, API failures and quotas, shard capacity.
-//! - [`input`]: size, depth and quoting limits on everything a user hands
-//!   in, and the one YAML parser.
-//! - [`policy`]: the YAML policy, validated and resolved per stream.
-//! - [`observe`]: what was seen of a stream (the snapshot format), the
-//!   capabilities needed from outside as traits, and collecting it.
-//! - [`planner`]: the pure decision, `plan(&Observation, &StreamPolicy,
-//!   now)`, and the plan it returns.
-//! - [`apply`]: the executor, the cooldown tags, shutdown.
-//! - [`pass`]: one pass over a policy's streams, and the loop of passes.
-//! - [`aws`]: the SDK adapters, built once ([`aws::Clients`]).
-//! - [`sim`]: the simulated Kinesis and CloudWatch, traffic, oracles and
-//!   strategies.
-//! - [`daemon`]: the sidecar's health, metrics and policy reload.
-//! - [`lambda`]: the scheduled job and its handler (feature `lambda`).
-//! - [`cli`]: the command line, thin over the rest (`src/main.rs` calls
-//!   [`cli::main`]).
-//! - [`error`]: the error type and the exit codes.
-//! - [`testkit`]: builders for observations, for tests and benchmarks.
+//! # Public API
+//! Modules are public so that the binaries, benchmarks and integration
+//! tests can reach what they need; inside them, helpers are `pub(crate)`.
+//! What a library user needs most is re-exported here: [`plan`] with its
+//! inputs and output, the capability traits, the [`Executor`] and the
+//! [`Runner`], and the simulated backends.
 
 pub mod apply;
 pub mod aws;
@@ -49,4 +49,11 @@ pub mod policy;
 pub mod sim;
 pub mod testkit;
 
-pub use error::{Error, Result};
+pub use apply::{ApplyReport, Executor, ExecutorConfig, RateLimiter};
+pub use error::{Error, Result, exit};
+pub use model::{HashKey, HashKeyRange, Shard, ShardId, StreamId};
+pub use observe::{Clock, KinesisRead, KinesisWrite, MetricsRead, Observation};
+pub use pass::{PassReport, PolicyHandle, Runner, Schedule};
+pub use planner::{Action, Plan, ShardVerdict, Verdict, plan};
+pub use policy::{Policy, StreamPolicy};
+pub use sim::{Scenario, SimKinesis, SimWorld};

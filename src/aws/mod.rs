@@ -1,5 +1,5 @@
 //! The AWS side: SDK configuration, and the Kinesis and CloudWatch adapters
-//! that implement the capability traits of [`crate::ports`].
+//! that implement the capability traits of [`crate::observe`].
 //!
 //! Clients are built once (in `main`) from the standard AWS configuration
 //! chain (environment, profile, SSO, instance and IRSA roles), with the

@@ -235,7 +235,7 @@ struct SimulateArgs {
     /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils)
     /// or static:N.
     #[arg(long, default_value = "planner", value_parser = parse_strategy)]
-    strategy: crate::sim::run::Strategy,
+    strategy: crate::sim::strategy::Strategy,
     /// Run planner, uniform and a static stream sized for the 99th
     /// percentile on the same traffic, side by side.
     #[arg(long, conflicts_with = "strategy")]
@@ -248,7 +248,7 @@ struct SimulateArgs {
     chart: Option<PathBuf>,
 }
 
-fn parse_strategy(text: &str) -> Result<crate::sim::run::Strategy, String> {
+fn parse_strategy(text: &str) -> Result<crate::sim::strategy::Strategy, String> {
     text.parse()
 }
 

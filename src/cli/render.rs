@@ -186,7 +186,7 @@ pub fn reports(reports: &[ApplyReport]) -> String {
 /// The simulation results, one row per strategy.
 pub fn simulation(
     scenario: &crate::sim::Scenario,
-    summaries: &[&crate::sim::run::Summary],
+    summaries: &[&crate::sim::strategy::Summary],
 ) -> String {
     let Some(first) = summaries.first() else {
         return String::new();

@@ -265,12 +265,12 @@ fn simulate_loop(
     speed: f64,
     give_up_after: u32,
 ) -> RunEnd {
-    crate::sim::run::virtual_time().block_on(async {
-        let start = crate::sim::run::EPOCH.parse().expect("a valid epoch");
+    crate::sim::strategy::virtual_time().block_on(async {
+        let start = crate::sim::strategy::EPOCH.parse().expect("a valid epoch");
         let clock = TokioClock::starting_at(start);
         let minutes = traffic.minutes();
         let world =
-            crate::sim::run::world(scenario, traffic, clock, start, scenario.initial_shards);
+            crate::sim::strategy::world(scenario, traffic, clock, start, scenario.initial_shards);
         let limiter = RateLimiter::for_reshards();
         let on_event = log_and_note_progress(status);
         let executor = Executor::new(&world, &world, &clock, &limiter)

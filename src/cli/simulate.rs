@@ -12,8 +12,8 @@ use crate::error::exit;
 use crate::policy::Policy;
 use crate::sim::chart;
 use crate::sim::oracle::Oracles;
-use crate::sim::run::{self, Outcome, Strategy, Summary};
 use crate::sim::scenario::Scenario;
+use crate::sim::strategy::{self, Outcome, Strategy, Summary};
 use crate::sim::traffic::{Trace, Traffic};
 
 use super::{SimOutput, SimulateArgs, print_json, write_stdout};
@@ -78,7 +78,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
                                 bar.inc(done.saturating_sub(before) as u64);
                             }
                         };
-                        run::run(scenario, traffic, oracles, policy, strategy, &progress)
+                        strategy::simulate(scenario, traffic, oracles, policy, strategy, &progress)
                     })
                 })
                 .collect();

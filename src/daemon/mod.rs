@@ -1,5 +1,5 @@
 //! The long-running controller's surroundings: health, readiness and
-//! metrics ([`status`], served by [`http`]), and policy reload ([`watch`]).
+//! metrics ([`status`], served by [`http`]), and policy reload (`watch`).
 //! The pass loop itself is [`crate::pass::Runner`].
 
 pub mod http;

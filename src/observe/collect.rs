@@ -57,7 +57,7 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// The stream's summary, if read within [`SUMMARY_TTL`] of `now`.
+    /// The stream's summary, if read within `SUMMARY_TTL` of `now`.
     pub fn summary(&self, stream: &str, now: DateTime<Utc>) -> Option<StreamSummary> {
         let ttl = TimeDelta::from_std(SUMMARY_TTL).unwrap_or(TimeDelta::MAX);
         let summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());

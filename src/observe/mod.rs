@@ -1,11 +1,11 @@
 //! What the controller sees of a stream, and how it comes to see it.
 //!
-//! - [`snapshot`]: the [`Observation`] of one stream at one moment (its
+//! - `snapshot`: the [`Observation`] of one stream at one moment (its
 //!   shards, metrics and history), whose JSON form is the snapshot file;
-//! - [`ports`]: the capabilities the controller needs from outside (reading
+//! - `ports`: the capabilities the controller needs from outside (reading
 //!   and writing Kinesis, reading metrics, the clock), as traits the AWS
 //!   adapters and the simulator implement;
-//! - [`collect`]: building observations of live streams through them, and
+//! - `collect`: building observations of live streams through them, and
 //!   [`ObserveError`], why one could not be built.
 
 mod collect;

@@ -1,7 +1,12 @@
 //! Explaining: a verdict, with the numbers behind it, for every open
-//! shard, including each one left alone.
+//! shard, including each one left alone, and the sentence (`reason`) and
+//! JSON each verdict is shown as.
 
-use super::{ActionKind, Planner, ShardVerdict, Verdict};
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use super::{ActionKind, Facts, Planner, ShardVerdict, Trigger, Verdict};
+use crate::model::{HashKey, ShardId};
 
 impl Planner<'_> {
     pub(super) fn verdict(&self, i: usize, verdict: Verdict) -> ShardVerdict {
@@ -43,5 +48,204 @@ impl Planner<'_> {
                 self.verdict(i, verdict)
             })
             .collect()
+    }
+}
+
+impl ShardVerdict {
+    pub fn key_space_share(&self) -> f64 {
+        self.range.share_of_key_space()
+    }
+
+    /// Why the shard got its verdict, with the numbers.
+    pub fn reason(&self) -> String {
+        let f = &self.facts;
+        let hot = || describe_heat(f);
+        // Minutes counted without a datapoint of the shard's own.
+        let inferred = || {
+            if f.scale_down_inferred_minutes > 0 {
+                format!(
+                    "; {} without a datapoint, idle or bounded by the stream-level metrics",
+                    f.scale_down_inferred_minutes
+                )
+            } else {
+                String::new()
+            }
+        };
+        let cold = || {
+            format!(
+                "cold (peak {:.2} over {} minutes{})",
+                f.scale_down_peak,
+                f.scale_down_window_minutes,
+                inferred()
+            )
+        };
+        match &self.verdict {
+            Verdict::Split {
+                trigger: Trigger::MinShards,
+                splits,
+            } => format!(
+                "below min_shards {}: split {splits} time(s), widest shards first",
+                f.min_shards
+            ),
+            Verdict::Split { splits, .. } => format!(
+                "{}; estimated demand {:.2}x the threshold: {splits} split(s) into {} shards",
+                hot(),
+                f.estimated_demand,
+                splits + 1
+            ),
+            Verdict::Merge {
+                trigger,
+                partner,
+                projected_peak,
+            } => {
+                let why = match trigger {
+                    Trigger::MaxShards => format!("above max_shards {}", f.max_shards),
+                    _ => format!(
+                        "below {} in all of the last {} minutes (peak {:.2}{})",
+                        f.scale_down_threshold,
+                        f.scale_down_window_minutes,
+                        f.scale_down_peak,
+                        inferred()
+                    ),
+                };
+                format!(
+                    "merge with {partner}: {why}; merged peak {projected_peak:.2} stays under merged_ceiling {}",
+                    f.merged_ceiling
+                )
+            }
+            Verdict::CoolingDown {
+                action: ActionKind::Split,
+                until,
+            } => format!(
+                "{}, but the split cooldown runs until {}",
+                hot(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::CoolingDown {
+                action: ActionKind::Merge,
+                until,
+            } => format!(
+                "{}, but the merge cooldown runs until {}",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::NotEnoughData {
+                present_minutes,
+                window_minutes,
+                to: ActionKind::Split,
+            } => format!(
+                "not enough data: {present_minutes} of the last {window_minutes} minutes have datapoints, {} hot minutes needed",
+                f.sustain_minutes
+            ),
+            Verdict::NotEnoughData {
+                present_minutes,
+                window_minutes,
+                to: ActionKind::Merge,
+            } => format!(
+                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints or a known load, {} needed",
+                f.scale_down_minutes_needed
+            ),
+            Verdict::AtMaxShards { max_shards } => {
+                format!("{}, but the stream is at max_shards {max_shards}", hot())
+            }
+            Verdict::AtShardQuota { shard_limit } => format!(
+                "{}, but the account's shard quota ({shard_limit} open shards) leaves no room; request a higher limit",
+                hot()
+            ),
+            Verdict::AtMinShards { min_shards } => {
+                format!(
+                    "{}, but a merge would go below min_shards {min_shards}",
+                    cold()
+                )
+            }
+            Verdict::BudgetUsedUp { action, value } => {
+                let state = match action {
+                    ActionKind::Split => hot(),
+                    ActionKind::Merge => cold(),
+                };
+                format!(
+                    "{state}, but {} {value} is used up this run",
+                    action.budget_field()
+                )
+            }
+            Verdict::RangeTooSmall => format!(
+                "{}, but its hash-key range {} is too small to split",
+                hot(),
+                self.range
+            ),
+            Verdict::HotKeys {
+                sibling,
+                sibling_ratio,
+            } => format!(
+                "{}, but splitting its parent recently left {sibling} only {:.0}% of this shard's demand: a few partition keys dominate this range and another split would not spread them; spread those keys (a suffix on the partition key) or expect throttling",
+                hot(),
+                sibling_ratio * 100.0
+            ),
+            Verdict::Steady if f.cold => format!(
+                "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
+                cold(),
+                f.merged_ceiling
+            ),
+            Verdict::Steady => format!(
+                "steady: peak {:.2}, neither hot (>= {} in {} of {} minutes) nor cold (< {} for {} minutes)",
+                self.peak_utilization.unwrap_or(0.0),
+                f.scale_up_threshold,
+                f.sustain_minutes,
+                f.scale_up_window_minutes,
+                f.scale_down_threshold,
+                f.scale_down_window_minutes
+            ),
+            Verdict::Skipped { because } => because.clone(),
+        }
+    }
+}
+
+/// What made a shard hot, e.g. "hot: utilization >= 0.8 in 4 of the last 5
+/// minutes (peak 0.93), 120 throttled records".
+pub(super) fn describe_heat(f: &Facts) -> String {
+    let mut text = match f.hot {
+        Some(Trigger::Throttling) => format!(
+            "hot: {} throttled records in the last {} minutes (rule: {}), peak {:.2}",
+            f.throttled_records,
+            f.scale_up_window_minutes,
+            f.throttled_records_rule,
+            f.scale_up_peak
+        ),
+        _ => format!(
+            "hot: utilization >= {} in {} of the last {} minutes (peak {:.2})",
+            f.scale_up_threshold, f.hot_minutes, f.scale_up_window_minutes, f.scale_up_peak
+        ),
+    };
+    if f.hot == Some(Trigger::Utilization) && f.throttled_records > 0.0 {
+        text.push_str(&format!(", {} throttled records", f.throttled_records));
+    }
+    text
+}
+
+impl Serialize for ShardVerdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            shard_id: &'a ShardId,
+            starting_hash_key: HashKey,
+            ending_hash_key: HashKey,
+            key_space_share: f64,
+            peak_utilization: Option<f64>,
+            #[serde(flatten)]
+            verdict: &'a Verdict,
+            reason: String,
+            facts: &'a Facts,
+        }
+        View {
+            shard_id: &self.shard_id,
+            starting_hash_key: self.range.start(),
+            ending_hash_key: self.range.end(),
+            key_space_share: self.key_space_share(),
+            peak_utilization: self.peak_utilization,
+            verdict: &self.verdict,
+            reason: self.reason(),
+            facts: &self.facts,
+        }
+        .serialize(serializer)
     }
 }

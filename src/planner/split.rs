@@ -6,7 +6,8 @@ use std::collections::BinaryHeap;
 
 use chrono::TimeDelta;
 
-use super::{Action, ActionKind, Planner, Split, Trigger, Verdict, describe_heat, later};
+use super::explain::describe_heat;
+use super::{Action, ActionKind, Planner, Split, Trigger, Verdict, later};
 use crate::model::HashKeyRange;
 
 /// A split is lopsided when one child peaks below this fraction of the

@@ -1,6 +1,6 @@
 //! A policy file turned into validated, fully resolved settings per stream.
 //!
-//! Loading goes file text → [`file::PolicyFile`] (typed, every field
+//! Loading goes file text → `file::PolicyFile` (typed, every field
 //! optional, per-value checks with line and column) → [`Policy`] (each entry
 //! merged over `defaults` over the built-in values, then checked as a
 //! whole). Nothing downstream ever sees an invalid or partial setting.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::run::{Outcome, offered_shards};
+use super::strategy::{Outcome, offered_shards};
 
 const WIDTH: f64 = 1100.0;
 const TOP_HEIGHT: f64 = 360.0;

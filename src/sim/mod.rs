@@ -8,8 +8,8 @@
 pub mod chart;
 pub mod kinesis;
 pub mod oracle;
-pub mod run;
 pub mod scenario;
+pub mod strategy;
 pub mod traffic;
 pub mod world;
 

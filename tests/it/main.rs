@@ -9,6 +9,7 @@ mod fleet;
 mod fuzz;
 #[cfg(feature = "lambda")]
 mod lambda;
+mod layers;
 mod live;
 mod mocked;
 mod properties;

@@ -7,8 +7,8 @@ use std::path::Path;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
 use kinesis_autoscaler::policy::StreamPolicy;
 use kinesis_autoscaler::sim::oracle::Oracles;
-use kinesis_autoscaler::sim::run::{self, Outcome, Strategy};
 use kinesis_autoscaler::sim::scenario::Scenario;
+use kinesis_autoscaler::sim::strategy::{self, Outcome, Strategy};
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::IdleDatapoints;
 use serde_json::Value;
@@ -37,7 +37,7 @@ fn simulate(
 ) -> Outcome {
     let traffic = Traffic::new(scenario, trace).unwrap();
     let oracles = Oracles::compute(&traffic);
-    run::run(scenario, &traffic, &oracles, policy, strategy, &|_| {})
+    strategy::simulate(scenario, &traffic, &oracles, policy, strategy, &|_| {})
 }
 
 fn taxi() -> (Scenario, Trace) {

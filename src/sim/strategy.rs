@@ -121,7 +121,7 @@ pub struct Outcome {
 
 /// Runs `strategy` over `traffic`; `progress` is told the simulated minutes
 /// done so far.
-pub fn run(
+pub fn simulate(
     scenario: &Scenario,
     traffic: &Traffic,
     oracles: &Oracles,
@@ -129,7 +129,7 @@ pub fn run(
     strategy: Strategy,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
-    virtual_time().block_on(simulate(
+    virtual_time().block_on(replay(
         scenario, traffic, oracles, policy, strategy, progress,
     ))
 }
@@ -176,7 +176,7 @@ pub fn world(
     )
 }
 
-async fn simulate(
+async fn replay(
     scenario: &Scenario,
     traffic: &Traffic,
     oracles: &Oracles,
