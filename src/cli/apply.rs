@@ -28,15 +28,17 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
 
     let targets = pass::targets(&policy, read, args.stream.as_deref()).await?;
     let memory = Memory::default();
-    let results = pass::plan_streams(
-        read,
-        metrics,
-        &targets,
-        Utc::now(),
-        pass::MissingMetrics::Enable,
-        &memory,
-    )
-    .await;
+    let plan_all = || {
+        pass::plan_streams(
+            read,
+            metrics,
+            &targets,
+            Utc::now(),
+            pass::MissingMetrics::Enable,
+            &memory,
+        )
+    };
+    let results = plan_all().await;
     let mut planned: Vec<Planned> = Vec::new();
     let mut failed = false;
     for (_, result) in results {
@@ -74,15 +76,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         // The answer may have taken a while: plan again, and apply only if
         // the streams still call for exactly what was shown.
-        let again = pass::plan_streams(
-            read,
-            metrics,
-            &targets,
-            Utc::now(),
-            pass::MissingMetrics::Enable,
-            &memory,
-        )
-        .await;
+        let again = plan_all().await;
         let unchanged = again.len() == planned.len()
             && again.iter().zip(&planned).all(|((_, now), shown)| {
                 now.as_ref().is_ok_and(|now| {
