@@ -250,14 +250,14 @@ enum Wait {
 }
 
 /// The concrete call an action turns into once its target is found.
-enum Target {
+enum Reshard {
     Split { shard: ShardId, key: HashKey },
     Merge { shard: ShardId, adjacent: ShardId },
 }
 
 /// What re-reading the stream says about an action.
 enum Located {
-    Ready(Target),
+    Ready(Reshard),
     /// The layout already shows the action's result.
     Done,
     Stale(String),
@@ -440,7 +440,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             if issued_at.is_none() {
                 self.check_history(stream, since).await?;
             }
-            if matches!(target, Target::Split { .. }) {
+            if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
             }
             self.limiter.acquire().await;
@@ -458,8 +458,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             // The operation counts from its first attempt, as its cooldown does.
             let at = since;
             let result = match &target {
-                Target::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
-                Target::Merge { shard, adjacent } => {
+                Reshard::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
+                Reshard::Merge { shard, adjacent } => {
                     self.write.merge_shards(stream, shard, adjacent).await
                 }
             };
@@ -630,7 +630,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     None => by_range(range),
                 };
                 match found {
-                    Some(s) => Located::Ready(Target::Split {
+                    Some(s) => Located::Ready(Reshard::Split {
                         shard: s.id.clone(),
                         key: split.new_starting_hash_key,
                     }),
@@ -654,7 +654,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 let a = by_id(&merge.shard_id).filter(|s| s.range == low);
                 let b = by_id(&merge.adjacent_shard_id).filter(|s| s.range == high);
                 match (a, b) {
-                    (Some(a), Some(b)) => Located::Ready(Target::Merge {
+                    (Some(a), Some(b)) => Located::Ready(Reshard::Merge {
                         shard: a.id.clone(),
                         adjacent: b.id.clone(),
                     }),
