@@ -148,9 +148,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let end = match simulation {
         None => {
             let sdk = aws::load_config(&args.aws.options()).await;
-            let api = Arc::new(ApiLimiter::new(handle.get().quotas.clone()));
-            status.count_api_calls(api.clone());
-            let clients = aws::Clients::new(&sdk, api.clone());
+            let clients = aws::Clients::new(
+                &sdk,
+                Arc::new(ApiLimiter::new(handle.get().quotas.clone())),
+            );
+            status.count_api_calls(clients.limiter.clone());
             let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
             check_targets(&handle.get(), read).await?;
             let limiter = RateLimiter::for_reshards();
@@ -161,7 +163,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .on_event(&on_event);
             let record = |report: &PassReport| status.record_pass(report);
             let runner = Runner::new(&executor, metrics, &handle, &stop, schedule)
-                .limiting(&api)
+                .limiting(&clients.limiter)
                 .on_pass(&record)
                 .give_up_after(args.give_up_after);
             runner.run().await

@@ -6,8 +6,10 @@
 //! shell over this.
 
 use std::path::Path;
+#[cfg(any(test, feature = "lambda"))]
 use std::time::Duration;
 
+#[cfg(feature = "lambda")]
 use crate::apply::ExecutorConfig;
 use crate::error::Error;
 use crate::policy::Policy;
@@ -45,6 +47,7 @@ impl PolicySource {
 /// `KAS_WAIT_TIMEOUT` (longest wait for ACTIVE, default 10m) and
 /// `KAS_OPERATION_ESTIMATE` (time one reshard needs to finish and be
 /// recorded; none starts with less left, default 90s).
+#[cfg(feature = "lambda")]
 pub(crate) fn executor_config_from_env() -> Result<ExecutorConfig, Error> {
     let duration = |name: &str, default: Duration| -> Result<Duration, Error> {
         match std::env::var(name) {
@@ -66,6 +69,7 @@ pub(crate) fn executor_config_from_env() -> Result<ExecutorConfig, Error> {
 /// How long is left until `deadline` (epoch milliseconds, as Lambda gives
 /// it), less `margin` for returning the summary; `None` when there is no
 /// deadline (0).
+#[cfg(any(test, feature = "lambda"))]
 pub(crate) fn time_left(
     deadline_ms: u64,
     now: std::time::SystemTime,
