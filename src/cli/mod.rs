@@ -229,15 +229,17 @@ struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// The scenario (default: the bundled scenarios/diurnal-taxi.yaml).
-    #[arg(long, value_name = "FILE")]
-    scenario: Option<PathBuf>,
+    /// Repeat it, or give a folder, to run a suite: every scenario with
+    /// every strategy, one matrix.
+    #[arg(long, value_name = "FILE|FOLDER")]
+    scenario: Vec<PathBuf>,
     /// planner (the controller with the policy), uniform (stream-level
-    /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils)
-    /// or static:N.
+    /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils),
+    /// on-demand (Kinesis On-Demand mode) or static:N.
     #[arg(long, default_value = "planner", value_parser = parse_strategy)]
     strategy: crate::sim::strategy::Strategy,
-    /// Run planner, uniform and a static stream sized for the 99th
-    /// percentile on the same traffic, side by side.
+    /// Run planner, uniform, a static stream sized for the 99th percentile
+    /// and On-Demand on the same traffic, side by side.
     #[arg(long, conflicts_with = "strategy")]
     compare: bool,
     #[arg(long, value_enum, default_value_t = SimOutput::Table)]

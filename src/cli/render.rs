@@ -203,29 +203,69 @@ pub fn simulation(
     );
     let mut t = table(&[
         "STRATEGY",
+        "COST $",
+        "CONTROLLER $",
         "SHARD-HOURS",
         "VS DYADIC",
-        "THROTTLED",
         "THROTTLED %",
-        "SPLITS",
-        "MERGES",
-        "UPDATES",
+        "THROTTLED MIN",
+        "WORST MIN %",
+        "NEW SHARDS/DAY",
+        "RESHARDS",
         "MAX SHARDS",
     ]);
     for s in summaries {
         t.add_row(vec![
             s.strategy.clone(),
+            format!("{:.2}", s.cost_usd),
+            format!("{:.2}", s.cost_breakdown.controller_total()),
             format!("{:.1}", s.shard_hours),
             format!("{:.2}x", s.shard_hours / s.oracle_dyadic_shard_hours),
-            s.throttled_records.to_string(),
             format!("{:.4}%", s.throttled_fraction * 100.0),
-            s.splits.to_string(),
-            s.merges.to_string(),
-            s.shard_count_updates.to_string(),
+            s.throttled_minutes.to_string(),
+            format!("{:.1}%", s.worst_minute_throttled_fraction * 100.0),
+            format!("{:.1}", s.new_shards_per_day),
+            s.reshard_operations.to_string(),
             s.max_open_shards.to_string(),
         ]);
     }
     out.push_str(&lines(&t));
     out.push('\n');
+    if summaries.iter().any(|s| s.strategy == "on-demand") {
+        out.push_str("on-demand: shard-hours are the write capacity AWS holds for the stream, in shards' worth; it reshards out of sight, so its new shards are not counted\n");
+    }
+    out
+}
+
+/// A suite's matrix: a row per scenario and strategy.
+pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
+    let mut t = table(&[
+        "SCENARIO",
+        "STRATEGY",
+        "COST $",
+        "CONTROLLER $",
+        "VS DYADIC",
+        "THROTTLED %",
+        "NEW SHARDS/DAY",
+        "RESHARDS",
+    ]);
+    for row in rows {
+        for s in &row.results {
+            t.add_row(vec![
+                row.scenario.to_owned(),
+                s.strategy.clone(),
+                format!("{:.2}", s.cost_usd),
+                format!("{:.2}", s.cost_breakdown.controller_total()),
+                format!("{:.2}x", s.shard_hours / s.oracle_dyadic_shard_hours),
+                format!("{:.4}%", s.throttled_fraction * 100.0),
+                format!("{:.1}", s.new_shards_per_day),
+                s.reshard_operations.to_string(),
+            ]);
+        }
+    }
+    let mut out = lines(&t);
+    out.push_str(
+        "\non-demand: VS DYADIC is the capacity AWS holds, in shards' worth, against the oracle\n",
+    );
     out
 }

@@ -148,10 +148,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let end = match simulation {
         None => {
             let sdk = aws::load_config(&args.aws.options()).await;
-            let clients = aws::Clients::new(
-                &sdk,
-                Arc::new(ApiLimiter::new(handle.get().quotas.clone())),
-            );
+            let clients =
+                aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(handle.get().quotas.clone())));
             status.count_api_calls(clients.limiter.clone());
             let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
             check_targets(&handle.get(), read).await?;

@@ -31,68 +31,33 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         None => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
     }
     .map_err(Error::from)?;
-    let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
-    let rule = policy
-        .rule_for(&scenario.stream)
-        .ok_or_else(|| Error::StreamNotInPolicy {
-            stream: scenario.stream.clone(),
-            policy: policy.source.clone(),
-        })?;
-    let traffic = Traffic::new(&scenario, &trace)
-        .map_err(|message| Error::Usage(format!("scenario {}: {message}", scenario.name)))?;
-    let strategies = if args.compare {
-        vec![
-            Strategy::Planner,
-            Strategy::Uniform,
-            Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
-        ]
-    } else {
-        vec![args.strategy]
-    };
-    for strategy in &strategies {
-        strategy
-            .check(&scenario)
-            .map_err(|m| Error::Usage(format!("--strategy {strategy}: {m}")))?;
+    let paths = scenario_paths(&args.scenario)?;
+    if paths.len() > 1 {
+        if args.chart.is_some() {
+            return Err(Error::Usage(
+                "--chart draws one scenario; give one --scenario to draw it".into(),
+            )
+            .into());
+        }
+        return suite(&args, &policy, &paths).await;
     }
-
-    let stream_policy = rule.policy.clone();
-    let minutes = traffic.minutes();
-    let bar = progress_bar((minutes * strategies.len()) as u64);
+    let (scenario, trace) = load_scenario(paths.first().map(PathBuf::as_path))?;
+    let run = prepare(&policy, scenario, &trace, &args)?;
+    let minutes = run.traffic.minutes();
+    let bar = progress_bar((minutes * run.strategies.len()) as u64);
     let worker_bar = bar.clone();
     // The simulations block (each on its own virtual-time runtime), so they
-    // run on their own threads, one per strategy.
-    let (scenario, oracles, outcomes) = tokio::task::spawn_blocking(move || {
-        let bar = &worker_bar;
-        let oracles = Oracles::compute(&traffic);
-        let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
-            let handles: Vec<_> = strategies
-                .iter()
-                .map(|&strategy| {
-                    let (scenario, traffic, oracles, policy) =
-                        (&scenario, &traffic, &oracles, &stream_policy);
-                    scope.spawn(move || {
-                        let last = std::sync::atomic::AtomicUsize::new(0);
-                        let progress = |done: usize| {
-                            let before = last.swap(done, std::sync::atomic::Ordering::Relaxed);
-                            if let Some(bar) = bar {
-                                bar.inc(done.saturating_sub(before) as u64);
-                            }
-                        };
-                        strategy::simulate(scenario, traffic, oracles, policy, strategy, &progress)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a simulation thread finished"))
-                .collect()
-        });
-        (scenario, oracles, outcomes)
+    // run on their own threads.
+    let (run, mut results) = tokio::task::spawn_blocking(move || {
+        let results = simulate_all(std::slice::from_ref(&run), worker_bar.as_ref());
+        (run, results)
     })
     .await?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let (oracles, outcomes) = results.remove(0);
+    let scenario = &run.scenario;
 
     let chart_path = args
         .chart
@@ -118,12 +83,195 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         SimOutput::Json if args.compare => print_json(&summaries)?,
         SimOutput::Json => print_json(summaries[0])?,
         SimOutput::Table => {
-            let mut text = super::render::simulation(&scenario, &summaries);
+            let mut text = super::render::simulation(scenario, &summaries);
             text.push_str(&format!("\nchart: {}\n", chart_path.display()));
             write_stdout(&text)?;
         }
     }
     Ok(exit::OK)
+}
+
+/// One scenario ready to simulate: its traffic, policy and strategies.
+struct Prepared {
+    scenario: Scenario,
+    traffic: Traffic,
+    policy: crate::policy::StreamPolicy,
+    strategies: Vec<Strategy>,
+}
+
+/// Checks `scenario` against `policy` and the strategies asked for, and
+/// builds its traffic: everything that can be refused is refused before
+/// any simulation starts.
+fn prepare(
+    policy: &Policy,
+    scenario: Scenario,
+    trace: &Trace,
+    args: &SimulateArgs,
+) -> anyhow::Result<Prepared> {
+    let rule = policy
+        .rule_for(&scenario.stream)
+        .ok_or_else(|| Error::StreamNotInPolicy {
+            stream: scenario.stream.clone(),
+            policy: policy.source.clone(),
+        })?;
+    let traffic = Traffic::new(&scenario, trace)
+        .map_err(|message| Error::Usage(format!("scenario {}: {message}", scenario.name)))?;
+    let strategies = if args.compare || args.scenario.len() > 1 || is_folder(&args.scenario) {
+        vec![
+            Strategy::Planner,
+            Strategy::Uniform,
+            Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
+            Strategy::OnDemand,
+        ]
+    } else {
+        vec![args.strategy]
+    };
+    for strategy in &strategies {
+        strategy.check(&scenario).map_err(|m| {
+            Error::Usage(format!(
+                "scenario {}: --strategy {strategy}: {m}",
+                scenario.name
+            ))
+        })?;
+    }
+    Ok(Prepared {
+        policy: rule.policy.clone(),
+        scenario,
+        traffic,
+        strategies,
+    })
+}
+
+/// Runs every strategy of every prepared scenario, as many at once as the
+/// machine has cores, and returns each scenario's oracles and outcomes in
+/// order.
+fn simulate_all(runs: &[Prepared], bar: Option<&ProgressBar>) -> Vec<(Oracles, Vec<Outcome>)> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let oracles: Vec<Oracles> = runs.iter().map(|r| Oracles::compute(&r.traffic)).collect();
+    let jobs: Vec<(usize, usize)> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| (0..r.strategies.len()).map(move |j| (i, j)))
+        .collect();
+    let outcomes: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(jobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(i, j)) = jobs.get(k) else { break };
+                    let run = &runs[i];
+                    let last = AtomicUsize::new(0);
+                    let progress = |done: usize| {
+                        let before = last.swap(done, Ordering::Relaxed);
+                        if let Some(bar) = bar {
+                            bar.inc(done.saturating_sub(before) as u64);
+                        }
+                    };
+                    let outcome = strategy::simulate(
+                        &run.scenario,
+                        &run.traffic,
+                        &oracles[i],
+                        &run.policy,
+                        run.strategies[j],
+                        &progress,
+                    );
+                    *outcomes[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+                }
+            });
+        }
+    });
+    let mut outcomes = outcomes.into_iter().map(|o| {
+        o.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect("every job ran")
+    });
+    runs.iter()
+        .zip(oracles)
+        .map(|(run, oracles)| {
+            let mine = outcomes.by_ref().take(run.strategies.len()).collect();
+            (oracles, mine)
+        })
+        .collect()
+}
+
+/// The scenarios of a suite: each `--scenario` file, or the `.yaml` files
+/// of a folder given as one, in name order.
+fn scenario_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for path in given {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::Usage(format!("cannot read folder {}: {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "folder {} holds no scenario (*.yaml)",
+                    path.display()
+                ))
+                .into());
+            }
+            found.sort();
+            paths.extend(found);
+        } else {
+            paths.push(path.clone());
+        }
+    }
+    Ok(paths)
+}
+
+fn is_folder(given: &[PathBuf]) -> bool {
+    given.iter().any(|p| p.is_dir())
+}
+
+/// A suite: every scenario with every strategy, one matrix.
+async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let (scenario, trace) = load_scenario(Some(path))?;
+        runs.push(prepare(policy, scenario, &trace, args)?);
+    }
+    let total: usize = runs
+        .iter()
+        .map(|r| r.traffic.minutes() * r.strategies.len())
+        .sum();
+    let bar = progress_bar(total as u64);
+    let worker_bar = bar.clone();
+    let (runs, results) = tokio::task::spawn_blocking(move || {
+        let results = simulate_all(&runs, worker_bar.as_ref());
+        (runs, results)
+    })
+    .await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let rows: Vec<SuiteRow<'_>> = runs
+        .iter()
+        .zip(&results)
+        .map(|(run, (_, outcomes))| SuiteRow {
+            scenario: &run.scenario.name,
+            results: outcomes.iter().map(|o| &o.summary).collect(),
+        })
+        .collect();
+    match args.output {
+        SimOutput::Json => print_json(&rows)?,
+        SimOutput::Table => write_stdout(&super::render::suite(&rows))?,
+    }
+    Ok(exit::OK)
+}
+
+/// One scenario's row of a suite: each strategy's summary.
+#[derive(serde::Serialize)]
+pub(crate) struct SuiteRow<'a> {
+    pub scenario: &'a str,
+    pub results: Vec<&'a Summary>,
 }
 
 /// The scenario and its trace: from files, or the bundled default.

@@ -6,7 +6,9 @@
 //! time, and the simulator replays traffic through it.
 
 pub mod chart;
+pub mod cost;
 pub mod kinesis;
+pub mod on_demand;
 pub mod oracle;
 pub mod scenario;
 pub mod strategy;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::cost::Prices;
 use super::world::{IdleDatapoints, Publishing};
 pub use crate::input::ScenarioError;
 use crate::input::yaml;
@@ -41,6 +42,11 @@ struct ScenarioFile {
     shard_limit: Option<u32>,
     #[serde(default)]
     uniform: UniformFile,
+    /// Consumers reading every record (On-Demand bills each one's reads).
+    consumers: Option<u32>,
+    /// Overrides of the us-east-1 list prices.
+    #[serde(default)]
+    prices: Prices,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -281,6 +287,10 @@ pub(crate) const DEFAULT_SHARD_LIMIT: u32 = 500;
 /// in its largest regions).
 pub(crate) const MAX_SHARD_LIMIT: u32 = 20_000;
 
+/// The most consumers a scenario may have read the stream (AWS allows 20
+/// enhanced fan-out consumers per stream).
+pub(crate) const MAX_CONSUMERS: u32 = 20;
+
 /// The share of shard datapoints lost when a scenario does not say.
 pub(crate) const DEFAULT_METRICS_GAPS: f64 = 0.001;
 
@@ -332,6 +342,9 @@ pub struct Scenario {
     pub burstiness: f64,
     pub shard_limit: u32,
     pub uniform: UniformSettings,
+    /// Consumers reading every record.
+    pub consumers: u32,
+    pub prices: Prices,
 }
 
 impl Scenario {
@@ -421,6 +434,17 @@ impl Scenario {
             return Err(invalid(format!(
                 "initial_shards: must be in 1 ..= shard_limit ({shard_limit}), got {}",
                 f.initial_shards
+            )));
+        }
+        let consumers = f.consumers.unwrap_or(1);
+        if !(1..=MAX_CONSUMERS).contains(&consumers) {
+            return Err(invalid(format!(
+                "consumers: must be in 1 ..= {MAX_CONSUMERS}, got {consumers}"
+            )));
+        }
+        if let Some((name, value)) = f.prices.invalid() {
+            return Err(invalid(format!(
+                "prices.{name}: must be a price in US dollars, 0 or more, got {value}"
             )));
         }
         let noise = f.noise.unwrap_or(0.02);
@@ -568,6 +592,8 @@ impl Scenario {
             burstiness,
             shard_limit,
             uniform,
+            consumers,
+            prices: f.prices.clone(),
         })
     }
 }

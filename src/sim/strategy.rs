@@ -17,7 +17,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tracing::instrument::WithSubscriber;
 
+use super::cost::{Billing, CostBreakdown, Usage, cost};
 use super::kinesis::{MAX_UPDATE_SHARD_COUNT, SimConfig, SimKinesis};
+use super::on_demand;
 use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
@@ -44,6 +46,8 @@ pub enum Strategy {
     Uniform,
     /// A fixed number of shards.
     Static(u32),
+    /// Kinesis On-Demand (Standard): no shards to manage.
+    OnDemand,
 }
 
 impl FromStr for Strategy {
@@ -53,10 +57,11 @@ impl FromStr for Strategy {
         match s {
             "planner" => Ok(Strategy::Planner),
             "uniform" => Ok(Strategy::Uniform),
+            "on-demand" => Ok(Strategy::OnDemand),
             _ => match s.strip_prefix("static:").map(str::parse::<u32>) {
                 Some(Ok(n)) if (1..=MAX_UPDATE_SHARD_COUNT).contains(&n) => Ok(Strategy::Static(n)),
                 _ => Err(format!(
-                    "{} is not a strategy; use planner, uniform or static:N (1 <= N <= {MAX_UPDATE_SHARD_COUNT} shards)",
+                    "{} is not a strategy; use planner, uniform, on-demand or static:N (1 <= N <= {MAX_UPDATE_SHARD_COUNT} shards)",
                     crate::input::quote(s)
                 )),
             },
@@ -83,6 +88,7 @@ impl fmt::Display for Strategy {
             Strategy::Planner => f.write_str("planner"),
             Strategy::Uniform => f.write_str("uniform"),
             Strategy::Static(n) => write!(f, "static:{n}"),
+            Strategy::OnDemand => f.write_str("on-demand"),
         }
     }
 }
@@ -105,6 +111,20 @@ pub struct Summary {
     pub oracle_dyadic_shard_hours: f64,
     pub oracle_ideal_shard_hours: f64,
     pub simulated_minutes: usize,
+    /// Shards created: two per split, one per merge, what Kinesis creates
+    /// for an UpdateShardCount. (On-Demand reshards out of sight: 0.)
+    pub new_shards: u32,
+    pub new_shards_per_day: f64,
+    /// Splits, merges and UpdateShardCount calls.
+    pub reshard_operations: u32,
+    /// Minutes with any throttled write.
+    pub throttled_minutes: u32,
+    /// The largest share of a minute's records throttled.
+    pub worst_minute_throttled_fraction: f64,
+    /// Everything, in US dollars: the stream, its data, and running the
+    /// controller.
+    pub cost_usd: f64,
+    pub cost_breakdown: CostBreakdown,
 }
 
 /// A run's summary, its minute-by-minute record (for charts), and the
@@ -184,13 +204,34 @@ async fn replay(
     strategy: Strategy,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
+    if strategy == Strategy::OnDemand {
+        let minutes = on_demand::play(traffic);
+        progress(traffic.minutes());
+        let usage = Usage {
+            consumers: scenario.consumers,
+            ..Usage::default()
+        };
+        return Outcome {
+            summary: summarize(
+                scenario,
+                strategy,
+                oracles,
+                &minutes,
+                Churn::default(),
+                usage,
+            ),
+            minutes,
+            shards: Vec::new(),
+            log: Vec::new(),
+        };
+    }
     let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
     let clock = TokioClock::starting_at(start);
-    let shards = match strategy {
+    let initial = match strategy {
         Strategy::Static(n) => n,
         _ => scenario.initial_shards,
     };
-    let world = world(scenario, traffic.clone(), clock, start, shards);
+    let world = world(scenario, traffic.clone(), clock, start, initial);
     let end = start + TimeDelta::minutes(traffic.minutes() as i64);
     let done = |clock: &TokioClock| {
         ((clock.now() - start).num_minutes().max(0) as usize).min(traffic.minutes())
@@ -239,22 +280,92 @@ async fn replay(
                 ticks.wait().await;
             }
         }
-        Strategy::Static(_) => {}
+        Strategy::Static(_) | Strategy::OnDemand => {}
     }
     tokio::time::sleep_until(clock.instant_at(end)).await;
     progress(traffic.minutes());
 
     let minutes = world.stats();
     let count = |op: &str| world.kinesis.calls(op) as u32;
+    let shards = world
+        .kinesis
+        .stream(&scenario.stream)
+        .map(|s| s.shards)
+        .unwrap_or_default();
+    let churn = Churn {
+        splits: count("SplitShard"),
+        merges: count("MergeShards"),
+        shard_count_updates: count("UpdateShardCount"),
+        new_shards: shards.len().saturating_sub(initial as usize) as u32,
+    };
+    let usage = Usage {
+        shard_metrics: match strategy {
+            Strategy::Planner => policy.needed_metrics().len() as u32,
+            _ => 0,
+        },
+        metrics_requested: world.metrics_requested() as f64,
+        controller: matches!(strategy, Strategy::Planner | Strategy::Uniform),
+        consumers: scenario.consumers,
+        ..Usage::default()
+    };
+    Outcome {
+        summary: summarize(scenario, strategy, oracles, &minutes, churn, usage),
+        minutes,
+        shards,
+        log: world.kinesis.log(),
+    }
+}
+
+/// The resharding a strategy did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Churn {
+    splits: u32,
+    merges: u32,
+    shard_count_updates: u32,
+    new_shards: u32,
+}
+
+/// The summary of a run: throttling, churn and cost. `usage` holds what
+/// the minutes do not (metrics, reads, a controller); the rest is filled
+/// in here.
+fn summarize(
+    scenario: &Scenario,
+    strategy: Strategy,
+    oracles: &Oracles,
+    minutes: &[MinuteStats],
+    churn: Churn,
+    usage: Usage,
+) -> Summary {
     let total_records: f64 = minutes.iter().map(|m| m.offered.records).sum();
     let throttled: f64 = minutes.iter().map(|m| m.throttled_records).sum();
-    let summary = Summary {
+    let shard_hours = minutes
+        .iter()
+        .map(|m| f64::from(m.open_shards))
+        .sum::<f64>()
+        / 60.0;
+    let days = minutes.len() as f64 / 1440.0;
+    let usage = Usage {
+        hours: minutes.len() as f64 / 60.0,
+        shard_hours,
+        records: minutes.iter().map(|m| m.accepted_records).sum(),
+        record_size: scenario.record_size as f64,
+        ..usage
+    };
+    let billing = match strategy {
+        Strategy::OnDemand => Billing::OnDemand,
+        _ => Billing::Provisioned,
+    };
+    let breakdown = cost(billing, &usage, &scenario.prices);
+    let fraction = |m: &MinuteStats| {
+        if m.offered.records > 0.0 {
+            m.throttled_records / m.offered.records
+        } else {
+            0.0
+        }
+    };
+    Summary {
         strategy: strategy.to_string(),
-        shard_hours: minutes
-            .iter()
-            .map(|m| f64::from(m.open_shards))
-            .sum::<f64>()
-            / 60.0,
+        shard_hours,
         throttled_records: throttled.round() as u64,
         total_records: total_records.round() as u64,
         throttled_fraction: if total_records > 0.0 {
@@ -262,24 +373,27 @@ async fn replay(
         } else {
             0.0
         },
-        splits: count("SplitShard"),
-        merges: count("MergeShards"),
-        shard_count_updates: count("UpdateShardCount"),
+        splits: churn.splits,
+        merges: churn.merges,
+        shard_count_updates: churn.shard_count_updates,
         max_open_shards: minutes.iter().map(|m| m.open_shards).max().unwrap_or(0),
         oracle_dyadic_shard_hours: oracles.dyadic_shard_hours(),
         oracle_ideal_shard_hours: oracles.ideal_shard_hours(),
         simulated_minutes: minutes.len(),
-    };
-    let shards = world
-        .kinesis
-        .stream(&scenario.stream)
-        .map(|s| s.shards)
-        .unwrap_or_default();
-    Outcome {
-        summary,
-        minutes,
-        shards,
-        log: world.kinesis.log(),
+        new_shards: churn.new_shards,
+        new_shards_per_day: if days > 0.0 {
+            f64::from(churn.new_shards) / days
+        } else {
+            0.0
+        },
+        reshard_operations: churn.splits + churn.merges + churn.shard_count_updates,
+        throttled_minutes: minutes
+            .iter()
+            .filter(|m| m.throttled_records >= 0.5)
+            .count() as u32,
+        worst_minute_throttled_fraction: minutes.iter().map(fraction).fold(0.0, f64::max),
+        cost_usd: breakdown.total(),
+        cost_breakdown: breakdown,
     }
 }
 
@@ -334,6 +448,8 @@ async fn uniform_check(
         .scale_up_after_minutes
         .max(settings.scale_down_after_minutes) as usize;
     let (mut high, mut low) = (0u32, 0u32);
+    // IncomingBytes and IncomingRecords, read each check.
+    world.note_metrics_requested(2);
     for minute in world.stream_sums(window) {
         match minute {
             None => low += 1,

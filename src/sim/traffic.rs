@@ -162,6 +162,14 @@ impl KeySpace {
         }
     }
 
+    /// The share of the heaviest single key.
+    fn heaviest(&self) -> f64 {
+        self.prefix
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max)
+    }
+
     fn share(&self, range: HashKeyRange) -> f64 {
         let lo = self.hashes.partition_point(|h| *h < range.start().0);
         let hi = self.hashes.partition_point(|h| *h <= range.end().0);
@@ -285,6 +293,30 @@ impl Traffic {
             None => range.share_of_key_space(),
         };
         (1.0 - hot_total) * base + hot_inside
+    }
+
+    /// The shares of all traffic in `minute` that single partition keys
+    /// carry, for the keys heavy enough to matter: each hot key, and the
+    /// heaviest key of a Zipf key set. Uniform keys carry none (each is a
+    /// vanishing share).
+    pub fn single_key_shares(&self, minute: usize) -> Vec<f64> {
+        let active: Vec<f64> = self
+            .hot
+            .iter()
+            .filter(|h| h.start <= minute && minute < h.end)
+            .map(|h| h.share)
+            .collect();
+        let rest = 1.0 - active.iter().sum::<f64>();
+        let mut shares = active;
+        if let Some(keys) = &self.keys {
+            shares.push(rest * keys.heaviest());
+        }
+        shares
+    }
+
+    /// The size of every record, in bytes.
+    pub fn record_size(&self) -> f64 {
+        self.record_size
     }
 
     /// Whether the key distribution changes between `a` and `b` (a hot key

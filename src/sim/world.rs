@@ -141,6 +141,9 @@ pub struct SimWorld<C> {
     publishing: Publishing,
     burstiness: f64,
     state: Mutex<WorldState>,
+    /// Metrics requested from the simulated CloudWatch, as AWS bills
+    /// GetMetricData.
+    metrics_requested: std::sync::atomic::AtomicU64,
 }
 
 /// Writes throttled in a minute that offers `offered` against a per-minute
@@ -158,6 +161,19 @@ pub fn throttled(offered: f64, limit: f64, burstiness: f64) -> f64 {
 }
 
 impl<C: Clock + Clone> SimWorld<C> {
+    /// Metrics requested so far (GetMetricData bills per metric).
+    pub fn metrics_requested(&self) -> u64 {
+        self.metrics_requested
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `n` metrics requested by a strategy reading outside
+    /// [`MetricsRead`] (the uniform baseline's stream-level reads).
+    pub(crate) fn note_metrics_requested(&self, n: usize) {
+        self.metrics_requested
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A world whose traffic starts at `start` on `stream` in `kinesis`.
     pub fn new(
         kinesis: SimKinesis<C>,
@@ -177,6 +193,7 @@ impl<C: Clock + Clone> SimWorld<C> {
             publishing,
             burstiness,
             state: Mutex::new(WorldState::default()),
+            metrics_requested: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -396,6 +413,8 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
         start: DateTime<Utc>,
         minutes: u32,
     ) -> ApiResult<Metrics> {
+        // The stream's two series, and each shard's.
+        self.note_metrics_requested(2 + shards.len() * metrics.len());
         self.catch_up();
         let now = self.clock.now();
         let state = self.lock();

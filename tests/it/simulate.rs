@@ -250,6 +250,12 @@ fn simulate_json_has_the_documented_keys() {
         "max_open_shards",
         "oracle_dyadic_shard_hours",
         "oracle_ideal_shard_hours",
+        "new_shards",
+        "new_shards_per_day",
+        "reshard_operations",
+        "throttled_minutes",
+        "worst_minute_throttled_fraction",
+        "cost_usd",
     ] {
         assert!(
             summary.get(key).is_some_and(|v| v.is_number()),
@@ -257,10 +263,27 @@ fn simulate_json_has_the_documented_keys() {
         );
     }
     assert_eq!(summary["strategy"], "planner");
+    // Churn: a split makes two shards, a merge one.
+    let n = |k: &str| summary[k].as_u64().unwrap();
+    assert_eq!(n("new_shards"), 2 * n("splits") + n("merges"));
+    assert_eq!(n("reshard_operations"), n("splits") + n("merges"));
+    // The all-in cost is the sum of its parts, the controller's included.
+    let parts = summary["cost_breakdown"].as_object().unwrap();
+    let sum: f64 = parts.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - summary["cost_usd"].as_f64().unwrap()).abs() < 1e-9);
+    for part in [
+        "capacity_usd",
+        "data_usd",
+        "shard_metrics_usd",
+        "metric_requests_usd",
+        "controller_usd",
+    ] {
+        assert!(parts[part].as_f64().unwrap() > 0.0, "{part} in {summary}");
+    }
 }
 
 #[test]
-fn compare_runs_three_strategies_on_the_same_traffic_and_draws_them() {
+fn compare_runs_four_strategies_on_the_same_traffic_and_draws_them() {
     let chart = std::env::temp_dir().join(format!("kas-compare-{}.svg", std::process::id()));
     let out = bin()
         .args([
@@ -290,6 +313,13 @@ fn compare_runs_three_strategies_on_the_same_traffic_and_draws_them() {
         .collect();
     assert_eq!(strategies[..2], ["planner", "uniform"]);
     assert!(strategies[2].starts_with("static:"));
+    assert_eq!(strategies[3], "on-demand");
+    // On-Demand: no shard-level metrics, no controller, no shards seen
+    // coming and going.
+    let on_demand = &runs[3];
+    assert_eq!(on_demand["cost_breakdown"]["shard_metrics_usd"], 0.0);
+    assert_eq!(on_demand["cost_breakdown"]["controller_usd"], 0.0);
+    assert_eq!(on_demand["new_shards"], 0);
     let totals: Vec<&Value> = runs
         .as_array()
         .unwrap()
@@ -382,7 +412,10 @@ fn bad_scenarios_and_strategies_are_bad_input() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("use planner, uniform or static:N"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("use planner, uniform, on-demand or static:N")
+    );
 }
 
 /// A trace at `high` for `hours_high` hours, then at `low`, every 5 minutes.
@@ -399,7 +432,6 @@ fn falling_trace(hours_high: u32, hours: u32, high: f64, low: f64) -> Trace {
 /// The bundled simulation policy, for the stream `simulated`.
 fn simulation_policy() -> StreamPolicy {
     let text = std::fs::read_to_string("policies/simulation.yaml").unwrap();
-    let text = text.replace("  - name: taxi-rides", "  - name: simulated");
     let policy =
         kinesis_autoscaler::policy::Policy::parse(&text, Path::new("simulation.yaml")).unwrap();
     policy.rule_for("simulated").unwrap().policy.clone()
@@ -457,4 +489,124 @@ metrics_gaps: 0.01
             "delay {delay}: open shards after coming down: {after:?}"
         );
     }
+}
+
+/// A user's own scenario runs as it is: with no `--policy`, the bundled
+/// simulation policy's settings apply to whatever stream it names, or to
+/// the unnamed one; an explicit policy that does not name it is still
+/// refused, naming the stream.
+#[test]
+fn any_scenario_runs_with_the_bundled_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = std::fs::canonicalize("traces/nyc_taxi.csv").unwrap();
+    for stream in ["", "stream: clicks\n"] {
+        let path = dir.path().join("mine.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "{stream}trace: {}\npeak: 2MiB/s\nrecord_size: 1KiB\ninitial_shards: 2\nduration: 1d\n",
+                trace.display()
+            ),
+        )
+        .unwrap();
+        let out = bin()
+            .args(["simulate", "--output", "json", "--scenario"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stream:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["simulated_minutes"], 1440);
+    }
+    let out = bin()
+        .args([
+            "simulate",
+            "--policy",
+            "policies/example.yaml",
+            "--scenario",
+        ])
+        .arg(dir.path().join("mine.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stream \"clicks\" is not named in policy policies/example.yaml"),
+        "{stderr}"
+    );
+}
+
+/// A suite: two scenarios (the second louder, with a hot key), each
+/// with every strategy, in one matrix; the same seed gives the same JSON.
+#[test]
+fn a_suite_is_one_matrix_and_its_json_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = std::fs::canonicalize("traces/nyc_taxi.csv").unwrap();
+    let write = |name: &str, extra: &str| {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\ntrace: {}\nrecord_size: 1KiB\ninitial_shards: 2\nduration: 12h\n{extra}",
+                trace.display()
+            ),
+        )
+        .unwrap();
+    };
+    write("quiet", "peak: 1MiB/s\n");
+    write(
+        "loud",
+        "peak: 8MiB/s\nhot_keys: [ { key: k, start: 0h, end: 12h, share: 0.6 } ]\n",
+    );
+    // A file that is not a scenario is not read.
+    std::fs::write(dir.path().join("notes.txt"), "not a scenario").unwrap();
+    let out = bin()
+        .args(["simulate", "--output", "json", "--scenario"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["loud", "quiet"], "in file name order");
+    for row in rows.as_array().unwrap() {
+        let strategies: Vec<&str> = row["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["strategy"].as_str().unwrap())
+            .collect();
+        assert_eq!(strategies.len(), 4);
+        assert_eq!(strategies[..2], ["planner", "uniform"]);
+        assert_eq!(strategies[3], "on-demand");
+    }
+    // The hot key takes up to 4.8 MiB/s: more than one shard's worth,
+    // which On-Demand cannot spread either.
+    let loud_on_demand = &rows[0]["results"][3];
+    assert!(loud_on_demand["throttled_records"].as_u64().unwrap() > 0);
+    insta::assert_snapshot!(String::from_utf8(out.stdout.clone()).unwrap());
+
+    // Run again: the same numbers.
+    let again = bin()
+        .args(["simulate", "--output", "json", "--scenario"])
+        .arg(dir.path().join("loud.yaml"))
+        .arg("--scenario")
+        .arg(dir.path().join("quiet.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(again.stdout, out.stdout);
 }

@@ -1,0 +1,248 @@
+//! What a strategy costs in US dollars: the stream itself (provisioned
+//! shards or an On-Demand stream), the data it takes, and the controller's
+//! own running cost (shard-level metrics, metric reads, where it runs).
+//!
+//! Default prices are us-east-1's list prices; a scenario's `prices:` block
+//! overrides any of them for another region or contract.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes in the 25 KB PUT payload unit provisioned streams bill records in.
+const PUT_PAYLOAD_UNIT: f64 = 25.0 * 1024.0;
+/// Bytes in the 1 KB unit On-Demand rounds each record up to.
+const ON_DEMAND_UNIT: f64 = 1024.0;
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// Hours in CloudWatch's billing month (metrics are prorated hourly).
+const HOURS_PER_MONTH: f64 = 730.0;
+
+/// Prices in US dollars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Prices {
+    /// Provisioned: per shard-hour.
+    pub shard_hour: f64,
+    /// Provisioned: per million 25 KB PUT payload units.
+    pub put_payload_units_per_million: f64,
+    /// On-Demand Standard: per stream-hour.
+    pub on_demand_stream_hour: f64,
+    /// On-Demand Standard: per GB written (each record rounded up to 1 KB).
+    pub on_demand_data_in_per_gb: f64,
+    /// On-Demand Standard: per GB read, by each consumer.
+    pub on_demand_data_out_per_gb: f64,
+    /// CloudWatch: per metric-month (each shard-level metric of each shard
+    /// is one metric).
+    pub metric_month: f64,
+    /// CloudWatch GetMetricData: per 1,000 metrics requested.
+    pub get_metric_data_per_thousand_metrics: f64,
+    /// Where the controller runs, per hour (default: a 128 MB Lambda with a
+    /// one-second pass each minute).
+    pub controller_hour: f64,
+}
+
+impl Default for Prices {
+    /// us-east-1 list prices.
+    fn default() -> Self {
+        Prices {
+            shard_hour: 0.015,
+            put_payload_units_per_million: 0.014,
+            on_demand_stream_hour: 0.04,
+            on_demand_data_in_per_gb: 0.08,
+            on_demand_data_out_per_gb: 0.04,
+            metric_month: 0.30,
+            get_metric_data_per_thousand_metrics: 0.01,
+            // 60 invocations an hour of 1 s at 0.125 GB: 7.5 GB-s at
+            // $0.0000166667, plus 60 requests at $0.20 per million.
+            controller_hour: 60.0 * (0.125 * 0.000_016_666_7 + 0.000_000_2),
+        }
+    }
+}
+
+impl Prices {
+    /// The names a `prices:` block may set, for messages.
+    pub const FIELDS: &'static [&'static str] = &[
+        "shard_hour",
+        "put_payload_units_per_million",
+        "on_demand_stream_hour",
+        "on_demand_data_in_per_gb",
+        "on_demand_data_out_per_gb",
+        "metric_month",
+        "get_metric_data_per_thousand_metrics",
+        "controller_hour",
+    ];
+
+    /// The first price that is negative or not a number, by name.
+    pub fn invalid(&self) -> Option<(&'static str, f64)> {
+        let values = [
+            self.shard_hour,
+            self.put_payload_units_per_million,
+            self.on_demand_stream_hour,
+            self.on_demand_data_in_per_gb,
+            self.on_demand_data_out_per_gb,
+            self.metric_month,
+            self.get_metric_data_per_thousand_metrics,
+            self.controller_hour,
+        ];
+        Self::FIELDS
+            .iter()
+            .zip(values)
+            .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+            .map(|(n, v)| (*n, v))
+    }
+}
+
+/// How a stream is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    Provisioned,
+    OnDemand,
+}
+
+/// What one simulation used, in the units AWS bills.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Usage {
+    pub hours: f64,
+    /// Open shards summed over time (provisioned).
+    pub shard_hours: f64,
+    /// Records written (accepted), and the size of each.
+    pub records: f64,
+    pub record_size: f64,
+    /// Consumers reading every record.
+    pub consumers: u32,
+    /// Shard-level metrics enabled on every shard.
+    pub shard_metrics: u32,
+    /// Metrics requested from CloudWatch, all calls together.
+    pub metrics_requested: f64,
+    /// Whether a controller runs (and costs `controller_hour`).
+    pub controller: bool,
+}
+
+/// A strategy's cost, all in, and its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct CostBreakdown {
+    /// Shard-hours (provisioned) or stream-hours (On-Demand).
+    pub capacity_usd: f64,
+    /// PUT payload units (provisioned) or data in and out (On-Demand).
+    pub data_usd: f64,
+    /// Shard-level metrics in CloudWatch.
+    pub shard_metrics_usd: f64,
+    /// GetMetricData (or GetMetricStatistics) requests.
+    pub metric_requests_usd: f64,
+    /// The Lambda or sidecar the controller runs on.
+    pub controller_usd: f64,
+}
+
+impl CostBreakdown {
+    /// Everything.
+    pub fn total(&self) -> f64 {
+        self.capacity_usd + self.data_usd + self.controller_total()
+    }
+
+    /// What running the controller costs: its metrics, its reads and its
+    /// host.
+    pub fn controller_total(&self) -> f64 {
+        self.shard_metrics_usd + self.metric_requests_usd + self.controller_usd
+    }
+}
+
+/// What `usage` costs at `prices`, billed as `billing`.
+pub fn cost(billing: Billing, usage: &Usage, prices: &Prices) -> CostBreakdown {
+    let units = |unit: f64| usage.records * (usage.record_size / unit).ceil();
+    let (capacity_usd, data_usd) = match billing {
+        Billing::Provisioned => (
+            usage.shard_hours * prices.shard_hour,
+            units(PUT_PAYLOAD_UNIT) / 1e6 * prices.put_payload_units_per_million,
+        ),
+        Billing::OnDemand => {
+            let gb = units(ON_DEMAND_UNIT) * ON_DEMAND_UNIT / GB;
+            (
+                usage.hours * prices.on_demand_stream_hour,
+                gb * prices.on_demand_data_in_per_gb
+                    + gb * f64::from(usage.consumers) * prices.on_demand_data_out_per_gb,
+            )
+        }
+    };
+    CostBreakdown {
+        capacity_usd,
+        data_usd,
+        shard_metrics_usd: f64::from(usage.shard_metrics) * usage.shard_hours / HOURS_PER_MONTH
+            * prices.metric_month,
+        metric_requests_usd: usage.metrics_requested / 1000.0
+            * prices.get_metric_data_per_thousand_metrics,
+        controller_usd: if usage.controller {
+            usage.hours * prices.controller_hour
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn a_static_two_shard_stream_for_one_hour_costs_what_aws_bills() {
+        // 2 shards for 1 hour at 1,000 records/s of 30 KiB: each record is
+        // two 25 KB PUT payload units.
+        let usage = Usage {
+            hours: 1.0,
+            shard_hours: 2.0,
+            records: 3_600_000.0,
+            record_size: 30.0 * 1024.0,
+            consumers: 1,
+            ..Usage::default()
+        };
+        let c = cost(Billing::Provisioned, &usage, &Prices::default());
+        // 2 x $0.015 = $0.03; 7.2 million units x $0.014 = $0.1008.
+        assert!(close(c.capacity_usd, 0.03), "{c:?}");
+        assert!(close(c.data_usd, 0.1008), "{c:?}");
+        assert!(close(c.controller_total(), 0.0), "{c:?}");
+        assert!(close(c.total(), 0.1308), "{c:?}");
+    }
+
+    #[test]
+    fn on_demand_bills_the_stream_hour_and_each_kb_in_and_out() {
+        // 1 hour, 1,048,576 records of 1.5 KiB (2 KB billed each: 2 GiB),
+        // read by two consumers.
+        let usage = Usage {
+            hours: 1.0,
+            records: 1_048_576.0,
+            record_size: 1536.0,
+            consumers: 2,
+            ..Usage::default()
+        };
+        let c = cost(Billing::OnDemand, &usage, &Prices::default());
+        assert!(close(c.capacity_usd, 0.04), "{c:?}");
+        // 2 GB in at $0.08, 2 x 2 GB out at $0.04.
+        assert!(close(c.data_usd, 0.16 + 0.16), "{c:?}");
+    }
+
+    #[test]
+    fn the_controller_pays_for_its_metrics_reads_and_host() {
+        // 3 shard-level metrics on 4 shards for 730 hours: 12 metric-months.
+        let usage = Usage {
+            hours: 730.0,
+            shard_hours: 4.0 * 730.0,
+            shard_metrics: 3,
+            metrics_requested: 2_000_000.0,
+            controller: true,
+            ..Usage::default()
+        };
+        let prices = Prices {
+            controller_hour: 0.01,
+            ..Prices::default()
+        };
+        let c = cost(Billing::Provisioned, &usage, &prices);
+        assert!(close(c.shard_metrics_usd, 12.0 * 0.30), "{c:?}");
+        assert!(close(c.metric_requests_usd, 20.0), "{c:?}");
+        assert!(close(c.controller_usd, 7.3), "{c:?}");
+        assert!(
+            close(c.total(), c.capacity_usd + c.data_usd + 3.6 + 20.0 + 7.3),
+            "{c:?}"
+        );
+    }
+}
