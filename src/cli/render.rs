@@ -241,6 +241,7 @@ pub fn simulation(
 pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
     let mut t = table(&[
         "SCENARIO",
+        "DAYS",
         "STRATEGY",
         "COST $",
         "CONTROLLER $",
@@ -253,6 +254,7 @@ pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
         for s in &row.results {
             t.add_row(vec![
                 row.scenario.to_owned(),
+                format!("{:.1}", s.simulated_minutes as f64 / 1440.0),
                 s.strategy.clone(),
                 format!("{:.2}", s.cost_usd),
                 format!("{:.2}", s.cost_breakdown.controller_total()),

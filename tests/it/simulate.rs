@@ -394,6 +394,18 @@ fn bad_scenarios_and_strategies_are_bad_input() {
             "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nuniform: { scale_down_pct: 150 }\n",
             "uniform.scale_down_pct: must be in 1 ..= 99, got 150",
         ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nprices: { shard_hour: -0.015 }\n",
+            "prices.shard_hour: must be a price in US dollars, 0 or more, got -0.015",
+        ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nprices: { shard_hours: 0.02 }\n",
+            "prices.shard_hours: unknown field `shard_hours`, expected one of `shard_hour`",
+        ),
+        (
+            "trace: x.csv\npeak: 6MiB/s\nrecord_size: 1KiB\ninitial_shards: 1\nconsumers: 0\n",
+            "consumers: must be in 1 ..= 20, got 0",
+        ),
     ];
     for (i, (yaml, expected)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("s{i}.yaml"));
@@ -609,4 +621,91 @@ fn a_suite_is_one_matrix_and_its_json_is_stable() {
         .output()
         .unwrap();
     assert_eq!(again.stdout, out.stdout);
+}
+
+/// The cost model by hand: 2 shards for one hour at 1 MiB/s of 30 KiB
+/// records. 2,048 records a minute, each two 25 KB PUT payload units:
+/// 245,760 units at $0.014 a million, plus 2 shard-hours at $0.015.
+#[test]
+fn a_static_two_shard_hour_costs_the_hand_computed_dollars() {
+    let trace = flat_trace(1);
+    let yaml = "trace: flat.csv\npeak: 1MiB/s\nrecord_size: 30KiB\ninitial_shards: 2\nduration: 1h\nnoise: 0\n";
+    let out = simulate(
+        &scenario(yaml),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Static(2),
+    );
+    let s = &out.summary;
+    assert_eq!(s.throttled_records, 0);
+    assert_eq!(s.total_records, 122_880);
+    let expected = 2.0 * 0.015 + 245_760.0 / 1e6 * 0.014;
+    assert!(
+        (s.cost_usd - expected).abs() < 1e-12,
+        "{} != {expected}",
+        s.cost_usd
+    );
+    assert_eq!(s.cost_breakdown.controller_total(), 0.0);
+
+    // The same hour at another region's prices.
+    let priced =
+        format!("{yaml}prices: {{ shard_hour: 0.03, put_payload_units_per_million: 0 }}\n");
+    let out = simulate(
+        &scenario(&priced),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Static(2),
+    );
+    assert!((out.summary.cost_usd - 0.06).abs() < 1e-12);
+
+    // On-Demand: the stream-hour, and 30 KB in (and out, once) per record.
+    let out = simulate(
+        &scenario(yaml),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::OnDemand,
+    );
+    let gb = 122_880.0 * 30.0 * 1024.0 / (1024.0f64 * 1024.0 * 1024.0);
+    let expected = 0.04 + gb * 0.08 + gb * 0.04;
+    assert!(
+        (out.summary.cost_usd - expected).abs() < 1e-12,
+        "{} != {expected}",
+        out.summary.cost_usd
+    );
+}
+
+/// Every scenario shipped (bundled and training) loads, names a trace that
+/// is shipped under the NAB licence, and builds its traffic.
+#[test]
+fn every_shipped_scenario_loads_with_its_licensed_trace() {
+    let mut count = 0;
+    for folder in ["scenarios", "scenarios/training"] {
+        let mut paths: Vec<_> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let scenario = Scenario::load(&path).unwrap();
+            let trace =
+                Trace::load(&scenario.trace).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let traffic = Traffic::new(&scenario, &trace).unwrap();
+            assert!(traffic.minutes() >= 1440, "{}", path.display());
+            assert!(
+                scenario.trace.starts_with("traces"),
+                "{}: its trace is shipped in traces/",
+                path.display()
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("LICENSE-NAB.txt"), "{}", path.display());
+            count += 1;
+        }
+    }
+    assert_eq!(count, 8, "four bundled and four training scenarios");
+    assert!(
+        std::fs::read_to_string("traces/LICENSE-NAB.txt")
+            .unwrap()
+            .contains("MIT")
+    );
 }
