@@ -248,6 +248,30 @@ struct SimulateArgs {
     /// in the temporary directory).
     #[arg(long, value_name = "FILE.svg")]
     chart: Option<PathBuf>,
+    /// Replay this stream's own CloudWatch history instead of a scenario:
+    /// what each strategy would have cost and throttled, and a
+    /// recommendation.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["scenario", "strategy", "compare"])]
+    stream: Option<String>,
+    /// With --stream: days of history to replay (1 to 15; CloudWatch keeps
+    /// one-minute data for 15 days).
+    #[arg(long, default_value_t = 14, requires = "stream")]
+    days: u32,
+    /// With --stream: write the scenario there, and its trace beside it
+    /// (the same name, .csv), for offline reuse.
+    #[arg(long, value_name = "FILE", requires = "stream")]
+    save_scenario: Option<PathBuf>,
+    /// With --stream: the most throttling the recommendation accepts, in
+    /// percent of writes.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value_t = 0.1,
+        requires = "stream"
+    )]
+    max_throttled_pct: f64,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 fn parse_strategy(text: &str) -> Result<crate::sim::strategy::Strategy, String> {

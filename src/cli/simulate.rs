@@ -3,6 +3,8 @@
 //! runs the bundled scenario and policy.
 
 use std::io::IsTerminal;
+
+use chrono::DurationRound;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +33,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         None => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
     }
     .map_err(Error::from)?;
+    if let Some(stream) = &args.stream {
+        return replay_stream(&args, &policy, stream).await;
+    }
     let paths = scenario_paths(&args.scenario)?;
     if paths.len() > 1 {
         if args.chart.is_some() {
@@ -42,7 +47,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         return suite(&args, &policy, &paths).await;
     }
     let (scenario, trace) = load_scenario(paths.first().map(PathBuf::as_path))?;
-    let run = prepare(&policy, scenario, &trace, &args)?;
+    let only = (!args.compare).then_some(args.strategy);
+    let run = prepare(&policy, scenario, &trace, only)?;
     let minutes = run.traffic.minutes();
     let bar = progress_bar((minutes * run.strategies.len()) as u64);
     let worker_bar = bar.clone();
@@ -106,7 +112,7 @@ fn prepare(
     policy: &Policy,
     scenario: Scenario,
     trace: &Trace,
-    args: &SimulateArgs,
+    only: Option<Strategy>,
 ) -> anyhow::Result<Prepared> {
     let rule = policy
         .rule_for(&scenario.stream)
@@ -116,15 +122,14 @@ fn prepare(
         })?;
     let traffic = Traffic::new(&scenario, trace)
         .map_err(|message| Error::Usage(format!("scenario {}: {message}", scenario.name)))?;
-    let strategies = if args.compare || args.scenario.len() > 1 || is_folder(&args.scenario) {
-        vec![
+    let strategies = match only {
+        Some(strategy) => vec![strategy],
+        None => vec![
             Strategy::Planner,
             Strategy::Uniform,
             Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
             Strategy::OnDemand,
-        ]
-    } else {
-        vec![args.strategy]
+        ],
     };
     for strategy in &strategies {
         strategy.check(&scenario).map_err(|m| {
@@ -227,16 +232,12 @@ fn scenario_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn is_folder(given: &[PathBuf]) -> bool {
-    given.iter().any(|p| p.is_dir())
-}
-
 /// A suite: every scenario with every strategy, one matrix.
 async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyhow::Result<u8> {
     let mut runs = Vec::with_capacity(paths.len());
     for path in paths {
         let (scenario, trace) = load_scenario(Some(path))?;
-        runs.push(prepare(policy, scenario, &trace, args)?);
+        runs.push(prepare(policy, scenario, &trace, None)?);
     }
     let total: usize = runs
         .iter()
@@ -319,4 +320,124 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
             .expect("a valid template"),
     );
     Some(bar)
+}
+
+/// Most days of one-minute history CloudWatch keeps.
+const MAX_REPLAY_DAYS: u32 = 15;
+
+/// `simulate --stream`: the stream's own history replayed through every
+/// strategy, and the cheapest one within the throttling objective.
+async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> anyhow::Result<u8> {
+    use crate::model::{MetricName, StreamId};
+    use crate::observe::{KinesisRead, MetricsRead, ObserveError};
+    use crate::sim::replay;
+
+    if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
+        return Err(Error::Usage(format!(
+            "--days must be between 1 and {MAX_REPLAY_DAYS} (CloudWatch keeps one-minute data for 15 days), got {}",
+            args.days
+        ))
+        .into());
+    }
+    let objective = args.max_throttled_pct / 100.0;
+    if !(0.0..=1.0).contains(&objective) {
+        return Err(Error::Usage(format!(
+            "--max-throttled-pct must be between 0 and 100, got {}",
+            args.max_throttled_pct
+        ))
+        .into());
+    }
+    if policy.rule_for(stream).is_none() {
+        return Err(Error::StreamNotInPolicy {
+            stream: stream.to_owned(),
+            policy: policy.source.clone(),
+        }
+        .into());
+    }
+    let sdk = crate::aws::load_config(&args.aws.options()).await;
+    let clients = crate::aws::Clients::new(
+        &sdk,
+        std::sync::Arc::new(crate::model::ApiLimiter::new(policy.quotas.clone())),
+    );
+    let id = StreamId::named(stream);
+    clients
+        .read
+        .describe_stream(&id)
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    let open = clients
+        .read
+        .list_open_shards(&id)
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    // Whole minutes, ending where CloudWatch has surely published.
+    let end = chrono::Utc::now()
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .expect("a minute divides any time")
+        - chrono::TimeDelta::minutes(5);
+    let minutes = args.days * 1440;
+    let start = end - chrono::TimeDelta::minutes(i64::from(minutes));
+    let ids: Vec<_> = open.iter().map(|s| s.id.clone()).collect();
+    let metrics = clients
+        .metrics
+        .read_metrics(stream, &ids, &[MetricName::IncomingBytes], start, minutes)
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    let (scenario_path, trace_name) = match &args.save_scenario {
+        Some(path) => (
+            path.clone(),
+            path.with_extension("csv")
+                .file_name()
+                .map_or_else(|| "replay.csv".into(), |f| f.to_string_lossy().into_owned()),
+        ),
+        None => (
+            PathBuf::from(format!("replay-{stream}.yaml")),
+            format!("replay-{stream}.csv"),
+        ),
+    };
+    let replay = replay::build(stream, &open, &metrics, &trace_name)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &args.save_scenario {
+        for (file, text) in [
+            (path.clone(), &replay.scenario_yaml),
+            (path.with_extension("csv"), &replay.trace_csv),
+        ] {
+            std::fs::write(&file, text).map_err(|source| Error::Write { path: file, source })?;
+        }
+    }
+    let scenario =
+        Scenario::parse(&replay.scenario_yaml, &scenario_path).map_err(Error::Scenario)?;
+    let trace = Trace::parse(&replay.trace_csv, &scenario.trace).map_err(Error::Scenario)?;
+    let run = prepare(policy, scenario, &trace, None)?;
+    let (run, mut results) = tokio::task::spawn_blocking(move || {
+        let results = simulate_all(std::slice::from_ref(&run), None);
+        (run, results)
+    })
+    .await?;
+    let (_, outcomes) = results.remove(0);
+    let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
+    let recommendation = replay::recommend(&summaries, objective);
+    match args.output {
+        SimOutput::Json => print_json(&serde_json::json!({
+            "stream": stream,
+            "days": args.days,
+            "notes": replay.notes,
+            "results": summaries,
+            "recommendation": recommendation,
+        }))?,
+        SimOutput::Table => {
+            let mut text = super::render::simulation(&run.scenario, &summaries);
+            for note in &replay.notes {
+                text.push_str(&format!("note: {note}\n"));
+            }
+            if let Some(r) = &recommendation {
+                text.push_str(&format!("\n{}\n", r.text));
+            }
+            if let Some(path) = &args.save_scenario {
+                text.push_str(&format!("scenario saved: {}\n", path.display()));
+            }
+            write_stdout(&text)?;
+        }
+    }
+    Ok(exit::OK)
 }

@@ -12,7 +12,7 @@ use super::world::{IdleDatapoints, Publishing};
 pub use crate::input::ScenarioError;
 use crate::input::yaml;
 use crate::input::{self, FileKind, MAX_DEPTH};
-use crate::model::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
+use crate::model::{HashKey, HashKeyRange, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 
 /// A scenario as written; see `scenarios/` for commented examples.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,8 +55,20 @@ struct KeysFile {
     model: KeyModelName,
     count: Option<u32>,
     exponent: Option<f64>,
+    /// `model: measured`: each range's share of the writes.
+    ranges: Option<Vec<RangeShareFile>>,
     #[serde(default)]
     seed: u64,
+}
+
+/// A hash-key range and the share of writes it took, as a replay measures
+/// it from a stream's shard-level metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeShareFile {
+    start: String,
+    end: String,
+    share: f64,
 }
 
 impl Default for KeysFile {
@@ -65,6 +77,7 @@ impl Default for KeysFile {
             model: KeyModelName::Uniform,
             count: None,
             exponent: None,
+            ranges: None,
             seed: 0,
         }
     }
@@ -75,6 +88,7 @@ impl Default for KeysFile {
 enum KeyModelName {
     Uniform,
     Zipf,
+    Measured,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +224,9 @@ pub enum KeyModel {
     /// `count` keys, the i-th (from 1) carrying weight 1/i^exponent, each
     /// at the MD5 hash of its name.
     Zipf { count: u32, exponent: f64 },
+    /// Ranges covering the key space, each taking a share of the writes,
+    /// spread evenly inside it (measured from a stream's shards).
+    Measured(Vec<(HashKeyRange, f64)>),
 }
 
 /// A key that carries `share` of all traffic between two offsets.
@@ -254,6 +271,69 @@ impl Default for UniformSettings {
             check_interval: Duration::from_secs(45),
         }
     }
+}
+
+/// The most ranges a measured key model may have (a stream's open shards).
+const MAX_MEASURED_RANGES: usize = 20_000;
+
+/// Checks measured ranges: in key order, covering the whole key space
+/// without gap or overlap, shares 0 or more; the shares are normalized.
+fn measured_ranges(ranges: &[RangeShareFile]) -> Result<Vec<(HashKeyRange, f64)>, String> {
+    if ranges.is_empty() || ranges.len() > MAX_MEASURED_RANGES {
+        return Err(format!(
+            "keys.ranges: model: measured needs 1 ..= {MAX_MEASURED_RANGES} ranges, got {}",
+            ranges.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(ranges.len());
+    for (i, r) in ranges.iter().enumerate() {
+        let key = |text: &str, field: &str| {
+            text.trim()
+                .parse::<HashKey>()
+                .map_err(|e| format!("keys.ranges[{i}].{field}: {e}"))
+        };
+        let range = HashKeyRange::new(key(&r.start, "start")?, key(&r.end, "end")?)
+            .map_err(|e| format!("keys.ranges[{i}]: {e}"))?;
+        if !(r.share.is_finite() && r.share >= 0.0) {
+            return Err(format!(
+                "keys.ranges[{i}].share: must be a number >= 0, got {}",
+                r.share
+            ));
+        }
+        let expected = match out.last() {
+            None => HashKey::MIN,
+            Some((prev, _)) => match HashKeyRange::end(prev).0.checked_add(1) {
+                Some(next) => HashKey(next),
+                None => {
+                    return Err(format!(
+                        "keys.ranges[{i}]: the ranges before it already reach the largest hash key"
+                    ));
+                }
+            },
+        };
+        if range.start() != expected {
+            return Err(format!(
+                "keys.ranges[{i}].start: must be {expected}, where the range before it ends (the ranges cover the key space in order, without gaps)"
+            ));
+        }
+        out.push((range, r.share));
+    }
+    if out.last().is_some_and(|(r, _)| r.end() != HashKey::MAX) {
+        return Err(format!(
+            "keys.ranges: the last range must end at the largest hash key {}",
+            HashKey::MAX
+        ));
+    }
+    let total: f64 = out.iter().map(|(_, s)| s).sum();
+    if total <= 0.0 {
+        return Err(
+            "keys.ranges: the shares add up to 0; at least one range must take writes".into(),
+        );
+    }
+    for (_, share) in &mut out {
+        *share /= total;
+    }
+    Ok(out)
 }
 
 /// `a/b/../c` as `a/c`, without touching the file system.
@@ -375,14 +455,20 @@ impl Scenario {
             message,
         };
         let keys = match f.keys.model {
-            KeyModelName::Uniform => {
-                if f.keys.count.is_some() || f.keys.exponent.is_some() {
-                    return Err(invalid(
-                        "keys: count and exponent apply to model: zipf only".into(),
-                    ));
-                }
-                KeyModel::Uniform
+            _ if f.keys.ranges.is_some() && f.keys.model != KeyModelName::Measured => {
+                return Err(invalid("keys: ranges apply to model: measured only".into()));
             }
+            KeyModelName::Uniform | KeyModelName::Measured
+                if f.keys.count.is_some() || f.keys.exponent.is_some() =>
+            {
+                return Err(invalid(
+                    "keys: count and exponent apply to model: zipf only".into(),
+                ));
+            }
+            KeyModelName::Uniform => KeyModel::Uniform,
+            KeyModelName::Measured => KeyModel::Measured(
+                measured_ranges(f.keys.ranges.as_deref().unwrap_or_default()).map_err(invalid)?,
+            ),
             KeyModelName::Zipf => {
                 let count = f.keys.count.unwrap_or(10_000);
                 let exponent = f.keys.exponent.unwrap_or(1.0);

@@ -94,7 +94,7 @@ impl fmt::Display for Strategy {
 }
 
 /// How one strategy did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub strategy: String,
     /// Open shards summed over time.

@@ -126,14 +126,16 @@ impl Trace {
 /// with them (a few dozen bytes a minute), not with the trace's span.
 pub(crate) const MAX_SIMULATED_MINUTES: u64 = 366 * 1440;
 
-/// Where keys sit in the key space and how much traffic each carries,
-/// sorted by hash so a range's share is two binary searches.
+/// Where the traffic falls in the key space.
 #[derive(Debug, Clone)]
-struct KeySpace {
-    hashes: Vec<u128>,
-    /// `prefix[i]` is the share of the keys before `hashes[i]`; the last
-    /// entry is 1.
-    prefix: Vec<f64>,
+enum KeySpace {
+    /// Single keys, sorted by hash so a range's share is two binary
+    /// searches; `prefix[i]` is the share of the keys before `hashes[i]`,
+    /// and the last entry is 1.
+    Points { hashes: Vec<u128>, prefix: Vec<f64> },
+    /// Ranges in key order covering the key space, each with its share,
+    /// spread evenly inside it.
+    Ranges(Vec<(HashKeyRange, f64)>),
 }
 
 impl KeySpace {
@@ -156,24 +158,43 @@ impl KeySpace {
             acc += k.1 / total;
             prefix.push(acc);
         }
-        KeySpace {
+        KeySpace::Points {
             hashes: keys.into_iter().map(|k| k.0).collect(),
             prefix,
         }
     }
 
-    /// The share of the heaviest single key.
+    /// The share of the heaviest single key (none is known in ranges).
     fn heaviest(&self) -> f64 {
-        self.prefix
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .fold(0.0, f64::max)
+        match self {
+            KeySpace::Points { prefix, .. } => {
+                prefix.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+            }
+            KeySpace::Ranges(_) => 0.0,
+        }
     }
 
     fn share(&self, range: HashKeyRange) -> f64 {
-        let lo = self.hashes.partition_point(|h| *h < range.start().0);
-        let hi = self.hashes.partition_point(|h| *h <= range.end().0);
-        self.prefix[hi] - self.prefix[lo]
+        match self {
+            KeySpace::Points { hashes, prefix } => {
+                let lo = hashes.partition_point(|h| *h < range.start().0);
+                let hi = hashes.partition_point(|h| *h <= range.end().0);
+                prefix[hi] - prefix[lo]
+            }
+            KeySpace::Ranges(ranges) => {
+                let width = |lo: u128, hi: u128| (hi - lo) as f64 + 1.0;
+                let first = ranges.partition_point(|(r, _)| r.end() < range.start());
+                ranges[first..]
+                    .iter()
+                    .take_while(|(r, _)| r.start() <= range.end())
+                    .map(|(r, share)| {
+                        let lo = r.start().0.max(range.start().0);
+                        let hi = r.end().0.min(range.end().0);
+                        share * width(lo, hi) / width(r.start().0, r.end().0)
+                    })
+                    .sum()
+            }
+        }
     }
 }
 
@@ -236,11 +257,12 @@ impl Traffic {
                 v * scenario.peak_bytes_per_second * 60.0 * noise
             })
             .collect();
-        let keys = match scenario.keys {
+        let keys = match &scenario.keys {
             KeyModel::Uniform => None,
             KeyModel::Zipf { count, exponent } => {
-                Some(KeySpace::zipf(count, exponent, scenario.seed))
+                Some(KeySpace::zipf(*count, *exponent, scenario.seed))
             }
+            KeyModel::Measured(ranges) => Some(KeySpace::Ranges(ranges.clone())),
         };
         let hot = scenario
             .hot_keys
@@ -341,6 +363,19 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measured_ranges_spread_their_share_evenly_inside() {
+        let halves = crate::model::uniform_ranges(2);
+        let keys = KeySpace::Ranges(vec![(halves[0], 0.9), (halves[1], 0.1)]);
+        let quarters = crate::model::uniform_ranges(4);
+        let shares: Vec<f64> = quarters.iter().map(|q| keys.share(*q)).collect();
+        for (got, want) in shares.iter().zip([0.45, 0.45, 0.05, 0.05]) {
+            assert!((got - want).abs() < 1e-12, "{shares:?}");
+        }
+        assert!((keys.share(HashKeyRange::FULL) - 1.0).abs() < 1e-12);
+        assert_eq!(keys.heaviest(), 0.0);
+    }
 
     #[test]
     fn traces_are_interpolated_per_minute_and_normalized() {

@@ -67,14 +67,29 @@ pub fn cloudwatch_endpoint() -> String {
     shared("KAS_TEST_CLOUDWATCH_ENDPOINT")
 }
 
-/// A kinesis-local of a test's own, stopped on drop.
-pub struct PrivateKinesis {
+/// An emulator of a test's own, stopped on drop.
+pub struct PrivateEmulator {
     pub endpoint: String,
     pid: String,
 }
 
-impl PrivateKinesis {
+/// A kinesis-local of a test's own (a small shard quota, say).
+pub type PrivateKinesis = PrivateEmulator;
+
+impl PrivateEmulator {
+    /// A kinesis-local with an account shard quota of `shard_limit`.
     pub fn start(shard_limit: u32) -> Self {
+        Self::start_with(&["start-kinesis"], &[&shard_limit.to_string()])
+    }
+
+    /// A moto of its own, for a test whose CloudWatch data would slow the
+    /// shared one down for everyone (moto scans all its datapoints on every
+    /// read).
+    pub fn moto() -> Self {
+        Self::start_with(&["start-moto"], &[])
+    }
+
+    fn start_with(command: &[&str], extra: &[&str]) -> Self {
         let script = root().join("scripts/emulators");
         let port = Command::new(&script)
             .arg("free-port")
@@ -82,22 +97,24 @@ impl PrivateKinesis {
             .expect("scripts/emulators runs");
         let port = String::from_utf8(port.stdout).unwrap().trim().to_owned();
         let out = Command::new(&script)
-            .args(["start-kinesis", &port, &shard_limit.to_string()])
+            .args(command)
+            .arg(&port)
+            .args(extra)
             .output()
             .expect("scripts/emulators runs");
         assert!(
             out.status.success(),
-            "cannot start a private kinesis-local: {}",
+            "cannot start a private emulator ({command:?}): {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        PrivateKinesis {
+        PrivateEmulator {
             endpoint: format!("http://127.0.0.1:{port}"),
             pid: String::from_utf8(out.stdout).unwrap().trim().to_owned(),
         }
     }
 }
 
-impl Drop for PrivateKinesis {
+impl Drop for PrivateEmulator {
     fn drop(&mut self) {
         let _ = Command::new(root().join("scripts/emulators"))
             .args(["stop", &self.pid])
@@ -117,13 +134,18 @@ pub fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
 }
 
 pub fn cloudwatch() -> aws_sdk_cloudwatch::Client {
+    cloudwatch_at(&cloudwatch_endpoint())
+}
+
+/// A CloudWatch client for the moto at `endpoint`.
+pub fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     let config = aws_sdk_cloudwatch::Config::builder()
         .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
         .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
-        .endpoint_url(cloudwatch_endpoint())
+        .endpoint_url(endpoint)
         .build();
     aws_sdk_cloudwatch::Client::from_conf(config)
 }
@@ -273,7 +295,26 @@ pub async fn put_metrics(
     utilization: f64,
     throttled: f64,
 ) {
-    let client = cloudwatch();
+    put_metrics_to(
+        &cloudwatch(),
+        stream,
+        shard,
+        minutes_ago,
+        utilization,
+        throttled,
+    )
+    .await;
+}
+
+/// [`put_metrics`] into the CloudWatch `client` talks to.
+pub async fn put_metrics_to(
+    client: &aws_sdk_cloudwatch::Client,
+    stream: &str,
+    shard: Option<&ShardId>,
+    minutes_ago: std::ops::Range<i64>,
+    utilization: f64,
+    throttled: f64,
+) {
     let newest = this_minute();
     let bytes = utilization * 60.0 * 1_048_576.0;
     let mut data = Vec::new();

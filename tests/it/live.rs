@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::emulators::{
     self, PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis,
-    kinesis_endpoint, open_shards, put_load, put_metrics, unique,
+    kinesis_endpoint, open_shards, put_load, put_metrics, put_metrics_to, unique,
 };
 use crate::support::bin;
 
@@ -809,4 +809,90 @@ async fn irsa_credentials_come_from_sts_web_identity() {
     let unreachable = irsa("http://127.0.0.1:9");
     assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
     assert_contains(&unreachable.stderr, "credentials");
+}
+
+/// `simulate --stream`: two days of a stream's stream-level metrics in
+/// CloudWatch replayed through every strategy, with a recommendation; the
+/// saved scenario replays to the same numbers offline.
+#[tokio::test]
+async fn a_streams_own_history_is_replayed_with_a_recommendation() {
+    if !emulators::running("a_streams_own_history_is_replayed_with_a_recommendation") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("replay");
+    create_stream(&k, &name, 2, false).await;
+    // Two days: a shard's worth and a half in the first, half a shard's
+    // worth in the second, in 2 KiB records. In a moto of its own: its
+    // 5,760 datapoints would slow every read of the shared one.
+    let moto = emulators::PrivateEmulator::moto();
+    let cw = emulators::cloudwatch_at(&moto.endpoint);
+    put_metrics_to(&cw, &name, None, 1440..2880, 1.5, 0.0).await;
+    put_metrics_to(&cw, &name, None, 0..1440, 0.5, 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("mine.yaml");
+
+    let out = run(live(&endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &moto.endpoint)
+        .args([
+            "simulate", "--stream", &name, "--days", "2", "--output", "json",
+        ])
+        .arg("--save-scenario")
+        .arg(&saved));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["stream"], name.as_str());
+    let results = json["results"].as_array().unwrap();
+    let strategies: Vec<&str> = results
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies[..2], ["planner", "uniform"]);
+    assert!(strategies[2].starts_with("static:"));
+    assert_eq!(strategies[3], "on-demand");
+    // The replayed load is what was published: 2 days minus the 5 newest
+    // minutes, less the ones before the history, in 2 KiB records.
+    let records = results[0]["total_records"].as_f64().unwrap();
+    let per_minute = 60.0 * 1_048_576.0 / 2048.0;
+    let published = per_minute * (1440.0 * 1.5 + 1435.0 * 0.5);
+    assert!(
+        (records - published).abs() / published < 0.01,
+        "{records} records replayed, {published} published"
+    );
+    // No shard-level metrics were published: the keys are assumed uniform,
+    // and it says so.
+    assert_contains(
+        json["notes"][0].as_str().unwrap(),
+        "keys are assumed uniform",
+    );
+    let recommendation = &json["recommendation"];
+    let chosen = recommendation["strategy"].as_str().unwrap();
+    assert!(strategies.contains(&chosen), "{recommendation}");
+    if recommendation["meets_objective"] == true {
+        // The cheapest of those within 0.1% throttled.
+        let cost_of = |r: &Value| r["cost_usd"].as_f64().unwrap();
+        let chosen_cost = cost_of(results.iter().find(|r| r["strategy"] == chosen).unwrap());
+        for r in results {
+            if r["throttled_fraction"].as_f64().unwrap() <= 0.001 {
+                assert!(chosen_cost <= cost_of(r), "{recommendation} vs {r}");
+            }
+        }
+    }
+    assert_contains(recommendation["text"].as_str().unwrap(), "recommendation: ");
+
+    // Offline, from the saved files, the same numbers.
+    assert!(saved.with_extension("csv").exists());
+    let offline = run(bin()
+        .args(["simulate", "--compare", "--output", "json", "--scenario"])
+        .arg(&saved));
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    let again: Value = serde_json::from_str(&offline.stdout).unwrap();
+    assert_eq!(&again, &json["results"]);
+
+    // A stream that does not exist is named.
+    let missing =
+        run(live(&endpoint).args(["simulate", "--stream", "no-such-stream", "--days", "1"]));
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert_contains(&missing.stderr, "stream no-such-stream does not exist");
 }

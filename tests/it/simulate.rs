@@ -709,3 +709,40 @@ fn every_shipped_scenario_loads_with_its_licensed_trace() {
             .contains("MIT")
     );
 }
+
+/// `simulate --stream` refuses bad requests before calling AWS.
+#[test]
+fn a_replay_refuses_bad_requests_before_calling_aws() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--stream", "orders", "--days", "16"],
+            "--days must be between 1 and 15 (CloudWatch keeps one-minute data for 15 days), got 16",
+        ),
+        (
+            &["--stream", "orders", "--max-throttled-pct", "120"],
+            "--max-throttled-pct must be between 0 and 100, got 120",
+        ),
+        (
+            &["--stream", "payments", "--policy", "policies/example.yaml"],
+            "stream \"payments\" is not named in policy policies/example.yaml",
+        ),
+        (
+            &["--stream", "orders", "--scenario", "scenarios/hot-key.yaml"],
+            "cannot be used with",
+        ),
+        (&["--days", "3"], "--stream"),
+    ];
+    for (args, expected) in cases {
+        let out = bin()
+            .arg("simulate")
+            .args(*args)
+            // Nowhere to call: a test that reached AWS would fail here.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,353 @@
+//! A scenario built from a live stream's own CloudWatch history, so that
+//! an operator can see what each strategy would have cost and throttled on
+//! their real traffic.
+//!
+//! - Load: the stream-level IncomingBytes and IncomingRecords per minute
+//!   (free, kept at one minute for 15 days).
+//! - Key spread: each open shard's share of IncomingBytes over the period,
+//!   where shard-level metrics are enabled; otherwise uniform keys, and the
+//!   replay says so.
+//!
+//! The result is the text of a scenario file and of its trace, so that
+//! `--save-scenario` writes exactly what was simulated.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::model::Shard;
+use crate::observe::Metrics;
+
+/// A replay's scenario and trace, as file texts, and what it assumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub scenario_yaml: String,
+    pub trace_csv: String,
+    /// Said to the operator: what could not be measured and was assumed.
+    pub notes: Vec<String>,
+}
+
+/// Why a stream's history cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stream {stream}: {reason}")]
+pub struct NotReplayable {
+    pub stream: String,
+    pub reason: String,
+}
+
+/// Builds the replay of `stream` from `metrics` (stream-level series, and
+/// shard-level IncomingBytes of `open` shards where read). `trace_file` is
+/// the name the scenario gives its trace.
+pub fn build(
+    stream: &str,
+    open: &[Shard],
+    metrics: &Metrics,
+    trace_file: &str,
+) -> Result<Replay, NotReplayable> {
+    let refuse = |reason: String| NotReplayable {
+        stream: stream.to_owned(),
+        reason,
+    };
+    let bytes = &metrics.stream.incoming_bytes;
+    let records = &metrics.stream.incoming_records;
+    let minutes = bytes.len().min(records.len());
+    // A minute without a datapoint took no writes (CloudWatch publishes
+    // none for an idle stream).
+    let bytes_at = |i: usize| bytes.get(i).unwrap_or(0.0);
+    let total_bytes: f64 = (0..minutes).map(bytes_at).sum();
+    let total_records: f64 = (0..minutes).map(|i| records.get(i).unwrap_or(0.0)).sum();
+    if minutes < 60 || total_bytes <= 0.0 || total_records <= 0.0 {
+        return Err(refuse(format!(
+            "took no writes in the {} minutes of history read; nothing to replay",
+            minutes
+        )));
+    }
+    let peak_per_minute = (0..minutes).map(bytes_at).fold(0.0, f64::max);
+    let peak_per_second = (peak_per_minute / 60.0).ceil().max(1.0) as u64;
+    let record_size = (total_bytes / total_records).ceil().max(1.0) as u64;
+
+    let mut trace_csv = String::from("timestamp,value\n");
+    for i in 0..minutes {
+        let t: DateTime<Utc> = metrics.start + TimeDelta::minutes(i as i64);
+        let _ = writeln!(
+            trace_csv,
+            "{},{}",
+            t.format("%Y-%m-%d %H:%M:%S"),
+            bytes_at(i)
+        );
+    }
+
+    let mut notes = Vec::new();
+    let keys = match measured_spread(open, metrics) {
+        Some(ranges) => {
+            let mut text = String::from("keys:\n  model: measured\n  ranges:\n");
+            for (shard, share) in ranges {
+                let _ = writeln!(
+                    text,
+                    "    - {{ start: \"{}\", end: \"{}\", share: {share} }}   # {}",
+                    shard.range.start(),
+                    shard.range.end(),
+                    shard.id
+                );
+            }
+            text
+        }
+        None => {
+            notes.push(
+                "shard-level IncomingBytes is not enabled (or took nothing): keys are assumed uniform, so a hot shard in the real stream is not replayed".to_owned(),
+            );
+            "keys: { model: uniform }\n".to_owned()
+        }
+    };
+    let days = minutes as f64 / 1440.0;
+    let scenario_yaml = format!(
+        "# What stream {stream} took over {days:.1} days, from its CloudWatch history.\n\
+         name: replay-{stream}\n\
+         stream: {stream}\n\
+         trace: {trace_file}\n\
+         peak: {peak_per_second}B/s\n\
+         record_size: {record_size}B\n\
+         {keys}\
+         initial_shards: {shards}\n\
+         noise: 0\n\
+         shard_limit: {limit}\n",
+        shards = open.len().max(1),
+        limit = (open.len() * 4).clamp(500, 20_000),
+    );
+    Ok(Replay {
+        scenario_yaml,
+        trace_csv,
+        notes,
+    })
+}
+
+/// Each open shard with its share of the writes, in key order, when every
+/// one of them has shard-level IncomingBytes and they took something.
+fn measured_spread<'a>(open: &'a [Shard], metrics: &Metrics) -> Option<Vec<(&'a Shard, f64)>> {
+    let mut shards: Vec<&Shard> = open.iter().collect();
+    shards.sort_by_key(|s| s.range.start());
+    let sums: Vec<f64> = shards
+        .iter()
+        .map(|s| {
+            let series = &metrics.shards.get(&s.id)?.incoming_bytes;
+            (!series.is_empty()).then(|| series.iter().flatten().sum::<f64>())
+        })
+        .collect::<Option<_>>()?;
+    let total: f64 = sums.iter().sum();
+    (total > 0.0).then(|| {
+        shards
+            .into_iter()
+            .zip(sums)
+            .map(|(s, sum)| (s, sum / total))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ShardId, uniform_ranges};
+    use crate::observe::{Series, ShardMetrics, StreamMetrics};
+    use crate::sim::scenario::{KeyModel, Scenario};
+    use crate::sim::traffic::{Trace, Traffic};
+
+    fn metrics(minutes: usize, shard_bytes: Option<[f64; 2]>) -> (Vec<Shard>, Metrics) {
+        let open: Vec<Shard> = uniform_ranges(2)
+            .into_iter()
+            .enumerate()
+            .map(|(i, range)| Shard {
+                id: ShardId::new(format!("shardId-00000000000{i}")),
+                range,
+                parent_shard_id: None,
+                adjacent_parent_shard_id: None,
+                open: true,
+            })
+            .collect();
+        // 2 MiB a minute of 2 KiB records, 6 MiB in minute 30.
+        let bytes: Series = (0..minutes)
+            .map(|i| Some(if i == 30 { 6.0 } else { 2.0 } * 1_048_576.0))
+            .collect();
+        let records: Series = bytes.iter().map(|b| b.map(|b| b / 2048.0)).collect();
+        let mut shards = rustc_hash::FxHashMap::default();
+        if let Some([a, b]) = shard_bytes {
+            for (shard, per_minute) in open.iter().zip([a, b]) {
+                let m = ShardMetrics {
+                    incoming_bytes: (0..minutes).map(|_| Some(per_minute)).collect(),
+                    ..ShardMetrics::default()
+                };
+                shards.insert(shard.id.clone(), m);
+            }
+        }
+        let metrics = Metrics {
+            start: "2026-11-29T00:00:00Z".parse().unwrap(),
+            period_seconds: 60,
+            stream: StreamMetrics {
+                incoming_bytes: bytes,
+                incoming_records: records,
+            },
+            shards,
+        };
+        (open, metrics)
+    }
+
+    #[test]
+    fn a_replay_is_a_scenario_of_the_streams_own_load_and_spread() {
+        let (open, m) = metrics(120, Some([3.0, 1.0]));
+        let replay = build("orders", &open, &m, "replay-orders.csv").unwrap();
+        assert!(replay.notes.is_empty(), "{:?}", replay.notes);
+        let scenario = Scenario::parse(&replay.scenario_yaml, std::path::Path::new("r.yaml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", replay.scenario_yaml));
+        assert_eq!(scenario.stream, "orders");
+        assert_eq!(scenario.initial_shards, 2);
+        assert_eq!(scenario.record_size, 2048);
+        // The peak minute, per second.
+        assert_eq!(
+            scenario.peak_bytes_per_second,
+            (6.0 * 1_048_576.0 / 60.0f64).ceil()
+        );
+        let KeyModel::Measured(ranges) = &scenario.keys else {
+            panic!("{:?}", scenario.keys)
+        };
+        assert_eq!(ranges.len(), 2);
+        assert!((ranges[0].1 - 0.75).abs() < 1e-12);
+        // The trace replays the same bytes per minute.
+        let trace = Trace::parse(&replay.trace_csv, std::path::Path::new("t.csv")).unwrap();
+        let traffic = Traffic::new(&scenario, &trace).unwrap();
+        assert_eq!(traffic.minutes(), 120);
+        for minute in [0, 30, 119] {
+            let want = m.stream.incoming_bytes.get(minute).unwrap();
+            let got = traffic.total(minute).bytes;
+            assert!(
+                (got - want).abs() / want < 1e-3,
+                "minute {minute}: {got} != {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_shard_metrics_keys_are_uniform_and_it_says_so() {
+        let (open, m) = metrics(120, None);
+        let replay = build("orders", &open, &m, "t.csv").unwrap();
+        assert!(replay.scenario_yaml.contains("keys: { model: uniform }"));
+        assert_eq!(replay.notes.len(), 1);
+        assert!(replay.notes[0].contains("keys are assumed uniform"));
+    }
+
+    #[test]
+    fn the_recommendation_is_the_cheapest_within_the_objective() {
+        use crate::sim::strategy::Summary;
+        let run = |strategy: &str, cost_usd: f64, throttled_fraction: f64| Summary {
+            strategy: strategy.into(),
+            cost_usd,
+            throttled_fraction,
+            ..Summary::default()
+        };
+        let results = [
+            run("planner", 30.0, 0.002),
+            run("uniform", 28.0, 0.005),
+            run("static:5", 31.0, 0.0005),
+            run("on-demand", 150.0, 0.0),
+        ];
+        let all: Vec<&Summary> = results.iter().collect();
+        let r = recommend(&all, 0.001).unwrap();
+        assert_eq!(r.strategy, "static:5");
+        assert!(r.meets_objective);
+        assert_eq!(
+            r.text,
+            "recommendation: static:5 ($31.00, 0.050% throttled): the cheapest within the objective of 0.100% throttled; keep a fixed number of shards"
+        );
+        // Spiky traffic: only On-Demand keeps within it, and says so.
+        let r = recommend(&[&results[0], &results[1], &results[3]], 0.001).unwrap();
+        assert_eq!(r.strategy, "on-demand");
+        assert!(
+            r.text.ends_with("switch the stream to On-Demand mode"),
+            "{}",
+            r.text
+        );
+        // None within: the least throttled, said plainly.
+        let r = recommend(&[&results[0], &results[1]], 0.001).unwrap();
+        assert_eq!(r.strategy, "planner");
+        assert!(!r.meets_objective);
+        assert!(
+            r.text
+                .starts_with("recommendation: none keeps throttling within 0.100%"),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn a_stream_that_took_nothing_is_not_replayed() {
+        let (open, mut m) = metrics(120, None);
+        m.stream.incoming_bytes = (0..120).map(|_| None).collect();
+        let e = build("orders", &open, &m, "t.csv").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stream orders: took no writes in the 120 minutes of history read; nothing to replay"
+        );
+    }
+}
+
+/// What a replay recommends: the cheapest strategy whose throttling stays
+/// within the objective.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    pub strategy: String,
+    /// Whether it meets the objective (else it is the least throttled).
+    pub meets_objective: bool,
+    pub max_throttled_fraction: f64,
+    /// The sentence shown to the operator.
+    pub text: String,
+}
+
+/// The cheapest of `results` throttling at most `max_fraction` of writes;
+/// if none does, the least throttled, said plainly.
+pub fn recommend(
+    results: &[&super::strategy::Summary],
+    max_fraction: f64,
+) -> Option<Recommendation> {
+    let pct = |f: f64| format!("{:.3}%", f * 100.0);
+    let within = results
+        .iter()
+        .filter(|s| s.throttled_fraction <= max_fraction)
+        .min_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd));
+    let (best, meets) = match within {
+        Some(s) => (s, true),
+        None => (
+            results
+                .iter()
+                .min_by(|a, b| a.throttled_fraction.total_cmp(&b.throttled_fraction))?,
+            false,
+        ),
+    };
+    let mode = match best.strategy.as_str() {
+        "on-demand" => "switch the stream to On-Demand mode",
+        "planner" => "run kinesis-autoscaler with this policy",
+        "uniform" => "scale the whole stream uniformly (UpdateShardCount)",
+        s if s.starts_with("static:") => "keep a fixed number of shards",
+        _ => "use it",
+    };
+    let text = if meets {
+        format!(
+            "recommendation: {} (${:.2}, {} throttled): the cheapest within the objective of {} throttled; {mode}",
+            best.strategy,
+            best.cost_usd,
+            pct(best.throttled_fraction),
+            pct(max_fraction)
+        )
+    } else {
+        format!(
+            "recommendation: none keeps throttling within {}; the least throttled is {} ({} throttled, ${:.2}); {mode}, and look at the stream's partition keys",
+            pct(max_fraction),
+            best.strategy,
+            pct(best.throttled_fraction),
+            best.cost_usd
+        )
+    };
+    Some(Recommendation {
+        strategy: best.strategy.clone(),
+        meets_objective: meets,
+        max_throttled_fraction: max_fraction,
+        text,
+    })
+}
