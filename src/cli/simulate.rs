@@ -256,9 +256,13 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
     let rows: Vec<SuiteRow<'_>> = runs
         .iter()
         .zip(&results)
-        .map(|(run, (_, outcomes))| SuiteRow {
-            scenario: &run.scenario.name,
-            results: outcomes.iter().map(|o| &o.summary).collect(),
+        .map(|(run, (_, outcomes))| {
+            let results: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
+            SuiteRow {
+                scenario: &run.scenario.name,
+                recommendation: crate::sim::recommend::recommend(&results, SUITE_OBJECTIVE),
+                results,
+            }
         })
         .collect();
     match args.output {
@@ -268,11 +272,17 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
     Ok(exit::OK)
 }
 
-/// One scenario's row of a suite: each strategy's summary.
+/// The throttling objective a suite's recommendations hold to: 0.1% of
+/// writes.
+const SUITE_OBJECTIVE: f64 = 0.001;
+
+/// One scenario's row of a suite: each strategy's summary, and the
+/// cheapest within [`SUITE_OBJECTIVE`].
 #[derive(serde::Serialize)]
 pub(crate) struct SuiteRow<'a> {
     pub scenario: &'a str,
     pub results: Vec<&'a Summary>,
+    pub recommendation: Option<crate::sim::recommend::Recommendation>,
 }
 
 /// The scenario and its trace: from files, or the bundled default.
@@ -416,7 +426,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     .await?;
     let (_, outcomes) = results.remove(0);
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
-    let recommendation = replay::recommend(&summaries, objective);
+    let recommendation = crate::sim::recommend::recommend(&summaries, objective);
     match args.output {
         SimOutput::Json => print_json(&serde_json::json!({
             "stream": stream,

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod kinesis;
 pub mod on_demand;
 pub mod oracle;
+pub mod recommend;
 pub mod replay;
 pub mod scenario;
 pub mod strategy;

@@ -1,0 +1,112 @@
+//! Which strategy to choose: the cheapest whose throttling stays within
+//! an objective, said in one line.
+
+use super::strategy::Summary;
+
+/// What a replay recommends: the cheapest strategy whose throttling stays
+/// within the objective.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    pub strategy: String,
+    /// Whether it meets the objective (else it is the least throttled).
+    pub meets_objective: bool,
+    pub max_throttled_fraction: f64,
+    /// The sentence shown to the operator.
+    pub text: String,
+}
+
+/// The cheapest of `results` throttling at most `max_fraction` of writes;
+/// if none does, the least throttled, said plainly.
+pub fn recommend(results: &[&Summary], max_fraction: f64) -> Option<Recommendation> {
+    let pct = |f: f64| format!("{:.3}%", f * 100.0);
+    let within = results
+        .iter()
+        .filter(|s| s.throttled_fraction <= max_fraction)
+        .min_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd));
+    let (best, meets) = match within {
+        Some(s) => (s, true),
+        None => (
+            results
+                .iter()
+                .min_by(|a, b| a.throttled_fraction.total_cmp(&b.throttled_fraction))?,
+            false,
+        ),
+    };
+    let mode = match best.strategy.as_str() {
+        "on-demand" => "switch the stream to On-Demand mode",
+        "planner" => "run kinesis-autoscaler with this policy",
+        "uniform" => "scale the whole stream uniformly (UpdateShardCount)",
+        s if s.starts_with("static:") => "keep a fixed number of shards",
+        _ => "use it",
+    };
+    let text = if meets {
+        format!(
+            "recommendation: {} (${:.2}, {} throttled): the cheapest within the objective of {} throttled; {mode}",
+            best.strategy,
+            best.cost_usd,
+            pct(best.throttled_fraction),
+            pct(max_fraction)
+        )
+    } else {
+        format!(
+            "recommendation: none keeps throttling within {}; the least throttled is {} ({} throttled, ${:.2}); {mode}, and look at the stream's partition keys",
+            pct(max_fraction),
+            best.strategy,
+            pct(best.throttled_fraction),
+            best.cost_usd
+        )
+    };
+    Some(Recommendation {
+        strategy: best.strategy.clone(),
+        meets_objective: meets,
+        max_throttled_fraction: max_fraction,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recommendation_is_the_cheapest_within_the_objective() {
+        let run = |strategy: &str, cost_usd: f64, throttled_fraction: f64| Summary {
+            strategy: strategy.into(),
+            cost_usd,
+            throttled_fraction,
+            ..Summary::default()
+        };
+        let results = [
+            run("planner", 30.0, 0.002),
+            run("uniform", 28.0, 0.005),
+            run("static:5", 31.0, 0.0005),
+            run("on-demand", 150.0, 0.0),
+        ];
+        let all: Vec<&Summary> = results.iter().collect();
+        let r = recommend(&all, 0.001).unwrap();
+        assert_eq!(r.strategy, "static:5");
+        assert!(r.meets_objective);
+        assert_eq!(
+            r.text,
+            "recommendation: static:5 ($31.00, 0.050% throttled): the cheapest within the objective of 0.100% throttled; keep a fixed number of shards"
+        );
+        // Spiky traffic: only On-Demand keeps within it, and says so.
+        let r = recommend(&[&results[0], &results[1], &results[3]], 0.001).unwrap();
+        assert_eq!(r.strategy, "on-demand");
+        assert!(
+            r.text.ends_with("switch the stream to On-Demand mode"),
+            "{}",
+            r.text
+        );
+        // None within: the least throttled, said plainly.
+        let r = recommend(&[&results[0], &results[1]], 0.001).unwrap();
+        assert_eq!(r.strategy, "planner");
+        assert!(!r.meets_objective);
+        assert!(
+            r.text
+                .starts_with("recommendation: none keeps throttling within 0.100%"),
+            "{}",
+            r.text
+        );
+    }
+}
