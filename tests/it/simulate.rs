@@ -13,7 +13,7 @@ use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::IdleDatapoints;
 use serde_json::Value;
 
-use crate::support::bin;
+use crate::support::{assert_every_strategy, bin, names};
 
 /// A flat trace: the same value every 5 minutes for `days`.
 fn flat_trace(days: u32) -> Trace {
@@ -305,15 +305,7 @@ fn compare_runs_four_strategies_on_the_same_traffic_and_draws_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let strategies: Vec<&str> = runs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["strategy"].as_str().unwrap())
-        .collect();
-    assert_eq!(strategies[..2], ["planner", "uniform"]);
-    assert!(strategies[2].starts_with("static:"));
-    assert_eq!(strategies[3], "on-demand");
+    assert_every_strategy(&runs);
     // On-Demand: no shard-level metrics, no controller, no shards seen
     // coming and going.
     let on_demand = &runs[3];
@@ -588,23 +580,13 @@ fn a_suite_is_one_matrix_and_its_json_is_stable() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["scenario"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["loud", "quiet"], "in file name order");
+    assert_eq!(
+        names(&rows, "scenario"),
+        ["loud", "quiet"],
+        "in file name order"
+    );
     for row in rows.as_array().unwrap() {
-        let strategies: Vec<&str> = row["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["strategy"].as_str().unwrap())
-            .collect();
-        assert_eq!(strategies.len(), 4);
-        assert_eq!(strategies[..2], ["planner", "uniform"]);
-        assert_eq!(strategies[3], "on-demand");
+        assert_every_strategy(&row["results"]);
     }
     // The hot key takes up to 4.8 MiB/s: more than one shard's worth,
     // which On-Demand cannot spread either.

@@ -30,3 +30,23 @@ pub fn test_file(rel: &str) -> PathBuf {
 pub fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
+
+/// The `key` string of each entry of a JSON array.
+pub fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    entries
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|e| e[key].as_str().expect("a string"))
+        .collect()
+}
+
+/// Asserts the comparison's strategies, in order: planner, uniform, a
+/// static stream, On-Demand.
+pub fn assert_every_strategy(results: &serde_json::Value) {
+    let strategies = names(results, "strategy");
+    assert_eq!(strategies.len(), 4, "{strategies:?}");
+    assert_eq!(strategies[..2], ["planner", "uniform"]);
+    assert!(strategies[2].starts_with("static:"), "{strategies:?}");
+    assert_eq!(strategies[3], "on-demand");
+}
