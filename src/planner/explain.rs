@@ -129,6 +129,11 @@ impl ShardVerdict {
                 cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
+            Verdict::YoungSplit { until } => format!(
+                "{}, but a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before {} would undo a young split",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
             Verdict::NotEnoughData {
                 present_minutes,
                 window_minutes,

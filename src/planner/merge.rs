@@ -3,6 +3,7 @@
 
 use super::measure::{ShardStats, larger};
 use super::{Action, ActionKind, Merge, Planner, Trigger, Verdict, later};
+use crate::model::Shard;
 
 impl Planner<'_> {
     pub(super) fn merge_cold_pairs(&mut self) {
@@ -20,6 +21,11 @@ impl Planner<'_> {
         let cooling_until = last_split
             .max(self.history_down)
             .map(|t| later(t, down.cooldown))
+            .filter(|until| self.now < *until);
+        // Until when a split's children are not merged: any split of the
+        // stream may be theirs, so the last one counts.
+        let young_until = last_split
+            .map(|t| later(t, down.min_lifetime))
             .filter(|until| self.now < *until);
 
         // Candidate pairs (lower index, projected peak), coolest first.
@@ -66,6 +72,12 @@ impl Planner<'_> {
                 Some(Verdict::AtMinShards {
                     min_shards: self.policy.min_shards,
                 })
+            } else if let (Some(until), false, true) = (
+                young_until,
+                for_bounds,
+                split_child(self.open[i]) || split_child(self.open[i + 1]),
+            ) {
+                Some(Verdict::YoungSplit { until })
             } else if let (Some(until), false) = (cooling_until, for_bounds) {
                 Some(Verdict::CoolingDown {
                     action: ActionKind::Merge,
@@ -118,4 +130,10 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// Whether `shard` was made by a split (its parent is still listed, so
+/// the split is at most the retention period old).
+fn split_child(shard: &Shard) -> bool {
+    shard.parent_shard_id.is_some() && shard.adjacent_parent_shard_id.is_none()
 }

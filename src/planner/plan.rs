@@ -397,6 +397,10 @@ pub enum Verdict {
         action: ActionKind,
         until: DateTime<Utc>,
     },
+    /// Cold, but it or its partner was made by a split, and the stream's
+    /// last split is younger than `scale_down.min_lifetime`: merging now
+    /// would undo a young split.
+    YoungSplit { until: DateTime<Utc> },
     /// Too few minutes with data to tell whether it should be split (or
     /// merged).
     NotEnoughData {
@@ -440,6 +444,7 @@ impl Verdict {
             Verdict::Merge { .. } => "merge",
             Verdict::Steady => "steady",
             Verdict::CoolingDown { .. } => "cooling_down",
+            Verdict::YoungSplit { .. } => "young_split",
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",

@@ -995,3 +995,32 @@ fn plans_are_deterministic() {
     };
     assert_eq!(by_shard(&again), by_shard(&plan));
 }
+
+#[test]
+fn a_young_splits_children_are_not_merged_back() {
+    // Shards 0 and 1 are the two children of one split 2 hours ago; 2 and
+    // 3 are old. All four are cold: only the old pair may merge.
+    let obs = |since_split: TimeDelta| {
+        StreamBuilder::new("s", 4)
+            .all(0.05)
+            .parent(0, "shardId-000000000009")
+            .parent(1, "shardId-000000000009")
+            .last_scale_up(since_split)
+            .build()
+    };
+    let mut policy = StreamPolicy::default();
+    policy.scale_down.min_lifetime = std::time::Duration::from_secs(6 * 3600);
+    let plan = run(&obs(minutes(120)), &policy);
+    let merged: Vec<_> = plan.merges().map(|m| m.shard_id.clone()).collect();
+    assert_eq!(merged, [shard_id(2)], "only the old pair merges");
+    assert_eq!(verdicts(&plan)[..2], ["young_split", "young_split"]);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before 2026-",
+    );
+    // Past the lifetime, or with it off, both pairs merge.
+    let plan = run(&obs(minutes(7 * 60)), &policy);
+    assert_eq!(plan.merges().count(), 2);
+    policy.scale_down.min_lifetime = std::time::Duration::ZERO;
+    assert_eq!(run(&obs(minutes(120)), &policy).merges().count(), 2);
+}

@@ -143,6 +143,11 @@ pub struct ScaleDownSettings {
     pub merged_ceiling: Option<Fraction>,
     /// No merge until this long after the last split or merge. Default 30m.
     pub cooldown: Option<Span>,
+    /// No merge of two shards split from the same parent until this long
+    /// after the stream's last split: it would undo a young split (churn
+    /// for every consumer). Above max_shards it does not hold. Default 0s
+    /// (off).
+    pub min_lifetime: Option<Span>,
     /// At most this many MergeShards calls per run. Default 4.
     pub max_merges_per_run: Option<u32>,
     /// The share of the window's minutes that may have no datapoint

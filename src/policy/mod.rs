@@ -68,6 +68,9 @@ pub struct ScaleDown {
     pub window_minutes: u32,
     pub merged_ceiling: f64,
     pub cooldown: Duration,
+    /// No merge of a split's two children until this long after the
+    /// stream's last split (zero: off).
+    pub min_lifetime: Duration,
     pub max_merges_per_run: u32,
     /// The share of the window's minutes that may lack a datapoint.
     pub max_missing: f64,
@@ -102,6 +105,7 @@ impl Default for StreamPolicy {
                 window_minutes: 30,
                 merged_ceiling: 0.6,
                 cooldown: Duration::from_secs(30 * 60),
+                min_lifetime: Duration::ZERO,
                 max_merges_per_run: 4,
                 max_missing: 0.1,
             },
@@ -144,6 +148,7 @@ impl StreamPolicy {
             set(&mut s.window_minutes, down.window.map(|v| v.0));
             set(&mut s.merged_ceiling, down.merged_ceiling.map(|v| v.0));
             set(&mut s.cooldown, down.cooldown.map(|v| v.0));
+            set(&mut s.min_lifetime, down.min_lifetime.map(|v| v.0));
             set(&mut s.max_merges_per_run, down.max_merges_per_run);
             set(&mut s.max_missing, down.max_missing.map(|v| v.0));
         }
@@ -180,6 +185,11 @@ impl StreamPolicy {
             (
                 "scale_down.cooldown",
                 self.scale_down.cooldown,
+                MAX_COOLDOWN,
+            ),
+            (
+                "scale_down.min_lifetime",
+                self.scale_down.min_lifetime,
                 MAX_COOLDOWN,
             ),
         ] {
