@@ -1837,3 +1837,56 @@ fn the_generators_reach_every_kind_of_decision() {
         "the generators (almost) never produce {missing:?}; counts per 1,200 cases: {seen:?}"
     );
 }
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// `scale_down.min_lifetime`: no shard made by a split is merged (for
+    /// coldness) while the stream's last split is younger than the
+    /// lifetime; once it is older, the lifetime holds nothing back.
+    #[test]
+    fn no_young_split_child_is_merged(
+        n in 2u32..=16,
+        children in any::<u16>(),
+        levels in proptest::collection::vec(0.0f64..0.2, 16),
+        lifetime_minutes in 0u64..=720,
+        split_ago_minutes in 1i64..=1_440,
+    ) {
+        let mut builder = StreamBuilder::new("s", n);
+        for (i, level) in levels.iter().enumerate().take(n as usize) {
+            builder = builder.constant(i, *level);
+            if children & (1 << i) != 0 {
+                builder = builder.parent(i, "shardId-000000000999");
+            }
+        }
+        let obs = builder.last_scale_up(TimeDelta::minutes(split_ago_minutes)).build();
+        let mut policy = StreamPolicy::default();
+        policy.scale_down.cooldown = Duration::ZERO;
+        policy.scale_down.min_lifetime = Duration::from_secs(lifetime_minutes * 60);
+        let plan = planner::plan(&obs, &policy, obs.observed_at);
+        let young = (split_ago_minutes as u64) < lifetime_minutes;
+        let child = |id: &ShardId| obs.shards.iter().any(|s| &s.id == id && s.parent_shard_id.is_some());
+        for merge in plan.merges() {
+            prop_assert_eq!(merge.trigger, Trigger::Cold);
+            prop_assert!(
+                !(young && (child(&merge.shard_id) || child(&merge.adjacent_shard_id))),
+                "{} and {} merged {} minutes after the last split, inside min_lifetime {}m",
+                merge.shard_id, merge.adjacent_shard_id, split_ago_minutes, lifetime_minutes
+            );
+        }
+        // Every pair is cold and fits the ceiling: past the lifetime (or
+        // with no child in it), something merges.
+        let any_free_pair = (0..n as usize - 1).any(|i| children & (0b11 << i) == 0);
+        if !young || any_free_pair {
+            prop_assert!(plan.merges().count() > 0, "nothing merged: {:?}", plan.verdicts);
+        }
+        // Held back pairs say why.
+        if young {
+            for v in &plan.verdicts {
+                if v.verdict.name() == "young_split" {
+                    prop_assert!(v.reason().contains("scale_down.min_lifetime"));
+                }
+            }
+        }
+    }
+}
