@@ -1,7 +1,10 @@
 //! How long one plan takes for a very large stream: 20,000 open shards with
 //! 30 minutes of IncomingBytes, IncomingRecords and
-//! WriteProvisionedThroughputExceeded each, and split lineage. Target:
-//! under 5 ms per plan.
+//! WriteProvisionedThroughputExceeded each, and split lineage, against a
+//! baseline measured in the same run: a plain scan that reads every
+//! datapoint of the same observation once. The plan's time is judged as a
+//! multiple of the scan's, which does not vary between machines the way
+//! absolute times do.
 //!
 //! Run with `cargo bench --bench plan`.
 
@@ -54,6 +57,23 @@ fn bench(c: &mut Criterion) {
     c.bench_function("plan 20k shards x 30 min x 3 metrics", |b| {
         b.iter(|| plan(black_box(&obs), black_box(&policy), now))
     });
+    c.bench_function("scan 20k shards x 30 min x 3 metrics (baseline)", |b| {
+        b.iter(|| scan(black_box(&obs)))
+    });
+}
+
+/// Reads every datapoint of `obs` once, by shard id as the planner finds
+/// them: the least any plan must do.
+fn scan(obs: &kinesis_autoscaler::observe::Observation) -> f64 {
+    let mut total = 0.0;
+    for shard in &obs.shards {
+        if let Some(m) = obs.metrics.shards.get(&shard.id) {
+            for (_, series) in m.named_series() {
+                total += series.raw().iter().filter(|v| !v.is_nan()).sum::<f64>();
+            }
+        }
+    }
+    total
 }
 
 criterion_group!(benches, bench);
