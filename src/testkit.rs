@@ -246,6 +246,16 @@ impl StreamBuilder {
         self
     }
 
+    /// The day's count of reshards began `ago` before the observation and
+    /// stands at `operations`.
+    pub fn reshards_today(mut self, ago: TimeDelta, operations: u32) -> Self {
+        self.obs.history.today = Some(crate::model::DayCount {
+            since: self.obs.observed_at - ago,
+            operations,
+        });
+        self
+    }
+
     /// The last merge happened `ago` before the observation.
     pub fn last_scale_down(mut self, ago: TimeDelta) -> Self {
         self.obs.history.last_scale_down = Some(self.obs.observed_at - ago);

@@ -409,6 +409,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     ) -> Result<DateTime<Utc>, Stop> {
         let mut since = since;
         let mut attempt = 0;
+        // As read before the first attempt, for the day's count.
+        let mut history = History::default();
         // Set after a call whose outcome is unknown (timeout, lost reply).
         let mut issued_at: Option<DateTime<Utc>> = None;
         loop {
@@ -438,7 +440,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 }
             };
             if issued_at.is_none() {
-                self.check_history(stream, since).await?;
+                history = self.check_history(stream, since).await?;
             }
             if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
@@ -452,7 +454,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             // Recorded before it is first issued, so a process that dies
             // right after the call still leaves its cooldown behind.
             if attempt == 1 {
-                self.record(stream, action, at).await?;
+                self.record(stream, action, &history, at).await?;
                 since = at;
             }
             // The operation counts from its first attempt, as its cooldown does.
@@ -685,8 +687,13 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 
     /// Stops if the stream's cooldown tags are newer than `since`: someone
-    /// else resharded the stream after this plan was made.
-    async fn check_history(&self, stream: &StreamId, since: DateTime<Utc>) -> Result<(), Stop> {
+    /// else resharded the stream after this plan was made. Returns the
+    /// history read.
+    async fn check_history(
+        &self,
+        stream: &StreamId,
+        since: DateTime<Utc>,
+    ) -> Result<History, Stop> {
         let history = self
             .retrying(stream, Wait::BeforeOperation, || {
                 self.read.read_history(stream)
@@ -701,7 +708,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ),
             )),
-            _ => Ok(()),
+            _ => Ok(history),
         }
     }
 
@@ -712,17 +719,23 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         &self,
         stream: &StreamId,
         action: &Action,
+        history: &History,
         at: DateTime<Utc>,
     ) -> Result<(), Stop> {
         let note = describe(action);
+        // The day's count, from the history just read (a concurrent writer
+        // may count the same slot: the cap is kept to within one).
+        let today = Some(history.counted(at));
         let update = match action {
             Action::Split(_) => History {
                 last_scale_up: Some(at),
                 last_scale_down: None,
+                today,
             },
             Action::Merge(_) => History {
                 last_scale_up: None,
                 last_scale_down: Some(at),
+                today,
             },
         };
         self.retrying(stream, Wait::BeforeOperation, || {
@@ -968,6 +981,22 @@ mod tests {
                     .at
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     .as_str()
+            )
+        );
+        // And counted in the day's reshards, from the first.
+        assert_eq!(
+            stream
+                .tags
+                .get(crate::apply::tags::RESHARDS_TODAY)
+                .map(String::as_str),
+            Some(
+                format!(
+                    "{} 3",
+                    report.applied[0]
+                        .at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+                .as_str()
             )
         );
         // The note names the child by its range, in characters tags allow.

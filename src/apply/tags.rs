@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::model::History;
+use crate::model::{DayCount, History};
 
 /// Every tag the controller writes starts with this.
 pub const PREFIX: &str = "kinesis-autoscaler:";
@@ -13,6 +13,9 @@ pub const LAST_SCALE_UP: &str = "kinesis-autoscaler:last-scale-up";
 pub const LAST_SCALE_DOWN: &str = "kinesis-autoscaler:last-scale-down";
 /// What was done last, for people reading the tags in the console.
 pub const LAST_ACTION: &str = "kinesis-autoscaler:last-action";
+/// The day's count of reshards, for `max_reshards_per_day`: when the count
+/// started and how many, e.g. `2026-12-01T14:00:00Z 17`.
+pub const RESHARDS_TODAY: &str = "kinesis-autoscaler:reshards-today";
 
 /// Kinesis limits tag values to 256 characters.
 const MAX_VALUE_LEN: usize = 256;
@@ -26,6 +29,12 @@ pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
     }
     if let Some(t) = history.last_scale_down {
         tags.push((LAST_SCALE_DOWN.to_owned(), time(t)));
+    }
+    if let Some(d) = history.today {
+        tags.push((
+            RESHARDS_TODAY.to_owned(),
+            format!("{} {}", time(d.since), d.operations),
+        ));
     }
     if !note.is_empty() {
         let mut note = tag_safe(note);
@@ -68,6 +77,16 @@ pub(crate) fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
         match key {
             LAST_SCALE_UP => history.last_scale_up = time,
             LAST_SCALE_DOWN => history.last_scale_down = time,
+            RESHARDS_TODAY => {
+                history.today = value.split_once(' ').and_then(|(since, count)| {
+                    Some(DayCount {
+                        since: DateTime::parse_from_rfc3339(since)
+                            .ok()?
+                            .with_timezone(&Utc),
+                        operations: count.parse().ok()?,
+                    })
+                })
+            }
             _ => {}
         }
     }
@@ -83,12 +102,20 @@ mod tests {
         let history = History {
             last_scale_up: Some("2026-11-26T02:00:00Z".parse().unwrap()),
             last_scale_down: None,
+            today: Some(DayCount {
+                since: "2026-11-25T20:00:00Z".parse().unwrap(),
+                operations: 17,
+            }),
         };
         let tags = encode(&history, "split shardId-000000000001");
         assert_eq!(
             tags,
             vec![
                 (LAST_SCALE_UP.to_owned(), "2026-11-26T02:00:00Z".to_owned()),
+                (
+                    RESHARDS_TODAY.to_owned(),
+                    "2026-11-25T20:00:00Z 17".to_owned()
+                ),
                 (
                     LAST_ACTION.to_owned(),
                     "split shardId-000000000001".to_owned()
@@ -101,7 +128,11 @@ mod tests {
 
     #[test]
     fn unreadable_tags_are_no_history() {
-        let history = decode([(LAST_SCALE_UP, "yesterday"), ("team", "data")]);
+        let history = decode([
+            (LAST_SCALE_UP, "yesterday"),
+            (RESHARDS_TODAY, "17"),
+            ("team", "data"),
+        ]);
         assert_eq!(history, History::default());
     }
 

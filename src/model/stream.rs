@@ -53,6 +53,44 @@ pub struct History {
     pub last_scale_up: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "optional_rfc3339")]
     pub last_scale_down: Option<DateTime<Utc>>,
+    /// Reshards counted since the start of the current day's count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today: Option<DayCount>,
+}
+
+/// Reshard operations counted since `since`; a count older than a day is
+/// over, and the next operation starts a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayCount {
+    #[serde(deserialize_with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    pub operations: u32,
+}
+
+/// How long one count of reshard operations runs.
+pub const DAY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+impl History {
+    /// The count running at `now`, if any.
+    pub fn day_at(&self, now: DateTime<Utc>) -> Option<DayCount> {
+        self.today.filter(|d| now - d.since < DAY)
+    }
+
+    /// The count with one more operation at `at`: the running one, or a new
+    /// one starting at `at`.
+    pub fn counted(&self, at: DateTime<Utc>) -> DayCount {
+        match self.day_at(at) {
+            Some(d) => DayCount {
+                operations: d.operations.saturating_add(1),
+                ..d
+            },
+            None => DayCount {
+                since: at,
+                operations: 1,
+            },
+        }
+    }
 }
 
 /// How API calls address a stream: by name, or by ARN (which also reaches

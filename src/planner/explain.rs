@@ -129,6 +129,10 @@ impl ShardVerdict {
                 cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
+            Verdict::DailyCap { cap } => format!(
+                "{}, but max_reshards_per_day {cap} is used up for the day (counted in the stream's tags)",
+                if f.hot.is_some() { hot() } else { cold() }
+            ),
             Verdict::YoungSplit { until } => format!(
                 "{}, but a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before {} would undo a young split",
                 cold(),

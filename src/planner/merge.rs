@@ -83,6 +83,12 @@ impl Planner<'_> {
                     action: ActionKind::Merge,
                     until,
                 })
+            } else if let (Some(left), false) = (self.day_left, for_bounds)
+                && self.splits_used + done >= left
+            {
+                Some(Verdict::DailyCap {
+                    cap: self.policy.max_reshards_per_day,
+                })
             } else if done >= down.max_merges_per_run {
                 Some(Verdict::BudgetUsedUp {
                     action: ActionKind::Merge,

@@ -142,6 +142,8 @@ struct Planner<'a> {
     policy: &'a StreamPolicy,
     history_up: Option<DateTime<Utc>>,
     history_down: Option<DateTime<Utc>>,
+    /// Reshards left today under `max_reshards_per_day`, if capped.
+    day_left: Option<u32>,
     now: DateTime<Utc>,
     grid: Grid,
     open: Vec<&'a Shard>,
@@ -200,6 +202,10 @@ impl<'a> Planner<'a> {
             policy,
             history_up: obs.history.last_scale_up,
             history_down: obs.history.last_scale_down,
+            day_left: (policy.max_reshards_per_day > 0).then(|| {
+                let used = obs.history.day_at(now).map_or(0, |d| d.operations);
+                policy.max_reshards_per_day.saturating_sub(used)
+            }),
             now,
             grid,
             readers,

@@ -401,6 +401,9 @@ pub enum Verdict {
     /// last split is younger than `scale_down.min_lifetime`: merging now
     /// would undo a young split.
     YoungSplit { until: DateTime<Utc> },
+    /// Would act, but `max_reshards_per_day` (`cap`) is used up for the
+    /// day's count.
+    DailyCap { cap: u32 },
     /// Too few minutes with data to tell whether it should be split (or
     /// merged).
     NotEnoughData {
@@ -445,6 +448,7 @@ impl Verdict {
             Verdict::Steady => "steady",
             Verdict::CoolingDown { .. } => "cooling_down",
             Verdict::YoungSplit { .. } => "young_split",
+            Verdict::DailyCap { .. } => "daily_cap",
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",

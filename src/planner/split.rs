@@ -180,7 +180,11 @@ impl Planner<'_> {
                 self.child_leaves.push(piece);
                 continue;
             }
-            let blocked = if self.splits_used >= budget {
+            let blocked = if self.day_left.is_some_and(|left| self.splits_used >= left) {
+                Some(Verdict::DailyCap {
+                    cap: self.policy.max_reshards_per_day,
+                })
+            } else if self.splits_used >= budget {
                 Some(Verdict::BudgetUsedUp {
                     action: ActionKind::Split,
                     value: budget,

@@ -1024,3 +1024,52 @@ fn a_young_splits_children_are_not_merged_back() {
     policy.scale_down.min_lifetime = std::time::Duration::ZERO;
     assert_eq!(run(&obs(minutes(120)), &policy).merges().count(), 2);
 }
+
+#[test]
+fn the_daily_cap_holds_back_what_the_day_has_no_room_for() {
+    // Three hot shards, and a cold pair that this plan's own split holds
+    // back (merge cooldown); 9 of 10 reshards used today.
+    let obs = |counted_since: TimeDelta| {
+        StreamBuilder::new("s", 5)
+            .constant(0, 0.95)
+            .constant(1, 0.96)
+            .constant(2, 0.97)
+            .constant(3, 0.05)
+            .constant(4, 0.05)
+            .reshards_today(counted_since, 9)
+            .build()
+    };
+    let mut policy = StreamPolicy {
+        max_reshards_per_day: 10,
+        ..StreamPolicy::default()
+    };
+    let plan = run(&obs(minutes(600)), &policy);
+    assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+    assert_eq!(splits(&plan)[0].shard_id, Some(shard_id(2)), "the hottest");
+    let capped: Vec<_> = plan
+        .verdicts
+        .iter()
+        .filter(|v| v.verdict.name() == "daily_cap")
+        .map(|v| v.shard_id.clone())
+        .collect();
+    assert_eq!(capped, [shard_id(0), shard_id(1)]);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "but max_reshards_per_day 10 is used up for the day",
+    );
+    // A count older than a day is over: all three split.
+    let plan = run(&obs(minutes(25 * 60)), &policy);
+    assert_eq!(plan.splits().count(), 3);
+    // Without a cap the count does not matter.
+    policy.max_reshards_per_day = 0;
+    assert_eq!(run(&obs(minutes(600)), &policy).splits().count(), 3);
+    // A cold stream within the cap merges; the cap counts merges too.
+    let cold = StreamBuilder::new("s", 6)
+        .all(0.05)
+        .reshards_today(minutes(60), 8)
+        .build();
+    policy.max_reshards_per_day = 10;
+    let plan = run(&cold, &policy);
+    assert_eq!(plan.merges().count(), 2);
+    assert_eq!(verdicts(&plan)[4..], ["daily_cap", "daily_cap"]);
+}

@@ -67,6 +67,10 @@ pub struct Settings {
     /// Most open shards (default 64): the controller never splits above it
     /// and merges the coolest adjacent pairs to get back under it.
     pub max_shards: Option<ShardCount>,
+    /// At most this many splits and merges a day (counted in the stream's
+    /// tags over 24 hours from the first); bringing the stream back within
+    /// min_shards/max_shards is not held back. Default 0: no cap.
+    pub max_reshards_per_day: Option<u32>,
     pub metrics: Option<MetricsSettings>,
     pub scale_up: Option<ScaleUpSettings>,
     pub scale_down: Option<ScaleDownSettings>,

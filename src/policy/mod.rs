@@ -37,6 +37,8 @@ const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 86_400);
 pub struct StreamPolicy {
     pub min_shards: u32,
     pub max_shards: u32,
+    /// At most this many splits and merges a day, bounds aside (0: no cap).
+    pub max_reshards_per_day: u32,
     /// Minutes younger than this are ignored as incomplete: the least
     /// delay. Windows end at the newest minute with data, often later.
     pub metrics_delay: Duration,
@@ -89,6 +91,7 @@ impl Default for StreamPolicy {
         StreamPolicy {
             min_shards: 1,
             max_shards: 64,
+            max_reshards_per_day: 0,
             metrics_delay: Duration::from_secs(120),
             metrics_max_lag: Duration::from_secs(15 * 60),
             silent_stream: SilentStream::Idle,
@@ -128,6 +131,7 @@ impl StreamPolicy {
         if let Some(v) = layer.max_shards {
             p.max_shards = v.0;
         }
+        set(&mut p.max_reshards_per_day, layer.max_reshards_per_day);
         if let Some(m) = &layer.metrics {
             set(&mut p.metrics_delay, m.delay.map(|v| v.0));
             set(&mut p.metrics_max_lag, m.max_lag.map(|v| v.0));

@@ -231,9 +231,13 @@ fn tagging_is_limited_to_the_keys_the_controller_writes() {
     let history = History {
         last_scale_up: Some(t),
         last_scale_down: Some(t),
+        today: Some(kinesis_autoscaler::model::DayCount {
+            since: t,
+            operations: 3,
+        }),
     };
     let written = tags::encode(&history, "split shardId-000000000001");
-    assert_eq!(written.len(), 3);
+    assert_eq!(written.len(), 4);
     for (key, _) in written {
         assert!(key.starts_with(prefix), "the policy forbids tag {key}");
     }

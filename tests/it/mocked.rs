@@ -743,6 +743,7 @@ async fn the_history_is_read_from_tags_across_pages() {
         History {
             last_scale_up: Some("2026-11-26T01:00:00Z".parse().unwrap()),
             last_scale_down: Some("2026-11-25T23:30:00Z".parse().unwrap()),
+            today: None,
         }
     );
 }

@@ -664,6 +664,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
     let history = History {
         last_scale_up: resolve(s.last_up, now, s.policy.scale_up.cooldown),
         last_scale_down: resolve(s.last_down, now, s.policy.scale_down.cooldown),
+        today: None,
     };
     let obs = Observation {
         stream_name: "orders".into(),
@@ -1888,5 +1889,45 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// `max_reshards_per_day`: within a day's count, the splits and merges
+    /// a plan makes for load never exceed what the cap leaves.
+    #[test]
+    fn the_daily_cap_holds(
+        n in 1u32..=16,
+        levels in proptest::collection::vec(0.0f64..1.0, 16),
+        cap in 1u32..=12,
+        used in 0u32..=14,
+        since_minutes in 0i64..=2_000,
+    ) {
+        let mut builder = StreamBuilder::new("s", n);
+        for (i, level) in levels.iter().enumerate().take(n as usize) {
+            builder = builder.constant(i, *level);
+        }
+        let obs = builder.reshards_today(TimeDelta::minutes(since_minutes), used).build();
+        let mut policy = StreamPolicy {
+            max_reshards_per_day: cap,
+            ..StreamPolicy::default()
+        };
+        policy.scale_down.cooldown = Duration::ZERO;
+        let plan = planner::plan(&obs, &policy, obs.observed_at);
+        let counted = if since_minutes < 24 * 60 { used } else { 0 };
+        let for_load = plan
+            .actions
+            .iter()
+            .filter(|a| match a {
+                Action::Split(s) => matches!(s.trigger, Trigger::Utilization | Trigger::Throttling),
+                Action::Merge(m) => m.trigger == Trigger::Cold,
+            })
+            .count() as u32;
+        prop_assert!(
+            for_load <= cap.saturating_sub(counted),
+            "{for_load} reshards for load with {counted} of {cap} used today"
+        );
     }
 }
