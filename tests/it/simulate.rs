@@ -233,13 +233,7 @@ fn simulate_json_has_the_documented_keys() {
         .arg(std::env::temp_dir().join(format!("kas-test-{}.svg", std::process::id())))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = ok_json(&out);
     for key in [
         "shard_hours",
         "throttled_records",
@@ -298,13 +292,7 @@ fn compare_runs_four_strategies_on_the_same_traffic_and_draws_them() {
         .arg(&chart)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = ok_json(&out);
     assert_every_strategy(&runs);
     // On-Demand: no shard-level metrics, no controller, no shards seen
     // coming and going.
@@ -573,13 +561,7 @@ fn a_suite_is_one_matrix_and_its_json_is_stable() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = ok_json(&out);
     assert_eq!(
         names(&rows, "scenario"),
         ["loud", "quiet"],
@@ -727,4 +709,16 @@ fn a_replay_refuses_bad_requests_before_calling_aws() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+/// The JSON a successful run printed; a failed run fails the test with
+/// its stderr.
+fn ok_json(out: &std::process::Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
