@@ -334,6 +334,8 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
 
 /// Most days of one-minute history CloudWatch keeps.
 const MAX_REPLAY_DAYS: u32 = 15;
+/// How much of the history the key spread is measured over.
+const SPREAD_MINUTES: u32 = 1440;
 
 /// `simulate --stream`: the stream's own history replayed through every
 /// strategy, and the cheapest one within the throttling objective.
@@ -388,11 +390,29 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     let minutes = args.days * 1440;
     let start = end - chrono::TimeDelta::minutes(i64::from(minutes));
     let ids: Vec<_> = open.iter().map(|s| s.id.clone()).collect();
-    let metrics = clients
+    // The load from the free stream-level series over every day; the key
+    // spread from each shard's IncomingBytes over the last day only, which
+    // is enough to see it and keeps a wide stream's read small (one
+    // shard-day is 1,440 datapoints).
+    let mut metrics = clients
         .metrics
-        .read_metrics(stream, &ids, &[MetricName::IncomingBytes], start, minutes)
+        .read_metrics(stream, &[], &[], start, minutes)
         .await
         .map_err(|e| ObserveError::stream(stream, e))?;
+    let spread_minutes = minutes.min(SPREAD_MINUTES);
+    let spread_start = end - chrono::TimeDelta::minutes(i64::from(spread_minutes));
+    metrics.shards = clients
+        .metrics
+        .read_metrics(
+            stream,
+            &ids,
+            &[MetricName::IncomingBytes],
+            spread_start,
+            spread_minutes,
+        )
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?
+        .shards;
     let (scenario_path, trace_name) = match &args.save_scenario {
         Some(path) => (
             path.clone(),

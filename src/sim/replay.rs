@@ -4,9 +4,9 @@
 //!
 //! - Load: the stream-level IncomingBytes and IncomingRecords per minute
 //!   (free, kept at one minute for 15 days).
-//! - Key spread: each open shard's share of IncomingBytes over the period,
-//!   where shard-level metrics are enabled; otherwise uniform keys, and the
-//!   replay says so.
+//! - Key spread: each open shard's share of IncomingBytes (over the last
+//!   day, as the replay reads it), where shard-level metrics are enabled;
+//!   otherwise uniform keys, and the replay says so.
 //!
 //! The result is the text of a scenario file and of its trace, so that
 //! `--save-scenario` writes exactly what was simulated.

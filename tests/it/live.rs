@@ -811,9 +811,10 @@ async fn irsa_credentials_come_from_sts_web_identity() {
     assert_contains(&unreachable.stderr, "credentials");
 }
 
-/// `simulate --stream`: two days of a stream's stream-level metrics in
-/// CloudWatch replayed through every strategy, with a recommendation; the
-/// saved scenario replays to the same numbers offline.
+/// `simulate --stream`: two days of a stream's stream-level metrics and a
+/// day of its shard-level ones in CloudWatch, replayed through every
+/// strategy with the measured key spread and a recommendation; the saved
+/// scenario replays to the same numbers offline.
 #[tokio::test]
 async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     if !emulators::running("a_streams_own_history_is_replayed_with_a_recommendation") {
@@ -830,6 +831,11 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     let cw = emulators::cloudwatch_at(&moto.endpoint);
     put_metrics_to(&cw, &name, None, 1440..2880, 1.5, 0.0).await;
     put_metrics_to(&cw, &name, None, 0..1440, 0.5, 0.0).await;
+    // Over the last day, the lower shard took three times the upper one's
+    // writes: the replay measures that spread.
+    let shards = open_shards(&k, &name).await;
+    put_metrics_to(&cw, &name, Some(&shards[0].id), 0..1440, 0.375, 0.0).await;
+    put_metrics_to(&cw, &name, Some(&shards[1].id), 0..1440, 0.125, 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("mine.yaml");
 
@@ -855,12 +861,17 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
         (records - published).abs() / published < 0.01,
         "{records} records replayed, {published} published"
     );
-    // No shard-level metrics were published: the keys are assumed uniform,
-    // and it says so.
-    assert_contains(
-        json["notes"][0].as_str().unwrap(),
-        "keys are assumed uniform",
-    );
+    // The spread is measured, not assumed.
+    assert_eq!(json["notes"], serde_json::json!([]), "{}", json["notes"]);
+    let saved_text = std::fs::read_to_string(&saved).unwrap();
+    assert_contains(&saved_text, "model: measured");
+    let scenario =
+        kinesis_autoscaler::sim::Scenario::load(&saved).unwrap_or_else(|e| panic!("{e}"));
+    let kinesis_autoscaler::sim::scenario::KeyModel::Measured(ranges) = &scenario.keys else {
+        panic!("{:?}", scenario.keys)
+    };
+    assert_eq!(ranges.len(), 2);
+    assert!((ranges[0].1 - 0.75).abs() < 0.01, "{ranges:?}");
     let recommendation = &json["recommendation"];
     let chosen = recommendation["strategy"].as_str().unwrap();
     assert!(strategies.contains(&chosen), "{recommendation}");
