@@ -156,3 +156,30 @@ async fn only_the_stream_whose_plan_acts_has_its_tags_read() {
     assert!(!quiet.plan.cooldowns_read);
     assert!(planned[4].plan.cooldowns_read);
 }
+
+/// One wide stream: 2,000 shards planned in one pass read their three
+/// shard-level metrics, and the stream's two, in GetMetricData calls of
+/// 500 queries: 13 calls, within the quota.
+#[tokio::test(start_paused = true)]
+async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
+    let mut fake = FakeAccount::new(1, 7, now() - TimeDelta::minutes(3));
+    let stream = &mut fake.streams[0];
+    stream.shards = kinesis_autoscaler::model::uniform_ranges(2_000)
+        .into_iter()
+        .enumerate()
+        .map(|(j, r)| (format!("shardId-{j:012}"), r.start().0, r.end().0))
+        .collect();
+    stream.load = vec![0.5; 2_000];
+    let fake = Arc::new(fake);
+    let (planned, _, limiter) = pass(
+        &fake,
+        "version: 1\nstreams:\n  - name: \"s-*\"\n    max_shards: 4000\n",
+    )
+    .await;
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0].plan.open_shards_before, 2_000);
+    let calls = limiter.calls();
+    assert_eq!(calls[&Api::GetMetricData], (2 + 2_000 * 3u64).div_ceil(500));
+    assert_eq!(calls[&Api::GetMetricData], 13);
+    assert!(fake.seen.lock().unwrap().limit_exceeded.is_empty());
+}
