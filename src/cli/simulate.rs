@@ -351,6 +351,15 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         ))
         .into());
     }
+    if let Some(path) = &args.save_scenario
+        && path.extension().is_some_and(|e| e == "csv")
+    {
+        return Err(Error::Usage(format!(
+            "--save-scenario {}: the trace is written beside the scenario as .csv; name the scenario .yaml",
+            path.display()
+        ))
+        .into());
+    }
     let objective = args.max_throttled_pct / 100.0;
     if !(0.0..=1.0).contains(&objective) {
         return Err(Error::Usage(format!(

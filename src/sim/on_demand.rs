@@ -11,12 +11,14 @@
 //!   peak only up to 15 minutes before it: traffic that more than doubles
 //!   within 15 minutes throttles;
 //! - one partition key still cannot take more than one shard's 1 MiB/s and
-//!   1,000 records/s.
+//!   1,000 records/s;
+//! - limits hold per second, so a minute whose average is under them still
+//!   throttles its bursts (the scenario's `burstiness`, as for shards).
 
 use std::collections::VecDeque;
 
 use super::traffic::{Offered, Traffic};
-use super::world::MinuteStats;
+use super::world::{MinuteStats, throttled};
 use crate::model::{BYTES_PER_SHARD_MINUTE, RECORDS_PER_SHARD_MINUTE};
 
 /// A new On-Demand stream's write capacity, bytes per second.
@@ -28,19 +30,35 @@ const PEAK_WINDOW_MINUTES: usize = 30 * 24 * 60;
 /// How long AWS takes to adapt to a new peak.
 const ADAPT_MINUTES: usize = 15;
 
-/// Plays `traffic` on an On-Demand stream. `open_shards` in each minute is
-/// the stream's write capacity in shards' worth (rounded up), so that its
-/// "shard-hours" show the headroom AWS keeps.
-pub fn play(traffic: &Traffic) -> Vec<MinuteStats> {
+/// Plays `traffic` on an On-Demand stream that has been running before:
+/// one day like the trace's first, so its capacity starts at twice that
+/// day's peak (a stream new to On-Demand would first double its way up;
+/// the provisioned strategies start from a working shard count too).
+/// Per-second rates stray within ±`burstiness` of each minute's average,
+/// as for provisioned shards. `open_shards` in each minute is the stream's
+/// write capacity in shards' worth (rounded up), so that its "shard-hours"
+/// show the headroom AWS keeps.
+pub fn play(traffic: &Traffic, burstiness: f64) -> Vec<MinuteStats> {
     let minutes = (0..traffic.minutes())
         .map(|m| (traffic.total(m), traffic.single_key_shares(m)))
         .collect::<Vec<_>>();
-    play_minutes(&minutes, traffic.record_size())
+    let prior_peak = minutes
+        .iter()
+        .take(1440)
+        .map(|(o, _)| o.records)
+        .fold(0.0, f64::max);
+    play_minutes(&minutes, traffic.record_size(), prior_peak, burstiness)
 }
 
 /// [`play`] over explicit minutes: each minute's offered load and the
-/// shares single partition keys carry of it.
-pub(crate) fn play_minutes(minutes: &[(Offered, Vec<f64>)], record_size: f64) -> Vec<MinuteStats> {
+/// shares single partition keys carry of it, after a peak of `prior_peak`
+/// records a minute accepted before the first (0: a new stream).
+pub(crate) fn play_minutes(
+    minutes: &[(Offered, Vec<f64>)],
+    record_size: f64,
+    prior_peak: f64,
+    burstiness: f64,
+) -> Vec<MinuteStats> {
     // The most records one key takes in a minute: one shard's worth.
     let key_limit = RECORDS_PER_SHARD_MINUTE.min(BYTES_PER_SHARD_MINUTE / record_size);
     let initial =
@@ -48,19 +66,25 @@ pub(crate) fn play_minutes(minutes: &[(Offered, Vec<f64>)], record_size: f64) ->
     let mut peaks = SlidingMax::default();
     let mut out: Vec<MinuteStats> = Vec::with_capacity(minutes.len());
     for (minute, (offered, keys)) in minutes.iter().enumerate() {
-        // The peak accepted from 30 days to 15 minutes ago.
+        // The peak accepted from 30 days to 15 minutes ago, and before the
+        // first minute.
         if minute >= ADAPT_MINUTES {
             let visible = minute - ADAPT_MINUTES;
             peaks.push(visible, out[visible].accepted_records);
         }
         peaks.forget_before(minute.saturating_sub(PEAK_WINDOW_MINUTES));
-        let capacity = initial.max(2.0 * peaks.max());
+        let before = if minute < PEAK_WINDOW_MINUTES {
+            prior_peak
+        } else {
+            0.0
+        };
+        let capacity = initial.max(2.0 * peaks.max().max(before));
         let key_throttled: f64 = keys
             .iter()
-            .map(|share| (share * offered.records - key_limit).max(0.0))
+            .map(|share| throttled(share * offered.records, key_limit, burstiness))
             .sum();
         let rest = offered.records - key_throttled;
-        let throttled = key_throttled + (rest - capacity).max(0.0);
+        let throttled = key_throttled + throttled(rest, capacity, burstiness);
         let accepted = offered.records - throttled;
         let worth = (capacity / RECORDS_PER_SHARD_MINUTE)
             .max(capacity * record_size / BYTES_PER_SHARD_MINUTE)
@@ -190,7 +214,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let stats = play_minutes(&case.minutes, RECORD);
+            let stats = play_minutes(&case.minutes, RECORD, 0.0, 0.0);
             let throttled = throttled_minutes(&stats);
             assert_eq!(
                 throttled,
@@ -218,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_that_ran_before_starts_at_twice_its_old_peak() {
+        // 6 MiB/s from the first minute: a new stream throttles for 15
+        // minutes, one that took 6 MiB/s before does not.
+        let minutes = flat(6.0, 60);
+        let old_peak = minutes[0].0.records;
+        assert!(!throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0)).is_empty());
+        assert!(throttled_minutes(&play_minutes(&minutes, RECORD, old_peak, 0.0)).is_empty());
+    }
+
+    #[test]
+    fn bursts_within_a_minute_throttle_under_the_average() {
+        // 3.9 MiB/s on a new stream's 4 MiB/s: fine on average, but with
+        // per-second rates ±10% around it some seconds go over.
+        let minutes = flat(3.9, 10);
+        assert!(throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0)).is_empty());
+        assert_eq!(
+            throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.1)),
+            (0..10).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn the_peak_is_forgotten_after_30_days() {
         // 20 MiB/s for an hour (a new stream doubles its way up: 4, 8, 16,
         // then 32 MiB/s after 45 minutes), then 30 days and more of 1
@@ -227,7 +273,7 @@ mod tests {
         let mut minutes = flat(20.0, 60);
         minutes.extend(flat(1.0, PEAK_WINDOW_MINUTES + 120));
         minutes.extend(flat(12.0, 30));
-        let stats = play_minutes(&minutes, RECORD);
+        let stats = play_minutes(&minutes, RECORD, 0.0, 0.0);
         let jump = 60 + PEAK_WINDOW_MINUTES + 120;
         assert_eq!(stats[100].open_shards, 40, "capacity in shards' worth");
         assert_eq!(stats[jump - 1].open_shards, 4);

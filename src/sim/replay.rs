@@ -56,10 +56,14 @@ pub fn build(
     let bytes_at = |i: usize| bytes.get(i).unwrap_or(0.0);
     let total_bytes: f64 = (0..minutes).map(bytes_at).sum();
     let total_records: f64 = (0..minutes).map(|i| records.get(i).unwrap_or(0.0)).sum();
-    if minutes < 60 || total_bytes <= 0.0 || total_records <= 0.0 {
+    if minutes < 60 {
         return Err(refuse(format!(
-            "took no writes in the {} minutes of history read; nothing to replay",
-            minutes
+            "CloudWatch gave {minutes} minutes of history; a replay needs at least 60"
+        )));
+    }
+    if total_bytes <= 0.0 || total_records <= 0.0 {
+        return Err(refuse(format!(
+            "took no writes in the {minutes} minutes of history read; nothing to replay"
         )));
     }
     let peak_per_minute = (0..minutes).map(bytes_at).fold(0.0, f64::max);
@@ -99,18 +103,23 @@ pub fn build(
             "keys: { model: uniform }\n".to_owned()
         }
     };
+    notes.push(
+        "On-Demand's reads are priced for one consumer; set `consumers:` in a saved scenario (--save-scenario) to price more".to_owned(),
+    );
     let days = minutes as f64 / 1440.0;
     let scenario_yaml = format!(
         "# What stream {stream} took over {days:.1} days, from its CloudWatch history.\n\
          name: replay-{stream}\n\
          stream: {stream}\n\
-         trace: {trace_file}\n\
+         trace: {trace}\n\
          peak: {peak_per_second}B/s\n\
          record_size: {record_size}B\n\
          {keys}\
          initial_shards: {shards}\n\
          noise: 0\n\
          shard_limit: {limit}\n",
+        // Quoted: a file name is any text.
+        trace = serde_json::to_string(trace_file).expect("a string serializes"),
         shards = open.len().max(1),
         limit = (open.len() * 4).clamp(500, 20_000),
     );
@@ -194,7 +203,11 @@ mod tests {
     fn a_replay_is_a_scenario_of_the_streams_own_load_and_spread() {
         let (open, m) = metrics(120, Some([3.0, 1.0]));
         let replay = build("orders", &open, &m, "replay-orders.csv").unwrap();
-        assert!(replay.notes.is_empty(), "{:?}", replay.notes);
+        assert!(
+            replay.notes.iter().all(|n| !n.contains("assumed uniform")),
+            "{:?}",
+            replay.notes
+        );
         let scenario = Scenario::parse(&replay.scenario_yaml, std::path::Path::new("r.yaml"))
             .unwrap_or_else(|e| panic!("{e}\n{}", replay.scenario_yaml));
         assert_eq!(scenario.stream, "orders");
@@ -229,8 +242,14 @@ mod tests {
         let (open, m) = metrics(120, None);
         let replay = build("orders", &open, &m, "t.csv").unwrap();
         assert!(replay.scenario_yaml.contains("keys: { model: uniform }"));
-        assert_eq!(replay.notes.len(), 1);
-        assert!(replay.notes[0].contains("keys are assumed uniform"));
+        assert!(
+            replay
+                .notes
+                .iter()
+                .any(|n| n.contains("keys are assumed uniform")),
+            "{:?}",
+            replay.notes
+        );
     }
 
     #[test]

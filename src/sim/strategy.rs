@@ -117,9 +117,10 @@ pub struct Summary {
     pub new_shards_per_day: f64,
     /// Splits, merges and UpdateShardCount calls.
     pub reshard_operations: u32,
-    /// Minutes with any throttled write.
+    /// Minutes with any throttled write (at least one record, rounded).
     pub throttled_minutes: u32,
-    /// The largest share of a minute's records throttled.
+    /// The largest share of a minute's records throttled, over those
+    /// minutes.
     pub worst_minute_throttled_fraction: f64,
     /// Everything, in US dollars: the stream, its data, and running the
     /// controller.
@@ -205,7 +206,7 @@ async fn replay(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
     if strategy == Strategy::OnDemand {
-        let minutes = on_demand::play(traffic);
+        let minutes = on_demand::play(traffic, scenario.burstiness);
         progress(traffic.minutes());
         let usage = Usage {
             consumers: scenario.consumers,
@@ -356,13 +357,10 @@ fn summarize(
         _ => Billing::Provisioned,
     };
     let breakdown = cost(billing, &usage, &scenario.prices);
-    let fraction = |m: &MinuteStats| {
-        if m.offered.records > 0.0 {
-            m.throttled_records / m.offered.records
-        } else {
-            0.0
-        }
-    };
+    // A minute throttled at least one write (half a record, rounded):
+    // the simulation computes expected, fractional, excesses.
+    let throttled_minute = |m: &&MinuteStats| m.throttled_records >= 0.5;
+    let fraction = |m: &MinuteStats| m.throttled_records / m.offered.records;
     Summary {
         strategy: strategy.to_string(),
         shard_hours,
@@ -387,11 +385,12 @@ fn summarize(
             0.0
         },
         reshard_operations: churn.splits + churn.merges + churn.shard_count_updates,
-        throttled_minutes: minutes
+        throttled_minutes: minutes.iter().filter(throttled_minute).count() as u32,
+        worst_minute_throttled_fraction: minutes
             .iter()
-            .filter(|m| m.throttled_records >= 0.5)
-            .count() as u32,
-        worst_minute_throttled_fraction: minutes.iter().map(fraction).fold(0.0, f64::max),
+            .filter(throttled_minute)
+            .map(fraction)
+            .fold(0.0, f64::max),
         cost_usd: breakdown.total(),
         cost_breakdown: breakdown,
     }

@@ -695,6 +695,10 @@ fn a_replay_refuses_bad_requests_before_calling_aws() {
             "cannot be used with",
         ),
         (&["--days", "3"], "--stream"),
+        (
+            &["--stream", "orders", "--save-scenario", "mine.csv"],
+            "--save-scenario mine.csv: the trace is written beside the scenario as .csv; name the scenario .yaml",
+        ),
     ];
     for (args, expected) in cases {
         let out = bin()
