@@ -235,9 +235,9 @@ struct SimulateArgs {
     scenario: Vec<PathBuf>,
     /// planner (the controller with the policy), uniform (stream-level
     /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils),
-    /// on-demand (Kinesis On-Demand mode) or static:N.
-    #[arg(long, default_value = "planner", value_parser = parse_strategy)]
-    strategy: crate::sim::strategy::Strategy,
+    /// on-demand (Kinesis On-Demand mode) or static:N [default: planner].
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<crate::sim::strategy::Strategy>,
     /// Run planner, uniform, a static stream sized for the 99th percentile
     /// and On-Demand on the same traffic, side by side.
     #[arg(long, conflicts_with = "strategy")]

@@ -38,6 +38,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     }
     let paths = scenario_paths(&args.scenario)?;
     if paths.len() > 1 {
+        if let Some(strategy) = args.strategy {
+            return Err(Error::Usage(format!(
+                "--strategy {strategy}: a suite runs every strategy on every scenario; give one --scenario to run one strategy"
+            ))
+            .into());
+        }
         if args.chart.is_some() {
             return Err(Error::Usage(
                 "--chart draws one scenario; give one --scenario to draw it".into(),
@@ -47,7 +53,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         return suite(&args, &policy, &paths).await;
     }
     let (scenario, trace) = load_scenario(paths.first().map(PathBuf::as_path))?;
-    let only = (!args.compare).then_some(args.strategy);
+    let only = (!args.compare).then(|| args.strategy.unwrap_or(Strategy::Planner));
     let run = prepare(&policy, scenario, &trace, only)?;
     let minutes = run.traffic.minutes();
     let bar = progress_bar((minutes * run.strategies.len()) as u64);

@@ -674,9 +674,10 @@ fn every_shipped_scenario_loads_with_its_licensed_trace() {
     );
 }
 
-/// `simulate --stream` refuses bad requests before calling AWS.
+/// `simulate --stream` refuses bad requests before calling AWS, and a
+/// suite refuses a single strategy before simulating.
 #[test]
-fn a_replay_refuses_bad_requests_before_calling_aws() {
+fn replays_and_suites_refuse_bad_requests_before_running() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--stream", "orders", "--days", "16"],
@@ -695,6 +696,10 @@ fn a_replay_refuses_bad_requests_before_calling_aws() {
             "cannot be used with",
         ),
         (&["--days", "3"], "--stream"),
+        (
+            &["--scenario", "scenarios", "--strategy", "uniform"],
+            "--strategy uniform: a suite runs every strategy on every scenario",
+        ),
         (
             &["--stream", "orders", "--save-scenario", "mine.csv"],
             "--save-scenario mine.csv: the trace is written beside the scenario as .csv; name the scenario .yaml",
