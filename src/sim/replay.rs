@@ -135,19 +135,31 @@ pub fn build(
 fn measured_spread<'a>(open: &'a [Shard], metrics: &Metrics) -> Option<Vec<(&'a Shard, f64)>> {
     let mut shards: Vec<&Shard> = open.iter().collect();
     shards.sort_by_key(|s| s.range.start());
-    let sums: Vec<f64> = shards
+    // Each shard's rate while it existed: from its first datapoint on (a
+    // shard made during the day has none before), a missing minute is an
+    // idle one (CloudWatch publishes nothing for those).
+    let rates: Vec<f64> = shards
         .iter()
         .map(|s| {
             let series = &metrics.shards.get(&s.id)?.incoming_bytes;
-            (!series.is_empty()).then(|| series.iter().flatten().sum::<f64>())
+            let first = series
+                .iter()
+                .position(|v| v.is_some())
+                .unwrap_or(series.len());
+            let span = series.len() - first;
+            Some(if span == 0 {
+                0.0
+            } else {
+                series.iter().skip(first).flatten().sum::<f64>() / span as f64
+            })
         })
         .collect::<Option<_>>()?;
-    let total: f64 = sums.iter().sum();
+    let total: f64 = rates.iter().sum();
     (total > 0.0).then(|| {
         shards
             .into_iter()
-            .zip(sums)
-            .map(|(s, sum)| (s, sum / total))
+            .zip(rates)
+            .map(|(s, rate)| (s, rate / total))
             .collect()
     })
 }
@@ -235,6 +247,27 @@ mod tests {
                 "minute {minute}: {got} != {want}"
             );
         }
+    }
+
+    #[test]
+    fn a_shard_made_during_the_day_counts_at_its_rate_while_it_existed() {
+        let (open, mut m) = metrics(120, Some([1.0, 1.0]));
+        // The upper shard appeared at minute 60, and took as much a minute
+        // as the lower one since; an idle minute after that counts as 0.
+        let upper = m.shards.get_mut(&open[1].id).unwrap();
+        upper.incoming_bytes = (0..120)
+            .map(|i| match i {
+                0..60 => None,
+                90 => None,
+                _ => Some(1.0),
+            })
+            .collect();
+        let spread = measured_spread(&open, &m).unwrap();
+        let upper_rate = 59.0 / 60.0;
+        assert!(
+            (spread[1].1 - upper_rate / (1.0 + upper_rate)).abs() < 1e-12,
+            "{spread:?}"
+        );
     }
 
     #[test]
