@@ -34,8 +34,9 @@ pub struct Prices {
     pub metric_month: f64,
     /// CloudWatch GetMetricData: per 1,000 metrics requested.
     pub get_metric_data_per_thousand_metrics: f64,
-    /// Where the controller runs, per hour (default: a 128 MB Lambda with a
-    /// one-second pass each minute).
+    /// Where the controller runs, per hour at one pass a minute (default: a
+    /// 128 MB Lambda with a one-second pass); scaled by the passes a
+    /// strategy really makes.
     pub controller_hour: f64,
 }
 
@@ -112,8 +113,9 @@ pub struct Usage {
     pub shard_metrics: u32,
     /// Metrics requested from CloudWatch, all calls together.
     pub metrics_requested: f64,
-    /// Whether a controller runs (and costs `controller_hour`).
-    pub controller: bool,
+    /// How often a controller runs, passes per hour (0: none runs); each
+    /// costs a sixtieth of `controller_hour`.
+    pub passes_per_hour: f64,
 }
 
 /// A strategy's cost, all in, and its parts.
@@ -168,11 +170,7 @@ pub fn cost(billing: Billing, usage: &Usage, prices: &Prices) -> CostBreakdown {
             * prices.metric_month,
         metric_requests_usd: usage.metrics_requested / 1000.0
             * prices.get_metric_data_per_thousand_metrics,
-        controller_usd: if usage.controller {
-            usage.hours * prices.controller_hour
-        } else {
-            0.0
-        },
+        controller_usd: usage.hours * prices.controller_hour * usage.passes_per_hour / 60.0,
     }
 }
 
@@ -229,7 +227,7 @@ mod tests {
             shard_hours: 4.0 * 730.0,
             shard_metrics: 3,
             metrics_requested: 2_000_000.0,
-            controller: true,
+            passes_per_hour: 60.0,
             ..Usage::default()
         };
         let prices = Prices {

@@ -237,6 +237,9 @@ async fn replay(
     let done = |clock: &TokioClock| {
         ((clock.now() - start).num_minutes().max(0) as usize).min(traffic.minutes())
     };
+    // Controller passes (or the baseline's checks), for the host's cost.
+    let passes = std::sync::atomic::AtomicU64::new(0);
+    let count_pass = || passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
     match strategy {
         Strategy::Planner => {
@@ -255,7 +258,10 @@ async fn replay(
                 interval: scenario.tick,
                 jitter: 0.0,
             };
-            let on_pass = |_: &PassReport| progress(done(&clock));
+            let on_pass = |_: &PassReport| {
+                count_pass();
+                progress(done(&clock));
+            };
             // A simulation reports its outcome, not a log line per pass.
             Runner::new(&executor, &world, &policy, &stop, schedule)
                 .only(&scenario.stream)
@@ -277,6 +283,7 @@ async fn replay(
                     &mut state,
                 )
                 .await;
+                count_pass();
                 progress(done(&clock));
                 ticks.wait().await;
             }
@@ -305,7 +312,8 @@ async fn replay(
             _ => 0,
         },
         metrics_requested: world.metrics_requested() as f64,
-        controller: matches!(strategy, Strategy::Planner | Strategy::Uniform),
+        passes_per_hour: passes.load(std::sync::atomic::Ordering::Relaxed) as f64
+            / (traffic.minutes() as f64 / 60.0),
         consumers: scenario.consumers,
         ..Usage::default()
     };

@@ -731,3 +731,23 @@ fn ok_json(out: &std::process::Output) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
+
+/// The controller's host is priced per pass it really makes: the uniform
+/// baseline checks every 45 s (80 checks an hour), the planner passes
+/// about once a minute, a static stream runs nothing.
+#[test]
+fn the_controller_host_is_priced_per_pass() {
+    let trace = flat_trace(1);
+    // $0.60 an hour at one pass a minute: a cent a pass.
+    let yaml = "trace: flat.csv\npeak: 1MiB/s\nrecord_size: 30KiB\ninitial_shards: 2\nduration: 1h\nnoise: 0\nprices: { controller_hour: 0.6 }\n";
+    let host = |strategy| {
+        simulate(&scenario(yaml), &trace, &StreamPolicy::default(), strategy)
+            .summary
+            .cost_breakdown
+            .controller_usd
+    };
+    assert!((host(Strategy::Uniform) - 0.80).abs() < 1e-9);
+    let planner = host(Strategy::Planner);
+    assert!((0.55..=0.61).contains(&planner), "{planner}");
+    assert_eq!(host(Strategy::Static(2)), 0.0);
+}
