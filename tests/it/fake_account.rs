@@ -226,12 +226,7 @@ impl FakeAccount {
                             .stream_name(&s.name)
                             .stream_arn(arn(&s.name))
                             .stream_status(k::StreamStatus::Active)
-                            .stream_mode_details(
-                                k::StreamModeDetails::builder()
-                                    .stream_mode(k::StreamMode::Provisioned)
-                                    .build()
-                                    .unwrap(),
-                            )
+                            .stream_mode_details(provisioned())
                             .build()
                             .unwrap(),
                     );
@@ -290,12 +285,7 @@ impl FakeAccount {
                                 .stream_name(&s.name)
                                 .stream_arn(arn(&s.name))
                                 .stream_status(k::StreamStatus::Active)
-                                .stream_mode_details(
-                                    k::StreamModeDetails::builder()
-                                        .stream_mode(k::StreamMode::Provisioned)
-                                        .build()
-                                        .unwrap(),
-                                )
+                                .stream_mode_details(provisioned())
                                 .retention_period_hours(24)
                                 .stream_creation_timestamp(KDateTime::from_secs(1_700_000_000))
                                 .enhanced_monitoring(
@@ -443,4 +433,12 @@ fn throttling() -> HttpResponse {
   <RequestId>0f5a3e6e-0000-0000-0000-000000000000</RequestId>
 </ErrorResponse>"#;
     HttpResponse::new(400.try_into().unwrap(), SdkBody::from(body))
+}
+
+/// Every fake stream is provisioned.
+fn provisioned() -> k::StreamModeDetails {
+    k::StreamModeDetails::builder()
+        .stream_mode(k::StreamMode::Provisioned)
+        .build()
+        .unwrap()
 }

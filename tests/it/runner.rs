@@ -568,26 +568,7 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
         2.0
     );
 
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_stops_cleanly_on_sigterm(&mut child);
     let logs = logs.join().unwrap();
     assert!(
         logs.contains("new policy rejected; keeping the one in force"),
@@ -654,25 +635,7 @@ fn a_sighup_during_start_up_does_not_kill_the_sidecar() {
         None,
         "the sidecar died of the SIGHUP"
     );
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_stops_cleanly_on_sigterm(&mut child);
 }
 
 /// A log filter that does not parse is said at start, not ignored.
@@ -693,4 +656,28 @@ fn a_bad_log_filter_is_a_warning_at_start() {
         stderr.contains("using the default, warn,kinesis_autoscaler=info"),
         "{stderr}"
     );
+}
+
+/// Sends SIGTERM to the sidecar and asserts it exits 0 within 15 s.
+fn assert_stops_cleanly_on_sigterm(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
 }
