@@ -78,6 +78,7 @@ impl StreamBuilder {
                 cooldowns_read: true,
                 shard_quota: None,
                 stream_created_at: None,
+                past: Vec::new(),
             },
             minutes: 0,
         };
@@ -286,6 +287,21 @@ impl StreamBuilder {
             parent_shard_id: None,
             adjacent_parent_shard_id: None,
             open: false,
+        });
+        self
+    }
+
+    /// Adds a stretch of the stream-level past from `start`, a value per
+    /// minute, as the stream's total utilization (in shards' worth:
+    /// IncomingBytes, with 2 KiB records). Add stretches in time order.
+    pub fn past(mut self, start: DateTime<Utc>, utilization: &[f64]) -> Self {
+        self.obs.past.push(crate::observe::PastWindow {
+            start,
+            incoming_bytes: utilization.iter().map(|&u| Some(bytes_for(u))).collect(),
+            incoming_records: utilization
+                .iter()
+                .map(|&u| Some(bytes_for(u) / 2048.0))
+                .collect(),
         });
         self
     }

@@ -46,6 +46,9 @@ pub fn plan_table(plan: &Plan) -> String {
     if let Some(refusal) = &plan.refused {
         let _ = writeln!(out, "no actions: {refusal}");
     }
+    if let Some(headroom) = &plan.headroom {
+        let _ = writeln!(out, "{}", headroom.describe());
+    }
     if !plan.cooldowns_read {
         let _ = writeln!(
             out,

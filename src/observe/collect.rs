@@ -19,6 +19,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::model::{History, StreamMode, StreamStatus};
 use crate::model::{MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
+use crate::observe::past::PastCache;
 use crate::observe::{KinesisRead, MetricsRequest, ObserveError};
 use crate::observe::{Metrics, Observation};
 use crate::policy::StreamPolicy;
@@ -54,9 +55,25 @@ pub(crate) const SUMMARY_TTL: Duration = Duration::from_secs(3600);
 pub struct Memory {
     summaries: Mutex<HashMap<String, (StreamSummary, DateTime<Utc>)>>,
     histories: Mutex<HashMap<String, History>>,
+    /// The stream-level past a long-running controller keeps; `None` in
+    /// a one-shot pass, which reads only the windows it needs.
+    past: Option<PastCache>,
 }
 
 impl Memory {
+    /// The memory of a long-running controller: it also keeps the
+    /// streams' past metrics between passes.
+    pub fn lasting() -> Self {
+        Memory {
+            past: Some(PastCache::default()),
+            ..Memory::default()
+        }
+    }
+
+    pub(crate) fn past_cache(&self) -> Option<&PastCache> {
+        self.past.as_ref()
+    }
+
     /// The stream's summary, if read within `SUMMARY_TTL` of `now`.
     pub fn summary(&self, stream: &str, now: DateTime<Utc>) -> Option<StreamSummary> {
         let ttl = TimeDelta::from_std(SUMMARY_TTL).unwrap_or(TimeDelta::MAX);
@@ -212,6 +229,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
         history: history.unwrap_or_default(),
         shard_quota: quota,
         stream_created_at: summary.as_ref().and_then(|s| s.created_at),
+        past: Vec::new(),
     };
     Ok(Prepared {
         missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),

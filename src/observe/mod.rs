@@ -6,10 +6,13 @@
 //!   and writing Kinesis, reading metrics, the clock), as traits the AWS
 //!   adapters and the simulator implement;
 //! - `collect`: building observations of live streams through them, and
-//!   [`ObserveError`], why one could not be built.
+//!   [`ObserveError`], why one could not be built;
+//! - `past`: the stream-level series of earlier days that forecasts and
+//!   burst statistics read, and how a sidecar keeps them.
 
 mod collect;
 mod error;
+pub(crate) mod past;
 mod ports;
 mod snapshot;
 

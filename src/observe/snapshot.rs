@@ -50,6 +50,37 @@ pub struct Observation {
         skip_serializing_if = "Option::is_none"
     )]
     pub stream_created_at: Option<DateTime<Utc>>,
+    /// Stream-level series of earlier minutes (the same hours days back,
+    /// the last days of bursts), read only for a policy with `forecast` or
+    /// `objective`. Windows do not overlap and are sorted by start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past: Vec<PastWindow>,
+}
+
+/// A stretch of the stream-level per-minute series from before the
+/// current metrics window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PastWindow {
+    /// The start of its first minute.
+    #[serde(deserialize_with = "crate::model::rfc3339")]
+    pub start: DateTime<Utc>,
+    #[serde(rename = "IncomingBytes")]
+    pub incoming_bytes: Series,
+    #[serde(rename = "IncomingRecords")]
+    pub incoming_records: Series,
+}
+
+impl PastWindow {
+    /// The minutes it covers.
+    pub fn minutes(&self) -> usize {
+        self.incoming_bytes.len().min(self.incoming_records.len())
+    }
+
+    /// The start of the minute after its last.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + chrono::TimeDelta::minutes(self.minutes() as i64)
+    }
 }
 
 impl Observation {
@@ -327,6 +358,31 @@ impl Observation {
                     format!("metrics.stream.{name}[{i}]"),
                     format!("must be a non-negative number or null, got {v}"),
                 );
+            }
+        }
+        for (w, window) in self.past.iter().enumerate() {
+            if window.incoming_bytes.len() != window.incoming_records.len() {
+                return problem(
+                    format!("past[{w}]"),
+                    "IncomingBytes and IncomingRecords must cover the same minutes".into(),
+                );
+            }
+            if w > 0 && window.start < self.past[w - 1].end() {
+                return problem(
+                    format!("past[{w}].start"),
+                    "windows must be sorted by start and must not overlap".into(),
+                );
+            }
+            for (name, values) in [
+                ("IncomingBytes", &window.incoming_bytes),
+                ("IncomingRecords", &window.incoming_records),
+            ] {
+                if let Some((i, v)) = first_bad_value(values) {
+                    return problem(
+                        format!("past[{w}].{name}[{i}]"),
+                        format!("must be a non-negative number or null, got {v}"),
+                    );
+                }
             }
         }
         for (id, series) in &self.metrics.shards {

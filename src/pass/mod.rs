@@ -181,6 +181,17 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
         .buffered(CONCURRENCY)
         .collect()
         .await;
+    let mut prepared = prepared;
+    observe::past::read_past(
+        metrics,
+        targets
+            .iter()
+            .zip(prepared.iter_mut())
+            .filter_map(|(t, p)| Some((&t.policy, p.as_mut().ok()?)))
+            .collect(),
+        memory,
+    )
+    .await;
     // The metrics of every prepared stream, in shared calls; each stream is
     // planned (its tags read, if it would act) as soon as its metrics are
     // in, while the others are still read.
@@ -320,7 +331,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     missing: MissingMetrics,
     memory: &Memory,
 ) -> Result<Planned> {
-    let prepared = observe::prepare(
+    let mut prepared = observe::prepare(
         read,
         &target.stream,
         target.listing.as_ref(),
@@ -330,6 +341,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
         now,
     )
     .await?;
+    observe::past::read_past(metrics, vec![(&target.policy, &mut prepared)], memory).await;
     let metrics = match prepared.metrics_request(&target.policy) {
         Some(r) => Some(
             metrics

@@ -165,7 +165,7 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
         let mut passes = 0;
         let mut failing = 0u32;
         // What passes learn for the next ones: summaries, cooldowns.
-        let memory = Memory::default();
+        let memory = Memory::lasting();
         let mut why_failing = String::new();
         loop {
             if self.shutdown.is_requested()

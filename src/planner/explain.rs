@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use super::{ActionKind, Facts, Planner, ShardVerdict, Trigger, Verdict};
+use super::{ActionKind, Facts, ForecastFact, Planner, ShardVerdict, Trigger, Verdict};
 use crate::model::{HashKey, ShardId};
 
 impl Planner<'_> {
@@ -87,6 +87,14 @@ impl ShardVerdict {
                 "below min_shards {}: split {splits} time(s), widest shards first",
                 f.min_shards
             ),
+            Verdict::Split {
+                trigger: Trigger::Forecast,
+                splits,
+            } => format!(
+                "{}: {splits} split(s) into {} shards",
+                describe_forecast(f),
+                splits + 1
+            ),
             Verdict::Split { splits, .. } => format!(
                 "{}; estimated demand {:.2}x the threshold: {splits} split(s) into {} shards",
                 hot(),
@@ -161,6 +169,17 @@ impl ShardVerdict {
                 "{}, but the account's shard quota ({shard_limit} open shards) leaves no room; request a higher limit",
                 hot()
             ),
+            Verdict::ForecastRise { forecast } => format!(
+                "{}, but held: {} this pair carried {:.2} shards' worth{}, above merged_ceiling {}",
+                cold(),
+                seen(forecast),
+                forecast.peak,
+                forecast
+                    .at
+                    .map(|t| format!(" (forecast for {})", t.format("%H:%M")))
+                    .unwrap_or_default(),
+                f.merged_ceiling
+            ),
             Verdict::AtMinShards { min_shards } => {
                 format!(
                     "{}, but a merge would go below min_shards {min_shards}",
@@ -207,6 +226,40 @@ impl ShardVerdict {
             Verdict::Skipped { because } => because.clone(),
         }
     }
+}
+
+/// When a forecast's minute was seen, e.g. "yesterday at 18:20".
+fn seen(f: &ForecastFact) -> String {
+    let when = match f.season_minutes {
+        1440 => "yesterday".to_owned(),
+        m if m % 1440 == 0 => format!("{} days ago", m / 1440),
+        m => format!(
+            "{} ago",
+            humantime::format_duration(std::time::Duration::from_secs(u64::from(m) * 60))
+        ),
+    };
+    match f.seen_at {
+        Some(t) => format!("{when} at {}", t.format("%H:%M")),
+        None => when,
+    }
+}
+
+/// Why a shard is split ahead of its forecast, e.g. "pre-split: yesterday
+/// at 18:20 this range carried 1.40 shards' worth (forecast for 18:35),
+/// over the threshold 0.8 within the 15-minute lead".
+pub(super) fn describe_forecast(f: &Facts) -> String {
+    let Some(lead) = &f.forecast_lead else {
+        return "pre-split".into();
+    };
+    format!(
+        "pre-split: {} this range carried {:.2} shards' worth{}, at or above the threshold {}",
+        seen(lead),
+        lead.peak,
+        lead.at
+            .map(|t| format!(" (forecast for {})", t.format("%H:%M")))
+            .unwrap_or_default(),
+        f.scale_up_threshold
+    )
 }
 
 /// What made a shard hot, e.g. "hot: utilization >= 0.8 in 4 of the last 5

@@ -80,9 +80,12 @@ impl Grid {
             None => {
                 // Silent: idle only if the silence covers the scale-down
                 // window and max_lag, all of it after the stream was created.
+                // The read covers the window and max_lag when it reaches
+                // back that far from the observation: a datapoint newer
+                // than max_lag may still come, one older would be here.
                 let lag = policy.metrics_max_lag.as_secs().div_ceil(60) as i64;
-                let span = complete + 1;
-                let long_enough = span >= i64::from(policy.scale_down.window_minutes) + lag;
+                let covered = (obs.observed_at - obs.metrics.start).num_minutes();
+                let long_enough = covered >= i64::from(policy.scale_down.window_minutes) + lag;
                 let existed = obs.stream_created_at.is_none_or(|t| t <= obs.metrics.start);
                 MetricsFreshness::Silent {
                     idle: policy.silent_stream == SilentStream::Idle && long_enough && existed,

@@ -2,7 +2,7 @@
 //! down to `max_shards`.
 
 use super::measure::{ShardStats, larger};
-use super::{Action, ActionKind, Merge, Planner, Trigger, Verdict, later};
+use super::{Action, ActionKind, ForecastFact, Merge, Planner, Trigger, Verdict, later};
 use crate::model::Shard;
 
 impl Planner<'_> {
@@ -29,7 +29,7 @@ impl Planner<'_> {
             .filter(|until| self.now < *until);
 
         // Candidate pairs (lower index, projected peak), coolest first.
-        let mut pairs: Vec<(usize, f64)> = Vec::new();
+        let mut pairs: Vec<(usize, f64, Option<ForecastFact>)> = Vec::new();
         let needed = self.policy.scale_down_minutes_needed();
         for i in 0..self.open.len().saturating_sub(1) {
             let (a, b) = (&self.stats[i], &self.stats[i + 1]);
@@ -51,14 +51,23 @@ impl Planner<'_> {
                 .map(|l| l.utilization())
                 .fold(0.0, larger);
             if projected < down.merged_ceiling {
-                pairs.push((i, projected));
+                let forecast = self.foresight.as_ref().map(|f| f.of(&[i, i + 1], false));
+                pairs.push((i, projected, forecast));
             }
         }
-        pairs.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+        // Pairs whose forecast stays lowest first (they stay merged the
+        // longest), then the coolest.
+        let forecast_peak = |f: &Option<ForecastFact>| f.map_or(0.0, |f| f.peak);
+        pairs.sort_by(|x, y| {
+            forecast_peak(&x.2)
+                .total_cmp(&forecast_peak(&y.2))
+                .then(x.1.total_cmp(&y.1))
+                .then(x.0.cmp(&y.0))
+        });
 
         let mut merged = vec![false; self.open.len()];
         let mut done = 0u32;
-        for (i, projected) in pairs {
+        for (i, projected, forecast) in pairs {
             if merged[i] || merged[i + 1] {
                 continue;
             }
@@ -72,6 +81,10 @@ impl Planner<'_> {
                 Some(Verdict::AtMinShards {
                     min_shards: self.policy.min_shards,
                 })
+            } else if let (Some(forecast), false) = (forecast, for_bounds)
+                && forecast.peak >= down.merged_ceiling
+            {
+                Some(Verdict::ForecastRise { forecast })
             } else if let (Some(until), false, true) = (
                 young_until,
                 for_bounds,

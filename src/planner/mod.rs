@@ -29,6 +29,8 @@
 //!   only split toward them again and again).
 
 mod explain;
+mod forecast;
+mod headroom;
 mod measure;
 mod merge;
 mod plan;
@@ -44,11 +46,24 @@ use crate::model::{Shard, check_layout};
 use crate::model::{StreamMode, StreamStatus};
 use crate::observe::Observation;
 use crate::policy::StreamPolicy;
+use forecast::Foresight;
 use measure::{Grid, Reader, ShardStats, Windows};
 use split::Piece;
 
 /// Plans one stream. See the module docs for the rules.
 pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Plan {
+    let headroom = policy
+        .objective
+        .as_ref()
+        .map(|o| headroom::derive(obs, policy, o));
+    let derived;
+    let policy = match &headroom {
+        Some(h) if h.derived => {
+            derived = h.applied_to(policy);
+            &derived
+        }
+        _ => policy,
+    };
     let open = obs.open_shards();
     let grid = Grid::new(obs, policy, &open);
     let mut plan = Plan {
@@ -64,6 +79,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         metrics: grid.freshness,
         cooldowns_read: obs.cooldowns_read,
         refused: None,
+        headroom,
         actions: Vec::new(),
         verdicts: Vec::new(),
     };
@@ -149,6 +165,9 @@ struct Planner<'a> {
     open: Vec<&'a Shard>,
     readers: Vec<Reader<'a>>,
     stats: Vec<ShardStats>,
+    /// The seasonal forecast, when the policy asks for one and the past
+    /// was read.
+    foresight: Option<Foresight>,
     /// Decisions made so far, by open-shard index.
     decided: Vec<Option<Verdict>>,
     /// Splits planned per open shard, children included.
@@ -198,7 +217,19 @@ impl<'a> Planner<'a> {
             }
         }
         let n = open.len();
+        let foresight = policy.forecast.as_ref().and_then(|f| {
+            Foresight::new(
+                obs,
+                f,
+                policy.scale_up.sustain_minutes,
+                now,
+                &grid,
+                &open,
+                &readers,
+            )
+        });
         Planner {
+            foresight,
             policy,
             history_up: obs.history.last_scale_up,
             history_down: obs.history.last_scale_down,
@@ -266,6 +297,8 @@ impl<'a> Planner<'a> {
             merged_ceiling: p.scale_down.merged_ceiling,
             min_shards: p.min_shards,
             max_shards: p.max_shards,
+            forecast: self.foresight.as_ref().map(|f| f.of(&[i], false)),
+            forecast_lead: self.foresight.as_ref().map(|f| f.of(&[i], true)),
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Plan {
     pub cooldowns_read: bool,
     /// Why the stream gets no action at all, when the planner refused it.
     pub refused: Option<Refusal>,
+    /// The threshold `objective` derived from the stream's bursts, when
+    /// the policy has one.
+    pub headroom: Option<Headroom>,
     /// Operations in the order they must run; a split of a child that does
     /// not exist yet comes after the split that creates it.
     pub actions: Vec<Action>,
@@ -285,6 +288,8 @@ pub enum Trigger {
     MaxShards,
     /// Both shards cold for the whole scale-down window.
     Cold,
+    /// The seasonal forecast crosses the threshold within `forecast.lead`.
+    Forecast,
 }
 
 impl fmt::Display for Trigger {
@@ -295,6 +300,7 @@ impl fmt::Display for Trigger {
             Trigger::MinShards => "min_shards",
             Trigger::MaxShards => "max_shards",
             Trigger::Cold => "cold",
+            Trigger::Forecast => "forecast",
         })
     }
 }
@@ -376,6 +382,71 @@ pub struct Facts {
     pub merged_ceiling: f64,
     pub min_shards: u32,
     pub max_shards: u32,
+    /// The shard's seasonal forecast over the horizon, when the policy has
+    /// `forecast` and the past was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastFact>,
+    /// The same within `forecast.lead`: what a pre-split acts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_lead: Option<ForecastFact>,
+}
+
+/// What `objective` made of the stream's history.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Headroom {
+    /// The share of records the policy allows to be throttled.
+    pub max_throttled: f64,
+    /// The scale-up threshold the policy sets.
+    pub policy_threshold: f64,
+    /// The threshold planned with: derived, or the policy's when there is
+    /// too little history.
+    pub threshold: f64,
+    pub derived: bool,
+    /// Past minutes with data the statistics were drawn from.
+    pub history_minutes: u32,
+    /// Metrics delay + sustain + the reshard, in minutes.
+    pub reaction_minutes: u32,
+    /// The throttled share the history replayed at `threshold` gives.
+    pub expected_throttled: Option<f64>,
+}
+
+impl Headroom {
+    /// One line for the plan's header.
+    pub fn describe(&self) -> String {
+        match self.expected_throttled {
+            Some(share) if self.derived => format!(
+                "objective {:.3}% throttled: threshold {:.2} (policy {}), from {} minutes of history and a {}-minute reaction time; expected {:.3}%",
+                self.max_throttled * 100.0,
+                self.threshold,
+                self.policy_threshold,
+                self.history_minutes,
+                self.reaction_minutes,
+                share * 100.0
+            ),
+            _ => format!(
+                "objective {:.3}% throttled: only {} minutes of history (at least {} needed); planned with the policy's threshold {}",
+                self.max_throttled * 100.0,
+                self.history_minutes,
+                super::headroom::MIN_HISTORY_MINUTES,
+                self.policy_threshold
+            ),
+        }
+    }
+}
+
+/// The highest forecast utilization of a range (a shard, or a pair), and
+/// what it was read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ForecastFact {
+    /// In shards' worth (1.0 = one shard's write limit).
+    pub peak: f64,
+    /// The forecast minute of the peak.
+    pub at: Option<DateTime<Utc>>,
+    /// The past minute it was read from.
+    pub seen_at: Option<DateTime<Utc>>,
+    /// How far back that minute is, in minutes (1440 = yesterday).
+    pub season_minutes: u32,
+    pub horizon_minutes: u32,
 }
 
 /// The decision itself, with the numbers behind it.
@@ -415,6 +486,9 @@ pub enum Verdict {
     AtMaxShards { max_shards: u32 },
     /// Hot, but the account's shard quota leaves no room for a split.
     AtShardQuota { shard_limit: u32 },
+    /// Cold, but the pair's forecast over the horizon would put the merged
+    /// shard above `merged_ceiling`: merging now would be split again.
+    ForecastRise { forecast: ForecastFact },
     /// Cold, but a merge would take the stream below `min_shards`.
     AtMinShards { min_shards: u32 },
     /// Would act, but this run's budget for `action` (`value` operations)
@@ -449,6 +523,7 @@ impl Verdict {
             Verdict::CoolingDown { .. } => "cooling_down",
             Verdict::YoungSplit { .. } => "young_split",
             Verdict::DailyCap { .. } => "daily_cap",
+            Verdict::ForecastRise { .. } => "forecast_rise",
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",

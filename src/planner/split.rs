@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use chrono::TimeDelta;
 
-use super::explain::describe_heat;
+use super::explain::{describe_forecast, describe_heat};
 use super::{Action, ActionKind, Planner, Split, Trigger, Verdict, later};
 use crate::model::HashKeyRange;
 
@@ -24,6 +24,8 @@ pub(super) struct Piece {
     pub(super) origin: usize,
     /// Whether it is that open shard itself rather than a planned child.
     pub(super) is_open_shard: bool,
+    /// What made its open shard split.
+    pub(super) trigger: Trigger,
 }
 
 impl PartialEq for Piece {
@@ -59,6 +61,7 @@ impl Planner<'_> {
                 "below min_shards {}: splitting the widest shard",
                 self.policy.min_shards
             ),
+            (Trigger::Forecast, true) => describe_forecast(&self.facts(piece.origin)),
             (_, true) => format!(
                 "{}; estimated demand {:.2}x the threshold",
                 describe_heat(&self.facts(piece.origin)),
@@ -90,6 +93,7 @@ impl Planner<'_> {
             range,
             origin: piece.origin,
             is_open_shard: false,
+            trigger,
         };
         Some([child(low), child(high)])
     }
@@ -144,6 +148,14 @@ impl Planner<'_> {
         })
     }
 
+    /// The pressure of open shard `i` if its forecast crosses the scale-up
+    /// threshold within the lead: it is split now, ahead of the rise.
+    fn pre_split(&self, i: usize) -> Option<f64> {
+        let forecast = self.foresight.as_ref()?.of(&[i], true);
+        let threshold = self.policy.scale_up.threshold;
+        (forecast.peak >= threshold).then(|| forecast.peak / threshold)
+    }
+
     pub(super) fn split_hot_shards(&mut self) {
         let up = &self.policy.scale_up;
         let cooling_until = self
@@ -152,9 +164,11 @@ impl Planner<'_> {
             .filter(|until| self.now < *until);
         let mut queue = BinaryHeap::new();
         for i in 0..self.open.len() {
-            if self.stats[i].hot.is_none() {
-                continue;
-            }
+            let (pressure, trigger) = match (self.stats[i].hot, self.pre_split(i)) {
+                (Some(trigger), _) => (self.stats[i].pressure, trigger),
+                (None, Some(pressure)) => (pressure, Trigger::Forecast),
+                (None, None) => continue,
+            };
             if let Some(until) = cooling_until {
                 let action = ActionKind::Split;
                 self.decide(i, Verdict::CoolingDown { action, until });
@@ -165,10 +179,11 @@ impl Planner<'_> {
                 continue;
             }
             queue.push(Piece {
-                pressure: self.stats[i].pressure,
+                pressure,
                 range: self.open[i].range,
                 origin: i,
                 is_open_shard: true,
+                trigger,
             });
         }
         let (budget, max_shards) = (
@@ -206,10 +221,7 @@ impl Planner<'_> {
                 }
                 continue;
             }
-            let trigger = self.stats[piece.origin]
-                .hot
-                .expect("only hot shards are queued");
-            match self.split(&piece, trigger) {
+            match self.split(&piece, piece.trigger) {
                 Some(children) => queue.extend(children),
                 None if piece.is_open_shard => self.decide(piece.origin, Verdict::RangeTooSmall),
                 None => self.child_leaves.push(piece),
@@ -233,6 +245,7 @@ impl Planner<'_> {
                     range: self.open[i].range,
                     origin: i,
                     is_open_shard: true,
+                    trigger: Trigger::MinShards,
                 }),
         );
         // Widest first; among equals, the lowest hash key.

@@ -650,13 +650,19 @@ fn metrics_later_than_max_lag_refuse_the_stream_with_the_reason() {
 
 #[test]
 fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
-    // No datapoint anywhere for 45 minutes (30 + 15), stream-level
-    // included, by a stream created a day ago.
-    let silent = |minutes: usize| {
+    // No datapoint anywhere in a read reaching 45 minutes back (30 + 15),
+    // stream-level included, by a stream created a day ago. (The builder
+    // counts complete minutes; the last 2 are inside the delay.)
+    let silent = |covered: usize| {
         StreamBuilder::new("s", 4)
-            .minutes(minutes)
+            .minutes(covered - 2)
             .created(TimeDelta::days(1))
     };
+    // What a pass reads with the default policy is long enough: the
+    // window, max_lag and the minute in progress.
+    let read = StreamPolicy::default().fetch_minutes() as usize;
+    let plan = run(&silent(read).build(), &StreamPolicy::default());
+    assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
     let plan = run(&silent(45).build(), &StreamPolicy::default());
     assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
     assert_eq!(plan.merges().count(), 2);
@@ -668,7 +674,7 @@ fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
     assert_eq!(verdicts(&plan), vec!["not_enough_data"; 4]);
     // Created 40 minutes ago: silence before that says nothing.
     let young = StreamBuilder::new("s", 4)
-        .minutes(45)
+        .minutes(43)
         .created(minutes(40))
         .build();
     assert_eq!(run(&young, &StreamPolicy::default()).merges().count(), 0);
@@ -1072,4 +1078,177 @@ fn the_daily_cap_holds_back_what_the_day_has_no_room_for() {
     let plan = run(&cold, &policy);
     assert_eq!(plan.merges().count(), 2);
     assert_eq!(verdicts(&plan)[4..], ["daily_cap", "daily_cap"]);
+}
+
+fn forecasting(lead: u32, horizon: u32) -> StreamPolicy {
+    StreamPolicy {
+        forecast: Some(crate::policy::Forecast {
+            seasons: vec![1440],
+            horizon_minutes: horizon,
+            lead_minutes: lead,
+        }),
+        ..StreamPolicy::default()
+    }
+}
+
+/// Two shards at 0.5 each (a stream of 1.0 shards' worth) whose day
+/// yesterday was the same until `ramp_in` minutes after now, then rose to
+/// 3.0 shards' worth.
+fn yesterday_ramp(ramp_in: i64) -> Observation {
+    let base = StreamBuilder::new("s", 2).all(0.5).stream_totals().build();
+    let now = now_of(&base);
+    let from = base.metrics.start - TimeDelta::days(1);
+    let minutes = (now - base.metrics.start).num_minutes() + 120;
+    let day: Vec<f64> = (0..minutes)
+        .map(|m| {
+            let t = from + TimeDelta::minutes(m) + TimeDelta::days(1);
+            if t >= now + TimeDelta::minutes(ramp_in) {
+                3.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    StreamBuilder::new("s", 2)
+        .all(0.5)
+        .stream_totals()
+        .past(from, &day)
+        .build()
+}
+
+#[test]
+fn a_pre_split_comes_lead_minutes_before_yesterdays_ramp() {
+    let policy = forecasting(15, 60);
+    // Both shards split exactly when the ramp is 15 minutes or less away.
+    for ramp_in in 0..40 {
+        let plan = run(&yesterday_ramp(ramp_in), &policy);
+        let expected = if ramp_in <= 15 { 2 } else { 0 };
+        assert_eq!(plan.splits().count(), expected, "ramp in {ramp_in}m");
+    }
+    let obs = yesterday_ramp(15);
+    let plan = run(&obs, &policy);
+    assert_eq!(verdicts(&plan), ["split", "split"]);
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::Split {
+            trigger: Trigger::Forecast,
+            splits: 1
+        }
+    );
+    // Yesterday's 3.0 shards' worth, half of it on each range.
+    let at = now_of(&obs) + minutes(15);
+    let seen = (at - TimeDelta::days(1)).format("%H:%M").to_string();
+    assert_eq!(
+        plan.verdicts[0].reason(),
+        format!(
+            "pre-split: yesterday at {seen} this range carried 1.50 shards' worth (forecast for {}), at or above the threshold 0.8: 1 split(s) into 2 shards",
+            at.format("%H:%M")
+        )
+    );
+    // The action says the same, and splits at the midpoint.
+    let split = splits(&plan)[0];
+    assert_eq!(split.trigger, Trigger::Forecast);
+    assert_contains(&split.reason, &format!("yesterday at {seen}"));
+    assert_eq!(
+        split.new_starting_hash_key,
+        plan.verdicts[0].range.midpoint().unwrap()
+    );
+    // Without a forecast in the policy, nothing happens.
+    assert_eq!(run(&obs, &StreamPolicy::default()).actions, vec![]);
+    // Nor without the past read.
+    let mut unread = obs.clone();
+    unread.past.clear();
+    assert_eq!(run(&unread, &policy).actions, vec![]);
+}
+
+#[test]
+fn the_forecast_follows_todays_level() {
+    // Today runs at half of yesterday's level (0.25 per shard against 1.0
+    // for the stream): yesterday's 3.0 becomes 1.5, 0.75 per shard, under
+    // the threshold.
+    let base = yesterday_ramp(10);
+    let mut quiet = StreamBuilder::new("s", 2).all(0.25).stream_totals().build();
+    quiet.past = base.past.clone();
+    assert_eq!(run(&quiet, &forecasting(15, 60)).actions, vec![]);
+    let facts = run(&quiet, &forecasting(15, 60)).verdicts[0].facts;
+    let lead = facts.forecast_lead.unwrap();
+    assert!((lead.peak - 0.75).abs() < 1e-9, "{lead:?}");
+}
+
+#[test]
+fn no_merge_before_a_forecast_rise() {
+    // Four cold shards (0.1 each); yesterday the stream rose to 2.8
+    // shards' worth `rise_in` minutes from now (0.7 a shard: no pre-split).
+    let obs = |rise_in: i64| {
+        let base = StreamBuilder::new("s", 4).all(0.1).stream_totals().build();
+        let now = now_of(&base);
+        let from = base.metrics.start - TimeDelta::days(1);
+        let day: Vec<f64> = (0..(now - base.metrics.start).num_minutes() + 120)
+            .map(|m| {
+                let t = from + TimeDelta::minutes(m) + TimeDelta::days(1);
+                if t >= now + minutes(rise_in) {
+                    2.8
+                } else {
+                    0.4
+                }
+            })
+            .collect();
+        StreamBuilder::new("s", 4)
+            .all(0.1)
+            .stream_totals()
+            .past(from, &day)
+            .build()
+    };
+    let policy = forecasting(15, 60);
+    // Within the horizon, no pair merges: each would carry 1.4.
+    for rise_in in [5, 30, 59] {
+        let plan = run(&obs(rise_in), &policy);
+        assert_eq!(plan.merges().count(), 0, "rise in {rise_in}m");
+        assert_eq!(verdicts(&plan), ["forecast_rise"; 4], "rise in {rise_in}m");
+    }
+    let plan = run(&obs(30), &policy);
+    let at = now_of(&obs(30)) + minutes(30);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        &format!(
+            "but held: yesterday at {} this pair carried 1.40 shards' worth (forecast for {}), above merged_ceiling 0.6",
+            (at - TimeDelta::days(1)).format("%H:%M"),
+            at.format("%H:%M")
+        ),
+    );
+    // Beyond the horizon, or without a forecast, both pairs merge.
+    assert_eq!(run(&obs(90), &policy).merges().count(), 2);
+    assert_eq!(run(&obs(30), &StreamPolicy::default()).merges().count(), 2);
+}
+
+#[test]
+fn merges_prefer_the_pair_whose_forecast_stays_lowest() {
+    // All four shards are cold. Pair (0, 1) is the coolest by its peak
+    // (0.15 each, steady); pair (2, 3) peaked at 0.28 each 20 minutes ago
+    // but carries the least now (0.05 each), so its share of yesterday's
+    // steady day forecasts it lowest. With one merge allowed, it merges.
+    let mut spike = vec![Some(0.05); 30];
+    spike[5] = Some(0.28);
+    let base = StreamBuilder::new("s", 4)
+        .constant(0, 0.15)
+        .constant(1, 0.15)
+        .utilization(2, &spike)
+        .utilization(3, &spike)
+        .stream_totals();
+    let probe = base.clone().build();
+    let from = probe.metrics.start - TimeDelta::days(1);
+    let day = vec![0.4; (now_of(&probe) - probe.metrics.start).num_minutes() as usize + 120];
+    let obs = base.past(from, &day).build();
+    let mut policy = forecasting(15, 60);
+    policy.scale_down.max_merges_per_run = 1;
+    let merged = |policy: &StreamPolicy| -> Vec<crate::model::ShardId> {
+        run(&obs, policy)
+            .merges()
+            .map(|m| m.shard_id.clone())
+            .collect()
+    };
+    assert_eq!(merged(&policy), [shard_id(2)]);
+    // Without the forecast, the coolest peak goes first.
+    policy.forecast = None;
+    assert_eq!(merged(&policy), [shard_id(0)]);
 }

@@ -75,6 +75,8 @@ pub struct Settings {
     pub scale_up: Option<ScaleUpSettings>,
     pub scale_down: Option<ScaleDownSettings>,
     pub read: Option<ReadSettings>,
+    pub forecast: Option<ForecastSettings>,
+    pub objective: Option<ObjectiveSettings>,
     /// Turn on the shard-level metrics the policy needs when they are off
     /// (EnableEnhancedMonitoring; billed by CloudWatch), instead of stopping
     /// with the command to do it. Only `apply`, `run` and the Lambda do
@@ -170,6 +172,119 @@ pub struct ReadSettings {
     pub enabled: Option<bool>,
     /// Read utilization at or above which a minute is hot. Default 0.8.
     pub threshold: Option<Fraction>,
+}
+
+/// Seasonal foresight: the stream-level load of the same minutes 1 and 7
+/// days back (CloudWatch keeps per-minute data for 15 days) forecasts the
+/// next `horizon`. A shard is split `lead` before its forecast crosses
+/// scale_up.threshold, and no pair is merged whose forecast over the
+/// horizon would exceed scale_down.merged_ceiling. Off unless this block is
+/// set (`enabled: false` turns off one inherited from `defaults`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSettings {
+    /// Default true once the block is written.
+    pub enabled: Option<bool>,
+    /// How far back each season looks, at most 14d. Default [1d, 7d].
+    pub seasons: Option<Vec<Minutes>>,
+    /// How far ahead the forecast reaches, at most 6h. Default 1h.
+    pub horizon: Option<Minutes>,
+    /// How long before the forecast rise a shard is split, at most the
+    /// horizon. Default 15m.
+    pub lead: Option<Minutes>,
+}
+
+/// Headroom from the stream's own bursts: the scale-up threshold (and the
+/// scale-down numbers with it) is derived from how far the stream's load
+/// rose within the controller's reaction time over the last `history`,
+/// so that the expected share of throttled records stays under
+/// `max_throttled`. Off unless this block is set; then it replaces
+/// scale_up.threshold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveSettings {
+    /// Default true once the block is written.
+    pub enabled: Option<bool>,
+    /// The share of records that may be throttled, as "0.1%" or 0.001,
+    /// in (0, 10%]. Default 0.1%.
+    pub max_throttled: Option<Percent>,
+    /// How much per-minute history the burst statistics read, 1h to 14d.
+    /// Default 3d.
+    pub history: Option<Minutes>,
+}
+
+/// A share written as a percentage ("0.1%") or a fraction (0.001), in
+/// (0, 0.1].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Percent(pub f64);
+
+struct PercentVisitor;
+
+impl serde::de::Visitor<'_> for PercentVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a percentage such as \"0.1%\", or a fraction such as 0.001")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<f64, E> {
+        let number = v.trim().strip_suffix('%').ok_or_else(|| {
+            E::custom(format_args!(
+                "{v:?} is not a percentage; write it as \"0.1%\" or 0.001"
+            ))
+        })?;
+        number
+            .trim()
+            .parse::<f64>()
+            .map(|p| p / 100.0)
+            .map_err(|_| E::custom(format_args!("{v:?} is not a percentage such as \"0.1%\"")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = deserializer.deserialize_any(PercentVisitor)?;
+        if value > 0.0 && value <= 0.1 {
+            Ok(Percent(value))
+        } else {
+            Err(serde::de::Error::custom(format_args!(
+                "must be in (0%, 10%], got {}%",
+                value * 100.0
+            )))
+        }
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}%", self.0 * 100.0))
+    }
+}
+
+impl JsonSchema for Percent {
+    fn schema_name() -> Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "number"],
+            "description": "A share of records: a percentage such as \"0.1%\", or a fraction such as 0.001, in (0, 10%].",
+            "examples": ["0.1%", 0.001]
+        })
+    }
 }
 
 /// A number in (0, 1].

@@ -49,6 +49,11 @@ pub struct StreamPolicy {
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub read: ReadLoad,
+    /// Seasonal foresight, when on.
+    pub forecast: Option<Forecast>,
+    /// The throttling objective the scale-up threshold is derived from,
+    /// when on.
+    pub objective: Option<Objective>,
     /// Whether the controller may turn on missing shard-level metrics.
     pub enable_enhanced_monitoring: bool,
 }
@@ -77,6 +82,49 @@ pub struct ScaleDown {
     /// The share of the window's minutes that may lack a datapoint.
     pub max_missing: f64,
 }
+
+/// Seasonal foresight (see [`file::ForecastSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// How far back each season looks, in minutes.
+    pub seasons: Vec<u32>,
+    pub horizon_minutes: u32,
+    pub lead_minutes: u32,
+}
+
+impl Default for Forecast {
+    fn default() -> Self {
+        Forecast {
+            seasons: vec![1440, 7 * 1440],
+            horizon_minutes: 60,
+            lead_minutes: 15,
+        }
+    }
+}
+
+/// The throttling objective (see [`file::ObjectiveSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objective {
+    /// The share of records that may be throttled.
+    pub max_throttled: f64,
+    /// Minutes of per-minute history the burst statistics read.
+    pub history_minutes: u32,
+}
+
+impl Default for Objective {
+    fn default() -> Self {
+        Objective {
+            max_throttled: 0.001,
+            history_minutes: 3 * 1440,
+        }
+    }
+}
+
+/// The longest season or burst history: CloudWatch keeps per-minute data
+/// for 15 days, and a season's window reaches a horizon past it.
+pub(crate) const MAX_SEASON_MINUTES: u32 = 14 * 1440;
+/// The longest forecast horizon.
+const MAX_HORIZON_MINUTES: u32 = 360;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadLoad {
@@ -116,6 +164,8 @@ impl Default for StreamPolicy {
                 enabled: false,
                 threshold: 0.8,
             },
+            forecast: None,
+            objective: None,
             enable_enhanced_monitoring: false,
         }
     }
@@ -159,6 +209,31 @@ impl StreamPolicy {
         if let Some(read) = &layer.read {
             set(&mut p.read.enabled, read.enabled);
             set(&mut p.read.threshold, read.threshold.map(|v| v.0));
+        }
+        if let Some(f) = &layer.forecast {
+            p.forecast = match f.enabled {
+                Some(false) => None,
+                _ => {
+                    let mut forecast = p.forecast.take().unwrap_or_default();
+                    if let Some(seasons) = &f.seasons {
+                        forecast.seasons = seasons.iter().map(|m| m.0).collect();
+                    }
+                    set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
+                    set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
+                    Some(forecast)
+                }
+            };
+        }
+        if let Some(o) = &layer.objective {
+            p.objective = match o.enabled {
+                Some(false) => None,
+                _ => {
+                    let mut objective = p.objective.take().unwrap_or_default();
+                    set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
+                    set(&mut objective.history_minutes, o.history.map(|v| v.0));
+                    Some(objective)
+                }
+            };
         }
         set(
             &mut p.enable_enhanced_monitoring,
@@ -204,6 +279,39 @@ impl StreamPolicy {
                     humantime::format_duration(max)
                 ));
             }
+        }
+        if let Some(f) = &self.forecast {
+            if f.seasons.is_empty() {
+                out.push("forecast.seasons: is empty; name at least one, such as [1d, 7d], or set forecast.enabled: false".into());
+            }
+            for &s in &f.seasons {
+                if !(60..=MAX_SEASON_MINUTES).contains(&s) {
+                    out.push(format!(
+                        "forecast.seasons: {}m is outside 1h..14d (CloudWatch keeps per-minute data for 15 days)",
+                        s
+                    ));
+                }
+            }
+            if f.horizon_minutes > MAX_HORIZON_MINUTES {
+                out.push(format!(
+                    "forecast.horizon: {}m is longer than the longest horizon, 6h",
+                    f.horizon_minutes
+                ));
+            }
+            if f.lead_minutes > f.horizon_minutes {
+                out.push(format!(
+                    "forecast.lead: {}m is longer than forecast.horizon {}m; the forecast cannot see that far",
+                    f.lead_minutes, f.horizon_minutes
+                ));
+            }
+        }
+        if let Some(o) = &self.objective
+            && !(60..=MAX_SEASON_MINUTES).contains(&o.history_minutes)
+        {
+            out.push(format!(
+                "objective.history: {}m is outside 1h..14d (CloudWatch keeps per-minute data for 15 days)",
+                o.history_minutes
+            ));
         }
         if self.metrics_max_lag < self.metrics_delay {
             out.push(format!(

@@ -1,0 +1,257 @@
+//! Seasonal foresight: the stream's load over the next `horizon`, read
+//! from the same minutes one season back (`forecast.seasons`), scaled by
+//! how today's level compares with that season's at the same hour.
+//!
+//! The past is stream-level (shards come and go; the stream's series is
+//! free and always there), so a shard's forecast is the stream's times
+//! the shard's share of the stream's recent load. Each season's forecast
+//! for a minute is the past minute times the level ratio (clamped to
+//! [1/2, 2]: a quiet or busy morning says something about the afternoon,
+//! not everything); the forecast of a minute is the highest season's.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use super::ForecastFact;
+use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, Reader, at};
+use crate::model::Shard;
+use crate::observe::{Observation, PastWindow};
+use crate::policy::Forecast;
+
+/// Minutes of the current window the level ratio and the shares compare.
+const LEVEL_MINUTES: i64 = 15;
+/// How far the level ratio may scale a season.
+const LEVEL_CLAMP: (f64, f64) = (0.5, 2.0);
+
+/// The stream's forecast, and where each of its peaks came from.
+#[derive(Clone, Debug)]
+pub(super) struct Foresight {
+    /// The highest forecast bytes and records per minute over the lead
+    /// (up to the minute `lead` after now, included) and over the whole
+    /// horizon.
+    lead: Peaks,
+    horizon: Peaks,
+    /// Each shard's share of the stream's recent bytes and records.
+    shares: Vec<(f64, f64)>,
+    horizon_minutes: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Peaks {
+    bytes: Peak,
+    records: Peak,
+}
+
+/// The highest value of one forecast series, with its minute.
+#[derive(Clone, Copy, Debug, Default)]
+struct Peak {
+    value: f64,
+    /// The forecast minute, and the past minute it was read from.
+    at: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    season: u32,
+}
+
+impl Peak {
+    fn take(&mut self, value: f64, at: DateTime<Utc>, seen: DateTime<Utc>, season: u32) {
+        if value > self.value {
+            *self = Peak {
+                value,
+                at: Some((at, seen)),
+                season,
+            };
+        }
+    }
+}
+
+/// One season's forecast of one minute, and the past minute it is read from.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    value: f64,
+    seen: DateTime<Utc>,
+    season: u32,
+}
+
+/// Keeps the lower of `slot` and `s`.
+fn lower(slot: &mut Option<Seen>, s: Seen) {
+    if slot.is_none_or(|old| s.value < old.value) {
+        *slot = Some(s);
+    }
+}
+
+/// The stream-level bytes and records of past minute `t`, if read.
+fn past_at(past: &[PastWindow], t: DateTime<Utc>) -> Option<(f64, f64)> {
+    let w = past.iter().rev().find(|w| w.start <= t && t < w.end())?;
+    let i = (t - w.start).num_minutes() as usize;
+    Some((w.incoming_bytes.get(i)?, w.incoming_records.get(i)?))
+}
+
+impl Foresight {
+    /// The forecast for `obs` at `now`, or `None` when no season has any
+    /// past minute to go on.
+    pub(super) fn new(
+        obs: &Observation,
+        forecast: &Forecast,
+        hold: u32,
+        now: DateTime<Utc>,
+        grid: &Grid,
+        open: &[&Shard],
+        readers: &[Reader],
+    ) -> Option<Foresight> {
+        if obs.past.is_empty() || grid.newest < 0 {
+            return None;
+        }
+        let minute = |i: i64| obs.metrics.start + TimeDelta::minutes(i);
+        // The recent minutes the level and the shares are taken over.
+        let recent = (grid.newest - LEVEL_MINUTES + 1).max(0)..grid.newest + 1;
+        let stream = &obs.metrics.stream;
+        let (mut bytes_now, mut records_now) = (0.0, 0.0);
+        let mut shards_bytes = vec![0.0; open.len()];
+        let mut shards_records = vec![0.0; open.len()];
+        for m in recent.clone() {
+            for (k, r) in readers.iter().enumerate() {
+                if let Some(load) = r.datapoints(m) {
+                    shards_bytes[k] += load.bytes;
+                    shards_records[k] += load.records;
+                }
+            }
+            if let (Some(b), Some(r)) = (
+                at(&stream.incoming_bytes, m),
+                at(&stream.incoming_records, m),
+            ) {
+                bytes_now += b;
+                records_now += r;
+            }
+        }
+        // Without the stream-level series (old snapshots), the shards' sum.
+        if bytes_now == 0.0 && records_now == 0.0 {
+            bytes_now = shards_bytes.iter().sum();
+            records_now = shards_records.iter().sum();
+        }
+        let shares = open
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let even = s.range.share_of_key_space();
+                let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { even };
+                (
+                    share(shards_bytes[k], bytes_now),
+                    share(shards_records[k], records_now),
+                )
+            })
+            .collect();
+
+        let first = minute(grid.newest + 1);
+        let now = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
+        let lead_end = now + TimeDelta::minutes(i64::from(forecast.lead_minutes));
+        let horizon_end = now + TimeDelta::minutes(i64::from(forecast.horizon_minutes));
+        let n = (horizon_end - first).num_minutes().max(0) as usize;
+        // By forecast minute: the lowest of the seasons' forecasts (a rise
+        // both yesterday and a week ago saw, not one spike), bytes and
+        // records apart, with the past minute each came from.
+        let mut bytes: Vec<Option<Seen>> = vec![None; n];
+        let mut records: Vec<Option<Seen>> = vec![None; n];
+        let mut any = false;
+        for &season in &forecast.seasons {
+            let back = TimeDelta::minutes(i64::from(season));
+            // Today's level against the season's at the same minutes.
+            let (mut past_bytes, mut past_records, mut matched) = (0.0, 0.0, false);
+            for m in recent.clone() {
+                if let Some((b, r)) = past_at(&obs.past, minute(m) - back) {
+                    past_bytes += b;
+                    past_records += r;
+                    matched = true;
+                }
+            }
+            let level = |today: f64, then: f64| {
+                if matched && then > 0.0 && today > 0.0 {
+                    (today / then).clamp(LEVEL_CLAMP.0, LEVEL_CLAMP.1)
+                } else {
+                    1.0
+                }
+            };
+            let (bytes_level, records_level) = (
+                level(bytes_now, past_bytes),
+                level(records_now, past_records),
+            );
+            for j in 0..n {
+                let seen = first + TimeDelta::minutes(j as i64) - back;
+                if let Some((b, r)) = past_at(&obs.past, seen) {
+                    any = true;
+                    lower(
+                        &mut bytes[j],
+                        Seen {
+                            value: b * bytes_level,
+                            seen,
+                            season,
+                        },
+                    );
+                    lower(
+                        &mut records[j],
+                        Seen {
+                            value: r * records_level,
+                            seen,
+                            season,
+                        },
+                    );
+                }
+            }
+        }
+        // A forecast minute counts at the level held from it for `hold`
+        // minutes, as the hot rule wants `sustain` hot minutes.
+        let mut lead = Peaks::default();
+        let mut horizon = Peaks::default();
+        let hold = hold.max(1) as usize;
+        for j in 0..n {
+            let at = first + TimeDelta::minutes(j as i64);
+            let held = |series: &[Option<Seen>]| {
+                let mut low: Option<Seen> = None;
+                for s in series[j..(j + hold).min(n)].iter().flatten() {
+                    lower(&mut low, *s);
+                }
+                low
+            };
+            for (held, lead_peak, horizon_peak) in [
+                (held(&bytes), &mut lead.bytes, &mut horizon.bytes),
+                (held(&records), &mut lead.records, &mut horizon.records),
+            ] {
+                let Some(s) = held else { continue };
+                horizon_peak.take(s.value, at, s.seen, s.season);
+                if at <= lead_end {
+                    lead_peak.take(s.value, at, s.seen, s.season);
+                }
+            }
+        }
+        any.then_some(Foresight {
+            lead,
+            horizon,
+            shares,
+            horizon_minutes: forecast.horizon_minutes,
+        })
+    }
+
+    /// The highest forecast utilization of open shards `shards` together,
+    /// within the lead or over the whole horizon.
+    pub(super) fn of(&self, shards: &[usize], within_lead: bool) -> ForecastFact {
+        let (b, r) = shards.iter().fold((0.0, 0.0), |(b, r), &k| {
+            (b + self.shares[k].0, r + self.shares[k].1)
+        });
+        let peaks = if within_lead {
+            &self.lead
+        } else {
+            &self.horizon
+        };
+        let by_bytes = b * peaks.bytes.value * PER_WRITE_BYTES_MINUTE;
+        let by_records = r * peaks.records.value * PER_WRITE_RECORDS_MINUTE;
+        let (peak, from) = if by_bytes >= by_records {
+            (by_bytes, peaks.bytes)
+        } else {
+            (by_records, peaks.records)
+        };
+        ForecastFact {
+            peak,
+            at: from.at.map(|(at, _)| at),
+            seen_at: from.at.map(|(_, seen)| seen),
+            season_minutes: from.season,
+            horizon_minutes: self.horizon_minutes,
+        }
+    }
+}
