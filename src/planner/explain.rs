@@ -11,12 +11,19 @@ use crate::model::{HashKey, ShardId};
 impl Planner<'_> {
     pub(super) fn verdict(&self, i: usize, verdict: Verdict) -> ShardVerdict {
         let shard = self.open[i];
+        let facts = match verdict {
+            Verdict::Split {
+                trigger: Trigger::Forecast,
+                ..
+            } => self.pre_split_facts(i),
+            _ => self.facts(i),
+        };
         ShardVerdict {
             shard_id: shard.id.clone(),
             range: shard.range,
             peak_utilization: self.stats[i].peak,
             verdict,
-            facts: self.facts(i),
+            facts,
         }
     }
 

@@ -12,13 +12,11 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::ForecastFact;
-use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, Reader, at};
+use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, ShardStats, at};
 use crate::model::Shard;
 use crate::observe::{Observation, PastWindow};
-use crate::policy::Forecast;
+use crate::policy::StreamPolicy;
 
-/// Minutes of the current window the level ratio and the shares compare.
-const LEVEL_MINUTES: i64 = 15;
 /// How far the level ratio may scale a season.
 const LEVEL_CLAMP: (f64, f64) = (0.5, 2.0);
 
@@ -85,34 +83,32 @@ fn past_at(past: &[PastWindow], t: DateTime<Utc>) -> Option<(f64, f64)> {
 }
 
 impl Foresight {
-    /// The forecast for `obs` at `now`, or `None` when no season has any
-    /// past minute to go on.
+    /// The forecast for `obs` at `now` by `policy.forecast`, or `None`
+    /// without one, or when no season has any past minute to go on. A
+    /// forecast minute counts at the level held for `scale_up.sustain`.
     pub(super) fn new(
         obs: &Observation,
-        forecast: &Forecast,
-        hold: u32,
+        policy: &StreamPolicy,
         now: DateTime<Utc>,
         grid: &Grid,
         open: &[&Shard],
-        readers: &[Reader],
+        stats: &[ShardStats],
+        recent_start: i64,
     ) -> Option<Foresight> {
+        let forecast = policy.forecast.as_ref()?;
+        let hold = policy.scale_up.sustain_minutes;
         if obs.past.is_empty() || grid.newest < 0 {
             return None;
         }
         let minute = |i: i64| obs.metrics.start + TimeDelta::minutes(i);
-        // The recent minutes the level and the shares are taken over.
-        let recent = (grid.newest - LEVEL_MINUTES + 1).max(0)..grid.newest + 1;
+        // The recent minutes the level and the shares are taken over
+        // (each shard's sums come from its measurement).
+        let recent = recent_start..grid.newest + 1;
         let stream = &obs.metrics.stream;
         let (mut bytes_now, mut records_now) = (0.0, 0.0);
-        let mut shards_bytes = vec![0.0; open.len()];
-        let mut shards_records = vec![0.0; open.len()];
+        let shards_bytes: Vec<f64> = stats.iter().map(|s| s.recent.0).collect();
+        let shards_records: Vec<f64> = stats.iter().map(|s| s.recent.1).collect();
         for m in recent.clone() {
-            for (k, r) in readers.iter().enumerate() {
-                if let Some(load) = r.datapoints(m) {
-                    shards_bytes[k] += load.bytes;
-                    shards_records[k] += load.records;
-                }
-            }
             if let (Some(b), Some(r)) = (
                 at(&stream.incoming_bytes, m),
                 at(&stream.incoming_records, m),

@@ -57,18 +57,26 @@ fn stretches(obs: &Observation) -> Vec<Vec<Option<f64>>> {
 /// The throttled share of the history's records, replayed through the
 /// model with scale-up threshold `up` (and the scale-down numbers scaled
 /// with it).
-fn replay(stretches: &[Vec<Option<f64>>], policy: &StreamPolicy, up: f64) -> f64 {
+fn replay(
+    stretches: &[Vec<Option<f64>>],
+    policy: &StreamPolicy,
+    up: f64,
+    seen_after: usize,
+) -> f64 {
     let scale = up / policy.scale_up.threshold;
     let down = policy.scale_down.threshold * scale;
     let ceiling = policy.scale_down.merged_ceiling * scale;
-    let delay = policy.metrics_delay.as_secs().div_ceil(60) as usize;
     let sustain = policy.scale_up.sustain_minutes.max(1) as usize;
     let quiet_needed = policy.scale_down.window_minutes.max(1) as usize;
     let (mut throttled, mut demand) = (0.0, 0.0);
     for loads in stretches {
-        // Start each stretch sized for its first known minute.
+        // Start each stretch with the fewest shards, a power of two, its
+        // first known minute needs.
         let first = loads.iter().flatten().next().copied().unwrap_or(0.0);
-        let mut shards = (first / up).ceil().max(1.0);
+        let mut shards = 1.0;
+        while first / shards >= up {
+            shards *= 2.0;
+        }
         let mut pending: Option<(usize, f64)> = None;
         let (mut hot, mut quiet) = (0usize, 0usize);
         for t in 0..loads.len() {
@@ -81,8 +89,8 @@ fn replay(stretches: &[Vec<Option<f64>>], policy: &StreamPolicy, up: f64) -> f64
             let Some(load) = loads[t] else { continue };
             demand += load;
             throttled += (load - shards).max(0.0);
-            // What the controller sees: the minute `delay` ago.
-            let Some(seen) = t.checked_sub(delay).and_then(|s| loads[s]) else {
+            // What the controller sees: the minute `seen_after` ago.
+            let Some(seen) = t.checked_sub(seen_after).and_then(|s| loads[s]) else {
                 continue;
             };
             if pending.is_some() {
@@ -114,15 +122,24 @@ fn replay(stretches: &[Vec<Option<f64>>], policy: &StreamPolicy, up: f64) -> f64
 
 /// The threshold `objective` derives for the stream, or, with too little
 /// history, the policy's own with the reason.
-pub(super) fn derive(obs: &Observation, policy: &StreamPolicy, objective: &Objective) -> Headroom {
+///
+/// `lag_seconds` is how far the newest minute with data ended before the
+/// observation (CloudWatch's delay as measured; at least the policy's).
+pub(super) fn derive(
+    obs: &Observation,
+    policy: &StreamPolicy,
+    objective: &Objective,
+    lag_seconds: i64,
+) -> Headroom {
     let stretches = stretches(obs);
     let history_minutes = stretches
         .iter()
         .map(|s| s.iter().flatten().count() as u32)
         .sum::<u32>();
-    let reaction_minutes = policy.metrics_delay.as_secs().div_ceil(60) as u32
-        + policy.scale_up.sustain_minutes
-        + RESHARD_MINUTES as u32;
+    // A minute is seen once it has ended and CloudWatch has published it.
+    let lag = (lag_seconds.max(0) as u64).max(policy.metrics_delay.as_secs());
+    let seen_after = 1 + lag.div_ceil(60) as usize;
+    let reaction_minutes = (seen_after + RESHARD_MINUTES) as u32 + policy.scale_up.sustain_minutes;
     let mut headroom = Headroom {
         max_throttled: objective.max_throttled,
         policy_threshold: policy.scale_up.threshold,
@@ -139,11 +156,11 @@ pub(super) fn derive(obs: &Observation, policy: &StreamPolicy, objective: &Objec
     // grows with the threshold: a binary search); the lowest if none is.
     let steps = ((HIGHEST - LOWEST) * 100.0).round() as u32;
     let at = |k: u32| LOWEST + f64::from(k) / 100.0;
-    let mut chosen = (LOWEST, replay(&stretches, policy, LOWEST));
+    let mut chosen = (LOWEST, replay(&stretches, policy, LOWEST, seen_after));
     let (mut lo, mut hi) = (0u32, steps + 1); // k < lo: within; k >= hi: not
     while lo < hi {
         let k = (lo + hi) / 2;
-        let share = replay(&stretches, policy, at(k));
+        let share = replay(&stretches, policy, at(k), seen_after);
         if share <= objective.max_throttled {
             chosen = (at(k), share);
             lo = k + 1;
@@ -167,5 +184,104 @@ impl Headroom {
         p.scale_down.threshold *= scale;
         p.scale_down.merged_ceiling *= scale;
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::StreamBuilder;
+    use chrono::TimeDelta;
+
+    /// Four shards at 0.75 each, and a day of history: 3 shards' worth,
+    /// with `burst` shards' worth for 30 minutes in every three hours.
+    fn with_history(burst: f64, minutes: usize) -> Observation {
+        let day: Vec<f64> = (0..minutes)
+            .map(|i| {
+                if (90..120).contains(&(i % 180)) {
+                    burst
+                } else {
+                    3.0
+                }
+            })
+            .collect();
+        let base = StreamBuilder::new("s", 4).all(0.75).stream_totals().build();
+        let from = base.metrics.start - TimeDelta::minutes(minutes as i64);
+        StreamBuilder::new("s", 4)
+            .all(0.75)
+            .stream_totals()
+            .past(from, &day)
+            .build()
+    }
+
+    fn policy() -> StreamPolicy {
+        let mut p = StreamPolicy::default();
+        p.scale_up.threshold = 0.9;
+        p.scale_up.sustain_minutes = 2;
+        p.scale_down.threshold = 0.45;
+        p.scale_down.merged_ceiling = 0.8;
+        p.scale_down.window_minutes = 50;
+        p
+    }
+
+    #[test]
+    fn a_steady_stream_runs_at_the_highest_threshold() {
+        let h = derive(
+            &with_history(3.0, 1440),
+            &policy(),
+            &Objective::default(),
+            120,
+        );
+        assert!(h.derived);
+        assert_eq!(h.threshold, HIGHEST);
+        assert_eq!(h.expected_throttled, Some(0.0));
+        // Reaction: the minute ends, 2 minutes of delay, sustain 2, the reshard.
+        assert_eq!(h.reaction_minutes, 6);
+    }
+
+    #[test]
+    fn bursts_lower_the_threshold_until_the_replay_is_within_the_objective() {
+        let obs = with_history(4.8, 1440);
+        let p = policy();
+        let h = derive(&obs, &p, &Objective::default(), 120);
+        assert!(h.derived);
+        // At the policy's 0.9 the bursts throttle beyond 0.1% ...
+        let s = stretches(&obs);
+        assert!(replay(&s, &p, 0.9, 3) > 0.001, "{}", replay(&s, &p, 0.9, 3));
+        // ... at the derived threshold they do not, and 0.01 higher they do.
+        assert!(h.threshold < 0.9, "{h:?}");
+        assert!(h.expected_throttled.unwrap() <= 0.001);
+        assert!(replay(&s, &p, h.threshold + 0.01, 3) > 0.001);
+        // The scale-down numbers move in proportion.
+        let applied = h.applied_to(&p);
+        let scale = h.threshold / 0.9;
+        assert!((applied.scale_down.merged_ceiling - 0.8 * scale).abs() < 1e-12);
+        assert!((applied.scale_down.threshold - 0.45 * scale).abs() < 1e-12);
+        assert!(
+            h.describe()
+                .starts_with("objective 0.100% throttled: threshold 0.8")
+        );
+        // A looser objective allows a higher threshold.
+        let loose = Objective {
+            max_throttled: 0.01,
+            ..Objective::default()
+        };
+        assert!(derive(&obs, &p, &loose, 120).threshold > h.threshold);
+    }
+
+    #[test]
+    fn too_little_history_keeps_the_policys_threshold_and_says_so() {
+        let h = derive(
+            &with_history(4.8, 300),
+            &policy(),
+            &Objective::default(),
+            120,
+        );
+        assert!(!h.derived);
+        assert_eq!(h.threshold, 0.9);
+        assert_eq!(
+            h.describe(),
+            "objective 0.100% throttled: only 300 minutes of history (at least 360 needed); planned with the policy's threshold 0.9"
+        );
     }
 }

@@ -300,10 +300,19 @@ pub(super) struct ShardStats {
     pub(super) down_throttled: f64,
     /// Whether some minute of the longest window had no datapoint.
     pub(super) lacked: bool,
+    /// IncomingBytes and IncomingRecords summed over the recent minutes
+    /// (from `Windows::recent`), for the shard's share of the stream.
+    pub(super) recent: (f64, f64),
 }
+
+/// How many of the newest minutes a forecast compares today's level and
+/// each shard's share over.
+pub(super) const RECENT_MINUTES: i64 = 15;
 
 /// The windows and thresholds one scan holds every minute against.
 pub(super) struct Windows {
+    /// The first of the recent minutes a forecast takes shares over.
+    pub(super) recent: i64,
     pub(super) up: Range<i64>,
     pub(super) down: Range<i64>,
     pub(super) lookback: Range<i64>,
@@ -313,10 +322,12 @@ pub(super) struct Windows {
 
 impl Windows {
     pub(super) fn new(grid: &Grid, policy: &StreamPolicy) -> Self {
+        let lookback = grid.window(policy.lookback_minutes());
         Windows {
+            recent: (grid.newest - RECENT_MINUTES + 1).max(lookback.start),
             up: grid.window(policy.scale_up.window_minutes),
             down: grid.window(policy.scale_down.window_minutes),
-            lookback: grid.window(policy.lookback_minutes()),
+            lookback,
             up_threshold: policy.scale_up.threshold,
             read_threshold: policy.read.threshold,
         }
@@ -458,6 +469,10 @@ impl ShardStats {
             }
             let write_pressure = load.write_demand(throttled) / w.up_threshold;
             pressures.push(write_pressure.max(read_pressure));
+        }
+        if minute >= w.recent {
+            self.recent.0 += load.bytes;
+            self.recent.1 += load.records;
         }
         if minute >= w.down.start {
             self.down_present += 1;

@@ -52,10 +52,16 @@ use split::Piece;
 
 /// Plans one stream. See the module docs for the rules.
 pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Plan {
+    let open = obs.open_shards();
+    let grid = Grid::new(obs, policy, &open);
+    let lag = match grid.freshness {
+        MetricsFreshness::Newest { lag_seconds, .. } => lag_seconds,
+        MetricsFreshness::Silent { .. } => 0,
+    };
     let headroom = policy
         .objective
         .as_ref()
-        .map(|o| headroom::derive(obs, policy, o));
+        .map(|o| headroom::derive(obs, policy, o, lag));
     let derived;
     let policy = match &headroom {
         Some(h) if h.derived => {
@@ -64,8 +70,6 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         }
         _ => policy,
     };
-    let open = obs.open_shards();
-    let grid = Grid::new(obs, policy, &open);
     let mut plan = Plan {
         stream: obs.stream_name.clone(),
         stream_status: obs.stream_status,
@@ -217,17 +221,7 @@ impl<'a> Planner<'a> {
             }
         }
         let n = open.len();
-        let foresight = policy.forecast.as_ref().and_then(|f| {
-            Foresight::new(
-                obs,
-                f,
-                policy.scale_up.sustain_minutes,
-                now,
-                &grid,
-                &open,
-                &readers,
-            )
-        });
+        let foresight = Foresight::new(obs, policy, now, &grid, &open, &stats, windows.recent);
         Planner {
             foresight,
             policy,
@@ -272,6 +266,15 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// [`Planner::facts`] of a shard split ahead of its forecast: with the
+    /// forecast within the lead, which the split acts on.
+    fn pre_split_facts(&self, i: usize) -> Facts {
+        Facts {
+            forecast_lead: self.foresight.as_ref().map(|f| f.of(&[i], true)),
+            ..self.facts(i)
+        }
+    }
+
     /// The measurements of open shard `i` with the policy numbers they are
     /// held against.
     fn facts(&self, i: usize) -> Facts {
@@ -298,7 +301,7 @@ impl<'a> Planner<'a> {
             min_shards: p.min_shards,
             max_shards: p.max_shards,
             forecast: self.foresight.as_ref().map(|f| f.of(&[i], false)),
-            forecast_lead: self.foresight.as_ref().map(|f| f.of(&[i], true)),
+            forecast_lead: None,
         }
     }
 }

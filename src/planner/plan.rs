@@ -386,7 +386,8 @@ pub struct Facts {
     /// `forecast` and the past was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<ForecastFact>,
-    /// The same within `forecast.lead`: what a pre-split acts on.
+    /// The same within `forecast.lead`, for a shard split ahead of its
+    /// forecast: what the pre-split acts on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast_lead: Option<ForecastFact>,
 }

@@ -61,7 +61,7 @@ impl Planner<'_> {
                 "below min_shards {}: splitting the widest shard",
                 self.policy.min_shards
             ),
-            (Trigger::Forecast, true) => describe_forecast(&self.facts(piece.origin)),
+            (Trigger::Forecast, true) => describe_forecast(&self.pre_split_facts(piece.origin)),
             (_, true) => format!(
                 "{}; estimated demand {:.2}x the threshold",
                 describe_heat(&self.facts(piece.origin)),

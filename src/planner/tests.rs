@@ -1171,8 +1171,9 @@ fn the_forecast_follows_todays_level() {
     quiet.past = base.past.clone();
     assert_eq!(run(&quiet, &forecasting(15, 60)).actions, vec![]);
     let facts = run(&quiet, &forecasting(15, 60)).verdicts[0].facts;
-    let lead = facts.forecast_lead.unwrap();
-    assert!((lead.peak - 0.75).abs() < 1e-9, "{lead:?}");
+    let forecast = facts.forecast.unwrap();
+    assert!((forecast.peak - 0.75).abs() < 1e-9, "{forecast:?}");
+    assert_eq!(facts.forecast_lead, None, "only a pre-split shows the lead");
 }
 
 #[test]

@@ -39,6 +39,16 @@ async fn try_pass(
     fake: &Arc<FakeAccount>,
     policy: &str,
 ) -> (Vec<Result<Planned, String>>, Duration, Arc<ApiLimiter>) {
+    try_pass_at(fake, policy, &Memory::default(), now()).await
+}
+
+/// [`try_pass`] at `at`, with what `memory` holds from earlier passes.
+async fn try_pass_at(
+    fake: &Arc<FakeAccount>,
+    policy: &str,
+    memory: &Memory,
+    at: DateTime<Utc>,
+) -> (Vec<Result<Planned, String>>, Duration, Arc<ApiLimiter>) {
     let policy = Policy::parse(policy, Path::new("fleet.yaml")).unwrap();
     let limiter = Arc::new(ApiLimiter::new(policy.quotas.clone()));
     let read = KinesisReader::new(fake.kinesis()).with_limiter(limiter.clone());
@@ -49,9 +59,9 @@ async fn try_pass(
         &read,
         &metrics,
         &targets,
-        now(),
+        at,
         MissingMetrics::Refuse,
-        &Memory::default(),
+        memory,
     )
     .await;
     let took = started.elapsed();
@@ -157,11 +167,8 @@ async fn only_the_stream_whose_plan_acts_has_its_tags_read() {
     assert!(planned[4].plan.cooldowns_read);
 }
 
-/// One wide stream: 2,000 shards planned in one pass read their three
-/// shard-level metrics, and the stream's two, in GetMetricData calls of
-/// 500 queries: 13 calls, within the quota.
-#[tokio::test(start_paused = true)]
-async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
+/// One stream of 2,000 shards.
+fn wide_stream() -> Arc<FakeAccount> {
     let mut fake = FakeAccount::new(1, 7, now() - TimeDelta::minutes(3));
     let stream = &mut fake.streams[0];
     stream.shards = kinesis_autoscaler::model::uniform_ranges(2_000)
@@ -170,7 +177,15 @@ async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
         .map(|(j, r)| (format!("shardId-{j:012}"), r.start().0, r.end().0))
         .collect();
     stream.load = vec![0.5; 2_000];
-    let fake = Arc::new(fake);
+    Arc::new(fake)
+}
+
+/// One wide stream: 2,000 shards planned in one pass read their three
+/// shard-level metrics, and the stream's two, in GetMetricData calls of
+/// 500 queries: 13 calls, within the quota.
+#[tokio::test(start_paused = true)]
+async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
+    let fake = wide_stream();
     let (planned, _, limiter) = pass(
         &fake,
         "version: 1\nstreams:\n  - name: \"s-*\"\n    max_shards: 4000\n",
@@ -182,4 +197,33 @@ async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
     assert_eq!(calls[&Api::GetMetricData], (2 + 2_000 * 3u64).div_ceil(500));
     assert_eq!(calls[&Api::GetMetricData], 13);
     assert!(fake.seen.lock().unwrap().limit_exceeded.is_empty());
+}
+
+/// With `forecast` (a day and a week back) and `objective` (three days of
+/// bursts), the same stream's past is two more metrics per window. A
+/// one-shot pass (the Lambda, `plan`) reads the windows: the week-old one,
+/// and the three days that hold yesterday's: 2 more calls, 15. A sidecar
+/// reads the whole week in one call on its first pass (14), then nothing
+/// more for the rest of the day (13).
+#[tokio::test(start_paused = true)]
+async fn forecasts_add_a_bounded_number_of_get_metric_data_calls() {
+    let policy = "version: 1\nstreams:\n  - name: \"s-*\"\n    max_shards: 4000\n    forecast: { seasons: [1d, 7d] }\n    objective: { max_throttled: 0.1% }\n";
+    let calls = |limiter: &ApiLimiter| limiter.calls()[&Api::GetMetricData];
+
+    let fake = wide_stream();
+    let (planned, _, limiter) = try_pass_at(&fake, policy, &Memory::default(), now()).await;
+    assert!(planned[0].is_ok(), "{:?}", planned[0].as_ref().err());
+    assert_eq!(calls(&limiter), 13 + 2);
+    assert!(fake.seen.lock().unwrap().limit_exceeded.is_empty());
+
+    let sidecar = Memory::lasting();
+    let mut seen = Vec::new();
+    for minutes in [0, 1, 60, 12 * 60] {
+        let fake = wide_stream();
+        let at = now() + TimeDelta::minutes(minutes);
+        let (planned, _, limiter) = try_pass_at(&fake, policy, &sidecar, at).await;
+        assert!(planned[0].is_ok(), "{:?}", planned[0].as_ref().err());
+        seen.push(calls(&limiter));
+    }
+    assert_eq!(seen, [14, 13, 13, 13]);
 }

@@ -906,3 +906,68 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert_contains(&missing.stderr, "stream no-such-stream does not exist");
 }
+
+/// Seasonal foresight against the emulators: yesterday the stream rose
+/// from 0.8 to 2.4 shards' worth at what is 10 minutes from now; today
+/// it runs as yesterday did before the rise. `plan` reads yesterday's
+/// window from CloudWatch and pre-splits both shards, naming it.
+#[tokio::test]
+async fn yesterdays_ramp_is_pre_split_by_plan() {
+    if !emulators::running("yesterdays_ramp_is_pre_split_by_plan") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("ramp");
+    create_stream(&k, &name, 2, false).await;
+    let shards = open_shards(&k, &name).await;
+    // Today: 0.4 a shard, 0.8 for the stream.
+    for s in &shards {
+        put_load(&name, &s.id, 40, 0.4, 0.0).await;
+    }
+    put_metrics(&name, None, 0..40, 0.8, 0.0).await;
+    // Yesterday: the same level, then the rise 10 minutes ahead of now.
+    put_metrics(&name, None, 1440 - 9..1440 + 50, 0.8, 0.0).await;
+    put_metrics(&name, None, 1440 - 70..1440 - 9, 2.4, 0.0).await;
+    let extra = "forecast:\n  seasons: [1d]\n  horizon: 1h\n  lead: 15m";
+    let (_dir, forecasting) = policy(&[&name], extra);
+    let p = forecasting.to_str().unwrap();
+
+    let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let actions = plans[0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{}", plans[0]);
+    for (action, shard) in actions.iter().zip(&shards) {
+        assert_eq!(action["type"], "split");
+        assert_eq!(action["trigger"], "forecast");
+        assert_eq!(action["shard_id"], shard.id.as_str());
+        assert_eq!(
+            action["new_starting_hash_key"],
+            midpoint(shard.range).to_string()
+        );
+        // Half of yesterday's 2.4 on each range.
+        assert_contains(
+            action["reason"].as_str().unwrap(),
+            "pre-split: yesterday at ",
+        );
+        assert_contains(
+            action["reason"].as_str().unwrap(),
+            "this range carried 1.20 shards' worth",
+        );
+    }
+    assert_eq!(plans[0]["verdicts"][0]["verdict"], "split");
+    assert_eq!(plans[0]["verdicts"][0]["trigger"], "forecast");
+    // Without the forecast, the same stream is steady.
+    let (_plain_dir, plain) = policy(&[&name], "");
+    let plan = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        plain.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plans[0]["actions"], serde_json::json!([]));
+    assert_eq!(open_shards(&k, &name).await, shards, "plan changed nothing");
+}
