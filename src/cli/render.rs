@@ -113,13 +113,28 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
             rule.name.clone(),
             format!("{}..={}", p.min_shards, p.max_shards),
             format!(
-                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run",
+                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run{}{}",
                 up.threshold,
                 up.sustain_minutes,
                 up.window_minutes,
                 up.throttled_records,
                 humantime::format_duration(up.cooldown),
-                up.max_splits_per_run
+                up.max_splits_per_run,
+                p.objective.as_ref().map_or(String::new(), |o| format!(
+                    "; threshold from objective {}% over {}m",
+                    o.max_throttled * 100.0,
+                    o.history_minutes
+                )),
+                p.forecast.as_ref().map_or(String::new(), |f| format!(
+                    "; forecast from {} back, {}m ahead, {}m lead",
+                    f.seasons
+                        .iter()
+                        .map(|m| format!("{m}m"))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    f.horizon_minutes,
+                    f.lead_minutes
+                ))
             ),
             format!(
                 "< {} for {}m, merged < {}; cooldown {}; <= {} merges/run",

@@ -685,6 +685,99 @@ mod tests {
     }
 
     #[test]
+    fn forecast_and_objective_are_off_until_written_and_layer_like_the_rest() {
+        let policy = parse(
+            "version: 1
+defaults:
+  forecast: { lead: 10m }
+  objective: { max_throttled: 0.5% }
+streams:
+  - name: orders
+  - name: clicks
+    forecast: { enabled: false }
+    objective: { max_throttled: 0.002, history: 1d }
+  - name: ledger
+    forecast: { seasons: [1d], horizon: 2h }
+",
+        )
+        .unwrap();
+        let of = |s: &str| policy.rule_for(s).unwrap().policy.clone();
+        assert_eq!(StreamPolicy::default().forecast, None);
+        assert_eq!(StreamPolicy::default().objective, None);
+        assert_eq!(
+            of("orders").forecast,
+            Some(Forecast {
+                seasons: vec![1440, 10_080],
+                horizon_minutes: 60,
+                lead_minutes: 10,
+            })
+        );
+        assert_eq!(
+            of("orders").objective,
+            Some(Objective {
+                max_throttled: 0.005,
+                history_minutes: 3 * 1440,
+            })
+        );
+        assert_eq!(of("clicks").forecast, None);
+        assert_eq!(
+            of("clicks").objective,
+            Some(Objective {
+                max_throttled: 0.002,
+                history_minutes: 1440,
+            })
+        );
+        let ledger = of("ledger").forecast.unwrap();
+        assert_eq!(
+            (ledger.seasons, ledger.horizon_minutes, ledger.lead_minutes),
+            (vec![1440], 120, 10)
+        );
+    }
+
+    #[test]
+    fn impossible_forecasts_and_objectives_are_refused_naming_the_field() {
+        let problem = |settings: &str| {
+            let text = format!("version: 1\nstreams:\n  - name: s\n    {settings}\n");
+            parse(&text).unwrap_err().to_string()
+        };
+        let cases = [
+            (
+                "forecast: { seasons: [15d] }",
+                "forecast.seasons: 21600m is outside 1h..14d",
+            ),
+            ("forecast: { seasons: [] }", "forecast.seasons: is empty"),
+            (
+                "forecast: { horizon: 7h }",
+                "forecast.horizon: 420m is longer than the longest horizon, 6h",
+            ),
+            (
+                "forecast: { horizon: 30m, lead: 45m }",
+                "forecast.lead: 45m is longer than forecast.horizon 30m",
+            ),
+            (
+                "objective: { history: 30m }",
+                "objective.history: 30m is outside 1h..14d",
+            ),
+            (
+                "objective: { max_throttled: 20% }",
+                "max_throttled: must be in (0%, 10%], got 20%",
+            ),
+            (
+                "objective: { max_throttled: 0.1 percent }",
+                "is not a percentage; write it as \"0.1%\" or 0.001",
+            ),
+            ("forecast: { leed: 5m }", "unknown field `leed`"),
+        ];
+        for (settings, expected) in cases {
+            let message = problem(settings);
+            assert!(
+                message.contains(expected),
+                "{settings}: expected {expected:?} in {message}"
+            );
+        }
+    }
+
+    #[test]
     fn an_entry_overrides_defaults_field_by_field_over_the_built_ins() {
         let policy = parse(
             "version: 1
