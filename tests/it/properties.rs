@@ -1065,9 +1065,12 @@ fn newest_with_data(case: &Case) -> Option<i128> {
 fn silent_and_idle(case: &Case) -> bool {
     let p = &case.policy;
     let lag_minutes = p.metrics_max_lag.as_secs().div_ceil(60) as i128;
+    // The read must reach back the window and max_lag from the
+    // observation: any datapoint older than max_lag would be in it.
+    let covered = (case.obs.observed_at - case.obs.metrics.start).num_minutes() as i128;
     newest_with_data(case).is_none()
         && p.silent_stream == SilentStream::Idle
-        && complete_end(case) >= i128::from(p.scale_down.window_minutes) + lag_minutes
+        && covered >= i128::from(p.scale_down.window_minutes) + lag_minutes
 }
 
 /// The series indexes of the last `minutes` minutes up to the newest with
