@@ -27,6 +27,13 @@
 //!   of its demand is not split again while its demand is under two
 //!   shards: a few hot keys dominate it, which no split spreads (it would
 //!   only split toward them again and again).
+//! - With `forecast`, a shard whose share of the stream's forecast (the
+//!   same minutes a season back, at today's level) crosses the threshold
+//!   within `lead` is split now, and a cold pair whose forecast over the
+//!   horizon reaches `merged_ceiling` is held (`forecast.rs`).
+//! - With `objective`, the scale-up threshold (and the scale-down numbers
+//!   in proportion) is the highest whose replay of the stream's history
+//!   throttles within the objective (`headroom.rs`).
 
 mod explain;
 mod forecast;

@@ -1091,29 +1091,43 @@ fn forecasting(lead: u32, horizon: u32) -> StreamPolicy {
     }
 }
 
+/// `shards` shards at `per_shard` each, the stream-level series their
+/// sum, and yesterday's series: `before` shards' worth until `step_in`
+/// minutes after now (one day earlier), then `after`, through the
+/// current window and two hours past now.
+fn yesterday_step(
+    shards: u32,
+    per_shard: f64,
+    before: f64,
+    after: f64,
+    step_in: i64,
+) -> Observation {
+    let base = || {
+        StreamBuilder::new("s", shards)
+            .all(per_shard)
+            .stream_totals()
+    };
+    let probe = base().build();
+    let now = now_of(&probe);
+    let from = probe.metrics.start - TimeDelta::days(1);
+    let day: Vec<f64> = (0..(now - probe.metrics.start).num_minutes() + 120)
+        .map(|m| {
+            let t = from + TimeDelta::minutes(m) + TimeDelta::days(1);
+            if t >= now + TimeDelta::minutes(step_in) {
+                after
+            } else {
+                before
+            }
+        })
+        .collect();
+    base().past(from, &day).build()
+}
+
 /// Two shards at 0.5 each (a stream of 1.0 shards' worth) whose day
 /// yesterday was the same until `ramp_in` minutes after now, then rose to
 /// 3.0 shards' worth.
 fn yesterday_ramp(ramp_in: i64) -> Observation {
-    let base = StreamBuilder::new("s", 2).all(0.5).stream_totals().build();
-    let now = now_of(&base);
-    let from = base.metrics.start - TimeDelta::days(1);
-    let minutes = (now - base.metrics.start).num_minutes() + 120;
-    let day: Vec<f64> = (0..minutes)
-        .map(|m| {
-            let t = from + TimeDelta::minutes(m) + TimeDelta::days(1);
-            if t >= now + TimeDelta::minutes(ramp_in) {
-                3.0
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    StreamBuilder::new("s", 2)
-        .all(0.5)
-        .stream_totals()
-        .past(from, &day)
-        .build()
+    yesterday_step(2, 0.5, 1.0, 3.0, ramp_in)
 }
 
 #[test]
@@ -1180,26 +1194,7 @@ fn the_forecast_follows_todays_level() {
 fn no_merge_before_a_forecast_rise() {
     // Four cold shards (0.1 each); yesterday the stream rose to 2.8
     // shards' worth `rise_in` minutes from now (0.7 a shard: no pre-split).
-    let obs = |rise_in: i64| {
-        let base = StreamBuilder::new("s", 4).all(0.1).stream_totals().build();
-        let now = now_of(&base);
-        let from = base.metrics.start - TimeDelta::days(1);
-        let day: Vec<f64> = (0..(now - base.metrics.start).num_minutes() + 120)
-            .map(|m| {
-                let t = from + TimeDelta::minutes(m) + TimeDelta::days(1);
-                if t >= now + minutes(rise_in) {
-                    2.8
-                } else {
-                    0.4
-                }
-            })
-            .collect();
-        StreamBuilder::new("s", 4)
-            .all(0.1)
-            .stream_totals()
-            .past(from, &day)
-            .build()
-    };
+    let obs = |rise_in: i64| yesterday_step(4, 0.1, 0.4, 2.8, rise_in);
     let policy = forecasting(15, 60);
     // Within the horizon, no pair merges: each would carry 1.4.
     for rise_in in [5, 30, 59] {
