@@ -234,10 +234,13 @@ impl CloudWatchMetrics {
             .enumerate()
             .map(|(i, w)| query(offset + i, &requests[w.request].stream, w.shard, w.metric))
             .collect();
-        let datapoints = (queries.len() as u64) * u64::from(minutes);
+        // The datapoints are reserved once: the pages of a call split them,
+        // and each later page waits only for its call slot.
+        let mut datapoints = (queries.len() as u64) * u64::from(minutes);
         let mut token: Option<String> = None;
         loop {
             self.limiter.acquire_metrics(datapoints).await;
+            datapoints = 0;
             let out = self
                 .client
                 .get_metric_data()

@@ -62,26 +62,36 @@ pub(crate) fn needs(policy: &StreamPolicy, metrics_start: DateTime<Utc>) -> Vec<
     out
 }
 
-/// The stream-level history a long-running controller keeps, by stream.
+/// How long the cache keeps a stream no pass has asked for (one deleted,
+/// or whose policy no longer forecasts).
+const UNUSED_TTL: TimeDelta = TimeDelta::days(1);
+
+/// The stream-level history a long-running controller keeps, by stream,
+/// with the metrics start of the pass that last used it.
 #[derive(Debug, Default)]
 pub(crate) struct PastCache {
-    streams: Mutex<HashMap<String, PastWindow>>,
+    streams: Mutex<HashMap<String, (PastWindow, DateTime<Utc>)>>,
 }
 
 impl PastCache {
-    fn get(&self, stream: &str) -> Option<PastWindow> {
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(stream)
-            .cloned()
+    fn get(&self, stream: &str, at: DateTime<Utc>) -> Option<PastWindow> {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.retain(|_, (_, used)| at - *used <= UNUSED_TTL);
+        let (window, used) = streams.get_mut(stream)?;
+        *used = at;
+        Some(window.clone())
     }
 
-    fn put(&self, stream: &str, window: PastWindow) {
+    fn put(&self, stream: &str, window: PastWindow, at: DateTime<Utc>) {
         self.streams
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(stream.to_owned(), window);
+            .insert(stream.to_owned(), (window, at));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -90,6 +100,8 @@ impl PastCache {
 #[derive(Clone, Debug)]
 pub(crate) struct PastPlan {
     stream: String,
+    /// The metrics start of the pass.
+    at: DateTime<Utc>,
     needs: Vec<Need>,
     /// The cached span, when there is one.
     cached: Option<PastWindow>,
@@ -115,6 +127,7 @@ pub(crate) fn plan_reads(
     };
     let mut plan = PastPlan {
         stream: stream.to_owned(),
+        at: metrics_start,
         cached: None,
         keep: cache.is_some(),
         requests: Vec::new(),
@@ -131,7 +144,7 @@ pub(crate) fn plan_reads(
         }
         return plan;
     };
-    plan.cached = cache.get(stream);
+    plan.cached = cache.get(stream, metrics_start);
     let covered = |w: &PastWindow| plan.needs.iter().all(|n| slice_of(w, n).is_some());
     let from = match &plan.cached {
         Some(w) if covered(w) => return plan,
@@ -182,7 +195,7 @@ impl PastPlan {
                 span = trimmed(span, first);
             }
             if let Some(cache) = cache {
-                cache.put(&self.stream, span.clone());
+                cache.put(&self.stream, span.clone(), self.at);
             }
             vec![span]
         } else {
@@ -448,5 +461,10 @@ mod tests {
         let minute = (later - TimeDelta::days(1)).timestamp() / 60;
         let i = (later - TimeDelta::days(1) - season.start).num_minutes() as usize;
         assert_eq!(season.incoming_bytes.get(i), Some(minute as f64));
+        // A stream no pass asks for any more is forgotten after a day.
+        let other = later + TimeDelta::hours(25);
+        let plan = plan_reads("clicks", needs(&policy, other), other, Some(&cache));
+        assert_eq!(cache.len(), 0, "orders was last used 25 hours earlier");
+        drop(plan);
     }
 }

@@ -105,23 +105,28 @@ impl Foresight {
         // (each shard's sums come from its measurement).
         let recent = recent_start..grid.newest + 1;
         let stream = &obs.metrics.stream;
-        let (mut bytes_now, mut records_now) = (0.0, 0.0);
         let shards_bytes: Vec<f64> = stats.iter().map(|s| s.recent.0).collect();
         let shards_records: Vec<f64> = stats.iter().map(|s| s.recent.1).collect();
-        for m in recent.clone() {
-            if let (Some(b), Some(r)) = (
-                at(&stream.incoming_bytes, m),
-                at(&stream.incoming_records, m),
-            ) {
-                bytes_now += b;
-                records_now += r;
-            }
-        }
-        // Without the stream-level series (old snapshots), the shards' sum.
-        if bytes_now == 0.0 && records_now == 0.0 {
-            bytes_now = shards_bytes.iter().sum();
-            records_now = shards_records.iter().sum();
-        }
+        // Today's recent minutes: the stream-level series, or without them
+        // (old snapshots) the shards' sum, compared as a whole.
+        let today: Vec<Option<(f64, f64)>> = recent
+            .clone()
+            .map(|m| {
+                Some((
+                    at(&stream.incoming_bytes, m)?,
+                    at(&stream.incoming_records, m)?,
+                ))
+            })
+            .collect();
+        let by_minute = today.iter().any(Option::is_some);
+        let (bytes_now, records_now) = if by_minute {
+            today
+                .iter()
+                .flatten()
+                .fold((0.0, 0.0), |(b, r), t| (b + t.0, r + t.1))
+        } else {
+            (shards_bytes.iter().sum(), shards_records.iter().sum())
+        };
         let shares = open
             .iter()
             .enumerate()
@@ -148,14 +153,28 @@ impl Foresight {
         let mut any = false;
         for &season in &forecast.seasons {
             let back = TimeDelta::minutes(i64::from(season));
-            // Today's level against the season's at the same minutes.
+            // Today's level against the season's, over the minutes both
+            // have (all of today's when only the shards' sum is known).
+            let (mut now_bytes, mut now_records) = (0.0, 0.0);
             let (mut past_bytes, mut past_records, mut matched) = (0.0, 0.0, false);
-            for m in recent.clone() {
-                if let Some((b, r)) = past_at(&obs.past, minute(m) - back) {
-                    past_bytes += b;
-                    past_records += r;
-                    matched = true;
+            for (k, m) in recent.clone().enumerate() {
+                let Some((b, r)) = past_at(&obs.past, minute(m) - back) else {
+                    continue;
+                };
+                match today[k] {
+                    Some((tb, tr)) => {
+                        now_bytes += tb;
+                        now_records += tr;
+                    }
+                    None if by_minute => continue,
+                    None => {}
                 }
+                past_bytes += b;
+                past_records += r;
+                matched = true;
+            }
+            if !by_minute {
+                (now_bytes, now_records) = (bytes_now, records_now);
             }
             let level = |today: f64, then: f64| {
                 if matched && then > 0.0 && today > 0.0 {
@@ -165,8 +184,8 @@ impl Foresight {
                 }
             };
             let (bytes_level, records_level) = (
-                level(bytes_now, past_bytes),
-                level(records_now, past_records),
+                level(now_bytes, past_bytes),
+                level(now_records, past_records),
             );
             for j in 0..n {
                 let seen = first + TimeDelta::minutes(j as i64) - back;
@@ -196,12 +215,14 @@ impl Foresight {
         let mut lead = Peaks::default();
         let mut horizon = Peaks::default();
         let hold = hold.max(1) as usize;
-        for j in 0..n {
+        // Only whole holds inside the horizon count, and a missing minute
+        // breaks a hold: a gap is no evidence of load.
+        for j in 0..(n + 1).saturating_sub(hold) {
             let at = first + TimeDelta::minutes(j as i64);
             let held = |series: &[Option<Seen>]| {
                 let mut low: Option<Seen> = None;
-                for s in series[j..(j + hold).min(n)].iter().flatten() {
-                    lower(&mut low, *s);
+                for s in &series[j..j + hold] {
+                    lower(&mut low, (*s)?);
                 }
                 low
             };

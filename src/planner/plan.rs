@@ -37,6 +37,7 @@ pub struct Plan {
     pub refused: Option<Refusal>,
     /// The threshold `objective` derived from the stream's bursts, when
     /// the policy has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub headroom: Option<Headroom>,
     /// Operations in the order they must run; a split of a child that does
     /// not exist yet comes after the split that creates it.

@@ -1196,8 +1196,9 @@ fn no_merge_before_a_forecast_rise() {
     // shards' worth `rise_in` minutes from now (0.7 a shard: no pre-split).
     let obs = |rise_in: i64| yesterday_step(4, 0.1, 0.4, 2.8, rise_in);
     let policy = forecasting(15, 60);
-    // Within the horizon, no pair merges: each would carry 1.4.
-    for rise_in in [5, 30, 59] {
+    // Within the horizon, no pair merges: each would carry 1.4. (A rise
+    // counts once held for `sustain` minutes inside the horizon.)
+    for rise_in in [5, 30, 57] {
         let plan = run(&obs(rise_in), &policy);
         assert_eq!(plan.merges().count(), 0, "rise in {rise_in}m");
         assert_eq!(verdicts(&plan), ["forecast_rise"; 4], "rise in {rise_in}m");
@@ -1247,4 +1248,60 @@ fn merges_prefer_the_pair_whose_forecast_stays_lowest() {
     // Without the forecast, the coolest peak goes first.
     policy.forecast = None;
     assert_eq!(merged(&policy), [shard_id(0)]);
+}
+
+#[test]
+fn a_gap_yesterday_is_no_evidence_of_load() {
+    // Yesterday: 1.0 shards' worth, and 2.0 (1.0 a shard) for the three
+    // minutes from 10 minutes after now (one day earlier). Held for 3
+    // minutes (the default sustain), that splits both shards ahead of it.
+    let spike = |lost: &[i64]| {
+        let mut obs = yesterday_step(2, 0.5, 1.0, 1.0, 0);
+        let from = obs.past[0].start;
+        let now = now_of(&obs);
+        let w = &mut obs.past[0];
+        let at = |m: i64| (now + minutes(m) - TimeDelta::days(1) - from).num_minutes() as usize;
+        let mut bytes: Vec<Option<f64>> = w.incoming_bytes.iter().collect();
+        let mut records: Vec<Option<f64>> = w.incoming_records.iter().collect();
+        for m in 10..13 {
+            bytes[at(m)] = bytes[at(m)].map(|b| b * 2.0);
+            records[at(m)] = records[at(m)].map(|r| r * 2.0);
+        }
+        for &m in lost {
+            bytes[at(m)] = None;
+            records[at(m)] = None;
+        }
+        w.incoming_bytes = bytes.into();
+        w.incoming_records = records.into();
+        obs
+    };
+    let policy = forecasting(15, 60);
+    assert_eq!(run(&spike(&[]), &policy).splits().count(), 2);
+    // With the two minutes after the first lost, one minute is all that
+    // was seen: no split.
+    assert_eq!(run(&spike(&[11, 12]), &policy).splits().count(), 0);
+}
+
+#[test]
+fn the_level_compares_only_minutes_both_days_have() {
+    // Today 1.0 for the stream, yesterday 1.0 too but with most of the
+    // recent minutes lost: the level is still 1, and yesterday's rise to
+    // 1.5 (0.75 a shard) stays under the threshold.
+    let mut obs = yesterday_step(2, 0.5, 1.0, 1.5, 5);
+    let from = obs.past[0].start;
+    let newest = obs.metrics.start + minutes(29);
+    let w = &mut obs.past[0];
+    let mut bytes: Vec<Option<f64>> = w.incoming_bytes.iter().collect();
+    let mut records: Vec<Option<f64>> = w.incoming_records.iter().collect();
+    for m in 0..12 {
+        let i = (newest - minutes(m) - TimeDelta::days(1) - from).num_minutes() as usize;
+        bytes[i] = None;
+        records[i] = None;
+    }
+    w.incoming_bytes = bytes.into();
+    w.incoming_records = records.into();
+    let plan = run(&obs, &forecasting(15, 60));
+    assert_eq!(plan.actions, vec![]);
+    let peak = plan.verdicts[0].facts.forecast.unwrap().peak;
+    assert!((peak - 0.75).abs() < 1e-9, "{peak}");
 }

@@ -284,11 +284,18 @@ impl StreamPolicy {
             if f.seasons.is_empty() {
                 out.push("forecast.seasons: is empty; name at least one, such as [1d, 7d], or set forecast.enabled: false".into());
             }
+            let ahead = self.fetch_minutes() + f.horizon_minutes;
             for &s in &f.seasons {
                 if !(60..=MAX_SEASON_MINUTES).contains(&s) {
                     out.push(format!(
                         "forecast.seasons: {}m is outside 1h..14d (CloudWatch keeps per-minute data for 15 days)",
                         s
+                    ));
+                } else if s < ahead {
+                    out.push(format!(
+                        "forecast.seasons: {s}m is shorter than the minutes a pass reads ({}m) plus forecast.horizon ({}m): one season back, the horizon has not happened yet; use a longer season or a shorter horizon",
+                        self.fetch_minutes(),
+                        f.horizon_minutes
                     ));
                 }
             }
@@ -753,6 +760,10 @@ streams:
             (
                 "forecast: { horizon: 30m, lead: 45m }",
                 "forecast.lead: 45m is longer than forecast.horizon 30m",
+            ),
+            (
+                "forecast: { seasons: [1h] }",
+                "forecast.seasons: 60m is shorter than the minutes a pass reads (46m) plus forecast.horizon (60m)",
             ),
             (
                 "objective: { history: 30m }",
