@@ -1250,6 +1250,22 @@ fn merges_prefer_the_pair_whose_forecast_stays_lowest() {
     assert_eq!(merged(&policy), [shard_id(0)]);
 }
 
+/// Applies `f` to both of yesterday's series at the minute `at` (today's
+/// time; the minute one day earlier is edited).
+fn edit_yesterday(
+    obs: &mut Observation,
+    at: DateTime<Utc>,
+    f: impl Fn(Option<f64>) -> Option<f64>,
+) {
+    let w = &mut obs.past[0];
+    let i = (at - TimeDelta::days(1) - w.start).num_minutes() as usize;
+    for series in [&mut w.incoming_bytes, &mut w.incoming_records] {
+        let mut values: Vec<Option<f64>> = series.iter().collect();
+        values[i] = f(values[i]);
+        *series = values.into();
+    }
+}
+
 #[test]
 fn a_gap_yesterday_is_no_evidence_of_load() {
     // Yesterday: 1.0 shards' worth, and 2.0 (1.0 a shard) for the three
@@ -1257,22 +1273,13 @@ fn a_gap_yesterday_is_no_evidence_of_load() {
     // minutes (the default sustain), that splits both shards ahead of it.
     let spike = |lost: &[i64]| {
         let mut obs = yesterday_step(2, 0.5, 1.0, 1.0, 0);
-        let from = obs.past[0].start;
         let now = now_of(&obs);
-        let w = &mut obs.past[0];
-        let at = |m: i64| (now + minutes(m) - TimeDelta::days(1) - from).num_minutes() as usize;
-        let mut bytes: Vec<Option<f64>> = w.incoming_bytes.iter().collect();
-        let mut records: Vec<Option<f64>> = w.incoming_records.iter().collect();
         for m in 10..13 {
-            bytes[at(m)] = bytes[at(m)].map(|b| b * 2.0);
-            records[at(m)] = records[at(m)].map(|r| r * 2.0);
+            edit_yesterday(&mut obs, now + minutes(m), |v| v.map(|v| v * 2.0));
         }
         for &m in lost {
-            bytes[at(m)] = None;
-            records[at(m)] = None;
+            edit_yesterday(&mut obs, now + minutes(m), |_| None);
         }
-        w.incoming_bytes = bytes.into();
-        w.incoming_records = records.into();
         obs
     };
     let policy = forecasting(15, 60);
@@ -1288,18 +1295,10 @@ fn the_level_compares_only_minutes_both_days_have() {
     // recent minutes lost: the level is still 1, and yesterday's rise to
     // 1.5 (0.75 a shard) stays under the threshold.
     let mut obs = yesterday_step(2, 0.5, 1.0, 1.5, 5);
-    let from = obs.past[0].start;
     let newest = obs.metrics.start + minutes(29);
-    let w = &mut obs.past[0];
-    let mut bytes: Vec<Option<f64>> = w.incoming_bytes.iter().collect();
-    let mut records: Vec<Option<f64>> = w.incoming_records.iter().collect();
     for m in 0..12 {
-        let i = (newest - minutes(m) - TimeDelta::days(1) - from).num_minutes() as usize;
-        bytes[i] = None;
-        records[i] = None;
+        edit_yesterday(&mut obs, newest - minutes(m), |_| None);
     }
-    w.incoming_bytes = bytes.into();
-    w.incoming_records = records.into();
     let plan = run(&obs, &forecasting(15, 60));
     assert_eq!(plan.actions, vec![]);
     let peak = plan.verdicts[0].facts.forecast.unwrap().peak;
