@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
         ..policy.clone()
     };
     let p = plan(&obs, &foreseeing, now);
-    assert!(p.headroom.is_some_and(|h| h.derived));
+    assert!(p.headroom.is_some_and(|h| h.derived()));
     assert!(p.verdicts[0].facts.forecast.is_some());
     c.bench_function(
         "plan 20k shards x 30 min x 3 metrics, with forecast and objective",

@@ -283,6 +283,16 @@ pub struct Shard {
     pub open: bool,
 }
 
+impl Shard {
+    /// The parent this shard was split from, while the parent is still
+    /// listed (a merge's child has two parents and is no split's).
+    pub fn split_parent(&self) -> Option<&ShardId> {
+        self.parent_shard_id
+            .as_ref()
+            .filter(|_| self.adjacent_parent_shard_id.is_none())
+    }
+}
+
 /// The wire form of a [`Shard`] in snapshots.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,13 +11,13 @@
 //!   of what it holds: about once a day per stream for `seasons: [1d]`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::ApiResult;
 use crate::observe::{Memory, MetricsRead, Prepared};
-use crate::observe::{Metrics, MetricsRequest, PastWindow, Series};
+use crate::observe::{Metrics, MetricsRequest, PastWindow};
 use crate::policy::StreamPolicy;
 
 /// A stretch of past minutes a policy needs. It may be taken up to
@@ -70,19 +70,29 @@ const UNUSED_TTL: TimeDelta = TimeDelta::days(1);
 /// with the metrics start of the pass that last used it.
 #[derive(Debug, Default)]
 pub(crate) struct PastCache {
-    streams: Mutex<HashMap<String, (PastWindow, DateTime<Utc>)>>,
+    streams: Mutex<HashMap<String, Held>>,
 }
 
+/// A stream's span, and when a pass last asked for it.
+type Held = (Arc<PastWindow>, DateTime<Utc>);
+
 impl PastCache {
-    fn get(&self, stream: &str, at: DateTime<Utc>) -> Option<PastWindow> {
+    fn get(&self, stream: &str, at: DateTime<Utc>) -> Option<Arc<PastWindow>> {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.retain(|_, (_, used)| at - *used <= UNUSED_TTL);
         let (window, used) = streams.get_mut(stream)?;
         *used = at;
         Some(window.clone())
     }
 
-    fn put(&self, stream: &str, window: PastWindow, at: DateTime<Utc>) {
+    /// Forgets the streams no pass has asked for since `at - UNUSED_TTL`.
+    fn expire(&self, at: DateTime<Utc>) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, used)| at - *used <= UNUSED_TTL);
+    }
+
+    fn put(&self, stream: &str, window: Arc<PastWindow>, at: DateTime<Utc>) {
         self.streams
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -104,9 +114,7 @@ pub(crate) struct PastPlan {
     at: DateTime<Utc>,
     needs: Vec<Need>,
     /// The cached span, when there is one.
-    cached: Option<PastWindow>,
-    /// Whether the answers extend the cache (a lasting memory).
-    keep: bool,
+    cached: Option<Arc<PastWindow>>,
     pub requests: Vec<MetricsRequest>,
 }
 
@@ -129,7 +137,6 @@ pub(crate) fn plan_reads(
         stream: stream.to_owned(),
         at: metrics_start,
         cached: None,
-        keep: cache.is_some(),
         requests: Vec::new(),
         needs,
     };
@@ -164,7 +171,8 @@ pub(crate) fn plan_reads(
 
 impl PastPlan {
     /// The windows for the observation, from the answers to `requests` (in
-    /// order); the cache, if kept, is extended with them.
+    /// order); a lasting memory's `cache` is extended with them (the same
+    /// cache [`plan_reads`] was given).
     pub(crate) fn assemble(
         self,
         answers: Vec<Metrics>,
@@ -178,7 +186,7 @@ impl PastPlan {
                 incoming_records: m.stream.incoming_records,
             })
             .collect();
-        let held: Vec<PastWindow> = if self.keep {
+        let held: Vec<Arc<PastWindow>> = if let Some(cache) = cache {
             // What a need may still be taken from, its slack included.
             let first = self
                 .needs
@@ -186,20 +194,18 @@ impl PastPlan {
                 .map(|n| n.start - TimeDelta::minutes(i64::from(n.slack)))
                 .min();
             let mut span = match (self.cached, read.into_iter().next()) {
-                (Some(cached), Some(more)) => joined(cached, more),
+                (Some(cached), Some(more)) => Arc::new(joined(&cached, more)),
                 (Some(cached), None) => cached,
-                (None, Some(more)) => more,
+                (None, Some(more)) => Arc::new(more),
                 (None, None) => return Vec::new(),
             };
-            if let Some(first) = first {
-                span = trimmed(span, first);
+            if let Some(first) = first.filter(|&f| span.start < f) {
+                span = Arc::new(cut(&span, first, span.end()));
             }
-            if let Some(cache) = cache {
-                cache.put(&self.stream, span.clone(), self.at);
-            }
+            cache.put(&self.stream, span.clone(), self.at);
             vec![span]
         } else {
-            read
+            read.into_iter().map(Arc::new).collect()
         };
         // Each need cut from what is held, overlapping cuts as one.
         let spans: Vec<(DateTime<Utc>, DateTime<Utc>, usize)> = self
@@ -260,27 +266,17 @@ fn union(
 fn cut(w: &PastWindow, start: DateTime<Utc>, end: DateTime<Utc>) -> PastWindow {
     let from = (start - w.start).num_minutes().max(0) as usize;
     let to = ((end - w.start).num_minutes().max(0) as usize).min(w.minutes());
-    let part = |s: &Series| s.iter().skip(from).take(to.saturating_sub(from)).collect();
     PastWindow {
         start: w.start + TimeDelta::minutes(from as i64),
-        incoming_bytes: part(&w.incoming_bytes),
-        incoming_records: part(&w.incoming_records),
+        incoming_bytes: w.incoming_bytes.slice(from..to),
+        incoming_records: w.incoming_records.slice(from..to),
     }
-}
-
-/// `w` without its minutes before `first`.
-fn trimmed(w: PastWindow, first: DateTime<Utc>) -> PastWindow {
-    if w.start >= first {
-        return w;
-    }
-    let end = w.end();
-    cut(&w, first, end)
 }
 
 /// `earlier` followed by `later`, which starts where `earlier` ends.
-fn joined(earlier: PastWindow, later: PastWindow) -> PastWindow {
+fn joined(earlier: &PastWindow, later: PastWindow) -> PastWindow {
     let keep = earlier.end().min(later.start);
-    let mut w = cut(&earlier, earlier.start, keep);
+    let mut w = cut(earlier, earlier.start, keep);
     let gap = (later.start - w.end()).num_minutes().max(0);
     for _ in 0..gap {
         w.incoming_bytes.push(None);
@@ -307,6 +303,15 @@ pub(crate) async fn read_past<M: MetricsRead>(
     memory: &Memory,
 ) {
     let cache = memory.past_cache();
+    if let (Some(cache), Some(at)) = (
+        cache,
+        streams
+            .iter()
+            .map(|(_, p)| p.observation.metrics.start)
+            .max(),
+    ) {
+        cache.expire(at);
+    }
     let mut plans = Vec::new();
     let mut requests = Vec::new();
     for (policy, prepared) in streams {
@@ -357,6 +362,7 @@ pub(crate) async fn read_past<M: MetricsRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::Series;
     use crate::policy::{Forecast, Objective};
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -411,6 +417,8 @@ mod tests {
             .collect();
         let past = plan.assemble(answers, None);
         assert_eq!(past.len(), 2);
+        assert_eq!(past[0].start, at("2026-11-19T18:00:00Z"));
+        assert_eq!(past[0].minutes(), 106);
         assert_eq!(past[1].start, at("2026-11-25T18:00:00Z"));
         assert_eq!(past[1].minutes(), 106);
         // The values are the minute's own: nothing shifted.
@@ -446,9 +454,16 @@ mod tests {
         assert_eq!(past.len(), 1, "the season window lies inside the history");
         // For almost a day, nothing more is read.
         for hours in [1, 6, 12, 22] {
-            let (again, past) = read(t0 + TimeDelta::hours(hours));
+            let now = t0 + TimeDelta::hours(hours);
+            let (again, past) = read(now);
             assert_eq!(again, vec![], "{hours}h later");
-            assert!(!past.is_empty());
+            // One window: the three days of history, taken up to `hours`
+            // early (its slack), which hold the season's 106 minutes.
+            assert_eq!(past.len(), 1, "{hours}h later");
+            assert_eq!(past[0].start, t0 - TimeDelta::days(3), "{hours}h later");
+            assert_eq!(past[0].end(), t0, "{hours}h later");
+            let season = now - TimeDelta::days(1);
+            assert!(past[0].start <= season && season + TimeDelta::minutes(106) <= past[0].end());
         }
         // Then the season's window passes the end of what is held.
         let later = t0 + TimeDelta::hours(23);
@@ -462,9 +477,9 @@ mod tests {
         let i = (later - TimeDelta::days(1) - season.start).num_minutes() as usize;
         assert_eq!(season.incoming_bytes.get(i), Some(minute as f64));
         // A stream no pass asks for any more is forgotten after a day.
-        let other = later + TimeDelta::hours(25);
-        let plan = plan_reads("clicks", needs(&policy, other), other, Some(&cache));
+        cache.expire(later + TimeDelta::hours(24));
+        assert_eq!(cache.len(), 1);
+        cache.expire(later + TimeDelta::hours(25));
         assert_eq!(cache.len(), 0, "orders was last used 25 hours earlier");
-        drop(plan);
     }
 }

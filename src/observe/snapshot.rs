@@ -149,6 +149,12 @@ impl Series {
         &self.0
     }
 
+    /// The datapoints of minutes `range` (clamped to the series).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Series {
+        let end = range.end.min(self.0.len());
+        Series(self.0[range.start.min(end)..end].to_vec())
+    }
+
     pub fn push(&mut self, value: Option<f64>) {
         self.0.push(value.unwrap_or(f64::NAN));
     }

@@ -177,14 +177,9 @@ impl ShardVerdict {
                 hot()
             ),
             Verdict::ForecastRise { forecast } => format!(
-                "{}, but held: {} this pair carried {:.2} shards' worth{}, above merged_ceiling {}",
+                "{}, but held: {}, above merged_ceiling {}",
                 cold(),
-                seen(forecast),
-                forecast.peak,
-                forecast
-                    .at
-                    .map(|t| format!(" (forecast for {})", t.format("%H:%M")))
-                    .unwrap_or_default(),
+                carried(forecast, "this pair"),
                 f.merged_ceiling
             ),
             Verdict::AtMinShards { min_shards } => {
@@ -235,6 +230,18 @@ impl ShardVerdict {
     }
 }
 
+/// What a forecast read, e.g. "yesterday at 18:20 this range carried
+/// 1.40 shards' worth (forecast for 18:35)".
+fn carried(f: &ForecastFact, what: &str) -> String {
+    format!(
+        "{} {what} carried {:.2} shards' worth{}",
+        seen(f),
+        f.peak,
+        f.at.map(|t| format!(" (forecast for {})", t.format("%H:%M")))
+            .unwrap_or_default()
+    )
+}
+
 /// When a forecast's minute was seen, e.g. "yesterday at 18:20".
 fn seen(f: &ForecastFact) -> String {
     let when = match f.season_minutes {
@@ -253,18 +260,14 @@ fn seen(f: &ForecastFact) -> String {
 
 /// Why a shard is split ahead of its forecast, e.g. "pre-split: yesterday
 /// at 18:20 this range carried 1.40 shards' worth (forecast for 18:35),
-/// over the threshold 0.8 within the 15-minute lead".
+/// at or above the threshold 0.8".
 pub(super) fn describe_forecast(f: &Facts) -> String {
     let Some(lead) = &f.forecast_lead else {
         return "pre-split".into();
     };
     format!(
-        "pre-split: {} this range carried {:.2} shards' worth{}, at or above the threshold {}",
-        seen(lead),
-        lead.peak,
-        lead.at
-            .map(|t| format!(" (forecast for {})", t.format("%H:%M")))
-            .unwrap_or_default(),
+        "pre-split: {}, at or above the threshold {}",
+        carried(lead, "this range"),
         f.scale_up_threshold
     )
 }

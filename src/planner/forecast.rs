@@ -105,8 +105,6 @@ impl Foresight {
         // (each shard's sums come from its measurement).
         let recent = recent_start..grid.newest + 1;
         let stream = &obs.metrics.stream;
-        let shards_bytes: Vec<f64> = stats.iter().map(|s| s.recent.0).collect();
-        let shards_records: Vec<f64> = stats.iter().map(|s| s.recent.1).collect();
         // Today's recent minutes: the stream-level series, or without them
         // (old snapshots) the shards' sum, compared as a whole.
         let today: Vec<Option<(f64, f64)>> = recent
@@ -125,7 +123,9 @@ impl Foresight {
                 .flatten()
                 .fold((0.0, 0.0), |(b, r), t| (b + t.0, r + t.1))
         } else {
-            (shards_bytes.iter().sum(), shards_records.iter().sum())
+            stats
+                .iter()
+                .fold((0.0, 0.0), |(b, r), s| (b + s.recent.0, r + s.recent.1))
         };
         let shares = open
             .iter()
@@ -134,8 +134,8 @@ impl Foresight {
                 let even = s.range.share_of_key_space();
                 let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { even };
                 (
-                    share(shards_bytes[k], bytes_now),
-                    share(shards_records[k], records_now),
+                    share(stats[k].recent.0, bytes_now),
+                    share(stats[k].recent.1, records_now),
                 )
             })
             .collect();

@@ -21,7 +21,7 @@
 //! same proportion, so the policy's shape is kept.
 
 use super::Headroom;
-use super::measure::{PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, larger};
+use super::measure::Load;
 use crate::observe::Observation;
 use crate::policy::{Objective, StreamPolicy};
 
@@ -42,12 +42,12 @@ fn stretches(obs: &Observation) -> Vec<Vec<Option<f64>>> {
         .map(|w| {
             (0..w.minutes())
                 .map(|i| {
-                    let b = w.incoming_bytes.get(i)?;
-                    let r = w.incoming_records.get(i)?;
-                    Some(larger(
-                        b * PER_WRITE_BYTES_MINUTE,
-                        r * PER_WRITE_RECORDS_MINUTE,
-                    ))
+                    let load = Load {
+                        bytes: w.incoming_bytes.get(i)?,
+                        records: w.incoming_records.get(i)?,
+                        out_bytes: 0.0,
+                    };
+                    Some(load.write_utilization())
                 })
                 .collect()
         })
@@ -144,7 +144,6 @@ pub(super) fn derive(
         max_throttled: objective.max_throttled,
         policy_threshold: policy.scale_up.threshold,
         threshold: policy.scale_up.threshold,
-        derived: false,
         history_minutes,
         reaction_minutes,
         expected_throttled: None,
@@ -156,21 +155,22 @@ pub(super) fn derive(
     // grows with the threshold: a binary search); the lowest if none is.
     let steps = ((HIGHEST - LOWEST) * 100.0).round() as u32;
     let at = |k: u32| LOWEST + f64::from(k) / 100.0;
-    let mut chosen = (LOWEST, replay(&stretches, policy, LOWEST, seen_after));
+    let mut chosen = None;
     let (mut lo, mut hi) = (0u32, steps + 1); // k < lo: within; k >= hi: not
     while lo < hi {
         let k = (lo + hi) / 2;
         let share = replay(&stretches, policy, at(k), seen_after);
         if share <= objective.max_throttled {
-            chosen = (at(k), share);
+            chosen = Some((at(k), share));
             lo = k + 1;
         } else {
             hi = k;
         }
     }
-    headroom.threshold = chosen.0;
-    headroom.expected_throttled = Some(chosen.1);
-    headroom.derived = true;
+    let (threshold, share) =
+        chosen.unwrap_or_else(|| (LOWEST, replay(&stretches, policy, LOWEST, seen_after)));
+    headroom.threshold = threshold;
+    headroom.expected_throttled = Some(share);
     headroom
 }
 
@@ -232,7 +232,7 @@ mod tests {
             &Objective::default(),
             120,
         );
-        assert!(h.derived);
+        assert!(h.derived());
         assert_eq!(h.threshold, HIGHEST);
         assert_eq!(h.expected_throttled, Some(0.0));
         // Reaction: the minute ends, 2 minutes of delay, sustain 2, the reshard.
@@ -244,7 +244,7 @@ mod tests {
         let obs = with_history(4.8, 1440);
         let p = policy();
         let h = derive(&obs, &p, &Objective::default(), 120);
-        assert!(h.derived);
+        assert!(h.derived());
         // At the policy's 0.9 the bursts throttle beyond 0.1% ...
         let s = stretches(&obs);
         assert!(replay(&s, &p, 0.9, 3) > 0.001, "{}", replay(&s, &p, 0.9, 3));
@@ -257,9 +257,9 @@ mod tests {
         let scale = h.threshold / 0.9;
         assert!((applied.scale_down.merged_ceiling - 0.8 * scale).abs() < 1e-12);
         assert!((applied.scale_down.threshold - 0.45 * scale).abs() < 1e-12);
-        assert!(
-            h.describe()
-                .starts_with("objective 0.100% throttled: threshold 0.8")
+        assert_eq!(
+            h.describe(),
+            "objective 0.100% throttled: threshold 0.84 (policy 0.9), from 1440 minutes of history and a 6-minute reaction time; expected 0.084%"
         );
         // A looser objective allows a higher threshold.
         let loose = Objective {
@@ -277,7 +277,7 @@ mod tests {
             &Objective::default(),
             120,
         );
-        assert!(!h.derived);
+        assert!(!h.derived());
         assert_eq!(h.threshold, 0.9);
         assert_eq!(
             h.describe(),

@@ -3,7 +3,6 @@
 
 use super::measure::{ShardStats, larger};
 use super::{Action, ActionKind, ForecastFact, Merge, Planner, Trigger, Verdict, later};
-use crate::model::Shard;
 
 impl Planner<'_> {
     pub(super) fn merge_cold_pairs(&mut self) {
@@ -88,7 +87,7 @@ impl Planner<'_> {
             } else if let (Some(until), false, true) = (
                 young_until,
                 for_bounds,
-                split_child(self.open[i]) || split_child(self.open[i + 1]),
+                self.open[i].split_parent().is_some() || self.open[i + 1].split_parent().is_some(),
             ) {
                 Some(Verdict::YoungSplit { until })
             } else if let (Some(until), false) = (cooling_until, for_bounds) {
@@ -149,10 +148,4 @@ impl Planner<'_> {
             }
         }
     }
-}
-
-/// Whether `shard` was made by a split (its parent is still listed, so
-/// the split is at most the retention period old).
-fn split_child(shard: &Shard) -> bool {
-    shard.parent_shard_id.is_some() && shard.adjacent_parent_shard_id.is_none()
 }

@@ -71,7 +71,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         .map(|o| headroom::derive(obs, policy, o, lag));
     let derived;
     let policy = match &headroom {
-        Some(h) if h.derived => {
+        Some(h) if h.derived() => {
             derived = h.applied_to(policy);
             &derived
         }

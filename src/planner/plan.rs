@@ -403,20 +403,25 @@ pub struct Headroom {
     /// The threshold planned with: derived, or the policy's when there is
     /// too little history.
     pub threshold: f64,
-    pub derived: bool,
     /// Past minutes with data the statistics were drawn from.
     pub history_minutes: u32,
     /// Metrics delay + sustain + the reshard, in minutes.
     pub reaction_minutes: u32,
-    /// The throttled share the history replayed at `threshold` gives.
+    /// The throttled share the history replayed at `threshold` gives;
+    /// `None` when there was too little history to derive it.
     pub expected_throttled: Option<f64>,
 }
 
 impl Headroom {
+    /// Whether the threshold was derived (there was history enough).
+    pub fn derived(&self) -> bool {
+        self.expected_throttled.is_some()
+    }
+
     /// One line for the plan's header.
     pub fn describe(&self) -> String {
         match self.expected_throttled {
-            Some(share) if self.derived => format!(
+            Some(share) => format!(
                 "objective {:.3}% throttled: threshold {:.2} (policy {}), from {} minutes of history and a {}-minute reaction time; expected {:.3}%",
                 self.max_throttled * 100.0,
                 self.threshold,

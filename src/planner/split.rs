@@ -106,16 +106,10 @@ impl Planner<'_> {
     /// of two shards or more is split anyway.
     pub(super) fn dominated_by_few_keys(&self, i: usize) -> Option<Verdict> {
         let shard = self.open[i];
-        let parent = shard
-            .parent_shard_id
-            .as_ref()
-            .filter(|_| shard.adjacent_parent_shard_id.is_none())?;
+        let parent = shard.split_parent()?;
         // A split's two halves are contiguous, so the sibling, if still
         // open, is a neighbour in hash-key order.
-        let is_sibling = |j: usize| {
-            self.open[j].parent_shard_id.as_ref() == Some(parent)
-                && self.open[j].adjacent_parent_shard_id.is_none()
-        };
+        let is_sibling = |j: usize| self.open[j].split_parent() == Some(parent);
         let j = [
             i.checked_sub(1),
             Some(i + 1).filter(|&j| j < self.open.len()),

@@ -93,6 +93,7 @@ mod tests {
         // Spiky traffic: only On-Demand keeps within it, and says so.
         let r = recommend(&[&results[0], &results[1], &results[3]], 0.001).unwrap();
         assert_eq!(r.strategy, "on-demand");
+        assert!(r.meets_objective);
         assert!(
             r.text.ends_with("switch the stream to On-Demand mode"),
             "{}",

@@ -967,6 +967,7 @@ async fn yesterdays_ramp_is_pre_split_by_plan() {
         "--output",
         "json",
     ]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
     let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(plans[0]["actions"], serde_json::json!([]));
     assert_eq!(open_shards(&k, &name).await, shards, "plan changed nothing");
