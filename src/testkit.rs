@@ -21,6 +21,21 @@ pub const OBSERVED_AT: &str = "2026-11-26T02:00:00Z";
 
 pub use crate::model::uniform_ranges;
 
+/// The policy tests plan with: the built-in defaults, but with the short
+/// scale-down they were written against (both shards under 30% for 30
+/// minutes, under 60% together, 30 minutes after a reshard, 4 merges a
+/// run), so that a test's observation of an hour or less covers it. The
+/// built-in scale-down (90 minutes) is tuned on the simulator's suite.
+pub fn policy() -> crate::policy::StreamPolicy {
+    let mut p = crate::policy::StreamPolicy::default();
+    p.scale_down.threshold = 0.3;
+    p.scale_down.window_minutes = 30;
+    p.scale_down.merged_ceiling = 0.6;
+    p.scale_down.cooldown = std::time::Duration::from_secs(30 * 60);
+    p.scale_down.max_merges_per_run = 4;
+    p
+}
+
 /// The AWS-style id of the shard numbered `n`.
 pub fn shard_id(n: usize) -> ShardId {
     ShardId(format!("shardId-{n:012}"))

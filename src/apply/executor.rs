@@ -863,7 +863,6 @@ mod tests {
     use crate::model::check_layout;
     use crate::observe::TokioClock;
     use crate::planner::plan;
-    use crate::policy::StreamPolicy;
     use crate::sim::{SimConfig, SimKinesis};
     use crate::testkit::{OBSERVED_AT, StreamBuilder, assert_contains, uniform_ranges};
 
@@ -945,7 +944,7 @@ mod tests {
         } else {
             builder.constant(0, 0.95).build()
         };
-        plan(&obs, &StreamPolicy::default(), obs.observed_at)
+        plan(&obs, &crate::testkit::policy(), obs.observed_at)
     }
 
     #[tokio::test(start_paused = true)]
@@ -1086,7 +1085,7 @@ mod tests {
         fx.sim
             .fail_next(Api::MergeShards, ApiErrorKind::ResourceInUse, 1);
         let obs = StreamBuilder::new(STREAM, 2).all(0.1).build();
-        let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+        let plan = plan(&obs, &crate::testkit::policy(), obs.observed_at);
         let report = fx.apply(&plan, None).await;
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(fx.open_ranges(), vec![HashKeyRange::FULL]);

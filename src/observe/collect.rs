@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn the_window_covers_the_longest_rule_and_the_delay() {
-        let policy = StreamPolicy::default();
+        let policy = crate::testkit::policy();
         let now: DateTime<Utc> = "2026-11-26T02:00:30Z".parse().unwrap();
         let (start, minutes) = metrics_window(&policy, now);
         // 30-minute window + 15-minute max lag + the minute in progress.

@@ -390,7 +390,7 @@ mod tests {
     fn forecast_policy() -> StreamPolicy {
         StreamPolicy {
             forecast: Some(Forecast::default()),
-            ..StreamPolicy::default()
+            ..crate::testkit::policy()
         }
     }
 
@@ -434,7 +434,7 @@ mod tests {
                 ..Forecast::default()
             }),
             objective: Some(Objective::default()),
-            ..StreamPolicy::default()
+            ..crate::testkit::policy()
         };
         let cache = PastCache::default();
         let read = |start: DateTime<Utc>| {

@@ -215,7 +215,7 @@ mod tests {
     }
 
     fn policy() -> StreamPolicy {
-        let mut p = StreamPolicy::default();
+        let mut p = crate::testkit::policy();
         p.scale_up.threshold = 0.9;
         p.scale_up.sustain_minutes = 2;
         p.scale_down.threshold = 0.45;

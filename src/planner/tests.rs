@@ -38,9 +38,9 @@ struct Case {
 
 #[test]
 fn verdict_table() {
-    let p = StreamPolicy::default;
+    let p = crate::testkit::policy;
     let with = |f: fn(&mut StreamPolicy)| {
-        let mut policy = StreamPolicy::default();
+        let mut policy = crate::testkit::policy();
         f(&mut policy);
         policy
     };
@@ -329,7 +329,7 @@ fn verdict_table() {
 #[test]
 fn splits_the_full_range_at_two_to_the_127() {
     let obs = StreamBuilder::new("orders", 1).constant(0, 0.9).build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     let s = splits(&plan);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].shard_id, Some(shard_id(0)));
@@ -344,7 +344,7 @@ fn splits_the_full_range_at_two_to_the_127() {
 fn splits_a_shard_that_does_not_start_at_zero_at_its_own_midpoint() {
     let ranges = uniform_ranges(4);
     let obs = StreamBuilder::new("s", 4).all(0.5).constant(2, 0.9).build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     let s = splits(&plan);
     assert_eq!(s.len(), 1);
     let r = ranges[2];
@@ -367,7 +367,7 @@ fn heavy_throttling_splits_deeper_in_one_plan() {
     let obs = StreamBuilder::new("s", 1)
         .records(0, 1.0, 180_000.0)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     let s = splits(&plan);
     assert_eq!(s.len(), 7);
     assert_eq!(plan.open_shards_after, 8);
@@ -417,7 +417,7 @@ fn deep_splits_stop_at_the_budget_and_at_max_shards() {
     let obs = StreamBuilder::new("s", 1)
         .records(0, 1.0, 180_000.0)
         .build();
-    let mut policy = StreamPolicy::default();
+    let mut policy = crate::testkit::policy();
     policy.scale_up.max_splits_per_run = 3;
     assert_eq!(run(&obs, &policy).splits().count(), 3);
     policy.scale_up.max_splits_per_run = 8;
@@ -436,7 +436,7 @@ fn the_hottest_pieces_are_split_first() {
         .records(0, 0.96, 0.0)
         .records(1, 1.0, 60_000.0)
         .build();
-    let mut policy = StreamPolicy::default();
+    let mut policy = crate::testkit::policy();
     policy.scale_up.max_splits_per_run = 2;
     let plan = run(&obs, &policy);
     let s = splits(&plan);
@@ -466,7 +466,7 @@ fn cooldown_verdict_says_until_when() {
         .constant(0, 0.95)
         .last_scale_up(minutes(2))
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     let until = obs.observed_at + minutes(3);
     assert_eq!(
         plan.verdicts[0].verdict,
@@ -488,7 +488,7 @@ fn missing_minutes_beyond_max_missing_never_count_as_cold() {
         .drop_minutes(1, &[5, 12, 13, 20])
         .drop_stream_minutes(&[5, 12, 13, 20])
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 0);
     assert_eq!(
         plan.verdicts[1].verdict,
@@ -516,11 +516,11 @@ fn missing_minutes_beyond_max_missing_never_count_as_cold() {
         .drop_stream_minutes(&[5, 12, 20])
         .build();
     assert_eq!(
-        run(&tolerated, &StreamPolicy::default()).merges().count(),
+        run(&tolerated, &crate::testkit::policy()).merges().count(),
         1
     );
     // With max_missing 0, every minute must be there.
-    let mut strict = StreamPolicy::default();
+    let mut strict = crate::testkit::policy();
     strict.scale_down.max_missing = 0.0;
     assert_eq!(run(&tolerated, &strict).merges().count(), 0);
 }
@@ -538,7 +538,7 @@ fn a_lost_datapoint_is_bounded_by_the_stream_level_metrics_never_trusted() {
         .stream_totals()
         .drop_minutes(1, &[12])
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 0);
     assert!(!plan.verdicts[1].facts.cold);
     assert!((plan.verdicts[1].facts.scale_down_peak - 0.5).abs() < 1e-9);
@@ -549,7 +549,7 @@ fn a_lost_datapoint_is_bounded_by_the_stream_level_metrics_never_trusted() {
         .stream_totals()
         .drop_minutes(1, &[12])
         .build();
-    let plan = run(&quiet, &StreamPolicy::default());
+    let plan = run(&quiet, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 1);
     assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 1);
     assert_contains(
@@ -568,14 +568,14 @@ fn a_shard_missing_only_while_its_neighbours_publish_is_idle() {
             .drop_minutes(1, &(0..30).collect::<Vec<_>>())
     };
     // Without stream-level series, the neighbours' datapoints say so.
-    let plan = run(&silent_neighbour().build(), &StreamPolicy::default());
+    let plan = run(&silent_neighbour().build(), &crate::testkit::policy());
     assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
     assert_eq!(plan.verdicts[1].peak_utilization, Some(0.0));
     assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 30);
     // With them, the records the stream took are all accounted for.
     let plan = run(
         &silent_neighbour().stream_totals().build(),
-        &StreamPolicy::default(),
+        &crate::testkit::policy(),
     );
     assert_eq!(verdicts(&plan), vec!["merge", "merge", "steady"]);
     // But where the stream took more than the publishing shards, the
@@ -585,7 +585,7 @@ fn a_shard_missing_only_while_its_neighbours_publish_is_idle() {
         .stream_totals()
         .drop_minutes(1, &(0..30).collect::<Vec<_>>())
         .build();
-    let plan = run(&busy, &StreamPolicy::default());
+    let plan = run(&busy, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 0);
     assert!((plan.verdicts[1].facts.scale_down_peak - 0.4).abs() < 1e-9);
 }
@@ -601,7 +601,7 @@ fn windows_end_at_the_newest_minute_with_data_and_the_lag_is_reported() {
             .build();
         let policy = StreamPolicy {
             metrics_delay: std::time::Duration::from_secs(60),
-            ..Default::default()
+            ..crate::testkit::policy()
         };
         let plan = run(&obs, &policy);
         assert_eq!(plan.metrics.lag_seconds(), Some(lag * 60), "lag {lag}m");
@@ -627,7 +627,7 @@ fn metrics_later_than_max_lag_refuse_the_stream_with_the_reason() {
         .all(0.95)
         .lag(minutes(16))
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert!(plan.actions.is_empty());
     assert_eq!(
         plan.refused,
@@ -643,7 +643,7 @@ fn metrics_later_than_max_lag_refuse_the_stream_with_the_reason() {
     );
     let patient = StreamPolicy {
         metrics_max_lag: std::time::Duration::from_secs(20 * 60),
-        ..Default::default()
+        ..crate::testkit::policy()
     };
     assert_eq!(run(&obs, &patient).splits().count(), 2);
 }
@@ -660,15 +660,15 @@ fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
     };
     // What a pass reads with the default policy is long enough: the
     // window, max_lag and the minute in progress.
-    let read = StreamPolicy::default().fetch_minutes() as usize;
-    let plan = run(&silent(read).build(), &StreamPolicy::default());
+    let read = crate::testkit::policy().fetch_minutes() as usize;
+    let plan = run(&silent(read).build(), &crate::testkit::policy());
     assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
-    let plan = run(&silent(45).build(), &StreamPolicy::default());
+    let plan = run(&silent(45).build(), &crate::testkit::policy());
     assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: true });
     assert_eq!(plan.merges().count(), 2);
     assert!(plan.merges().all(|m| m.projected_peak == 0.0));
     // Silent for less than that: CloudWatch may be down; nothing merges.
-    let plan = run(&silent(44).build(), &StreamPolicy::default());
+    let plan = run(&silent(44).build(), &crate::testkit::policy());
     assert_eq!(plan.metrics, MetricsFreshness::Silent { idle: false });
     assert_eq!(plan.merges().count(), 0);
     assert_eq!(verdicts(&plan), vec!["not_enough_data"; 4]);
@@ -677,11 +677,11 @@ fn a_stream_silent_for_the_window_and_max_lag_is_idle() {
         .minutes(43)
         .created(minutes(40))
         .build();
-    assert_eq!(run(&young, &StreamPolicy::default()).merges().count(), 0);
+    assert_eq!(run(&young, &crate::testkit::policy()).merges().count(), 0);
     // And a policy may refuse to read silence as idleness.
     let cautious = StreamPolicy {
         silent_stream: SilentStream::Unknown,
-        ..Default::default()
+        ..crate::testkit::policy()
     };
     assert_eq!(run(&silent(45).build(), &cautious).merges().count(), 0);
 }
@@ -698,7 +698,7 @@ fn a_child_without_history_is_bounded_by_what_the_stream_took() {
         .drop_minutes(1, &young)
         .drop_minutes(2, &young)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 2, "{:?}", verdicts(&plan));
     assert_eq!(plan.verdicts[1].facts.scale_down_inferred_minutes, 12);
 }
@@ -713,7 +713,7 @@ fn missing_minutes_never_count_as_hot() {
     minutes[27] = None;
     minutes[28] = None;
     let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.actions, vec![]);
     assert_eq!(
         plan.verdicts[0].verdict,
@@ -732,7 +732,7 @@ fn the_newest_minutes_inside_the_delay_are_ignored() {
     minutes[28] = Some(0.95);
     minutes[29] = Some(0.95);
     let obs = StreamBuilder::new("s", 1).utilization(0, &minutes).build();
-    let mut policy = StreamPolicy::default();
+    let mut policy = crate::testkit::policy();
     assert_eq!(run(&obs, &policy).splits().count(), 1);
     // With a 3-minute delay the newest hot minute is not complete yet.
     policy.metrics_delay = std::time::Duration::from_secs(180);
@@ -747,7 +747,7 @@ fn the_coolest_pairs_merge_first_without_overlapping() {
         .constant(2, 0.06)
         .constant(3, 0.20)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     let merges: Vec<_> = plan.merges().collect();
     assert_eq!(merges.len(), 1);
     assert_eq!(
@@ -774,7 +774,7 @@ fn merged_peak_sums_the_pair_minute_by_minute() {
         .utilization(0, &a)
         .utilization(1, &b)
         .build();
-    let mut policy = StreamPolicy::default();
+    let mut policy = crate::testkit::policy();
     policy.scale_down.merged_ceiling = 0.4;
     let plan = run(&obs, &policy);
     let m = plan.merges().next().expect("a merge");
@@ -793,7 +793,7 @@ fn below_min_shards_splits_the_widest_even_in_cooldown() {
         .build();
     let policy = StreamPolicy {
         min_shards: 4,
-        ..Default::default()
+        ..crate::testkit::policy()
     };
     let plan = run(&obs, &policy);
     assert_eq!(plan.open_shards_after, 4);
@@ -821,7 +821,7 @@ fn above_max_shards_merges_the_coolest_pairs_that_fit_even_in_cooldown() {
         .build();
     let policy = StreamPolicy {
         max_shards: 4,
-        ..Default::default()
+        ..crate::testkit::policy()
     };
     let plan = run(&obs, &policy);
     let merges: Vec<_> = plan.merges().collect();
@@ -858,7 +858,7 @@ fn streams_that_are_not_active_or_not_provisioned_are_skipped() {
             "ON_DEMAND",
         ),
     ] {
-        let plan = run(&obs, &StreamPolicy::default());
+        let plan = run(&obs, &crate::testkit::policy());
         assert!(plan.actions.is_empty());
         assert_eq!(verdicts(&plan), vec!["skipped", "skipped"]);
         assert!(plan.refused.as_ref().unwrap().to_string().contains(want));
@@ -872,7 +872,7 @@ fn a_layout_with_a_gap_is_refused_with_the_missing_keys() {
     let obs = StreamBuilder::with_ranges("s", &[ranges[0], ranges[2]])
         .all(0.95)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert!(plan.actions.is_empty());
     assert_eq!(
         plan.refused,
@@ -891,7 +891,7 @@ fn closed_shards_are_ignored() {
         .all(0.1)
         .closed(HashKeyRange::FULL)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.refused, None);
     assert_eq!(plan.open_shards_before, 2);
     assert_eq!(plan.verdicts.len(), 2);
@@ -906,7 +906,7 @@ fn a_range_too_small_to_split_says_so() {
         .constant(0, 0.95)
         .constant(1, 0.5)
         .build();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(verdicts(&plan), vec!["range_too_small", "steady"]);
     assert!(plan.actions.is_empty());
 }
@@ -924,7 +924,7 @@ fn a_hot_shard_whose_split_left_its_sibling_idle_is_not_split_again() {
             .parent(1, "shardId-000000000099")
     };
     let lopsided = halves(0.95, 0.1).last_scale_up(minutes(10)).build();
-    let plan = run(&lopsided, &StreamPolicy::default());
+    let plan = run(&lopsided, &crate::testkit::policy());
     assert_eq!(plan.actions, vec![]);
     assert_eq!(plan.verdicts[0].verdict.name(), "hot_keys");
     let reason = plan.verdicts[0].reason();
@@ -934,16 +934,16 @@ fn a_hot_shard_whose_split_left_its_sibling_idle_is_not_split_again() {
     );
     // An even split says nothing about hot keys: split as usual.
     let even = halves(0.95, 0.6).last_scale_up(minutes(10)).build();
-    assert_eq!(run(&even, &StreamPolicy::default()).splits().count(), 1);
+    assert_eq!(run(&even, &crate::testkit::policy()).splits().count(), 1);
     // Nor does a split long ago.
     let old = halves(0.95, 0.1).last_scale_up(minutes(600)).build();
-    assert_eq!(run(&old, &StreamPolicy::default()).splits().count(), 1);
+    assert_eq!(run(&old, &crate::testkit::policy()).splits().count(), 1);
     // And demand of two shards or more (throttled) is split anyway.
     let heavy = halves(1.0, 0.1)
         .records(0, 1.0, 90_000.0)
         .last_scale_up(minutes(10))
         .build();
-    assert!(run(&heavy, &StreamPolicy::default()).splits().count() >= 1);
+    assert!(run(&heavy, &crate::testkit::policy()).splits().count() >= 1);
 }
 
 #[test]
@@ -959,7 +959,7 @@ fn a_shard_that_throttled_in_the_scale_down_window_is_not_cold() {
         .get_mut(&shard_id(1))
         .unwrap()
         .write_throttled = burst.into();
-    let plan = run(&obs, &StreamPolicy::default());
+    let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 0);
     assert_eq!(verdicts(&plan), vec!["steady", "steady"]);
 }
@@ -971,7 +971,7 @@ fn plans_are_deterministic() {
         .constant(3, 0.95)
         .records(7, 1.0, 50_000.0)
         .build();
-    let policy = StreamPolicy::default();
+    let policy = crate::testkit::policy();
     let plan = run(&obs, &policy);
     assert!(
         !plan.actions.is_empty(),
@@ -1014,7 +1014,7 @@ fn a_young_splits_children_are_not_merged_back() {
             .last_scale_up(since_split)
             .build()
     };
-    let mut policy = StreamPolicy::default();
+    let mut policy = crate::testkit::policy();
     policy.scale_down.min_lifetime = std::time::Duration::from_secs(6 * 3600);
     let plan = run(&obs(minutes(120)), &policy);
     let merged: Vec<_> = plan.merges().map(|m| m.shard_id.clone()).collect();
@@ -1047,7 +1047,7 @@ fn the_daily_cap_holds_back_what_the_day_has_no_room_for() {
     };
     let mut policy = StreamPolicy {
         max_reshards_per_day: 10,
-        ..StreamPolicy::default()
+        ..crate::testkit::policy()
     };
     let plan = run(&obs(minutes(600)), &policy);
     assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
@@ -1087,7 +1087,7 @@ fn forecasting(lead: u32, horizon: u32) -> StreamPolicy {
             horizon_minutes: horizon,
             lead_minutes: lead,
         }),
-        ..StreamPolicy::default()
+        ..crate::testkit::policy()
     }
 }
 
@@ -1168,7 +1168,7 @@ fn a_pre_split_comes_lead_minutes_before_yesterdays_ramp() {
         plan.verdicts[0].range.midpoint().unwrap()
     );
     // Without a forecast in the policy, nothing happens.
-    assert_eq!(run(&obs, &StreamPolicy::default()).actions, vec![]);
+    assert_eq!(run(&obs, &crate::testkit::policy()).actions, vec![]);
     // Nor without the past read.
     let mut unread = obs.clone();
     unread.past.clear();
@@ -1215,7 +1215,7 @@ fn no_merge_before_a_forecast_rise() {
     );
     // Beyond the horizon, or without a forecast, both pairs merge.
     assert_eq!(run(&obs(90), &policy).merges().count(), 2);
-    assert_eq!(run(&obs(30), &StreamPolicy::default()).merges().count(), 2);
+    assert_eq!(run(&obs(30), &crate::testkit::policy()).merges().count(), 2);
 }
 
 #[test]

@@ -139,22 +139,22 @@ pub struct ScaleUpSettings {
 #[serde(deny_unknown_fields)]
 pub struct ScaleDownSettings {
     /// Both shards must stay below this utilization in every minute of the
-    /// window. Default 0.3.
+    /// window. Default 0.45.
     pub threshold: Option<Fraction>,
     /// How many recent complete minutes must all be present and cold.
-    /// Default 30m.
+    /// Default 90m.
     pub window: Option<Minutes>,
     /// The pair's combined utilization must stay below this in every
-    /// minute, so the merged shard is not hot at once. Default 0.6.
+    /// minute, so the merged shard is not hot at once. Default 0.7.
     pub merged_ceiling: Option<Fraction>,
-    /// No merge until this long after the last split or merge. Default 30m.
+    /// No merge until this long after the last split or merge. Default 1m.
     pub cooldown: Option<Span>,
     /// No merge of two shards split from the same parent until this long
     /// after the stream's last split: it would undo a young split (churn
     /// for every consumer). Above max_shards it does not hold. Default 0s
     /// (off).
     pub min_lifetime: Option<Span>,
-    /// At most this many MergeShards calls per run. Default 4.
+    /// At most this many MergeShards calls per run. Default 8.
     pub max_merges_per_run: Option<u32>,
     /// The share of the window's minutes that may have no datapoint
     /// (CloudWatch loses one now and then), in [0, 0.5]. The minutes

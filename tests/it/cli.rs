@@ -53,7 +53,7 @@ fn plan_json_has_the_documented_shape() {
     for cold in [2, 3] {
         assert_eq!(plan["verdicts"][cold]["verdict"], "cooling_down");
         assert_eq!(plan["verdicts"][cold]["action"], "merge");
-        assert_eq!(plan["verdicts"][cold]["until"], "2026-11-26T02:30:00Z");
+        assert_eq!(plan["verdicts"][cold]["until"], "2026-11-26T02:01:00Z");
     }
     // One verdict per open shard; the two closed parents get none.
     let ids: Vec<&str> = plan["verdicts"]

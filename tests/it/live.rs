@@ -130,7 +130,8 @@ async fn a_cold_adjacent_pair_is_merged() {
     for s in &before {
         put_load(&name, &s.id, 40, 0.1, 0.0).await;
     }
-    let (_dir, policy) = policy(&[&name], "");
+    // 40 minutes published: a 30-minute scale-down window covers them.
+    let (_dir, policy) = policy(&[&name], "scale_down: { window: 30m }");
     let apply = run(live(&endpoint).args(["apply", "--policy", policy.to_str().unwrap(), "--yes"]));
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     let after = open_shards(&k, &name).await;
@@ -166,7 +167,7 @@ async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
     put_metrics(&name, Some(&before[0].id), published.clone(), 0.1, 0.0).await;
     put_metrics(&name, Some(&before[2].id), published.clone(), 0.6, 0.0).await;
     put_metrics(&name, None, published, 0.7, 0.0).await;
-    let (_dir, policy) = policy(&[&name], "");
+    let (_dir, policy) = policy(&[&name], "scale_down: { window: 30m }");
     let p = policy.to_str().unwrap();
 
     let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
@@ -729,7 +730,13 @@ async fn a_glob_over_more_than_100_streams_plans_every_one() {
     }
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "version: 1\nstreams:\n  - name: \"fleet-*\"\n").unwrap();
+    // A 30-minute scale-down window: the listing is the subject here, and
+    // moto answers a longer read of 260 series too slowly.
+    std::fs::write(
+        &policy,
+        "version: 1\nstreams:\n  - name: \"fleet-*\"\n    scale_down: { window: 30m }\n",
+    )
+    .unwrap();
     let out = run(live(&private.endpoint).args([
         "plan",
         "--policy",

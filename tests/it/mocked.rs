@@ -47,7 +47,6 @@ use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
 use kinesis_autoscaler::observe::{KinesisRead, KinesisWrite, MetricsRead, TokioClock};
 use kinesis_autoscaler::planner::plan;
 use kinesis_autoscaler::planner::{Action, Plan};
-use kinesis_autoscaler::policy::StreamPolicy;
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
 use tokio::time::Instant;
 
@@ -807,7 +806,11 @@ async fn execute_with_writer<W: KinesisWrite>(
 /// The plan for a one-shard stream at 95%: split shardId-000000000000 at 2^127.
 fn one_split() -> Plan {
     let obs = StreamBuilder::new(STREAM, 1).constant(0, 0.95).build();
-    let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+    let plan = plan(
+        &obs,
+        &kinesis_autoscaler::testkit::policy(),
+        obs.observed_at,
+    );
     let [Action::Split(split)] = plan.actions.as_slice() else {
         panic!("one split expected: {:?}", plan.actions)
     };
@@ -1223,7 +1226,11 @@ async fn a_reshard_that_never_finishes_is_applied_and_was_recorded_first() {
 /// A plan of two splits, one per shard of a two-shard stream.
 fn two_splits() -> Plan {
     let obs = StreamBuilder::new(STREAM, 2).all(0.95).build();
-    let plan = plan(&obs, &StreamPolicy::default(), obs.observed_at);
+    let plan = plan(
+        &obs,
+        &kinesis_autoscaler::testkit::policy(),
+        obs.observed_at,
+    );
     assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     plan
 }

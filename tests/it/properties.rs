@@ -434,7 +434,7 @@ fn policy() -> impl Strategy<Value = StreamPolicy> {
                 (up_cool, down_cool, splits, merges, (min, extra), delay, read, read_threshold),
                 (extra_lag, silent_idle, max_missing),
             )| {
-                let mut p = StreamPolicy::default();
+                let mut p = kinesis_autoscaler::testkit::policy();
                 p.scale_up.threshold = up;
                 p.scale_up.window_minutes = window;
                 p.scale_up.sustain_minutes =
@@ -1645,7 +1645,7 @@ proptest! {
             .build();
         let policy = StreamPolicy {
             metrics_delay: Duration::from_secs(60),
-            ..StreamPolicy::default()
+            ..kinesis_autoscaler::testkit::policy()
         };
         let plan = plan_at_observation(&obs, &policy);
         prop_assert_eq!(
@@ -1683,7 +1683,7 @@ fn a_shard_split_for_min_shards_during_the_split_cooldown_has_verdict_split() {
         .build();
     let policy = StreamPolicy {
         min_shards: 2,
-        ..StreamPolicy::default()
+        ..kinesis_autoscaler::testkit::policy()
     };
     let plan = plan_at_observation(&obs, &policy);
     let triggers: Vec<Trigger> = plan.splits().map(|s| s.trigger).collect();
@@ -1718,9 +1718,9 @@ fn a_throttling_shard_that_cannot_be_split_is_not_merged() {
         .build();
     let at_max = StreamPolicy {
         max_shards: 2,
-        ..StreamPolicy::default()
+        ..kinesis_autoscaler::testkit::policy()
     };
-    let mut no_budget = StreamPolicy::default();
+    let mut no_budget = kinesis_autoscaler::testkit::policy();
     no_budget.scale_up.max_splits_per_run = 0;
     for (name, policy) in [("at max_shards", at_max), ("no split budget", no_budget)] {
         let plan = plan_at_observation(&obs, &policy);
@@ -1865,7 +1865,7 @@ proptest! {
             }
         }
         let obs = builder.last_scale_up(TimeDelta::minutes(split_ago_minutes)).build();
-        let mut policy = StreamPolicy::default();
+        let mut policy = kinesis_autoscaler::testkit::policy();
         policy.scale_down.cooldown = Duration::ZERO;
         policy.scale_down.min_lifetime = Duration::from_secs(lifetime_minutes * 60);
         let plan = planner::plan(&obs, &policy, obs.observed_at);
@@ -1916,7 +1916,7 @@ proptest! {
         let obs = builder.reshards_today(TimeDelta::minutes(since_minutes), used).build();
         let mut policy = StreamPolicy {
             max_reshards_per_day: cap,
-            ..StreamPolicy::default()
+            ..kinesis_autoscaler::testkit::policy()
         };
         policy.scale_down.cooldown = Duration::ZERO;
         let plan = planner::plan(&obs, &policy, obs.observed_at);

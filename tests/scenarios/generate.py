@@ -22,6 +22,7 @@ OBSERVED = "2026-11-26T02:00:00Z"
 DEFAULT_POLICY = """version: 1
 streams:
   - name: {name}
+    scale_down: {{ window: 30m }}   # the snapshot holds 40 minutes
 """
 
 
@@ -277,7 +278,7 @@ def main():
 
     # A glob entry governs the stream; its override lowers the threshold.
     policy = ("version: 1\nstreams:\n  - name: orders\n  - name: \"clicks-*\"\n"
-              "    scale_up: { threshold: 0.6 }\n    scale_down: { merged_ceiling: 0.5 }\n")
+              "    scale_up: { threshold: 0.6 }\n    scale_down: { merged_ceiling: 0.5, window: 30m }\n")
     write("glob-override",
           [shard(i, r) for i, r in enumerate(uniform(2))],
           {sid(0): load(0.65), sid(1): load(0.4, 1)},
