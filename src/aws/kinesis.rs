@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamMode, StreamStatus};
-use crate::observe::{KinesisRead, KinesisWrite};
+use crate::observe::{KinesisRead, KinesisWrite, RecordsPage, RecordsRead, SampledRecord, StartAt};
 
 /// Read-only Kinesis: streams, shards, limits and the controller's tags.
 #[derive(Clone, Debug)]
@@ -311,6 +311,66 @@ impl KinesisRead for KinesisReader {
         Ok(tags::decode(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         ))
+    }
+}
+
+/// Reads records for key samples. Only each record's partition key, size
+/// and arrival time are kept: the payload is dropped here, never logged.
+impl RecordsRead for KinesisReader {
+    async fn shard_iterator(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        at: StartAt,
+    ) -> ApiResult<String> {
+        const OP: Api = Api::GetShardIterator;
+        self.limiter.acquire(OP).await;
+        let request = on_stream!(self.client.get_shard_iterator(), stream).shard_id(shard.as_str());
+        let request = match at {
+            StartAt::Latest => request.shard_iterator_type(k::ShardIteratorType::Latest),
+            StartAt::TrimHorizon => request.shard_iterator_type(k::ShardIteratorType::TrimHorizon),
+            StartAt::At(t) => request
+                .shard_iterator_type(k::ShardIteratorType::AtTimestamp)
+                .timestamp(aws_smithy_types::DateTime::from_millis(
+                    t.timestamp_millis(),
+                )),
+        };
+        let out = request
+            .send()
+            .await
+            .map_err(|e| classify_at(OP, &self.endpoint, e))?;
+        out.shard_iterator()
+            .map(str::to_owned)
+            .ok_or_else(|| unexpected(OP, format!("no shard iterator for shard {shard}")))
+    }
+
+    async fn get_records(&self, iterator: &str, limit: u32) -> ApiResult<RecordsPage> {
+        const OP: Api = Api::GetRecords;
+        self.limiter.acquire(OP).await;
+        let out = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify_at(OP, &self.endpoint, e))?;
+        let records = out
+            .records()
+            .iter()
+            .map(|r| SampledRecord {
+                partition_key: r.partition_key().unwrap_or_default().to_owned(),
+                bytes: (r.data().as_ref().len() + r.partition_key().map_or(0, str::len)) as u64,
+                arrival: r
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            })
+            .collect();
+        Ok(RecordsPage {
+            records,
+            next: out.next_shard_iterator().map(str::to_owned),
+            millis_behind_latest: out.millis_behind_latest(),
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! go to stderr.
 
 mod apply;
+mod hot_keys;
 mod main;
 mod plan;
 mod progress;
@@ -73,6 +74,11 @@ enum Command {
     Schema,
     /// Print the hash key of a partition key, and the shard that takes it.
     Route(RouteArgs),
+    /// Sample shards' records and name the partition keys that make them
+    /// hot, with each shard's traffic-weighted median hash key. Reads only,
+    /// at a bounded rate: the read shares each shard's read throughput (5
+    /// GetRecords calls and 2 MiB a second) with the stream's consumers.
+    HotKeys(HotKeysArgs),
     /// Run as a controller: a pass every interval until stopped, with
     /// health and metrics over HTTP.
     Run(RunArgs),
@@ -171,6 +177,45 @@ struct RouteArgs {
     /// Also name the open shard of this live stream that receives the key.
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct HotKeysArgs {
+    /// The stream (name or ARN).
+    #[arg(long, value_name = "NAME")]
+    stream: String,
+    /// Only this open shard (default: every open shard).
+    #[arg(long, value_name = "ID", conflicts_with = "hot")]
+    shard: Option<String>,
+    /// Only the shards the planner calls hot now (needs --policy).
+    #[arg(long)]
+    hot: bool,
+    /// With --hot: the policy that says what is hot.
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// How long to read each shard (shards are read at the same time).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Where to start reading: latest (records written from now on),
+    /// trim-horizon (the oldest kept), or a time (RFC 3339).
+    #[arg(long, default_value = "latest", value_parser = hot_keys::parse_start)]
+    from: crate::observe::StartAt,
+    /// How many keys to list per shard.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// GetRecords calls per second per shard, at most 5. The read shares
+    /// the shard's 5 calls a second with its consumers: keep it low.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Bytes read per second per shard, on average, at most 2 MiB (shared
+    /// with the shard's consumers).
+    #[arg(long, default_value = "512KiB")]
+    max_bytes_per_second: bytesize::ByteSize,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -313,6 +358,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Route(args) => route(args).await,
+        Command::HotKeys(args) => hot_keys::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::Run(args) => run::run(args).await,
     }

@@ -36,10 +36,13 @@ pub enum Api {
     GetMetricData,
     /// Uniform scaling, used by the simulator's baseline strategy.
     UpdateShardCount,
+    /// Reading records, for samples of a shard's partition keys.
+    GetShardIterator,
+    GetRecords,
 }
 
 impl Api {
-    pub const ALL: [Api; 11] = [
+    pub const ALL: [Api; 13] = [
         Api::ListStreams,
         Api::DescribeStreamSummary,
         Api::ListShards,
@@ -51,6 +54,8 @@ impl Api {
         Api::EnableEnhancedMonitoring,
         Api::GetMetricData,
         Api::UpdateShardCount,
+        Api::GetShardIterator,
+        Api::GetRecords,
     ];
 
     /// The operation's name, as AWS spells it.
@@ -67,6 +72,8 @@ impl Api {
             Api::EnableEnhancedMonitoring => "EnableEnhancedMonitoring",
             Api::GetMetricData => "GetMetricData",
             Api::UpdateShardCount => "UpdateShardCount",
+            Api::GetShardIterator => "GetShardIterator",
+            Api::GetRecords => "GetRecords",
         }
     }
 
@@ -92,6 +99,12 @@ impl Api {
             // No per-second quota is documented; the 10 calls per stream
             // per rolling 24 hours bind long before this.
             Api::UpdateShardCount => 2.0,
+            // Both are 5 a second per shard, shared with the stream's
+            // consumers: the sampler paces itself per shard (far below
+            // that); the account-wide figure keeps one process from
+            // flooding the service.
+            Api::GetShardIterator => 1000.0,
+            Api::GetRecords => 1000.0,
         }
     }
 }

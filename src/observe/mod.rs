@@ -8,15 +8,19 @@
 //! - `collect`: building observations of live streams through them, and
 //!   [`ObserveError`], why one could not be built;
 //! - `past`: the stream-level series of earlier days that forecasts and
-//!   burst statistics read, and how a sidecar keeps them.
+//!   burst statistics read, and how a sidecar keeps them;
+//! - `sample`: reading a shard's records at a bounded rate, and what its
+//!   partition keys say (top keys, the traffic-weighted split point).
 
 mod collect;
 mod error;
 pub(crate) mod past;
 mod ports;
+mod sample;
 mod snapshot;
 
 pub use collect::*;
 pub use error::ObserveError;
 pub use ports::*;
+pub use sample::*;
 pub use snapshot::*;

@@ -114,6 +114,43 @@ pub trait MetricsRead: Send + Sync {
     ) -> impl Future<Output = ApiResult<Metrics>> + Send;
 }
 
+/// Where a read of a shard starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// Records written from now on.
+    Latest,
+    /// The oldest record the stream keeps.
+    TrimHorizon,
+    /// The first record written at or after this time.
+    At(DateTime<Utc>),
+}
+
+/// One GetRecords answer: the records' keys and sizes (never payloads),
+/// and where to read next (`None`: the shard is closed and read to its end).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordsPage {
+    pub records: Vec<crate::observe::SampledRecord>,
+    pub next: Option<String>,
+    pub millis_behind_latest: Option<i64>,
+}
+
+/// Reading a shard's records, for samples of its partition keys.
+pub trait RecordsRead: Send + Sync {
+    /// A shard iterator (GetShardIterator) for `shard` from `at`.
+    fn shard_iterator(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        at: StartAt,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    /// Up to `limit` records from `iterator` (GetRecords).
+    fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> impl Future<Output = ApiResult<RecordsPage>> + Send;
+}
+
 /// Wall-clock time. Waits use `tokio::time`, so tests can pause and advance it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -7,6 +7,7 @@ mod emulators;
 mod fake_account;
 mod fleet;
 mod fuzz;
+mod hot_keys;
 #[cfg(feature = "lambda")]
 mod lambda;
 mod layers;

@@ -1298,3 +1298,118 @@ async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
         Some("stopped StreamGone")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Key samples: the reader's pace
+// ---------------------------------------------------------------------------
+
+/// A shard whose every GetRecords answer holds `per_page` records of
+/// `bytes` under key "a", and a next iterator; each call's (virtual) time
+/// is kept.
+fn endless_shard(per_page: usize, bytes: usize) -> (Client, Rule, Arc<Mutex<Vec<Instant>>>) {
+    use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
+    use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorOutput;
+    let iterator = mock!(Client::get_shard_iterator).then_output(|| {
+        GetShardIteratorOutput::builder()
+            .shard_iterator("it-0")
+            .build()
+    });
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let seen = times.clone();
+    let records = mock!(Client::get_records)
+        .match_requests(move |_| {
+            seen.lock().unwrap().push(Instant::now());
+            true
+        })
+        .then_output(move || {
+            let record = k::Record::builder()
+                .sequence_number("1")
+                .partition_key("a")
+                .data(aws_sdk_kinesis::primitives::Blob::new(vec![0u8; bytes - 1]))
+                .build()
+                .unwrap();
+            GetRecordsOutput::builder()
+                .set_records(Some(vec![record; per_page]))
+                .next_shard_iterator("it-n")
+                .millis_behind_latest(0)
+                .build()
+                .unwrap()
+        });
+    let client = kinesis(&[&iterator, &records]);
+    (client, records, times)
+}
+
+fn one_shard() -> kinesis_autoscaler::model::Shard {
+    kinesis_autoscaler::model::Shard {
+        id: shard_id(0),
+        range: HashKeyRange::FULL,
+        parent_shard_id: None,
+        adjacent_parent_shard_id: None,
+        open: true,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sampler_never_exceeds_its_get_records_rate() {
+    use kinesis_autoscaler::observe::{ReadBudget, StartAt, sample_shard};
+    // Small pages: the call rate binds. 2 calls a second for 10 s.
+    let (client, rule, times) = endless_shard(5, 1024);
+    let budget = ReadBudget {
+        duration: Duration::from_secs(10),
+        calls_per_second: 2.0,
+        ..ReadBudget::default()
+    };
+    let reader = KinesisReader::new(client);
+    let started = Instant::now();
+    let sample = sample_shard(
+        &reader,
+        &StreamId::named(STREAM),
+        &one_shard(),
+        StartAt::Latest,
+        &budget,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 20, "calls at 0, 0.5, ..., 9.5 s");
+    assert_eq!(sample.calls, 20);
+    assert_eq!(sample.records, 100);
+    let times = times.lock().unwrap();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(500), "{times:?}");
+    }
+    assert!(started.elapsed() <= Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sampler_keeps_its_bytes_per_second_on_large_pages() {
+    use kinesis_autoscaler::observe::{ReadBudget, StartAt, sample_shard};
+    // 1 MiB pages at 512 KiB a second: a call every 2 s, whatever the
+    // call rate allows.
+    let (client, rule, times) = endless_shard(16, 64 * 1024);
+    let budget = ReadBudget {
+        duration: Duration::from_secs(10),
+        calls_per_second: 5.0,
+        bytes_per_second: 512.0 * 1024.0,
+        ..ReadBudget::default()
+    };
+    let reader = KinesisReader::new(client);
+    let sample = sample_shard(
+        &reader,
+        &StreamId::named(STREAM),
+        &one_shard(),
+        StartAt::TrimHorizon,
+        &budget,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 5, "calls at 0, 2, 4, 6, 8 s");
+    let times = times.lock().unwrap();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_secs(2), "{times:?}");
+    }
+    // What was read, over the time it took to be allowed to read it.
+    assert_eq!(sample.bytes, 5 * 16 * 64 * 1024);
+    assert!(sample.bytes as f64 / 10.0 <= 512.0 * 1024.0);
+}

@@ -1935,3 +1935,73 @@ proptest! {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Key samples: the traffic-weighted split point
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// Whatever the keys and their loads, a traffic split key lies strictly
+    /// inside the shard's range (SplitShard accepts it), on no sampled key,
+    /// with sampled keys on both sides; and the median is a sampled key.
+    #[test]
+    fn a_traffic_split_lies_inside_the_range_and_between_keys(
+        keys in proptest::collection::vec(("[a-z0-9\\n\u{1b}é]{0,12}", 1usize..40, 1u64..5_000), 1..60),
+        margin in (0u128..1_000, 0u128..1_000),
+    ) {
+        use kinesis_autoscaler::observe::{SampledRecord, ShardSample, SplitPoint};
+        let records: Vec<SampledRecord> = keys
+            .iter()
+            .flat_map(|(key, n, bytes)| (0..*n).map(move |_| SampledRecord {
+                partition_key: key.clone(),
+                bytes: *bytes,
+                arrival: None,
+            }))
+            .collect();
+        let hashes: BTreeSet<HashKey> =
+            keys.iter().map(|(k, _, _)| HashKey::of_partition_key(k)).collect();
+        let (low, high) = (*hashes.first().unwrap(), *hashes.last().unwrap());
+        // The shard's range holds every sampled key, with some room around.
+        let range = HashKeyRange::new(
+            HashKey(low.0.saturating_sub(margin.0)),
+            HashKey(high.0.saturating_add(margin.1)),
+        ).unwrap();
+        let shard = Shard {
+            id: ShardId::new("shardId-000000000000"),
+            range,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: true,
+        };
+        let sample = ShardSample::from_records(&shard, &records, Duration::from_secs(10), 1);
+        let median = sample.median().unwrap();
+        prop_assert!(hashes.contains(&median));
+        match sample.split_point(1) {
+            SplitPoint::Traffic { key, lower_share } => {
+                prop_assert!(range.check_split_key(key).is_ok(), "{key} outside {range}");
+                prop_assert!(!hashes.contains(&key), "{key} is a sampled key");
+                prop_assert!(hashes.iter().any(|h| *h < key) && hashes.iter().any(|h| *h > key));
+                prop_assert!(lower_share > 0.0 && lower_share < 1.0);
+                // No other boundary between sampled keys shares the load more evenly.
+                let total: u64 = sample.keys.iter().map(|k| match sample.weight() {
+                    kinesis_autoscaler::observe::Weight::Bytes => k.bytes,
+                    kinesis_autoscaler::observe::Weight::Records => k.records,
+                }).sum();
+                let below = |at: HashKey| -> u64 {
+                    sample.keys.iter().filter(|k| k.hash_key < at).map(|k| match sample.weight() {
+                        kinesis_autoscaler::observe::Weight::Bytes => k.bytes,
+                        kinesis_autoscaler::observe::Weight::Records => k.records,
+                    }).sum()
+                };
+                let chosen = (2 * below(key)).abs_diff(total);
+                for h in hashes.iter().skip(1) {
+                    prop_assert!((2 * below(*h)).abs_diff(total) >= chosen);
+                }
+            }
+            SplitPoint::OneKey => prop_assert_eq!(hashes.len(), 1),
+            other => prop_assert!(false, "{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `hot-keys`: samples shards' records and names the partition keys that
+//! carry their load, the traffic-weighted median hash key of each shard,
+//! and how concentrated it is. Reads only.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::aws;
+use crate::error::exit;
+use crate::model::{ApiLimiter, HashKey, Shard, ShardId, StreamId};
+use crate::observe::{
+    KinesisRead, Memory, ObserveError, ReadBudget, ShardSample, StartAt, escape_key, sample_shard,
+};
+use crate::policy::Policy;
+use crate::{Error, pass};
+
+use super::{HotKeysArgs, SimOutput, print_json, write_stdout};
+
+/// Shards sampled at once: each has its own read limits.
+const CONCURRENCY: usize = 8;
+
+/// One key of a report, as JSON gives it.
+#[derive(Debug, Serialize)]
+struct KeyRow {
+    /// As producers sent it; JSON escapes control characters.
+    key: String,
+    records: u64,
+    bytes: u64,
+    /// Of the shard's sampled load (by `weight`).
+    share: f64,
+    /// Its own write rate, in shards' worth.
+    shards_worth: f64,
+    hash_key: HashKey,
+    /// The open shard that takes the key now.
+    shard_id: Option<ShardId>,
+}
+
+/// One shard's report.
+#[derive(Debug, Serialize)]
+struct ShardReport {
+    stream: String,
+    #[serde(flatten)]
+    sample: SampleFacts,
+    median_hash_key: Option<HashKey>,
+    top_key_share: f64,
+    top_10_share: f64,
+    keys: Vec<KeyRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct SampleFacts {
+    shard_id: ShardId,
+    starting_hash_key: HashKey,
+    ending_hash_key: HashKey,
+    seconds: f64,
+    records: u64,
+    bytes: u64,
+    get_records_calls: u32,
+    weight: crate::observe::Weight,
+}
+
+/// Parses `--from`: latest, trim-horizon, or an RFC 3339 time.
+pub(super) fn parse_start(text: &str) -> Result<StartAt, String> {
+    match text {
+        "latest" => Ok(StartAt::Latest),
+        "trim-horizon" => Ok(StartAt::TrimHorizon),
+        t => t.parse::<DateTime<Utc>>().map(StartAt::At).map_err(|_| {
+            format!(
+                "{t:?} is not latest, trim-horizon or an RFC 3339 time such as 2026-12-01T18:00:00Z"
+            )
+        }),
+    }
+}
+
+pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
+    if !(args.rate > 0.0 && args.rate <= 5.0) {
+        return Err(Error::Usage(format!(
+            "--rate {}: must be above 0 and at most 5 GetRecords calls a second (the per-shard limit, shared with consumers)",
+            args.rate
+        ))
+        .into());
+    }
+    if !(1..=600).contains(&args.duration.as_secs()) {
+        return Err(Error::Usage(format!(
+            "--duration {}: must be from 1s to 10m",
+            humantime::format_duration(args.duration)
+        ))
+        .into());
+    }
+    let max_bytes = args.max_bytes_per_second.as_u64();
+    if max_bytes == 0 || max_bytes > 2 * 1024 * 1024 {
+        return Err(Error::Usage(format!(
+            "--max-bytes-per-second {}: must be above 0 and at most 2 MiB (the per-shard read limit, shared with consumers)",
+            args.max_bytes_per_second
+        ))
+        .into());
+    }
+    let policy = match (&args.policy, args.hot) {
+        (Some(path), true) => Some(Policy::load(path).map_err(Error::from)?),
+        (None, true) => {
+            return Err(Error::Usage(
+                "--hot needs the policy that says what is hot: pass --policy FILE (or set KAS_POLICY)".into(),
+            )
+            .into());
+        }
+        _ => None,
+    };
+    let sdk = aws::load_config(&args.aws.options()).await;
+    let limiter = Arc::new(ApiLimiter::new(
+        policy
+            .as_ref()
+            .map(|p| p.quotas.clone())
+            .unwrap_or_default(),
+    ));
+    let clients = aws::Clients::new(&sdk, limiter);
+    let read = &clients.read;
+    let stream = StreamId::from_name_or_arn(&args.stream);
+    let open = read
+        .list_open_shards(&stream)
+        .await
+        .map_err(|e| ObserveError::stream(&args.stream, e))?;
+    let chosen: Vec<Shard> = match (&args.shard, &policy) {
+        (Some(id), _) => {
+            let shard = open.iter().find(|s| s.id.as_str() == id).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--shard {id}: stream {} has no open shard with that id; its open shards are {}",
+                    args.stream,
+                    open.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            vec![shard.clone()]
+        }
+        (None, Some(policy)) => {
+            let hot = hot_shards(&clients, policy, &args.stream).await?;
+            open.iter()
+                .filter(|s| hot.contains(&s.id))
+                .cloned()
+                .collect()
+        }
+        (None, None) => open.clone(),
+    };
+    if chosen.is_empty() {
+        eprintln!(
+            "stream {}: no shard is hot now; nothing to sample",
+            args.stream
+        );
+        if args.output == SimOutput::Json {
+            print_json(&Vec::<ShardReport>::new())?;
+        }
+        return Ok(exit::OK);
+    }
+    let budget = ReadBudget {
+        duration: args.duration,
+        calls_per_second: args.rate,
+        bytes_per_second: max_bytes as f64,
+        ..ReadBudget::default()
+    };
+    let (name, from) = (args.stream.as_str(), args.from);
+    let bar = progress_bar(chosen.len());
+    let done = Arc::new(Mutex::new(vec![0.0; chosen.len()]));
+    let samples: Vec<ShardSample> = stream::iter(chosen.iter().enumerate())
+        .map(|(i, shard)| {
+            let (bar, done, stream) = (bar.clone(), done.clone(), &stream);
+            async move {
+                sample_shard(read, stream, shard, from, &budget, |f| {
+                    if let Some(bar) = &bar {
+                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                        done[i] = f;
+                        bar.set_position((done.iter().sum::<f64>() * 100.0) as u64);
+                    }
+                })
+                .await
+                .map_err(|e| ObserveError::stream(name, e))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let reports: Vec<ShardReport> = samples
+        .iter()
+        .map(|s| report(&args.stream, s, &open, args.top))
+        .collect();
+    match args.output {
+        SimOutput::Json => print_json(&reports)?,
+        SimOutput::Table => write_stdout(&tables(&reports))?,
+    }
+    Ok(exit::OK)
+}
+
+/// The shards the planner calls hot now, under `policy`.
+async fn hot_shards(
+    clients: &aws::Clients,
+    policy: &Policy,
+    stream: &str,
+) -> anyhow::Result<Vec<ShardId>> {
+    let targets = pass::targets(policy, &clients.read, Some(stream)).await?;
+    let planned = pass::plan_streams(
+        &clients.read,
+        &clients.metrics,
+        &targets,
+        Utc::now(),
+        pass::MissingMetrics::Refuse,
+        &Memory::default(),
+    )
+    .await;
+    let mut hot = Vec::new();
+    for (_, result) in planned {
+        let planned = result?;
+        hot.extend(
+            planned
+                .plan
+                .verdicts
+                .iter()
+                .filter(|v| v.facts.hot.is_some())
+                .map(|v| v.shard_id.clone()),
+        );
+    }
+    Ok(hot)
+}
+
+fn progress_bar(shards: usize) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(shards as u64 * 100);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} sampling {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_message(format!("{shards} shard(s)"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
+fn report(stream: &str, s: &ShardSample, open: &[Shard], top: usize) -> ShardReport {
+    let owner = |h: HashKey| {
+        open.iter()
+            .find(|o| o.range.contains(h))
+            .map(|o| o.id.clone())
+    };
+    ShardReport {
+        stream: stream.to_owned(),
+        sample: SampleFacts {
+            shard_id: s.shard_id.clone(),
+            starting_hash_key: s.starting_hash_key,
+            ending_hash_key: s.ending_hash_key,
+            seconds: s.seconds,
+            records: s.records,
+            bytes: s.bytes,
+            get_records_calls: s.calls,
+            weight: s.weight(),
+        },
+        median_hash_key: s.median(),
+        top_key_share: s.top_share(1),
+        top_10_share: s.top_share(10),
+        keys: s
+            .keys
+            .iter()
+            .take(top)
+            .map(|k| KeyRow {
+                key: k.key.clone(),
+                records: k.records,
+                bytes: k.bytes,
+                share: s.share(k),
+                shards_worth: s.shards_worth(k),
+                hash_key: k.hash_key,
+                shard_id: owner(k.hash_key),
+            })
+            .collect(),
+    }
+}
+
+fn tables(reports: &[ShardReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let s = &r.sample;
+        out.push_str(&format!(
+            "stream {}, shard {} [{}, {}]: {} records, {} in {:.0}s ({:.0} records/s, {}/s), {} GetRecords calls\n",
+            r.stream,
+            s.shard_id,
+            s.starting_hash_key,
+            s.ending_hash_key,
+            s.records,
+            bytesize::ByteSize(s.bytes),
+            s.seconds,
+            s.records as f64 / s.seconds,
+            bytesize::ByteSize((s.bytes as f64 / s.seconds) as u64),
+            s.get_records_calls,
+        ));
+        match r.median_hash_key {
+            Some(m) => out.push_str(&format!(
+                "traffic-weighted median hash key {m}; top key {:.1}% of the load ({}), top 10 keys {:.1}%\n",
+                r.top_key_share * 100.0,
+                match s.weight {
+                    crate::observe::Weight::Bytes => "by bytes",
+                    crate::observe::Weight::Records => "by records",
+                },
+                r.top_10_share * 100.0
+            )),
+            None => out.push_str("no records sampled\n"),
+        }
+        if !r.keys.is_empty() {
+            let mut table = super::render::table(&[
+                "KEY",
+                "RECORDS",
+                "BYTES",
+                "SHARE",
+                "SHARDS' WORTH",
+                "HASH KEY",
+                "SHARD",
+            ]);
+            for k in &r.keys {
+                table.add_row(vec![
+                    escape_key(&k.key),
+                    k.records.to_string(),
+                    k.bytes.to_string(),
+                    format!("{:.1}%", k.share * 100.0),
+                    format!("{:.3}", k.shards_worth),
+                    k.hash_key.to_string(),
+                    k.shard_id.as_ref().map_or("-".into(), |id| id.to_string()),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&table.to_string());
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,505 @@
+//! Samples of a shard's records: which partition keys carry its load, where
+//! in its hash-key range that load sits, and whether one key is beyond what
+//! any split can spread.
+//!
+//! [`sample_shard`] reads a shard with GetShardIterator and GetRecords at a
+//! bounded rate (the per-shard read limits, 5 calls and 2 MiB a second, are
+//! shared with the stream's real consumers). It keeps each record's
+//! partition key and size, never its payload. [`ShardSample`] is what it
+//! returns, with the analysis: top keys, concentration, the traffic-weighted
+//! median hash key and the split point between keys.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::ports::{RecordsRead, StartAt};
+use crate::model::{
+    ApiResult, HashKey, HashKeyRange, Shard, ShardId, StreamId, WRITE_BYTES_PER_SECOND,
+    WRITE_RECORDS_PER_SECOND,
+};
+
+/// One partition key's part of a sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLoad {
+    /// The partition key as producers sent it (print it with [`escape_key`]).
+    pub key: String,
+    /// Its MD5 hash key: where Kinesis routes it.
+    pub hash_key: HashKey,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// Which of a shard's two write limits its load is nearer: the one a split
+/// must share out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weight {
+    Bytes,
+    Records,
+}
+
+/// What a shard's sampled records say about its keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardSample {
+    pub shard_id: ShardId,
+    pub starting_hash_key: HashKey,
+    pub ending_hash_key: HashKey,
+    /// The seconds of traffic the sample covers (by arrival time, or the
+    /// read's length when arrival times are missing); at least 1.
+    pub seconds: f64,
+    pub records: u64,
+    pub bytes: u64,
+    /// Every key seen, the heaviest first (by [`ShardSample::weight`]).
+    pub keys: Vec<KeyLoad>,
+    /// How many GetRecords calls it took.
+    pub calls: u32,
+}
+
+/// A sampled record: its partition key, size and arrival.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampledRecord {
+    pub partition_key: String,
+    pub bytes: u64,
+    pub arrival: Option<DateTime<Utc>>,
+}
+
+/// Where a sample says to split its shard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SplitPoint {
+    /// Between two neighbouring sampled keys, so that the lower child takes
+    /// `lower_share` of the sampled load (as near half as the keys allow).
+    Traffic { key: HashKey, lower_share: f64 },
+    /// Fewer records than `needed`: too few to place the split.
+    TooSmall { records: u64, needed: u64 },
+    /// All the sampled load is on one hash key: no split spreads it.
+    OneKey,
+}
+
+impl ShardSample {
+    /// Builds the sample of `shard` from its `records`, read over `read_for`.
+    pub fn from_records(
+        shard: &Shard,
+        records: &[SampledRecord],
+        read_for: Duration,
+        calls: u32,
+    ) -> ShardSample {
+        let mut by_key: FxHashMap<&str, (u64, u64)> = FxHashMap::default();
+        let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+        for r in records {
+            let e = by_key.entry(r.partition_key.as_str()).or_default();
+            e.0 += 1;
+            e.1 += r.bytes;
+            if let Some(t) = r.arrival {
+                first = Some(first.map_or(t, |f| f.min(t)));
+                last = Some(last.map_or(t, |l| l.max(t)));
+            }
+        }
+        let arrival_span = match (first, last) {
+            (Some(f), Some(l)) => (l - f).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        let seconds = arrival_span.max(read_for.as_secs_f64()).max(1.0);
+        let mut sample = ShardSample {
+            shard_id: shard.id.clone(),
+            starting_hash_key: shard.range.start(),
+            ending_hash_key: shard.range.end(),
+            seconds,
+            records: records.len() as u64,
+            bytes: records.iter().map(|r| r.bytes).sum(),
+            keys: by_key
+                .into_iter()
+                .map(|(key, (records, bytes))| KeyLoad {
+                    key: key.to_owned(),
+                    hash_key: HashKey::of_partition_key(key),
+                    records,
+                    bytes,
+                })
+                .collect(),
+            calls,
+        };
+        let weight = sample.weight();
+        sample.keys.sort_by(|a, b| {
+            weight
+                .of(b)
+                .cmp(&weight.of(a))
+                .then_with(|| a.hash_key.cmp(&b.hash_key))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        sample
+    }
+
+    /// The shard's hash-key range.
+    pub fn range(&self) -> HashKeyRange {
+        HashKeyRange::new(self.starting_hash_key, self.ending_hash_key)
+            .unwrap_or(HashKeyRange::FULL)
+    }
+
+    /// The limit the sampled load is nearer: bytes (1 MiB/s) or records
+    /// (1,000/s).
+    pub fn weight(&self) -> Weight {
+        if self.bytes as f64 / WRITE_BYTES_PER_SECOND
+            >= self.records as f64 / WRITE_RECORDS_PER_SECOND
+        {
+            Weight::Bytes
+        } else {
+            Weight::Records
+        }
+    }
+
+    fn total(&self) -> u64 {
+        match self.weight() {
+            Weight::Bytes => self.bytes,
+            Weight::Records => self.records,
+        }
+    }
+
+    /// `key`'s share of the sampled load, 0..=1.
+    pub fn share(&self, key: &KeyLoad) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            0.0
+        } else {
+            self.weight().of(key) as f64 / total as f64
+        }
+    }
+
+    /// `key`'s write rate in shards' worth: the larger of its bytes against
+    /// 1 MiB/s and its records against 1,000/s.
+    pub fn shards_worth(&self, key: &KeyLoad) -> f64 {
+        (key.bytes as f64 / self.seconds / WRITE_BYTES_PER_SECOND)
+            .max(key.records as f64 / self.seconds / WRITE_RECORDS_PER_SECOND)
+    }
+
+    /// The share of the load on the heaviest `n` keys.
+    pub fn top_share(&self, n: usize) -> f64 {
+        // Folded from +0.0: an empty sum of floats is -0.0.
+        self.keys
+            .iter()
+            .take(n)
+            .fold(0.0, |sum, k| sum + self.share(k))
+    }
+
+    /// The keys in hash-key order, with equal hash keys (an MD5 collision,
+    /// or none) taken together, and their weights.
+    fn by_hash_key(&self) -> Vec<(HashKey, u64)> {
+        let weight = self.weight();
+        let mut keys: Vec<(HashKey, u64)> = self
+            .keys
+            .iter()
+            .map(|k| (k.hash_key, weight.of(k)))
+            .collect();
+        keys.sort_unstable_by_key(|(h, _)| *h);
+        keys.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
+        keys
+    }
+
+    /// The traffic-weighted median hash key: the first key, in hash-key
+    /// order, at or past which half of the sampled load lies.
+    pub fn median(&self) -> Option<HashKey> {
+        let keys = self.by_hash_key();
+        let total: u64 = keys.iter().map(|(_, w)| w).sum();
+        let mut seen = 0u64;
+        for (h, w) in keys {
+            seen += w;
+            if 2 * seen >= total {
+                return Some(h);
+            }
+        }
+        None
+    }
+
+    /// Where to split the shard so that both children carry about half the
+    /// load: halfway between the two neighbouring sampled keys that share
+    /// the load most evenly. The key lies strictly inside the range (as
+    /// SplitShard requires) and never on a sampled key. Fewer than
+    /// `min_records` records are too few to place it.
+    pub fn split_point(&self, min_records: u64) -> SplitPoint {
+        if self.records < min_records.max(1) {
+            return SplitPoint::TooSmall {
+                records: self.records,
+                needed: min_records.max(1),
+            };
+        }
+        let keys = self.by_hash_key();
+        let total: u64 = keys.iter().map(|(_, w)| w).sum();
+        let mut best: Option<(u64, HashKey, f64)> = None; // (distance from half, key, share)
+        let mut below = 0u64;
+        for pair in keys.windows(2) {
+            let ((low, w), (high, _)) = (pair[0], pair[1]);
+            below += w;
+            // Halfway between the neighbours, rounded up: `low` stays in
+            // the lower child, `high` in the upper, and the key lies on
+            // neither unless they are adjacent hash keys.
+            let gap = high.0 - low.0;
+            let key = HashKey(low.0 + gap / 2 + gap % 2);
+            if self.range().check_split_key(key).is_err() {
+                continue;
+            }
+            let distance = (2 * below).abs_diff(total);
+            if best.is_none_or(|(d, _, _)| distance < d) {
+                best = Some((distance, key, below as f64 / total.max(1) as f64));
+            }
+        }
+        match best {
+            Some((_, key, lower_share)) => SplitPoint::Traffic { key, lower_share },
+            None => SplitPoint::OneKey,
+        }
+    }
+
+    /// The key no split can help with, if any: one whose own rate is a
+    /// shard's worth or more, or that carries more than `max_share` of the
+    /// sampled load.
+    pub fn dominant(&self, max_share: f64) -> Option<&KeyLoad> {
+        let top = self.keys.first()?;
+        (self.shards_worth(top) >= 1.0 || self.share(top) > max_share).then_some(top)
+    }
+}
+
+impl Weight {
+    fn of(self, key: &KeyLoad) -> u64 {
+        match self {
+            Weight::Bytes => key.bytes,
+            Weight::Records => key.records,
+        }
+    }
+}
+
+/// A partition key made safe to print: control characters, and the
+/// invisible characters that reorder text (bidirectional overrides), are
+/// escaped; quotes and backslashes too, so the result reads as a quoted
+/// string. Everything else, any script, is kept. Keys come from producers:
+/// a key must never move a terminal's cursor or recolour its text.
+pub fn escape_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    out.push('"');
+    for c in key.chars() {
+        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || reorders => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// How a sample may read a shard.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadBudget {
+    /// How long to read.
+    pub duration: Duration,
+    /// GetRecords calls a second at most (Kinesis allows 5 per shard,
+    /// shared with every consumer).
+    pub calls_per_second: f64,
+    /// Bytes a second at most, averaged (Kinesis allows 2 MiB per shard,
+    /// shared).
+    pub bytes_per_second: f64,
+    /// Stop after this many records.
+    pub max_records: u64,
+}
+
+impl Default for ReadBudget {
+    /// 10 seconds at 1 call and 512 KiB a second, at most 100,000 records:
+    /// a fifth of the shard's calls and a quarter of its bytes.
+    fn default() -> Self {
+        ReadBudget {
+            duration: Duration::from_secs(10),
+            calls_per_second: 1.0,
+            bytes_per_second: 512.0 * 1024.0,
+            max_records: 100_000,
+        }
+    }
+}
+
+/// The most records GetRecords returns in one call.
+const MAX_RECORDS_PER_CALL: u64 = 10_000;
+
+/// Reads `shard` of `stream` from `at` within `budget`, and builds its
+/// sample. `progress` is told the share of the budget's time used after
+/// each call. Calls are spaced at least `1 / calls_per_second` apart, and
+/// further after a large page so the bytes stay within
+/// `bytes_per_second` on average. Stops early when the shard is closed
+/// and read to its end, or `max_records` are read.
+pub async fn sample_shard<R: RecordsRead>(
+    read: &R,
+    stream: &StreamId,
+    shard: &Shard,
+    at: StartAt,
+    budget: &ReadBudget,
+    mut progress: impl FnMut(f64),
+) -> ApiResult<ShardSample> {
+    let started = Instant::now();
+    let deadline = started + budget.duration;
+    let spacing = Duration::from_secs_f64(1.0 / budget.calls_per_second.clamp(0.01, 5.0));
+    let mut iterator = Some(read.shard_iterator(stream, &shard.id, at).await?);
+    let mut records = Vec::new();
+    let mut calls = 0u32;
+    let mut next_call = started;
+    while let Some(it) = iterator.take() {
+        let now = Instant::now();
+        if now >= deadline || records.len() as u64 >= budget.max_records {
+            iterator = Some(it);
+            break;
+        }
+        if next_call > now {
+            tokio::time::sleep_until(next_call.min(deadline)).await;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        let left = budget.max_records - records.len() as u64;
+        let limit = left.min(MAX_RECORDS_PER_CALL) as u32;
+        let called = Instant::now();
+        let page = read.get_records(&it, limit).await?;
+        calls += 1;
+        let bytes: u64 = page.records.iter().map(|r| r.bytes).sum();
+        let pause = spacing.max(Duration::from_secs_f64(
+            bytes as f64 / budget.bytes_per_second.max(1.0),
+        ));
+        next_call = called + pause;
+        records.extend(page.records);
+        iterator = page.next;
+        progress((started.elapsed().as_secs_f64() / budget.duration.as_secs_f64()).min(1.0));
+    }
+    progress(1.0);
+    let read_for = started.elapsed();
+    let _ = iterator;
+    Ok(ShardSample::from_records(shard, &records, read_for, calls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(range: HashKeyRange) -> Shard {
+        Shard {
+            id: ShardId::new("shardId-000000000000"),
+            range,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            open: true,
+        }
+    }
+
+    fn records(mix: &[(&str, usize, u64)]) -> Vec<SampledRecord> {
+        mix.iter()
+            .flat_map(|&(key, n, bytes)| {
+                (0..n).map(move |_| SampledRecord {
+                    partition_key: key.to_owned(),
+                    bytes,
+                    arrival: None,
+                })
+            })
+            .collect()
+    }
+
+    fn sample(mix: &[(&str, usize, u64)]) -> ShardSample {
+        ShardSample::from_records(
+            &shard(HashKeyRange::FULL),
+            &records(mix),
+            Duration::from_secs(10),
+            1,
+        )
+    }
+
+    #[test]
+    fn the_top_key_its_share_and_hash_key() {
+        let s = sample(&[
+            ("a", 40, 1000),
+            ("b", 30, 1000),
+            ("c", 20, 1000),
+            ("d", 10, 1000),
+        ]);
+        assert_eq!(s.keys[0].key, "a");
+        assert_eq!(s.keys[0].hash_key, HashKey::of_partition_key("a"));
+        assert!((s.share(&s.keys[0]) - 0.4).abs() < 1e-12);
+        assert!((s.top_share(2) - 0.7).abs() < 1e-12);
+        assert!((s.top_share(10) - 1.0).abs() < 1e-12);
+        assert_eq!(
+            s.weight(),
+            Weight::Records,
+            "100 records of 1 KB: nearer 1,000/s"
+        );
+    }
+
+    #[test]
+    fn the_split_falls_between_the_neighbours_that_halve_the_load() {
+        let s = sample(&[
+            ("a", 25, 100),
+            ("b", 25, 100),
+            ("c", 25, 100),
+            ("d", 25, 100),
+        ]);
+        let mut hashes: Vec<HashKey> = s.keys.iter().map(|k| k.hash_key).collect();
+        hashes.sort();
+        let SplitPoint::Traffic { key, lower_share } = s.split_point(10) else {
+            panic!("{:?}", s.split_point(10));
+        };
+        assert!((lower_share - 0.5).abs() < 1e-12);
+        assert!(
+            hashes[1] < key && key < hashes[2],
+            "{key} between {hashes:?}"
+        );
+        let gap = hashes[2].0 - hashes[1].0;
+        assert_eq!(key.0, hashes[1].0 + gap / 2 + gap % 2);
+        assert!(s.median() == Some(hashes[1]));
+    }
+
+    #[test]
+    fn one_key_is_no_split() {
+        let s = sample(&[("only", 500, 100)]);
+        assert_eq!(s.split_point(10), SplitPoint::OneKey);
+        assert_eq!(s.dominant(0.8).map(|k| k.key.as_str()), Some("only"));
+    }
+
+    #[test]
+    fn too_few_records_say_how_many_were_needed() {
+        let s = sample(&[("a", 3, 100), ("b", 2, 100)]);
+        assert_eq!(
+            s.split_point(50),
+            SplitPoint::TooSmall {
+                records: 5,
+                needed: 50
+            }
+        );
+    }
+
+    #[test]
+    fn a_key_over_a_shards_worth_dominates_at_any_share() {
+        // 12,000 records in 10 s: 1,200 records a second on key "hot".
+        let s = sample(&[("hot", 12_000, 10), ("x", 12_000, 10), ("y", 12_000, 10)]);
+        assert!(s.shards_worth(&s.keys[0]) >= 1.0);
+        assert!(s.share(&s.keys[0]) < 0.4);
+        assert!(s.dominant(0.8).is_some());
+        let calm = sample(&[("a", 500, 10), ("b", 400, 10)]);
+        assert!(calm.dominant(0.8).is_none());
+    }
+
+    #[test]
+    fn hostile_keys_print_escaped() {
+        assert_eq!(escape_key("a\nb"), "\"a\\nb\"");
+        assert_eq!(escape_key("\u{1b}[31mred"), "\"\\u{1b}[31mred\"");
+        assert_eq!(escape_key("x\u{202e}y"), "\"x\\u{202e}y\"");
+        assert_eq!(escape_key("q\"\\"), "\"q\\\"\\\\\"");
+        let long: String = "é".repeat(128); // 256 bytes of UTF-8
+        assert_eq!(escape_key(&long), format!("\"{long}\""));
+        assert!(!escape_key("\u{7}\u{0}\u{9b}").chars().any(char::is_control));
+    }
+}
