@@ -94,6 +94,7 @@ impl StreamBuilder {
                 shard_quota: None,
                 stream_created_at: None,
                 past: Vec::new(),
+                samples: Vec::new(),
             },
             minutes: 0,
         };
@@ -318,6 +319,31 @@ impl StreamBuilder {
                 .map(|&u| Some(bytes_for(u) / 2048.0))
                 .collect(),
         });
+        self
+    }
+
+    /// Adds a sample of open shard `shard`'s records over 10 seconds: for
+    /// each `(partition key, records, bytes per record)`, that many records.
+    pub fn sample(mut self, shard: usize, mix: &[(&str, usize, u64)]) -> Self {
+        let open: Vec<Shard> = self.obs.shards.iter().filter(|s| s.open).cloned().collect();
+        let records: Vec<crate::observe::SampledRecord> = mix
+            .iter()
+            .flat_map(|&(key, n, bytes)| {
+                (0..n).map(move |_| crate::observe::SampledRecord {
+                    partition_key: key.to_owned(),
+                    bytes,
+                    arrival: None,
+                })
+            })
+            .collect();
+        self.obs
+            .samples
+            .push(crate::observe::ShardSample::from_records(
+                &open[shard],
+                &records,
+                std::time::Duration::from_secs(10),
+                10,
+            ));
         self
     }
 

@@ -230,6 +230,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
         shard_quota: quota,
         stream_created_at: summary.as_ref().and_then(|s| s.created_at),
         past: Vec::new(),
+        samples: Vec::new(),
     };
     Ok(Prepared {
         missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),

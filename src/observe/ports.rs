@@ -16,8 +16,9 @@ use crate::model::{
 };
 use crate::observe::Metrics;
 
-/// Reading a stream's state. Everything `plan` needs, and nothing more.
-pub trait KinesisRead: Send + Sync {
+/// Reading a stream's state. Everything `plan` needs, and nothing more:
+/// with `split_at: traffic`, that includes samples of a shard's records.
+pub trait KinesisRead: RecordsRead + Send + Sync {
     /// All streams in the account and region, sorted by name.
     fn list_streams(&self) -> impl Future<Output = ApiResult<Vec<StreamListing>>> + Send;
     fn describe_stream(

@@ -134,6 +134,27 @@ impl ShardSample {
         sample
     }
 
+    /// The part of the sample whose keys fall in `range` (a part of the
+    /// shard's range), as a sample of that range.
+    pub fn within(&self, range: HashKeyRange) -> ShardSample {
+        let keys: Vec<KeyLoad> = self
+            .keys
+            .iter()
+            .filter(|k| range.contains(k.hash_key))
+            .cloned()
+            .collect();
+        ShardSample {
+            shard_id: self.shard_id.clone(),
+            starting_hash_key: range.start(),
+            ending_hash_key: range.end(),
+            seconds: self.seconds,
+            records: keys.iter().map(|k| k.records).sum(),
+            bytes: keys.iter().map(|k| k.bytes).sum(),
+            keys,
+            calls: self.calls,
+        }
+    }
+
     /// The shard's hash-key range.
     pub fn range(&self) -> HashKeyRange {
         HashKeyRange::new(self.starting_hash_key, self.ending_hash_key)

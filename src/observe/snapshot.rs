@@ -55,6 +55,10 @@ pub struct Observation {
     /// `objective`. Windows do not overlap and are sorted by start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub past: Vec<PastWindow>,
+    /// Samples of the records of shards the plan would split, taken only
+    /// for a policy with `scale_up.split_at: traffic`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<crate::observe::ShardSample>,
 }
 
 /// A stretch of the stream-level per-minute series from before the

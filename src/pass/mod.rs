@@ -25,8 +25,8 @@ use tracing::Instrument;
 
 use crate::apply::{ApplyReport, Executor, Stop, StopKind};
 use crate::error::{Error, Result, chain};
-use crate::model::{ShardQuota, StreamId, StreamListing};
-use crate::observe::{self, Memory, ObserveError, Observed, Prepared};
+use crate::model::{Shard, ShardId, ShardQuota, StreamId, StreamListing};
+use crate::observe::{self, Memory, Observation, ObserveError, Observed, Prepared};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::planner;
 use crate::planner::{Action, MetricsFreshness, Plan};
@@ -301,11 +301,79 @@ async fn plan_observed<R: KinesisRead>(
             plan = planner::plan(&observed.observation, &target.policy, now);
         }
     }
+    // With `split_at: traffic`, the shards the plan splits are sampled,
+    // and planned again on their keys.
+    let to_sample = shards_to_sample(&plan, &observed.observation, &target.policy);
+    if !to_sample.is_empty() {
+        observed.observation.samples =
+            sample_shards(read, &target.stream, &to_sample, &target.policy, now).await;
+        plan = planner::plan(&observed.observation, &target.policy, now);
+    }
     Ok(Planned {
         target: target.clone(),
         observed,
         plan,
     })
+}
+
+/// The open shards whose split a sample would place, hottest first, at
+/// most `scale_up.sample.max_shards`: those the plan splits, and those it
+/// holds back only on the inference that a few keys dominate them.
+fn shards_to_sample(plan: &planner::Plan, obs: &Observation, policy: &StreamPolicy) -> Vec<Shard> {
+    if policy.scale_up.split_at != crate::policy::SplitAt::Traffic || !obs.samples.is_empty() {
+        return Vec::new();
+    }
+    let mut ids: Vec<&ShardId> = plan
+        .splits()
+        .filter(|s| s.trigger != planner::Trigger::MinShards)
+        .filter_map(|s| s.shard_id.as_ref())
+        .collect();
+    ids.extend(
+        plan.verdicts
+            .iter()
+            .filter(|v| matches!(v.verdict, planner::Verdict::HotKeys { .. }))
+            .map(|v| &v.shard_id),
+    );
+    ids.truncate(policy.scale_up.sample.max_shards as usize);
+    ids.iter()
+        .filter_map(|id| obs.shards.iter().find(|s| s.open && &s.id == *id).cloned())
+        .collect()
+}
+
+/// Samples `shards` at once, each from the records of the last minute
+/// (the newest traffic, read as fast as the budget allows) for
+/// `scale_up.sample.duration`, at one GetRecords call and 512 KiB a
+/// second. A shard that cannot be read is split at its midpoint, and the
+/// plan says it had no sample.
+async fn sample_shards<R: KinesisRead>(
+    read: &R,
+    stream: &StreamId,
+    shards: &[Shard],
+    policy: &StreamPolicy,
+    now: DateTime<Utc>,
+) -> Vec<observe::ShardSample> {
+    let from = observe::StartAt::At(now - TimeDelta::minutes(1));
+    let budget = observe::ReadBudget {
+        duration: policy.scale_up.sample.duration,
+        ..observe::ReadBudget::default()
+    };
+    let samples = futures::future::join_all(
+        shards
+            .iter()
+            .map(|s| observe::sample_shard(read, stream, s, from, &budget, |_| {})),
+    )
+    .await;
+    shards
+        .iter()
+        .zip(samples)
+        .filter_map(|(shard, sample)| match sample {
+            Ok(sample) => Some(sample),
+            Err(e) => {
+                tracing::warn!(stream = %stream, shard = %shard.id, error = %e, "cannot sample the shard's records; it splits at its midpoint");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The account's shard quota, read once per pass (DescribeLimits allows

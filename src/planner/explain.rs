@@ -211,6 +211,16 @@ impl ShardVerdict {
                 hot(),
                 sibling_ratio * 100.0
             ),
+            Verdict::HotKey {
+                key,
+                share,
+                shards_worth,
+                ..
+            } => format!(
+                "{}, but a sample of its records shows partition key {key} carrying {:.0}% of its load, {shards_worth:.2} shards' worth on its own: no split spreads one key, so none is made; spread the key (a random suffix on the partition key) or route its records with ExplicitHashKey",
+                hot(),
+                share * 100.0
+            ),
             Verdict::Steady if f.cold => format!(
                 "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
                 cold(),

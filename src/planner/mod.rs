@@ -191,6 +191,9 @@ struct Planner<'a> {
     quota: Option<crate::model::ShardQuota>,
     /// The most open shards the account's quota allows this stream.
     quota_ceiling: Option<u32>,
+    /// Each open shard's sample of records, when the policy splits at the
+    /// traffic and the pass took one.
+    samples: Vec<Option<&'a crate::observe::ShardSample>>,
 }
 
 impl<'a> Planner<'a> {
@@ -252,6 +255,14 @@ impl<'a> Planner<'a> {
             quota_ceiling: obs
                 .shard_quota
                 .map(|q| (n as u32).saturating_add(q.headroom())),
+            samples: open
+                .iter()
+                .map(|s| {
+                    (policy.scale_up.split_at == crate::policy::SplitAt::Traffic)
+                        .then(|| obs.samples.iter().find(|x| x.shard_id == s.id))
+                        .flatten()
+                })
+                .collect(),
             open,
         }
     }

@@ -234,6 +234,23 @@ pub struct Split {
     pub new_starting_hash_key: HashKey,
     pub trigger: Trigger,
     pub reason: String,
+    /// Where the split key came from, with `scale_up.split_at: traffic`
+    /// (absent with the default, the midpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_point: Option<SplitPointUsed>,
+}
+
+/// Which split point a split with `split_at: traffic` used, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum SplitPointUsed {
+    /// Between sampled keys: the lower child carries `lower_share` of the
+    /// `records` sampled in this range.
+    Traffic { records: u64, lower_share: f64 },
+    /// The midpoint: the sample held `records`, fewer than `needed`.
+    MidpointSampleTooSmall { records: u64, needed: u64 },
+    /// The midpoint: no sample of this shard was taken this pass.
+    MidpointNoSample,
 }
 
 impl Split {
@@ -508,10 +525,20 @@ pub enum Verdict {
     /// Hot, but its hash-key range is too narrow to split.
     RangeTooSmall,
     /// Hot, but the split that made it left its `sibling` with only
-    /// `sibling_ratio` of its load: a few hot keys dominate the range.
+    /// `sibling_ratio` of its load: a few hot keys dominate the range
+    /// (inferred; without a sample of its records).
     HotKeys {
         sibling: ShardId,
         sibling_ratio: f64,
+    },
+    /// Hot, and a sample of its records shows one partition `key` (escaped
+    /// for printing) carrying `share` of its load, `shards_worth` on its
+    /// own: no split spreads one key.
+    HotKey {
+        key: String,
+        hash_key: HashKey,
+        share: f64,
+        shards_worth: f64,
     },
     /// The whole stream was refused (see [`Plan::refused`]).
     Skipped {
@@ -538,6 +565,7 @@ impl Verdict {
             Verdict::BudgetUsedUp { .. } => "budget_used_up",
             Verdict::RangeTooSmall => "range_too_small",
             Verdict::HotKeys { .. } => "hot_keys",
+            Verdict::HotKey { .. } => "hot_key",
             Verdict::Skipped { .. } => "skipped",
         }
     }

@@ -7,8 +7,10 @@ use std::collections::BinaryHeap;
 use chrono::TimeDelta;
 
 use super::explain::{describe_forecast, describe_heat};
-use super::{Action, ActionKind, Planner, Split, Trigger, Verdict, later};
-use crate::model::HashKeyRange;
+use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, later};
+use crate::model::{HashKey, HashKeyRange};
+use crate::observe::{SplitPoint, escape_key};
+use crate::policy::SplitAt;
 
 /// A split is lopsided when one child peaks below this fraction of the
 /// other: the parent's load sat on a few keys on one side.
@@ -53,7 +55,7 @@ impl Planner<'_> {
     /// Splits `piece` at its midpoint, returning its children, or `None`
     /// when the range is too small.
     pub(super) fn split(&mut self, piece: &Piece, trigger: Trigger) -> Option<[Piece; 2]> {
-        let mid = piece.range.midpoint()?;
+        let (mid, split_point) = self.split_key(piece)?;
         let (low, high) = piece.range.split_at(mid).ok()?;
         let origin = self.open[piece.origin];
         let reason = match (trigger, piece.is_open_shard) {
@@ -72,6 +74,27 @@ impl Planner<'_> {
                 origin.id, piece.pressure
             ),
         };
+        let reason = match &split_point {
+            None => reason,
+            Some(SplitPointUsed::Traffic {
+                records,
+                lower_share,
+            }) => format!(
+                "{reason}; split at the traffic-weighted median of {records} sampled records, between keys: the lower child carries {:.0}% of the sampled load",
+                lower_share * 100.0
+            ),
+            Some(SplitPointUsed::MidpointSampleTooSmall { records, needed }) => format!(
+                "{reason}; split at the midpoint: the sample holds {records} records in this range, fewer than the {needed} needed to place the split"
+            ),
+            Some(SplitPointUsed::MidpointNoSample) => {
+                format!("{reason}; split at the midpoint: no sample of this shard this pass")
+            }
+        };
+        // The children share the pressure as the sample shares the load.
+        let lower = match &split_point {
+            Some(SplitPointUsed::Traffic { lower_share, .. }) => *lower_share,
+            _ => 0.5,
+        };
         self.actions.push(Action::Split(Split {
             shard_id: piece.is_open_shard.then(|| origin.id.clone()),
             starting_hash_key: piece.range.start(),
@@ -79,6 +102,7 @@ impl Planner<'_> {
             new_starting_hash_key: mid,
             trigger,
             reason,
+            split_point,
         }));
         self.splits_used += 1;
         self.open_after += 1;
@@ -88,14 +112,72 @@ impl Planner<'_> {
         if !matches!(self.decided[piece.origin], Some(Verdict::Split { .. })) {
             self.decided[piece.origin] = Some(Verdict::Split { trigger, splits: 0 });
         }
-        let child = |range| Piece {
-            pressure: piece.pressure / 2.0,
+        let child = |range, share: f64| Piece {
+            pressure: piece.pressure * share,
             range,
             origin: piece.origin,
             is_open_shard: false,
             trigger,
         };
-        Some([child(low), child(high)])
+        Some([child(low, lower), child(high, 1.0 - lower)])
+    }
+
+    /// Where to split `piece`: its midpoint, or, with `split_at: traffic`,
+    /// between the sampled keys that halve its load (the midpoint, and why,
+    /// when the sample cannot place it). `None` when the range is too small.
+    fn split_key(&self, piece: &Piece) -> Option<(HashKey, Option<SplitPointUsed>)> {
+        let mid = piece.range.midpoint()?;
+        if self.policy.scale_up.split_at != SplitAt::Traffic || piece.trigger == Trigger::MinShards
+        {
+            return Some((mid, None));
+        }
+        let Some(sample) = self.samples[piece.origin] else {
+            return Some((mid, Some(SplitPointUsed::MidpointNoSample)));
+        };
+        let part = sample.within(piece.range);
+        let needed = self.policy.scale_up.sample.min_records;
+        Some(match part.split_point(needed) {
+            SplitPoint::Traffic { key, lower_share } => (
+                key,
+                Some(SplitPointUsed::Traffic {
+                    records: part.records,
+                    lower_share,
+                }),
+            ),
+            SplitPoint::TooSmall { records, needed } => (
+                mid,
+                Some(SplitPointUsed::MidpointSampleTooSmall { records, needed }),
+            ),
+            // One key in a deeper part: the midpoint at least splits the
+            // range the estimate says is over the threshold.
+            SplitPoint::OneKey => (
+                mid,
+                Some(SplitPointUsed::MidpointSampleTooSmall {
+                    records: part.records,
+                    needed,
+                }),
+            ),
+        })
+    }
+
+    /// The hot key of open shard `i`, when its sample shows one no split
+    /// can spread: a shard's worth on its own, or over `hot_key_share` of
+    /// the load, or all of it on one hash key.
+    fn hot_key(&self, i: usize) -> Option<Verdict> {
+        let sample = self.samples[i]?;
+        let needed = self.policy.scale_up.sample.min_records;
+        let one_key = sample.split_point(needed) == SplitPoint::OneKey;
+        let key = match sample.dominant(self.policy.scale_up.hot_key_share) {
+            Some(key) => key,
+            None if one_key => sample.keys.first()?,
+            None => return None,
+        };
+        Some(Verdict::HotKey {
+            key: escape_key(&key.key),
+            hash_key: key.hash_key,
+            share: sample.share(key),
+            shards_worth: sample.shards_worth(key),
+        })
     }
 
     /// Whether the recent split that made hot shard `i` left its sibling
@@ -168,7 +250,13 @@ impl Planner<'_> {
                 self.decide(i, Verdict::CoolingDown { action, until });
                 continue;
             }
-            if let Some(verdict) = self.dominated_by_few_keys(i) {
+            // A sample of the shard's records says whether one key makes
+            // it hot; without one, a lopsided earlier split suggests it.
+            let few_keys = match self.samples[i] {
+                Some(_) => self.hot_key(i),
+                None => self.dominated_by_few_keys(i),
+            };
+            if let Some(verdict) = few_keys {
                 self.decide(i, verdict);
                 continue;
             }

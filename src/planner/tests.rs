@@ -1304,3 +1304,148 @@ fn the_level_compares_only_minutes_both_days_have() {
     let peak = plan.verdicts[0].facts.forecast.unwrap().peak;
     assert!((peak - 0.75).abs() < 1e-9, "{peak}");
 }
+
+// ---------------------------------------------------------------------------
+// split_at: traffic
+// ---------------------------------------------------------------------------
+
+fn by_traffic() -> StreamPolicy {
+    let mut p = crate::testkit::policy();
+    p.scale_up.split_at = crate::policy::SplitAt::Traffic;
+    p
+}
+
+/// A mix of six keys, 700 of its 1,100 records on the two lowest hash keys.
+fn lopsided_mix() -> Vec<(&'static str, usize, u64)> {
+    let mut keys = ["a", "b", "c", "d", "e", "f"];
+    keys.sort_by_key(|k| HashKey::of_partition_key(k));
+    vec![
+        (keys[0], 350, 1000),
+        (keys[1], 350, 1000),
+        (keys[2], 100, 1000),
+        (keys[3], 100, 1000),
+        (keys[4], 100, 1000),
+        (keys[5], 100, 1000),
+    ]
+}
+
+#[test]
+fn a_traffic_split_falls_between_the_keys_that_halve_the_load() {
+    let mix = lopsided_mix();
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .sample(0, &mix)
+        .build();
+    let plan = run(&obs, &by_traffic());
+    let split = plan.splits().next().expect("a split");
+    let hashes: Vec<HashKey> = mix.iter().map(|m| HashKey::of_partition_key(m.0)).collect();
+    // Between the second and third lowest keys: 700 of 1,100 records below.
+    let key = split.new_starting_hash_key;
+    assert!(hashes[1] < key && key < hashes[2], "{key}");
+    assert_ne!(Some(key), HashKeyRange::FULL.midpoint());
+    assert_eq!(
+        split.split_point,
+        Some(SplitPointUsed::Traffic {
+            records: 1100,
+            lower_share: 700.0 / 1100.0
+        })
+    );
+    assert_contains(
+        &split.reason,
+        "split at the traffic-weighted median of 1100 sampled records, between keys: the lower child carries 64% of the sampled load",
+    );
+    // The same sample under the default policy: the midpoint, as always.
+    let plan = run(&obs, &crate::testkit::policy());
+    let split = plan.splits().next().unwrap();
+    assert_eq!(
+        Some(split.new_starting_hash_key),
+        HashKeyRange::FULL.midpoint()
+    );
+    assert_eq!(split.split_point, None);
+}
+
+#[test]
+fn one_key_is_a_hot_key_not_a_split() {
+    let obs = StreamBuilder::new("s", 2)
+        .constant(0, 0.95)
+        .constant(1, 0.2)
+        .sample(0, &[("user-\u{1b}[1m42\n", 900, 1000)])
+        .build();
+    let plan = run(&obs, &by_traffic());
+    assert_eq!(plan.splits().count(), 0);
+    let v = &plan.verdicts[0];
+    assert_eq!(v.verdict.name(), "hot_key");
+    let Verdict::HotKey { key, share, .. } = &v.verdict else {
+        unreachable!()
+    };
+    assert_eq!(key, "\"user-\\u{1b}[1m42\\n\"");
+    assert_eq!(*share, 1.0);
+    let reason = v.reason();
+    assert_contains(
+        &reason,
+        "partition key \"user-\\u{1b}[1m42\\n\" carrying 100% of its load",
+    );
+    assert_contains(
+        &reason,
+        "spread the key (a random suffix on the partition key) or route its records with ExplicitHashKey",
+    );
+    assert!(!reason.contains('\u{1b}'));
+}
+
+#[test]
+fn a_key_over_the_hot_key_share_is_a_hot_key_even_among_others() {
+    let mut keys = ["x", "y", "z"];
+    keys.sort_by_key(|k| HashKey::of_partition_key(k));
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .sample(
+            0,
+            &[
+                (keys[0], 850, 1000),
+                (keys[1], 100, 1000),
+                (keys[2], 50, 1000),
+            ],
+        )
+        .build();
+    let plan = run(&obs, &by_traffic());
+    assert_eq!(verdicts(&plan), ["hot_key"]);
+    let mut lenient = by_traffic();
+    lenient.scale_up.hot_key_share = 0.9;
+    let plan = run(&obs, &lenient);
+    assert_eq!(verdicts(&plan), ["split"], "85% is under a 0.9 share");
+}
+
+#[test]
+fn a_small_or_missing_sample_splits_at_the_midpoint_and_says_why() {
+    let obs = StreamBuilder::new("s", 2)
+        .constant(0, 0.95)
+        .constant(1, 0.95)
+        // "a" and "c" hash into the lower half: shard 0.
+        .sample(0, &[("a", 30, 1000), ("c", 20, 1000)])
+        .build();
+    let plan = run(&obs, &by_traffic());
+    let splits: Vec<_> = plan.splits().collect();
+    assert_eq!(splits.len(), 2);
+    for s in &splits {
+        assert_eq!(Some(s.new_starting_hash_key), s.range().midpoint());
+    }
+    assert_eq!(
+        splits[0].split_point,
+        Some(SplitPointUsed::MidpointSampleTooSmall {
+            records: 50,
+            needed: 100
+        })
+    );
+    assert_contains(
+        &splits[0].reason,
+        "split at the midpoint: the sample holds 50 records in this range, fewer than the 100 needed",
+    );
+    assert_eq!(
+        splits[1].split_point,
+        Some(SplitPointUsed::MidpointNoSample)
+    );
+    assert_contains(
+        &splits[1].reason,
+        "split at the midpoint: no sample of this shard this pass",
+    );
+}

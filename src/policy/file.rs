@@ -132,6 +132,45 @@ pub struct ScaleUpSettings {
     pub cooldown: Option<Span>,
     /// At most this many SplitShard calls per run. Default 8.
     pub max_splits_per_run: Option<u32>,
+    /// Where a hot shard is split: `midpoint` of its hash-key range, or
+    /// `traffic`: the shard's records are sampled first (`sample`) and it
+    /// is split between the keys that halve its load. Default midpoint.
+    pub split_at: Option<SplitAt>,
+    /// With `split_at: traffic`: how each pass samples the shards it would
+    /// split.
+    pub sample: Option<SampleSettings>,
+    /// With a sample: a key carrying more than this share of a hot shard's
+    /// load (or a shard's worth on its own) is a hot key, and the shard is
+    /// not split toward it. Default 0.8.
+    pub hot_key_share: Option<Fraction>,
+}
+
+/// Where a hot shard is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitAt {
+    /// The midpoint of its hash-key range.
+    #[default]
+    Midpoint,
+    /// The traffic-weighted median of a sample of its records.
+    Traffic,
+}
+
+/// How a pass samples the shards it would split (`split_at: traffic`). The
+/// read shares each shard's read throughput with its consumers: at most
+/// one GetRecords call and 512 KiB a second per shard.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSettings {
+    /// How long each shard is read, from the records of the last minute
+    /// on. 1s to 1m. Default 5s.
+    pub duration: Option<Span>,
+    /// At most this many shards are sampled a pass, hottest first; the
+    /// others split at the midpoint. Default 4.
+    pub max_shards: Option<u32>,
+    /// Fewer records than this are too few to place a split: the midpoint
+    /// is used, and the plan says so. Default 100.
+    pub min_records: Option<u64>,
 }
 
 /// When an adjacent pair of shards is cold enough to merge.

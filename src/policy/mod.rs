@@ -19,8 +19,8 @@ use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
 use crate::model::MetricName;
 pub(crate) use crate::model::arn_stream_name;
 use crate::model::{Api, Quotas};
-pub use file::SilentStream;
 use file::{PolicyFile, Settings};
+pub use file::{SilentStream, SplitAt};
 
 /// The policy format version this build reads.
 pub(crate) const POLICY_VERSION: u32 = 1;
@@ -67,6 +67,29 @@ pub struct ScaleUp {
     pub throttled_records: u64,
     pub cooldown: Duration,
     pub max_splits_per_run: u32,
+    pub split_at: SplitAt,
+    pub sample: Sample,
+    /// A sampled key over this share of a hot shard is a hot key.
+    pub hot_key_share: f64,
+}
+
+/// How a pass samples the shards it would split (see
+/// [`file::SampleSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub duration: Duration,
+    pub max_shards: u32,
+    pub min_records: u64,
+}
+
+impl Default for Sample {
+    fn default() -> Self {
+        Sample {
+            duration: Duration::from_secs(5),
+            max_shards: 4,
+            min_records: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +173,9 @@ impl Default for StreamPolicy {
                 throttled_records: 1,
                 cooldown: Duration::from_secs(5 * 60),
                 max_splits_per_run: 8,
+                split_at: SplitAt::Midpoint,
+                sample: Sample::default(),
+                hot_key_share: 0.8,
             },
             // Tuned on the whole simulator suite (README, "Results"):
             // merging later and less cuts churn and throttling on spiky
@@ -199,6 +225,13 @@ impl StreamPolicy {
             set(&mut s.throttled_records, up.throttled_records);
             set(&mut s.cooldown, up.cooldown.map(|v| v.0));
             set(&mut s.max_splits_per_run, up.max_splits_per_run);
+            set(&mut s.split_at, up.split_at);
+            set(&mut s.hot_key_share, up.hot_key_share.map(|v| v.0));
+            if let Some(sample) = &up.sample {
+                set(&mut s.sample.duration, sample.duration.map(|v| v.0));
+                set(&mut s.sample.max_shards, sample.max_shards);
+                set(&mut s.sample.min_records, sample.min_records);
+            }
         }
         if let Some(down) = &layer.scale_down {
             let s = &mut p.scale_down;
@@ -283,6 +316,21 @@ impl StreamPolicy {
                     humantime::format_duration(max)
                 ));
             }
+        }
+        let sample = &self.scale_up.sample;
+        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&sample.duration) {
+            out.push(format!(
+                "scale_up.sample.duration: {} is outside 1s..1m; a pass waits for its samples",
+                humantime::format_duration(sample.duration)
+            ));
+        }
+        if sample.max_shards == 0 {
+            out.push(
+                "scale_up.sample.max_shards: must be at least 1 (or use split_at: midpoint)".into(),
+            );
+        }
+        if sample.min_records == 0 {
+            out.push("scale_up.sample.min_records: must be at least 1".into());
         }
         if let Some(f) = &self.forecast {
             if f.seasons.is_empty() {

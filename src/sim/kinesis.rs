@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamMode, StreamStatus};
-use crate::observe::{Clock, KinesisRead, KinesisWrite};
+use crate::observe::{Clock, KinesisRead, KinesisWrite, RecordsPage, RecordsRead, StartAt};
 
 /// How the simulated account behaves.
 #[derive(Clone, Debug)]
@@ -370,6 +370,31 @@ impl<C: Clock> SimKinesis<C> {
     fn updated_until(&self) -> DateTime<Utc> {
         self.clock.now()
             + TimeDelta::from_std(self.config.reshard_duration).unwrap_or(TimeDelta::MAX)
+    }
+}
+
+/// The simulated Kinesis alone keeps shards, not records: a sample of
+/// records needs the traffic, which [`crate::SimWorld`] has.
+impl<C: Clock> RecordsRead for SimKinesis<C> {
+    async fn shard_iterator(
+        &self,
+        stream: &StreamId,
+        _shard: &ShardId,
+        _at: StartAt,
+    ) -> ApiResult<String> {
+        Err(invalid(
+            Api::GetShardIterator,
+            format!(
+                "stream {stream}: the simulated Kinesis without traffic keeps no records to read"
+            ),
+        ))
+    }
+
+    async fn get_records(&self, _iterator: &str, _limit: u32) -> ApiResult<RecordsPage> {
+        Err(invalid(
+            Api::GetRecords,
+            "the simulated Kinesis without traffic keeps no records to read".into(),
+        ))
     }
 }
 

@@ -132,7 +132,12 @@ enum KeySpace {
     /// Single keys, sorted by hash so a range's share is two binary
     /// searches; `prefix[i]` is the share of the keys before `hashes[i]`,
     /// and the last entry is 1.
-    Points { hashes: Vec<u128>, prefix: Vec<f64> },
+    Points {
+        hashes: Vec<u128>,
+        prefix: Vec<f64>,
+        /// The partition key of each hash, in the same order.
+        names: Vec<String>,
+    },
     /// Ranges in key order covering the key space, each with its share,
     /// spread evenly inside it.
     Ranges(Vec<(HashKeyRange, f64)>),
@@ -140,12 +145,13 @@ enum KeySpace {
 
 impl KeySpace {
     fn zipf(count: u32, exponent: f64, seed: u64) -> Self {
-        let mut keys: Vec<(u128, f64)> = (1..=count)
+        let mut keys: Vec<(u128, f64, String)> = (1..=count)
             .map(|i| {
                 let name = format!("key-{seed}-{i}");
                 (
                     HashKey::of_partition_key(&name).0,
                     1.0 / f64::from(i).powf(exponent),
+                    name,
                 )
             })
             .collect();
@@ -159,7 +165,8 @@ impl KeySpace {
             prefix.push(acc);
         }
         KeySpace::Points {
-            hashes: keys.into_iter().map(|k| k.0).collect(),
+            hashes: keys.iter().map(|k| k.0).collect(),
+            names: keys.into_iter().map(|k| k.2).collect(),
             prefix,
         }
     }
@@ -176,7 +183,7 @@ impl KeySpace {
 
     fn share(&self, range: HashKeyRange) -> f64 {
         match self {
-            KeySpace::Points { hashes, prefix } => {
+            KeySpace::Points { hashes, prefix, .. } => {
                 let lo = hashes.partition_point(|h| *h < range.start().0);
                 let hi = hashes.partition_point(|h| *h <= range.end().0);
                 prefix[hi] - prefix[lo]
@@ -201,6 +208,7 @@ impl KeySpace {
 /// A hot key, in simulation minutes.
 #[derive(Debug, Clone)]
 struct Hot {
+    key: String,
     hash: HashKey,
     start: usize,
     end: usize,
@@ -268,6 +276,7 @@ impl Traffic {
             .hot_keys
             .iter()
             .map(|h| Hot {
+                key: h.key.clone(),
                 hash: HashKey::of_partition_key(&h.key),
                 start: (h.start.as_secs() / 60) as usize,
                 end: (h.end.as_secs() / 60) as usize,
@@ -349,6 +358,70 @@ impl Traffic {
             .all(|h| (h.start <= a && a < h.end) == (h.start <= b && b < h.end))
     }
 
+    /// The partition keys of `n` records written to `range` in `minute`,
+    /// drawn from the key model: each hot key and Zipf key by its share,
+    /// and the rest (uniform or measured traffic) as fresh keys that hash
+    /// into the range. What a sample of the shard's records would show.
+    pub fn draw_keys(
+        &self,
+        range: HashKeyRange,
+        minute: usize,
+        n: usize,
+        rng: &mut fastrand::Rng,
+    ) -> Vec<String> {
+        let active: Vec<&Hot> = self
+            .hot
+            .iter()
+            .filter(|h| h.start <= minute && minute < h.end)
+            .collect();
+        let rest = 1.0 - active.iter().map(|h| h.share).sum::<f64>();
+        // The range's parts: each hot key in it, then the key model's.
+        let mut parts: Vec<(f64, Option<&str>)> = active
+            .iter()
+            .filter(|h| range.contains(h.hash))
+            .map(|h| (h.share, Some(h.key.as_str())))
+            .collect();
+        let (points, base) = match &self.keys {
+            Some(KeySpace::Points {
+                hashes,
+                prefix,
+                names,
+            }) => {
+                let lo = hashes.partition_point(|h| *h < range.start().0);
+                let hi = hashes.partition_point(|h| *h <= range.end().0);
+                for i in lo..hi {
+                    parts.push((rest * (prefix[i + 1] - prefix[i]), Some(names[i].as_str())));
+                }
+                (true, 0.0)
+            }
+            Some(keys) => (false, rest * keys.share(range)),
+            None => (false, rest * range.share_of_key_space()),
+        };
+        if !points && base > 0.0 {
+            parts.push((base, None));
+        }
+        let total: f64 = parts.iter().map(|p| p.0).sum();
+        if total <= 0.0 {
+            return Vec::new();
+        }
+        (0..n)
+            .map(|_| {
+                let mut x = rng.f64() * total;
+                let part = parts
+                    .iter()
+                    .find(|p| {
+                        x -= p.0;
+                        x < 0.0
+                    })
+                    .unwrap_or(&parts[parts.len() - 1]);
+                match part.1 {
+                    Some(key) => key.to_owned(),
+                    None => fresh_key(range, rng),
+                }
+            })
+            .collect()
+    }
+
     /// The offered load of `range` in `minute`.
     pub fn offered(&self, range: HashKeyRange, minute: usize) -> Offered {
         let total = self.total(minute);
@@ -356,6 +429,17 @@ impl Traffic {
         Offered {
             bytes: total.bytes * share,
             records: total.records * share,
+        }
+    }
+}
+
+/// A random partition key that hashes into `range` (drawn until one does:
+/// about 1 / its share of the key space tries).
+fn fresh_key(range: HashKeyRange, rng: &mut fastrand::Rng) -> String {
+    loop {
+        let key = format!("k-{:016x}", rng.u64(..));
+        if range.contains(HashKey::of_partition_key(&key)) {
+            return key;
         }
     }
 }

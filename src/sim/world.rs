@@ -27,7 +27,9 @@ use crate::model::{ApiResult, MetricName, ShardQuota, StreamId, StreamListing, S
 use crate::model::{
     BYTES_PER_SHARD_MINUTE, HashKey, HashKeyRange, RECORDS_PER_SHARD_MINUTE, Shard, ShardId,
 };
-use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
+use crate::observe::{
+    Clock, KinesisRead, KinesisWrite, MetricsRead, RecordsPage, RecordsRead, StartAt,
+};
 use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
 
 /// What happened in one simulated minute, stream-wide.
@@ -402,6 +404,123 @@ impl<C: Clock + Clone> KinesisWrite for SimWorld<C> {
     ) -> ApiResult<()> {
         self.kinesis.enable_shard_metrics(stream, metrics).await
     }
+}
+
+/// Records drawn from the traffic's key model, as a sample of a shard
+/// would read them: a shard iterator is the shard and a position in time,
+/// and each GetRecords call returns the records the shard took from there
+/// on (its share of the minute's traffic, never past now), up to the
+/// limit.
+impl<C: Clock + Clone> RecordsRead for SimWorld<C> {
+    async fn shard_iterator(
+        &self,
+        stream: &StreamId,
+        shard: &ShardId,
+        at: StartAt,
+    ) -> ApiResult<String> {
+        let now = self.clock.now();
+        let from = match at {
+            StartAt::Latest => now,
+            StartAt::TrimHorizon => self.start.max(now - TimeDelta::days(1)),
+            StartAt::At(t) => t.clamp(self.start, now),
+        };
+        let known = self
+            .kinesis
+            .stream(&stream.name)
+            .is_some_and(|s| s.shards.iter().any(|x| x.id == *shard));
+        if !known {
+            return Err(crate::model::ApiError::new(
+                crate::model::Api::GetShardIterator,
+                crate::model::ApiErrorKind::NotFound,
+                Some("ResourceNotFoundException"),
+                format!(
+                    "Shard {shard} in stream {stream} under account 000000000000 does not exist"
+                ),
+            ));
+        }
+        Ok(format!(
+            "{}|{}|{}",
+            stream.name,
+            shard,
+            from.timestamp_millis()
+        ))
+    }
+
+    async fn get_records(&self, iterator: &str, limit: u32) -> ApiResult<RecordsPage> {
+        let bad = || {
+            crate::model::ApiError::new(
+                crate::model::Api::GetRecords,
+                crate::model::ApiErrorKind::InvalidArgument,
+                Some("InvalidArgumentException"),
+                format!("invalid shard iterator {iterator:?}"),
+            )
+        };
+        let mut parts = iterator.split('|');
+        let (Some(stream), Some(shard), Some(at), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let at = at
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(bad)?;
+        let range = self
+            .kinesis
+            .stream(stream)
+            .and_then(|s| {
+                s.shards
+                    .iter()
+                    .find(|x| x.id.as_str() == shard)
+                    .map(|x| x.range)
+            })
+            .ok_or_else(bad)?;
+        let now = self.clock.now();
+        let minute = ((at - self.start).num_seconds().max(0) / 60) as usize;
+        let per_second = if minute < self.traffic.minutes() {
+            self.traffic.offered(range, minute).records / 60.0
+        } else {
+            0.0
+        };
+        // The records written from `at` to now, at most `limit`, and no
+        // further than the end of `at`'s minute (the next call reads on).
+        let minute_end = self.minute_start(minute + 1);
+        let until = now.min(minute_end);
+        let span = (until - at).num_milliseconds().max(0) as f64 / 1000.0;
+        let n = ((per_second * span).floor() as usize).min(limit as usize);
+        let took = if per_second > 0.0 && n == limit as usize {
+            TimeDelta::milliseconds((n as f64 / per_second * 1000.0) as i64)
+        } else {
+            until - at
+        };
+        let mut rng = fastrand::Rng::with_seed(draw_seed(shard, at.timestamp_millis()));
+        let size = self.traffic.record_size() as u64;
+        let records = self
+            .traffic
+            .draw_keys(range, minute, n, &mut rng)
+            .into_iter()
+            .map(|partition_key| crate::observe::SampledRecord {
+                bytes: size + partition_key.len() as u64,
+                partition_key,
+                arrival: Some(at),
+            })
+            .collect();
+        let next = at + took.max(TimeDelta::zero());
+        Ok(RecordsPage {
+            records,
+            next: Some(format!("{stream}|{shard}|{}", next.timestamp_millis())),
+            millis_behind_latest: Some((now - next).num_milliseconds().max(0)),
+        })
+    }
+}
+
+/// A seed for the keys drawn at one position of one shard: the same read
+/// draws the same keys.
+fn draw_seed(shard: &str, at_millis: i64) -> u64 {
+    let mut h = FxHasher::default();
+    (shard, at_millis).hash(&mut h);
+    h.finish()
 }
 
 impl<C: Clock + Clone> MetricsRead for SimWorld<C> {

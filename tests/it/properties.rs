@@ -689,6 +689,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
         }),
         stream_created_at: None,
         past: Vec::new(),
+        samples: Vec::new(),
     };
     obs.validate().expect("generated observations are valid");
     Case {

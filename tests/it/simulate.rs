@@ -833,3 +833,103 @@ metrics_delay: 1m..3m
         with_fixed * 100.0
     );
 }
+
+/// Splits that `outcome` made of shards whose range holds `key`'s hash.
+fn splits_toward(outcome: &Outcome, key: &str) -> usize {
+    let hash = kinesis_autoscaler::model::HashKey::of_partition_key(key);
+    outcome
+        .log
+        .iter()
+        .filter_map(|line| line.strip_prefix("SplitShard "))
+        .filter(|rest| {
+            let id = rest.split(' ').nth(1).unwrap();
+            outcome
+                .shards
+                .iter()
+                .any(|s| s.id.as_str() == id && s.range.contains(hash))
+        })
+        .count()
+}
+
+/// One key at half of a 3 MiB/s stream, from the second hour to the end,
+/// is 1.5 shards' worth on its own.
+/// Split at the midpoint, the shard holding it is split again and again
+/// toward it; split at the traffic, the sample names it as a hot key and
+/// nothing is split toward it, for fewer shard-hours. The price, measured
+/// here: the keys that share the hot key's shard keep being throttled with
+/// it, so more records are throttled than when repeated splits leave the
+/// hot key a narrower range (the README gives both figures).
+#[test]
+fn with_split_at_traffic_a_key_over_a_shards_worth_is_not_split_toward() {
+    let trace = flat_trace(1);
+    let yaml = "trace: flat.csv\npeak: 3MiB/s\nrecord_size: 1KiB\ninitial_shards: 4\nduration: 8h\nnoise: 0\nkeys: { model: uniform, seed: 3 }\nhot_keys:\n  - { key: \"user-42\", start: 2h, end: 8h, share: 0.5 }\n";
+    let s = scenario(yaml);
+    let midpoint = kinesis_autoscaler::testkit::policy();
+    let mut traffic = midpoint.clone();
+    traffic.scale_up.split_at = kinesis_autoscaler::policy::SplitAt::Traffic;
+    let by_midpoint = simulate(&s, &trace, &midpoint, Strategy::Planner);
+    let by_traffic = simulate(&s, &trace, &traffic, Strategy::Planner);
+    assert!(
+        splits_toward(&by_midpoint, "user-42") >= 2,
+        "{:?}",
+        by_midpoint.log
+    );
+    assert_eq!(
+        splits_toward(&by_traffic, "user-42"),
+        0,
+        "{:?}",
+        by_traffic.log
+    );
+    assert!(by_traffic.summary.shard_hours < by_midpoint.summary.shard_hours);
+    assert!(by_traffic.summary.new_shards < by_midpoint.summary.new_shards);
+    // Throttled either way: the key alone is over a shard's worth.
+    assert!(by_traffic.summary.throttled_fraction > 0.05);
+    assert!(by_midpoint.summary.throttled_fraction > 0.05);
+    eprintln!(
+        "midpoint: {:.1} shard-hours, {:.2}% throttled; traffic: {:.1}, {:.2}%",
+        by_midpoint.summary.shard_hours,
+        by_midpoint.summary.throttled_fraction * 100.0,
+        by_traffic.summary.shard_hours,
+        by_traffic.summary.throttled_fraction * 100.0
+    );
+}
+
+/// On Zipf keys the traffic split lands between sampled keys, off the
+/// midpoint, and never on a key.
+#[test]
+fn with_split_at_traffic_zipf_splits_fall_between_keys() {
+    let trace = flat_trace(1);
+    let yaml = "trace: flat.csv\npeak: 3MiB/s\nrecord_size: 1KiB\ninitial_shards: 2\nduration: 3h\nnoise: 0\nkeys: { model: zipf, count: 200, exponent: 0.8, seed: 9 }\n";
+    let s = scenario(yaml);
+    let mut traffic = kinesis_autoscaler::testkit::policy();
+    traffic.scale_up.split_at = kinesis_autoscaler::policy::SplitAt::Traffic;
+    let out = simulate(&s, &trace, &traffic, Strategy::Planner);
+    let keys: std::collections::BTreeSet<u128> = (1..=200)
+        .map(|i| kinesis_autoscaler::model::HashKey::of_partition_key(&format!("key-9-{i}")).0)
+        .collect();
+    let mut off_midpoint = 0;
+    let mut splits = 0;
+    for rest in out.log.iter().filter_map(|l| l.strip_prefix("SplitShard ")) {
+        let mut parts = rest.split(' ');
+        let (id, key) = (parts.nth(1).unwrap(), parts.next().unwrap());
+        let key: u128 = key.parse().unwrap();
+        let range = out
+            .shards
+            .iter()
+            .find(|s| s.id.as_str() == id)
+            .unwrap()
+            .range;
+        assert!(
+            range
+                .check_split_key(kinesis_autoscaler::model::HashKey(key))
+                .is_ok()
+        );
+        assert!(!keys.contains(&key), "a split on a key");
+        splits += 1;
+        if Some(kinesis_autoscaler::model::HashKey(key)) != range.midpoint() {
+            off_midpoint += 1;
+        }
+    }
+    assert!(splits >= 1, "{:?}", out.log);
+    assert_eq!(off_midpoint, splits, "{:?}", out.log);
+}
