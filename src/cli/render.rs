@@ -113,7 +113,7 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
             rule.name.clone(),
             format!("{}..={}", p.min_shards, p.max_shards),
             format!(
-                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run{}{}",
+                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run{}{}{}",
                 up.threshold,
                 up.sustain_minutes,
                 up.window_minutes,
@@ -134,7 +134,17 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
                         .join(" and "),
                     f.horizon_minutes,
                     f.lead_minutes
-                ))
+                )),
+                match up.split_at {
+                    crate::policy::SplitAt::Midpoint => String::new(),
+                    crate::policy::SplitAt::Traffic => format!(
+                        "; split at the traffic (sample {} of <= {} shards, >= {} records; hot key over {})",
+                        humantime::format_duration(up.sample.duration),
+                        up.sample.max_shards,
+                        up.sample.min_records,
+                        up.hot_key_share
+                    ),
+                }
             ),
             format!(
                 "< {} for {}m, merged < {}; cooldown {}; <= {} merges/run",

@@ -949,4 +949,70 @@ streams:
         );
         assert_eq!(arn_stream_name("orders"), None);
     }
+
+    #[test]
+    fn split_at_traffic_layers_and_bad_samples_are_refused_naming_the_field() {
+        let policy = parse(
+            "version: 1
+defaults:
+  scale_up: { split_at: traffic, sample: { duration: 10s } }
+streams:
+  - name: a
+  - name: b
+    scale_up: { sample: { max_shards: 2 }, hot_key_share: 0.6 }
+  - name: c
+    scale_up: { split_at: midpoint }
+",
+        )
+        .unwrap();
+        let a = &policy.rule_for("a").unwrap().policy.scale_up;
+        let b = &policy.rule_for("b").unwrap().policy.scale_up;
+        let c = &policy.rule_for("c").unwrap().policy.scale_up;
+        assert_eq!(a.split_at, SplitAt::Traffic);
+        assert_eq!(a.sample.duration, Duration::from_secs(10));
+        assert_eq!((a.sample.max_shards, a.sample.min_records), (4, 100));
+        assert_eq!(a.hot_key_share, 0.8);
+        assert_eq!(b.split_at, SplitAt::Traffic);
+        assert_eq!(
+            (b.sample.duration, b.sample.max_shards),
+            (Duration::from_secs(10), 2)
+        );
+        assert_eq!(b.hot_key_share, 0.6);
+        assert_eq!(c.split_at, SplitAt::Midpoint);
+        assert_eq!(StreamPolicy::default().scale_up.split_at, SplitAt::Midpoint);
+
+        let problem = |settings: &str| {
+            let text = format!("version: 1\nstreams:\n  - name: s\n    {settings}\n");
+            parse(&text).unwrap_err().to_string()
+        };
+        for (settings, expected) in [
+            (
+                "scale_up: { split_at: sideways }",
+                "streams[0].scale_up.split_at: unknown variant `sideways`, expected `midpoint` or `traffic`",
+            ),
+            (
+                "scale_up: { sample: { duration: 2m } }",
+                "scale_up.sample.duration: 2m is outside 1s..1m",
+            ),
+            (
+                "scale_up: { sample: { max_shards: 0 } }",
+                "scale_up.sample.max_shards: must be at least 1",
+            ),
+            (
+                "scale_up: { sample: { min_records: 0 } }",
+                "scale_up.sample.min_records: must be at least 1",
+            ),
+            (
+                "scale_up: { hot_key_share: 1.5 }",
+                "streams[0].scale_up.hot_key_share: must be in (0, 1], got 1.5",
+            ),
+            ("scale_up: { sample: { rate: 5 } }", "unknown field `rate`"),
+        ] {
+            let message = problem(settings);
+            assert!(
+                message.contains(expected),
+                "{settings}: expected {expected:?} in {message}"
+            );
+        }
+    }
 }

@@ -188,3 +188,89 @@ async fn bad_arguments_exit_2_before_any_read() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+/// `apply` with `split_at: traffic` on a hot one-shard stream: the pass
+/// samples the shard's records and splits between the two neighbouring
+/// keys that share its load most evenly, not at the midpoint.
+#[tokio::test]
+async fn apply_with_split_at_traffic_splits_between_the_median_neighbours() {
+    if !emulators::running("apply_with_split_at_traffic_splits_between_the_median_neighbours") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("traffic");
+    create_stream(&k, &name, 1, false).await;
+    let shard = open_shards(&k, &name).await.remove(0);
+    emulators::put_load(&name, &shard.id, 40, 0.95, 0.0).await;
+    let mix: Vec<(String, usize)> = skewed_mix().into_iter().take(1000).collect();
+    put_records(&k, &name, &mix).await;
+    // The boundary an independent count puts the split at: between the
+    // neighbouring hash keys whose cumulative bytes come nearest half.
+    let mut by_hash = std::collections::BTreeMap::<HashKey, u64>::new();
+    for (key, size) in &mix {
+        *by_hash.entry(HashKey::of_partition_key(key)).or_default() += (size + key.len()) as u64;
+    }
+    let total: u64 = by_hash.values().sum();
+    let hashes: Vec<(HashKey, u64)> = by_hash.into_iter().collect();
+    let (mut below, mut best) = (0u64, (u64::MAX, 0usize));
+    for (j, (_, w)) in hashes.iter().enumerate().take(hashes.len() - 1) {
+        below += w;
+        let d = (2 * below).abs_diff(total);
+        if d < best.0 {
+            best = (d, j);
+        }
+    }
+    let (low, high) = (hashes[best.1].0, hashes[best.1 + 1].0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!("version: 1\nstreams:\n  - name: {name}\n    scale_up:\n      split_at: traffic\n      sample: {{ duration: 3s }}\n    scale_down: {{ window: 30m }}\n"),
+    )
+    .unwrap();
+    let out = bin()
+        .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            emulators::cloudwatch_endpoint(),
+        )
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .timeout(Duration::from_secs(120))
+        .args([
+            "apply",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--yes",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = open_shards(&k, &name).await;
+    assert_eq!(after.len(), 2, "{stdout}");
+    let key = after[1].range.start();
+    assert!(
+        low < key && key < high,
+        "{key} not between {low} and {high}"
+    );
+    assert_ne!(Some(key), shard.range.midpoint());
+    assert!(stdout.contains("\"at\": \"traffic\""), "{stdout}");
+    assert!(
+        stdout.contains("split at the traffic-weighted median of 1000 sampled records"),
+        "{stdout}"
+    );
+}
