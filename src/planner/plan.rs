@@ -308,6 +308,9 @@ pub enum Trigger {
     Cold,
     /// The seasonal forecast crosses the threshold within `forecast.lead`.
     Forecast,
+    /// A sampled hot key shares its shard with other keys: the split sets
+    /// it apart, so they stop being throttled with it.
+    HotKey,
 }
 
 impl fmt::Display for Trigger {
@@ -319,6 +322,7 @@ impl fmt::Display for Trigger {
             Trigger::MaxShards => "max_shards",
             Trigger::Cold => "cold",
             Trigger::Forecast => "forecast",
+            Trigger::HotKey => "hot_key",
         })
     }
 }

@@ -64,6 +64,19 @@ impl Planner<'_> {
                 self.policy.min_shards
             ),
             (Trigger::Forecast, true) => describe_forecast(&self.pre_split_facts(piece.origin)),
+            (Trigger::HotKey, _) => match self.hot_key(piece.origin) {
+                Some(Verdict::HotKey {
+                    key,
+                    share,
+                    shards_worth,
+                    ..
+                }) => format!(
+                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. To fix the key itself, spread it (a random suffix on the partition key) or route its records with ExplicitHashKey",
+                    share * 100.0,
+                    (1.0 - share) * 100.0
+                ),
+                _ => "a hot key shares this shard with other keys: setting it apart".into(),
+            },
             (_, true) => format!(
                 "{}; estimated demand {:.2}x the threshold",
                 describe_heat(&self.facts(piece.origin)),
@@ -90,10 +103,16 @@ impl Planner<'_> {
                 format!("{reason}; split at the midpoint: no sample of this shard this pass")
             }
         };
-        // The children share the pressure as the sample shares the load.
+        // The children share the pressure as the sample shares the load;
+        // a hot key's split is not taken further in this plan.
         let lower = match &split_point {
             Some(SplitPointUsed::Traffic { lower_share, .. }) => *lower_share,
             _ => 0.5,
+        };
+        let pressure = if trigger == Trigger::HotKey {
+            0.0
+        } else {
+            piece.pressure
         };
         self.actions.push(Action::Split(Split {
             shard_id: piece.is_open_shard.then(|| origin.id.clone()),
@@ -113,7 +132,7 @@ impl Planner<'_> {
             self.decided[piece.origin] = Some(Verdict::Split { trigger, splits: 0 });
         }
         let child = |range, share: f64| Piece {
-            pressure: piece.pressure * share,
+            pressure: pressure * share,
             range,
             origin: piece.origin,
             is_open_shard: false,
@@ -126,6 +145,9 @@ impl Planner<'_> {
     /// between the sampled keys that halve its load (the midpoint, and why,
     /// when the sample cannot place it). `None` when the range is too small.
     fn split_key(&self, piece: &Piece) -> Option<(HashKey, Option<SplitPointUsed>)> {
+        if piece.trigger == Trigger::HotKey {
+            return self.isolate[piece.origin].map(|key| (key, None));
+        }
         let mid = piece.range.midpoint()?;
         if self.policy.scale_up.split_at != SplitAt::Traffic || piece.trigger == Trigger::MinShards
         {
@@ -158,6 +180,39 @@ impl Planner<'_> {
                 }),
             ),
         })
+    }
+
+    /// Where to split open shard `i` to set its hot key apart from the
+    /// other sampled keys: at the key's edge with more of their load on the
+    /// far side (the key's hash starts the upper child, or ends, with the
+    /// next hash key, the lower one). `None` when the others carry under 5%
+    /// of the sample (the key is apart already) or the range is too narrow.
+    fn isolating_key(&self, i: usize) -> Option<HashKey> {
+        let sample = self.samples[i]?;
+        let key = sample.keys.first()?;
+        let h = key.hash_key;
+        let (mut below, mut above) = (0.0, 0.0);
+        for k in sample.keys.iter().filter(|k| k.hash_key != h) {
+            if k.hash_key < h {
+                below += sample.share(k);
+            } else {
+                above += sample.share(k);
+            }
+        }
+        if below + above < 0.05 {
+            return None;
+        }
+        let range = self.open[i].range;
+        let at_key = (range.check_split_key(h).is_ok() && below > 0.0).then_some(h);
+        let after_key =
+            h.0.checked_add(2)
+                .map(HashKey)
+                .filter(|&k| range.check_split_key(k).is_ok() && above > 0.0);
+        if below >= above {
+            at_key.or(after_key)
+        } else {
+            after_key.or(at_key)
+        }
     }
 
     /// The hot key of open shard `i`, when its sample shows one no split
@@ -257,7 +312,21 @@ impl Planner<'_> {
                 None => self.dominated_by_few_keys(i),
             };
             if let Some(verdict) = few_keys {
-                self.decide(i, verdict);
+                // A hot key no split spreads is set apart from the other
+                // keys of its shard, once, so they stop being throttled
+                // with it; then the shard is left alone.
+                if let Some(key) = self.isolating_key(i) {
+                    self.isolate[i] = Some(key);
+                    queue.push(Piece {
+                        pressure,
+                        range: self.open[i].range,
+                        origin: i,
+                        is_open_shard: true,
+                        trigger: Trigger::HotKey,
+                    });
+                } else {
+                    self.decide(i, verdict);
+                }
                 continue;
             }
             queue.push(Piece {

@@ -1393,9 +1393,11 @@ fn one_key_is_a_hot_key_not_a_split() {
 }
 
 #[test]
-fn a_key_over_the_hot_key_share_is_a_hot_key_even_among_others() {
+fn a_hot_key_among_others_is_set_apart_once_then_left_alone() {
     let mut keys = ["x", "y", "z"];
     keys.sort_by_key(|k| HashKey::of_partition_key(k));
+    let hot = HashKey::of_partition_key(keys[0]);
+    // The hot key is the lowest of the three: the other 15% lie above it.
     let obs = StreamBuilder::new("s", 1)
         .constant(0, 0.95)
         .sample(
@@ -1408,11 +1410,35 @@ fn a_key_over_the_hot_key_share_is_a_hot_key_even_among_others() {
         )
         .build();
     let plan = run(&obs, &by_traffic());
-    assert_eq!(verdicts(&plan), ["hot_key"]);
+    assert_eq!(plan.splits().count(), 1, "one split, no deeper ones");
+    let split = plan.splits().next().unwrap();
+    assert_eq!(split.trigger, Trigger::HotKey);
+    // The key ends the lower child [0, hot + 1]; the others go above.
+    assert_eq!(split.new_starting_hash_key, HashKey(hot.0 + 2));
+    assert_contains(
+        &split.reason,
+        &format!(
+            "hot key \"{}\" carries 85% of this shard's sampled load",
+            keys[0]
+        ),
+    );
+    assert_contains(
+        &split.reason,
+        "sets it apart from the other keys of the shard (15% of the load)",
+    );
+    assert_contains(&split.reason, "ExplicitHashKey");
+    // Once apart (the others under 5% of its sample), the shard is left
+    // alone with the hot_key verdict.
+    let apart = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .sample(0, &[(keys[0], 980, 1000), (keys[1], 20, 1000)])
+        .build();
+    assert_eq!(verdicts(&run(&apart, &by_traffic())), ["hot_key"]);
+    // Under a higher hot_key_share, 85% is no hot key: a traffic split.
     let mut lenient = by_traffic();
     lenient.scale_up.hot_key_share = 0.9;
     let plan = run(&obs, &lenient);
-    assert_eq!(verdicts(&plan), ["split"], "85% is under a 0.9 share");
+    assert_eq!(plan.splits().next().unwrap().trigger, Trigger::Utilization);
 }
 
 #[test]

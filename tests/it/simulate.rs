@@ -854,13 +854,13 @@ fn splits_toward(outcome: &Outcome, key: &str) -> usize {
 /// One key at half of a 3 MiB/s stream, from the second hour to the end,
 /// is 1.5 shards' worth on its own.
 /// Split at the midpoint, the shard holding it is split again and again
-/// toward it; split at the traffic, the sample names it as a hot key and
-/// nothing is split toward it, for fewer shard-hours. The price, measured
-/// here: the keys that share the hot key's shard keep being throttled with
-/// it, so more records are throttled than when repeated splits leave the
-/// hot key a narrower range (the README gives both figures).
+/// toward it; split at the traffic, the sample names it as a hot key, one
+/// or two splits set it apart from its neighbours (who would otherwise be
+/// throttled with it), and nothing more: fewer shard-hours and new shards,
+/// and about the same throttling (measured: 55.6 shard-hours and 13.6%
+/// throttled at the midpoint, 37.9 and 14.6% at the traffic).
 #[test]
-fn with_split_at_traffic_a_key_over_a_shards_worth_is_not_split_toward() {
+fn with_split_at_traffic_a_key_over_a_shards_worth_is_set_apart_not_split_toward() {
     let trace = flat_trace(1);
     let yaml = "trace: flat.csv\npeak: 3MiB/s\nrecord_size: 1KiB\ninitial_shards: 4\nduration: 8h\nnoise: 0\nkeys: { model: uniform, seed: 3 }\nhot_keys:\n  - { key: \"user-42\", start: 2h, end: 8h, share: 0.5 }\n";
     let s = scenario(yaml);
@@ -874,17 +874,18 @@ fn with_split_at_traffic_a_key_over_a_shards_worth_is_not_split_toward() {
         "{:?}",
         by_midpoint.log
     );
-    assert_eq!(
-        splits_toward(&by_traffic, "user-42"),
-        0,
-        "{:?}",
-        by_traffic.log
-    );
+    // At most the two splits that set the key apart from its neighbours.
+    let apart = splits_toward(&by_traffic, "user-42");
+    assert!((1..=2).contains(&apart), "{:?}", by_traffic.log);
     assert!(by_traffic.summary.shard_hours < by_midpoint.summary.shard_hours);
     assert!(by_traffic.summary.new_shards < by_midpoint.summary.new_shards);
-    // Throttled either way: the key alone is over a shard's worth.
-    assert!(by_traffic.summary.throttled_fraction > 0.05);
-    assert!(by_midpoint.summary.throttled_fraction > 0.05);
+    // Throttled either way (the key alone is over a shard's worth), about
+    // as much.
+    let (t, m) = (
+        by_traffic.summary.throttled_fraction,
+        by_midpoint.summary.throttled_fraction,
+    );
+    assert!(m > 0.05 && t <= m * 1.1, "traffic {t} vs midpoint {m}");
     eprintln!(
         "midpoint: {:.1} shard-hours, {:.2}% throttled; traffic: {:.1}, {:.2}%",
         by_midpoint.summary.shard_hours,
