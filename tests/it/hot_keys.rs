@@ -274,3 +274,65 @@ async fn apply_with_split_at_traffic_splits_between_the_median_neighbours() {
         "{stdout}"
     );
 }
+
+/// `--hot` samples only the shards the planner calls hot now: shard 0's
+/// metrics are hot, shard 1's cold.
+#[tokio::test]
+async fn hot_samples_only_the_shards_the_planner_calls_hot() {
+    if !emulators::running("hot_samples_only_the_shards_the_planner_calls_hot") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("hot");
+    create_stream(&k, &name, 2, false).await;
+    let shards = open_shards(&k, &name).await;
+    emulators::put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
+    emulators::put_load(&name, &shards[1].id, 40, 0.1, 0.0).await;
+    put_records(&k, &name, &skewed_mix()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, format!("version: 1\nstreams:\n  - name: {name}\n")).unwrap();
+
+    let out = hot_keys(&endpoint)
+        .args([
+            "--stream",
+            &name,
+            "--hot",
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+        .args([
+            "--from",
+            "trim-horizon",
+            "--duration",
+            "1s",
+            "--rate",
+            "5",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Value = serde_json::from_str(&stdout).unwrap();
+    let sampled: Vec<&str> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shard_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sampled, [shards[0].id.as_str()]);
+    // Every record of that shard was read: its keys all hash into it.
+    for key in reports[0]["keys"].as_array().unwrap() {
+        let hash: HashKey = key["hash_key"].as_str().unwrap().parse().unwrap();
+        assert!(shards[0].range.contains(hash));
+        assert_eq!(key["shard_id"], shards[0].id.as_str());
+    }
+}
