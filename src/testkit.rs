@@ -333,6 +333,7 @@ impl StreamBuilder {
                     partition_key: key.to_owned(),
                     bytes,
                     arrival: None,
+                    hash_key: None,
                 })
             })
             .collect();
@@ -342,6 +343,7 @@ impl StreamBuilder {
                 &open[shard],
                 &records,
                 std::time::Duration::from_secs(10),
+                true,
                 10,
             ));
         self

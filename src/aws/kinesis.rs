@@ -364,6 +364,9 @@ impl RecordsRead for KinesisReader {
                 arrival: r
                     .approximate_arrival_timestamp()
                     .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                // GetRecords does not say whether the producer set an
+                // ExplicitHashKey: the partition key's MD5 is assumed.
+                hash_key: None,
             })
             .collect();
         Ok(RecordsPage {

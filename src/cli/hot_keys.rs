@@ -27,8 +27,11 @@ const CONCURRENCY: usize = 8;
 /// One key of a report, as JSON gives it.
 #[derive(Debug, Serialize)]
 struct KeyRow {
-    /// As producers sent it; JSON escapes control characters.
+    /// As producers sent it (JSON escapes only C0 control characters).
     key: String,
+    /// The key as the table prints it: quoted, with every control,
+    /// separator and text-reordering character escaped.
+    printable: String,
     records: u64,
     bytes: u64,
     /// Of the shard's sampled load (by `weight`).
@@ -62,6 +65,9 @@ struct SampleFacts {
     bytes: u64,
     get_records_calls: u32,
     weight: crate::observe::Weight,
+    /// Records whose partition key hashes outside the shard (written with
+    /// ExplicitHashKey), not counted in the shares.
+    outside_records: u64,
 }
 
 /// Parses `--from`: latest, trim-horizon, or an RFC 3339 time.
@@ -257,6 +263,7 @@ fn report(stream: &str, s: &ShardSample, open: &[Shard], top: usize) -> ShardRep
             bytes: s.bytes,
             get_records_calls: s.calls,
             weight: s.weight(),
+            outside_records: s.outside,
         },
         median_hash_key: s.median(),
         top_key_share: s.top_share(1),
@@ -267,6 +274,7 @@ fn report(stream: &str, s: &ShardSample, open: &[Shard], top: usize) -> ShardRep
             .take(top)
             .map(|k| KeyRow {
                 key: k.key.clone(),
+                printable: escape_key(&k.key),
                 records: k.records,
                 bytes: k.bytes,
                 share: s.share(k),
@@ -306,6 +314,12 @@ fn tables(reports: &[ShardReport]) -> String {
                 r.top_10_share * 100.0
             )),
             None => out.push_str("no records sampled\n"),
+        }
+        if s.outside_records > 0 {
+            out.push_str(&format!(
+                "{} records hash outside the shard (written with ExplicitHashKey) and are not counted\n",
+                s.outside_records
+            ));
         }
         if !r.keys.is_empty() {
             let mut table = super::render::table(&[

@@ -57,6 +57,10 @@ pub struct ShardSample {
     pub bytes: u64,
     /// Every key seen, the heaviest first (by [`ShardSample::weight`]).
     pub keys: Vec<KeyLoad>,
+    /// Records whose partition key hashes outside the shard: written with
+    /// an ExplicitHashKey. Not in `records`, `bytes` or `keys`.
+    #[serde(default)]
+    pub outside: u64,
     /// How many GetRecords calls it took.
     pub calls: u32,
 }
@@ -67,6 +71,9 @@ pub struct SampledRecord {
     pub partition_key: String,
     pub bytes: u64,
     pub arrival: Option<DateTime<Utc>>,
+    /// Where the record was routed, when known otherwise than by its
+    /// partition key's MD5 (the simulator's background traffic).
+    pub hash_key: Option<HashKey>,
 }
 
 /// Where a sample says to split its shard.
@@ -82,17 +89,32 @@ pub enum SplitPoint {
 }
 
 impl ShardSample {
-    /// Builds the sample of `shard` from its `records`, read over `read_for`.
+    /// Builds the sample of `shard` from its `records`. The seconds they
+    /// cover are their arrival span (plus one mean gap); `read_for`, the
+    /// read's length, counts instead when arrivals are missing, or when
+    /// the reader caught up with the shard (`caught_up`: the read then
+    /// saw all the shard took while it lasted). Records whose hash key
+    /// lies outside the shard (producers that set ExplicitHashKey) are not
+    /// counted as keys, only in `outside`.
     pub fn from_records(
         shard: &Shard,
         records: &[SampledRecord],
         read_for: Duration,
+        caught_up: bool,
         calls: u32,
     ) -> ShardSample {
-        let mut by_key: FxHashMap<&str, (u64, u64)> = FxHashMap::default();
+        let mut by_key: FxHashMap<(&str, HashKey), (u64, u64)> = FxHashMap::default();
         let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+        let mut outside = 0u64;
         for r in records {
-            let e = by_key.entry(r.partition_key.as_str()).or_default();
+            let hash = r
+                .hash_key
+                .unwrap_or_else(|| HashKey::of_partition_key(&r.partition_key));
+            if !shard.range.contains(hash) {
+                outside += 1;
+                continue;
+            }
+            let e = by_key.entry((r.partition_key.as_str(), hash)).or_default();
             e.0 += 1;
             e.1 += r.bytes;
             if let Some(t) = r.arrival {
@@ -100,27 +122,32 @@ impl ShardSample {
                 last = Some(last.map_or(t, |l| l.max(t)));
             }
         }
-        let arrival_span = match (first, last) {
-            (Some(f), Some(l)) => (l - f).num_milliseconds() as f64 / 1000.0,
-            _ => 0.0,
+        let inside: u64 = by_key.values().map(|v| v.0).sum();
+        let read_for = read_for.as_secs_f64();
+        let seconds = match (first, last) {
+            (Some(f), Some(l)) if !caught_up && inside > 1 => {
+                let span = (l - f).num_milliseconds() as f64 / 1000.0;
+                span + span / (inside - 1) as f64
+            }
+            _ => read_for,
         };
-        let seconds = arrival_span.max(read_for.as_secs_f64()).max(1.0);
         let mut sample = ShardSample {
             shard_id: shard.id.clone(),
             starting_hash_key: shard.range.start(),
             ending_hash_key: shard.range.end(),
-            seconds,
-            records: records.len() as u64,
-            bytes: records.iter().map(|r| r.bytes).sum(),
+            seconds: seconds.max(1.0),
+            records: inside,
+            bytes: by_key.values().map(|v| v.1).sum(),
             keys: by_key
                 .into_iter()
-                .map(|(key, (records, bytes))| KeyLoad {
+                .map(|((key, hash_key), (records, bytes))| KeyLoad {
                     key: key.to_owned(),
-                    hash_key: HashKey::of_partition_key(key),
+                    hash_key,
                     records,
                     bytes,
                 })
                 .collect(),
+            outside,
             calls,
         };
         let weight = sample.weight();
@@ -132,6 +159,13 @@ impl ShardSample {
                 .then_with(|| a.key.cmp(&b.key))
         });
         sample
+    }
+
+    /// Whether the sample says where the shard's load lies: most of its
+    /// records hash into the shard. When producers route by
+    /// ExplicitHashKey, partition keys say nothing about position.
+    pub fn placed_by_keys(&self) -> bool {
+        self.outside <= self.records
     }
 
     /// The part of the sample whose keys fall in `range` (a part of the
@@ -151,6 +185,7 @@ impl ShardSample {
             records: keys.iter().map(|k| k.records).sum(),
             bytes: keys.iter().map(|k| k.bytes).sum(),
             keys,
+            outside: 0,
             calls: self.calls,
         }
     }
@@ -226,6 +261,14 @@ impl ShardSample {
         keys
     }
 
+    /// The share of the sampled load on hash keys below `key`.
+    pub fn share_below(&self, key: HashKey) -> f64 {
+        self.keys
+            .iter()
+            .filter(|k| k.hash_key < key)
+            .fold(0.0, |sum, k| sum + self.share(k))
+    }
+
     /// The traffic-weighted median hash key: the first key, in hash-key
     /// order, at or past which half of the sampled load lies.
     pub fn median(&self) -> Option<HashKey> {
@@ -297,8 +340,9 @@ impl Weight {
     }
 }
 
-/// A partition key made safe to print: control characters, and the
-/// invisible characters that reorder text (bidirectional overrides), are
+/// A partition key made safe to print: control characters (C0, DEL, C1),
+/// line and paragraph separators, and the invisible characters that
+/// reorder text (direction marks, embeddings, overrides, isolates), are
 /// escaped; quotes and backslashes too, so the result reads as a quoted
 /// string. Everything else, any script, is kept. Keys come from producers:
 /// a key must never move a terminal's cursor or recolour its text.
@@ -306,7 +350,10 @@ pub fn escape_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 2);
     out.push('"');
     for c in key.chars() {
-        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        let reorders = matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        );
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -370,40 +417,58 @@ pub async fn sample_shard<R: RecordsRead>(
     let deadline = started + budget.duration;
     let spacing = Duration::from_secs_f64(1.0 / budget.calls_per_second.clamp(0.01, 5.0));
     let mut iterator = Some(read.shard_iterator(stream, &shard.id, at).await?);
-    let mut records = Vec::new();
-    let mut calls = 0u32;
+    let mut records: Vec<SampledRecord> = Vec::new();
+    let (mut calls, mut bytes_read) = (0u32, 0u64);
+    let mut caught_up = false;
     let mut next_call = started;
     while let Some(it) = iterator.take() {
-        let now = Instant::now();
-        if now >= deadline || records.len() as u64 >= budget.max_records {
-            iterator = Some(it);
+        if Instant::now() >= deadline || records.len() as u64 >= budget.max_records {
             break;
         }
-        if next_call > now {
+        if next_call > Instant::now() {
             tokio::time::sleep_until(next_call.min(deadline)).await;
             if Instant::now() >= deadline {
                 break;
             }
         }
+        // Ask for about what one spacing's bytes allow, by the mean record
+        // size seen so far (a small first call): a page of GetRecords may
+        // hold up to 10 MiB, and a large one is paid for by waiting.
+        let per_call = match records.len() {
+            0 => FIRST_CALL_RECORDS,
+            n => {
+                let mean = (bytes_read as f64 / n as f64).max(1.0);
+                (budget.bytes_per_second * spacing.as_secs_f64() / mean) as u64
+            }
+        };
         let left = budget.max_records - records.len() as u64;
-        let limit = left.min(MAX_RECORDS_PER_CALL) as u32;
+        let limit = per_call.clamp(1, MAX_RECORDS_PER_CALL).min(left) as u32;
         let called = Instant::now();
         let page = read.get_records(&it, limit).await?;
         calls += 1;
         let bytes: u64 = page.records.iter().map(|r| r.bytes).sum();
+        bytes_read += bytes;
         let pause = spacing.max(Duration::from_secs_f64(
             bytes as f64 / budget.bytes_per_second.max(1.0),
         ));
         next_call = called + pause;
+        caught_up = page.millis_behind_latest == Some(0);
         records.extend(page.records);
         iterator = page.next;
         progress((started.elapsed().as_secs_f64() / budget.duration.as_secs_f64()).min(1.0));
     }
     progress(1.0);
-    let read_for = started.elapsed();
-    let _ = iterator;
-    Ok(ShardSample::from_records(shard, &records, read_for, calls))
+    Ok(ShardSample::from_records(
+        shard,
+        &records,
+        started.elapsed(),
+        caught_up,
+        calls,
+    ))
 }
+
+/// Records asked for by a sample's first call, before any size is known.
+const FIRST_CALL_RECORDS: u64 = 100;
 
 #[cfg(test)]
 mod tests {
@@ -426,6 +491,7 @@ mod tests {
                     partition_key: key.to_owned(),
                     bytes,
                     arrival: None,
+                    hash_key: None,
                 })
             })
             .collect()
@@ -436,6 +502,7 @@ mod tests {
             &shard(HashKeyRange::FULL),
             &records(mix),
             Duration::from_secs(10),
+            true,
             1,
         )
     }
@@ -514,7 +581,24 @@ mod tests {
     }
 
     #[test]
+    fn records_routed_by_explicit_hash_key_are_counted_apart() {
+        let lower = HashKeyRange::new(HashKey(0), HashKey(u128::MAX / 2)).unwrap();
+        let mut recs = records(&[("a", 10, 100)]); // "a" hashes into the lower half
+        recs.extend((0..30).map(|i| SampledRecord {
+            partition_key: format!("x{i}"),
+            bytes: 100,
+            arrival: None,
+            hash_key: Some(HashKey(u128::MAX - i)),
+        }));
+        let s = ShardSample::from_records(&shard(lower), &recs, Duration::from_secs(10), true, 1);
+        assert_eq!((s.records, s.outside), (10, 30));
+        assert_eq!(s.keys.len(), 1);
+        assert!(!s.placed_by_keys());
+    }
+
+    #[test]
     fn hostile_keys_print_escaped() {
+        assert_eq!(escape_key("a\u{61c}b\u{2028}"), "\"a\\u{61c}b\\u{2028}\"");
         assert_eq!(escape_key("a\nb"), "\"a\\nb\"");
         assert_eq!(escape_key("\u{1b}[31mred"), "\"\\u{1b}[31mred\"");
         assert_eq!(escape_key("x\u{202e}y"), "\"x\\u{202e}y\"");

@@ -291,6 +291,14 @@ async fn plan_observed<R: KinesisRead>(
         observed = observe::with_creation_time(read, observed, &target.stream, memory).await?;
         plan = planner::plan(&observed.observation, &target.policy, now);
     }
+    // With `split_at: traffic`, the shards the plan would split are
+    // sampled, and planned again on their keys.
+    let to_sample = shards_to_sample(&plan, &observed.observation, &target.policy);
+    if !to_sample.is_empty() {
+        observed.observation.samples =
+            sample_shards(read, &target.stream, &to_sample, &target.policy, now).await;
+        plan = planner::plan(&observed.observation, &target.policy, now);
+    }
     // Acting on cooldowns remembered is acting on what may have changed:
     // before any action, the tags are read.
     if !plan.actions.is_empty() {
@@ -300,14 +308,6 @@ async fn plan_observed<R: KinesisRead>(
         if !was_read || observed.observation.history != before {
             plan = planner::plan(&observed.observation, &target.policy, now);
         }
-    }
-    // With `split_at: traffic`, the shards the plan splits are sampled,
-    // and planned again on their keys.
-    let to_sample = shards_to_sample(&plan, &observed.observation, &target.policy);
-    if !to_sample.is_empty() {
-        observed.observation.samples =
-            sample_shards(read, &target.stream, &to_sample, &target.policy, now).await;
-        plan = planner::plan(&observed.observation, &target.policy, now);
     }
     Ok(Planned {
         target: target.clone(),
@@ -323,17 +323,25 @@ fn shards_to_sample(plan: &planner::Plan, obs: &Observation, policy: &StreamPoli
     if policy.scale_up.split_at != crate::policy::SplitAt::Traffic || !obs.samples.is_empty() {
         return Vec::new();
     }
-    let mut ids: Vec<&ShardId> = plan
+    let split: Vec<&ShardId> = plan
         .splits()
         .filter(|s| s.trigger != planner::Trigger::MinShards)
         .filter_map(|s| s.shard_id.as_ref())
         .collect();
-    ids.extend(
-        plan.verdicts
-            .iter()
-            .filter(|v| matches!(v.verdict, planner::Verdict::HotKeys { .. }))
-            .map(|v| &v.shard_id),
-    );
+    let mut candidates: Vec<&planner::ShardVerdict> = plan
+        .verdicts
+        .iter()
+        .filter(|v| {
+            split.contains(&&v.shard_id) || matches!(v.verdict, planner::Verdict::HotKeys { .. })
+        })
+        .collect();
+    // Hottest first: the estimated demand over the threshold.
+    candidates.sort_by(|a, b| {
+        b.facts
+            .estimated_demand
+            .total_cmp(&a.facts.estimated_demand)
+    });
+    let mut ids: Vec<&ShardId> = candidates.iter().map(|v| &v.shard_id).collect();
     ids.truncate(policy.scale_up.sample.max_shards as usize);
     ids.iter()
         .filter_map(|id| obs.shards.iter().find(|s| s.open && &s.id == *id).cloned())

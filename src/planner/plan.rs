@@ -251,6 +251,13 @@ pub enum SplitPointUsed {
     MidpointSampleTooSmall { records: u64, needed: u64 },
     /// The midpoint: no sample of this shard was taken this pass.
     MidpointNoSample,
+    /// The midpoint: the `records` sampled in this part of the range are
+    /// all on one hash key.
+    MidpointOneKey { records: u64 },
+    /// The midpoint: most sampled records (`outside` of them) hash outside
+    /// the shard: producers route with ExplicitHashKey, so partition keys
+    /// do not say where the load lies.
+    MidpointExplicitHashKeys { outside: u64, records: u64 },
 }
 
 impl Split {

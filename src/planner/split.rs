@@ -102,13 +102,21 @@ impl Planner<'_> {
             Some(SplitPointUsed::MidpointNoSample) => {
                 format!("{reason}; split at the midpoint: no sample of this shard this pass")
             }
+            Some(SplitPointUsed::MidpointOneKey { records }) => format!(
+                "{reason}; split at the midpoint: the {records} records sampled in this range are all on one hash key"
+            ),
+            Some(SplitPointUsed::MidpointExplicitHashKeys { outside, records }) => format!(
+                "{reason}; split at the midpoint: {outside} of the {} sampled records hash outside this shard (producers set ExplicitHashKey), so partition keys do not say where its load lies",
+                outside + records
+            ),
         };
-        // The children share the pressure as the sample shares the load;
-        // a hot key's split is not taken further in this plan.
-        let lower = match &split_point {
-            Some(SplitPointUsed::Traffic { lower_share, .. }) => *lower_share,
-            _ => 0.5,
-        };
+        // The children share the pressure as the sample shares the load
+        // (half each without one); a hot key's split is not taken further
+        // in this plan.
+        let lower = self.samples[piece.origin]
+            .map(|s| s.within(piece.range))
+            .filter(|s| s.records > 0 && s.placed_by_keys())
+            .map_or(0.5, |s| s.share_below(mid));
         let pressure = if trigger == Trigger::HotKey {
             0.0
         } else {
@@ -136,7 +144,10 @@ impl Planner<'_> {
             range,
             origin: piece.origin,
             is_open_shard: false,
-            trigger,
+            trigger: match trigger {
+                Trigger::HotKey => Trigger::Utilization,
+                t => t,
+            },
         };
         Some([child(low, lower), child(high, 1.0 - lower)])
     }
@@ -156,6 +167,13 @@ impl Planner<'_> {
         let Some(sample) = self.samples[piece.origin] else {
             return Some((mid, Some(SplitPointUsed::MidpointNoSample)));
         };
+        if !sample.placed_by_keys() {
+            let (outside, records) = (sample.outside, sample.records);
+            return Some((
+                mid,
+                Some(SplitPointUsed::MidpointExplicitHashKeys { outside, records }),
+            ));
+        }
         let part = sample.within(piece.range);
         let needed = self.policy.scale_up.sample.min_records;
         Some(match part.split_point(needed) {
@@ -174,9 +192,8 @@ impl Planner<'_> {
             // range the estimate says is over the threshold.
             SplitPoint::OneKey => (
                 mid,
-                Some(SplitPointUsed::MidpointSampleTooSmall {
+                Some(SplitPointUsed::MidpointOneKey {
                     records: part.records,
-                    needed,
                 }),
             ),
         })
@@ -221,6 +238,10 @@ impl Planner<'_> {
     fn hot_key(&self, i: usize) -> Option<Verdict> {
         let sample = self.samples[i]?;
         let needed = self.policy.scale_up.sample.min_records;
+        // Too few records, or keys that do not place the load, name no key.
+        if sample.records < needed.max(1) || !sample.placed_by_keys() {
+            return None;
+        }
         let one_key = sample.split_point(needed) == SplitPoint::OneKey;
         let key = match sample.dominant(self.policy.scale_up.hot_key_share) {
             Some(key) => key,

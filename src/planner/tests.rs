@@ -1369,7 +1369,8 @@ fn one_key_is_a_hot_key_not_a_split() {
     let obs = StreamBuilder::new("s", 2)
         .constant(0, 0.95)
         .constant(1, 0.2)
-        .sample(0, &[("user-\u{1b}[1m42\n", 900, 1000)])
+        // The key hashes into the lower half: shard 0.
+        .sample(0, &[("user-\u{1b}[1m43\n", 900, 1000)])
         .build();
     let plan = run(&obs, &by_traffic());
     assert_eq!(plan.splits().count(), 0);
@@ -1378,12 +1379,12 @@ fn one_key_is_a_hot_key_not_a_split() {
     let Verdict::HotKey { key, share, .. } = &v.verdict else {
         unreachable!()
     };
-    assert_eq!(key, "\"user-\\u{1b}[1m42\\n\"");
+    assert_eq!(key, "\"user-\\u{1b}[1m43\\n\"");
     assert_eq!(*share, 1.0);
     let reason = v.reason();
     assert_contains(
         &reason,
-        "partition key \"user-\\u{1b}[1m42\\n\" carrying 100% of its load",
+        "partition key \"user-\\u{1b}[1m43\\n\" carrying 100% of its load",
     );
     assert_contains(
         &reason,
@@ -1473,5 +1474,52 @@ fn a_small_or_missing_sample_splits_at_the_midpoint_and_says_why() {
     assert_contains(
         &splits[1].reason,
         "split at the midpoint: no sample of this shard this pass",
+    );
+}
+
+#[test]
+fn a_tiny_sample_names_no_hot_key_and_splits_at_the_midpoint() {
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .sample(0, &[("only", 3, 100_000)])
+        .build();
+    let plan = run(&obs, &by_traffic());
+    let split = plan.splits().next().expect("a split, not hot_key");
+    assert_eq!(
+        Some(split.new_starting_hash_key),
+        HashKeyRange::FULL.midpoint()
+    );
+    assert_eq!(
+        split.split_point,
+        Some(SplitPointUsed::MidpointSampleTooSmall {
+            records: 3,
+            needed: 100
+        })
+    );
+}
+
+#[test]
+fn a_deeper_part_with_no_sampled_load_is_not_split_further() {
+    // Throttling says 3.5x the threshold; all the sampled load sits on two
+    // keys in the lower half: the upper half is not split again.
+    let mut keys = ["a", "c"];
+    keys.sort_by_key(|k| HashKey::of_partition_key(k));
+    let obs = StreamBuilder::new("s", 1)
+        .records(0, 1.0, 0.0)
+        .throttled(0, 150_000.0, 5)
+        .sample(0, &[(keys[0], 500, 1000), (keys[1], 500, 1000)])
+        .build();
+    let plan = run(&obs, &by_traffic());
+    let upper = HashKeyRange::FULL.split_at(plan.splits().next().unwrap().new_starting_hash_key);
+    let (low, high) = upper.unwrap();
+    assert!(
+        plan.splits().any(|s| s.range() == low),
+        "the loaded lower half is split again: {:#?}",
+        plan.actions
+    );
+    assert!(
+        plan.splits().all(|s| s.range() != high),
+        "{:#?}",
+        plan.actions
     );
 }

@@ -361,14 +361,16 @@ impl Traffic {
     /// The partition keys of `n` records written to `range` in `minute`,
     /// drawn from the key model: each hot key and Zipf key by its share,
     /// and the rest (uniform or measured traffic) as fresh keys that hash
-    /// into the range. What a sample of the shard's records would show.
+    /// into the range (or, in a range too narrow to find one soon, a fresh
+    /// key with a hash key in the range, as ExplicitHashKey would give).
+    /// What a sample of the shard's records would show.
     pub fn draw_keys(
         &self,
         range: HashKeyRange,
         minute: usize,
         n: usize,
         rng: &mut fastrand::Rng,
-    ) -> Vec<String> {
+    ) -> Vec<(String, Option<HashKey>)> {
         let active: Vec<&Hot> = self
             .hot
             .iter()
@@ -415,7 +417,7 @@ impl Traffic {
                     })
                     .unwrap_or(&parts[parts.len() - 1]);
                 match part.1 {
-                    Some(key) => key.to_owned(),
+                    Some(key) => (key.to_owned(), None),
                     None => fresh_key(range, rng),
                 }
             })
@@ -433,15 +435,22 @@ impl Traffic {
     }
 }
 
-/// A random partition key that hashes into `range` (drawn until one does:
-/// about 1 / its share of the key space tries).
-fn fresh_key(range: HashKeyRange, rng: &mut fastrand::Rng) -> String {
-    loop {
+/// Tries at finding a random partition key that hashes into a range.
+const FRESH_KEY_TRIES: usize = 256;
+
+/// A random partition key that hashes into `range`, drawn until one does
+/// (about 1 / its share of the key space tries); in a range narrower than
+/// about 1/256 of the key space, a random key with a random hash key in
+/// the range instead.
+fn fresh_key(range: HashKeyRange, rng: &mut fastrand::Rng) -> (String, Option<HashKey>) {
+    for _ in 0..FRESH_KEY_TRIES {
         let key = format!("k-{:016x}", rng.u64(..));
         if range.contains(HashKey::of_partition_key(&key)) {
-            return key;
+            return (key, None);
         }
     }
+    let hash = HashKey(rng.u128(range.start().0..=range.end().0));
+    (format!("k-{:032x}", hash.0), Some(hash))
 }
 
 #[cfg(test)]

@@ -478,8 +478,14 @@ impl<C: Clock + Clone> RecordsRead for SimWorld<C> {
             .ok_or_else(bad)?;
         let now = self.clock.now();
         let minute = ((at - self.start).num_seconds().max(0) / 60) as usize;
+        // What the shard accepted: its share of the minute's traffic, up
+        // to its write limits (a read returns accepted records only).
         let per_second = if minute < self.traffic.minutes() {
-            self.traffic.offered(range, minute).records / 60.0
+            let offered = self.traffic.offered(range, minute).records / 60.0;
+            let size = self.traffic.record_size().max(1.0);
+            offered
+                .min(crate::model::WRITE_RECORDS_PER_SECOND)
+                .min(crate::model::WRITE_BYTES_PER_SECOND / size)
         } else {
             0.0
         };
@@ -496,15 +502,21 @@ impl<C: Clock + Clone> RecordsRead for SimWorld<C> {
         };
         let mut rng = fastrand::Rng::with_seed(draw_seed(shard, at.timestamp_millis()));
         let size = self.traffic.record_size() as u64;
+        // Arrivals spread evenly over the span the page covers.
+        let step = took.num_milliseconds().max(0) / (n.max(1) as i64);
         let records = self
             .traffic
             .draw_keys(range, minute, n, &mut rng)
             .into_iter()
-            .map(|partition_key| crate::observe::SampledRecord {
-                bytes: size + partition_key.len() as u64,
-                partition_key,
-                arrival: Some(at),
-            })
+            .enumerate()
+            .map(
+                |(i, (partition_key, hash_key))| crate::observe::SampledRecord {
+                    bytes: size + partition_key.len() as u64,
+                    partition_key,
+                    arrival: Some(at + TimeDelta::milliseconds(step * i as i64)),
+                    hash_key,
+                },
+            )
             .collect();
         let next = at + took.max(TimeDelta::zero());
         Ok(RecordsPage {

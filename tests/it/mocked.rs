@@ -1305,8 +1305,11 @@ async fn a_stream_deleted_after_the_first_split_stops_with_what_was_done() {
 
 /// A shard whose every GetRecords answer holds `per_page` records of
 /// `bytes` under key "a", and a next iterator; each call's (virtual) time
-/// is kept.
-fn endless_shard(per_page: usize, bytes: usize) -> (Client, Rule, Arc<Mutex<Vec<Instant>>>) {
+/// and the records it asked for are kept.
+/// Each GetRecords call: when it came, and the records it asked for.
+type Calls = Arc<Mutex<Vec<(Instant, i32)>>>;
+
+fn endless_shard(per_page: usize, bytes: usize) -> (Client, Rule, Calls) {
     use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
     use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorOutput;
     let iterator = mock!(Client::get_shard_iterator).then_output(|| {
@@ -1317,8 +1320,10 @@ fn endless_shard(per_page: usize, bytes: usize) -> (Client, Rule, Arc<Mutex<Vec<
     let times = Arc::new(Mutex::new(Vec::new()));
     let seen = times.clone();
     let records = mock!(Client::get_records)
-        .match_requests(move |_| {
-            seen.lock().unwrap().push(Instant::now());
+        .match_requests(move |req| {
+            seen.lock()
+                .unwrap()
+                .push((Instant::now(), req.limit().unwrap_or(0)));
             true
         })
         .then_output(move || {
@@ -1376,9 +1381,17 @@ async fn the_sampler_never_exceeds_its_get_records_rate() {
     assert_eq!(sample.records, 100);
     let times = times.lock().unwrap();
     for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(500), "{times:?}");
+        assert!(
+            pair[1].0 - pair[0].0 >= Duration::from_millis(500),
+            "{times:?}"
+        );
     }
     assert!(started.elapsed() <= Duration::from_secs(10));
+    // It asks for 100 records first, then for what half a second of its
+    // 512 KiB a second holds at the records' size (1 KiB): 256.
+    let limits: Vec<i32> = times.iter().map(|t| t.1).collect();
+    assert_eq!(limits[0], 100);
+    assert!(limits[1..].iter().all(|&l| l == 256), "{limits:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1407,7 +1420,7 @@ async fn the_sampler_keeps_its_bytes_per_second_on_large_pages() {
     assert_eq!(rule.num_calls(), 5, "calls at 0, 2, 4, 6, 8 s");
     let times = times.lock().unwrap();
     for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_secs(2), "{times:?}");
+        assert!(pair[1].0 - pair[0].0 >= Duration::from_secs(2), "{times:?}");
     }
     // What was read, over the time it took to be allowed to read it.
     assert_eq!(sample.bytes, 5 * 16 * 64 * 1024);

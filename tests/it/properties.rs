@@ -1959,6 +1959,7 @@ proptest! {
                 partition_key: key.clone(),
                 bytes: *bytes,
                 arrival: None,
+                hash_key: None,
             }))
             .collect();
         let hashes: BTreeSet<HashKey> =
@@ -1976,7 +1977,7 @@ proptest! {
             adjacent_parent_shard_id: None,
             open: true,
         };
-        let sample = ShardSample::from_records(&shard, &records, Duration::from_secs(10), 1);
+        let sample = ShardSample::from_records(&shard, &records, Duration::from_secs(10), true, 1);
         let median = sample.median().unwrap();
         prop_assert!(hashes.contains(&median));
         match sample.split_point(1) {
