@@ -581,6 +581,16 @@ mod tests {
     }
 
     #[test]
+    fn a_sample_survives_a_snapshot_round_trip() {
+        let s = sample(&[("a", 4, 100), ("b\n", 2, 50)]);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains(r#""key":"b\n""#), "{text}");
+        let back: ShardSample = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.split_point(1), s.split_point(1));
+    }
+
+    #[test]
     fn records_routed_by_explicit_hash_key_are_counted_apart() {
         let lower = HashKeyRange::new(HashKey(0), HashKey(u128::MAX / 2)).unwrap();
         let mut recs = records(&[("a", 10, 100)]); // "a" hashes into the lower half
