@@ -1,7 +1,8 @@
 //! How fast the simulator replays traffic through the real controller: one
 //! simulated day of a 64-shard stream (diurnal taxi demand at a peak of 60
-//! MiB/s over Zipf keys) with the planner strategy. Target: at least one
-//! simulated day per wall-clock second.
+//! MiB/s over Zipf keys) with the planner strategy, against the same day
+//! through a static stream with no controller (the baseline, same run).
+//! Target: at least one simulated day per wall-clock second.
 //!
 //! Run with `cargo bench --bench simulate`.
 
@@ -60,6 +61,21 @@ duration: 1d
                 &oracles,
                 &policy,
                 Strategy::Planner,
+                &|_| {},
+            )
+        })
+    });
+    // The baseline, in the same run: the same day replayed through a
+    // static 64-shard stream, with no controller at all (the traffic, the
+    // simulated Kinesis and CloudWatch alone).
+    group.bench_function("1 day, 64 shards, static (baseline)", |b| {
+        b.iter(|| {
+            strategy::simulate(
+                &scenario,
+                &traffic,
+                &oracles,
+                &policy,
+                Strategy::Static(64),
                 &|_| {},
             )
         })
