@@ -336,3 +336,37 @@ async fn hot_samples_only_the_shards_the_planner_calls_hot() {
         assert_eq!(key["shard_id"], shards[0].id.as_str());
     }
 }
+
+/// An unknown shard is bad input (exit 2, naming the open shards); an
+/// unknown stream is the runtime failure every command reports (exit 1).
+#[tokio::test]
+async fn an_unknown_shard_or_stream_is_named() {
+    if !emulators::running("an_unknown_shard_or_stream_is_named") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("unknown");
+    create_stream(&k, &name, 1, false).await;
+    let out = hot_keys(&endpoint)
+        .args(["--stream", &name, "--shard", "shardId-000000000099"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--shard shardId-000000000099: stream {name} has no open shard with that id; its open shards are shardId-000000000000"
+        )),
+        "{stderr}"
+    );
+    let missing = unique("missing");
+    let out = hot_keys(&endpoint)
+        .args(["--stream", &missing])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("stream {missing}")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("not found"), "{stderr}");
+}
