@@ -194,8 +194,6 @@ struct Planner<'a> {
     /// Each open shard's sample of records, when the policy splits at the
     /// traffic and the pass took one.
     samples: Vec<Option<&'a crate::observe::ShardSample>>,
-    /// Where to split an open shard to set its hot key apart.
-    isolate: Vec<Option<crate::model::HashKey>>,
 }
 
 impl<'a> Planner<'a> {
@@ -257,7 +255,6 @@ impl<'a> Planner<'a> {
             quota_ceiling: obs
                 .shard_quota
                 .map(|q| (n as u32).saturating_add(q.headroom())),
-            isolate: vec![None; n],
             samples: open
                 .iter()
                 .map(|s| {

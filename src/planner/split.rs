@@ -55,7 +55,7 @@ impl Planner<'_> {
     /// Splits `piece` at its midpoint, returning its children, or `None`
     /// when the range is too small.
     pub(super) fn split(&mut self, piece: &Piece, trigger: Trigger) -> Option<[Piece; 2]> {
-        let (mid, split_point) = self.split_key(piece)?;
+        let (mid, split_point, lower) = self.split_key(piece)?;
         let (low, high) = piece.range.split_at(mid).ok()?;
         let origin = self.open[piece.origin];
         let reason = match (trigger, piece.is_open_shard) {
@@ -113,10 +113,6 @@ impl Planner<'_> {
         // The children share the pressure as the sample shares the load
         // (half each without one); a hot key's split is not taken further
         // in this plan.
-        let lower = self.samples[piece.origin]
-            .map(|s| s.within(piece.range))
-            .filter(|s| s.records > 0 && s.placed_by_keys())
-            .map_or(0.5, |s| s.share_below(mid));
         let pressure = if trigger == Trigger::HotKey {
             0.0
         } else {
@@ -154,48 +150,56 @@ impl Planner<'_> {
 
     /// Where to split `piece`: its midpoint, or, with `split_at: traffic`,
     /// between the sampled keys that halve its load (the midpoint, and why,
-    /// when the sample cannot place it). `None` when the range is too small.
-    fn split_key(&self, piece: &Piece) -> Option<(HashKey, Option<SplitPointUsed>)> {
+    /// when the sample cannot place it); and the share of the sampled load
+    /// below the key (half, without a sample). A hot key's split sets the
+    /// key apart. `None` when the range is too small.
+    fn split_key(&self, piece: &Piece) -> Option<(HashKey, Option<SplitPointUsed>, f64)> {
         if piece.trigger == Trigger::HotKey {
-            return self.isolate[piece.origin].map(|key| (key, None));
+            return self.isolating_key(piece.origin).map(|key| (key, None, 0.5));
         }
         let mid = piece.range.midpoint()?;
         if self.policy.scale_up.split_at != SplitAt::Traffic || piece.trigger == Trigger::MinShards
         {
-            return Some((mid, None));
+            return Some((mid, None, 0.5));
         }
         let Some(sample) = self.samples[piece.origin] else {
-            return Some((mid, Some(SplitPointUsed::MidpointNoSample)));
+            return Some((mid, Some(SplitPointUsed::MidpointNoSample), 0.5));
         };
         if !sample.placed_by_keys() {
             let (outside, records) = (sample.outside, sample.records);
-            return Some((
-                mid,
-                Some(SplitPointUsed::MidpointExplicitHashKeys { outside, records }),
-            ));
+            let used = SplitPointUsed::MidpointExplicitHashKeys { outside, records };
+            return Some((mid, Some(used), 0.5));
         }
         let part = sample.within(piece.range);
+        let below = |key| {
+            if part.records > 0 {
+                part.share_below(key)
+            } else {
+                0.5
+            }
+        };
         let needed = self.policy.scale_up.sample.min_records;
         Some(match part.split_point(needed) {
-            SplitPoint::Traffic { key, lower_share } => (
-                key,
-                Some(SplitPointUsed::Traffic {
-                    records: part.records,
+            SplitPoint::Traffic { key, lower_share } => {
+                let records = part.records;
+                let used = SplitPointUsed::Traffic {
+                    records,
                     lower_share,
-                }),
-            ),
-            SplitPoint::TooSmall { records, needed } => (
-                mid,
-                Some(SplitPointUsed::MidpointSampleTooSmall { records, needed }),
-            ),
+                };
+                (key, Some(used), lower_share)
+            }
+            SplitPoint::TooSmall { records, needed } => {
+                let used = SplitPointUsed::MidpointSampleTooSmall { records, needed };
+                (mid, Some(used), below(mid))
+            }
             // One key in a deeper part: the midpoint at least splits the
             // range the estimate says is over the threshold.
-            SplitPoint::OneKey => (
-                mid,
-                Some(SplitPointUsed::MidpointOneKey {
+            SplitPoint::OneKey => {
+                let used = SplitPointUsed::MidpointOneKey {
                     records: part.records,
-                }),
-            ),
+                };
+                (mid, Some(used), below(mid))
+            }
         })
     }
 
@@ -336,8 +340,7 @@ impl Planner<'_> {
                 // A hot key no split spreads is set apart from the other
                 // keys of its shard, once, so they stop being throttled
                 // with it; then the shard is left alone.
-                if let Some(key) = self.isolating_key(i) {
-                    self.isolate[i] = Some(key);
+                if self.isolating_key(i).is_some() {
                     queue.push(Piece {
                         pressure,
                         range: self.open[i].range,
