@@ -53,33 +53,17 @@ duration: 1d
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    group.bench_function("1 day, 64+ shards, planner", |b| {
-        b.iter(|| {
-            strategy::simulate(
-                &scenario,
-                &traffic,
-                &oracles,
-                &policy,
-                Strategy::Planner,
-                &|_| {},
-            )
-        })
-    });
     // The baseline, in the same run: the same day replayed through a
     // static 64-shard stream, with no controller at all (the traffic, the
     // simulated Kinesis and CloudWatch alone).
-    group.bench_function("1 day, 64 shards, static (baseline)", |b| {
-        b.iter(|| {
-            strategy::simulate(
-                &scenario,
-                &traffic,
-                &oracles,
-                &policy,
-                Strategy::Static(64),
-                &|_| {},
-            )
-        })
-    });
+    for (name, strategy) in [
+        ("1 day, 64+ shards, planner", Strategy::Planner),
+        ("1 day, 64 shards, static (baseline)", Strategy::Static(64)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| strategy::simulate(&scenario, &traffic, &oracles, &policy, strategy, &|_| {}))
+        });
+    }
     group.finish();
 }
 

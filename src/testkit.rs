@@ -36,6 +36,21 @@ pub fn policy() -> crate::policy::StreamPolicy {
     p
 }
 
+/// Sampled records: for each `(partition key, records, bytes per record)`,
+/// that many records, routed by the key's MD5, arrival unknown.
+pub fn records(mix: &[(&str, usize, u64)]) -> Vec<crate::observe::SampledRecord> {
+    mix.iter()
+        .flat_map(|&(key, n, bytes)| {
+            (0..n).map(move |_| crate::observe::SampledRecord {
+                partition_key: key.to_owned(),
+                bytes,
+                arrival: None,
+                hash_key: None,
+            })
+        })
+        .collect()
+}
+
 /// The AWS-style id of the shard numbered `n`.
 pub fn shard_id(n: usize) -> ShardId {
     ShardId(format!("shardId-{n:012}"))
@@ -326,22 +341,11 @@ impl StreamBuilder {
     /// each `(partition key, records, bytes per record)`, that many records.
     pub fn sample(mut self, shard: usize, mix: &[(&str, usize, u64)]) -> Self {
         let open: Vec<Shard> = self.obs.shards.iter().filter(|s| s.open).cloned().collect();
-        let records: Vec<crate::observe::SampledRecord> = mix
-            .iter()
-            .flat_map(|&(key, n, bytes)| {
-                (0..n).map(move |_| crate::observe::SampledRecord {
-                    partition_key: key.to_owned(),
-                    bytes,
-                    arrival: None,
-                    hash_key: None,
-                })
-            })
-            .collect();
         self.obs
             .samples
             .push(crate::observe::ShardSample::from_records(
                 &open[shard],
-                &records,
+                &records(mix),
                 std::time::Duration::from_secs(10),
                 true,
                 10,

@@ -473,6 +473,7 @@ const FIRST_CALL_RECORDS: u64 = 100;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::records;
 
     fn shard(range: HashKeyRange) -> Shard {
         Shard {
@@ -482,19 +483,6 @@ mod tests {
             adjacent_parent_shard_id: None,
             open: true,
         }
-    }
-
-    fn records(mix: &[(&str, usize, u64)]) -> Vec<SampledRecord> {
-        mix.iter()
-            .flat_map(|&(key, n, bytes)| {
-                (0..n).map(move |_| SampledRecord {
-                    partition_key: key.to_owned(),
-                    bytes,
-                    arrival: None,
-                    hash_key: None,
-                })
-            })
-            .collect()
     }
 
     fn sample(mix: &[(&str, usize, u64)]) -> ShardSample {

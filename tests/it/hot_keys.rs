@@ -2,8 +2,6 @@
 //! mix is written with PutRecords, and the report must name the heavy key,
 //! its share, its hash key and its shard, and print hostile keys escaped.
 
-use std::time::Duration;
-
 use assert_cmd::Command;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -11,25 +9,20 @@ use kinesis_autoscaler::model::HashKey;
 use serde_json::Value;
 
 use crate::emulators::{self, create_stream, kinesis, kinesis_endpoint, open_shards, unique};
+use crate::live::{Run, live, policy, run};
 use crate::support::bin;
 
+/// `hot-keys` against the emulators (with no policy from the environment).
 fn hot_keys(endpoint: &str) -> Command {
-    let mut cmd = bin();
-    cmd.env("AWS_ENDPOINT_URL_KINESIS", endpoint)
-        .env(
-            "AWS_ENDPOINT_URL_CLOUDWATCH",
-            emulators::cloudwatch_endpoint(),
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("KAS_POLICY")
-        .timeout(Duration::from_secs(60))
-        .arg("hot-keys");
+    let mut cmd = live(endpoint);
+    cmd.env_remove("KAS_POLICY").arg("hot-keys");
     cmd
+}
+
+/// Asserts a run exited 0, showing its output when not.
+#[track_caller]
+fn ok(run: &Run) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
 
 /// Writes `records` (partition key, payload size) with PutRecords, 500 a call.
@@ -94,20 +87,12 @@ async fn the_heavy_key_is_named_with_its_share_hash_key_and_shard() {
         .collect();
     let expected_share = 400.0 / in_home.len() as f64;
 
-    let out = hot_keys(&endpoint)
+    let out = run(hot_keys(&endpoint)
         .args(["--stream", &name, "--shard", home.id.as_str()])
         .args(["--from", "trim-horizon", "--duration", "3s", "--rate", "5"])
-        .args(["--top", "3", "--output", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Value = serde_json::from_str(&stdout).unwrap();
+        .args(["--top", "3", "--output", "json"]));
+    ok(&out);
+    let reports: Value = serde_json::from_str(&out.stdout).unwrap();
     let report = &reports[0];
     assert_eq!(reports.as_array().unwrap().len(), 1);
     assert_eq!(report["shard_id"], home.id.as_str());
@@ -134,20 +119,11 @@ async fn the_heavy_key_is_named_with_its_share_hash_key_and_shard() {
     );
 
     // The table, over both shards: hostile keys are escaped, never raw.
-    let out = hot_keys(&endpoint)
-        .args([
-            "--stream",
-            &name,
-            "--from",
-            "trim-horizon",
-            "--duration",
-            "2s",
-        ])
-        .args(["--rate", "5", "--top", "1000"])
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{table}");
+    let out = run(hot_keys(&endpoint)
+        .args(["--stream", &name, "--from", "trim-horizon"])
+        .args(["--duration", "2s", "--rate", "5", "--top", "1000"]));
+    ok(&out);
+    let table = &out.stdout;
     assert!(table.contains(r#""evil\n\u{1b}[31mred""#), "{table}");
     assert!(
         table.contains(&format!("\"{}\"", "é".repeat(128))),
@@ -181,11 +157,16 @@ async fn bad_arguments_exit_2_before_any_read() {
         ),
     ];
     for (args, message) in cases {
-        // An endpoint nothing listens on: any read would fail differently.
-        let out = hot_keys("http://127.0.0.1:9").args(args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        // Endpoints nothing listens on: any read would fail differently.
+        let out = run(bin()
+            .env("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:9")
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("KAS_POLICY")
+            .arg("hot-keys")
+            .args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
     }
 }
 
@@ -223,55 +204,35 @@ async fn apply_with_split_at_traffic_splits_between_the_median_neighbours() {
     }
     let (low, high) = (hashes[best.1].0, hashes[best.1 + 1].0);
 
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!("version: 1\nstreams:\n  - name: {name}\n    scale_up:\n      split_at: traffic\n      sample: {{ duration: 3s }}\n    scale_down: {{ window: 30m }}\n"),
-    )
-    .unwrap();
-    let out = bin()
-        .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
-        .env(
-            "AWS_ENDPOINT_URL_CLOUDWATCH",
-            emulators::cloudwatch_endpoint(),
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .timeout(Duration::from_secs(120))
-        .args([
-            "apply",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--yes",
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (_dir, traffic) = policy(
+        &[&name],
+        "scale_up: { split_at: traffic, sample: { duration: 3s } }\nscale_down: { window: 30m }",
     );
+    let out = run(live(&endpoint)
+        .args(["apply", "--policy", traffic.to_str().unwrap()])
+        .args(["--yes", "--output", "json"]));
+    ok(&out);
+    // The shard map: two children meeting halfway between the neighbours,
+    // rounded up (neither neighbour is on the boundary).
+    let gap = high.0 - low.0;
+    let key = HashKey(low.0 + gap / 2 + gap % 2);
+    let (lower, upper) = shard.range.split_at(key).unwrap();
     let after = open_shards(&k, &name).await;
-    assert_eq!(after.len(), 2, "{stdout}");
-    let key = after[1].range.start();
+    let ranges: Vec<_> = after.iter().map(|s| s.range).collect();
+    assert_eq!(ranges, [lower, upper], "{}", out.stdout);
     assert!(
-        low < key && key < high,
-        "{key} not between {low} and {high}"
+        after
+            .iter()
+            .all(|s| s.parent_shard_id.as_ref() == Some(&shard.id))
     );
+    assert!(low < key && key < high);
     assert_ne!(Some(key), shard.range.midpoint());
-    assert!(stdout.contains("\"at\": \"traffic\""), "{stdout}");
+    assert!(out.stdout.contains("\"at\": \"traffic\""), "{}", out.stdout);
     assert!(
-        stdout.contains("split at the traffic-weighted median of 1000 sampled records"),
-        "{stdout}"
+        out.stdout
+            .contains("split at the traffic-weighted median of 1000 sampled records"),
+        "{}",
+        out.stdout
     );
 }
 
@@ -290,38 +251,21 @@ async fn hot_samples_only_the_shards_the_planner_calls_hot() {
     emulators::put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
     emulators::put_load(&name, &shards[1].id, 40, 0.1, 0.0).await;
     put_records(&k, &name, &skewed_mix()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, format!("version: 1\nstreams:\n  - name: {name}\n")).unwrap();
+    let (_dir, plain) = policy(&[&name], "");
 
-    let out = hot_keys(&endpoint)
+    let out = run(hot_keys(&endpoint)
         .args([
             "--stream",
             &name,
             "--hot",
             "--policy",
-            policy.to_str().unwrap(),
+            plain.to_str().unwrap(),
         ])
-        .args([
-            "--from",
-            "trim-horizon",
-            "--duration",
-            "1s",
-            "--rate",
-            "5",
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Value = serde_json::from_str(&stdout).unwrap();
+        .args(["--from", "trim-horizon", "--duration", "1s", "--rate", "5"])
+        .args(["--output", "json"]));
+    ok(&out);
+    let stdout = &out.stdout;
+    let reports: Value = serde_json::from_str(stdout).unwrap();
     let sampled: Vec<&str> = reports
         .as_array()
         .unwrap()
@@ -348,25 +292,26 @@ async fn an_unknown_shard_or_stream_is_named() {
     let k = kinesis(&endpoint);
     let name = unique("unknown");
     create_stream(&k, &name, 1, false).await;
-    let out = hot_keys(&endpoint)
-        .args(["--stream", &name, "--shard", "shardId-000000000099"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = run(hot_keys(&endpoint).args(["--stream", &name, "--shard", "shardId-000000000099"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        stderr.contains(&format!(
+        out.stderr.contains(&format!(
             "--shard shardId-000000000099: stream {name} has no open shard with that id; its open shards are shardId-000000000000"
         )),
-        "{stderr}"
+        "{}",
+        out.stderr
     );
     let missing = unique("missing");
-    let out = hot_keys(&endpoint)
-        .args(["--stream", &missing])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("stream {missing}")), "{stderr}");
-    assert!(stderr.to_lowercase().contains("not found"), "{stderr}");
+    let out = run(hot_keys(&endpoint).args(["--stream", &missing]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("stream {missing}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.to_lowercase().contains("not found"),
+        "{}",
+        out.stderr
+    );
 }

@@ -16,7 +16,7 @@ use crate::emulators::{
 use crate::support::{assert_every_strategy, bin, names};
 
 /// The binary, pointed at the emulators, bounded in time.
-fn live(kinesis_endpoint: &str) -> Command {
+pub(crate) fn live(kinesis_endpoint: &str) -> Command {
     let mut cmd = bin();
     cmd.env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
@@ -31,7 +31,7 @@ fn live(kinesis_endpoint: &str) -> Command {
 }
 
 /// A policy file naming `streams`, with `extra` YAML for each entry.
-fn policy(streams: &[&str], extra: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn policy(streams: &[&str], extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("version: 1\nstreams:\n");
     for s in streams {
@@ -45,13 +45,13 @@ fn policy(streams: &[&str], extra: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn run(cmd: &mut Command) -> Run {
+pub(crate) fn run(cmd: &mut Command) -> Run {
     let out = cmd.output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),

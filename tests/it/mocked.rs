@@ -1354,73 +1354,72 @@ fn one_shard() -> kinesis_autoscaler::model::Shard {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_sampler_never_exceeds_its_get_records_rate() {
+/// Samples the endless shard of `per_page` records of `bytes` for 10 s
+/// (virtual) at `calls_per_second` and 512 KiB a second: the sample, the
+/// GetRecords rule, and each call's time and limit.
+async fn sample_endless(
+    per_page: usize,
+    bytes: usize,
+    calls_per_second: f64,
+) -> (
+    kinesis_autoscaler::observe::ShardSample,
+    Rule,
+    Vec<(Instant, i32)>,
+) {
     use kinesis_autoscaler::observe::{ReadBudget, StartAt, sample_shard};
-    // Small pages: the call rate binds. 2 calls a second for 10 s.
-    let (client, rule, times) = endless_shard(5, 1024);
+    let (client, rule, calls) = endless_shard(per_page, bytes);
     let budget = ReadBudget {
         duration: Duration::from_secs(10),
-        calls_per_second: 2.0,
+        calls_per_second,
+        bytes_per_second: 512.0 * 1024.0,
         ..ReadBudget::default()
     };
     let reader = KinesisReader::new(client);
-    let started = Instant::now();
+    let shard = one_shard();
     let sample = sample_shard(
         &reader,
         &StreamId::named(STREAM),
-        &one_shard(),
+        &shard,
         StartAt::Latest,
         &budget,
         |_| {},
     )
     .await
     .unwrap();
+    let calls = calls.lock().unwrap().clone();
+    (sample, rule, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sampler_never_exceeds_its_get_records_rate() {
+    // Small pages: the call rate binds. 2 calls a second for 10 s.
+    let started = Instant::now();
+    let (sample, rule, calls) = sample_endless(5, 1024, 2.0).await;
     assert_eq!(rule.num_calls(), 20, "calls at 0, 0.5, ..., 9.5 s");
     assert_eq!(sample.calls, 20);
     assert_eq!(sample.records, 100);
-    let times = times.lock().unwrap();
-    for pair in times.windows(2) {
+    for pair in calls.windows(2) {
         assert!(
             pair[1].0 - pair[0].0 >= Duration::from_millis(500),
-            "{times:?}"
+            "{calls:?}"
         );
     }
     assert!(started.elapsed() <= Duration::from_secs(10));
     // It asks for 100 records first, then for what half a second of its
     // 512 KiB a second holds at the records' size (1 KiB): 256.
-    let limits: Vec<i32> = times.iter().map(|t| t.1).collect();
+    let limits: Vec<i32> = calls.iter().map(|t| t.1).collect();
     assert_eq!(limits[0], 100);
     assert!(limits[1..].iter().all(|&l| l == 256), "{limits:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_sampler_keeps_its_bytes_per_second_on_large_pages() {
-    use kinesis_autoscaler::observe::{ReadBudget, StartAt, sample_shard};
     // 1 MiB pages at 512 KiB a second: a call every 2 s, whatever the
     // call rate allows.
-    let (client, rule, times) = endless_shard(16, 64 * 1024);
-    let budget = ReadBudget {
-        duration: Duration::from_secs(10),
-        calls_per_second: 5.0,
-        bytes_per_second: 512.0 * 1024.0,
-        ..ReadBudget::default()
-    };
-    let reader = KinesisReader::new(client);
-    let sample = sample_shard(
-        &reader,
-        &StreamId::named(STREAM),
-        &one_shard(),
-        StartAt::TrimHorizon,
-        &budget,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (sample, rule, calls) = sample_endless(16, 64 * 1024, 5.0).await;
     assert_eq!(rule.num_calls(), 5, "calls at 0, 2, 4, 6, 8 s");
-    let times = times.lock().unwrap();
-    for pair in times.windows(2) {
-        assert!(pair[1].0 - pair[0].0 >= Duration::from_secs(2), "{times:?}");
+    for pair in calls.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= Duration::from_secs(2), "{calls:?}");
     }
     // What was read, over the time it took to be allowed to read it.
     assert_eq!(sample.bytes, 5 * 16 * 64 * 1024);

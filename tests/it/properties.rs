@@ -1952,16 +1952,10 @@ proptest! {
         keys in proptest::collection::vec(("[a-z0-9\\n\u{1b}é]{0,12}", 1usize..40, 1u64..5_000), 1..60),
         margin in (0u128..1_000, 0u128..1_000),
     ) {
-        use kinesis_autoscaler::observe::{SampledRecord, ShardSample, SplitPoint};
-        let records: Vec<SampledRecord> = keys
-            .iter()
-            .flat_map(|(key, n, bytes)| (0..*n).map(move |_| SampledRecord {
-                partition_key: key.clone(),
-                bytes: *bytes,
-                arrival: None,
-                hash_key: None,
-            }))
-            .collect();
+        use kinesis_autoscaler::observe::{ShardSample, SplitPoint, Weight};
+        let mix: Vec<(&str, usize, u64)> =
+            keys.iter().map(|(k, n, b)| (k.as_str(), *n, *b)).collect();
+        let records = kinesis_autoscaler::testkit::records(&mix);
         let hashes: BTreeSet<HashKey> =
             keys.iter().map(|(k, _, _)| HashKey::of_partition_key(k)).collect();
         let (low, high) = (*hashes.first().unwrap(), *hashes.last().unwrap());
@@ -1987,15 +1981,14 @@ proptest! {
                 prop_assert!(hashes.iter().any(|h| *h < key) && hashes.iter().any(|h| *h > key));
                 prop_assert!(lower_share > 0.0 && lower_share < 1.0);
                 // No other boundary between sampled keys shares the load more evenly.
-                let total: u64 = sample.keys.iter().map(|k| match sample.weight() {
-                    kinesis_autoscaler::observe::Weight::Bytes => k.bytes,
-                    kinesis_autoscaler::observe::Weight::Records => k.records,
-                }).sum();
+                // Each key's weight, counted here from the keys themselves.
+                let weight = |k: &&kinesis_autoscaler::observe::KeyLoad| match sample.weight() {
+                    Weight::Bytes => k.bytes,
+                    Weight::Records => k.records,
+                };
+                let total: u64 = sample.keys.iter().map(|k| weight(&k)).sum();
                 let below = |at: HashKey| -> u64 {
-                    sample.keys.iter().filter(|k| k.hash_key < at).map(|k| match sample.weight() {
-                        kinesis_autoscaler::observe::Weight::Bytes => k.bytes,
-                        kinesis_autoscaler::observe::Weight::Records => k.records,
-                    }).sum()
+                    sample.keys.iter().filter(|k| k.hash_key < at).map(|k| weight(&k)).sum()
                 };
                 let chosen = (2 * below(key)).abs_diff(total);
                 for h in hashes.iter().skip(1) {
