@@ -217,7 +217,7 @@ impl ShardVerdict {
                 shards_worth,
                 ..
             } => format!(
-                "{}, but a sample of its records shows partition key {key} carrying {:.0}% of its load, {shards_worth:.2} shards' worth on its own: no split spreads one key, so none is made; spread the key (a random suffix on the partition key) or route its records with ExplicitHashKey",
+                "{}, but a sample of its records shows partition key {key} carrying {:.0}% of its load, {shards_worth:.2} shards' worth on its own: no split spreads one key, so none is made; {HOT_KEY_FIX}",
                 hot(),
                 share * 100.0
             ),
@@ -239,6 +239,9 @@ impl ShardVerdict {
         }
     }
 }
+
+/// How to fix a hot key, which no split can: said wherever one is named.
+pub(super) const HOT_KEY_FIX: &str = "spread the key (a random suffix on the partition key) or route its records with ExplicitHashKey";
 
 /// What a forecast read, e.g. "yesterday at 18:20 this range carried
 /// 1.40 shards' worth (forecast for 18:35)".

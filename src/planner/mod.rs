@@ -27,6 +27,11 @@
 //!   of its demand is not split again while its demand is under two
 //!   shards: a few hot keys dominate it, which no split spreads (it would
 //!   only split toward them again and again).
+//! - With `split_at: traffic` and a sample of a shard's records (taken by
+//!   the pass), the split falls between the sampled keys that halve its
+//!   load; a key no split can spread (a shard's worth, or over
+//!   `hot_key_share`) is set apart from its neighbours once, then left
+//!   alone with the `hot_key` verdict (`split.rs`).
 //! - With `forecast`, a shard whose share of the stream's forecast (the
 //!   same minutes a season back, at today's level) crosses the threshold
 //!   within `lead` is split now, and a cold pair whose forecast over the

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use chrono::TimeDelta;
 
-use super::explain::{describe_forecast, describe_heat};
+use super::explain::{HOT_KEY_FIX, describe_forecast, describe_heat};
 use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, later};
 use crate::model::{HashKey, HashKeyRange};
 use crate::observe::{SplitPoint, escape_key};
@@ -71,7 +71,7 @@ impl Planner<'_> {
                     shards_worth,
                     ..
                 }) => format!(
-                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. To fix the key itself, spread it (a random suffix on the partition key) or route its records with ExplicitHashKey",
+                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. To fix the key itself, {HOT_KEY_FIX}",
                     share * 100.0,
                     (1.0 - share) * 100.0
                 ),
