@@ -126,10 +126,18 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
     let clients = aws::Clients::new(&sdk, limiter);
     let read = &clients.read;
     let stream = StreamId::from_name_or_arn(&args.stream);
-    let open = read
-        .list_open_shards(&stream)
-        .await
-        .map_err(|e| ObserveError::stream(&args.stream, e))?;
+    // With --hot, the plan's own observation gives the open shards: the
+    // stream is listed once.
+    let (open, hot) = match &policy {
+        Some(policy) => hot_shards(&clients, policy, &args.stream).await?,
+        None => {
+            let open = read
+                .list_open_shards(&stream)
+                .await
+                .map_err(|e| ObserveError::stream(&args.stream, e))?;
+            (open, Vec::new())
+        }
+    };
     let chosen: Vec<Shard> = match (&args.shard, &policy) {
         (Some(id), _) => {
             let shard = open.iter().find(|s| s.id.as_str() == id).ok_or_else(|| {
@@ -141,13 +149,11 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
             })?;
             vec![shard.clone()]
         }
-        (None, Some(policy)) => {
-            let hot = hot_shards(&clients, policy, &args.stream).await?;
-            open.iter()
-                .filter(|s| hot.contains(&s.id))
-                .cloned()
-                .collect()
-        }
+        (None, Some(_)) => open
+            .iter()
+            .filter(|s| hot.contains(&s.id))
+            .cloned()
+            .collect(),
         (None, None) => open.clone(),
     };
     if chosen.is_empty() {
@@ -201,12 +207,13 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// The shards the planner calls hot now, under `policy`.
+/// The open shards of `stream` and those the planner calls hot now, under
+/// `policy`.
 async fn hot_shards(
     clients: &aws::Clients,
     policy: &Policy,
     stream: &str,
-) -> anyhow::Result<Vec<ShardId>> {
+) -> anyhow::Result<(Vec<Shard>, Vec<ShardId>)> {
     let targets = pass::targets(policy, &clients.read, Some(stream)).await?;
     let planned = pass::plan_streams(
         &clients.read,
@@ -217,19 +224,26 @@ async fn hot_shards(
         &Memory::default(),
     )
     .await;
-    let mut hot = Vec::new();
-    for (_, result) in planned {
-        let planned = result?;
-        hot.extend(
-            planned
-                .plan
-                .verdicts
-                .iter()
-                .filter(|v| v.facts.hot.is_some())
-                .map(|v| v.shard_id.clone()),
-        );
-    }
-    Ok(hot)
+    let (_, planned) = planned
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Usage(format!("stream {stream}: not planned")))?;
+    let planned = planned?;
+    let open = planned
+        .observed
+        .observation
+        .open_shards()
+        .into_iter()
+        .cloned()
+        .collect();
+    let hot = planned
+        .plan
+        .verdicts
+        .iter()
+        .filter(|v| v.facts.hot.is_some())
+        .map(|v| v.shard_id.clone())
+        .collect();
+    Ok((open, hot))
 }
 
 fn progress_bar(shards: usize) -> Option<ProgressBar> {
