@@ -6,9 +6,22 @@ pub(crate) const QUOTE_CHARS: usize = 80;
 /// `value` quoted for a message: escaped like Rust's `{:?}`, at most
 /// [`QUOTE_CHARS`] characters, with "…" where it was cut.
 pub(crate) fn quote(value: &str) -> String {
+    quote_at_most(value, QUOTE_CHARS)
+}
+
+/// `value` quoted whole, escaped like Rust's `{:?}`: control characters
+/// (C0, DEL, C1), separators and the invisible characters that reorder
+/// text (direction marks, embeddings, overrides, isolates) become
+/// `\u{..}`, quotes and backslashes are escaped, and any script is kept.
+/// For data that must be shown in full, such as partition keys.
+pub(crate) fn quote_whole(value: &str) -> String {
+    quote_at_most(value, usize::MAX)
+}
+
+fn quote_at_most(value: &str, max_chars: usize) -> String {
     let mut out = String::from("\"");
     for (i, c) in value.chars().enumerate() {
-        if i == QUOTE_CHARS {
+        if i == max_chars {
             out.push('…');
             break;
         }

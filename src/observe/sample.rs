@@ -340,32 +340,11 @@ impl Weight {
     }
 }
 
-/// A partition key made safe to print: control characters (C0, DEL, C1),
-/// line and paragraph separators, and the invisible characters that
-/// reorder text (direction marks, embeddings, overrides, isolates), are
-/// escaped; quotes and backslashes too, so the result reads as a quoted
-/// string. Everything else, any script, is kept. Keys come from producers:
-/// a key must never move a terminal's cursor or recolour its text.
+/// A partition key made safe to print, whole ([`crate::model::quote_whole`]):
+/// keys come from producers, and one must never move a terminal's cursor,
+/// recolour its text or reorder it.
 pub fn escape_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 2);
-    out.push('"');
-    for c in key.chars() {
-        let reorders = matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        );
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || reorders => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::model::quote_whole(key)
 }
 
 /// How a sample may read a shard.
