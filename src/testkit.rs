@@ -254,6 +254,28 @@ impl StreamBuilder {
         self
     }
 
+    /// The stream-level consumer iterator age (GetRecords.
+    /// IteratorAgeMilliseconds), `ms` in every minute.
+    pub fn stream_iterator_age(mut self, ms: f64) -> Self {
+        self.obs.metrics.stream.iterator_age_ms = vec![Some(ms); self.minutes].into();
+        self
+    }
+
+    /// The stream-level consumer iterator age minute by minute, oldest
+    /// first.
+    pub fn stream_iterator_ages(mut self, ms: &[f64]) -> Self {
+        assert_eq!(ms.len(), self.minutes, "one value per minute");
+        self.obs.metrics.stream.iterator_age_ms = ms.iter().map(|&v| Some(v)).collect();
+        self
+    }
+
+    /// Shard `shard`'s own IteratorAgeMilliseconds, `ms` in every minute.
+    pub fn iterator_age(mut self, shard: usize, ms: f64) -> Self {
+        let n = self.minutes;
+        self.metrics(shard).iterator_age_ms = vec![Some(ms); n].into();
+        self
+    }
+
     /// Read load (OutgoingBytes) at `utilization` of 2 MiB/s in every minute.
     pub fn reads(mut self, shard: usize, utilization: f64) -> Self {
         let n = self.minutes;

@@ -19,7 +19,7 @@ use crate::model::Api;
 use crate::model::ApiLimiter;
 use crate::model::ShardId;
 use crate::model::{ApiError, ApiErrorKind, ApiResult, MetricName};
-use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
+use crate::observe::{Metrics, STREAM_ITERATOR_AGE, Series, ShardMetrics, StreamMetrics};
 use crate::observe::{MetricsRead, MetricsRequest, MetricsSender};
 
 /// GetMetricData accepts at most this many queries per call.
@@ -56,14 +56,27 @@ impl CloudWatchMetrics {
     }
 }
 
-/// The stream-level metrics read with the shard-level ones.
-const STREAM_METRICS: [MetricName; 2] = [MetricName::IncomingBytes, MetricName::IncomingRecords];
+/// The stream-level metrics read with the shard-level ones; the iterator
+/// age only when asked for.
+const STREAM_METRICS: [MetricName; 3] = [
+    MetricName::IncomingBytes,
+    MetricName::IncomingRecords,
+    MetricName::IteratorAgeMilliseconds,
+];
 
-/// Query `id` for `metric` of `shard`, or of the whole stream.
+/// Query `id` for `metric` of `shard`, or of the whole stream: a
+/// per-minute Sum, or for an iterator age the Maximum (a sum of ages
+/// means nothing). The stream-level iterator age is published as
+/// GetRecords.IteratorAgeMilliseconds.
 fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -> MetricDataQuery {
+    let (name, stat) = match (shard, metric) {
+        (None, MetricName::IteratorAgeMilliseconds) => (STREAM_ITERATOR_AGE, "Maximum"),
+        (Some(_), MetricName::IteratorAgeMilliseconds) => (metric.as_str(), "Maximum"),
+        _ => (metric.as_str(), "Sum"),
+    };
     let mut builder = Metric::builder()
         .namespace("AWS/Kinesis")
-        .metric_name(metric.as_str())
+        .metric_name(name)
         .dimensions(
             Dimension::builder()
                 .name("StreamName")
@@ -86,7 +99,7 @@ fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -
             MetricStat::builder()
                 .metric(metric)
                 .period(60)
-                .stat("Sum")
+                .stat(stat)
                 .build(),
         )
         .return_data(true)
@@ -106,6 +119,7 @@ fn assemble(start: DateTime<Utc>, wanted: &[Wanted], values: &mut [Vec<Option<f6
         match (w.shard, w.metric) {
             (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
             (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
+            (None, MetricName::IteratorAgeMilliseconds) => m.stream.iterator_age_ms = values,
             (None, _) => {} // not among STREAM_METRICS
             (Some(shard), metric) => {
                 let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
@@ -160,6 +174,7 @@ impl CloudWatchMetrics {
             .flat_map(|(request, r)| {
                 STREAM_METRICS
                     .iter()
+                    .filter(move |&&m| m != MetricName::IteratorAgeMilliseconds || r.iterator_age)
                     .map(move |&metric| Wanted {
                         request,
                         shard: None,
@@ -301,23 +316,10 @@ impl CloudWatchMetrics {
 }
 
 impl MetricsRead for CloudWatchMetrics {
-    async fn read_metrics(
-        &self,
-        stream: &str,
-        shards: &[ShardId],
-        metrics: &[MetricName],
-        start: DateTime<Utc>,
-        minutes: u32,
-    ) -> ApiResult<Metrics> {
-        let request = MetricsRequest {
-            stream: stream.to_owned(),
-            shards: shards.to_vec(),
-            metrics: metrics.to_vec(),
-            start,
-            minutes,
-        };
+    async fn read_metrics(&self, request: &MetricsRequest) -> ApiResult<Metrics> {
         let mut answer = None;
-        self.read_window(&[&request], start, minutes, &mut |_, r| answer = Some(r))
+        let (start, minutes) = (request.start, request.minutes);
+        self.read_window(&[request], start, minutes, &mut |_, r| answer = Some(r))
             .await;
         answer.expect("one answer per request")
     }

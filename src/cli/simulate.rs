@@ -347,7 +347,7 @@ const SPREAD_MINUTES: u32 = 1440;
 /// strategy, and the cheapest one within the throttling objective.
 async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> anyhow::Result<u8> {
     use crate::model::{MetricName, StreamId};
-    use crate::observe::{KinesisRead, MetricsRead, ObserveError};
+    use crate::observe::{KinesisRead, MetricsRead, MetricsRequest, ObserveError};
     use crate::sim::replay;
 
     if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
@@ -411,20 +411,20 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     // shard-day is 1,440 datapoints).
     let mut metrics = clients
         .metrics
-        .read_metrics(stream, &[], &[], start, minutes)
+        .read_metrics(&MetricsRequest::new(stream, &[], &[], start, minutes))
         .await
         .map_err(|e| ObserveError::stream(stream, e))?;
     let spread_minutes = minutes.min(SPREAD_MINUTES);
     let spread_start = end - chrono::TimeDelta::minutes(i64::from(spread_minutes));
     metrics.shards = clients
         .metrics
-        .read_metrics(
+        .read_metrics(&MetricsRequest::new(
             stream,
             &ids,
             &[MetricName::IncomingBytes],
             spread_start,
             spread_minutes,
-        )
+        ))
         .await
         .map_err(|e| ObserveError::stream(stream, e))?
         .shards;

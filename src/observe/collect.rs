@@ -142,6 +142,9 @@ pub struct Prepared {
     /// known; `None` when it was not read (a listed stream whose summary
     /// is not remembered): the metrics show whether it must be.
     pub missing: Option<Vec<MetricName>>,
+    /// The shard-level metrics enhanced monitoring publishes, when the
+    /// summary was read.
+    pub enabled: Option<Vec<MetricName>>,
     /// Whether status and mode allow planning at all (ACTIVE, PROVISIONED).
     pub plannable: bool,
 }
@@ -157,6 +160,14 @@ impl Prepared {
         }
         let shards_off = self.missing.as_ref().is_some_and(|m| !m.is_empty());
         let (start, minutes) = (self.observation.metrics.start, policy.fetch_minutes());
+        // The metrics the policy can do without are read unless known off.
+        let mut metrics = self.needed.clone();
+        metrics.extend(
+            policy
+                .wanted_metrics()
+                .into_iter()
+                .filter(|m| self.enabled.as_ref().is_none_or(|on| on.contains(m))),
+        );
         Some(MetricsRequest {
             stream: self.observation.stream_name.clone(),
             shards: if shards_off {
@@ -168,7 +179,8 @@ impl Prepared {
                     .map(|s| s.id.clone())
                     .collect()
             },
-            metrics: self.needed.clone(),
+            metrics,
+            iterator_age: policy.consumers.is_some(),
             start,
             minutes,
         })
@@ -234,6 +246,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
     };
     Ok(Prepared {
         missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),
+        enabled: summary.as_ref().map(|s| s.shard_level_metrics.clone()),
         observation,
         stream: stream.clone(),
         needed,

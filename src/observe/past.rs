@@ -126,13 +126,8 @@ pub(crate) fn plan_reads(
     metrics_start: DateTime<Utc>,
     cache: Option<&PastCache>,
 ) -> PastPlan {
-    let request = |start: DateTime<Utc>, minutes: u32| MetricsRequest {
-        stream: stream.to_owned(),
-        shards: Vec::new(),
-        metrics: Vec::new(),
-        start,
-        minutes,
-    };
+    let request =
+        |start: DateTime<Utc>, minutes: u32| MetricsRequest::new(stream, &[], &[], start, minutes);
     let mut plan = PastPlan {
         stream: stream.to_owned(),
         at: metrics_start,
@@ -382,6 +377,7 @@ mod tests {
             stream: crate::observe::StreamMetrics {
                 incoming_bytes: values(1.0),
                 incoming_records: values(0.001),
+                ..Default::default()
             },
             shards: Default::default(),
         }

@@ -71,9 +71,34 @@ pub trait KinesisWrite: Send + Sync {
 pub struct MetricsRequest {
     pub stream: String,
     pub shards: Vec<ShardId>,
+    /// The shard-level metrics of each of `shards`.
     pub metrics: Vec<MetricName>,
+    /// Whether to read the stream-level GetRecords.IteratorAgeMilliseconds
+    /// (Maximum) too, beside IncomingBytes and IncomingRecords.
+    pub iterator_age: bool,
     pub start: DateTime<Utc>,
     pub minutes: u32,
+}
+
+impl MetricsRequest {
+    /// The stream-level IncomingBytes and IncomingRecords of `stream`, and
+    /// `metrics` of each of `shards`, over `minutes` minutes from `start`.
+    pub fn new(
+        stream: &str,
+        shards: &[ShardId],
+        metrics: &[MetricName],
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> Self {
+        MetricsRequest {
+            stream: stream.to_owned(),
+            shards: shards.to_vec(),
+            metrics: metrics.to_vec(),
+            iterator_age: false,
+            start,
+            minutes,
+        }
+    }
 }
 
 /// Where [`MetricsRead::read_metrics_streamed`] sends each request's answer.
@@ -93,25 +118,19 @@ pub trait MetricsRead: Send + Sync {
     ) -> impl Future<Output = ()> + Send {
         async move {
             for (i, r) in requests.iter().enumerate() {
-                let answer = self
-                    .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
-                    .await;
-                let _ = done.send((i, answer));
+                let _ = done.send((i, self.read_metrics(r).await));
             }
         }
     }
 
-    /// Per-minute Sums over the `minutes` minutes starting at `start`
-    /// (minute-aligned): the stream-level IncomingBytes and IncomingRecords
-    /// of `stream`, and `metrics` for each of `shards`, read together in as
-    /// few calls as the API allows. A missing datapoint stays missing.
+    /// Per-minute Sums over the request's `minutes` minutes starting at
+    /// `start` (minute-aligned): the stream-level IncomingBytes and
+    /// IncomingRecords, and the shard-level `metrics` of each of `shards`,
+    /// read together in as few calls as the API allows. Iterator ages are
+    /// per-minute Maximums. A missing datapoint stays missing.
     fn read_metrics(
         &self,
-        stream: &str,
-        shards: &[ShardId],
-        metrics: &[MetricName],
-        start: DateTime<Utc>,
-        minutes: u32,
+        request: &MetricsRequest,
     ) -> impl Future<Output = ApiResult<Metrics>> + Send;
 }
 

@@ -292,19 +292,35 @@ pub struct StreamMetrics {
         skip_serializing_if = "Series::is_empty"
     )]
     pub incoming_records: Series,
+    /// The age of the oldest record any consumer's last GetRecords
+    /// returned, in milliseconds (per-minute Maximum): how far behind the
+    /// stream's consumers are. Read only for a policy with `consumers`.
+    #[serde(
+        rename = "GetRecords.IteratorAgeMilliseconds",
+        default,
+        skip_serializing_if = "Series::is_empty"
+    )]
+    pub iterator_age_ms: Series,
 }
+
+/// The stream-level name of the consumers' iterator age (the shard-level
+/// metric is plain IteratorAgeMilliseconds).
+pub const STREAM_ITERATOR_AGE: &str = "GetRecords.IteratorAgeMilliseconds";
 
 impl StreamMetrics {
     /// Whether no stream-level series was read at all.
     pub fn is_empty(&self) -> bool {
-        self.incoming_bytes.is_empty() && self.incoming_records.is_empty()
+        self.incoming_bytes.is_empty()
+            && self.incoming_records.is_empty()
+            && self.iterator_age_ms.is_empty()
     }
 
     /// Each series with its CloudWatch name, for validation and reports.
-    pub fn named_series(&self) -> [(&'static str, &Series); 2] {
+    pub fn named_series(&self) -> [(&'static str, &Series); 3] {
         [
             (MetricName::IncomingBytes.as_str(), &self.incoming_bytes),
             (MetricName::IncomingRecords.as_str(), &self.incoming_records),
+            (STREAM_ITERATOR_AGE, &self.iterator_age_ms),
         ]
     }
 }

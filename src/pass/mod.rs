@@ -421,7 +421,7 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     let metrics = match prepared.metrics_request(&target.policy) {
         Some(r) => Some(
             metrics
-                .read_metrics(&r.stream, &r.shards, &r.metrics, r.start, r.minutes)
+                .read_metrics(&r)
                 .await
                 .map_err(|e| ObserveError::stream(&target.stream.name, e))?,
         ),

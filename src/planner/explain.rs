@@ -102,6 +102,14 @@ impl ShardVerdict {
                 describe_forecast(f),
                 splits + 1
             ),
+            Verdict::Split {
+                trigger: Trigger::ConsumerLag,
+                splits,
+            } => format!(
+                "{}: {splits} split(s) into {} shards",
+                describe_lag_split_facts(f),
+                splits + 1
+            ),
             Verdict::Split { splits, .. } => format!(
                 "{}; estimated demand {:.2}x the threshold: {splits} split(s) into {} shards",
                 hot(),
@@ -181,6 +189,11 @@ impl ShardVerdict {
                 cold(),
                 carried(forecast, "this pair"),
                 f.merged_ceiling
+            ),
+            Verdict::ConsumersBehind { lag } => format!(
+                "{}, but held: {}; a merge would halve their parallelism here",
+                cold(),
+                describe_lag(lag)
             ),
             Verdict::AtMinShards { min_shards } => {
                 format!(
@@ -333,4 +346,40 @@ impl Serialize for ShardVerdict {
         }
         .serialize(serializer)
     }
+}
+
+/// How far behind the consumers are, against the limit.
+fn describe_lag(lag: &super::ConsumerLag) -> String {
+    let age = |ms: f64| {
+        humantime::format_duration(std::time::Duration::from_secs((ms / 1000.0).round() as u64))
+            .to_string()
+    };
+    let source = match lag.scope {
+        super::LagScope::Shard => "shard-level IteratorAgeMilliseconds",
+        super::LagScope::Stream => "stream-level GetRecords.IteratorAgeMilliseconds",
+    };
+    format!(
+        "consumers are {} behind ({source}), over consumers.max_iterator_age {}",
+        age(lag.iterator_age_ms),
+        age(lag.max_iterator_age_ms as f64)
+    )
+}
+
+/// Why a shard is split for its consumers' lag (`scale_up_on_lag`).
+pub(super) fn describe_lag_split(f: &Facts, policy: &crate::policy::StreamPolicy) -> String {
+    let threshold = policy.consumers.as_ref().map_or(0.0, |c| c.read_threshold);
+    format!(
+        "{}, and the shard read at or above consumers.read_threshold {threshold} for {}+ minutes: a split gives its range a second consumer",
+        describe_lag_split_facts(f),
+        f.sustain_minutes
+    )
+}
+
+/// The lag a split for consumers acts on.
+fn describe_lag_split_facts(f: &Facts) -> String {
+    let lag = f
+        .consumer_lag
+        .as_ref()
+        .map_or_else(String::new, |lag| format!(": {}", describe_lag(lag)));
+    format!("consumers falling further behind{lag}")
 }

@@ -2,9 +2,21 @@
 //! down to `max_shards`.
 
 use super::measure::{ShardStats, larger};
-use super::{Action, ActionKind, ForecastFact, Merge, Planner, Trigger, Verdict, later};
+use super::{
+    Action, ActionKind, ConsumerLag, ForecastFact, Merge, Planner, Trigger, Verdict, later,
+};
 
 impl Planner<'_> {
+    /// The lag of the pair at `i` and `i + 1` that holds it, if its
+    /// consumers are behind: the further behind of the two.
+    fn behind(&self, i: usize) -> Option<ConsumerLag> {
+        [self.lags[i], self.lags[i + 1]]
+            .into_iter()
+            .flatten()
+            .filter(ConsumerLag::behind)
+            .max_by(|a, b| a.iterator_age_ms.total_cmp(&b.iterator_age_ms))
+    }
+
     pub(super) fn merge_cold_pairs(&mut self) {
         let down = &self.policy.scale_down;
         let window = self.grid.window(down.window_minutes);
@@ -65,6 +77,7 @@ impl Planner<'_> {
         });
 
         let mut merged = vec![false; self.open.len()];
+        let mut held: Vec<(usize, Verdict)> = Vec::new();
         let mut done = 0u32;
         for (i, projected, forecast) in pairs {
             if merged[i] || merged[i + 1] {
@@ -80,6 +93,8 @@ impl Planner<'_> {
                 Some(Verdict::AtMinShards {
                     min_shards: self.policy.min_shards,
                 })
+            } else if let (Some(lag), false) = (self.behind(i), for_bounds) {
+                Some(Verdict::ConsumersBehind { lag })
             } else if let (Some(forecast), false) = (forecast, for_bounds)
                 && forecast.peak >= down.merged_ceiling
             {
@@ -110,8 +125,9 @@ impl Planner<'_> {
                 None
             };
             if let Some(verdict) = blocked {
-                self.decide(i, verdict.clone());
-                self.decide(i + 1, verdict);
+                // Said only of shards no later pair merges.
+                held.push((i, verdict.clone()));
+                held.push((i + 1, verdict));
                 continue;
             }
             merged[i] = true;
@@ -144,6 +160,11 @@ impl Planner<'_> {
                 reason,
             }));
             for (j, verdict) in verdicts {
+                self.decide(j, verdict);
+            }
+        }
+        for (j, verdict) in held {
+            if !merged[j] {
                 self.decide(j, verdict);
             }
         }

@@ -161,6 +161,99 @@ fn refusal(
     }
 }
 
+/// Each open shard's consumer lag over the scale-down window: the largest
+/// shard-level IteratorAgeMilliseconds where the shard published one,
+/// else the stream-level GetRecords.IteratorAgeMilliseconds; none without
+/// `consumers`, or where no age was published (no consumer reads).
+fn consumer_lags(
+    obs: &Observation,
+    policy: &StreamPolicy,
+    grid: &Grid,
+    readers: &[Reader],
+) -> Vec<Option<ConsumerLag>> {
+    let Some(consumers) = &policy.consumers else {
+        return vec![None; readers.len()];
+    };
+    let window = grid.window(policy.scale_down.window_minutes);
+    let largest = |series: &crate::observe::Series| {
+        window
+            .clone()
+            .filter_map(|m| series.get(usize::try_from(m).ok()?))
+            .reduce(f64::max)
+    };
+    let max_iterator_age_ms = consumers.max_iterator_age.as_millis() as u64;
+    let stream = largest(&obs.metrics.stream.iterator_age_ms);
+    readers
+        .iter()
+        .map(|r| {
+            let own = r.metrics.and_then(|m| largest(&m.iterator_age_ms));
+            let (age, scope) = match (own, stream) {
+                (Some(age), _) => (age, LagScope::Shard),
+                (None, Some(age)) => (age, LagScope::Stream),
+                (None, None) => return None,
+            };
+            Some(ConsumerLag {
+                iterator_age_ms: age,
+                scope,
+                max_iterator_age_ms,
+            })
+        })
+        .collect()
+}
+
+/// With `consumers.scale_up_on_lag`, for each open shard whose consumers
+/// fall further behind: the iterator age (its own, else the stream's) over
+/// the limit at the newest minute of the scale-up window and higher than
+/// at its first, while the shard read at or above `read_threshold` for at
+/// least `sustain` minutes of it. Its peak read utilization over the
+/// threshold, at most just under 2: one split a pass, never deeper.
+fn lag_splits(
+    obs: &Observation,
+    policy: &StreamPolicy,
+    grid: &Grid,
+    readers: &[Reader],
+) -> Vec<Option<f64>> {
+    let Some(consumers) = policy.consumers.as_ref().filter(|c| c.scale_up_on_lag) else {
+        return vec![None; readers.len()];
+    };
+    let window = grid.window(policy.scale_up.window_minutes);
+    let at = |series: &crate::observe::Series, m: i64| series.get(usize::try_from(m).ok()?);
+    let limit = consumers.max_iterator_age.as_millis() as f64;
+    let growing = |series: &crate::observe::Series| {
+        let first = window.clone().find_map(|m| at(series, m));
+        let last = window.clone().rev().find_map(|m| at(series, m));
+        matches!((first, last), (Some(first), Some(last)) if last > limit && last > first)
+    };
+    let stream_growing = growing(&obs.metrics.stream.iterator_age_ms);
+    readers
+        .iter()
+        .map(|r| {
+            let m = r.metrics?;
+            let own_age = window.clone().any(|i| at(&m.iterator_age_ms, i).is_some());
+            let lagging = if own_age {
+                growing(&m.iterator_age_ms)
+            } else {
+                stream_growing
+            };
+            if !lagging {
+                return None;
+            }
+            let reads: Vec<f64> = window
+                .clone()
+                .filter_map(|i| at(&m.outgoing_bytes, i))
+                .map(|b| b * measure::PER_READ_BYTES_MINUTE)
+                .collect();
+            let busy = reads
+                .iter()
+                .filter(|&&u| u >= consumers.read_threshold)
+                .count();
+            let peak = reads.iter().copied().fold(0.0, f64::max);
+            (busy as u32 >= policy.scale_up.sustain_minutes)
+                .then(|| (peak / consumers.read_threshold).clamp(1.0, 1.99))
+        })
+        .collect()
+}
+
 /// `t` plus `span`, or the end of time if that overflows (a policy may
 /// set very long cooldowns).
 fn later(t: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
@@ -199,6 +292,13 @@ struct Planner<'a> {
     /// Each open shard's sample of records, when the policy splits at the
     /// traffic and the pass took one.
     samples: Vec<Option<&'a crate::observe::ShardSample>>,
+    /// Each open shard's consumer lag over the scale-down window, with
+    /// `consumers` in the policy.
+    lags: Vec<Option<ConsumerLag>>,
+    /// With `consumers.scale_up_on_lag`, each open shard whose consumers
+    /// fall further behind while it reads at or above the read
+    /// threshold: its read load over the threshold.
+    lag_splits: Vec<Option<f64>>,
 }
 
 impl<'a> Planner<'a> {
@@ -236,9 +336,13 @@ impl<'a> Planner<'a> {
             }
         }
         let n = open.len();
+        let lags = consumer_lags(obs, policy, &grid, &readers);
+        let lag_splits = lag_splits(obs, policy, &grid, &readers);
         let foresight = Foresight::new(obs, policy, now, &grid, &open, &stats, windows.recent);
         Planner {
             foresight,
+            lags,
+            lag_splits,
             policy,
             history_up: obs.history.last_scale_up,
             history_down: obs.history.last_scale_down,
@@ -325,6 +429,7 @@ impl<'a> Planner<'a> {
             max_shards: p.max_shards,
             forecast: self.foresight.as_ref().map(|f| f.of(&[i], false)),
             forecast_lead: None,
+            consumer_lag: self.lags[i],
         }
     }
 }

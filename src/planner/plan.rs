@@ -318,6 +318,10 @@ pub enum Trigger {
     /// A sampled hot key shares its shard with other keys: the split sets
     /// it apart, so they stop being throttled with it.
     HotKey,
+    /// The consumers are behind and falling further while the shard reads
+    /// at or above `consumers.read_threshold` (`scale_up_on_lag`): a split
+    /// gives its range a second consumer.
+    ConsumerLag,
 }
 
 impl fmt::Display for Trigger {
@@ -330,6 +334,7 @@ impl fmt::Display for Trigger {
             Trigger::Cold => "cold",
             Trigger::Forecast => "forecast",
             Trigger::HotKey => "hot_key",
+            Trigger::ConsumerLag => "consumer_lag",
         })
     }
 }
@@ -419,6 +424,37 @@ pub struct Facts {
     /// forecast: what the pre-split acts on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast_lead: Option<ForecastFact>,
+    /// How far behind the consumers of the shard's range are, when the
+    /// policy has `consumers` and an iterator age was published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_lag: Option<ConsumerLag>,
+}
+
+/// The consumers' largest iterator age over the scale-down window, and
+/// which metric it was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ConsumerLag {
+    pub iterator_age_ms: f64,
+    /// `shard` (IteratorAgeMilliseconds of the shard itself) or `stream`
+    /// (GetRecords.IteratorAgeMilliseconds: the furthest-behind shard of
+    /// the stream, which may be another one).
+    pub scope: LagScope,
+    /// `consumers.max_iterator_age`, in milliseconds.
+    pub max_iterator_age_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagScope {
+    Shard,
+    Stream,
+}
+
+impl ConsumerLag {
+    /// Whether the consumers are further behind than the policy allows.
+    pub fn behind(&self) -> bool {
+        self.iterator_age_ms > self.max_iterator_age_ms as f64
+    }
 }
 
 /// What `objective` made of the stream's history.
@@ -526,6 +562,11 @@ pub enum Verdict {
     ForecastRise { forecast: ForecastFact },
     /// Cold, but a merge would take the stream below `min_shards`.
     AtMinShards { min_shards: u32 },
+    /// Cold, but the consumers of its range (or of the stream, without
+    /// the shard-level metric) are further behind than
+    /// `consumers.max_iterator_age`: a merge would halve their
+    /// parallelism here and make the lag worse.
+    ConsumersBehind { lag: ConsumerLag },
     /// Would act, but this run's budget for `action` (`value` operations)
     /// is spent. Shown as the policy field, `limit`.
     BudgetUsedUp {
@@ -572,6 +613,7 @@ impl Verdict {
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",
+            Verdict::ConsumersBehind { .. } => "consumers_behind",
             Verdict::AtShardQuota { .. } => "at_shard_quota",
             Verdict::BudgetUsedUp { .. } => "budget_used_up",
             Verdict::RangeTooSmall => "range_too_small",

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use chrono::TimeDelta;
 
-use super::explain::{HOT_KEY_FIX, describe_forecast, describe_heat};
+use super::explain::{HOT_KEY_FIX, describe_forecast, describe_heat, describe_lag_split};
 use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, later};
 use crate::model::{HashKey, HashKeyRange};
 use crate::observe::{SplitPoint, escape_key};
@@ -64,6 +64,7 @@ impl Planner<'_> {
                 self.policy.min_shards
             ),
             (Trigger::Forecast, true) => describe_forecast(&self.pre_split_facts(piece.origin)),
+            (Trigger::ConsumerLag, _) => describe_lag_split(&self.facts(piece.origin), self.policy),
             (Trigger::HotKey, _) => match self.hot_key(piece.origin) {
                 Some(Verdict::HotKey {
                     key,
@@ -323,7 +324,10 @@ impl Planner<'_> {
             let (pressure, trigger) = match (self.stats[i].hot, self.pre_split(i)) {
                 (Some(trigger), _) => (self.stats[i].pressure, trigger),
                 (None, Some(pressure)) => (pressure, Trigger::Forecast),
-                (None, None) => continue,
+                (None, None) => match self.lag_splits[i] {
+                    Some(pressure) => (pressure, Trigger::ConsumerLag),
+                    None => continue,
+                },
             };
             if let Some(until) = cooling_until {
                 let action = ActionKind::Split;

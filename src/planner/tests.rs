@@ -1523,3 +1523,180 @@ fn a_deeper_part_with_no_sampled_load_is_not_split_further() {
         plan.actions
     );
 }
+
+/// The test policy with the consumer-lag guard at its default, 1 minute.
+fn guarded() -> StreamPolicy {
+    StreamPolicy {
+        consumers: Some(crate::policy::Consumers::default()),
+        ..crate::testkit::policy()
+    }
+}
+
+#[test]
+fn no_merge_while_the_consumers_are_behind() {
+    // Four cold shards; the stream's consumers are 5 minutes behind.
+    let behind = StreamBuilder::new("s", 4)
+        .all(0.1)
+        .stream_totals()
+        .stream_iterator_age(300_000.0)
+        .build();
+    let plan = run(&behind, &guarded());
+    assert_eq!(plan.merges().count(), 0);
+    assert_eq!(verdicts(&plan), ["consumers_behind"; 4]);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "but held: consumers are 5m behind (stream-level GetRecords.IteratorAgeMilliseconds), over consumers.max_iterator_age 1m; a merge would halve their parallelism here",
+    );
+    let lag = plan.verdicts[0].facts.consumer_lag.unwrap();
+    assert_eq!(
+        (lag.iterator_age_ms, lag.scope, lag.max_iterator_age_ms),
+        (300_000.0, LagScope::Stream, 60_000)
+    );
+    // The same stream without the guard merges both pairs; with consumers
+    // caught up (under a minute), the guard lets them merge too.
+    assert_eq!(run(&behind, &crate::testkit::policy()).merges().count(), 2);
+    let caught_up = StreamBuilder::new("s", 4)
+        .all(0.1)
+        .stream_totals()
+        .stream_iterator_age(60_000.0)
+        .build();
+    let plan = run(&caught_up, &guarded());
+    assert_eq!(plan.merges().count(), 2);
+    assert_eq!(
+        plan.verdicts[0].facts.consumer_lag.map(|l| l.behind()),
+        Some(false)
+    );
+}
+
+#[test]
+fn the_shard_level_age_holds_only_its_own_pair() {
+    // Shard 0 is 3 minutes behind; the others are current. The
+    // stream-level age (the furthest behind) would hold every pair.
+    let obs = StreamBuilder::new("s", 4)
+        .all(0.1)
+        .stream_totals()
+        .stream_iterator_age(180_000.0)
+        .iterator_age(0, 180_000.0)
+        .iterator_age(1, 1_000.0)
+        .iterator_age(2, 1_000.0)
+        .iterator_age(3, 0.0)
+        .build();
+    let plan = run(&obs, &guarded());
+    // Shard 1, held with shard 0, merges with shard 2 instead: its own
+    // consumers are current. Its verdict says so, not the held pair's.
+    assert_eq!(
+        verdicts(&plan),
+        ["consumers_behind", "merge", "merge", "steady"]
+    );
+    let merge = plan.merges().next().unwrap();
+    assert_eq!(
+        (&merge.shard_id, &merge.adjacent_shard_id),
+        (&shard_id(1), &shard_id(2))
+    );
+    assert_eq!(
+        plan.verdicts[0].verdict,
+        Verdict::ConsumersBehind {
+            lag: ConsumerLag {
+                iterator_age_ms: 180_000.0,
+                scope: LagScope::Shard,
+                max_iterator_age_ms: 60_000,
+            }
+        }
+    );
+    let lag = plan.verdicts[1].facts.consumer_lag.unwrap();
+    assert_eq!((lag.iterator_age_ms, lag.scope), (1_000.0, LagScope::Shard));
+}
+
+#[test]
+fn a_pair_behind_at_shard_level_is_held_by_the_further_behind() {
+    let obs = StreamBuilder::new("s", 2)
+        .all(0.1)
+        .stream_totals()
+        .iterator_age(0, 90_000.0)
+        .iterator_age(1, 240_000.0)
+        .build();
+    let plan = run(&obs, &guarded());
+    assert_eq!(plan.merges().count(), 0);
+    // Both are held by the further-behind shard's own metric.
+    for v in &plan.verdicts {
+        assert_eq!(
+            v.verdict,
+            Verdict::ConsumersBehind {
+                lag: ConsumerLag {
+                    iterator_age_ms: 240_000.0,
+                    scope: LagScope::Shard,
+                    max_iterator_age_ms: 60_000,
+                }
+            }
+        );
+    }
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "consumers are 4m behind (shard-level IteratorAgeMilliseconds)",
+    );
+}
+
+#[test]
+fn above_max_shards_the_lag_does_not_hold_the_merge() {
+    // Back within max_shards first: the guard only holds merges for cold.
+    let obs = StreamBuilder::new("s", 4)
+        .all(0.1)
+        .stream_totals()
+        .stream_iterator_age(600_000.0)
+        .build();
+    let policy = StreamPolicy {
+        max_shards: 3,
+        ..guarded()
+    };
+    let plan = run(&obs, &policy);
+    assert_eq!(plan.merges().count(), 1);
+    assert_eq!(plan.merges().next().unwrap().trigger, Trigger::MaxShards);
+    assert_eq!(
+        verdicts(&plan)
+            .iter()
+            .filter(|v| **v == "consumers_behind")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn consumers_falling_behind_split_the_shard_they_read_hardest() {
+    // The age grows a minute a minute, to 30 minutes behind: consumers
+    // that cannot keep up. Shard 0 is read at 70% of its 2 MiB/s, shard 1
+    // at 20%.
+    let growing: Vec<f64> = (1..=30).map(|m| f64::from(m) * 60_000.0).collect();
+    let obs = |ages: &[f64]| {
+        StreamBuilder::new("s", 2)
+            .all(0.3)
+            .reads(0, 0.7)
+            .reads(1, 0.2)
+            .stream_totals()
+            .stream_iterator_ages(ages)
+            .build()
+    };
+    let on_lag = StreamPolicy {
+        consumers: Some(crate::policy::Consumers {
+            scale_up_on_lag: true,
+            ..Default::default()
+        }),
+        ..crate::testkit::policy()
+    };
+    let plan = run(&obs(&growing), &on_lag);
+    let [split] = splits(&plan)[..] else {
+        panic!("one split: {:?}", plan.actions)
+    };
+    assert_eq!(split.shard_id, Some(shard_id(0)));
+    assert_eq!(split.trigger, Trigger::ConsumerLag);
+    // At the midpoint of the lower half of the key space.
+    assert_eq!(split.new_starting_hash_key.0, 1 << 126);
+    assert_contains(
+        &split.reason,
+        "consumers falling further behind: consumers are 30m behind (stream-level GetRecords.IteratorAgeMilliseconds), over consumers.max_iterator_age 1m, and the shard read at or above consumers.read_threshold 0.5 for 3+ minutes: a split gives its range a second consumer",
+    );
+    assert_eq!(verdicts(&plan), ["split", "steady"]);
+    // A lag that stays level (consumers keeping pace, however late), or
+    // the guard without scale_up_on_lag, splits nothing.
+    assert_eq!(run(&obs(&[600_000.0; 30]), &on_lag).actions, vec![]);
+    assert_eq!(run(&obs(&growing), &guarded()).actions, vec![]);
+}

@@ -77,6 +77,7 @@ pub struct Settings {
     pub read: Option<ReadSettings>,
     pub forecast: Option<ForecastSettings>,
     pub objective: Option<ObjectiveSettings>,
+    pub consumers: Option<ConsumersSettings>,
     /// Turn on the shard-level metrics the policy needs when they are off
     /// (EnableEnhancedMonitoring; billed by CloudWatch), instead of stopping
     /// with the command to do it. Only `apply`, `run` and the Lambda do
@@ -211,6 +212,32 @@ pub struct ReadSettings {
     pub enabled: Option<bool>,
     /// Read utilization at or above which a minute is hot. Default 0.8.
     pub threshold: Option<Fraction>,
+}
+
+/// The stream's consumers: a merge halves the consumer parallelism of
+/// its key range (KCL keeps one worker lease per shard, Lambda 1 to 10
+/// batches per shard), so no pair is merged while they are behind. The
+/// age is the stream-level GetRecords.IteratorAgeMilliseconds (Maximum),
+/// and the shard-level IteratorAgeMilliseconds where enhanced monitoring
+/// publishes it. Off unless this block is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumersSettings {
+    /// Default true once the block is written.
+    pub enabled: Option<bool>,
+    /// No merge while the iterator age over the scale-down window
+    /// exceeds this: per shard where the shard-level metric exists, per
+    /// stream otherwise. 1s to 7d. Default 1m.
+    pub max_iterator_age: Option<Span>,
+    /// Also split the shards with the most read load (OutgoingBytes)
+    /// while the iterator age is over the limit and still growing, and
+    /// they read at or above `read_threshold`. Helps consumers that run
+    /// one worker per shard (KCL, Lambda); not consumers that do not
+    /// parallelise per shard. Default false.
+    pub scale_up_on_lag: Option<bool>,
+    /// Read utilization (OutgoingBytes against 2 MiB/s) at or above
+    /// which a lagging shard is split by `scale_up_on_lag`. Default 0.5.
+    pub read_threshold: Option<Fraction>,
 }
 
 /// Seasonal foresight: the stream-level load of the same minutes 1 and 7

@@ -54,6 +54,8 @@ pub struct StreamPolicy {
     /// The throttling objective the scale-up threshold is derived from,
     /// when on.
     pub objective: Option<Objective>,
+    /// The consumer-lag guard, when on.
+    pub consumers: Option<Consumers>,
     /// Whether the controller may turn on missing shard-level metrics.
     pub enable_enhanced_monitoring: bool,
 }
@@ -149,6 +151,28 @@ pub(crate) const MAX_SEASON_MINUTES: u32 = 14 * 1440;
 /// The longest forecast horizon.
 const MAX_HORIZON_MINUTES: u32 = 360;
 
+/// The consumer-lag guard (see `file::ConsumersSettings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumers {
+    pub max_iterator_age: Duration,
+    pub scale_up_on_lag: bool,
+    pub read_threshold: f64,
+}
+
+impl Default for Consumers {
+    fn default() -> Self {
+        Consumers {
+            max_iterator_age: Duration::from_secs(60),
+            scale_up_on_lag: false,
+            read_threshold: 0.5,
+        }
+    }
+}
+
+/// The longest `consumers.max_iterator_age`: a stream keeps records for
+/// at most a year, but a week behind is already a consumer to fix.
+const MAX_ITERATOR_AGE: Duration = Duration::from_secs(7 * 86_400);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadLoad {
     pub enabled: bool,
@@ -196,6 +220,7 @@ impl Default for StreamPolicy {
             },
             forecast: None,
             objective: None,
+            consumers: None,
             enable_enhanced_monitoring: false,
         }
     }
@@ -269,6 +294,21 @@ impl StreamPolicy {
                     set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
                     set(&mut objective.history_minutes, o.history.map(|v| v.0));
                     Some(objective)
+                }
+            };
+        }
+        if let Some(c) = &layer.consumers {
+            p.consumers = match c.enabled {
+                Some(false) => None,
+                _ => {
+                    let mut consumers = p.consumers.take().unwrap_or_default();
+                    set(
+                        &mut consumers.max_iterator_age,
+                        c.max_iterator_age.map(|v| v.0),
+                    );
+                    set(&mut consumers.scale_up_on_lag, c.scale_up_on_lag);
+                    set(&mut consumers.read_threshold, c.read_threshold.map(|v| v.0));
+                    Some(consumers)
                 }
             };
         }
@@ -372,6 +412,14 @@ impl StreamPolicy {
                 o.history_minutes
             ));
         }
+        if let Some(c) = &self.consumers
+            && !(Duration::from_secs(1)..=MAX_ITERATOR_AGE).contains(&c.max_iterator_age)
+        {
+            out.push(format!(
+                "consumers.max_iterator_age: {} is outside 1s..7d",
+                humantime::format_duration(c.max_iterator_age)
+            ));
+        }
         if self.metrics_max_lag < self.metrics_delay {
             out.push(format!(
                 "metrics.max_lag: {} is shorter than metrics.delay {}; no datapoint could ever be recent enough",
@@ -413,10 +461,19 @@ impl StreamPolicy {
             MetricName::IncomingRecords,
             MetricName::WriteProvisionedThroughputExceeded,
         ];
-        if self.read.enabled {
+        if self.read.enabled || self.consumers.as_ref().is_some_and(|c| c.scale_up_on_lag) {
             m.push(MetricName::OutgoingBytes);
         }
         m
+    }
+
+    /// The shard-level metrics read where enhanced monitoring publishes
+    /// them, and done without where it does not.
+    pub fn wanted_metrics(&self) -> Vec<MetricName> {
+        match self.consumers {
+            Some(_) => vec![MetricName::IteratorAgeMilliseconds],
+            None => Vec::new(),
+        }
     }
 
     /// The minutes of metrics a pass reads: the longest rule window, ending
@@ -794,6 +851,59 @@ streams:
     }
 
     #[test]
+    fn the_consumer_guard_is_off_until_written_and_layers_like_the_rest() {
+        let policy = parse(
+            "version: 1
+defaults:
+  consumers: { max_iterator_age: 2m }
+streams:
+  - name: orders
+  - name: clicks
+    consumers: { enabled: false }
+  - name: ledger
+    consumers: { scale_up_on_lag: true, read_threshold: 0.6 }
+",
+        )
+        .unwrap();
+        let of = |s: &str| policy.rule_for(s).unwrap().policy.clone();
+        assert_eq!(StreamPolicy::default().consumers, None);
+        assert_eq!(
+            of("orders").consumers,
+            Some(Consumers {
+                max_iterator_age: Duration::from_secs(120),
+                scale_up_on_lag: false,
+                read_threshold: 0.5,
+            })
+        );
+        assert_eq!(of("clicks").consumers, None);
+        assert_eq!(
+            of("ledger").consumers,
+            Some(Consumers {
+                max_iterator_age: Duration::from_secs(120),
+                scale_up_on_lag: true,
+                read_threshold: 0.6,
+            })
+        );
+        // The shard-level age is read where published, never required;
+        // splitting on lag needs the read load.
+        assert_eq!(
+            of("orders").wanted_metrics(),
+            [MetricName::IteratorAgeMilliseconds]
+        );
+        assert!(
+            !of("orders")
+                .needed_metrics()
+                .contains(&MetricName::OutgoingBytes)
+        );
+        assert!(
+            of("ledger")
+                .needed_metrics()
+                .contains(&MetricName::OutgoingBytes)
+        );
+        assert_eq!(of("clicks").wanted_metrics(), []);
+    }
+
+    #[test]
     fn impossible_forecasts_and_objectives_are_refused_naming_the_field() {
         let problem = |settings: &str| {
             let text = format!("version: 1\nstreams:\n  - name: s\n    {settings}\n");
@@ -830,6 +940,23 @@ streams:
                 "is not a percentage; write it as \"0.1%\" or 0.001",
             ),
             ("forecast: { leed: 5m }", "unknown field `leed`"),
+            (
+                "consumers: { max_iterator_age: 8d }",
+                "consumers.max_iterator_age: 8days is outside 1s..7d",
+            ),
+            (
+                "consumers: { max_iterator_age: 0s }",
+                "consumers.max_iterator_age: 0s is outside 1s..7d",
+            ),
+            (
+                "consumers: { read_threshold: 1.5 }",
+                "consumers.read_threshold",
+            ),
+            (
+                "consumers: { max_iterator_age: soon }",
+                "consumers.max_iterator_age",
+            ),
+            ("consumers: { max_age: 1m }", "unknown field `max_age`"),
         ];
         for (settings, expected) in cases {
             let message = problem(settings);

@@ -95,6 +95,7 @@ pub(crate) fn play_minutes(
             accepted_records: accepted,
             throttled_records: throttled,
             open_shards: worth as u32,
+            ..MinuteStats::default()
         });
     }
     out

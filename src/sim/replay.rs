@@ -205,6 +205,7 @@ mod tests {
             stream: StreamMetrics {
                 incoming_bytes: bytes,
                 incoming_records: records,
+                ..Default::default()
             },
             shards,
         };

@@ -28,7 +28,8 @@ use crate::model::{
     BYTES_PER_SHARD_MINUTE, HashKey, HashKeyRange, RECORDS_PER_SHARD_MINUTE, Shard, ShardId,
 };
 use crate::observe::{
-    Clock, KinesisRead, KinesisWrite, MetricsRead, RecordsPage, RecordsRead, StartAt,
+    Clock, KinesisRead, KinesisWrite, MetricsRead, MetricsRequest, RecordsPage, RecordsRead,
+    StartAt,
 };
 use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
 
@@ -40,6 +41,9 @@ pub struct MinuteStats {
     pub accepted_records: f64,
     pub throttled_records: f64,
     pub open_shards: u32,
+    /// The consumers' largest iterator age at the minute's end, in
+    /// milliseconds (0 without a consumer model).
+    pub iterator_age_ms: f64,
 }
 
 /// One shard's per-minute sums, from the minute it first took traffic.
@@ -49,7 +53,15 @@ struct ShardSums {
     bytes: Vec<f64>,
     records: Vec<f64>,
     throttled: Vec<f64>,
+    /// The shard's consumer's iterator age at each minute's end (ms).
+    iterator_age: Vec<f64>,
+    /// The bytes its consumer read (OutgoingBytes).
+    outgoing: Vec<f64>,
 }
+
+/// Records a shard's consumer has not processed yet, by the minute they
+/// arrived, oldest first: (minute, left, arrived).
+type Backlog = std::collections::VecDeque<(usize, f64, f64)>;
 
 #[derive(Debug, Default)]
 struct WorldState {
@@ -61,6 +73,9 @@ struct WorldState {
     /// computed for: shares change only with the layout or a hot key.
     cached: Vec<(Shard, f64)>,
     cached_minute: Option<usize>,
+    /// Each shard's consumer backlog, with its range (for the children to
+    /// take their part), with a consumer model.
+    backlogs: FxHashMap<ShardId, (HashKeyRange, Backlog)>,
 }
 
 /// What a minute in which a shard took no records publishes.
@@ -142,6 +157,8 @@ pub struct SimWorld<C> {
     traffic: Traffic,
     publishing: Publishing,
     burstiness: f64,
+    /// Records a second each shard's consumer processes, when modelled.
+    consumer_rate: Option<f64>,
     state: Mutex<WorldState>,
     /// Metrics requested from the simulated CloudWatch, as AWS bills
     /// GetMetricData.
@@ -194,8 +211,23 @@ impl<C: Clock + Clone> SimWorld<C> {
             traffic,
             publishing,
             burstiness,
+            consumer_rate: None,
             state: Mutex::new(WorldState::default()),
             metrics_requested: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The world with a consumer that processes `records_per_second` of
+    /// each open shard (one worker per shard, as KCL and Lambda run) and
+    /// publishes its iterator age. A reshard hands a parent's backlog to
+    /// its children: a split's children take their parts of it by key
+    /// range, a merge's child both parents' whole backlogs. (A real KCL
+    /// worker finishes a parent before its children start, so after a
+    /// split the lag drains no faster than this.)
+    pub fn with_consumer(self, records_per_second: Option<f64>) -> Self {
+        SimWorld {
+            consumer_rate: records_per_second,
+            ..self
         }
     }
 
@@ -297,19 +329,38 @@ impl<C: Clock + Clone> SimWorld<C> {
             sums.bytes.resize(index, f64::NAN);
             sums.records.resize(index, f64::NAN);
             sums.throttled.resize(index, f64::NAN);
+            sums.iterator_age.resize(index, f64::NAN);
+            sums.outgoing.resize(index, f64::NAN);
             sums.bytes.push(accepted * record_size);
             sums.records.push(accepted);
             sums.throttled.push(throttled);
+            let (age, read) = match self.consumer_rate {
+                Some(rate) => consume(&mut state.backlogs, shard, m, accepted, rate * 60.0),
+                None => (f64::NAN, f64::NAN),
+            };
+            sums.iterator_age.push(age);
+            sums.outgoing.push(read * record_size);
+            stats.iterator_age_ms = stats
+                .iterator_age_ms
+                .max(if age.is_nan() { 0.0 } else { age });
             // Forget the oldest minutes, a day at a time.
             if sums.bytes.len() > KEPT_MINUTES + 1440 {
                 let old = sums.bytes.len() - KEPT_MINUTES;
                 sums.bytes.drain(..old);
                 sums.records.drain(..old);
                 sums.throttled.drain(..old);
+                sums.iterator_age.drain(..old);
+                sums.outgoing.drain(..old);
                 sums.first_minute += old;
             }
         }
         state.cached = cached;
+        if self.consumer_rate.is_some() {
+            // The parents' backlogs went to their children.
+            state
+                .backlogs
+                .retain(|id, _| open.iter().any(|s| &s.id == id));
+        }
         state.stats.push(stats);
     }
 
@@ -527,6 +578,64 @@ impl<C: Clock + Clone> RecordsRead for SimWorld<C> {
     }
 }
 
+/// One minute of `shard`'s consumer: the minute's `accepted` records join
+/// its backlog (a new shard first takes its parents' part), `capacity` of
+/// the oldest are processed. Returns the age of the oldest left, in
+/// milliseconds at the minute's end, and the records processed.
+fn consume(
+    backlogs: &mut FxHashMap<ShardId, (HashKeyRange, Backlog)>,
+    shard: &Shard,
+    m: usize,
+    accepted: f64,
+    capacity: f64,
+) -> (f64, f64) {
+    if !backlogs.contains_key(&shard.id) {
+        let mut inherited = Backlog::new();
+        for parent in [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
+            .into_iter()
+            .flatten()
+        {
+            let Some((range, backlog)) = backlogs.get(parent) else {
+                continue;
+            };
+            // A split's child takes its part of the range; a merge's child
+            // covers both parents whole.
+            let part = (shard.range.share_of_key_space() / range.share_of_key_space()).min(1.0);
+            inherited.extend(
+                backlog
+                    .iter()
+                    .map(|&(k, left, n)| (k, left * part, n * part)),
+            );
+        }
+        inherited.make_contiguous().sort_by_key(|&(k, _, _)| k);
+        backlogs.insert(shard.id.clone(), (shard.range, inherited));
+    }
+    let (_, backlog) = backlogs.get_mut(&shard.id).expect("inserted above");
+    if accepted > 0.0 {
+        backlog.push_back((m, accepted, accepted));
+    }
+    let mut left_over = capacity;
+    while let Some(front) = backlog.front_mut() {
+        if front.1 > left_over {
+            front.1 -= left_over;
+            left_over = 0.0;
+            break;
+        }
+        left_over -= front.1;
+        backlog.pop_front();
+    }
+    let age = match backlog.front() {
+        None => 0.0,
+        Some(&(k, left, arrived)) => {
+            // The oldest record left arrived as far into its minute as the
+            // minute's records were processed.
+            let done = 1.0 - left / arrived;
+            ((m + 1) as f64 - (k as f64 + done)).max(0.0) * 60_000.0
+        }
+    };
+    (age, capacity - left_over)
+}
+
 /// A seed for the keys drawn at one position of one shard: the same read
 /// draws the same keys.
 fn draw_seed(shard: &str, at_millis: i64) -> u64 {
@@ -536,22 +645,23 @@ fn draw_seed(shard: &str, at_millis: i64) -> u64 {
 }
 
 impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
-    async fn read_metrics(
-        &self,
-        _stream: &str,
-        shards: &[ShardId],
-        metrics: &[MetricName],
-        start: DateTime<Utc>,
-        minutes: u32,
-    ) -> ApiResult<Metrics> {
-        // The stream's two series, and each shard's.
-        self.note_metrics_requested(2 + shards.len() * metrics.len());
+    async fn read_metrics(&self, request: &MetricsRequest) -> ApiResult<Metrics> {
+        let MetricsRequest {
+            shards,
+            metrics,
+            iterator_age,
+            start,
+            minutes,
+            ..
+        } = request;
+        // The stream's series, and each shard's.
+        self.note_metrics_requested(2 + usize::from(*iterator_age) + shards.len() * metrics.len());
         self.catch_up();
         let now = self.clock.now();
         let state = self.lock();
-        let first = (start - self.start).num_minutes();
+        let first = (*start - self.start).num_minutes();
         // The simulated minutes of the window that are published by now.
-        let published: Vec<Option<usize>> = (0..i64::from(minutes))
+        let published: Vec<Option<usize>> = (0..i64::from(*minutes))
             .map(|i| {
                 usize::try_from(first + i)
                     .ok()
@@ -568,6 +678,12 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             stream
                 .incoming_records
                 .push(s.and_then(|_| self.datapoint(records, records)));
+            if *iterator_age {
+                // Consumers call GetRecords idle or not: no consumer, no
+                // datapoint.
+                let age = s.filter(|_| self.consumer_rate.is_some());
+                stream.iterator_age_ms.push(age.map(|s| s.iterator_age_ms));
+            }
         }
         let mut out = FxHashMap::default();
         for id in shards {
@@ -584,6 +700,16 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                             MetricName::IncomingBytes => &sums.bytes,
                             MetricName::IncomingRecords => &sums.records,
                             MetricName::WriteProvisionedThroughputExceeded => &sums.throttled,
+                            MetricName::OutgoingBytes => {
+                                return sums.outgoing.get(index).copied().filter(|v| !v.is_nan());
+                            }
+                            MetricName::IteratorAgeMilliseconds => {
+                                return sums
+                                    .iterator_age
+                                    .get(index)
+                                    .copied()
+                                    .filter(|v| !v.is_nan());
+                            }
                             _ => return None,
                         };
                         let value = values.get(index).copied().filter(|v| !v.is_nan())?;
@@ -602,7 +728,7 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             out.insert(id.clone(), m);
         }
         Ok(Metrics {
-            start,
+            start: *start,
             period_seconds: 60,
             stream,
             shards: out,

@@ -306,6 +306,60 @@ pub async fn put_metrics(
     .await;
 }
 
+/// Writes the consumers' iterator age for the minutes `minutes_ago`:
+/// for the whole stream (`None`) as GetRecords.IteratorAgeMilliseconds,
+/// for `shard` as IteratorAgeMilliseconds. Each minute gets two
+/// datapoints, `ms` and half of it, as two consumers would publish: only
+/// the Maximum statistic reads `ms`.
+pub async fn put_iterator_age(
+    stream: &str,
+    shard: Option<&ShardId>,
+    minutes_ago: std::ops::Range<i64>,
+    ms: f64,
+) {
+    let newest = this_minute();
+    let name = match shard {
+        None => "GetRecords.IteratorAgeMilliseconds",
+        Some(_) => "IteratorAgeMilliseconds",
+    };
+    let mut data = Vec::new();
+    for m in minutes_ago {
+        let t = CwDateTime::from_secs((newest - TimeDelta::minutes(m)).timestamp());
+        for value in [ms, ms / 2.0] {
+            let mut datum = MetricDatum::builder().metric_name(name).dimensions(
+                Dimension::builder()
+                    .name("StreamName")
+                    .value(stream)
+                    .build(),
+            );
+            if let Some(shard) = shard {
+                datum = datum.dimensions(
+                    Dimension::builder()
+                        .name("ShardId")
+                        .value(shard.as_str())
+                        .build(),
+                );
+            }
+            data.push(
+                datum
+                    .timestamp(t)
+                    .value(value)
+                    .unit(StandardUnit::Milliseconds)
+                    .build(),
+            );
+        }
+    }
+    for chunk in data.chunks(500) {
+        cloudwatch()
+            .put_metric_data()
+            .namespace("AWS/Kinesis")
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+}
+
 /// [`put_metrics`] into the CloudWatch `client` talks to.
 pub async fn put_metrics_to(
     client: &aws_sdk_cloudwatch::Client,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::emulators::{
     self, PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis,
-    kinesis_endpoint, open_shards, put_load, put_metrics, put_metrics_to, unique,
+    kinesis_endpoint, open_shards, put_iterator_age, put_load, put_metrics, put_metrics_to, unique,
 };
 use crate::support::{assert_every_strategy, bin, names};
 
@@ -198,6 +198,78 @@ async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
         before[0].range.merge(&before[1].range).unwrap()
     );
     assert_eq!(after[1].range, before[2].range);
+}
+
+#[tokio::test]
+async fn consumers_behind_hold_the_cold_pair_with_the_measured_age() {
+    if !emulators::running("consumers_behind_hold_the_cold_pair_with_the_measured_age") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("lagging");
+    create_stream(&k, &name, 3, false).await;
+    let before = open_shards(&k, &name).await;
+    // Shards 0 and 1 are a cold pair; the stream's consumers are four
+    // minutes behind over the whole window.
+    put_metrics(&name, Some(&before[0].id), 0..40, 0.1, 0.0).await;
+    put_metrics(&name, Some(&before[1].id), 0..40, 0.1, 0.0).await;
+    put_metrics(&name, Some(&before[2].id), 0..40, 0.6, 0.0).await;
+    put_metrics(&name, None, 0..40, 0.8, 0.0).await;
+    put_iterator_age(&name, None, 0..40, 240_000.0).await;
+    let (_dir, guarded) = policy(
+        &[&name],
+        "scale_down: { window: 30m }\nconsumers: { max_iterator_age: 1m }",
+    );
+    let p = guarded.to_str().unwrap();
+
+    let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let verdicts = &plans[0]["verdicts"];
+    let names: Vec<&str> = (0..3)
+        .map(|i| verdicts[i]["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["consumers_behind", "consumers_behind", "steady"],
+        "{}",
+        plan.stdout
+    );
+    // The Maximum of the minute's datapoints (240000 and 120000): not
+    // their Sum, not their Average.
+    let lag = &verdicts[0]["facts"]["consumer_lag"];
+    assert_eq!(lag["iterator_age_ms"], 240_000.0, "{}", plan.stdout);
+    assert_eq!(lag["scope"], "stream");
+    assert_eq!(lag["max_iterator_age_ms"], 60_000);
+    assert_contains(
+        verdicts[0]["reason"].as_str().unwrap(),
+        "but held: consumers are 4m behind (stream-level GetRecords.IteratorAgeMilliseconds), over consumers.max_iterator_age 1m; a merge would halve their parallelism here",
+    );
+    assert_eq!(plans[0]["actions"], serde_json::json!([]));
+
+    let apply = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        open_shards(&k, &name).await,
+        before,
+        "no merge: {}",
+        apply.stdout
+    );
+
+    // Without the guard, the same metrics merge the pair.
+    let (_dir, unguarded) = policy(&[&name], "scale_down: { window: 30m }");
+    let apply =
+        run(live(&endpoint).args(["apply", "--policy", unguarded.to_str().unwrap(), "--yes"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let after = open_shards(&k, &name).await;
+    assert_eq!(
+        after.iter().map(|s| s.range).collect::<Vec<_>>(),
+        [
+            before[0].range.merge(&before[1].range).unwrap(),
+            before[2].range
+        ]
+    );
 }
 
 #[tokio::test]

@@ -44,7 +44,9 @@ use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::model::History;
 use kinesis_autoscaler::model::{Api, ApiErrorKind, ApiResult, MetricName, StreamId};
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
-use kinesis_autoscaler::observe::{KinesisRead, KinesisWrite, MetricsRead, TokioClock};
+use kinesis_autoscaler::observe::{
+    KinesisRead, KinesisWrite, Metrics, MetricsRead, MetricsRequest, TokioClock,
+};
 use kinesis_autoscaler::planner::plan;
 use kinesis_autoscaler::planner::{Action, Plan};
 use kinesis_autoscaler::testkit::{OBSERVED_AT, StreamBuilder, shard_id, uniform_ranges};
@@ -219,8 +221,12 @@ fn window_start() -> DateTime<Utc> {
     "2026-11-26T01:00:00Z".parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queries() {
+/// What GetMetricData calls one read of 2,000 shards made: the requests
+/// as sent, and the answer.
+async fn read_2000_shards(
+    wanted: &[MetricName],
+    iterator_age: bool,
+) -> (Vec<GetMetricDataInput>, Metrics) {
     let requests: Arc<Mutex<Vec<GetMetricDataInput>>> = Arc::default();
     let seen = requests.clone();
     let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
@@ -231,97 +237,143 @@ async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queri
         .then_output(|| GetMetricDataOutput::builder().build());
     let metrics = CloudWatchMetrics::new(cloudwatch(RuleMode::MatchAny, &[&rule]));
     let shards: Vec<ShardId> = (0..2000).map(shard_id).collect();
-    let wanted = [
+    let request = MetricsRequest {
+        iterator_age,
+        ..MetricsRequest::new(STREAM, &shards, wanted, window_start(), 10)
+    };
+    let got = metrics.read_metrics(&request).await.unwrap();
+    let requests = requests.lock().unwrap().clone();
+    assert_eq!(rule.num_calls(), requests.len());
+    (requests, got)
+}
+
+#[tokio::test]
+async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queries() {
+    let write = [
         MetricName::IncomingBytes,
         MetricName::IncomingRecords,
         MetricName::WriteProvisionedThroughputExceeded,
     ];
-
-    let got = metrics
-        .read_metrics(STREAM, &shards, &wanted, window_start(), 10)
-        .await
-        .unwrap();
-
-    // ceil((2 stream-level + 2000 * 3) / 500) calls, no more.
-    assert_eq!(rule.num_calls(), 13);
-    let requests = requests.lock().unwrap();
-    assert_eq!(requests.len(), 13);
-    let mut stream_level = Vec::new();
-    let mut ids = HashSet::new();
-    let mut pairs = HashSet::new();
-    for req in requests.iter() {
-        let queries = req.metric_data_queries();
-        assert!(
-            queries.len() <= 500,
-            "{} queries in one call",
-            queries.len()
-        );
-        assert_eq!(
-            req.start_time().map(|t| t.secs()),
-            Some(window_start().timestamp())
-        );
-        assert_eq!(
-            req.end_time().map(|t| t.secs()),
-            Some(window_start().timestamp() + 600)
-        );
-        assert_eq!(req.scan_by(), Some(&ScanBy::TimestampAscending));
-        for q in queries {
-            let id = q.id().expect("every query has an id");
+    let guarded = [
+        MetricName::IncomingBytes,
+        MetricName::IncomingRecords,
+        MetricName::WriteProvisionedThroughputExceeded,
+        MetricName::IteratorAgeMilliseconds,
+    ];
+    // ceil((2 stream-level + 2000 * 3) / 500) calls, no more; with the
+    // consumer guard, the iterator ages ride in the same batches:
+    // ceil((3 + 2000 * 4) / 500).
+    for (wanted, iterator_age, calls, stream_names) in [
+        (
+            &write[..],
+            false,
+            13,
+            &["IncomingBytes", "IncomingRecords"][..],
+        ),
+        (
+            &guarded[..],
+            true,
+            17,
+            &[
+                "IncomingBytes",
+                "IncomingRecords",
+                "GetRecords.IteratorAgeMilliseconds",
+            ][..],
+        ),
+    ] {
+        let (requests, got) = read_2000_shards(wanted, iterator_age).await;
+        assert_eq!(requests.len(), calls);
+        let mut stream_level = Vec::new();
+        let mut ids = HashSet::new();
+        let mut pairs = HashSet::new();
+        for req in requests.iter() {
+            let queries = req.metric_data_queries();
             assert!(
-                id.starts_with(|c: char| c.is_ascii_lowercase()),
-                "query id {id:?} must start with a lowercase letter"
+                queries.len() <= 500,
+                "{} queries in one call",
+                queries.len()
             );
-            assert!(ids.insert(id.to_owned()), "query id {id:?} used twice");
-            let stat = q.metric_stat().expect("a metric query, not an expression");
-            assert_eq!(stat.period(), Some(60), "{id}");
-            assert_eq!(stat.stat(), Some("Sum"), "{id}");
-            let metric = stat.metric().expect("a metric");
-            assert_eq!(metric.namespace(), Some("AWS/Kinesis"), "{id}");
-            let dimensions: Vec<_> = metric
-                .dimensions()
-                .iter()
-                .map(|d| (d.name().unwrap(), d.value().unwrap()))
-                .collect();
-            assert_eq!(dimensions[0], ("StreamName", STREAM), "{id}");
-            let name = metric.metric_name().unwrap();
-            if dimensions.len() == 1 {
-                stream_level.push(name.to_owned());
-                continue;
+            assert_eq!(
+                req.start_time().map(|t| t.secs()),
+                Some(window_start().timestamp())
+            );
+            assert_eq!(
+                req.end_time().map(|t| t.secs()),
+                Some(window_start().timestamp() + 600)
+            );
+            assert_eq!(req.scan_by(), Some(&ScanBy::TimestampAscending));
+            for q in queries {
+                let id = q.id().expect("every query has an id");
+                assert!(
+                    id.starts_with(|c: char| c.is_ascii_lowercase()),
+                    "query id {id:?} must start with a lowercase letter"
+                );
+                assert!(ids.insert(id.to_owned()), "query id {id:?} used twice");
+                let stat = q.metric_stat().expect("a metric query, not an expression");
+                assert_eq!(stat.period(), Some(60), "{id}");
+                let metric = stat.metric().expect("a metric");
+                let name = metric.metric_name().unwrap();
+                // Ages are Maximums; a sum of ages means nothing.
+                let expected = if name.ends_with("IteratorAgeMilliseconds") {
+                    "Maximum"
+                } else {
+                    "Sum"
+                };
+                assert_eq!(stat.stat(), Some(expected), "{id} {name}");
+                assert_eq!(metric.namespace(), Some("AWS/Kinesis"), "{id}");
+                let dimensions: Vec<_> = metric
+                    .dimensions()
+                    .iter()
+                    .map(|d| (d.name().unwrap(), d.value().unwrap()))
+                    .collect();
+                assert_eq!(dimensions[0], ("StreamName", STREAM), "{id}");
+                if dimensions.len() == 1 {
+                    stream_level.push(name.to_owned());
+                    continue;
+                }
+                assert_eq!(dimensions.len(), 2, "{id}: {dimensions:?}");
+                assert_eq!(dimensions[1].0, "ShardId", "{id}");
+                assert!(
+                    wanted.iter().any(|m| m.as_str() == name),
+                    "{id}: {name} was not asked for"
+                );
+                assert!(
+                    pairs.insert((dimensions[1].1.to_owned(), name.to_owned())),
+                    "{id}: {} {name} asked twice",
+                    dimensions[1].1
+                );
             }
-            assert_eq!(dimensions.len(), 2, "{id}: {dimensions:?}");
-            assert_eq!(dimensions[1].0, "ShardId", "{id}");
-            assert!(
-                wanted.iter().any(|m| m.as_str() == name),
-                "{id}: {name} was not asked for"
-            );
-            assert!(
-                pairs.insert((dimensions[1].1.to_owned(), name.to_owned())),
-                "{id}: {} {name} asked twice",
-                dimensions[1].1
-            );
         }
+        // Every (shard, metric) asked exactly once, and each stream-level
+        // series once, in the first call.
+        assert_eq!(pairs.len(), 2000 * wanted.len());
+        assert_eq!(stream_level, stream_names);
+        assert!(
+            requests[0].metric_data_queries()[..stream_names.len()]
+                .iter()
+                .all(|q| {
+                    q.metric_stat()
+                        .unwrap()
+                        .metric()
+                        .unwrap()
+                        .dimensions()
+                        .len()
+                        == 1
+                })
+        );
+        // No datapoints came back: everything is missing, nothing is zero.
+        assert_eq!(got.shards.len(), 2000);
+        assert_eq!(got.stream.incoming_records.len(), 10);
+        assert!(got.stream.incoming_records.iter().all(|v| v.is_none()));
+        assert_eq!(
+            got.stream.iterator_age_ms.len(),
+            if iterator_age { 10 } else { 0 }
+        );
+        let m = &got.shards[&shard_id(1999)];
+        assert_eq!(m.incoming_bytes.len(), 10);
+        assert!(m.incoming_bytes.iter().all(|v| v.is_none()));
+        assert!(m.write_throttled.iter().all(|v| v.is_none()));
     }
-    // Every (shard, metric) asked exactly once, and the stream-level
-    // IncomingBytes and IncomingRecords once each, in the first call.
-    assert_eq!(pairs.len(), 6000);
-    assert_eq!(stream_level, ["IncomingBytes", "IncomingRecords"]);
-    assert!(requests[0].metric_data_queries()[..2].iter().all(|q| {
-        q.metric_stat()
-            .unwrap()
-            .metric()
-            .unwrap()
-            .dimensions()
-            .len()
-            == 1
-    }));
-    // No datapoints came back: everything is missing, nothing is zero.
-    assert_eq!(got.shards.len(), 2000);
-    assert_eq!(got.stream.incoming_records.len(), 10);
-    assert!(got.stream.incoming_records.iter().all(|v| v.is_none()));
-    let m = &got.shards[&shard_id(1999)];
-    assert_eq!(m.incoming_bytes.len(), 10);
-    assert!(m.incoming_bytes.iter().all(|v| v.is_none()));
-    assert!(m.write_throttled.iter().all(|v| v.is_none()));
 }
 
 /// The id of the query in `req` for the shard-level `metric`.
@@ -407,7 +459,13 @@ async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
     ];
 
     let got = metrics
-        .read_metrics(STREAM, &shards, &wanted, window_start(), 5)
+        .read_metrics(&MetricsRequest::new(
+            STREAM,
+            &shards,
+            &wanted,
+            window_start(),
+            5,
+        ))
         .await
         .unwrap();
 
@@ -442,13 +500,13 @@ async fn cloudwatch_throttling_is_classified_as_throttled() {
     let metrics = CloudWatchMetrics::new(cloudwatch(RuleMode::MatchAny, &[&rule]));
 
     let err = metrics
-        .read_metrics(
+        .read_metrics(&MetricsRequest::new(
             STREAM,
             &[shard_id(0)],
             &[MetricName::IncomingBytes],
             window_start(),
             5,
-        )
+        ))
         .await
         .unwrap_err();
 
