@@ -259,10 +259,40 @@ pub fn simulation(
     }
     out.push_str(&lines(&t));
     out.push('\n');
+    if let Some(line) = consumer_lag(scenario, summaries) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if summaries.iter().any(|s| s.strategy == "on-demand") {
         out.push_str("on-demand: shard-hours are the write capacity AWS holds for the stream, in shards' worth; it reshards out of sight, so its new shards are not counted\n");
     }
     out
+}
+
+/// How far behind the scenario's modelled consumers fell under each
+/// strategy, if it models them.
+fn consumer_lag(
+    scenario: &crate::sim::Scenario,
+    summaries: &[&crate::sim::strategy::Summary],
+) -> Option<String> {
+    let rate = scenario.consumer_records_per_second?;
+    let each: Vec<String> = summaries
+        .iter()
+        .filter_map(|s| {
+            let lag = s.consumer_lag?;
+            let worst = std::time::Duration::from_secs(lag.max_iterator_age_seconds.round() as u64);
+            Some(format!(
+                "{} {} (at most {} behind)",
+                s.strategy,
+                lag.lag_minutes,
+                humantime::format_duration(worst)
+            ))
+        })
+        .collect();
+    Some(format!(
+        "consumers ({rate} records/s a shard): minutes more than 1m behind: {}",
+        each.join(", ")
+    ))
 }
 
 /// A suite's matrix: a row per scenario and strategy.

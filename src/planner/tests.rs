@@ -1664,13 +1664,13 @@ fn above_max_shards_the_lag_does_not_hold_the_merge() {
 fn consumers_falling_behind_split_the_shard_they_read_hardest() {
     // The age grows a minute a minute, to 30 minutes behind: consumers
     // that cannot keep up. Shard 0 is read at 70% of its 2 MiB/s, shard 1
-    // at 20%.
+    // at 10%, under consumers.read_threshold (0.2).
     let growing: Vec<f64> = (1..=30).map(|m| f64::from(m) * 60_000.0).collect();
     let obs = |ages: &[f64]| {
         StreamBuilder::new("s", 2)
             .all(0.3)
             .reads(0, 0.7)
-            .reads(1, 0.2)
+            .reads(1, 0.1)
             .stream_totals()
             .stream_iterator_ages(ages)
             .build()
@@ -1692,7 +1692,7 @@ fn consumers_falling_behind_split_the_shard_they_read_hardest() {
     assert_eq!(split.new_starting_hash_key.0, 1 << 126);
     assert_contains(
         &split.reason,
-        "consumers falling further behind: consumers are 30m behind (stream-level GetRecords.IteratorAgeMilliseconds), over consumers.max_iterator_age 1m, and the shard read at or above consumers.read_threshold 0.5 for 3+ minutes: a split gives its range a second consumer",
+        "consumers falling further behind: consumers are 30m behind (stream-level GetRecords.IteratorAgeMilliseconds), over consumers.max_iterator_age 1m, and the shard read at or above consumers.read_threshold 0.2 for 3+ minutes: a split gives its range a second consumer",
     );
     assert_eq!(verdicts(&plan), ["split", "steady"]);
     // A lag that stays level (consumers keeping pace, however late), or

@@ -236,7 +236,7 @@ pub struct ConsumersSettings {
     /// parallelise per shard. Default false.
     pub scale_up_on_lag: Option<bool>,
     /// Read utilization (OutgoingBytes against 2 MiB/s) at or above
-    /// which a lagging shard is split by `scale_up_on_lag`. Default 0.5.
+    /// which a lagging shard is split by `scale_up_on_lag`. Default 0.2.
     pub read_threshold: Option<Fraction>,
 }
 

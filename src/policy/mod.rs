@@ -164,7 +164,7 @@ impl Default for Consumers {
         Consumers {
             max_iterator_age: Duration::from_secs(60),
             scale_up_on_lag: false,
-            read_threshold: 0.5,
+            read_threshold: 0.2,
         }
     }
 }
@@ -872,7 +872,7 @@ streams:
             Some(Consumers {
                 max_iterator_age: Duration::from_secs(120),
                 scale_up_on_lag: false,
-                read_threshold: 0.5,
+                read_threshold: 0.2,
             })
         );
         assert_eq!(of("clicks").consumers, None);

@@ -44,6 +44,9 @@ struct ScenarioFile {
     uniform: UniformFile,
     /// Consumers reading every record (On-Demand bills each one's reads).
     consumers: Option<u32>,
+    /// Records a second each shard's consumer processes (one worker per
+    /// shard, as KCL and Lambda run); no consumer model without it.
+    consumer_records_per_second: Option<f64>,
     /// Overrides of the us-east-1 list prices.
     #[serde(default)]
     prices: Prices,
@@ -424,6 +427,9 @@ pub struct Scenario {
     pub uniform: UniformSettings,
     /// Consumers reading every record.
     pub consumers: u32,
+    /// Records a second each shard's consumer processes, when modelled:
+    /// the lag it falls behind by is published as the iterator age.
+    pub consumer_records_per_second: Option<f64>,
     pub prices: Prices,
 }
 
@@ -526,6 +532,13 @@ impl Scenario {
         if !(1..=MAX_CONSUMERS).contains(&consumers) {
             return Err(invalid(format!(
                 "consumers: must be in 1 ..= {MAX_CONSUMERS}, got {consumers}"
+            )));
+        }
+        if let Some(rate) = f.consumer_records_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(invalid(format!(
+                "consumer_records_per_second: must be a number of records above 0, got {rate}"
             )));
         }
         if let Some((name, value)) = f.prices.invalid() {
@@ -679,6 +692,7 @@ impl Scenario {
             shard_limit,
             uniform,
             consumers,
+            consumer_records_per_second: f.consumer_records_per_second,
             prices: f.prices.clone(),
         })
     }

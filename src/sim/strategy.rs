@@ -126,7 +126,22 @@ pub struct Summary {
     /// controller.
     pub cost_usd: f64,
     pub cost_breakdown: CostBreakdown,
+    /// With a consumer model: minutes whose consumers ended more than a
+    /// minute behind (iterator age over 60 s), and the largest age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_lag: Option<LagSummary>,
 }
+
+/// How far behind a scenario's modelled consumers fell.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LagSummary {
+    /// Minutes ending with an iterator age over [`LAG_MINUTE_MS`].
+    pub lag_minutes: u32,
+    pub max_iterator_age_seconds: f64,
+}
+
+/// A minute whose consumers end further behind than this is a lag minute.
+pub const LAG_MINUTE_MS: f64 = 60_000.0;
 
 /// A run's summary, its minute-by-minute record (for charts), and the
 /// stream as it ended.
@@ -195,6 +210,7 @@ pub fn world(
         scenario.publishing(),
         scenario.burstiness,
     )
+    .with_consumer(scenario.consumer_records_per_second)
 }
 
 async fn replay(
@@ -308,7 +324,9 @@ async fn replay(
     };
     let usage = Usage {
         shard_metrics: match strategy {
-            Strategy::Planner => policy.needed_metrics().len() as u32,
+            Strategy::Planner => {
+                (policy.needed_metrics().len() + policy.wanted_metrics().len()) as u32
+            }
             _ => 0,
         },
         metrics_requested: world.metrics_requested() as f64,
@@ -401,6 +419,19 @@ fn summarize(
             .fold(0.0, f64::max),
         cost_usd: breakdown.total(),
         cost_breakdown: breakdown,
+        // On-Demand is played without shards, so without their consumers.
+        consumer_lag: (scenario.consumer_records_per_second.is_some()
+            && strategy != Strategy::OnDemand)
+            .then(|| LagSummary {
+                lag_minutes: minutes
+                    .iter()
+                    .filter(|m| m.iterator_age_ms > LAG_MINUTE_MS)
+                    .count() as u32,
+                max_iterator_age_seconds: minutes
+                    .iter()
+                    .map(|m| m.iterator_age_ms / 1000.0)
+                    .fold(0.0, f64::max),
+            }),
     }
 }
 

@@ -742,3 +742,62 @@ pub fn layout(shards: &[Shard]) -> Vec<HashKeyRange> {
     ranges.sort();
     ranges
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::HashKeyRange;
+    use crate::testkit::uniform_ranges;
+
+    fn shard(id: &str, range: HashKeyRange, parents: (Option<&str>, Option<&str>)) -> Shard {
+        Shard {
+            id: ShardId::from(id),
+            range,
+            parent_shard_id: parents.0.map(ShardId::from),
+            adjacent_parent_shard_id: parents.1.map(ShardId::from),
+            open: true,
+        }
+    }
+
+    #[test]
+    fn a_consumer_works_its_backlog_oldest_first_and_reports_its_age() {
+        let mut backlogs = FxHashMap::default();
+        let s = shard("a", HashKeyRange::FULL, (None, None));
+        // 120 records arrive in minute 0; 60 are processed: the oldest left
+        // arrived half way through minute 0, half a minute before its end.
+        assert_eq!(consume(&mut backlogs, &s, 0, 120.0, 60.0), (30_000.0, 60.0));
+        // Minute 1 brings 60 more: minute 0's last 60 are processed, and
+        // the oldest left is minute 1's first, a minute old at its end.
+        assert_eq!(consume(&mut backlogs, &s, 1, 60.0, 60.0), (60_000.0, 60.0));
+        // Nothing new: caught up, having processed what was left.
+        assert_eq!(consume(&mut backlogs, &s, 2, 0.0, 60.0), (0.0, 60.0));
+        assert_eq!(consume(&mut backlogs, &s, 3, 0.0, 60.0), (0.0, 0.0));
+    }
+
+    #[test]
+    fn a_split_shares_its_backlog_and_a_merge_joins_both() {
+        let [low, high] = uniform_ranges(2)[..] else {
+            unreachable!()
+        };
+        let mut backlogs = FxHashMap::default();
+        // The parent ends minute 0 with 100 records left.
+        let parent = shard("p", HashKeyRange::FULL, (None, None));
+        consume(&mut backlogs, &parent, 0, 200.0, 100.0);
+        // Its children each take half, and process 50 of it in minute 1
+        // with nothing new: the first half of minute 0's records is done.
+        let (a, b) = (
+            shard("a", low, (Some("p"), None)),
+            shard("b", high, (Some("p"), None)),
+        );
+        assert_eq!(consume(&mut backlogs, &a, 1, 0.0, 0.0), (90_000.0, 0.0));
+        assert_eq!(consume(&mut backlogs, &b, 1, 0.0, 25.0), (75_000.0, 25.0));
+        // A merge of the two takes both backlogs whole: 50 + 25 records
+        // of minute 0, one worker's 25 a minute.
+        let merged = shard("m", HashKeyRange::FULL, (Some("a"), Some("b")));
+        let (age, done) = consume(&mut backlogs, &merged, 2, 0.0, 25.0);
+        assert_eq!(done, 25.0);
+        // The worker takes a's part first: 25 of its 100 are left, as of
+        // b's, so the oldest left arrived 3/4 of the way through minute 0.
+        assert_eq!(age, (3.0 - 0.75) * 60_000.0);
+    }
+}

@@ -401,6 +401,18 @@ fn a_tiny_speed_is_refused_not_a_panic() {
         2,
         &["tick: must be between 1s and 1day"],
     );
+    hostile(
+        &[
+            "simulate",
+            "--scenario",
+            "tests/bad_input/scenario-consumer-rate-zero.yaml",
+        ],
+        2,
+        &[
+            "tests/bad_input/scenario-consumer-rate-zero.yaml",
+            "consumer_records_per_second: must be a number of records above 0, got 0",
+        ],
+    );
 }
 
 #[test]

@@ -934,3 +934,53 @@ fn with_split_at_traffic_zipf_splits_fall_between_keys() {
     assert!(splits >= 1, "{:?}", out.log);
     assert_eq!(off_midpoint, splits, "{:?}", out.log);
 }
+
+#[test]
+fn splitting_on_lag_keeps_modelled_consumers_nearly_current_and_the_guard_alone_does_not() {
+    // Two days of the diurnal scenario, whose consumers process 800
+    // records a second a shard and fall behind at the daily peak.
+    let (s, trace) = taxi();
+    assert_eq!(s.consumer_records_per_second, Some(800.0));
+    let load = |path: &str| {
+        kinesis_autoscaler::policy::Policy::load(Path::new(path))
+            .unwrap()
+            .rule_for(&s.stream)
+            .unwrap()
+            .policy
+            .clone()
+    };
+    let plain = load("policies/simulation.yaml");
+    let guarded = StreamPolicy {
+        consumers: Some(kinesis_autoscaler::policy::Consumers::default()),
+        ..plain.clone()
+    };
+    let on_lag = load("policies/consumers.yaml");
+    let lag = |policy: &StreamPolicy| {
+        let out = simulate(&s, &trace, policy, Strategy::Planner);
+        (out.summary.consumer_lag.unwrap(), out.summary.shard_hours)
+    };
+    let (plain_lag, plain_hours) = lag(&plain);
+    let (guarded_lag, guarded_hours) = lag(&guarded);
+    let (split_lag, split_hours) = lag(&on_lag);
+    assert!(plain_lag.lag_minutes > 300, "{plain_lag:?}");
+    // Consumers behind only at the peak: the 90-minute scale-down window
+    // has drained their backlog before nearly every pair is cold, so the
+    // guard holds a merge for a few minutes at most.
+    assert_eq!(guarded_lag, plain_lag);
+    assert!(
+        (guarded_hours - plain_hours).abs() < plain_hours * 0.001,
+        "{guarded_hours} against {plain_hours}"
+    );
+    // A second worker for the ranges that fall behind.
+    assert!(
+        split_lag.lag_minutes * 5 < plain_lag.lag_minutes,
+        "{split_lag:?} against {plain_lag:?}"
+    );
+    assert!(split_lag.max_iterator_age_seconds < plain_lag.max_iterator_age_seconds / 2.0);
+    assert!(split_hours > plain_hours, "the second workers' shards cost");
+    // Without a consumer model there is nothing to report.
+    let mut silent = s.clone();
+    silent.consumer_records_per_second = None;
+    let out = simulate(&silent, &trace, &plain, Strategy::Planner);
+    assert_eq!(out.summary.consumer_lag, None);
+}
