@@ -4,7 +4,9 @@
 //! re-reads its open shards and checks that the target is still open with
 //! the planned range (children from an earlier split are found by range);
 //! if not, it stops that stream's plan and says why rather than act on a
-//! stale plan. Splits check the account's shard quota first. After each
+//! stale plan. Last, right before recording the operation, it re-reads the
+//! cooldown tags, and stops if someone else recorded a reshard since its
+//! view of the stream (another replica racing for the same plan). Splits check the account's shard quota first. After each
 //! operation it waits for ACTIVE again and records the operation in the
 //! stream's tags, so a process that dies between operations loses nothing.
 //!
@@ -439,9 +441,6 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     ));
                 }
             };
-            if issued_at.is_none() {
-                history = self.check_history(stream, since).await?;
-            }
             if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
             }
@@ -449,6 +448,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             // The last moment to decline: shutdown asked, or too close to
             // the deadline to finish.
             self.time_left()?;
+            // Read after every wait, right before the record: another
+            // replica that recorded meanwhile is seen, and this one steps
+            // aside rather than record (and race for) the same operation.
+            if issued_at.is_none() {
+                history = self.check_history(stream, since).await?;
+            }
             attempt += 1;
             let at = self.clock.now();
             // Recorded before it is first issued, so a process that dies
@@ -705,7 +710,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 StopKind::StalePlan,
                 format!(
                     "stream {stream}: stale plan: the stream was resharded at {} (by another controller?), after this plan's view of it",
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
                 ),
             )),
             _ => Ok(history),
@@ -1230,6 +1235,47 @@ mod tests {
         assert_eq!(stop.kind, StopKind::StalePlan);
         assert_contains(&stop.message, "was resharded at 2026-11-26T02:01:00Z");
         assert_eq!(fx.sim.log(), Vec::<String>::new());
+    }
+
+    /// Two replicas racing for the same plan: the other one records the
+    /// split half a second after this plan's view, while this one waits
+    /// for its slot to reshard (on AWS, also for DescribeLimits' one call
+    /// a second). The tags are read after that wait, to the millisecond:
+    /// this one stops without recording or splitting. Read before the
+    /// wait, or to the second, they showed nothing, and both replicas
+    /// recorded the split: the loser's record, newer than the winner's,
+    /// then stopped the winner's next operation as another controller's.
+    #[tokio::test(start_paused = true)]
+    async fn another_replicas_record_made_while_waiting_to_reshard_stops_the_operation() {
+        let mut fx = Fixture::new(2, SimConfig::default());
+        fx.limiter = RateLimiter::per_second(1);
+        fx.limiter.acquire().await; // the next slot is a second away
+        let plan = split_plan(2, false);
+        let theirs = History {
+            last_scale_up: Some(plan.observed_at + chrono::TimeDelta::milliseconds(500)),
+            ..History::default()
+        };
+        let theirs = crate::apply::tags::encode(&theirs, &describe(&plan.actions[0]));
+        let other_replica = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pairs: Vec<(&str, &str)> = theirs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            fx.sim.set_tags(STREAM, &pairs);
+        };
+        let (report, ()) = tokio::join!(fx.apply(&plan, None), other_replica);
+        let stop = report.stop.unwrap();
+        assert_eq!(stop.kind, StopKind::StalePlan);
+        assert_contains(&stop.message, "was resharded at 2026-11-26T02:00:00.500Z");
+        assert_eq!(fx.sim.calls("SplitShard"), 0, "{:?}", fx.sim.log());
+        let tags = fx.sim.stream(STREAM).unwrap().tags;
+        assert_eq!(
+            tags.get(crate::apply::tags::LAST_SCALE_UP)
+                .map(String::as_str),
+            Some("2026-11-26T02:00:00.500Z"),
+            "the other replica's record stands"
+        );
     }
 
     #[tokio::test(start_paused = true)]

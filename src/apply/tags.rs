@@ -1,9 +1,11 @@
 //! How the cooldown history is kept in the stream's own tags, so that a
 //! stateless scheduled job remembers its last reshard: every invocation
-//! reads it at observe time, and the executor writes it after each
-//! successful operation.
+//! reads it at observe time, and the executor reads it again right before
+//! each operation and writes it before issuing it. Times are kept to the
+//! millisecond, so that two replicas acting within one second see each
+//! other.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::model::{DayCount, History};
 
@@ -23,7 +25,12 @@ const MAX_VALUE_LEN: usize = 256;
 /// The tags that record `history`, with `note` as the last action.
 pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
     let mut tags = Vec::new();
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    // To the millisecond: replicas that act within the same second must
+    // see each other's records (whole seconds keep their short form).
+    let time = |t: DateTime<Utc>| {
+        t.trunc_subsecs(3)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    };
     if let Some(t) = history.last_scale_up {
         tags.push((LAST_SCALE_UP.to_owned(), time(t)));
     }
@@ -124,6 +131,21 @@ mod tests {
         );
         let back = decode(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         assert_eq!(back, history);
+    }
+
+    #[test]
+    fn times_are_kept_to_the_millisecond() {
+        let history = History {
+            last_scale_down: Some("2026-11-26T02:00:00.123456Z".parse().unwrap()),
+            ..History::default()
+        };
+        let tags = encode(&history, "");
+        assert_eq!(tags[0].1, "2026-11-26T02:00:00.123Z");
+        let back = decode(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(
+            back.last_scale_down,
+            Some("2026-11-26T02:00:00.123Z".parse().unwrap())
+        );
     }
 
     #[test]
