@@ -6,7 +6,9 @@
 //! if not, it stops that stream's plan and says why rather than act on a
 //! stale plan. Last, right before recording the operation, it re-reads the
 //! cooldown tags, and stops if someone else recorded a reshard since its
-//! view of the stream (another replica racing for the same plan). Splits check the account's shard quota first. After each
+//! view of the stream (another replica racing for the same plan), unless
+//! the shards are exactly as its own last operation left them (the record
+//! of a replica that lost the race for that operation). Splits check the account's shard quota first. After each
 //! operation it waits for ACTIVE again and records the operation in the
 //! stream's tags, so a process that dies between operations loses nothing.
 //!
@@ -330,6 +332,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         };
         let total = plan.actions.len();
         let mut since = plan.observed_at;
+        // The open ranges this run's last operation left.
+        let mut left: Option<Vec<HashKeyRange>> = None;
         for (index, action) in plan.actions.iter().enumerate() {
             let result = match self.time_left() {
                 Err(stop) => Err(stop),
@@ -340,12 +344,14 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         total,
                         action,
                     });
-                    self.apply_one(stream, plan, action, since).await
+                    self.apply_one(stream, plan, action, since, left.as_deref())
+                        .await
                 }
             };
             let stop = match result {
-                Ok(at) => {
+                Ok((at, after)) => {
                     since = at;
+                    left = Some(after);
                     report.applied.push(Applied {
                         action: action.clone(),
                         at,
@@ -398,17 +404,19 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         Ok(())
     }
 
-    /// Carries out one action, returning when it was issued. `since` is
-    /// when the stream was last known to this run (the observation, or this
-    /// run's previous operation): cooldown tags newer than that were
-    /// written by someone else.
+    /// Carries out one action, returning when it was issued and the open
+    /// ranges it leaves. `since` is when the stream was last known to this
+    /// run (the observation, or this run's previous operation): cooldown
+    /// tags newer than that were written by someone else. `left` is the
+    /// layout this run's previous operation left, if any.
     async fn apply_one(
         &self,
         stream: &StreamId,
         plan: &Plan,
         action: &Action,
         since: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, Stop> {
+        left: Option<&[HashKeyRange]>,
+    ) -> Result<(DateTime<Utc>, Vec<HashKeyRange>), Stop> {
         let mut since = since;
         let mut attempt = 0;
         // As read before the first attempt, for the day's count.
@@ -422,9 +430,12 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 Wait::BeforeOperation
             };
             self.wait_active(stream, wait).await?;
-            let target = match self.locate(stream, plan, action).await? {
+            let (located, open) = self.locate(stream, plan, action).await?;
+            let target = match located {
                 Located::Ready(target) => target,
-                Located::Done if issued_at.is_some() => return Ok(issued_at.expect("checked")),
+                Located::Done if issued_at.is_some() => {
+                    return Ok((issued_at.expect("checked"), open));
+                }
                 Located::Done => {
                     return Err(Stop::new(
                         StopKind::StalePlan,
@@ -452,7 +463,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             // replica that recorded meanwhile is seen, and this one steps
             // aside rather than record (and race for) the same operation.
             if issued_at.is_none() {
-                history = self.check_history(stream, since).await?;
+                let as_left = left == Some(open.as_slice());
+                history = self.check_history(stream, since, as_left).await?;
             }
             attempt += 1;
             let at = self.clock.now();
@@ -471,7 +483,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 }
             };
             let error = match result {
-                Ok(()) => return Ok(at),
+                Ok(()) => return Ok((at, layout_after(&open, action))),
                 Err(e) => e,
             };
             let delay =
@@ -599,37 +611,46 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 
     /// Finds the open shard(s) an action applies to in the current layout,
-    /// and checks the plan's bounds against the layout as it is now.
+    /// and checks the plan's bounds against the layout as it is now. Also
+    /// returns the open ranges, sorted.
     async fn locate(
         &self,
         stream: &StreamId,
         plan: &Plan,
         action: &Action,
-    ) -> Result<Located, Stop> {
+    ) -> Result<(Located, Vec<HashKeyRange>), Stop> {
         let open = self
             .retrying(stream, Wait::BeforeOperation, || {
                 self.read.list_open_shards(stream)
             })
             .await?;
+        let mut ranges: Vec<HashKeyRange> = open.iter().map(|s| s.range).collect();
+        ranges.sort();
         let count = open.len() as u32;
         match action {
             Action::Split(_) if count >= plan.max_shards => {
-                return Ok(Located::Stale(format!(
-                    "the stream has {count} open shards now, at or above max_shards {}",
-                    plan.max_shards
-                )));
+                return Ok((
+                    Located::Stale(format!(
+                        "the stream has {count} open shards now, at or above max_shards {}",
+                        plan.max_shards
+                    )),
+                    ranges,
+                ));
             }
             Action::Merge(_) if count <= plan.min_shards => {
-                return Ok(Located::Stale(format!(
-                    "the stream has {count} open shards now, at or below min_shards {}",
-                    plan.min_shards
-                )));
+                return Ok((
+                    Located::Stale(format!(
+                        "the stream has {count} open shards now, at or below min_shards {}",
+                        plan.min_shards
+                    )),
+                    ranges,
+                ));
             }
             _ => {}
         }
         let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
         let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
-        Ok(match action {
+        let located = match action {
             Action::Split(split) => {
                 let range = split.range();
                 let found: Option<&Shard> = match &split.shard_id {
@@ -672,7 +693,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     )),
                 }
             }
-        })
+        };
+        Ok((located, ranges))
     }
 
     async fn check_quota(&self, stream: &StreamId) -> Result<(), Stop> {
@@ -692,12 +714,17 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 
     /// Stops if the stream's cooldown tags are newer than `since`: someone
-    /// else resharded the stream after this plan was made. Returns the
-    /// history read.
+    /// else resharded the stream after this plan was made. Unless
+    /// `as_left`, the open ranges being exactly those this run's previous
+    /// operation left: then the newer record is of no reshard that
+    /// happened, the record of another replica that raced this run for
+    /// that operation and lost (it records before it issues, then finds the
+    /// operation done). Returns the history read.
     async fn check_history(
         &self,
         stream: &StreamId,
         since: DateTime<Utc>,
+        as_left: bool,
     ) -> Result<History, Stop> {
         let history = self
             .retrying(stream, Wait::BeforeOperation, || {
@@ -706,6 +733,13 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             .await?;
         let latest = history.last_scale_up.max(history.last_scale_down);
         match latest {
+            Some(t) if t > since && as_left => {
+                tracing::info!(
+                    stream = %stream,
+                    "a reshard was recorded after this run's last operation, but the shards are as that operation left them: another replica raced for it and lost; going on"
+                );
+                Ok(history)
+            }
             Some(t) if t > since => Err(Stop::new(
                 StopKind::StalePlan,
                 format!(
@@ -791,6 +825,28 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             self.sleep(delay, wait).await?;
         }
     }
+}
+
+/// The open ranges once `action` is carried out on `open` (sorted).
+fn layout_after(open: &[HashKeyRange], action: &Action) -> Vec<HashKeyRange> {
+    let mut after = open.to_vec();
+    match action {
+        Action::Split(split) => {
+            if let Ok((low, high)) = split.range().split_at(split.new_starting_hash_key) {
+                after.retain(|r| *r != split.range());
+                after.extend([low, high]);
+            }
+        }
+        Action::Merge(merge) => {
+            let (low, high) = merge.ranges();
+            if let Some(merged) = low.merge(&high) {
+                after.retain(|r| *r != low && *r != high);
+                after.push(merged);
+            }
+        }
+    }
+    after.sort();
+    after
 }
 
 impl fmt::Display for Event<'_> {
@@ -1276,6 +1332,71 @@ mod tests {
             Some("2026-11-26T02:00:00.500Z"),
             "the other replica's record stands"
         );
+    }
+
+    /// The other side of that race, when both replicas read the tags
+    /// before either wrote them: the loser records this run's first split
+    /// after this run did, then finds it done. Its newer record must not
+    /// stop this run's next split, which no one would make before the
+    /// cooldown ends; with a reshard the layout shows, it still does.
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_that_lost_the_race_for_an_operation_does_not_stop_the_next() {
+        for someone_resharded in [false, true] {
+            let sim = SimConfig {
+                reshard_duration: Duration::from_secs(1),
+                ..SimConfig::default()
+            };
+            let mut fx = Fixture::new(2, sim);
+            // This run looks again 3 s after its first split; the other
+            // reshard, if any, is over by then.
+            fx.config.poll_initial = Duration::from_secs(3);
+            let plan = split_plan(2, true);
+            assert_eq!(plan.actions.len(), 3);
+            let first_done = tokio::sync::Notify::new();
+            let loser = |e: Event<'_>| {
+                if let Event::Applied { index: 0, .. } = e {
+                    let late = fx.clock.now() + chrono::TimeDelta::milliseconds(20);
+                    let theirs = History {
+                        last_scale_up: Some(late),
+                        ..History::default()
+                    };
+                    let tags = crate::apply::tags::encode(&theirs, &describe(&plan.actions[0]));
+                    let pairs: Vec<(&str, &str)> =
+                        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    fx.sim.set_tags(STREAM, &pairs);
+                    first_done.notify_one();
+                }
+            };
+            let executor = Executor::new(&fx.sim, &fx.sim, &fx.clock, &fx.limiter)
+                .with_config(fx.config.clone())
+                .on_event(&loser);
+            let (stream, shard) = (StreamId::named(STREAM), "shardId-000000000001".into());
+            let apply = executor.apply(&stream, &plan);
+            let other = async {
+                first_done.notified().await;
+                if !someone_resharded {
+                    return;
+                }
+                let upper = uniform_ranges(2)[1];
+                // Another process's split of shard 1, once the stream is
+                // ACTIVE again.
+                let key = upper.midpoint().unwrap();
+                while fx.sim.split_shard(&stream, &shard, key).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            let (report, ()) = tokio::join!(apply, other);
+            if someone_resharded {
+                assert_eq!(report.applied.len(), 1, "{report:?}");
+                let stop = report.stop.unwrap();
+                assert_eq!(stop.kind, StopKind::StalePlan);
+                assert_contains(&stop.message, "(by another controller?)");
+            } else {
+                assert!(report.is_complete(), "{report:?}");
+                assert_eq!(fx.sim.calls("SplitShard"), 3);
+                assert_eq!(fx.open_ranges().len(), 5);
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
