@@ -14,6 +14,7 @@ mod layers;
 mod live;
 mod mocked;
 mod properties;
+mod replicas;
 mod runner;
 mod scenarios;
 mod simulate;
