@@ -4,7 +4,8 @@
 //! finish and record before the invocation's deadline; the next
 //! invocation continues from the stream's tags.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -13,6 +14,7 @@ use lambda_runtime::LambdaEvent;
 use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
 use crate::error::chain;
+use crate::lambda::emf::{self, EmfConfig};
 use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
 use crate::model::ApiLimiter;
 use crate::observe::Memory;
@@ -31,6 +33,37 @@ pub struct Handler {
     pub api: Arc<ApiLimiter>,
     pub config: ExecutorConfig,
     pub policy: PolicySource,
+    /// The Embedded Metric Format lines written after each pass, one per
+    /// stream; none when `None` (`KAS_EMF=off`).
+    pub emf: Option<EmfConfig>,
+    pub emf_sink: EmfSink,
+}
+
+/// Where the EMF lines go.
+#[derive(Clone, Debug, Default)]
+pub enum EmfSink {
+    /// Standard output, which Lambda sends to CloudWatch Logs, where the
+    /// metrics are extracted.
+    #[default]
+    Stdout,
+    /// Kept, for tests.
+    Memory(Arc<Mutex<Vec<String>>>),
+}
+
+impl EmfSink {
+    fn write(&self, lines: Vec<String>) {
+        match self {
+            EmfSink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                for line in lines {
+                    if let Err(e) = writeln!(out, "{line}") {
+                        tracing::warn!(error = %e, "cannot write the EMF metrics line");
+                    }
+                }
+            }
+            EmfSink::Memory(kept) => kept.lock().unwrap_or_else(|e| e.into_inner()).extend(lines),
+        }
+    }
 }
 
 impl Handler {
@@ -46,6 +79,8 @@ impl Handler {
             api: clients.limiter,
             config: executor_config_from_env()?,
             policy: PolicySource::Environment,
+            emf: EmfConfig::from_env()?,
+            emf_sink: EmfSink::Stdout,
         })
     }
 
@@ -77,6 +112,10 @@ impl Handler {
             streams = report.streams.len(),
             "pass finished"
         );
+        if let Some(config) = &self.emf {
+            self.emf_sink
+                .write(emf::lines(&report, config, report.finished_at));
+        }
         Ok(report)
     }
 }

@@ -499,6 +499,14 @@ pub struct StreamResult {
     pub open_shards_after: Option<usize>,
     /// The highest shard utilization observed, over the longest window.
     pub peak_utilization: Option<f64>,
+    /// Writes throttled over the scale-up window, all shards together,
+    /// when any shard published the metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_records: Option<f64>,
+    /// How far behind the consumers were (the largest iterator age over
+    /// the scale-down window), with `consumers` in the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_lag_ms: Option<f64>,
     /// Why the planner left the whole stream alone, if it did.
     pub refused: Option<String>,
     pub planned_actions: usize,
@@ -625,6 +633,8 @@ where
                             open_shards_before: None,
                             open_shards_after: None,
                             peak_utilization: None,
+                            throttled_records: None,
+                            consumer_lag_ms: None,
                             refused: None,
                             planned_actions: 0,
                             apply: None,
@@ -647,6 +657,27 @@ where
         permanent: false,
         streams,
     }
+}
+
+/// Writes throttled over the plan's scale-up window, all open shards
+/// together; `None` when no shard published the metric.
+fn throttled_records(planned: &Planned) -> Option<f64> {
+    let plan = &planned.plan;
+    let known = plan.verdicts.iter().any(|v| {
+        planned
+            .observed
+            .observation
+            .metrics
+            .shards
+            .get(&v.shard_id)
+            .is_some_and(|m| m.write_throttled.iter().any(|x| x.is_some()))
+    });
+    known.then(|| {
+        plan.verdicts
+            .iter()
+            .map(|v| v.facts.throttled_records)
+            .sum()
+    })
 }
 
 async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
@@ -696,6 +727,13 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
             .verdicts
             .iter()
             .filter_map(|v| v.peak_utilization)
+            .reduce(f64::max),
+        throttled_records: throttled_records(planned),
+        consumer_lag_ms: plan
+            .verdicts
+            .iter()
+            .filter_map(|v| v.facts.consumer_lag)
+            .map(|l| l.iterator_age_ms)
             .reduce(f64::max),
         refused: plan.refused.as_ref().map(ToString::to_string),
         planned_actions: plan.actions.len(),

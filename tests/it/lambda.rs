@@ -1,13 +1,15 @@
 //! The Lambda handler, invoked directly with a scheduled EventBridge event
 //! against the local emulators.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::assert_contains;
 use kinesis_autoscaler::apply::{ExecutorConfig, StopKind};
 use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
-use kinesis_autoscaler::lambda::Handler;
+use kinesis_autoscaler::lambda::emf::EmfConfig;
 use kinesis_autoscaler::lambda::job::PolicySource;
+use kinesis_autoscaler::lambda::{EmfSink, Handler};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
@@ -42,8 +44,15 @@ fn context(left: Duration) -> Context {
 }
 
 fn handler(stream: &str) -> Handler {
+    handler_with_emf(stream).0
+}
+
+/// The handler, writing its EMF lines (namespace `Test/Scaling`, with an
+/// `Environment` dimension) where the test reads them.
+fn handler_with_emf(stream: &str) -> (Handler, Arc<Mutex<Vec<String>>>) {
     let k = kinesis(&kinesis_endpoint());
-    Handler {
+    let emf_lines = Arc::new(Mutex::new(Vec::new()));
+    let handler = Handler {
         read: KinesisReader::new(k.clone()),
         write: KinesisWriter::new(k),
         metrics: CloudWatchMetrics::new(cloudwatch()),
@@ -53,7 +62,110 @@ fn handler(stream: &str) -> Handler {
             ..ExecutorConfig::default()
         },
         policy: PolicySource::Inline(format!("version: 1\nstreams:\n  - name: {stream}\n")),
+        emf: Some(EmfConfig {
+            namespace: "Test/Scaling".into(),
+            dimensions: vec![("Environment".into(), "test".into())],
+        }),
+        emf_sink: EmfSink::Memory(emf_lines.clone()),
+    };
+    (handler, emf_lines)
+}
+
+/// CloudWatch's units, as the EMF specification allows them.
+const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Checks `line` against the structure the Embedded Metric Format
+/// specification requires, and returns it parsed: one JSON object with
+/// `_aws` holding exactly `Timestamp` (milliseconds since the epoch) and
+/// `CloudWatchMetrics`; each directive holding exactly `Namespace`,
+/// `Dimensions` (sets of at most 30 names, each a string member of the
+/// root) and `Metrics` (1 to 100, each a `Name` of a numeric member of the
+/// root, with an optional known `Unit`), no metric a dimension too.
+fn emf_checked(line: &str) -> serde_json::Value {
+    let root: serde_json::Value = serde_json::from_str(line).expect("one JSON document");
+    let root = root.as_object().expect("a JSON object");
+    let meta = root["_aws"].as_object().expect("_aws is an object");
+    let mut keys: Vec<&str> = meta.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["CloudWatchMetrics", "Timestamp"], "{line}");
+    let timestamp = meta["Timestamp"].as_i64().expect("an integer timestamp");
+    assert!(timestamp > 1_600_000_000_000, "milliseconds: {timestamp}");
+    let directives = meta["CloudWatchMetrics"].as_array().unwrap();
+    assert!(!directives.is_empty());
+    for d in directives {
+        let d = d.as_object().unwrap();
+        let mut keys: Vec<&str> = d.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["Dimensions", "Metrics", "Namespace"], "{line}");
+        let namespace = d["Namespace"].as_str().unwrap();
+        assert!((1..=1024).contains(&namespace.len()));
+        let mut dimension_names = Vec::new();
+        for set in d["Dimensions"].as_array().unwrap() {
+            let set = set.as_array().expect("a dimension set is an array");
+            assert!(set.len() <= 30);
+            for name in set {
+                let name = name.as_str().unwrap();
+                assert!(
+                    root.get(name).is_some_and(|v| v.is_string()),
+                    "dimension {name} is a string member of the root: {line}"
+                );
+                dimension_names.push(name);
+            }
+        }
+        let metrics = d["Metrics"].as_array().unwrap();
+        assert!((1..=100).contains(&metrics.len()));
+        for m in metrics {
+            let m = m.as_object().unwrap();
+            assert!(
+                m.keys()
+                    .all(|k| ["Name", "Unit", "StorageResolution"].contains(&k.as_str()))
+            );
+            let name = m["Name"].as_str().unwrap();
+            assert!(
+                !dimension_names.contains(&name),
+                "{name} is a metric and a dimension"
+            );
+            match &root.get(name) {
+                Some(serde_json::Value::Number(_)) => {}
+                Some(serde_json::Value::Array(values)) => {
+                    assert!(values.len() <= 100 && values.iter().all(|v| v.is_number()))
+                }
+                other => panic!("metric {name} must be a number member of the root, is {other:?}"),
+            }
+            if let Some(unit) = m.get("Unit") {
+                assert!(UNITS.contains(&unit.as_str().unwrap()), "unit {unit}");
+            }
+        }
     }
+    serde_json::Value::Object(root.clone())
 }
 
 #[tokio::test]
@@ -68,7 +180,8 @@ async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
     put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
     put_load(&name, &shards[1].id, 40, 0.4, 0.0).await;
 
-    let report = handler(&name)
+    let (first, emf_lines) = handler_with_emf(&name);
+    let report = first
         .handle(LambdaEvent::new(
             scheduled_event(),
             context(Duration::from_secs(600)),
@@ -76,6 +189,28 @@ async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
         .await
         .unwrap();
     assert!(report.succeeded(), "{report:#?}");
+    // One EMF line for the stream, valid by the specification.
+    let lines = emf_lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = emf_checked(&lines[0]);
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Test/Scaling"
+    );
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["StreamName", "Environment"]])
+    );
+    assert_eq!(line["StreamName"], name.as_str());
+    assert_eq!(line["Environment"], "test");
+    assert_eq!(line["OpenShards"], 3.0);
+    assert_eq!(line["ActionsApplied"], 1.0);
+    assert_eq!(line["ActionsFailed"], 0.0);
+    assert_eq!(line["ThrottledRecords"], 0.0);
+    let peak = line["PeakUtilization"].as_f64().unwrap();
+    assert!((peak - 95.0).abs() < 0.5, "{peak}");
+    // No consumer guard in this policy: no lag to report.
+    assert!(line.get("ConsumerLag").is_none());
     let summary = serde_json::to_value(&report).unwrap();
     let stream = &summary["streams"][0];
     assert_eq!(stream["stream"], name.as_str());
