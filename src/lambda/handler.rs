@@ -15,9 +15,13 @@ use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWrit
 use crate::error::chain;
 use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
 use crate::model::ApiLimiter;
+use crate::notify::{self, Notifier};
 use crate::observe::Memory;
 use crate::observe::SystemClock;
 use crate::pass::{PassReport, run_pass};
+
+/// The longest wait for an invocation's notifications.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
 
 /// Time kept back from the deadline to return the summary.
 pub(crate) const RETURN_MARGIN: Duration = Duration::from_secs(5);
@@ -31,6 +35,10 @@ pub struct Handler {
     pub api: Arc<ApiLimiter>,
     pub config: ExecutorConfig,
     pub policy: PolicySource,
+    /// Kept with the container: while Lambda reuses it, an event already
+    /// told within `notify.repeat_after` is held back; a cold start
+    /// forgets.
+    pub notifier: Notifier,
 }
 
 impl Handler {
@@ -46,6 +54,7 @@ impl Handler {
             api: clients.limiter,
             config: executor_config_from_env()?,
             policy: PolicySource::Environment,
+            notifier: Notifier::start(Some(aws::sns_client(&sdk))),
         })
     }
 
@@ -72,6 +81,16 @@ impl Handler {
             .with_deadline(deadline)
             .on_event(&on_event);
         let report = run_pass(&executor, &self.metrics, &policy, None, &Memory::default()).await;
+        // A frozen container delivers nothing: the invocation waits for its
+        // notifications, within its deadline.
+        let events = notify::events(&report.streams, report.finished_at);
+        if !events.is_empty() && policy.notify.is_some() {
+            self.notifier.send(events, policy.notify.as_ref());
+            let left = deadline.map_or(NOTIFY_FLUSH, |d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+            });
+            self.notifier.flush(left.min(NOTIFY_FLUSH)).await;
+        }
         tracing::info!(
             ok = report.succeeded(),
             streams = report.streams.len(),

@@ -29,7 +29,7 @@ use crate::model::{Shard, ShardId, ShardQuota, StreamId, StreamListing};
 use crate::observe::{self, Memory, Observation, ObserveError, Observed, Prepared};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::planner;
-use crate::planner::{Action, MetricsFreshness, Plan};
+use crate::planner::{Action, MetricsFreshness, Plan, ShardVerdict, Verdict};
 use crate::policy::{Policy, StreamPolicy, StreamSelector};
 
 /// How many streams are observed or applied at once. The limiter, not
@@ -510,9 +510,53 @@ pub struct StreamResult {
     /// [`Error::is_permanent`]).
     #[serde(skip)]
     pub permanent: bool,
+    /// The shards the plan could not help that someone should hear of:
+    /// hot at `max_shards` or at the account's shard quota, or carrying a
+    /// hot key (what notifications say).
+    #[serde(skip)]
+    pub alerts: Vec<ShardVerdict>,
 }
 
 impl StreamResult {
+    /// What became of `plan`, with what the executor did of it (`apply`).
+    pub fn of(plan: &Plan, apply: Option<ApplyReport>) -> StreamResult {
+        let mut after = plan.open_shards_before;
+        for a in apply.iter().flat_map(|r| &r.applied) {
+            match a.action {
+                Action::Split(_) => after += 1,
+                Action::Merge(_) => after -= 1,
+            }
+        }
+        StreamResult {
+            stream: plan.stream.clone(),
+            open_shards_before: Some(plan.open_shards_before),
+            open_shards_after: Some(after),
+            peak_utilization: plan
+                .verdicts
+                .iter()
+                .filter_map(|v| v.peak_utilization)
+                .reduce(f64::max),
+            refused: plan.refused.as_ref().map(ToString::to_string),
+            planned_actions: plan.actions.len(),
+            apply,
+            error: None,
+            permanent: false,
+            alerts: plan
+                .verdicts
+                .iter()
+                .filter(|v| {
+                    matches!(
+                        v.verdict,
+                        Verdict::AtMaxShards { .. }
+                            | Verdict::AtShardQuota { .. }
+                            | Verdict::HotKey { .. }
+                    )
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Whether the pass did everything it set out to for this stream.
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.apply.as_ref().is_none_or(ApplyReport::is_complete)
@@ -630,6 +674,7 @@ where
                             apply: None,
                             error: Some(chain(&e)),
                             permanent: e.is_permanent(),
+                            alerts: Vec::new(),
                         }
                     }
                     Ok(planned) => apply_for_pass(executor, &planned, memory).await,
@@ -678,29 +723,8 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
         }
         Some(report)
     };
-    let mut after = plan.open_shards_before;
-    for a in apply.iter().flat_map(|r| &r.applied) {
-        match a.action {
-            crate::planner::Action::Split(_) => after += 1,
-            crate::planner::Action::Merge(_) => after -= 1,
-        }
-    }
     if let Some(stop) = apply.as_ref().and_then(|r| r.stop.as_ref()) {
         tracing::warn!(kind = ?stop.kind, "{}", stop.message);
     }
-    StreamResult {
-        stream: plan.stream.clone(),
-        open_shards_before: Some(plan.open_shards_before),
-        open_shards_after: Some(after),
-        peak_utilization: plan
-            .verdicts
-            .iter()
-            .filter_map(|v| v.peak_utilization)
-            .reduce(f64::max),
-        refused: plan.refused.as_ref().map(ToString::to_string),
-        planned_actions: plan.actions.len(),
-        apply,
-        error: None,
-        permanent: false,
-    }
+    StreamResult::of(plan, apply)
 }

@@ -53,6 +53,7 @@ fn handler(stream: &str) -> Handler {
             ..ExecutorConfig::default()
         },
         policy: PolicySource::Inline(format!("version: 1\nstreams:\n  - name: {stream}\n")),
+        notifier: kinesis_autoscaler::notify::Notifier::start(None),
     }
 }
 

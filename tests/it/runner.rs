@@ -301,7 +301,7 @@ async fn a_policy_file_caught_mid_write_is_neither_loaded_nor_rejected() {
     let hangup = tokio::sync::Notify::new();
     let (trigger, stop) = shutdown::channel();
     let poll = Duration::from_millis(20);
-    let watcher = watch_policy(path.clone(), &handle, &status, poll, &hangup, &stop);
+    let watcher = watch_policy(path.clone(), &handle, &status, poll, &hangup, &stop, None);
     let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
     let reloads = |outcome: &str| -> u32 {
         let series = format!("kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} ");
@@ -360,6 +360,7 @@ async fn a_valid_policy_change_takes_effect_and_an_invalid_one_is_rejected() {
         Duration::from_millis(20),
         &hangup,
         &stop,
+        None,
     );
     let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
     let script = async {
