@@ -417,7 +417,7 @@ async fn eventually(mut condition: impl FnMut() -> bool) {
 }
 
 /// GET `path` over loopback; returns the status code and body.
-fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
@@ -435,7 +435,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (code, body)
 }
 
-fn metric(body: &str, name: &str) -> f64 {
+pub(crate) fn metric(body: &str, name: &str) -> f64 {
     body.lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
@@ -660,7 +660,7 @@ fn a_bad_log_filter_is_a_warning_at_start() {
 }
 
 /// Sends SIGTERM to the sidecar and asserts it exits 0 within 15 s.
-fn assert_stops_cleanly_on_sigterm(child: &mut std::process::Child) {
+pub(crate) fn assert_stops_cleanly_on_sigterm(child: &mut std::process::Child) {
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")
