@@ -519,7 +519,7 @@ pub struct StreamResult {
 
 impl StreamResult {
     /// What became of `plan`, with what the executor did of it (`apply`).
-    pub fn of(plan: &Plan, apply: Option<ApplyReport>) -> StreamResult {
+    pub(crate) fn of(plan: &Plan, apply: Option<ApplyReport>) -> StreamResult {
         let mut after = plan.open_shards_before;
         for a in apply.iter().flat_map(|r| &r.applied) {
             match a.action {

@@ -10,8 +10,8 @@ use kinesis_autoscaler::testkit::{Answer, WebhookReceiver};
 use serde_json::{Value, json};
 
 use crate::emulators::{
-    self, PrivateKinesis, cloudwatch_endpoint, create_stream, kinesis, kinesis_endpoint,
-    open_shards, put_load, sns, sns_endpoint, unique,
+    self, PrivateEmulator, PrivateKinesis, cloudwatch_at, create_stream, kinesis, kinesis_endpoint,
+    open_shards, put_load, put_metrics_to, sns, sns_endpoint, unique,
 };
 use crate::live::{Run, live, policy, run};
 use crate::runner::{assert_stops_cleanly_on_sigterm, get, metric};
@@ -208,14 +208,15 @@ struct Sidecar {
 }
 
 impl Sidecar {
-    fn start(policy: &str) -> Sidecar {
+    /// `run` on `policy`, with CloudWatch and SNS at the moto `moto`.
+    fn start(policy: &str, moto: &str) -> Sidecar {
         let mut child =
             std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
                 .args(["run", "--interval", "1s", "--listen", "127.0.0.1:0"])
                 .args(["--policy", policy])
                 .env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint())
-                .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
-                .env("AWS_ENDPOINT_URL_SNS", sns_endpoint())
+                .env("AWS_ENDPOINT_URL_CLOUDWATCH", moto)
+                .env("AWS_ENDPOINT_URL_SNS", moto)
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
                 .env("AWS_REGION", "us-east-1")
@@ -281,9 +282,13 @@ async fn the_sidecar_says_stuck_once_and_a_rejected_reload_while_a_hanging_webho
     let name = unique("notify-stuck");
     create_stream(&k, &name, 2, false).await;
     let shards = open_shards(&k, &name).await;
+    // A moto of its own: a pass a second would read the shared one's
+    // every datapoint each time, slowing it down for every other test.
+    let moto = PrivateEmulator::moto();
+    let cloudwatch = cloudwatch_at(&moto.endpoint);
     // Both shards hot, the first throttling: at max_shards 2, stuck.
-    put_load(&name, &shards[0].id, 40, 0.95, 30.0).await;
-    put_load(&name, &shards[1].id, 40, 0.95, 0.0).await;
+    put_metrics_to(&cloudwatch, &name, Some(&shards[0].id), 0..40, 0.95, 30.0).await;
+    put_metrics_to(&cloudwatch, &name, Some(&shards[1].id), 0..40, 0.95, 0.0).await;
     let hook = WebhookReceiver::start(Answer::Ok).await;
     let hanging = WebhookReceiver::start(Answer::Hang).await;
     let failing = WebhookReceiver::start(Answer::Status(500)).await;
@@ -300,7 +305,8 @@ async fn the_sidecar_says_stuck_once_and_a_rejected_reload_while_a_hanging_webho
         ),
     );
     let path = p.clone();
-    let mut sidecar = tokio::task::spawn_blocking(move || Sidecar::start(&p))
+    let endpoint = moto.endpoint.clone();
+    let mut sidecar = tokio::task::spawn_blocking(move || Sidecar::start(&p, &endpoint))
         .await
         .unwrap();
 
