@@ -60,13 +60,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|p| !p.observed.missing_metrics.is_empty())
         .count();
-    let notifier = (policy.notify.as_ref()).map(|_| Notifier::start(Some(aws::sns_client(&sdk))));
+    let notifier = policy
+        .notify
+        .as_ref()
+        .map(|_| Notifier::start(Some(aws::sns_client(&sdk))));
     if operations == 0 && enabling == 0 {
-        let results: Vec<_> = planned
-            .iter()
-            .map(|p| StreamResult::of(&p.plan, None))
-            .collect();
-        tell(notifier.as_ref(), &policy, &results).await;
         if args.output == ApplyOutput::Json {
             print_json(
                 &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
@@ -74,6 +72,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         } else {
             write_stdout("\nnothing to do\n")?;
         }
+        let results: Vec<_> = planned
+            .iter()
+            .map(|p| StreamResult::of(&p.plan, None))
+            .collect();
+        tell(notifier.as_ref(), &policy, &results).await;
         return Ok(if failed { exit::FAILURE } else { exit::OK });
     }
     if !args.yes {
@@ -122,12 +125,6 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .on_event(&on_event);
     let reports = pass::apply_streams(&executor, &planned).await;
     progress.finish();
-    let results: Vec<_> = planned
-        .iter()
-        .zip(&reports)
-        .map(|(p, r)| StreamResult::of(&p.plan, Some(r.clone())))
-        .collect();
-    tell(notifier.as_ref(), &policy, &results).await;
     match args.output {
         ApplyOutput::Table => write_stdout(&render::reports(&reports))?,
         ApplyOutput::Json => print_json(&serde_json::json!({
@@ -135,6 +132,12 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             "applied": reports,
         }))?,
     }
+    let results: Vec<_> = planned
+        .iter()
+        .zip(&reports)
+        .map(|(p, r)| StreamResult::of(&p.plan, Some(r.clone())))
+        .collect();
+    tell(notifier.as_ref(), &policy, &results).await;
     let complete = reports.iter().all(|r| r.is_complete());
     Ok(if failed || !complete {
         exit::FAILURE
