@@ -387,3 +387,85 @@ impl StreamBuilder {
 pub(crate) fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
+
+/// How a [`WebhookReceiver`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 200, at once.
+    Ok,
+    /// This status, at once.
+    Status(u16),
+    /// Never: the request hangs until the receiver stops.
+    Hang,
+}
+
+/// A webhook on 127.0.0.1 that keeps the JSON bodies POSTed to it and
+/// counts every request; stopped when dropped.
+#[derive(Debug)]
+pub struct WebhookReceiver {
+    pub url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    /// Starts one answering `answer` (on the current tokio runtime).
+    pub async fn start(answer: Answer) -> WebhookReceiver {
+        use axum::http::StatusCode;
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free loopback port");
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (kept, counted) = (bodies.clone(), requests.clone());
+        let hook = move |body: String| async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            if let Ok(json) = serde_json::from_str(&body) {
+                kept.lock().unwrap().push(json);
+            }
+            match answer {
+                Answer::Ok => StatusCode::OK,
+                Answer::Status(code) => StatusCode::from_u16(code).expect("a valid status"),
+                Answer::Hang => std::future::pending().await,
+            }
+        };
+        let app = axum::Router::new().route("/hook", axum::routing::post(hook));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookReceiver {
+            url,
+            bodies,
+            requests,
+            server,
+        }
+    }
+
+    /// The JSON bodies received so far, in order.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// Every request received so far, answered or not.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits up to `within` for `n` requests; the bodies then.
+    pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<serde_json::Value> {
+        let end = tokio::time::Instant::now() + within;
+        while self.requests() < n && tokio::time::Instant::now() < end {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.bodies()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

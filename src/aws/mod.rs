@@ -3,8 +3,9 @@
 //!
 //! Clients are built once (in `main`) from the standard AWS configuration
 //! chain (environment, profile, SSO, instance and IRSA roles), with the
-//! per-service endpoint variables `AWS_ENDPOINT_URL_KINESIS` and
-//! `AWS_ENDPOINT_URL_CLOUDWATCH` honoured, and passed in.
+//! per-service endpoint variables `AWS_ENDPOINT_URL_KINESIS`,
+//! `AWS_ENDPOINT_URL_CLOUDWATCH` and `AWS_ENDPOINT_URL_SNS` honoured, and
+//! passed in.
 
 pub mod cloudwatch;
 pub mod errors;
@@ -76,6 +77,15 @@ impl Clients {
 /// The Kinesis client for `config`.
 pub(crate) fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(config)
+}
+
+/// The SNS client notifications publish with, for `config`. One attempt
+/// per call: the notifier's own bounded attempts sit on top.
+pub(crate) fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
+    let config = aws_sdk_sns::config::Builder::from(config)
+        .retry_config(aws_sdk_sns::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    aws_sdk_sns::Client::from_conf(config)
 }
 
 /// The CloudWatch client for `config`.

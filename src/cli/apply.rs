@@ -11,9 +11,10 @@ use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws;
 use crate::error::exit;
 use crate::model::ApiLimiter;
+use crate::notify::{self, Notifier};
 use crate::observe::Memory;
 use crate::observe::SystemClock;
-use crate::pass::{self, Planned};
+use crate::pass::{self, Planned, StreamResult};
 use crate::policy::Policy;
 use std::sync::Arc;
 
@@ -59,6 +60,10 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|p| !p.observed.missing_metrics.is_empty())
         .count();
+    let notifier = policy
+        .notify
+        .as_ref()
+        .map(|_| Notifier::start(Some(aws::sns_client(&sdk))));
     if operations == 0 && enabling == 0 {
         if args.output == ApplyOutput::Json {
             print_json(
@@ -67,6 +72,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         } else {
             write_stdout("\nnothing to do\n")?;
         }
+        let results: Vec<_> = planned
+            .iter()
+            .map(|p| StreamResult::of(&p.plan, None))
+            .collect();
+        tell(notifier.as_ref(), &policy, &results).await;
         return Ok(if failed { exit::FAILURE } else { exit::OK });
     }
     if !args.yes {
@@ -122,6 +132,12 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             "applied": reports,
         }))?,
     }
+    let results: Vec<_> = planned
+        .iter()
+        .zip(&reports)
+        .map(|(p, r)| StreamResult::of(&p.plan, Some(r.clone())))
+        .collect();
+    tell(notifier.as_ref(), &policy, &results).await;
     let complete = reports.iter().all(|r| r.is_complete());
     Ok(if failed || !complete {
         exit::FAILURE
@@ -129,6 +145,21 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         exit::OK
     })
 }
+
+/// Tells the policy's notification targets what this run did and found,
+/// waiting for them at most [`NOTIFY_FLUSH`]. A process of its own, `apply`
+/// remembers nothing of earlier runs: each run says what it finds.
+async fn tell(notifier: Option<&Notifier>, policy: &Policy, results: &[StreamResult]) {
+    let Some(notifier) = notifier else { return };
+    let events = notify::events(results, Utc::now());
+    if !events.is_empty() {
+        notifier.send(events, policy.notify.as_ref());
+        notifier.flush(NOTIFY_FLUSH).await;
+    }
+}
+
+/// The longest wait for this run's notifications before exiting.
+const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Asks on the terminal; refuses to guess when there is none.
 fn confirm(operations: usize, streams: usize) -> anyhow::Result<bool> {

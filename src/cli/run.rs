@@ -17,6 +17,7 @@ use crate::daemon::status::Status;
 use crate::daemon::watch_policy;
 use crate::error::exit;
 use crate::model::ApiLimiter;
+use crate::notify::{self, Notifier};
 use crate::observe::KinesisRead;
 use crate::observe::{SystemClock, TokioClock};
 use crate::pass::{PassReport, PolicyHandle, RunEnd, Runner, Schedule};
@@ -24,6 +25,9 @@ use crate::policy::Policy;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
 use super::{Backend, RunArgs};
+
+/// The longest wait at shutdown for notifications still in delivery.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(5);
 
 /// How often the policy file is checked for changes.
 const POLICY_POLL: Duration = Duration::from_secs(2);
@@ -106,6 +110,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let status = Arc::new(Status::new(expected));
     let handle = Arc::new(PolicyHandle::new(policy));
+    // Building the SDK configuration calls nothing: the simulator's loop
+    // needs it only for the SNS targets its notifications may have.
+    let sdk = aws::load_config(&args.aws.options()).await;
+    let notifier = Arc::new(Notifier::start(Some(aws::sns_client(&sdk))));
+    status.count_notifications(notifier.deliveries());
     {
         let (status, stop) = (status.clone(), stop.clone());
         tokio::spawn(async move {
@@ -130,10 +139,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         http::on_shutdown(stop.clone()),
     ));
     let watcher = args.policy.clone().map(|path| {
-        let (handle, status, hangup, stop) =
-            (handle.clone(), status.clone(), hangup.clone(), stop.clone());
+        let (handle, status, hangup, stop, notifier) = (
+            handle.clone(),
+            status.clone(),
+            hangup.clone(),
+            stop.clone(),
+            notifier.clone(),
+        );
         tokio::spawn(async move {
-            watch_policy(path, &handle, &status, POLICY_POLL, &hangup, &stop).await
+            watch_policy(
+                path,
+                &handle,
+                &status,
+                POLICY_POLL,
+                &hangup,
+                &stop,
+                Some(&notifier),
+            )
+            .await
         })
     });
     let config = ExecutorConfig {
@@ -147,7 +170,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
     let end = match simulation {
         None => {
-            let sdk = aws::load_config(&args.aws.options()).await;
             let clients =
                 aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(handle.get().quotas.clone())));
             status.count_api_calls(clients.limiter.clone());
@@ -159,7 +181,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .with_config(config)
                 .with_shutdown(&stop)
                 .on_event(&on_event);
-            let record = |report: &PassReport| status.record_pass(report);
+            let record = record_and_notify(&status, &notifier, &handle);
             let runner = Runner::new(&executor, metrics, &handle, &stop, schedule)
                 .limiting(&clients.limiter)
                 .on_pass(&record)
@@ -167,8 +189,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             runner.run().await
         }
         Some((scenario, traffic)) => {
-            let (handle, status, stop, speed) =
-                (handle.clone(), status.clone(), stop.clone(), args.speed);
+            let (handle, status, stop, speed, notifier) = (
+                handle.clone(),
+                status.clone(),
+                stop.clone(),
+                args.speed,
+                notifier.clone(),
+            );
             let give_up_after = args.give_up_after;
             let schedule = Schedule {
                 interval: scenario.tick,
@@ -180,6 +207,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                     traffic,
                     &handle,
                     &status,
+                    &notifier,
                     &stop,
                     schedule,
                     config,
@@ -192,6 +220,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     tracing::info!(passes = end.passes, "stopped");
     status.shutting_down();
+    notifier.flush(NOTIFY_FLUSH).await;
     if let Some(w) = watcher {
         w.abort();
     }
@@ -242,6 +271,20 @@ async fn check_targets(policy: &Policy, read: &KinesisReader) -> anyhow::Result<
     .into())
 }
 
+/// What the loop does with each finished pass: counts it for `/metrics`,
+/// and hands what it should tell to the notifier (which never waits).
+fn record_and_notify<'a>(
+    status: &'a Status,
+    notifier: &'a Notifier,
+    handle: &'a PolicyHandle,
+) -> impl Fn(&PassReport) + Sync + 'a {
+    move |report| {
+        status.record_pass(report);
+        let events = notify::events(&report.streams, report.finished_at);
+        notifier.send(events, handle.get().notify.as_ref());
+    }
+}
+
 /// Logs the executor's events and counts each as a sign of life for
 /// /healthz.
 fn log_and_note_progress(status: &Status) -> impl Fn(crate::apply::Event<'_>) + Sync + '_ {
@@ -259,6 +302,7 @@ fn simulate_loop(
     traffic: crate::sim::traffic::Traffic,
     handle: &PolicyHandle,
     status: &Status,
+    notifier: &Notifier,
     stop: &Shutdown,
     schedule: Schedule,
     config: ExecutorConfig,
@@ -287,7 +331,7 @@ fn simulate_loop(
                 }
             }
         };
-        let record = |report: &PassReport| status.record_pass(report);
+        let record = record_and_notify(status, notifier, handle);
         let runner = Runner::new(&executor, &world, handle, stop, schedule)
             .only(&scenario.stream)
             .until(start + chrono::TimeDelta::minutes(minutes as i64))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::apply::StopKind;
+use crate::notify::{Deliveries, EventKind};
 use crate::pass::PassReport;
 use crate::planner::Action;
 
@@ -42,6 +43,8 @@ struct Inner {
 pub struct Status {
     /// The limiter whose call counts `/metrics` shows, once set.
     api: std::sync::OnceLock<std::sync::Arc<crate::model::ApiLimiter>>,
+    /// The notifier whose deliveries `/metrics` shows, once set.
+    notifications: std::sync::OnceLock<std::sync::Arc<Deliveries>>,
     /// The wall-clock time between passes (the interval, or the interval
     /// divided by the speed-up of a simulation).
     expected_interval: Duration,
@@ -52,6 +55,7 @@ impl Status {
     pub fn new(expected_interval: Duration) -> Self {
         Status {
             api: std::sync::OnceLock::new(),
+            notifications: std::sync::OnceLock::new(),
             expected_interval,
             inner: Mutex::new(Inner {
                 started: Instant::now(),
@@ -101,6 +105,11 @@ impl Status {
     /// Shows the calls `limiter` counts in `/metrics`.
     pub fn count_api_calls(&self, limiter: std::sync::Arc<crate::model::ApiLimiter>) {
         let _ = self.api.set(limiter);
+    }
+
+    /// Shows the notifications `deliveries` counts in `/metrics`.
+    pub fn count_notifications(&self, deliveries: std::sync::Arc<Deliveries>) {
+        let _ = self.notifications.set(deliveries);
     }
 
     /// Counts a policy reload, `ok` or `invalid`.
@@ -248,6 +257,9 @@ impl Status {
             out,
             "kinesis_autoscaler_last_successful_pass_timestamp_seconds {t}"
         );
+        if let Some(n) = self.notifications.get() {
+            notification_families(&mut out, n);
+        }
         if let Some(api) = self.api.get() {
             family(
                 &mut out,
@@ -271,6 +283,43 @@ impl Status {
             );
         }
         out
+    }
+}
+
+/// The notification counters: sent and failed by target (its policy
+/// field), held back by event type.
+fn notification_families(out: &mut String, n: &Deliveries) {
+    for (name, help, counts) in [
+        (
+            "kinesis_autoscaler_notifications_sent_total",
+            "Notifications delivered, by target (the policy field that names it).",
+            n.sent(),
+        ),
+        (
+            "kinesis_autoscaler_notifications_failed_total",
+            "Notifications not delivered after every attempt (or dropped from a full queue), by target.",
+            n.failed(),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for (target, count) in counts {
+            let _ = writeln!(out, "{name}{{target=\"{}\"}} {count}", escape(&target));
+        }
+    }
+    family(
+        out,
+        "kinesis_autoscaler_notifications_suppressed_total",
+        "counter",
+        "Events not sent because one of the same type about the same stream was sent within notify.repeat_after, by type.",
+    );
+    let suppressed = n.suppressed();
+    for kind in EventKind::ALL {
+        let count = suppressed.get(&kind).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_notifications_suppressed_total{{event=\"{}\"}} {count}",
+            kind.as_str()
+        );
     }
 }
 

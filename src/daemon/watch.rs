@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::apply::shutdown::Shutdown;
 use crate::daemon::status::Status;
+use crate::notify::{self, Notifier};
 use crate::pass::PolicyHandle;
 use crate::policy::Policy;
 
@@ -13,7 +14,8 @@ use crate::policy::Policy;
 /// `hangup` is notified (SIGHUP). A changed file is read again until it
 /// stays the same for a whole `poll`, so a file caught mid-write is neither
 /// loaded nor rejected. An invalid new policy (unparseable, not UTF-8, too
-/// large, unreadable) is logged and counted once, and the old one keeps
+/// large, unreadable) is logged and counted once, told through
+/// `notifier` to the targets of the policy in force, and the old one keeps
 /// running. Returns on shutdown.
 pub async fn watch_policy(
     path: PathBuf,
@@ -22,6 +24,7 @@ pub async fn watch_policy(
     poll: Duration,
     hangup: &tokio::sync::Notify,
     shutdown: &Shutdown,
+    notifier: Option<&Notifier>,
 ) {
     // A pipe or a device cannot be polled: each read would wait for a
     // writer, or consume what it gives.
@@ -77,6 +80,10 @@ pub async fn watch_policy(
             Err(e) => {
                 status.record_reload("invalid");
                 tracing::error!(error = %e, "new policy rejected; keeping the one in force");
+                if let Some(notifier) = notifier {
+                    let event = notify::reload_failed(&path, &e, chrono::Utc::now());
+                    notifier.send(vec![event], handle.get().notify.as_ref());
+                }
             }
         }
         seen = Some(now.clone());

@@ -294,6 +294,7 @@ mod tests {
             apply: None,
             error: None,
             permanent: false,
+            alerts: Vec::new(),
         }
     }
 

@@ -17,9 +17,13 @@ use crate::error::chain;
 use crate::lambda::emf::{self, EmfConfig};
 use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
 use crate::model::ApiLimiter;
+use crate::notify::{self, Notifier};
 use crate::observe::Memory;
 use crate::observe::SystemClock;
 use crate::pass::{PassReport, run_pass};
+
+/// The longest wait for an invocation's notifications.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
 
 /// Time kept back from the deadline to return the summary.
 pub(crate) const RETURN_MARGIN: Duration = Duration::from_secs(5);
@@ -37,6 +41,10 @@ pub struct Handler {
     /// stream; none when `None` (`KAS_EMF=off`).
     pub emf: Option<EmfConfig>,
     pub emf_sink: EmfSink,
+    /// Kept with the container: while Lambda reuses it, an event already
+    /// told within `notify.repeat_after` is held back; a cold start
+    /// forgets.
+    pub notifier: Notifier,
 }
 
 /// Where the EMF lines go.
@@ -81,6 +89,7 @@ impl Handler {
             policy: PolicySource::Environment,
             emf: EmfConfig::from_env()?,
             emf_sink: EmfSink::Stdout,
+            notifier: Notifier::start(Some(aws::sns_client(&sdk))),
         })
     }
 
@@ -107,6 +116,16 @@ impl Handler {
             .with_deadline(deadline)
             .on_event(&on_event);
         let report = run_pass(&executor, &self.metrics, &policy, None, &Memory::default()).await;
+        // A frozen container delivers nothing: the invocation waits for its
+        // notifications, within its deadline.
+        let events = notify::events(&report.streams, report.finished_at);
+        if !events.is_empty() && policy.notify.is_some() {
+            self.notifier.send(events, policy.notify.as_ref());
+            let left = deadline.map_or(NOTIFY_FLUSH, |d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+            });
+            self.notifier.flush(left.min(NOTIFY_FLUSH)).await;
+        }
         tracing::info!(
             ok = report.succeeded(),
             streams = report.streams.len(),

@@ -1,6 +1,7 @@
 //! The scheduled job: one pass per invocation, everything it needs from
 //! the environment, nothing kept in the process between invocations
-//! (cooldowns live in stream tags).
+//! (cooldowns live in stream tags) but which notifications a warm
+//! container already sent.
 //!
 //! The Lambda handler ([`crate::lambda`], feature `lambda`) is a thin
 //! shell over this.

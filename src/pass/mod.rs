@@ -29,7 +29,7 @@ use crate::model::{Shard, ShardId, ShardQuota, StreamId, StreamListing};
 use crate::observe::{self, Memory, Observation, ObserveError, Observed, Prepared};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, MetricsRead};
 use crate::planner;
-use crate::planner::{Action, MetricsFreshness, Plan};
+use crate::planner::{Action, MetricsFreshness, Plan, ShardVerdict, Verdict};
 use crate::policy::{Policy, StreamPolicy, StreamSelector};
 
 /// How many streams are observed or applied at once. The limiter, not
@@ -518,9 +518,60 @@ pub struct StreamResult {
     /// [`Error::is_permanent`]).
     #[serde(skip)]
     pub permanent: bool,
+    /// The shards the plan could not help that someone should hear of:
+    /// hot at `max_shards` or at the account's shard quota, or carrying a
+    /// hot key (what notifications say).
+    #[serde(skip)]
+    pub alerts: Vec<ShardVerdict>,
 }
 
 impl StreamResult {
+    /// What became of `plan`, with what the executor did of it (`apply`).
+    pub(crate) fn of(plan: &Plan, apply: Option<ApplyReport>) -> StreamResult {
+        let mut after = plan.open_shards_before;
+        for a in apply.iter().flat_map(|r| &r.applied) {
+            match a.action {
+                Action::Split(_) => after += 1,
+                Action::Merge(_) => after -= 1,
+            }
+        }
+        StreamResult {
+            stream: plan.stream.clone(),
+            open_shards_before: Some(plan.open_shards_before),
+            open_shards_after: Some(after),
+            peak_utilization: plan
+                .verdicts
+                .iter()
+                .filter_map(|v| v.peak_utilization)
+                .reduce(f64::max),
+            throttled_records: throttled_records(plan),
+            consumer_lag_ms: plan
+                .verdicts
+                .iter()
+                .filter_map(|v| v.facts.consumer_lag)
+                .map(|l| l.iterator_age_ms)
+                .reduce(f64::max),
+            refused: plan.refused.as_ref().map(ToString::to_string),
+            planned_actions: plan.actions.len(),
+            apply,
+            error: None,
+            permanent: false,
+            alerts: plan
+                .verdicts
+                .iter()
+                .filter(|v| {
+                    matches!(
+                        v.verdict,
+                        Verdict::AtMaxShards { .. }
+                            | Verdict::AtShardQuota { .. }
+                            | Verdict::HotKey { .. }
+                    )
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Whether the pass did everything it set out to for this stream.
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.apply.as_ref().is_none_or(ApplyReport::is_complete)
@@ -640,6 +691,7 @@ where
                             apply: None,
                             error: Some(chain(&e)),
                             permanent: e.is_permanent(),
+                            alerts: Vec::new(),
                         }
                     }
                     Ok(planned) => apply_for_pass(executor, &planned, memory).await,
@@ -660,18 +712,12 @@ where
 }
 
 /// Writes throttled over the plan's scale-up window, all open shards
-/// together; `None` when no shard published the metric.
-fn throttled_records(planned: &Planned) -> Option<f64> {
-    let plan = &planned.plan;
-    let known = plan.verdicts.iter().any(|v| {
-        planned
-            .observed
-            .observation
-            .metrics
-            .shards
-            .get(&v.shard_id)
-            .is_some_and(|m| m.write_throttled.iter().any(|x| x.is_some()))
-    });
+/// together; `None` when no minute of it had the shards' metrics.
+fn throttled_records(plan: &Plan) -> Option<f64> {
+    let known = plan
+        .verdicts
+        .iter()
+        .any(|v| v.facts.scale_up_present_minutes > 0);
     known.then(|| {
         plan.verdicts
             .iter()
@@ -709,36 +755,8 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
         }
         Some(report)
     };
-    let mut after = plan.open_shards_before;
-    for a in apply.iter().flat_map(|r| &r.applied) {
-        match a.action {
-            crate::planner::Action::Split(_) => after += 1,
-            crate::planner::Action::Merge(_) => after -= 1,
-        }
-    }
     if let Some(stop) = apply.as_ref().and_then(|r| r.stop.as_ref()) {
         tracing::warn!(kind = ?stop.kind, "{}", stop.message);
     }
-    StreamResult {
-        stream: plan.stream.clone(),
-        open_shards_before: Some(plan.open_shards_before),
-        open_shards_after: Some(after),
-        peak_utilization: plan
-            .verdicts
-            .iter()
-            .filter_map(|v| v.peak_utilization)
-            .reduce(f64::max),
-        throttled_records: throttled_records(planned),
-        consumer_lag_ms: plan
-            .verdicts
-            .iter()
-            .filter_map(|v| v.facts.consumer_lag)
-            .map(|l| l.iterator_age_ms)
-            .reduce(f64::max),
-        refused: plan.refused.as_ref().map(ToString::to_string),
-        planned_actions: plan.actions.len(),
-        apply,
-        error: None,
-        permanent: false,
-    }
+    StreamResult::of(plan, apply)
 }

@@ -32,6 +32,9 @@ pub(crate) struct PolicyFile {
     /// tool in the account).
     #[serde(default)]
     pub api: ApiSettings,
+    /// Where to say what the controller did, what failed and what it
+    /// cannot fix. Off unless written.
+    pub notify: Option<super::notify::NotifySettings>,
 }
 
 /// How much of the account's API quotas the controller takes.

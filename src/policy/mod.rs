@@ -6,6 +6,7 @@
 //! whole). Nothing downstream ever sees an invalid or partial setting.
 
 pub mod file;
+pub mod notify;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +22,7 @@ pub(crate) use crate::model::arn_stream_name;
 use crate::model::{Api, Quotas};
 use file::{PolicyFile, Settings};
 pub use file::{SilentStream, SplitAt};
+pub use notify::{Destination, Notify};
 
 /// The policy format version this build reads.
 pub(crate) const POLICY_VERSION: u32 = 1;
@@ -558,6 +560,8 @@ pub struct Policy {
     globs: Vec<usize>,
     /// The account's API quotas and the share of them to use.
     pub quotas: Quotas,
+    /// Where notifications go, when the policy has a `notify:` block.
+    pub notify: Option<Notify>,
 }
 
 /// A policy that cannot be used, and where it went wrong.
@@ -623,18 +627,26 @@ impl Policy {
             message: e.message,
         })?;
         let quotas = Policy::quotas(&file.api);
-        let (streams, quotas) = match (Policy::resolve(file), quotas) {
-            (Ok(streams), Ok(quotas)) => (streams, quotas),
-            (streams, quotas) => {
+        let notify = file
+            .notify
+            .as_ref()
+            .map(|n| n.resolve(|var| std::env::var(var).ok()))
+            .transpose();
+        let (streams, quotas, notify) = match (Policy::resolve(file), quotas, notify) {
+            (Ok(streams), Ok(quotas), Ok(notify)) => (streams, quotas, notify),
+            (streams, quotas, notify) => {
                 let mut problems = streams.err().unwrap_or_default();
                 problems.extend(quotas.err().unwrap_or_default());
+                problems.extend(notify.err().unwrap_or_default());
                 return Err(PolicyError::Invalid {
                     path: path.to_owned(),
                     problems,
                 });
             }
         };
-        Ok(Policy::new(path.to_owned(), streams, quotas))
+        let mut policy = Policy::new(path.to_owned(), streams, quotas);
+        policy.notify = notify;
+        Ok(policy)
     }
 
     /// A policy of these `streams`, already resolved.
@@ -657,6 +669,7 @@ impl Policy {
             exact,
             globs,
             quotas,
+            notify: None,
         }
     }
 

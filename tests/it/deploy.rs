@@ -19,6 +19,7 @@ use crate::support::root;
 const READ_ONLY: &str = "deploy/iam/read-only-policy.json";
 const CONTROLLER: &str = "deploy/iam/controller-policy.json";
 const ENHANCED_MONITORING: &str = "deploy/iam/enhanced-monitoring-policy.json";
+const NOTIFY_SNS: &str = "deploy/iam/notify-sns-policy.json";
 const SAM_TEMPLATE: &str = "deploy/sam/template.yaml";
 const STACKSET_TEMPLATE: &str = "deploy/stackset/template.yaml";
 const K8S_MANIFEST: &str = "deploy/k8s/kinesis-autoscaler.yaml";
@@ -117,7 +118,7 @@ fn actions(doc: &Json) -> BTreeSet<String> {
 
 #[test]
 fn iam_policies_parse_and_allow_named_actions_only() {
-    for rel in [READ_ONLY, CONTROLLER, ENHANCED_MONITORING] {
+    for rel in [READ_ONLY, CONTROLLER, ENHANCED_MONITORING, NOTIFY_SNS] {
         let doc = iam(rel);
         assert!(!statements(&doc).is_empty(), "{rel}: no statements");
         let mut sids = BTreeSet::new();
@@ -129,8 +130,11 @@ fn iam_policies_parse_and_allow_named_actions_only() {
             assert!(sids.insert(s["Sid"].as_str().expect("Sid").to_owned()));
             for action in strings(&s["Action"]) {
                 assert!(!action.contains('*'), "{rel}: wildcard action {action}");
+                let sns_publish = rel == NOTIFY_SNS && action == "sns:Publish";
                 assert!(
-                    action.starts_with("kinesis:") || action.starts_with("cloudwatch:"),
+                    action.starts_with("kinesis:")
+                        || action.starts_with("cloudwatch:")
+                        || sns_publish,
                     "{rel}: {action}"
                 );
             }
@@ -445,7 +449,8 @@ fn as_iam_json(value: &Yaml) -> Json {
                 .replace("${AWS::Partition}", "aws")
                 .replace("${AWS::Region}", "REGION")
                 .replace("${AWS::AccountId}", "ACCOUNT_ID")
-                .replace("${StreamPrefix}", "STREAM_PREFIX");
+                .replace("${StreamPrefix}", "STREAM_PREFIX")
+                .replace("${NotifyTopicName}", "TOPIC_NAME");
             assert!(!s.contains("${"), "unexpected variable in {s}");
             Json::String(s)
         }
@@ -466,21 +471,28 @@ fn sam_role_policies_equal_the_iam_json_files() {
     assert_eq!(inline.len(), 1);
     assert_eq!(as_iam_json(&inline[0]["PolicyDocument"]), iam(CONTROLLER));
 
-    // The optional grant is attached to the same role under a condition.
-    let optional: Vec<&Yaml> = template["Resources"]
+    // The optional grants are attached to the same role, each under a
+    // condition.
+    let optional: BTreeMap<&str, &Yaml> = template["Resources"]
         .as_mapping()
         .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::IAM::RolePolicy")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::RolePolicy")
+        .map(|(name, r)| (text(name), r))
         .collect();
-    assert_eq!(optional.len(), 1);
-    assert!(optional[0]["Condition"].is_string());
-    let properties = &optional[0]["Properties"];
-    assert_eq!(text(tagged(&properties["RoleName"], "Ref")), role_name);
     assert_eq!(
-        as_iam_json(&properties["PolicyDocument"]),
-        iam(ENHANCED_MONITORING)
+        optional.keys().copied().collect::<Vec<_>>(),
+        ["EnhancedMonitoringPolicy", "NotifyPolicy"]
     );
+    for (resource, file) in [
+        ("EnhancedMonitoringPolicy", ENHANCED_MONITORING),
+        ("NotifyPolicy", NOTIFY_SNS),
+    ] {
+        assert!(optional[resource]["Condition"].is_string());
+        let properties = &optional[resource]["Properties"];
+        assert_eq!(text(tagged(&properties["RoleName"], "Ref")), role_name);
+        assert_eq!(as_iam_json(&properties["PolicyDocument"]), iam(file));
+    }
 }
 
 // ------------------------------------------------------------------ StackSet

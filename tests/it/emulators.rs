@@ -2,8 +2,8 @@
 //! Kinesis and moto for CloudWatch, on 127.0.0.1 only.
 //!
 //! `scripts/test` (the README's test command) starts one shared pair and
-//! says where through `KAS_TEST_KINESIS_ENDPOINT` and
-//! `KAS_TEST_CLOUDWATCH_ENDPOINT`; a test that needs its own Kinesis (a
+//! says where through `KAS_TEST_KINESIS_ENDPOINT`,
+//! `KAS_TEST_CLOUDWATCH_ENDPOINT` and `KAS_TEST_SNS_ENDPOINT` (moto's SNS); a test that needs its own Kinesis (a
 //! small shard quota, say) starts a private one with `scripts/emulators`,
 //! stopped when the guard drops.
 
@@ -65,6 +65,25 @@ pub fn kinesis_endpoint() -> String {
 
 pub fn cloudwatch_endpoint() -> String {
     shared("KAS_TEST_CLOUDWATCH_ENDPOINT")
+}
+
+/// moto's SNS: `KAS_TEST_SNS_ENDPOINT`, else the moto that serves
+/// CloudWatch (it serves SNS too).
+pub fn sns_endpoint() -> String {
+    std::env::var("KAS_TEST_SNS_ENDPOINT").unwrap_or_else(|_| cloudwatch_endpoint())
+}
+
+/// An SNS client for the moto at `endpoint`.
+pub fn sns(endpoint: &str) -> aws_sdk_sns::Client {
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sns::Client::from_conf(config)
 }
 
 /// An emulator of a test's own, stopped on drop.

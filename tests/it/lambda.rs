@@ -10,6 +10,7 @@ use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::lambda::emf::EmfConfig;
 use kinesis_autoscaler::lambda::job::PolicySource;
 use kinesis_autoscaler::lambda::{EmfSink, Handler};
+use kinesis_autoscaler::testkit::{Answer, WebhookReceiver};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
@@ -67,6 +68,7 @@ fn handler_with_emf(stream: &str) -> (Handler, Arc<Mutex<Vec<String>>>) {
             dimensions: vec![("Environment".into(), "test".into())],
         }),
         emf_sink: EmfSink::Memory(emf_lines.clone()),
+        notifier: kinesis_autoscaler::notify::Notifier::start(None),
     };
     (handler, emf_lines)
 }
@@ -303,4 +305,52 @@ async fn a_bad_policy_fails_the_invocation_with_the_reason() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("streams[0].max_shards"), "{err}");
+}
+
+/// A frozen container delivers nothing: the invocation returns once its
+/// notifications are delivered. A warm container remembers what it said;
+/// a cold one says it again.
+#[tokio::test]
+async fn an_invocation_delivers_its_notifications_and_a_warm_container_holds_back_a_repeat() {
+    if !emulators::running(
+        "an_invocation_delivers_its_notifications_and_a_warm_container_holds_back_a_repeat",
+    ) {
+        return;
+    }
+    let k = kinesis(&kinesis_endpoint());
+    let name = unique("lambda-stuck");
+    create_stream(&k, &name, 2, false).await;
+    let shards = open_shards(&k, &name).await;
+    put_load(&name, &shards[0].id, 40, 0.95, 30.0).await;
+    put_load(&name, &shards[1].id, 40, 0.95, 0.0).await;
+    let hook = WebhookReceiver::start(Answer::Ok).await;
+    let stuck_handler = || Handler {
+        policy: PolicySource::Inline(format!(
+            "version: 1\nstreams:\n  - name: {name}\n    max_shards: 2\nnotify:\n  targets: [ {{ webhook: '{}' }} ]\n",
+            hook.url
+        )),
+        ..handler(&name)
+    };
+    let warm = stuck_handler();
+    invoke(&warm).await;
+    let said = hook.bodies();
+    assert_eq!(said.len(), 1, "delivered before returning: {said:#?}");
+    assert_eq!(said[0]["event"], "stuck");
+    assert_eq!(said[0]["stream"], name.as_str());
+    assert_eq!(said[0]["shard_ids"], json!([shards[0].id.as_str()]));
+    invoke(&warm).await;
+    assert_eq!(hook.requests(), 1, "held back by the warm container");
+    invoke(&stuck_handler()).await;
+    assert_eq!(hook.requests(), 2, "said again after a cold start");
+}
+
+async fn invoke(handler: &Handler) {
+    let report = handler
+        .handle(LambdaEvent::new(
+            scheduled_event(),
+            context(Duration::from_secs(600)),
+        ))
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report:#?}");
 }

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("pass", 6),
     ("aws", 7),
     ("sim", 7),
+    ("notify", 7),
     ("daemon", 8),
     ("lambda", 8),
     ("cli", 9),

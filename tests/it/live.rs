@@ -20,6 +20,7 @@ pub(crate) fn live(kinesis_endpoint: &str) -> Command {
     let mut cmd = bin();
     cmd.env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+        .env("AWS_ENDPOINT_URL_SNS", emulators::sns_endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")

@@ -13,6 +13,7 @@ mod lambda;
 mod layers;
 mod live;
 mod mocked;
+mod notify;
 mod properties;
 mod replicas;
 mod runner;

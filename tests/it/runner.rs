@@ -301,7 +301,7 @@ async fn a_policy_file_caught_mid_write_is_neither_loaded_nor_rejected() {
     let hangup = tokio::sync::Notify::new();
     let (trigger, stop) = shutdown::channel();
     let poll = Duration::from_millis(20);
-    let watcher = watch_policy(path.clone(), &handle, &status, poll, &hangup, &stop);
+    let watcher = watch_policy(path.clone(), &handle, &status, poll, &hangup, &stop, None);
     let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
     let reloads = |outcome: &str| -> u32 {
         let series = format!("kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} ");
@@ -360,6 +360,7 @@ async fn a_valid_policy_change_takes_effect_and_an_invalid_one_is_rejected() {
         Duration::from_millis(20),
         &hangup,
         &stop,
+        None,
     );
     let max = |h: &PolicyHandle| h.get().rule_for("s").unwrap().policy.max_shards;
     let script = async {
@@ -416,7 +417,7 @@ async fn eventually(mut condition: impl FnMut() -> bool) {
 }
 
 /// GET `path` over loopback; returns the status code and body.
-fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
@@ -434,7 +435,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (code, body)
 }
 
-fn metric(body: &str, name: &str) -> f64 {
+pub(crate) fn metric(body: &str, name: &str) -> f64 {
     body.lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
@@ -659,7 +660,7 @@ fn a_bad_log_filter_is_a_warning_at_start() {
 }
 
 /// Sends SIGTERM to the sidecar and asserts it exits 0 within 15 s.
-fn assert_stops_cleanly_on_sigterm(child: &mut std::process::Child) {
+pub(crate) fn assert_stops_cleanly_on_sigterm(child: &mut std::process::Child) {
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")
