@@ -113,7 +113,7 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
             rule.name.clone(),
             format!("{}..={}", p.min_shards, p.max_shards),
             format!(
-                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run{}{}{}",
+                ">= {} for {}m of {}m or {} throttled; cooldown {}; <= {} splits/run{}{}{}{}",
                 up.threshold,
                 up.sustain_minutes,
                 up.window_minutes,
@@ -144,15 +144,26 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
                         up.sample.min_records,
                         up.hot_key_share
                     ),
+                },
+                match &p.consumers {
+                    Some(c) if c.scale_up_on_lag => format!(
+                        "; or consumers falling behind while read >= {}",
+                        c.read_threshold
+                    ),
+                    _ => String::new(),
                 }
             ),
             format!(
-                "< {} for {}m, merged < {}; cooldown {}; <= {} merges/run",
+                "< {} for {}m, merged < {}; cooldown {}; <= {} merges/run{}",
                 down.threshold,
                 down.window_minutes,
                 down.merged_ceiling,
                 humantime::format_duration(down.cooldown),
-                down.max_merges_per_run
+                down.max_merges_per_run,
+                p.consumers.as_ref().map_or(String::new(), |c| format!(
+                    "; held while consumers are over {} behind",
+                    humantime::format_duration(c.max_iterator_age)
+                ))
             ),
             if p.read.enabled {
                 format!(">= {}", p.read.threshold)

@@ -186,6 +186,13 @@ fn validate_prints_the_resolved_settings() {
         clicks.contains("1..=256") && clicks.contains(">= 0.7 for 3m of 5m"),
         "{clicks}"
     );
+    // The consumer guard, where a policy has it.
+    let text = stdout_of(&["validate", "--policy", "policies/consumers.yaml"]);
+    assert!(
+        text.contains("or consumers falling behind while read >= 0.2")
+            && text.contains("held while consumers are over 1m behind"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -218,6 +225,7 @@ fn schema_describes_the_policy() {
         "scale_up",
         "scale_down",
         "read",
+        "consumers",
     ] {
         assert!(
             settings.get(field).is_some(),

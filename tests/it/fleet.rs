@@ -14,6 +14,7 @@ use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader};
 use kinesis_autoscaler::model::{Api, ApiLimiter};
 use kinesis_autoscaler::observe::Memory;
 use kinesis_autoscaler::pass::{self, MissingMetrics, Planned};
+use kinesis_autoscaler::planner::LagScope;
 use kinesis_autoscaler::policy::Policy;
 use tokio::time::Instant;
 
@@ -207,6 +208,29 @@ async fn a_pass_over_2000_shards_counts_its_get_metric_data_calls() {
     assert_eq!(calls[&Api::GetMetricData], (2 + 2_000 * 3u64).div_ceil(500));
     assert_eq!(calls[&Api::GetMetricData], 13);
     assert!(fake.seen.lock().unwrap().limit_exceeded.is_empty());
+}
+
+/// With the consumer guard, the stream's iterator age and each shard's
+/// (read unless known off: this listing does not say) ride in the same
+/// calls: (3 + 2,000 × 4) queries in 500s, 17 calls.
+#[tokio::test(start_paused = true)]
+async fn the_consumer_guard_reads_its_ages_in_the_same_get_metric_data_calls() {
+    let fake = wide_stream();
+    let (planned, _, limiter) = pass(
+        &fake,
+        "version: 1\nstreams:\n  - name: \"s-*\"\n    max_shards: 4000\n    consumers: { max_iterator_age: 1m }\n",
+    )
+    .await;
+    assert_eq!(planned[0].plan.open_shards_before, 2_000);
+    let calls = limiter.calls();
+    assert_eq!(calls[&Api::GetMetricData], (3 + 2_000 * 4u64).div_ceil(500));
+    assert_eq!(calls[&Api::GetMetricData], 17);
+    assert!(fake.seen.lock().unwrap().limit_exceeded.is_empty());
+    // The fake's consumers are current (every age 0), read per shard.
+    for v in &planned[0].plan.verdicts {
+        let lag = v.facts.consumer_lag.expect("an age was read");
+        assert_eq!((lag.iterator_age_ms, lag.scope), (0.0, LagScope::Shard));
+    }
 }
 
 /// With `forecast` (a day and a week back) and `objective` (three days of
