@@ -345,31 +345,46 @@ pub async fn put_iterator_age(
     for m in minutes_ago {
         let t = CwDateTime::from_secs((newest - TimeDelta::minutes(m)).timestamp());
         for value in [ms, ms / 2.0] {
-            let mut datum = MetricDatum::builder().metric_name(name).dimensions(
-                Dimension::builder()
-                    .name("StreamName")
-                    .value(stream)
-                    .build(),
-            );
-            if let Some(shard) = shard {
-                datum = datum.dimensions(
-                    Dimension::builder()
-                        .name("ShardId")
-                        .value(shard.as_str())
-                        .build(),
-                );
-            }
-            data.push(
-                datum
-                    .timestamp(t)
-                    .value(value)
-                    .unit(StandardUnit::Milliseconds)
-                    .build(),
-            );
+            data.push(datum(
+                stream,
+                shard,
+                (name, value, StandardUnit::Milliseconds),
+                t,
+            ));
         }
     }
+    put_data(&cloudwatch(), &data).await;
+}
+
+/// One datapoint of `metric` (name, value, unit) at `t`, for `shard` or
+/// (`None`) the whole stream.
+fn datum(
+    stream: &str,
+    shard: Option<&ShardId>,
+    (name, value, unit): (&str, f64, StandardUnit),
+    t: CwDateTime,
+) -> MetricDatum {
+    let mut datum = MetricDatum::builder().metric_name(name).dimensions(
+        Dimension::builder()
+            .name("StreamName")
+            .value(stream)
+            .build(),
+    );
+    if let Some(shard) = shard {
+        datum = datum.dimensions(
+            Dimension::builder()
+                .name("ShardId")
+                .value(shard.as_str())
+                .build(),
+        );
+    }
+    datum.timestamp(t).value(value).unit(unit).build()
+}
+
+/// Puts `data` in the namespace AWS/Kinesis, 500 datapoints a call.
+async fn put_data(client: &aws_sdk_cloudwatch::Client, data: &[MetricDatum]) {
     for chunk in data.chunks(500) {
-        cloudwatch()
+        client
             .put_metric_data()
             .namespace("AWS/Kinesis")
             .set_metric_data(Some(chunk.to_vec()))
@@ -404,31 +419,9 @@ pub async fn put_metrics_to(
                 StandardUnit::Count,
             ));
         }
-        for (name, value, unit) in metrics {
-            let mut datum = MetricDatum::builder().metric_name(name).dimensions(
-                Dimension::builder()
-                    .name("StreamName")
-                    .value(stream)
-                    .build(),
-            );
-            if let Some(shard) = shard {
-                datum = datum.dimensions(
-                    Dimension::builder()
-                        .name("ShardId")
-                        .value(shard.as_str())
-                        .build(),
-                );
-            }
-            data.push(datum.timestamp(t).value(value).unit(unit).build());
+        for metric in metrics {
+            data.push(datum(stream, shard, metric, t));
         }
     }
-    for chunk in data.chunks(500) {
-        client
-            .put_metric_data()
-            .namespace("AWS/Kinesis")
-            .set_metric_data(Some(chunk.to_vec()))
-            .send()
-            .await
-            .expect("PutMetricData");
-    }
+    put_data(client, &data).await;
 }

@@ -3,7 +3,6 @@
 //! cannot fix, once per stream per `notify.repeat_after`, without a failing
 //! or hanging target holding the passes back.
 
-use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use kinesis_autoscaler::testkit::{Answer, WebhookReceiver};
@@ -15,7 +14,7 @@ use crate::emulators::{
 };
 use crate::live::{Run, live, policy, run};
 use crate::runner::{assert_stops_cleanly_on_sigterm, get, metric};
-use crate::support::{assert_contains, bin};
+use crate::support::{assert_contains, at_emulators, bin, listening};
 
 /// The `notify:` block for `targets` (each a YAML flow item), with
 /// `settings` (`key: value, ...`).
@@ -210,40 +209,17 @@ struct Sidecar {
 impl Sidecar {
     /// `run` on `policy`, with CloudWatch and SNS at the moto `moto`.
     fn start(policy: &str, moto: &str) -> Sidecar {
-        let mut child =
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
-                .args(["run", "--interval", "1s", "--listen", "127.0.0.1:0"])
-                .args(["--policy", policy])
-                .env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint())
-                .env("AWS_ENDPOINT_URL_CLOUDWATCH", moto)
-                .env("AWS_ENDPOINT_URL_SNS", moto)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("KAS_LOG", "info")
-                .env_remove("AWS_PROFILE")
-                .env_remove("AWS_ENDPOINT_URL")
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let port: u16 = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "the sidecar says where it listens"
-            );
-            if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        let logs = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            rest
-        });
+        let mut cmd =
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
+        let mut child = at_emulators(&mut cmd, &kinesis_endpoint(), moto)
+            .args(["run", "--interval", "1s", "--listen", "127.0.0.1:0"])
+            .args(["--policy", policy])
+            .env("AWS_ENDPOINT_URL_SNS", moto)
+            .env("KAS_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (port, logs) = listening(&mut child);
         Sidecar {
             child,
             port,

@@ -24,6 +24,7 @@ use crate::emulators::{
     put_metrics_to, unique,
 };
 use crate::live::{live, policy, run};
+use crate::support::at_emulators;
 
 /// How long the replicas run once both are ready: several one-second
 /// passes each, and longer than the emulator's one-second reshards.
@@ -98,7 +99,8 @@ impl Drop for Sidecar {
 /// Starts `kinesis-autoscaler run` on `policy` against the emulators, with
 /// a one-second interval, JSON logs and a port of its own on 127.0.0.1.
 fn spawn(policy: &std::path::Path, cloudwatch: &str) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
+    at_emulators(&mut cmd, &kinesis_endpoint(), cloudwatch)
         .args(["run", "--interval", "1s", "--wait-timeout", "30s"])
         .args([
             "--listen",
@@ -108,15 +110,7 @@ fn spawn(policy: &std::path::Path, cloudwatch: &str) -> Child {
             "--policy",
         ])
         .arg(policy)
-        .env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint())
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("KAS_LOG", "info")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
         .env_remove("KAS_POLICY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

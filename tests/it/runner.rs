@@ -1,7 +1,7 @@
 //! The sidecar: the loop under paused tokio time on the simulator, policy
 //! reload, and the binary's HTTP endpoints scraped over loopback.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
 
-use crate::support::root;
+use crate::support::{listening, root};
 
 const POLICY: &str = "version: 1\nstreams:\n  - name: s\n";
 
@@ -464,24 +464,7 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let port: u16 = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the sidecar says where it listens"
-        );
-        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep reading logs so the child never blocks on a full pipe.
-    let logs = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-        rest
-    });
+    let (port, logs) = listening(&mut child);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let body = loop {
         let (code, body) = get(port, "/metrics");

@@ -50,3 +50,46 @@ pub fn assert_every_strategy(results: &serde_json::Value) {
     assert!(strategies[2].starts_with("static:"), "{strategies:?}");
     assert_eq!(strategies[3], "on-demand");
 }
+
+/// `cmd` pointed at the local emulators (Kinesis at `kinesis`, CloudWatch
+/// at `cloudwatch`) with test credentials, and none of the developer's
+/// profile or endpoint settings.
+pub fn at_emulators<'a>(
+    cmd: &'a mut std::process::Command,
+    kinesis: &str,
+    cloudwatch: &str,
+) -> &'a mut std::process::Command {
+    cmd.env("AWS_ENDPOINT_URL_KINESIS", kinesis)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+}
+
+/// Reads a sidecar's (piped) stderr up to the line that says where it
+/// listens, then the rest on a thread, so the child never blocks on a full
+/// pipe: its port, and its log from then on once it exits.
+pub fn listening(child: &mut std::process::Child) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, Read};
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let mut line = String::new();
+    let port: u16 = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the sidecar says where it listens"
+        );
+        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    let logs = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    (port, logs)
+}
