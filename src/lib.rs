@@ -22,10 +22,10 @@
 //! | 5 | [`apply`] | the [`Executor`], its retry policy, the cooldown tags, shutdown |
 //! | 6 | [`pass`] | one pass over a policy's streams, and the loop of passes ([`Runner`]) |
 //! | 7 | [`aws`] | the SDK adapters, built once (`aws::Clients`) |
-//! | 7 | [`sim`] | the simulated Kinesis and CloudWatch, traffic, oracles and strategies |
+//! | 7 | [`sim`] | the simulated Kinesis and CloudWatch, traffic, consumers, oracles and strategies |
 //! | 7 | [`notify`] | what a pass tells people, held back once said, delivered to webhooks and SNS off the scaling path |
 //! | 8 | [`daemon`] | the sidecar's status, HTTP endpoints and policy reload |
-//! | 8 | [`lambda`] | the scheduled job and its handler (feature `lambda`) |
+//! | 8 | [`lambda`] | the scheduled job, its handler (feature `lambda`) and its Embedded Metric Format lines |
 //! | 9 | [`cli`] | the command line, thin over the rest (`src/main.rs` calls [`cli::main`]) |
 //!
 //! # Public API
