@@ -172,12 +172,25 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
             },
         ]);
     }
-    format!(
+    let mut out = format!(
         "{}: valid, {} stream entries\n\n{}\n",
         policy.source.display(),
         policy.streams.len(),
         lines(&t)
-    )
+    );
+    if let Some(n) = &policy.notify {
+        // Destinations print redacted: a webhook URL is a secret.
+        out.push_str(&format!(
+            "\nnotify: each event once per stream per {}; {} attempt(s) of at most {} each\n",
+            humantime::format_duration(n.repeat_after),
+            n.attempts,
+            humantime::format_duration(n.timeout)
+        ));
+        for d in &n.destinations {
+            out.push_str(&format!("  {d:?}\n"));
+        }
+    }
+    out
 }
 
 /// A plan, with a note when `apply` will first enable missing metrics.

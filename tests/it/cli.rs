@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::bin;
+use crate::support::{assert_contains, bin};
 
 const POLICY: &str = "policies/example.yaml";
 const SNAPSHOT: &str = "examples/orders-snapshot.json";
@@ -186,6 +186,20 @@ fn validate_prints_the_resolved_settings() {
         clicks.contains("1..=256") && clicks.contains(">= 0.7 for 3m of 5m"),
         "{clicks}"
     );
+    // The notification targets, with no webhook secret.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nstreams: [ { name: orders } ]\nnotify:\n  targets:\n    - webhook: https://hooks.example.com/services/T000/B000/SECRET\n    - sns: arn:aws:sns:us-east-1:123456789012:alerts\n",
+    )
+    .unwrap();
+    let text = stdout_of(&["validate", "--policy", path.to_str().unwrap()]);
+    assert_contains(
+        &text,
+        "notify: each event once per stream per 1h; 3 attempt(s) of at most 5s each\n  notify.targets[0].webhook: https://hooks.example.com/…\n  notify.targets[1].sns: arn:aws:sns:us-east-1:123456789012:alerts\n",
+    );
+    assert!(!text.contains("SECRET"), "{text}");
     // The consumer guard, where a policy has it.
     let text = stdout_of(&["validate", "--policy", "policies/consumers.yaml"]);
     assert!(
