@@ -238,17 +238,14 @@ fn lag_splits(
             if !lagging {
                 return None;
             }
-            let reads: Vec<f64> = window
+            let (busy, peak) = window
                 .clone()
                 .filter_map(|i| at(&m.outgoing_bytes, i))
                 .map(|b| b * measure::PER_READ_BYTES_MINUTE)
-                .collect();
-            let busy = reads
-                .iter()
-                .filter(|&&u| u >= consumers.read_threshold)
-                .count();
-            let peak = reads.iter().copied().fold(0.0, f64::max);
-            (busy as u32 >= policy.scale_up.sustain_minutes)
+                .fold((0u32, 0.0f64), |(busy, peak), u| {
+                    (busy + u32::from(u >= consumers.read_threshold), peak.max(u))
+                });
+            (busy >= policy.scale_up.sustain_minutes)
                 .then(|| (peak / consumers.read_threshold).clamp(1.0, 1.99))
         })
         .collect()

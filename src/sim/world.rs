@@ -18,7 +18,7 @@ use std::time::Duration;
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use super::kinesis::SimKinesis;
 use super::traffic::{Offered, Traffic};
@@ -340,9 +340,8 @@ impl<C: Clock + Clone> SimWorld<C> {
             };
             sums.iterator_age.push(age);
             sums.outgoing.push(read * record_size);
-            stats.iterator_age_ms = stats
-                .iterator_age_ms
-                .max(if age.is_nan() { 0.0 } else { age });
+            // Without a consumer the age is NaN, which `max` passes over.
+            stats.iterator_age_ms = stats.iterator_age_ms.max(age);
             // Forget the oldest minutes, a day at a time.
             if sums.bytes.len() > KEPT_MINUTES + 1440 {
                 let old = sums.bytes.len() - KEPT_MINUTES;
@@ -355,11 +354,10 @@ impl<C: Clock + Clone> SimWorld<C> {
             }
         }
         state.cached = cached;
-        if self.consumer_rate.is_some() {
-            // The parents' backlogs went to their children.
-            state
-                .backlogs
-                .retain(|id, _| open.iter().any(|s| &s.id == id));
+        if state.backlogs.len() > open.len() {
+            // A reshard: the parents' backlogs went to their children.
+            let open: FxHashSet<&ShardId> = open.iter().map(|s| &s.id).collect();
+            state.backlogs.retain(|id, _| open.contains(id));
         }
         state.stats.push(stats);
     }
