@@ -9,3 +9,4 @@ pub mod shutdown;
 pub mod tags;
 
 pub use executor::*;
+pub(crate) use retry::backoff;

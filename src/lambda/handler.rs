@@ -124,7 +124,10 @@ impl Handler {
             let left = deadline.map_or(NOTIFY_FLUSH, |d| {
                 d.saturating_duration_since(tokio::time::Instant::now())
             });
-            self.notifier.flush(left.min(NOTIFY_FLUSH)).await;
+            if !self.notifier.flush(left.min(NOTIFY_FLUSH)).await {
+                // Not sent stale after the container thaws.
+                self.notifier.abandon();
+            }
         }
         tracing::info!(
             ok = report.succeeded(),

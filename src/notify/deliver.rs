@@ -1,10 +1,11 @@
-//! Delivery: a task of its own takes messages from a bounded queue and
-//! sends each to every target at once, each target with its own bounded
-//! attempts, each attempt bounded by `notify.timeout`. The pass hands
-//! events over without waiting; a full queue drops the message (counted
-//! as failed), so a hanging target never holds a pass back.
+//! Delivery: each target has a bounded queue and a task of its own that
+//! sends its messages in order, each with bounded attempts, each attempt
+//! bounded by `notify.timeout`. The pass hands events over without
+//! waiting; a full queue drops the message for that target (counted as
+//! failed), so a hanging target never holds a pass, or another target,
+//! back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use crate::policy::{Destination, Notify};
 const QUEUE: usize = 64;
 /// The wait after a failed attempt, doubled after each.
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Messages sent and failed, by target (its policy field, never its URL),
 /// and events held back, by type: what the sidecar's `/metrics` shows.
@@ -69,20 +72,32 @@ impl Deliveries {
 enum Job {
     Send {
         message: Arc<Message>,
+        to: Destination,
         notify: Arc<Notify>,
     },
     /// Answered once every job before it is done.
     Flush(oneshot::Sender<()>),
 }
 
-/// Hands events to the delivery task. Held for the life of the process (a
-/// sidecar, a warm Lambda container), so that what was said is remembered.
+/// One target's queue and the task that delivers from it: a slow or
+/// hanging target delays only its own messages.
+#[derive(Debug)]
+struct Lane {
+    queue: mpsc::Sender<Job>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+/// Hands events to the delivery tasks, one per target. Held for the life
+/// of the process (a sidecar, a warm Lambda container), so that what was
+/// said is remembered.
 #[derive(Debug)]
 pub struct Notifier {
-    queue: mpsc::Sender<Job>,
+    /// By target, as its policy field and redacted address show it.
+    lanes: Mutex<HashMap<String, Lane>>,
     repeats: Mutex<Repeats>,
     deliveries: Arc<Deliveries>,
-    worker: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+    sns: Option<aws_sdk_sns::Client>,
 }
 
 impl std::fmt::Debug for Job {
@@ -95,21 +110,20 @@ impl std::fmt::Debug for Job {
 }
 
 impl Notifier {
-    /// Starts the delivery task (on the current tokio runtime). `sns` is
-    /// the client SNS targets publish with; without one they fail.
+    /// A notifier whose delivery tasks start (on the current tokio runtime)
+    /// with their targets' first messages. `sns` is the client SNS targets
+    /// publish with; without one they fail.
     pub fn start(sns: Option<aws_sdk_sns::Client>) -> Notifier {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        let deliveries = Arc::new(Deliveries::default());
         let http = reqwest::Client::builder()
             .user_agent(concat!("kinesis-autoscaler/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the TLS configuration is built in");
-        let worker = tokio::spawn(work(jobs, http, sns, deliveries.clone()));
         Notifier {
-            queue,
+            lanes: Mutex::new(HashMap::new()),
             repeats: Mutex::new(Repeats::default()),
-            deliveries,
-            worker,
+            deliveries: Arc::new(Deliveries::default()),
+            http,
+            sns,
         }
     }
 
@@ -118,12 +132,33 @@ impl Notifier {
         self.deliveries.clone()
     }
 
+    fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lane>> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job` for `to`, starting its lane if need be; whether it was
+    /// queued (a full queue drops it).
+    fn queue(&self, to: &Destination, job: Job) -> bool {
+        let mut lanes = self.lanes();
+        let lane = lanes.entry(format!("{to:?}")).or_insert_with(|| {
+            let (queue, jobs) = mpsc::channel(QUEUE);
+            let worker = tokio::spawn(work(
+                jobs,
+                self.http.clone(),
+                self.sns.clone(),
+                self.deliveries.clone(),
+            ));
+            Lane { queue, worker }
+        });
+        lane.queue.try_send(job).is_ok()
+    }
+
     /// Queues a message for each of `events` not held back by
     /// `repeat_after`, for the targets of `notify` (nothing without a
     /// `notify:` block). Never waits.
     pub fn send(&self, events: Vec<Event>, notify: Option<&Notify>) {
         let Some(notify) = notify else { return };
-        if notify.destinations.is_empty() {
+        if events.is_empty() {
             return;
         }
         for d in &notify.destinations {
@@ -147,23 +182,30 @@ impl Notifier {
                 continue;
             };
             let message = Arc::new(event.message(suppressed));
-            let job = Job::Send {
-                message,
-                notify: notify.clone(),
-            };
-            if let Err(e) = self.queue.try_send(job) {
-                let job = match e {
-                    mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            let mut queued = false;
+            for to in &notify.destinations {
+                let job = Job::Send {
+                    message: message.clone(),
+                    to: to.clone(),
+                    notify: notify.clone(),
                 };
-                if let Job::Send { message, notify } = job {
+                if self.queue(to, job) {
+                    queued = true;
+                } else {
                     tracing::warn!(
+                        target_name = to.name(),
                         event = message.event.event.as_str(),
-                        "notification dropped: {QUEUE} messages are already waiting for delivery"
+                        "notification dropped: {QUEUE} messages are already waiting for this target"
                     );
-                    for d in &notify.destinations {
-                        self.deliveries.count(d.name(), false);
-                    }
+                    self.deliveries.count(to.name(), false);
                 }
+            }
+            if !queued {
+                // Said to nobody: the next pass may say it.
+                self.repeats
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .forget(&message.event);
             }
         }
     }
@@ -171,11 +213,14 @@ impl Notifier {
     /// Waits until every message queued so far is delivered or given up,
     /// at most `bound`; whether it finished in time.
     pub async fn flush(&self, bound: Duration) -> bool {
-        let (done, finished) = oneshot::channel();
-        let wait =
-            async { self.queue.send(Job::Flush(done)).await.is_ok() && finished.await.is_ok() };
+        let queues: Vec<mpsc::Sender<Job>> =
+            self.lanes().values().map(|l| l.queue.clone()).collect();
+        let wait = futures::future::join_all(queues.into_iter().map(|queue| async move {
+            let (done, finished) = oneshot::channel();
+            queue.send(Job::Flush(done)).await.is_ok() && finished.await.is_ok()
+        }));
         match tokio::time::timeout(bound, wait).await {
-            Ok(flushed) => flushed,
+            Ok(flushed) => flushed.into_iter().all(|ok| ok),
             Err(_) => {
                 tracing::warn!(
                     "notifications still in delivery after {}; not waiting for them",
@@ -185,11 +230,21 @@ impl Notifier {
             }
         }
     }
+
+    /// Gives up every message not delivered yet, and the attempts in
+    /// flight: for a Lambda container about to be frozen, which would
+    /// otherwise send them stale when it thaws. Later messages start
+    /// afresh.
+    pub fn abandon(&self) {
+        for (_, lane) in self.lanes().drain() {
+            lane.worker.abort();
+        }
+    }
 }
 
 impl Drop for Notifier {
     fn drop(&mut self) {
-        self.worker.abort();
+        self.abandon();
     }
 }
 
@@ -204,13 +259,11 @@ async fn work(
             Job::Flush(done) => {
                 let _ = done.send(());
             }
-            Job::Send { message, notify } => {
-                let sends = notify
-                    .destinations
-                    .iter()
-                    .map(|d| deliver(d, &message, &notify, &http, sns.as_ref(), &deliveries));
-                futures::future::join_all(sends).await;
-            }
+            Job::Send {
+                message,
+                to,
+                notify,
+            } => deliver(&to, &message, &notify, &http, sns.as_ref(), &deliveries).await,
         }
     }
 }
@@ -232,7 +285,6 @@ async fn deliver(
     sns: Option<&aws_sdk_sns::Client>,
     deliveries: &Deliveries,
 ) {
-    let mut backoff = FIRST_BACKOFF;
     let mut last = None;
     for attempt in 1..=notify.attempts {
         let once = async {
@@ -264,8 +316,14 @@ async fn deliver(
                 if !retry {
                     break;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+                // Doubling from a second, at most half a minute.
+                tokio::time::sleep(crate::apply::backoff(
+                    FIRST_BACKOFF,
+                    MAX_BACKOFF,
+                    attempt,
+                    1.0,
+                ))
+                .await;
             }
         }
     }

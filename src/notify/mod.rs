@@ -328,17 +328,25 @@ pub struct Repeats {
 }
 
 impl Repeats {
+    /// The event type and stream (or policy file) `event` is held back by.
+    fn key(event: &Event) -> (EventKind, String) {
+        let about = event.stream.as_ref().or(event.policy.as_ref());
+        (event.event, about.cloned().unwrap_or_default())
+    }
+
+    /// Forgets that `event`'s kind was said about its stream: it could not
+    /// be queued for any target.
+    pub fn forget(&mut self, event: &Event) {
+        self.said.remove(&Self::key(event));
+    }
+
     /// Whether `event` is to be sent, given `repeat_after`: `Some(n)` with
     /// the `n` like it held back since the last one sent, or `None` when it
     /// is held back (and counted).
     pub fn admit(&mut self, event: &Event, repeat_after: Duration) -> Option<u64> {
-        let about = event
-            .stream
-            .clone()
-            .or_else(|| event.policy.clone())
-            .unwrap_or_default();
+        let key = Self::key(event);
         let window = chrono::TimeDelta::from_std(repeat_after).unwrap_or(chrono::TimeDelta::MAX);
-        match self.said.get_mut(&(event.event, about.clone())) {
+        match self.said.get_mut(&key) {
             Some((last, held)) if event.time < *last + window => {
                 *held += 1;
                 None
@@ -349,7 +357,7 @@ impl Repeats {
                 Some(n)
             }
             None => {
-                self.said.insert((event.event, about), (event.time, 0));
+                self.said.insert(key, (event.time, 0));
                 Some(0)
             }
         }

@@ -391,3 +391,58 @@ async fn an_sns_target_without_a_client_fails_and_is_counted() {
     assert!(notifier.flush(Duration::from_secs(2)).await);
     assert_eq!(notifier.deliveries().failed()["notify.targets[0].sns"], 1);
 }
+
+#[tokio::test]
+async fn a_hanging_target_holds_back_no_other_target() {
+    let hanging = WebhookReceiver::start(Answer::Hang).await;
+    let healthy = WebhookReceiver::start(Answer::Ok).await;
+    let notifier = Notifier::start(None);
+    let mut notify = to_webhook(&hanging.url, 3, Duration::from_secs(2));
+    notify.destinations.push(Destination::Webhook {
+        name: "notify.targets[1].webhook".into(),
+        url: healthy.url.parse().unwrap(),
+    });
+    // Two messages: the hanging target spends up to 9 s on each.
+    notifier.send(vec![stuck_event("orders", 0)], Some(&notify));
+    notifier.send(vec![stuck_event("clicks", 0)], Some(&notify));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while healthy.requests() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(healthy.requests(), 2, "the healthy target got both at once");
+    assert_eq!(notifier.deliveries().sent()["notify.targets[1].webhook"], 2);
+    // Given up before its retries end (a Lambda container about to be
+    // frozen): nothing more is tried, and a later flush has nothing to wait for.
+    assert!(!notifier.flush(Duration::from_millis(100)).await);
+    notifier.abandon();
+    let tried = hanging.requests();
+    assert!(notifier.flush(Duration::from_millis(100)).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hanging.requests(), tried, "no attempt after abandon");
+}
+
+#[tokio::test]
+async fn an_event_no_target_could_queue_is_not_held_back() {
+    let hanging = WebhookReceiver::start(Answer::Hang).await;
+    let notifier = Notifier::start(None);
+    let notify = to_webhook(&hanging.url, 1, Duration::from_secs(30));
+    // 64 waiting (the test's one thread has not let the delivery task
+    // start): the queue is full.
+    for i in 0..64 {
+        notifier.send(vec![stuck_event(&format!("s{i}"), 0)], Some(&notify));
+    }
+    notifier.send(vec![stuck_event("orders", 0)], Some(&notify));
+    assert_eq!(
+        notifier.deliveries().failed()[TARGET],
+        1,
+        "dropped and counted"
+    );
+    notifier.abandon();
+    // The dropped one was said to nobody: the next pass says it.
+    notifier.send(vec![stuck_event("orders", 1)], Some(&notify));
+    assert_eq!(
+        notifier.deliveries().suppressed().get(&EventKind::Stuck),
+        None
+    );
+    notifier.abandon();
+}

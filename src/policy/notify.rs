@@ -127,6 +127,18 @@ pub(crate) fn redacted(url: &url::Url) -> String {
     )
 }
 
+/// A webhook URL as an error may quote it: up to its host, as
+/// `"https://hooks.example.com/…"`. The path of a webhook is often its
+/// secret, and errors are logged and sent as `reload_failed`.
+fn shown(text: &str) -> String {
+    let text = text.trim();
+    let host_starts = text.find("://").map_or(0, |i| i + 3);
+    match text[host_starts..].find(['/', '?', '#']) {
+        Some(end) => format!("{}…", input::quote(&text[..host_starts + end + 1])),
+        None => input::quote(text),
+    }
+}
+
 /// Checks that `text` is an http(s) URL with a host.
 fn webhook_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text.trim()).map_err(|e| format!("is not a URL ({e})"))?;
@@ -155,7 +167,7 @@ impl<'de> Deserialize<'de> for WebhookUrl {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WebhookUrl, E> {
                 webhook_url(v)
                     .map(WebhookUrl::Literal)
-                    .map_err(|why| E::custom(format_args!("{} {why}", input::quote(v))))
+                    .map_err(|why| E::custom(format_args!("{} {why}", shown(v))))
             }
 
             fn visit_map<A: serde::de::MapAccess<'de>>(
@@ -524,11 +536,16 @@ mod tests {
         let cases = [
             (
                 "notify: { targets: [ { webhook: 'ftp://example.com/x' } ] }",
-                "p.yaml:4:33: notify.targets[0].webhook: \"ftp://example.com/x\" must be an http or https URL, not \"ftp\"",
+                "p.yaml:4:33: notify.targets[0].webhook: \"ftp://example.com/\"… must be an http or https URL, not \"ftp\"",
+            ),
+            (
+                // The path, where a webhook keeps its secret, is not shown.
+                "notify: { targets: [ { webhook: 'htps://hooks.slack.com/services/T0/B0/SECRET' } ] }",
+                "p.yaml:4:33: notify.targets[0].webhook: \"htps://hooks.slack.com/\"… must be an http or https URL, not \"htps\"",
             ),
             (
                 "notify: { targets: [ { webhook: 'hooks.example.com/x' } ] }",
-                "p.yaml:4:33: notify.targets[0].webhook: \"hooks.example.com/x\" is not a URL (relative URL without a base)",
+                "p.yaml:4:33: notify.targets[0].webhook: \"hooks.example.com/\"… is not a URL (relative URL without a base)",
             ),
             (
                 "notify: { targets: [ { webhook: { url_env: KAS_TEST_SURELY_UNSET_7f3a } } ] }",

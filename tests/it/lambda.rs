@@ -10,6 +10,7 @@ use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::lambda::emf::EmfConfig;
 use kinesis_autoscaler::lambda::job::PolicySource;
 use kinesis_autoscaler::lambda::{EmfSink, Handler};
+use kinesis_autoscaler::pass::PassReport;
 use kinesis_autoscaler::testkit::{Answer, WebhookReceiver};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
@@ -183,13 +184,7 @@ async fn a_scheduled_invocation_runs_one_pass_and_returns_a_summary() {
     put_load(&name, &shards[1].id, 40, 0.4, 0.0).await;
 
     let (first, emf_lines) = handler_with_emf(&name);
-    let report = first
-        .handle(LambdaEvent::new(
-            scheduled_event(),
-            context(Duration::from_secs(600)),
-        ))
-        .await
-        .unwrap();
+    let report = scheduled(&first, Duration::from_secs(600)).await.unwrap();
     assert!(report.succeeded(), "{report:#?}");
     // One EMF line for the stream, valid by the specification.
     let lines = emf_lines.lock().unwrap().clone();
@@ -262,11 +257,7 @@ async fn too_short_a_deadline_starts_no_operation() {
     put_load(&name, &shards[0].id, 40, 0.95, 0.0).await;
 
     // 30 seconds left, less than the 90 an operation is given to finish.
-    let report = handler(&name)
-        .handle(LambdaEvent::new(
-            scheduled_event(),
-            context(Duration::from_secs(30)),
-        ))
+    let report = scheduled(&handler(&name), Duration::from_secs(30))
         .await
         .unwrap();
     let apply = report.streams[0].apply.as_ref().expect("a plan was made");
@@ -297,13 +288,7 @@ async fn a_bad_policy_fails_the_invocation_with_the_reason() {
     }
     let mut h = handler("x");
     h.policy = PolicySource::Inline("version: 1\nstreams: [{name: x, max_shards: 0}]\n".into());
-    let err = h
-        .handle(LambdaEvent::new(
-            scheduled_event(),
-            context(Duration::from_secs(600)),
-        ))
-        .await
-        .unwrap_err();
+    let err = scheduled(&h, Duration::from_secs(600)).await.unwrap_err();
     assert!(err.to_string().contains("streams[0].max_shards"), "{err}");
 }
 
@@ -344,13 +329,14 @@ async fn an_invocation_delivers_its_notifications_and_a_warm_container_holds_bac
     assert_eq!(hook.requests(), 2, "said again after a cold start");
 }
 
-async fn invoke(handler: &Handler) {
-    let report = handler
-        .handle(LambdaEvent::new(
-            scheduled_event(),
-            context(Duration::from_secs(600)),
-        ))
+/// One invocation by the schedule, with `left` before its deadline.
+async fn scheduled(handler: &Handler, left: Duration) -> Result<PassReport, lambda_runtime::Error> {
+    handler
+        .handle(LambdaEvent::new(scheduled_event(), context(left)))
         .await
-        .unwrap();
+}
+
+async fn invoke(handler: &Handler) {
+    let report = scheduled(handler, Duration::from_secs(600)).await.unwrap();
     assert!(report.succeeded(), "{report:#?}");
 }
