@@ -7,8 +7,9 @@
 //! stale plan. Last, right before recording the operation, it re-reads the
 //! cooldown tags, and stops if someone else recorded a reshard since its
 //! view of the stream (another replica racing for the same plan), unless
-//! the shards are exactly as its own last operation left them (the record
-//! of a replica that lost the race for that operation). Splits check the account's shard quota first. After each
+//! that record names this run's own last operation and the shards are
+//! exactly as it left them (the record of a replica that lost the race for
+//! that operation). Splits check the account's shard quota first. After each
 //! operation it waits for ACTIVE again and records the operation in the
 //! stream's tags, so a process that dies between operations loses nothing.
 //!
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::apply::retry::{self, Call, Reaction};
 use crate::apply::shutdown::Shutdown;
+use crate::apply::tags;
 use crate::model::{Api, ApiError, ApiErrorKind, StreamId};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamStatus};
@@ -332,8 +334,8 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         };
         let total = plan.actions.len();
         let mut since = plan.observed_at;
-        // The open ranges this run's last operation left.
-        let mut left: Option<Vec<HashKeyRange>> = None;
+        // The open ranges this run's last operation left, and its record.
+        let mut left: Option<(Vec<HashKeyRange>, String)> = None;
         for (index, action) in plan.actions.iter().enumerate() {
             let result = match self.time_left() {
                 Err(stop) => Err(stop),
@@ -344,14 +346,14 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                         total,
                         action,
                     });
-                    self.apply_one(stream, plan, action, since, left.as_deref())
-                        .await
+                    let left = left.as_ref().map(|(l, note)| (l.as_slice(), note.as_str()));
+                    self.apply_one(stream, plan, action, since, left).await
                 }
             };
             let stop = match result {
                 Ok((at, after)) => {
                     since = at;
-                    left = Some(after);
+                    left = Some((after, tags::as_recorded(&describe(action))));
                     report.applied.push(Applied {
                         action: action.clone(),
                         at,
@@ -415,7 +417,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         plan: &Plan,
         action: &Action,
         since: DateTime<Utc>,
-        left: Option<&[HashKeyRange]>,
+        left: Option<(&[HashKeyRange], &str)>,
     ) -> Result<(DateTime<Utc>, Vec<HashKeyRange>), Stop> {
         let mut since = since;
         let mut attempt = 0;
@@ -463,8 +465,11 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             // replica that recorded meanwhile is seen, and this one steps
             // aside rather than record (and race for) the same operation.
             if issued_at.is_none() {
-                let as_left = left == Some(open.as_slice());
-                history = self.check_history(stream, since, as_left).await?;
+                // This run's last operation, if the shards are as it left them.
+                let ours = left
+                    .filter(|(layout, _)| *layout == open.as_slice())
+                    .map(|(_, note)| note);
+                history = self.check_history(stream, since, ours).await?;
             }
             attempt += 1;
             let at = self.clock.now();
@@ -724,7 +729,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         &self,
         stream: &StreamId,
         since: DateTime<Utc>,
-        as_left: bool,
+        ours: Option<&str>,
     ) -> Result<History, Stop> {
         let history = self
             .retrying(stream, Wait::BeforeOperation, || {
@@ -733,7 +738,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             .await?;
         let latest = history.last_scale_up.max(history.last_scale_down);
         match latest {
-            Some(t) if t > since && as_left => {
+            Some(t) if t > since && ours.is_some() && history.last_action.as_deref() == ours => {
                 tracing::info!(
                     stream = %stream,
                     "a reshard was recorded after this run's last operation, but the shards are as that operation left them: another replica raced for it and lost; going on"
@@ -768,13 +773,13 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         let update = match action {
             Action::Split(_) => History {
                 last_scale_up: Some(at),
-                last_scale_down: None,
                 today,
+                ..History::default()
             },
             Action::Merge(_) => History {
-                last_scale_up: None,
                 last_scale_down: Some(at),
                 today,
+                ..History::default()
             },
         };
         self.retrying(stream, Wait::BeforeOperation, || {
@@ -1338,10 +1343,12 @@ mod tests {
     /// before either wrote them: the loser records this run's first split
     /// after this run did, then finds it done. Its newer record must not
     /// stop this run's next split, which no one would make before the
-    /// cooldown ends; with a reshard the layout shows, it still does.
+    /// cooldown ends. With a reshard the layout shows, it still does; and
+    /// so does a record of another operation, recorded but not carried out
+    /// yet (the layout cannot show it).
     #[tokio::test(start_paused = true)]
     async fn a_replica_that_lost_the_race_for_an_operation_does_not_stop_the_next() {
-        for someone_resharded in [false, true] {
+        for (someone_resharded, theirs_is_ours) in [(false, true), (true, true), (false, false)] {
             let sim = SimConfig {
                 reshard_duration: Duration::from_secs(1),
                 ..SimConfig::default()
@@ -1360,7 +1367,13 @@ mod tests {
                         last_scale_up: Some(late),
                         ..History::default()
                     };
-                    let tags = crate::apply::tags::encode(&theirs, &describe(&plan.actions[0]));
+                    let note = if theirs_is_ours {
+                        describe(&plan.actions[0])
+                    } else {
+                        "split shardId-000000000001 at 255211775190703847597530955573826158592"
+                            .to_owned()
+                    };
+                    let tags = crate::apply::tags::encode(&theirs, &note);
                     let pairs: Vec<(&str, &str)> =
                         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     fx.sim.set_tags(STREAM, &pairs);
@@ -1386,11 +1399,15 @@ mod tests {
                 }
             };
             let (report, ()) = tokio::join!(apply, other);
-            if someone_resharded {
+            if someone_resharded || !theirs_is_ours {
                 assert_eq!(report.applied.len(), 1, "{report:?}");
                 let stop = report.stop.unwrap();
                 assert_eq!(stop.kind, StopKind::StalePlan);
                 assert_contains(&stop.message, "(by another controller?)");
+                assert_eq!(
+                    fx.sim.calls("SplitShard"),
+                    1 + usize::from(someone_resharded)
+                );
             } else {
                 assert!(report.is_complete(), "{report:?}");
                 assert_eq!(fx.sim.calls("SplitShard"), 3);

@@ -44,17 +44,22 @@ pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
         ));
     }
     if !note.is_empty() {
-        let mut note = tag_safe(note);
-        if note.len() > MAX_VALUE_LEN {
-            let mut end = MAX_VALUE_LEN;
-            while !note.is_char_boundary(end) {
-                end -= 1;
-            }
-            note.truncate(end);
-        }
-        tags.push((LAST_ACTION.to_owned(), note));
+        tags.push((LAST_ACTION.to_owned(), as_recorded(note)));
     }
     tags
+}
+
+/// `note` as the last-action tag records it: tag-safe, at most 256 bytes.
+pub(crate) fn as_recorded(note: &str) -> String {
+    let mut note = tag_safe(note);
+    if note.len() > MAX_VALUE_LEN {
+        let mut end = MAX_VALUE_LEN;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    note
 }
 
 /// `text` with only the characters Kinesis allows in tag values (letters,
@@ -84,6 +89,7 @@ pub(crate) fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
         match key {
             LAST_SCALE_UP => history.last_scale_up = time,
             LAST_SCALE_DOWN => history.last_scale_down = time,
+            LAST_ACTION => history.last_action = Some(value.to_owned()),
             RESHARDS_TODAY => {
                 history.today = value.split_once(' ').and_then(|(since, count)| {
                     Some(DayCount {
@@ -113,6 +119,7 @@ mod tests {
                 since: "2026-11-25T20:00:00Z".parse().unwrap(),
                 operations: 17,
             }),
+            last_action: None,
         };
         let tags = encode(&history, "split shardId-000000000001");
         assert_eq!(
@@ -130,7 +137,13 @@ mod tests {
             ]
         );
         let back = decode(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        assert_eq!(back, history);
+        assert_eq!(
+            back,
+            History {
+                last_action: Some("split shardId-000000000001".into()),
+                ..history
+            }
+        );
     }
 
     #[test]

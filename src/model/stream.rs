@@ -56,6 +56,11 @@ pub struct History {
     /// Reshards counted since the start of the current day's count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub today: Option<DayCount>,
+    /// What the last recorded operation was, as its record says it (for
+    /// telling another replica's record of the same operation from that of
+    /// another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
 }
 
 /// Reshard operations counted since `since`; a count older than a day is

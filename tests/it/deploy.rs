@@ -239,6 +239,7 @@ fn tagging_is_limited_to_the_keys_the_controller_writes() {
             since: t,
             operations: 3,
         }),
+        last_action: None,
     };
     let written = tags::encode(&history, "split shardId-000000000001");
     assert_eq!(written.len(), 4);

@@ -801,6 +801,7 @@ async fn the_history_is_read_from_tags_across_pages() {
             last_scale_up: Some("2026-11-26T01:00:00Z".parse().unwrap()),
             last_scale_down: Some("2026-11-25T23:30:00Z".parse().unwrap()),
             today: None,
+            last_action: Some("merge shardId-000000000003 and shardId-000000000004".into()),
         }
     );
 }

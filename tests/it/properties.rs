@@ -664,7 +664,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
     let history = History {
         last_scale_up: resolve(s.last_up, now, s.policy.scale_up.cooldown),
         last_scale_down: resolve(s.last_down, now, s.policy.scale_down.cooldown),
-        today: None,
+        ..History::default()
     };
     let obs = Observation {
         stream_name: "orders".into(),
