@@ -91,9 +91,10 @@ pub enum SplitPoint {
 impl ShardSample {
     /// Builds the sample of `shard` from its `records`. The seconds they
     /// cover are their arrival span (plus one mean gap); `read_for`, the
-    /// read's length, counts instead when arrivals are missing, or when
-    /// the reader caught up with the shard (`caught_up`: the read then
-    /// saw all the shard took while it lasted). Records whose hash key
+    /// read's length, counts instead when arrivals are missing. A reader
+    /// that caught up with the shard (`caught_up`) saw all the shard took
+    /// while it read, so the sample covers at least `read_for` (and more
+    /// when it started in the past, as the planner's does). Records whose hash key
     /// lies outside the shard (producers that set ExplicitHashKey) are not
     /// counted as keys, only in `outside`.
     pub fn from_records(
@@ -124,12 +125,17 @@ impl ShardSample {
         }
         let inside: u64 = by_key.values().map(|v| v.0).sum();
         let read_for = read_for.as_secs_f64();
-        let seconds = match (first, last) {
-            (Some(f), Some(l)) if !caught_up && inside > 1 => {
+        let spanned = match (first, last) {
+            (Some(f), Some(l)) if inside > 1 => {
                 let span = (l - f).num_milliseconds() as f64 / 1000.0;
-                span + span / (inside - 1) as f64
+                Some(span + span / (inside - 1) as f64)
             }
-            _ => read_for,
+            _ => None,
+        };
+        let seconds = match spanned {
+            Some(s) if caught_up => s.max(read_for),
+            Some(s) => s,
+            None => read_for,
         };
         let mut sample = ShardSample {
             shard_id: shard.id.clone(),
@@ -472,6 +478,43 @@ mod tests {
             true,
             1,
         )
+    }
+
+    #[test]
+    fn a_read_that_started_a_minute_back_and_caught_up_covers_the_minute() {
+        // 650 records of one key arriving over 65 s, read in 5 s: the
+        // planner reads from a minute back and catches up.
+        let start: DateTime<Utc> = "2026-11-26T02:00:00Z".parse().unwrap();
+        let recs: Vec<SampledRecord> = (0..650)
+            .map(|i| SampledRecord {
+                arrival: Some(start + chrono::TimeDelta::milliseconds(i * 100)),
+                ..records(&[("user-42", 1, 1000)])[0].clone()
+            })
+            .collect();
+        let s = ShardSample::from_records(
+            &shard(HashKeyRange::FULL),
+            &recs,
+            Duration::from_secs(5),
+            true,
+            7,
+        );
+        assert!((s.seconds - 65.0).abs() < 0.01, "{}", s.seconds);
+        // 10 records a second: 1% of a shard's records, not 13%.
+        let key = s.keys[0].clone();
+        assert!(
+            (s.shards_worth(&key) - 0.01).abs() < 1e-6,
+            "{}",
+            s.shards_worth(&key)
+        );
+        // Caught up at once (a read from now): at least the read's length.
+        let s = ShardSample::from_records(
+            &shard(HashKeyRange::FULL),
+            &recs[..20],
+            Duration::from_secs(5),
+            true,
+            7,
+        );
+        assert_eq!(s.seconds, 5.0);
     }
 
     #[test]
