@@ -214,21 +214,23 @@ async fn hot_shards(
     policy: &Policy,
     stream: &str,
 ) -> anyhow::Result<(Vec<Shard>, Vec<ShardId>)> {
-    let targets = pass::targets(policy, &clients.read, Some(stream)).await?;
-    let planned = pass::plan_streams(
+    let mut target = pass::targets(policy, &clients.read, Some(stream))
+        .await?
+        .pop()
+        .expect("a target for the one stream asked for");
+    // Which shards are hot needs no sample of their records (this command
+    // takes its own): plan them at the midpoint.
+    target.policy.scale_up.split_at = crate::policy::SplitAt::Midpoint;
+    let planned = pass::plan_one(
         &clients.read,
         &clients.metrics,
-        &targets,
+        &target,
+        None,
         Utc::now(),
         pass::MissingMetrics::Refuse,
         &Memory::default(),
     )
-    .await;
-    let (_, planned) = planned
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Usage(format!("stream {stream}: not planned")))?;
-    let planned = planned?;
+    .await?;
     let open = planned
         .observed
         .observation
