@@ -13,21 +13,15 @@ use crate::emulators::{
     self, PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis,
     kinesis_endpoint, open_shards, put_iterator_age, put_load, put_metrics, put_metrics_to, unique,
 };
-use crate::support::{assert_every_strategy, bin, names};
+use crate::support::{assert_every_strategy, at_emulators, bin, bin_std, names};
 
 /// The binary, pointed at the emulators, bounded in time.
 pub(crate) fn live(kinesis_endpoint: &str) -> Command {
-    let mut cmd = bin();
-    cmd.env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint)
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
-        .env("AWS_ENDPOINT_URL_SNS", emulators::sns_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .timeout(Duration::from_secs(180));
+    let mut cmd = bin_std();
+    at_emulators(&mut cmd, kinesis_endpoint, &cloudwatch_endpoint())
+        .env("AWS_ENDPOINT_URL_SNS", emulators::sns_endpoint());
+    let mut cmd = Command::from_std(cmd);
+    cmd.timeout(Duration::from_secs(180));
     cmd
 }
 
@@ -422,14 +416,8 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
     let (_dir, policy) = policy(&[&name], "");
     let p = policy.to_str().unwrap();
     let spawn = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+        at_emulators(&mut bin_std(), &endpoint, &cloudwatch_endpoint())
             .args(["apply", "--policy", p, "--yes", "--output", "json"])
-            .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

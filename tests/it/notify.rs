@@ -14,7 +14,7 @@ use crate::emulators::{
 };
 use crate::live::{Run, live, policy, run};
 use crate::runner::{assert_stops_cleanly_on_sigterm, get, metric};
-use crate::support::{assert_contains, at_emulators, bin, listening};
+use crate::support::{assert_contains, at_emulators, bin, bin_std, listening};
 
 /// The `notify:` block for `targets` (each a YAML flow item), with
 /// `settings` (`key: value, ...`).
@@ -209,8 +209,7 @@ struct Sidecar {
 impl Sidecar {
     /// `run` on `policy`, with CloudWatch and SNS at the moto `moto`.
     fn start(policy: &str, moto: &str) -> Sidecar {
-        let mut cmd =
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
+        let mut cmd = bin_std();
         let mut child = at_emulators(&mut cmd, &kinesis_endpoint(), moto)
             .args(["run", "--interval", "1s", "--listen", "127.0.0.1:0"])
             .args(["--policy", policy])

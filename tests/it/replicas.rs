@@ -24,7 +24,7 @@ use crate::emulators::{
     put_metrics_to, unique,
 };
 use crate::live::{live, policy, run};
-use crate::support::at_emulators;
+use crate::support::{at_emulators, bin_std};
 
 /// How long the replicas run once both are ready: several one-second
 /// passes each, and longer than the emulator's one-second reshards.
@@ -99,7 +99,7 @@ impl Drop for Sidecar {
 /// Starts `kinesis-autoscaler run` on `policy` against the emulators, with
 /// a one-second interval, JSON logs and a port of its own on 127.0.0.1.
 fn spawn(policy: &std::path::Path, cloudwatch: &str) -> Child {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
+    let mut cmd = bin_std();
     at_emulators(&mut cmd, &kinesis_endpoint(), cloudwatch)
         .args(["run", "--interval", "1s", "--wait-timeout", "30s"])
         .args([

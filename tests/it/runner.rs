@@ -24,7 +24,7 @@ use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::Publishing;
 use kinesis_autoscaler::sim::{SimConfig, SimKinesis, SimWorld};
 
-use crate::support::{listening, root};
+use crate::support::{bin_std, listening, root};
 
 const POLICY: &str = "version: 1\nstreams:\n  - name: s\n";
 
@@ -448,7 +448,7 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.yaml");
     std::fs::copy(root().join("policies/simulation.yaml"), &policy).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+    let mut child = bin_std()
         .args([
             "run",
             "--backend",
@@ -580,7 +580,7 @@ fn a_sighup_during_start_up_does_not_kill_the_sidecar() {
             .success()
     );
     let policy = std::fs::read_to_string(root().join("policies/simulation.yaml")).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"))
+    let mut child = bin_std()
         .args([
             "run",
             "--backend",

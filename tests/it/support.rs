@@ -7,7 +7,13 @@ use assert_cmd::Command;
 /// The built `kinesis-autoscaler` binary, run from the repository root with
 /// a clean environment for the variables it reads.
 pub fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("kinesis-autoscaler").expect("binary is built");
+    Command::from_std(bin_std())
+}
+
+/// [`bin`] as a plain process command, for what `assert_cmd` does not do
+/// (spawning a sidecar, reading its output as it comes).
+pub fn bin_std() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
     cmd.current_dir(root())
         .env_remove("KAS_POLICY")
         .env_remove("KAS_LOG");
