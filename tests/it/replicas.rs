@@ -11,7 +11,7 @@
 //! waited out the whole cooldown (about one run in five).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::emulators::{
     put_metrics_to, unique,
 };
 use crate::live::{live, policy, run};
+use crate::runner::{assert_stops_cleanly_on_sigterm, get};
 use crate::support::{at_emulators, bin_std};
 
 /// How long the replicas run once both are ready: several one-second
@@ -179,40 +180,6 @@ fn spawn_together(dir: &std::path::Path, policy: &std::path::Path, cloudwatch: &
     children
 }
 
-/// GET `path` over loopback: the status code, or 0 if nothing answered.
-fn get(port: u16, path: &str) -> u16 {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if s.write_all(request.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Sends SIGTERM and waits (at most 30 s) for the exit code.
-fn stop(sidecar: &mut Sidecar) -> Option<i32> {
-    let pid = sidecar.child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(sent.success());
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Some(status) = sidecar.child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// The reshard that closed each closed shard, read from the stream's
 /// shard map alone: `split SHARD at KEY` (two children name it as their
 /// parent) or `merge SHARD and SHARD` (one child names it as a parent or
@@ -350,7 +317,7 @@ async fn two_replicas_racing_on_the_same_streams_apply_each_operation_once() {
     let mut replicas = spawn_together(dir.path(), &policy, &moto.endpoint).map(attach);
     let started = Instant::now();
     let bound = Duration::from_secs(60);
-    while !replicas.iter().all(|r| get(r.port, "/readyz") == 200) {
+    while !replicas.iter().all(|r| get(r.port, "/readyz").0 == 200) {
         assert!(
             started.elapsed() < bound,
             "not both ready within {bound:?}:\n{}\n{}",
@@ -366,7 +333,7 @@ async fn two_replicas_racing_on_the_same_streams_apply_each_operation_once() {
             assert_eq!(r.child.try_wait().unwrap(), None, "replica {i} exited");
             for path in ["/healthz", "/readyz"] {
                 assert_eq!(
-                    get(r.port, path),
+                    get(r.port, path).0,
                     200,
                     "replica {i} {path}:\n{}",
                     r.all_logs()
@@ -395,8 +362,8 @@ async fn two_replicas_racing_on_the_same_streams_apply_each_operation_once() {
             );
         }
     }
-    for (i, r) in replicas.iter_mut().enumerate() {
-        assert_eq!(stop(r), Some(0), "replica {i} stopped cleanly on SIGTERM");
+    for r in &mut replicas {
+        assert_stops_cleanly_on_sigterm(&mut r.child);
     }
 
     let mut reported: Vec<String> = replicas.iter().flat_map(Sidecar::applied).collect();
