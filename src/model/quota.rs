@@ -185,12 +185,61 @@ impl Lane {
     }
 }
 
+/// GetMetricData's datapoints, held to a budget over every rolling second:
+/// the calls' sizes differ (a call of 500 queries over 106 minutes asks
+/// for 53,000), so spacing them evenly would let a second hold a call's
+/// worth more than the budget.
+#[derive(Debug)]
+struct Window {
+    /// (datapoints a second, the calls reserved within the last second of
+    /// the latest one: when, and how many datapoints).
+    state: Mutex<(f64, std::collections::VecDeque<(Instant, u64)>)>,
+}
+
+impl Window {
+    fn new(per_second: f64) -> Self {
+        Window {
+            state: Mutex::new((per_second, std::collections::VecDeque::new())),
+        }
+    }
+
+    fn set_rate(&self, per_second: f64) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = per_second;
+    }
+
+    /// The earliest time from `earliest` on, and no earlier than any call
+    /// reserved before, at which `units` more keep every second within the
+    /// budget; reserved. A call larger than the budget goes alone.
+    fn reserve(&self, units: u64, earliest: Instant) -> Instant {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (budget, recent) = &mut *state;
+        let second = Duration::from_secs(1);
+        let mut slot = recent.back().map_or(earliest, |(t, _)| (*t).max(earliest));
+        loop {
+            // Reservations a second or more before the slot share no second
+            // with it, nor with any later one.
+            while recent.front().is_some_and(|(t, _)| *t + second <= slot) {
+                recent.pop_front();
+            }
+            let used: u64 = recent.iter().map(|(_, n)| n).sum();
+            match recent.front() {
+                Some((oldest, _)) if used as f64 + units as f64 > *budget => {
+                    slot = *oldest + second;
+                }
+                _ => break,
+            }
+        }
+        recent.push_back((slot, units));
+        slot
+    }
+}
+
 /// Keeps every call within the account's quotas, and counts them.
 #[derive(Debug)]
 pub struct ApiLimiter {
     quotas: Mutex<Quotas>,
     lanes: BTreeMap<Api, Lane>,
-    datapoints: Lane,
+    datapoints: Window,
     calls: BTreeMap<Api, AtomicU64>,
     datapoints_requested: AtomicU64,
     /// Whether calls wait at all (false for the simulator and tests that
@@ -204,7 +253,7 @@ impl ApiLimiter {
             .iter()
             .map(|a| (*a, Lane::new(quotas.rate(*a))))
             .collect();
-        let datapoints = Lane::new(quotas.datapoints_per_second * quotas.headroom);
+        let datapoints = Window::new(quotas.datapoints_per_second * quotas.headroom);
         ApiLimiter {
             quotas: Mutex::new(quotas),
             lanes,
@@ -257,26 +306,14 @@ impl ApiLimiter {
         self.calls[&Api::GetMetricData].fetch_add(1, Ordering::Relaxed);
         if self.pacing {
             // One slot for both: the call goes when both its call and its
-            // datapoints fit, and both lanes count from then.
+            // datapoints fit, and both count from then.
             let slot = {
                 let calls = &self.lanes[&Api::GetMetricData];
                 let mut call = calls.state.lock().unwrap_or_else(|e| e.into_inner());
-                let mut points = self
-                    .datapoints
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                let slot = [Some(now), call.1, points.1]
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .unwrap_or(now);
+                let earliest = call.1.map_or(now, |n| n.max(now));
+                let slot = self.datapoints.reserve(datapoints, earliest);
                 call.1 = Some(slot + call.0);
-                let span = points
-                    .0
-                    .saturating_mul(datapoints.min(u64::from(u32::MAX)) as u32);
-                points.1 = Some(slot + span);
                 slot
             };
             tokio::time::sleep_until(slot).await;
@@ -353,8 +390,8 @@ mod tests {
 
         /// Whatever bursts of callers arrive, no second ever holds more calls
         /// of an API than its quota at the headroom (rounded up), nor more
-        /// datapoints than the datapoint quota at the headroom plus one
-        /// call's worth (a call's datapoints are spread after it).
+        /// datapoints than the datapoint quota at the headroom (a call
+        /// larger than that goes alone).
         #[test]
         fn the_limiter_never_exceeds_its_rate(
             bursts in prop::collection::vec(
@@ -399,7 +436,7 @@ mod tests {
                 let allowed = (quotas.rate(api) - 1e-9).ceil() as usize;
                 prop_assert!(n <= allowed.max(1), "{api}: {n} calls in one second, {allowed} allowed");
             }
-            let allowed = quotas.datapoints_per_second * headroom + 23_000.0;
+            let allowed = (quotas.datapoints_per_second * headroom).max(23_000.0);
             prop_assert!(points as f64 <= allowed, "{points} datapoints in one second, {allowed} allowed");
         }
     }
