@@ -110,6 +110,8 @@ impl StreamBuilder {
                 stream_created_at: None,
                 past: Vec::new(),
                 samples: Vec::new(),
+                shares: None,
+                reads: None,
             },
             minutes: 0,
         };
@@ -145,10 +147,12 @@ impl StreamBuilder {
     pub fn stream_totals(mut self) -> Self {
         let mut bytes = vec![None; self.minutes];
         let mut records = vec![None; self.minutes];
+        let mut throttled = vec![None; self.minutes];
         for m in self.obs.metrics.shards.values() {
             for (total, series) in [
                 (&mut bytes, &m.incoming_bytes),
                 (&mut records, &m.incoming_records),
+                (&mut throttled, &m.write_throttled),
             ] {
                 for (t, v) in total.iter_mut().zip(series.iter()) {
                     if let Some(v) = v {
@@ -159,6 +163,41 @@ impl StreamBuilder {
         }
         self.obs.metrics.stream.incoming_bytes = bytes.into();
         self.obs.metrics.stream.incoming_records = records.into();
+        self.obs.metrics.stream.write_throttled = throttled.into();
+        self
+    }
+
+    /// Each shard's measured share of the stream's writes (bytes and
+    /// records alike), by shard index, measured `ago` before the
+    /// observation.
+    pub fn shares(mut self, shares: &[f64], ago: TimeDelta) -> Self {
+        self.obs.shares = Some(crate::observe::Shares {
+            measured_at: self.obs.observed_at - ago,
+            minutes: 15,
+            shards: self
+                .obs
+                .shards
+                .iter()
+                .zip(shares)
+                .map(|(s, &share)| {
+                    (
+                        s.id.clone(),
+                        crate::observe::Share {
+                            bytes: share,
+                            records: share,
+                        },
+                    )
+                })
+                .collect(),
+        });
+        self
+    }
+
+    /// Drops every shard-level series, keeping the stream-level ones: what
+    /// a pass that reads only the stream-level series sees. Set the
+    /// stream-level series first ([`StreamBuilder::stream_totals`]).
+    pub fn stream_only(mut self) -> Self {
+        self.obs.metrics.shards.clear();
         self
     }
 

@@ -906,19 +906,7 @@ pub(crate) fn log_event(event: Event<'_>) {
     }
 }
 
-/// A short description of an action, for tags and messages.
-pub(crate) fn describe(action: &Action) -> String {
-    match action {
-        Action::Split(s) => format!(
-            "split {} at {}",
-            s.shard_id
-                .as_ref()
-                .map_or_else(|| s.range().to_string(), ShardId::to_string),
-            s.new_starting_hash_key
-        ),
-        Action::Merge(m) => format!("merge {} and {}", m.shard_id, m.adjacent_shard_id),
-    }
-}
+pub(crate) use crate::planner::describe;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! Stream-level and per-shard metrics through CloudWatch GetMetricData:
 //! Sum, 60-second period, at most 500 queries per call (the API's limit,
 //! which the local emulator does not enforce), following NextToken, with
-//! missing datapoints kept missing. The two stream-level queries ride in
-//! the first call with the shard queries.
+//! missing datapoints kept missing. The stream-level queries ride in the
+//! first call with the shard queries.
 
 use std::sync::Arc;
 
@@ -56,11 +56,13 @@ impl CloudWatchMetrics {
     }
 }
 
-/// The stream-level metrics read with the shard-level ones; the iterator
-/// age only when asked for.
-const STREAM_METRICS: [MetricName; 3] = [
+/// The stream-level metrics a request reads (unless it asks for none, as
+/// a second read of shard detail does); the iterator age only when asked
+/// for.
+const STREAM_METRICS: [MetricName; 4] = [
     MetricName::IncomingBytes,
     MetricName::IncomingRecords,
+    MetricName::WriteProvisionedThroughputExceeded,
     MetricName::IteratorAgeMilliseconds,
 ];
 
@@ -119,6 +121,9 @@ fn assemble(start: DateTime<Utc>, wanted: &[Wanted], values: &mut [Vec<Option<f6
         match (w.shard, w.metric) {
             (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
             (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
+            (None, MetricName::WriteProvisionedThroughputExceeded) => {
+                m.stream.write_throttled = values
+            }
             (None, MetricName::IteratorAgeMilliseconds) => m.stream.iterator_age_ms = values,
             (None, _) => {} // not among STREAM_METRICS
             (Some(shard), metric) => {
@@ -174,6 +179,7 @@ impl CloudWatchMetrics {
             .flat_map(|(request, r)| {
                 STREAM_METRICS
                     .iter()
+                    .filter(move |_| r.stream_series)
                     .filter(move |&&m| m != MetricName::IteratorAgeMilliseconds || r.iterator_age)
                     .map(move |&metric| Wanted {
                         request,

@@ -443,4 +443,21 @@ impl KinesisWrite for KinesisWriter {
             .map(|_| ())
             .map_err(|e| classify_at(Api::EnableEnhancedMonitoring, &self.endpoint, e))
     }
+
+    async fn disable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        let mut request = on_stream!(self.client.disable_enhanced_monitoring(), stream);
+        for m in metrics {
+            request = request.shard_level_metrics(k::MetricsName::from(m.as_str()));
+        }
+        self.limiter.acquire(Api::DisableEnhancedMonitoring).await;
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify_at(Api::DisableEnhancedMonitoring, &self.endpoint, e))
+    }
 }

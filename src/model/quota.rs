@@ -33,6 +33,7 @@ pub enum Api {
     SplitShard,
     MergeShards,
     EnableEnhancedMonitoring,
+    DisableEnhancedMonitoring,
     GetMetricData,
     /// Uniform scaling, used by the simulator's baseline strategy.
     UpdateShardCount,
@@ -42,7 +43,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 13] = [
+    pub const ALL: [Api; 14] = [
         Api::ListStreams,
         Api::DescribeStreamSummary,
         Api::ListShards,
@@ -52,6 +53,7 @@ impl Api {
         Api::SplitShard,
         Api::MergeShards,
         Api::EnableEnhancedMonitoring,
+        Api::DisableEnhancedMonitoring,
         Api::GetMetricData,
         Api::UpdateShardCount,
         Api::GetShardIterator,
@@ -70,6 +72,7 @@ impl Api {
             Api::SplitShard => "SplitShard",
             Api::MergeShards => "MergeShards",
             Api::EnableEnhancedMonitoring => "EnableEnhancedMonitoring",
+            Api::DisableEnhancedMonitoring => "DisableEnhancedMonitoring",
             Api::GetMetricData => "GetMetricData",
             Api::UpdateShardCount => "UpdateShardCount",
             Api::GetShardIterator => "GetShardIterator",
@@ -94,7 +97,7 @@ impl Api {
             Api::AddTagsToStream => 5.0,
             Api::SplitShard => 5.0,
             Api::MergeShards => 5.0,
-            Api::EnableEnhancedMonitoring => 5.0,
+            Api::EnableEnhancedMonitoring | Api::DisableEnhancedMonitoring => 5.0,
             Api::GetMetricData => 50.0,
             // No per-second quota is documented; the 10 calls per stream
             // per rolling 24 hours bind long before this.

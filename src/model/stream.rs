@@ -199,8 +199,8 @@ impl ShardQuota {
     }
 }
 
-/// A shard-level CloudWatch metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A shard-level CloudWatch metric (in JSON, by its CloudWatch name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MetricName {
     IncomingBytes,
     IncomingRecords,

@@ -21,7 +21,7 @@ use crate::model::{History, StreamMode, StreamStatus};
 use crate::model::{MetricName, ShardQuota, StreamId, StreamListing, StreamSummary};
 use crate::observe::past::PastCache;
 use crate::observe::{KinesisRead, MetricsRequest, ObserveError};
-use crate::observe::{Metrics, Observation};
+use crate::observe::{Metrics, Observation, Reads, ShardDetail, Shares};
 use crate::policy::StreamPolicy;
 
 /// An observation, and the shard-level metrics enhanced monitoring lacks.
@@ -58,6 +58,10 @@ pub struct Memory {
     /// The stream-level past a long-running controller keeps; `None` in
     /// a one-shot pass, which reads only the windows it needs.
     past: Option<PastCache>,
+    /// Each stream's shards' shares of its writes, as last measured: with
+    /// them, a pass reads the shard-level series only when a decision may
+    /// be near.
+    shares: Mutex<HashMap<String, Shares>>,
 }
 
 impl Memory {
@@ -97,6 +101,38 @@ impl Memory {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(stream);
+    }
+
+    /// The shares of the stream's shards, as last measured.
+    pub fn shares(&self, stream: &str) -> Option<Shares> {
+        self.shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream)
+            .cloned()
+    }
+
+    pub fn remember_shares(&self, stream: &str, shares: &Shares) {
+        self.shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream.to_owned(), shares.clone());
+    }
+
+    /// A memory for the next invocation of a scheduled job: only the
+    /// shares, which save reads but decide nothing (cooldowns and
+    /// summaries are read again, as another process may have changed
+    /// them).
+    pub fn carried_over(&self) -> Memory {
+        Memory {
+            shares: Mutex::new(
+                self.shares
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
+            ..Memory::default()
+        }
     }
 
     /// The cooldown history last read from, or written to, the stream.
@@ -147,20 +183,41 @@ pub struct Prepared {
     pub enabled: Option<Vec<MetricName>>,
     /// Whether status and mode allow planning at all (ACTIVE, PROVISIONED).
     pub plannable: bool,
+    /// Whether, and why, the shard-level series are read this pass, once
+    /// decided: before the stream-level series are in, when the shares
+    /// alone decide it, else after (`crate::planner::shard_detail`).
+    pub detail: Option<ShardDetail>,
+    /// Whether the shard-level series were read (asked for, at least).
+    pub shard_series_read: bool,
 }
 
 impl Prepared {
-    /// What to read from CloudWatch for this stream, if anything: the
-    /// shard-level metrics unless known to be off, and the stream-level
-    /// ones always (they are free and tell a silent stream from a busy
-    /// one).
-    pub fn metrics_request(&self, policy: &StreamPolicy) -> Option<MetricsRequest> {
-        if !self.plannable {
-            return None;
-        }
-        let shards_off = self.missing.as_ref().is_some_and(|m| !m.is_empty());
-        let (start, minutes) = (self.observation.metrics.start, policy.fetch_minutes());
-        // The metrics the policy can do without are read unless known off.
+    /// Whether the stream-level series tell all the planner needs: a
+    /// stream with one open shard, whose stream-level series are its own
+    /// (unless the policy reads OutgoingBytes, which has no stream-level
+    /// twin). Its shard-level metrics are neither read nor needed.
+    pub fn stream_series_suffice(&self) -> bool {
+        self.observation.open_shards().len() == 1
+            && !self.needed.contains(&MetricName::OutgoingBytes)
+    }
+
+    /// Whether this pass can read shard-level series of the stream at all:
+    /// not where the stream-level ones suffice, nor where they are known
+    /// to be off.
+    pub fn reads_shard_series(&self) -> bool {
+        let off = self.missing.as_ref().is_some_and(|m| !m.is_empty());
+        self.plannable && !self.stream_series_suffice() && !off
+    }
+
+    /// Whether the shard-level series go with the stream-level ones in the
+    /// first read: `detail` is decided already, and calls for them.
+    fn shard_series_first(&self) -> bool {
+        self.reads_shard_series() && self.detail.as_ref().is_some_and(ShardDetail::read)
+    }
+
+    /// The shard-level metrics read of each shard: the needed ones, and
+    /// those the policy can do without unless known off.
+    fn shard_metrics(&self, policy: &StreamPolicy) -> Vec<MetricName> {
         let mut metrics = self.needed.clone();
         metrics.extend(
             policy
@@ -168,22 +225,85 @@ impl Prepared {
                 .into_iter()
                 .filter(|m| self.enabled.as_ref().is_none_or(|on| on.contains(m))),
         );
+        metrics
+    }
+
+    /// The first read of this stream, if any: the stream-level series
+    /// (free, and they tell a silent stream from a busy one), and the
+    /// shard-level ones too where [`Prepared::detail`] already calls for
+    /// them.
+    pub fn metrics_request(&self, policy: &StreamPolicy) -> Option<MetricsRequest> {
+        if !self.plannable {
+            return None;
+        }
+        let (start, minutes) = (self.observation.metrics.start, policy.fetch_minutes());
+        let mut request = self.shard_request(policy);
+        if !self.shard_series_first() {
+            request.shards.clear();
+        }
         Some(MetricsRequest {
-            stream: self.observation.stream_name.clone(),
-            shards: if shards_off {
-                Vec::new()
-            } else {
-                self.observation
-                    .shards
-                    .iter()
-                    .map(|s| s.id.clone())
-                    .collect()
-            },
-            metrics,
+            stream_series: true,
             iterator_age: policy.consumers.is_some(),
             start,
             minutes,
+            ..request
         })
+    }
+
+    /// A read of the shard-level series alone, after the stream-level ones
+    /// showed a decision may be near.
+    pub fn shard_request(&self, policy: &StreamPolicy) -> MetricsRequest {
+        MetricsRequest {
+            stream: self.observation.stream_name.clone(),
+            stream_series: false,
+            shards: self
+                .observation
+                .shards
+                .iter()
+                .filter(|s| s.open)
+                .map(|s| s.id.clone())
+                .collect(),
+            metrics: self.shard_metrics(policy),
+            iterator_age: false,
+            start: self.observation.metrics.start,
+            minutes: policy.fetch_minutes(),
+        }
+    }
+
+    /// Takes the answer to [`Prepared::metrics_request`].
+    pub fn take_metrics(&mut self, metrics: Metrics) {
+        self.shard_series_read = self.shard_series_first();
+        self.observation.metrics = metrics;
+    }
+
+    /// Takes the answer to [`Prepared::shard_request`].
+    pub fn take_shard_series(&mut self, metrics: Metrics) {
+        self.shard_series_read = true;
+        self.observation.metrics.shards = metrics.shards;
+    }
+
+    /// What this pass read, for the plan to say.
+    fn reads(&self, policy: &StreamPolicy) -> Reads {
+        let shard_metrics = if self.shard_series_read {
+            self.shard_metrics(policy)
+        } else {
+            Vec::new()
+        };
+        Reads {
+            stream_metrics: 3 + u32::from(policy.consumers.is_some()),
+            shards: if shard_metrics.is_empty() {
+                0
+            } else {
+                self.observation.open_shards().len() as u32
+            },
+            shard_metrics,
+            detail: self.detail.clone().unwrap_or(if self.shard_series_read {
+                ShardDetail::NoShares
+            } else {
+                ShardDetail::Off
+            }),
+            enabled: self.enabled.clone(),
+        }
     }
 }
 
@@ -243,6 +363,8 @@ pub(crate) async fn prepare<R: KinesisRead>(
         stream_created_at: summary.as_ref().and_then(|s| s.created_at),
         past: Vec::new(),
         samples: Vec::new(),
+        shares: memory.shares(&stream.name),
+        reads: None,
     };
     Ok(Prepared {
         missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),
@@ -251,28 +373,29 @@ pub(crate) async fn prepare<R: KinesisRead>(
         stream: stream.clone(),
         needed,
         plannable,
+        detail: None,
+        shard_series_read: false,
     })
 }
 
-/// Completes a prepared observation with the metrics read for it. Where
-/// the enhanced-monitoring state was not read and the metrics hold no
-/// shard datapoint at all, DescribeStreamSummary says whether the metrics
-/// are off. With `allow_missing_metrics`, a stream whose shard-level
-/// metrics are off is observed without them instead of failing (for
-/// `apply` to turn them on).
+/// Completes a prepared observation with the metrics read for it (taken
+/// with [`Prepared::take_metrics`] and [`Prepared::take_shard_series`]).
+/// Where shard-level series were read, the enhanced-monitoring state was
+/// not, and they hold no datapoint at all, DescribeStreamSummary says
+/// whether the metrics are off. With `allow_missing_metrics`, a stream
+/// whose shard-level metrics are off is observed without them instead of
+/// failing (for `apply` to turn them on).
 pub async fn complete<R: KinesisRead>(
     read: &R,
     mut prepared: Prepared,
-    metrics: Option<Metrics>,
+    policy: &StreamPolicy,
     memory: &Memory,
     allow_missing_metrics: bool,
 ) -> Result<Observed, ObserveError> {
     let stream = prepared.stream.clone();
     let in_stream = |e| ObserveError::stream(&stream.name, e);
     let now = prepared.observation.observed_at;
-    if let Some(m) = metrics {
-        prepared.observation.metrics = m;
-    }
+    prepared.observation.reads = Some(prepared.reads(policy));
     if !prepared.plannable {
         return Ok(Observed {
             observation: prepared.observation,
@@ -283,8 +406,13 @@ pub async fn complete<R: KinesisRead>(
         m.incoming_records.iter().all(|v| v.is_none())
             && m.incoming_bytes.iter().all(|v| v.is_none())
     });
+    let suffice = prepared.stream_series_suffice();
     let missing = match prepared.missing.take() {
+        // Needed only once the stream has shards to tell apart.
+        _ if suffice => Vec::new(),
         Some(missing) => missing,
+        // Not read this pass: nothing says they are off.
+        None if !prepared.shard_series_read => Vec::new(),
         // Not read, and the metrics leave it in doubt: idle, or off?
         None if no_shard_data => {
             let s = read.describe_stream(&stream).await.map_err(in_stream)?;

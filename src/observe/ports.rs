@@ -63,6 +63,14 @@ pub trait KinesisWrite: Send + Sync {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Stops enhanced monitoring of `metrics` (DisableEnhancedMonitoring):
+    /// CloudWatch bills shard-level metrics for the hours they are
+    /// published.
+    fn disable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
 /// The metrics of one stream a pass reads: what [`MetricsRead::read_metrics`]
@@ -70,19 +78,24 @@ pub trait KinesisWrite: Send + Sync {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricsRequest {
     pub stream: String,
+    /// Whether to read the stream-level series (IncomingBytes,
+    /// IncomingRecords, WriteProvisionedThroughputExceeded): every pass
+    /// does, but a second read for shard detail.
+    pub stream_series: bool,
     pub shards: Vec<ShardId>,
     /// The shard-level metrics of each of `shards`.
     pub metrics: Vec<MetricName>,
     /// Whether to read the stream-level GetRecords.IteratorAgeMilliseconds
-    /// (Maximum) too, beside IncomingBytes and IncomingRecords.
+    /// (Maximum) too, beside the other stream-level series.
     pub iterator_age: bool,
     pub start: DateTime<Utc>,
     pub minutes: u32,
 }
 
 impl MetricsRequest {
-    /// The stream-level IncomingBytes and IncomingRecords of `stream`, and
-    /// `metrics` of each of `shards`, over `minutes` minutes from `start`.
+    /// The stream-level IncomingBytes, IncomingRecords and
+    /// WriteProvisionedThroughputExceeded of `stream`, and `metrics` of
+    /// each of `shards`, over `minutes` minutes from `start`.
     pub fn new(
         stream: &str,
         shards: &[ShardId],
@@ -92,6 +105,7 @@ impl MetricsRequest {
     ) -> Self {
         MetricsRequest {
             stream: stream.to_owned(),
+            stream_series: true,
             shards: shards.to_vec(),
             metrics: metrics.to_vec(),
             iterator_age: false,
@@ -124,8 +138,8 @@ pub trait MetricsRead: Send + Sync {
     }
 
     /// Per-minute Sums over the request's `minutes` minutes starting at
-    /// `start` (minute-aligned): the stream-level IncomingBytes and
-    /// IncomingRecords, and the shard-level `metrics` of each of `shards`,
+    /// `start` (minute-aligned): the stream-level series (unless
+    /// `stream_series` is off), and the shard-level `metrics` of each of `shards`,
     /// read together in as few calls as the API allows. Iterator ages are
     /// per-minute Maximums. A missing datapoint stays missing.
     fn read_metrics(

@@ -59,6 +59,199 @@ pub struct Observation {
     /// for a policy with `scale_up.split_at: traffic`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::observe::ShardSample>,
+    /// Each open shard's share of the stream's writes as last measured
+    /// from its shard-level series, when known: a minute a shard has no
+    /// datapoint for is estimated as the stream's load beyond the shards
+    /// that published, shared by these (an estimate proves a shard cold,
+    /// never hot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<Shares>,
+    /// What the pass read from CloudWatch for this observation, and why
+    /// (absent in snapshots written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Reads>,
+}
+
+/// What one pass read of a stream's metrics, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reads {
+    /// Stream-level metrics requested (free to publish, billed per read).
+    pub stream_metrics: u32,
+    /// The shard-level metrics read of each shard, if any were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_metrics: Vec<MetricName>,
+    /// How many shards they were read of.
+    #[serde(default)]
+    pub shards: u32,
+    /// Why the shard-level series were read, or done without.
+    pub detail: ShardDetail,
+    /// The shard-level metrics enhanced monitoring publishes (billed while
+    /// it does), when the pass knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<Vec<MetricName>>,
+}
+
+impl Reads {
+    /// GetMetricData metrics requested, all together.
+    pub fn metrics_requested(&self) -> u32 {
+        self.stream_metrics + self.shards * self.shard_metrics.len() as u32
+    }
+}
+
+/// Why a pass read a stream's shard-level series, or did without them.
+/// Every pass reads the stream-level ones; the shard-level ones cost a
+/// GetMetricData metric each per pass, so they are read when a decision
+/// may be near, and planned without on estimates otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ShardDetail {
+    /// Read: no share of the stream's load is known for the shards (a
+    /// first pass, or a process that keeps none).
+    NoShares,
+    /// Read: `shards` open shards have no measured share (new since the
+    /// last read).
+    NewShards { shards: u32 },
+    /// Read: the shares are `age_seconds` old, `metrics.shard_refresh` or
+    /// more.
+    Refresh {
+        age_seconds: i64,
+        refresh_seconds: u64,
+    },
+    /// Read: the stream throttled `records` writes in the scale-up window.
+    Throttled { records: f64 },
+    /// Read: a shard's estimated load reached `near`, the level at which
+    /// a split may be near.
+    NearThreshold {
+        shard: ShardId,
+        estimate: f64,
+        near: f64,
+    },
+    /// Read: on the estimates, the plan would `action` (to confirm it on
+    /// the shard-level series).
+    WouldAct { action: String },
+    /// Read: the policy reads OutgoingBytes, which only shard-level
+    /// series tell (`read.enabled`, `consumers.scale_up_on_lag`).
+    ReadLoad,
+    /// Not read: one open shard, whose series are the stream's own.
+    OneShard,
+    /// Not read: no decision near; the highest estimate, on `shard`, is
+    /// under `near`, and the shares are `shares_age_seconds` old.
+    Calm {
+        highest: f64,
+        shard: Option<ShardId>,
+        near: f64,
+        shares_age_seconds: i64,
+    },
+    /// Not read: the stream is not planned this pass (not ACTIVE, not
+    /// provisioned, metrics late).
+    NotPlanned,
+    /// Not read: the shard-level metrics are known to be off.
+    Off,
+}
+
+impl ShardDetail {
+    /// Whether the shard-level series are read for this.
+    pub fn read(&self) -> bool {
+        !matches!(
+            self,
+            ShardDetail::OneShard
+                | ShardDetail::Calm { .. }
+                | ShardDetail::NotPlanned
+                | ShardDetail::Off
+        )
+    }
+}
+
+impl std::fmt::Display for ShardDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let age =
+            |s: i64| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64));
+        match self {
+            ShardDetail::NoShares => f.write_str("no shard's share of the load is known yet"),
+            ShardDetail::NewShards { shards } => {
+                write!(f, "{shards} open shard(s) have no measured share yet")
+            }
+            ShardDetail::Refresh {
+                age_seconds,
+                refresh_seconds,
+            } => write!(
+                f,
+                "the shares were measured {} ago, metrics.shard_refresh {} or more",
+                age(*age_seconds),
+                age(*refresh_seconds as i64)
+            ),
+            ShardDetail::Throttled { records } => write!(
+                f,
+                "the stream throttled {records:.0} writes in the scale-up window"
+            ),
+            ShardDetail::NearThreshold {
+                shard,
+                estimate,
+                near,
+            } => write!(
+                f,
+                "{shard} is estimated at {estimate:.2} of a shard, at or above {near:.2}, near the scale-up threshold"
+            ),
+            ShardDetail::WouldAct { action } => write!(
+                f,
+                "on the estimates the plan would {action}: confirmed on the shard-level series"
+            ),
+            ShardDetail::ReadLoad => f.write_str(
+                "the policy reads OutgoingBytes, which only the shard-level series tell",
+            ),
+            ShardDetail::OneShard => {
+                f.write_str("one open shard: the stream-level series are its own")
+            }
+            ShardDetail::Calm {
+                highest,
+                shard,
+                near,
+                shares_age_seconds,
+            } => {
+                write!(f, "no decision near: the highest estimate is {highest:.2}")?;
+                if let Some(shard) = shard {
+                    write!(f, " ({shard})")?;
+                }
+                write!(
+                    f,
+                    ", under {near:.2}, from shares measured {} ago",
+                    age(*shares_age_seconds)
+                )
+            }
+            ShardDetail::NotPlanned => f.write_str("the stream is not planned this pass"),
+            ShardDetail::Off => f.write_str("shard-level metrics are off"),
+        }
+    }
+}
+
+/// Each open shard's share of its stream's writes, measured from the
+/// shard-level series of the newest minutes every open shard had data for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shares {
+    /// The end of the newest minute they were measured over.
+    #[serde(deserialize_with = "crate::model::rfc3339")]
+    pub measured_at: DateTime<Utc>,
+    /// Over how many minutes.
+    pub minutes: u32,
+    pub shards: BTreeMap<ShardId, Share>,
+}
+
+/// One shard's share of its stream's IncomingBytes and IncomingRecords,
+/// each in [0, 1].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    pub bytes: f64,
+    pub records: f64,
+}
+
+impl Shares {
+    /// The share of `shard`, if measured.
+    pub fn of(&self, shard: &ShardId) -> Option<Share> {
+        self.shards.get(shard).copied()
+    }
 }
 
 /// A stretch of the stream-level per-minute series from before the
@@ -292,6 +485,16 @@ pub struct StreamMetrics {
         skip_serializing_if = "Series::is_empty"
     )]
     pub incoming_records: Series,
+    /// Writes the stream refused for want of capacity (Sum), all shards
+    /// together: free like the two above, and what tells, every pass and
+    /// without a shard-level read, that some shard throttles. Empty in
+    /// snapshots written before it was read.
+    #[serde(
+        rename = "WriteProvisionedThroughputExceeded",
+        default,
+        skip_serializing_if = "Series::is_empty"
+    )]
+    pub write_throttled: Series,
     /// The age of the oldest record any consumer's last GetRecords
     /// returned, in milliseconds (per-minute Maximum): how far behind the
     /// stream's consumers are. Read only for a policy with `consumers`.
@@ -312,14 +515,19 @@ impl StreamMetrics {
     pub fn is_empty(&self) -> bool {
         self.incoming_bytes.is_empty()
             && self.incoming_records.is_empty()
+            && self.write_throttled.is_empty()
             && self.iterator_age_ms.is_empty()
     }
 
     /// Each series with its CloudWatch name, for validation and reports.
-    pub fn named_series(&self) -> [(&'static str, &Series); 3] {
+    pub fn named_series(&self) -> [(&'static str, &Series); 4] {
         [
             (MetricName::IncomingBytes.as_str(), &self.incoming_bytes),
             (MetricName::IncomingRecords.as_str(), &self.incoming_records),
+            (
+                MetricName::WriteProvisionedThroughputExceeded.as_str(),
+                &self.write_throttled,
+            ),
             (STREAM_ITERATOR_AGE, &self.iterator_age_ms),
         ]
     }
@@ -408,6 +616,19 @@ impl Observation {
                         format!("past[{w}].{name}[{i}]"),
                         format!("must be a non-negative number or null, got {v}"),
                     );
+                }
+            }
+        }
+        if let Some(shares) = &self.shares {
+            for (id, share) in &shares.shards {
+                let shown = input::yaml_scalar(id.as_str());
+                for (name, v) in [("bytes", share.bytes), ("records", share.records)] {
+                    if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                        return problem(
+                            format!("shares.shards.{shown}.{name}"),
+                            format!("must be a share between 0 and 1, got {v}"),
+                        );
+                    }
                 }
             }
         }

@@ -200,8 +200,9 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     let mut prepared: Vec<Option<Result<Prepared>>> = prepared.into_iter().map(Some).collect();
     let mut planned: Vec<Option<Result<Planned>>> = targets.iter().map(|_| None).collect();
     let mut unread = Vec::new(); // prepared streams with nothing to read
-    for (i, (t, p)) in targets.iter().zip(&prepared).enumerate() {
+    for (i, (t, p)) in targets.iter().zip(&mut prepared).enumerate() {
         if let Some(Ok(p)) = p {
+            decide_detail_upfront(p, &t.policy);
             match p.metrics_request(&t.policy) {
                 Some(r) => {
                     of_request.push(i);
@@ -227,12 +228,13 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
             async move {
                 let result = async {
                     let prepared = prepared.expect("each stream is answered once")?;
-                    let metrics = answer
+                    let first = answer
                         .transpose()
                         .map_err(|e| ObserveError::stream(&target.stream.name, e))?;
-                    let allow = missing.allowed(&target.policy);
-                    let observed =
-                        observe::complete(read, prepared, metrics, memory, allow).await?;
+                    let observed = observe_stream(
+                        read, metrics, target, prepared, first, now, missing, memory,
+                    )
+                    .await?;
                     plan_observed(read, target, observed, now, memory).await
                 }
                 .await;
@@ -273,6 +275,56 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
         .collect()
 }
 
+/// Decides, for a prepared stream, what can be decided before its
+/// stream-level series are in: whether its shard-level series are read
+/// with them (no shares known, or due for a refresh), or never this pass
+/// (one shard, the metrics known off, the stream not plannable).
+fn decide_detail_upfront(prepared: &mut Prepared, policy: &StreamPolicy) {
+    let off = prepared.missing.as_ref().is_some_and(|m| !m.is_empty());
+    prepared.detail = if !prepared.plannable {
+        Some(observe::ShardDetail::NotPlanned)
+    } else if off && !prepared.stream_series_suffice() {
+        Some(observe::ShardDetail::Off)
+    } else {
+        planner::shard_detail_known(&prepared.observation, policy)
+    };
+}
+
+/// Completes a prepared stream with the answer to its first read: where
+/// the shares alone did not decide it, plans on the stream-level series
+/// and the shares to see whether a decision may be near, and if so reads
+/// the shard-level series; then checks that enhanced monitoring publishes
+/// what was read.
+#[allow(clippy::too_many_arguments)]
+async fn observe_stream<R: KinesisRead, M: MetricsRead>(
+    read: &R,
+    metrics: &M,
+    target: &Target,
+    mut prepared: Prepared,
+    first: Option<observe::Metrics>,
+    now: DateTime<Utc>,
+    missing: MissingMetrics,
+    memory: &Memory,
+) -> Result<Observed> {
+    if let Some(m) = first {
+        prepared.take_metrics(m);
+    }
+    if prepared.detail.is_none() {
+        let estimate = planner::plan(&prepared.observation, &target.policy, now);
+        let detail = planner::shard_detail(&prepared.observation, &estimate, &target.policy);
+        if detail.read() && prepared.reads_shard_series() {
+            let shards = metrics
+                .read_metrics(&prepared.shard_request(&target.policy))
+                .await
+                .map_err(|e| ObserveError::stream(&target.stream.name, e))?;
+            prepared.take_shard_series(shards);
+        }
+        prepared.detail = Some(detail);
+    }
+    let allow = missing.allowed(&target.policy);
+    Ok(observe::complete(read, prepared, &target.policy, memory, allow).await?)
+}
+
 /// Plans an observed stream; reads its cooldown tags and plans again if
 /// the plan would act without them, and its creation time if it would
 /// merge a silent stream without knowing it.
@@ -308,6 +360,9 @@ async fn plan_observed<R: KinesisRead>(
         if !was_read || observed.observation.history != before {
             plan = planner::plan(&observed.observation, &target.policy, now);
         }
+    }
+    if let Some(shares) = &plan.measured_shares {
+        memory.remember_shares(&target.stream.name, shares);
     }
     Ok(Planned {
         target: target.clone(),
@@ -418,7 +473,8 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     )
     .await?;
     observe::past::read_past(metrics, vec![(&target.policy, &mut prepared)], memory).await;
-    let metrics = match prepared.metrics_request(&target.policy) {
+    decide_detail_upfront(&mut prepared, &target.policy);
+    let first = match prepared.metrics_request(&target.policy) {
         Some(r) => Some(
             metrics
                 .read_metrics(&r)
@@ -427,8 +483,8 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
         ),
         None => None,
     };
-    let allow = missing.allowed(&target.policy);
-    let observed = observe::complete(read, prepared, metrics, memory, allow).await?;
+    let observed =
+        observe_stream(read, metrics, target, prepared, first, now, missing, memory).await?;
     plan_observed(read, target, observed, now, memory).await
 }
 

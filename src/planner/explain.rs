@@ -69,13 +69,18 @@ impl ShardVerdict {
         let hot = || describe_heat(f);
         // Minutes counted without a datapoint of the shard's own.
         let inferred = || {
-            if f.scale_down_inferred_minutes > 0 {
-                format!(
-                    "; {} without a datapoint, idle or bounded by the stream-level metrics",
-                    f.scale_down_inferred_minutes
-                )
-            } else {
-                String::new()
+            let estimated = f.scale_down_estimated_minutes;
+            match f.scale_down_inferred_minutes - estimated {
+                0 if estimated == 0 => String::new(),
+                0 => format!(
+                    "; {estimated} estimated from the stream-level metrics and its last measured share"
+                ),
+                other if estimated == 0 => format!(
+                    "; {other} without a datapoint, idle or bounded by the stream-level metrics"
+                ),
+                other => format!(
+                    "; {estimated} estimated from the stream-level metrics and its last measured share, {other} idle or bounded by them"
+                ),
             }
         };
         let cold = || {
@@ -195,6 +200,10 @@ impl ShardVerdict {
                 cold(),
                 describe_lag(lag)
             ),
+            Verdict::AwaitingShardMetrics { estimated_minutes } => format!(
+                "{}, but {estimated_minutes} of those minutes are estimates, and its newest minutes have no shard-level datapoints to confirm its share: merged once they do",
+                cold()
+            ),
             Verdict::AtMinShards { min_shards } => {
                 format!(
                     "{}, but a merge would go below min_shards {min_shards}",
@@ -240,8 +249,13 @@ impl ShardVerdict {
                 f.merged_ceiling
             ),
             Verdict::Steady => format!(
-                "steady: peak {:.2}, neither hot (>= {} in {} of {} minutes) nor cold (< {} for {} minutes)",
+                "steady: peak {:.2}{}, neither hot (>= {} in {} of {} minutes) nor cold (< {} for {} minutes)",
                 self.peak_utilization.unwrap_or(0.0),
+                if f.scale_up_estimated_minutes + f.scale_down_estimated_minutes > 0 {
+                    " (partly estimated from the stream-level metrics and its last measured share)"
+                } else {
+                    ""
+                },
                 f.scale_up_threshold,
                 f.sustain_minutes,
                 f.scale_up_window_minutes,

@@ -14,7 +14,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use super::ForecastFact;
 use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, ShardStats, at};
 use crate::model::Shard;
-use crate::observe::{Observation, PastWindow};
+use crate::observe::{Observation, PastWindow, Share};
 use crate::policy::StreamPolicy;
 
 /// How far the level ratio may scale a season.
@@ -92,7 +92,7 @@ impl Foresight {
         now: DateTime<Utc>,
         grid: &Grid,
         open: &[&Shard],
-        stats: &[ShardStats],
+        (stats, measured): (&[ShardStats], &[Option<Share>]),
         recent_start: i64,
     ) -> Option<Foresight> {
         let forecast = policy.forecast.as_ref()?;
@@ -133,10 +133,16 @@ impl Foresight {
             .map(|(k, s)| {
                 let even = s.range.share_of_key_space();
                 let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { even };
-                (
-                    share(stats[k].recent.0, bytes_now),
-                    share(stats[k].recent.1, records_now),
-                )
+                match measured[k] {
+                    // No datapoint of its own in the recent minutes (a
+                    // pass that read only the stream-level series): its
+                    // last measured share.
+                    Some(m) if stats[k].recent == (0.0, 0.0) => (m.bytes, m.records),
+                    _ => (
+                        share(stats[k].recent.0, bytes_now),
+                        share(stats[k].recent.1, records_now),
+                    ),
+                }
             })
             .collect();
 

@@ -1,6 +1,8 @@
 //! Measuring: each open shard's load minute by minute on the window grid
 //! (a missing datapoint is unknown, never zero), and the statistics the
-//! rules look at.
+//! rules look at. A minute a shard has no datapoint for is idle, bounded
+//! or estimated from the stream-level series where they tell (see
+//! [`Fill`]); an estimate proves a shard cold, never hot.
 
 use std::ops::Range;
 
@@ -9,7 +11,7 @@ use chrono::TimeDelta;
 use super::{MetricsFreshness, Trigger};
 use crate::model::Shard;
 use crate::model::{READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
-use crate::observe::{Observation, Series, ShardMetrics};
+use crate::observe::{Observation, Series, ShardMetrics, Share};
 use crate::policy::{SilentStream, StreamPolicy};
 
 const SECONDS_PER_MINUTE: f64 = 60.0;
@@ -28,6 +30,11 @@ pub(super) struct Grid {
     /// By minute index: what a shard without a datapoint took. Empty
     /// until a shard lacks one ([`Grid::fill_in`]).
     pub(super) fill: Vec<Fill>,
+    /// By minute index, for minutes no open shard published in: the
+    /// summed shares of the open shards, when every one has a measured
+    /// share (what [`Fill::AtMost`]'s rest, the stream's whole load then,
+    /// is shared by).
+    pub(super) silent_shares: Vec<Option<Share>>,
 }
 
 /// What a shard without a datapoint in some minute took.
@@ -40,6 +47,10 @@ pub(super) enum Fill {
     Idle,
     /// At most this: what the stream took beyond the shards that published.
     AtMost(Load),
+    /// About this, for one shard, in a minute no shard published in: the
+    /// stream's load shared by the shards' last measured shares. It proves
+    /// a minute cold, or not hot; never hot.
+    Estimate(Load),
 }
 
 /// A minute whose records the shards that published leave unaccounted
@@ -97,6 +108,7 @@ impl Grid {
             complete,
             freshness,
             fill: Vec::new(),
+            silent_shares: Vec::new(),
         };
         if let MetricsFreshness::Silent { idle: true } = grid.freshness {
             grid.fill = vec![Fill::Idle; complete.max(0) as usize + 1];
@@ -123,6 +135,10 @@ impl Grid {
         }
         let len = (self.newest.max(self.complete) + 1).max(0) as usize;
         self.fill = vec![Fill::Unknown; len];
+        self.silent_shares = vec![None; len];
+        // Shares estimate only where the shard-level series tell nothing
+        // because they were not read.
+        let estimating = obs.metrics.shards.is_empty();
         let stream = &obs.metrics.stream;
         let has_stream = !stream.is_empty();
         for (k, minute) in minutes.enumerate() {
@@ -132,12 +148,22 @@ impl Grid {
             let i = minute as usize;
             let mut published = Load::default();
             let mut any = false;
+            let mut silent = Some(Share::default());
             for r in readers {
                 if let Some(load) = r.datapoints(minute) {
                     published = published.plus(load);
                     any = true;
+                } else {
+                    silent = silent.zip(r.share).map(|(sum, s)| Share {
+                        bytes: sum.bytes + s.bytes,
+                        records: sum.records + s.records,
+                    });
                 }
             }
+            // A shard missing among shards that published is bounded, as
+            // before shares were known (a split's children before they
+            // existed: by their parent's load).
+            self.silent_shares[i] = silent.filter(|_| !any && estimating);
             self.fill[i] = if has_stream {
                 match (stream.incoming_bytes.get(i), stream.incoming_records.get(i)) {
                     (Some(bytes), Some(records)) => {
@@ -168,6 +194,12 @@ impl Grid {
             .and_then(|i| self.fill.get(i))
             .copied()
             .unwrap_or(Fill::Unknown)
+    }
+
+    fn silent_shares_at(&self, minute: i64) -> Option<Share> {
+        usize::try_from(minute)
+            .ok()
+            .and_then(|i| self.silent_shares.get(i).copied().flatten())
     }
 }
 
@@ -240,6 +272,8 @@ pub(super) fn at(series: &Series, minute: i64) -> Option<f64> {
 pub(super) struct Reader<'a> {
     pub(super) metrics: Option<&'a ShardMetrics>,
     pub(super) read_enabled: bool,
+    /// The shard's last measured share of the stream's writes, if known.
+    pub(super) share: Option<Share>,
 }
 
 impl Reader<'_> {
@@ -258,16 +292,37 @@ impl Reader<'_> {
         })
     }
 
-    /// The minute's load, or an upper bound on it where the shard has no
-    /// datapoint but the stream-level metrics bound it; `None` if unknown.
+    /// The minute's load, or an estimate of it or an upper bound on it
+    /// where the shard has no datapoint but the stream-level metrics tell;
+    /// `None` if unknown.
     pub(super) fn load(&self, minute: i64, grid: &Grid) -> Option<Load> {
         self.datapoints(minute)
-            .or_else(|| match grid.fill_at(minute) {
+            .or_else(|| match self.fill(minute, grid) {
                 Fill::Idle => Some(Load::default()),
-                // The bound says nothing about reads.
-                Fill::AtMost(bound) if !self.read_enabled => Some(bound),
+                // Neither says anything about reads.
+                Fill::AtMost(load) | Fill::Estimate(load) if !self.read_enabled => Some(load),
                 _ => None,
             })
+    }
+
+    /// What this shard took in a minute it has no datapoint for: the
+    /// grid's fill, or where the grid bounds the silent shards together
+    /// and every one has a measured share, this shard's part of the bound.
+    pub(super) fn fill(&self, minute: i64, grid: &Grid) -> Fill {
+        match (
+            grid.fill_at(minute),
+            self.share,
+            grid.silent_shares_at(minute),
+        ) {
+            (Fill::AtMost(rest), Some(own), Some(all)) if all.bytes > 0.0 && all.records > 0.0 => {
+                Fill::Estimate(Load {
+                    bytes: rest.bytes * (own.bytes / all.bytes).min(1.0),
+                    records: rest.records * (own.records / all.records).min(1.0),
+                    out_bytes: 0.0,
+                })
+            }
+            (fill, _, _) => fill,
+        }
     }
 }
 
@@ -286,8 +341,18 @@ pub(super) struct ShardStats {
     /// Minutes of the scale-down window whose load is known or bounded.
     pub(super) down_present: u32,
     /// Of those, the minutes without a datapoint of the shard's own (idle,
-    /// or bounded by the stream-level metrics).
+    /// or bounded or estimated by the stream-level metrics).
     pub(super) down_inferred: u32,
+    /// Of those, the minutes estimated from the shard's share.
+    pub(super) down_estimated: u32,
+    /// Minutes of the scale-up window estimated from the shard's share.
+    pub(super) up_estimated: u32,
+    /// Whether the newest [`CONFIRM_MINUTES`] minutes have the shard's own
+    /// datapoints (or it was idle): what a merge resting on estimated
+    /// minutes needs, so that the share it estimated by is fresh.
+    pub(super) confirmed: bool,
+    /// How many of those newest minutes are known so.
+    confirm_known: u32,
     /// Highest utilization (or bound on it) among the present minutes of
     /// the scale-down window.
     pub(super) down_peak: f64,
@@ -309,10 +374,16 @@ pub(super) struct ShardStats {
 /// each shard's share over.
 pub(super) const RECENT_MINUTES: i64 = 15;
 
+/// How many of the newest minutes a shard cold on estimated minutes must
+/// have measured before it is merged.
+pub(super) const CONFIRM_MINUTES: i64 = 5;
+
 /// The windows and thresholds one scan holds every minute against.
 pub(super) struct Windows {
     /// The first of the recent minutes a forecast takes shares over.
     pub(super) recent: i64,
+    /// The first of the newest minutes a merge on estimates needs measured.
+    pub(super) confirm: i64,
     pub(super) up: Range<i64>,
     pub(super) down: Range<i64>,
     pub(super) lookback: Range<i64>,
@@ -325,6 +396,7 @@ impl Windows {
         let lookback = grid.window(policy.lookback_minutes());
         Windows {
             recent: (grid.newest - RECENT_MINUTES + 1).max(lookback.start),
+            confirm: grid.newest - CONFIRM_MINUTES + 1,
             up: grid.window(policy.scale_up.window_minutes),
             down: grid.window(policy.scale_down.window_minutes),
             lookback,
@@ -361,6 +433,7 @@ impl ShardStats {
         s.cold = s.down_present >= policy.scale_down_minutes_needed()
             && s.down_peak < policy.scale_down.threshold
             && s.down_throttled == 0.0;
+        s.confirmed = i64::from(s.confirm_known) >= CONFIRM_MINUTES;
         s
     }
 
@@ -474,6 +547,9 @@ impl ShardStats {
             self.recent.0 += load.bytes;
             self.recent.1 += load.records;
         }
+        if minute >= w.confirm {
+            self.confirm_known += 1;
+        }
         if minute >= w.down.start {
             self.down_present += 1;
             if util > self.down_peak {
@@ -499,7 +575,7 @@ impl ShardStats {
             return; // before the metrics that were read
         }
         self.lacked = true;
-        match grid.fill_at(minute) {
+        match reader.fill(minute, grid) {
             Fill::Idle => {
                 self.add(minute, Load::default(), throttled, w, pressures, peak);
                 if minute >= w.down.start {
@@ -517,6 +593,33 @@ impl ShardStats {
                 if minute >= w.down.start {
                     self.down_present += 1;
                     self.down_inferred += 1;
+                    if util > self.down_peak {
+                        self.down_peak = util;
+                    }
+                }
+            }
+            // An estimate proves a minute cold, or not hot, like a bound,
+            // and is the shard's likely load: it counts toward its peaks
+            // (the verdict says they are estimated), never toward heat or
+            // demand.
+            Fill::Estimate(estimate) if !reader.read_enabled => {
+                let util = estimate.write_utilization();
+                if util > *peak {
+                    *peak = util;
+                }
+                if minute >= w.up.start {
+                    self.up_estimated += 1;
+                    if util < w.up_threshold {
+                        self.up_present += 1;
+                    }
+                    if util > self.up_peak {
+                        self.up_peak = util;
+                    }
+                }
+                if minute >= w.down.start {
+                    self.down_present += 1;
+                    self.down_inferred += 1;
+                    self.down_estimated += 1;
                     if util > self.down_peak {
                         self.down_peak = util;
                     }

@@ -17,6 +17,15 @@ impl Planner<'_> {
             .max_by(|a, b| a.iterator_age_ms.total_cmp(&b.iterator_age_ms))
     }
 
+    /// The estimated minutes of the pair at `i` and `i + 1` (the larger
+    /// count) if it is cold only on estimates not yet confirmed by the
+    /// newest minutes' own datapoints.
+    fn unconfirmed(&self, i: usize) -> Option<u32> {
+        let (a, b) = (&self.stats[i], &self.stats[i + 1]);
+        let estimated = a.down_estimated.max(b.down_estimated);
+        (estimated > 0 && !(a.confirmed && b.confirmed)).then_some(estimated)
+    }
+
     pub(super) fn merge_cold_pairs(&mut self) {
         let down = &self.policy.scale_down;
         let window = self.grid.window(down.window_minutes);
@@ -93,6 +102,8 @@ impl Planner<'_> {
                 Some(Verdict::AtMinShards {
                     min_shards: self.policy.min_shards,
                 })
+            } else if let (Some(estimated_minutes), false) = (self.unconfirmed(i), for_bounds) {
+                Some(Verdict::AwaitingShardMetrics { estimated_minutes })
             } else if let (Some(lag), false) = (self.behind(i), for_bounds) {
                 Some(Verdict::ConsumersBehind { lag })
             } else if let (Some(forecast), false) = (forecast, for_bounds)

@@ -40,6 +40,7 @@
 //!   in proportion) is the highest whose replay of the stream's history
 //!   throttles within the objective (`headroom.rs`).
 
+mod detail;
 mod explain;
 mod forecast;
 mod headroom;
@@ -50,13 +51,14 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+pub use detail::{NEAR_THRESHOLD, shard_detail, shard_detail_known};
 pub use plan::*;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{Shard, check_layout};
 use crate::model::{StreamMode, StreamStatus};
-use crate::observe::Observation;
+use crate::observe::{Observation, ShardMetrics};
 use crate::policy::StreamPolicy;
 use forecast::Foresight;
 use measure::{Grid, Reader, ShardStats, Windows};
@@ -98,6 +100,8 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         headroom,
         actions: Vec::new(),
         verdicts: Vec::new(),
+        reads: obs.reads.clone(),
+        measured_shares: None,
     };
     if let Some(refusal) = refusal(obs, &open, &grid, policy) {
         let because = refusal.to_string();
@@ -117,14 +121,36 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         return plan;
     }
 
-    let mut planner = Planner::new(obs, policy, now, open, grid);
+    let whole = stream_as_shard(obs, &open);
+    let mut planner = Planner::new(obs, policy, now, open, grid, whole.as_ref());
     planner.split_hot_shards();
     planner.split_up_to_min_shards();
     planner.merge_cold_pairs();
+    plan.measured_shares = planner.measured_shares(obs);
     plan.open_shards_after = planner.open_after as usize;
     plan.verdicts = planner.verdicts();
     plan.actions = planner.actions;
     plan
+}
+
+/// The series of a stream's only open shard, when no shard-level series
+/// of it was read: its range is the whole key space, so the stream-level
+/// IncomingBytes, IncomingRecords and WriteProvisionedThroughputExceeded
+/// are its own, exactly (closed parents' minutes included: they were
+/// this range's load). A one-shard stream needs no shard-level metric.
+fn stream_as_shard(obs: &Observation, open: &[&Shard]) -> Option<ShardMetrics> {
+    let [only] = open else { return None };
+    let stream = &obs.metrics.stream;
+    let own = obs.metrics.shards.get(&only.id);
+    let read = own.is_some_and(|m| !m.incoming_bytes.is_empty() || !m.incoming_records.is_empty());
+    if read || stream.incoming_bytes.is_empty() || stream.incoming_records.is_empty() {
+        return None;
+    }
+    let mut m = own.cloned().unwrap_or_default();
+    m.incoming_bytes = stream.incoming_bytes.clone();
+    m.incoming_records = stream.incoming_records.clone();
+    m.write_throttled = stream.write_throttled.clone();
+    Some(m)
 }
 
 fn refusal(
@@ -305,12 +331,14 @@ impl<'a> Planner<'a> {
         now: DateTime<Utc>,
         open: Vec<&'a Shard>,
         mut grid: Grid,
+        whole: Option<&'a ShardMetrics>,
     ) -> Self {
         let readers: Vec<Reader> = open
             .iter()
             .map(|s| Reader {
-                metrics: obs.metrics.shards.get(&s.id),
+                metrics: whole.or_else(|| obs.metrics.shards.get(&s.id)),
                 read_enabled: policy.read.enabled,
+                share: obs.shares.as_ref().and_then(|shares| shares.of(&s.id)),
             })
             .collect();
         let windows = Windows::new(&grid, policy);
@@ -335,7 +363,16 @@ impl<'a> Planner<'a> {
         let n = open.len();
         let lags = consumer_lags(obs, policy, &grid, &readers);
         let lag_splits = lag_splits(obs, policy, &grid, &readers);
-        let foresight = Foresight::new(obs, policy, now, &grid, &open, &stats, windows.recent);
+        let shares: Vec<Option<crate::observe::Share>> = readers.iter().map(|r| r.share).collect();
+        let foresight = Foresight::new(
+            obs,
+            policy,
+            now,
+            &grid,
+            &open,
+            (&stats, &shares),
+            windows.recent,
+        );
         Planner {
             foresight,
             lags,
@@ -371,6 +408,57 @@ impl<'a> Planner<'a> {
                 .collect(),
             open,
         }
+    }
+
+    /// Each open shard's share of the stream's writes over the newest
+    /// minutes (up to [`measure::RECENT_MINUTES`]) in which every open
+    /// shard had its own datapoints or was idle; `None` without such a
+    /// minute, or if the stream took nothing in them.
+    fn measured_shares(&self, obs: &Observation) -> Option<crate::observe::Shares> {
+        let mut sums = vec![(0.0, 0.0); self.open.len()];
+        let mut minutes = 0u32;
+        let newest = self.grid.newest;
+        for minute in (newest - measure::RECENT_MINUTES + 1).max(0)..=newest {
+            let loads: Option<Vec<measure::Load>> = self
+                .readers
+                .iter()
+                .map(|r| {
+                    r.datapoints(minute).or_else(|| {
+                        (self.grid.fill_at(minute) == measure::Fill::Idle)
+                            .then(measure::Load::default)
+                    })
+                })
+                .collect();
+            if let Some(loads) = loads {
+                minutes += 1;
+                for (sum, load) in sums.iter_mut().zip(loads) {
+                    sum.0 += load.bytes;
+                    sum.1 += load.records;
+                }
+            }
+        }
+        let (bytes, records) = sums.iter().fold((0.0, 0.0), |(b, r), s| (b + s.0, r + s.1));
+        if minutes == 0 || bytes <= 0.0 || records <= 0.0 {
+            return None;
+        }
+        Some(crate::observe::Shares {
+            measured_at: obs.metrics.start + TimeDelta::minutes(newest + 1),
+            minutes,
+            shards: self
+                .open
+                .iter()
+                .zip(sums)
+                .map(|(s, (b, r))| {
+                    (
+                        s.id.clone(),
+                        crate::observe::Share {
+                            bytes: b / bytes,
+                            records: r / records,
+                        },
+                    )
+                })
+                .collect(),
+        })
     }
 
     /// Whether the account's shard quota leaves no room for another split.
@@ -419,6 +507,8 @@ impl<'a> Planner<'a> {
             scale_down_present_minutes: s.down_present,
             scale_down_minutes_needed: p.scale_down_minutes_needed(),
             scale_down_inferred_minutes: s.down_inferred,
+            scale_down_estimated_minutes: s.down_estimated,
+            scale_up_estimated_minutes: s.up_estimated,
             scale_down_threshold: p.scale_down.threshold,
             scale_down_peak: s.down_peak,
             merged_ceiling: p.scale_down.merged_ceiling,

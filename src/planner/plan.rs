@@ -44,6 +44,15 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// One per open shard, in hash-key order.
     pub verdicts: Vec<ShardVerdict>,
+    /// What the pass read of the stream's metrics, and why it read the
+    /// shard-level series or did without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<crate::observe::Reads>,
+    /// Each open shard's share of the stream's writes, measured from the
+    /// shard-level series this plan had: what the next passes estimate
+    /// shards by when they read only the stream-level ones.
+    #[serde(skip)]
+    pub measured_shares: Option<crate::observe::Shares>,
 }
 
 impl Plan {
@@ -219,6 +228,20 @@ impl Action {
             }
             _ => false,
         }
+    }
+}
+
+/// A short description of an action, for tags and messages.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::Split(s) => format!(
+            "split {} at {}",
+            s.shard_id
+                .as_ref()
+                .map_or_else(|| s.range().to_string(), ShardId::to_string),
+            s.new_starting_hash_key
+        ),
+        Action::Merge(m) => format!("merge {} and {}", m.shard_id, m.adjacent_shard_id),
     }
 }
 
@@ -410,6 +433,11 @@ pub struct Facts {
     pub scale_down_minutes_needed: u32,
     /// Of the present minutes, those without a datapoint of the shard's own.
     pub scale_down_inferred_minutes: u32,
+    /// Of those, the minutes estimated as the shard's last measured share
+    /// of the stream-level load.
+    pub scale_down_estimated_minutes: u32,
+    /// Minutes of the scale-up window estimated so (never hot).
+    pub scale_up_estimated_minutes: u32,
     pub scale_down_threshold: f64,
     /// Highest utilization among the present minutes of the scale-down window.
     pub scale_down_peak: f64,
@@ -562,6 +590,10 @@ pub enum Verdict {
     ForecastRise { forecast: ForecastFact },
     /// Cold, but a merge would take the stream below `min_shards`.
     AtMinShards { min_shards: u32 },
+    /// Cold on minutes estimated from its last measured share of the
+    /// stream-level load, but its newest minutes have no shard-level
+    /// datapoints to confirm the share with: merged once they do.
+    AwaitingShardMetrics { estimated_minutes: u32 },
     /// Cold, but the consumers of its range (or of the stream, without
     /// the shard-level metric) are further behind than
     /// `consumers.max_iterator_age`: a merge would halve their
@@ -613,6 +645,7 @@ impl Verdict {
             Verdict::NotEnoughData { .. } => "not_enough_data",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",
+            Verdict::AwaitingShardMetrics { .. } => "awaiting_shard_metrics",
             Verdict::ConsumersBehind { .. } => "consumers_behind",
             Verdict::AtShardQuota { .. } => "at_shard_quota",
             Verdict::BudgetUsedUp { .. } => "budget_used_up",

@@ -1700,3 +1700,188 @@ fn consumers_falling_behind_split_the_shard_they_read_hardest() {
     assert_eq!(run(&obs(&[600_000.0; 30]), &on_lag).actions, vec![]);
     assert_eq!(run(&obs(&growing), &guarded()).actions, vec![]);
 }
+
+// Planning on the stream-level series and each shard's last measured
+// share: what a pass sees when it reads only the stream-level series.
+
+#[test]
+fn a_one_shard_stream_splits_on_its_stream_level_series_alone() {
+    // No shard-level series at all: the only shard's range is the whole
+    // key space, so the stream's series are its own, exactly.
+    let obs = StreamBuilder::new("s", 1)
+        .constant(0, 0.95)
+        .stream_totals()
+        .stream_only()
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    assert_eq!(plan.splits().count(), 1);
+    assert_eq!(
+        splits(&plan)[0].new_starting_hash_key,
+        HashKey(1u128 << 127)
+    );
+    assert_eq!(plan.verdicts[0].facts.scale_up_estimated_minutes, 0);
+    // Throttled writes at stream level are the shard's own too.
+    let throttling = StreamBuilder::new("s", 1)
+        .constant(0, 0.5)
+        .throttled(0, 40.0, 1)
+        .stream_totals()
+        .stream_only()
+        .build();
+    let plan = run(&throttling, &crate::testkit::policy());
+    assert_eq!(splits(&plan)[0].trigger, Trigger::Throttling);
+    assert_eq!(
+        shard_detail(&throttling, &plan, &crate::testkit::policy()),
+        crate::observe::ShardDetail::OneShard
+    );
+}
+
+#[test]
+fn an_estimate_is_never_hot() {
+    // Shard 0 carries 90% of a stream at 1.05 shards' worth: its estimate,
+    // 0.945, is over the threshold, but only a datapoint makes a shard hot.
+    let obs = StreamBuilder::new("s", 2)
+        .constant(0, 0.945)
+        .constant(1, 0.105)
+        .stream_totals()
+        .stream_only()
+        .shares(&[0.9, 0.1], minutes(5))
+        .build();
+    let policy = crate::testkit::policy();
+    let plan = run(&obs, &policy);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(verdicts(&plan), ["not_enough_data", "steady"]);
+    let facts = &plan.verdicts[0].facts;
+    assert_eq!(facts.scale_up_estimated_minutes, 5);
+    assert!((facts.scale_up_peak - 0.945).abs() < 1e-9);
+    // So the pass reads the shard-level series before anything is decided.
+    assert_eq!(
+        shard_detail(&obs, &plan, &policy),
+        crate::observe::ShardDetail::NearThreshold {
+            shard: shard_id(0),
+            estimate: facts.scale_up_peak,
+            near: NEAR_THRESHOLD * 0.8,
+        }
+    );
+}
+
+#[test]
+fn a_pair_cold_on_estimates_waits_for_shard_level_datapoints() {
+    let quiet = || {
+        StreamBuilder::new("s", 4)
+            .all(0.1)
+            .stream_totals()
+            .shares(&[0.25; 4], minutes(5))
+    };
+    let policy = crate::testkit::policy();
+    let estimated = quiet().stream_only().build();
+    let plan = run(&estimated, &policy);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(verdicts(&plan), ["awaiting_shard_metrics"; 4]);
+    assert_eq!(plan.verdicts[0].facts.scale_down_estimated_minutes, 30);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "cold (peak 0.10 over 30 minutes; 30 estimated from the stream-level metrics and its last measured share), but 30 of those minutes are estimates",
+    );
+    assert!(matches!(
+        shard_detail(&estimated, &plan, &policy),
+        crate::observe::ShardDetail::WouldAct { .. }
+    ));
+    // Read: the same stream merges on its datapoints, as it always did.
+    let plan = run(&quiet().build(), &policy);
+    assert_eq!(plan.merges().count(), 2);
+    // Datapoints only in the newest 7 minutes: with shard-level metrics
+    // always on, the older minutes were lost or not yet published, and
+    // are bounded as before shares were known, never estimated.
+    let mut recent = vec![None; 23];
+    recent.extend([Some(0.1); 7]);
+    let mut builder = quiet();
+    for shard in 0..4 {
+        builder = builder.utilization(shard, &recent);
+    }
+    let plan = run(&builder.build(), &policy);
+    assert_eq!(plan.verdicts[0].facts.scale_down_estimated_minutes, 0);
+}
+
+#[test]
+fn the_shard_level_series_are_read_only_when_a_decision_may_be_near() {
+    use crate::observe::ShardDetail;
+    let policy = crate::testkit::policy();
+    let detail = |obs: &Observation| shard_detail(obs, &run(obs, &policy), &policy);
+    let steady = || {
+        StreamBuilder::new("s", 2)
+            .constant(0, 0.5)
+            .constant(1, 0.3)
+            .stream_totals()
+            .stream_only()
+    };
+    // Calm: the highest estimate, 0.5, is under 0.8 of the threshold.
+    match detail(&steady().shares(&[0.625, 0.375], minutes(5)).build()) {
+        ShardDetail::Calm {
+            highest,
+            shard,
+            near,
+            shares_age_seconds,
+        } => {
+            assert!((highest - 0.5).abs() < 1e-9, "{highest}");
+            assert_eq!(shard, Some(shard_id(0)));
+            assert!((near - 0.64).abs() < 1e-9);
+            assert_eq!(shares_age_seconds, 300);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The stream throttles: some shard does.
+    let throttling = StreamBuilder::new("s", 2)
+        .constant(0, 0.5)
+        .constant(1, 0.3)
+        .throttled(0, 3.0, 2)
+        .stream_totals()
+        .stream_only()
+        .shares(&[0.625, 0.375], minutes(5))
+        .build();
+    assert_eq!(detail(&throttling), ShardDetail::Throttled { records: 6.0 });
+    // No shares, a shard without one, shares too old.
+    assert_eq!(detail(&steady().build()), ShardDetail::NoShares);
+    let mut one_unknown = steady().shares(&[0.625, 0.375], minutes(5)).build();
+    one_unknown
+        .shares
+        .as_mut()
+        .unwrap()
+        .shards
+        .remove(&shard_id(1));
+    assert_eq!(detail(&one_unknown), ShardDetail::NewShards { shards: 1 });
+    assert_eq!(
+        detail(&steady().shares(&[0.625, 0.375], minutes(15)).build()),
+        ShardDetail::Refresh {
+            age_seconds: 900,
+            refresh_seconds: 900
+        }
+    );
+}
+
+#[test]
+fn shares_are_measured_over_the_newest_minutes_every_shard_published() {
+    let obs = StreamBuilder::new("s", 2)
+        .constant(0, 0.3)
+        .constant(1, 0.1)
+        .stream_totals()
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    let shares = plan.measured_shares.expect("measured");
+    assert_eq!(shares.minutes, 15);
+    // The newest complete minute ends 2 minutes before the observation.
+    assert_eq!(shares.measured_at, obs.observed_at - minutes(2));
+    let of = |n| shares.of(&shard_id(n)).unwrap();
+    assert!((of(0).bytes - 0.75).abs() < 1e-9 && (of(0).records - 0.75).abs() < 1e-9);
+    assert!((of(1).bytes - 0.25).abs() < 1e-9);
+    // Planned on estimates, nothing is measured.
+    let estimated = StreamBuilder::new("s", 2)
+        .all(0.2)
+        .stream_totals()
+        .stream_only()
+        .shares(&[0.5, 0.5], minutes(1))
+        .build();
+    assert_eq!(
+        run(&estimated, &crate::testkit::policy()).measured_shares,
+        None
+    );
+}

@@ -105,6 +105,14 @@ pub struct MetricsSettings {
     /// created, is taken for: `idle` (no writes, so its pairs may merge) or
     /// `unknown` (never merge on silence). Default idle.
     pub silent_stream: Option<SilentStream>,
+    /// Every pass reads the stream-level series (free to publish); the
+    /// shard-level ones only when a decision may be near (the stream
+    /// throttles, a shard's estimated load nears the scale-up threshold,
+    /// a pair looks cold), and at least this often otherwise, to keep
+    /// each shard's share of the stream's load fresh: between reads, a
+    /// shard's load is estimated as its share of the stream's. 1m reads
+    /// them every pass. Default 15m; 1m to 1d.
+    pub shard_refresh: Option<Span>,
 }
 
 /// How a stream with no datapoints at all is read.

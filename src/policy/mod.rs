@@ -48,6 +48,9 @@ pub struct StreamPolicy {
     pub metrics_max_lag: Duration,
     /// What a stream with no datapoints at all is taken for.
     pub silent_stream: SilentStream,
+    /// The longest a pass goes without reading the shard-level series
+    /// while it plans on the stream-level ones and each shard's share.
+    pub shard_refresh: Duration,
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub read: ReadLoad,
@@ -192,6 +195,7 @@ impl Default for StreamPolicy {
             metrics_delay: Duration::from_secs(120),
             metrics_max_lag: Duration::from_secs(15 * 60),
             silent_stream: SilentStream::Idle,
+            shard_refresh: Duration::from_secs(15 * 60),
             scale_up: ScaleUp {
                 threshold: 0.8,
                 window_minutes: 5,
@@ -243,6 +247,7 @@ impl StreamPolicy {
             set(&mut p.metrics_delay, m.delay.map(|v| v.0));
             set(&mut p.metrics_max_lag, m.max_lag.map(|v| v.0));
             set(&mut p.silent_stream, m.silent_stream);
+            set(&mut p.shard_refresh, m.shard_refresh.map(|v| v.0));
         }
         if let Some(up) = &layer.scale_up {
             let s = &mut p.scale_up;
@@ -358,6 +363,12 @@ impl StreamPolicy {
                     humantime::format_duration(max)
                 ));
             }
+        }
+        if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&self.shard_refresh) {
+            out.push(format!(
+                "metrics.shard_refresh: {} is outside 1m..1d; shares older than a day say little, and reads more often than a pass are not made",
+                humantime::format_duration(self.shard_refresh)
+            ));
         }
         let sample = &self.scale_up.sample;
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&sample.duration) {
@@ -476,6 +487,16 @@ impl StreamPolicy {
             Some(_) => vec![MetricName::IteratorAgeMilliseconds],
             None => Vec::new(),
         }
+    }
+
+    /// The shard-level metrics a stream governed by this policy publishes
+    /// before the controller first runs: every metric it reads, enabled by
+    /// the operator.
+    pub fn initial_shard_metrics(&self) -> Vec<MetricName> {
+        let mut m = self.needed_metrics();
+        m.extend(self.wanted_metrics());
+        m.sort();
+        m
     }
 
     /// The minutes of metrics a pass reads: the longest rule window, ending

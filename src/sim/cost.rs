@@ -29,9 +29,19 @@ pub struct Prices {
     pub on_demand_data_in_per_gb: f64,
     /// On-Demand Standard: per GB read, by each consumer.
     pub on_demand_data_out_per_gb: f64,
-    /// CloudWatch: per metric-month (each shard-level metric of each shard
-    /// is one metric).
+    /// CloudWatch: per metric-month for the account's first 10,000
+    /// metrics (each shard-level metric of each shard is one metric,
+    /// billed for the hours it is published).
     pub metric_month: f64,
+    /// The same for the next 240,000 metrics.
+    pub metric_month_over_10k: f64,
+    /// The same for the next 750,000.
+    pub metric_month_over_250k: f64,
+    /// The same above 1,000,000.
+    pub metric_month_over_1m: f64,
+    /// Metrics the account publishes besides this stream's shard-level
+    /// ones: they decide which tier this stream's are billed in.
+    pub account_metrics: f64,
     /// CloudWatch GetMetricData: per 1,000 metrics requested.
     pub get_metric_data_per_thousand_metrics: f64,
     /// Where the controller runs, per hour at one pass a minute (default: a
@@ -50,6 +60,10 @@ impl Default for Prices {
             on_demand_data_in_per_gb: 0.08,
             on_demand_data_out_per_gb: 0.04,
             metric_month: 0.30,
+            metric_month_over_10k: 0.10,
+            metric_month_over_250k: 0.05,
+            metric_month_over_1m: 0.02,
+            account_metrics: 0.0,
             get_metric_data_per_thousand_metrics: 0.01,
             // 60 invocations an hour of 1 s at 0.125 GB: 7.5 GB-s at
             // $0.0000166667, plus 60 requests at $0.20 per million.
@@ -67,9 +81,33 @@ impl Prices {
         "on_demand_data_in_per_gb",
         "on_demand_data_out_per_gb",
         "metric_month",
+        "metric_month_over_10k",
+        "metric_month_over_250k",
+        "metric_month_over_1m",
+        "account_metrics",
         "get_metric_data_per_thousand_metrics",
         "controller_hour",
     ];
+
+    /// What holding `metrics` metrics for a month costs on top of the
+    /// account's other `account_metrics`, at CloudWatch's tiered prices.
+    pub fn metrics_per_month(&self, metrics: f64) -> f64 {
+        let tiers = [
+            (0.0, self.metric_month),
+            (10_000.0, self.metric_month_over_10k),
+            (250_000.0, self.metric_month_over_250k),
+            (1_000_000.0, self.metric_month_over_1m),
+        ];
+        let (from, to) = (self.account_metrics, self.account_metrics + metrics);
+        tiers
+            .iter()
+            .enumerate()
+            .map(|(i, &(floor, price))| {
+                let ceiling = tiers.get(i + 1).map_or(f64::INFINITY, |t| t.0);
+                (to.min(ceiling) - from.max(floor)).max(0.0) * price
+            })
+            .sum()
+    }
 
     /// The first price that is negative or not a number, by name.
     pub fn invalid(&self) -> Option<(&'static str, f64)> {
@@ -80,6 +118,10 @@ impl Prices {
             self.on_demand_data_in_per_gb,
             self.on_demand_data_out_per_gb,
             self.metric_month,
+            self.metric_month_over_10k,
+            self.metric_month_over_250k,
+            self.metric_month_over_1m,
+            self.account_metrics,
             self.get_metric_data_per_thousand_metrics,
             self.controller_hour,
         ];
@@ -109,8 +151,9 @@ pub struct Usage {
     pub record_size: f64,
     /// Consumers reading every record.
     pub consumers: u32,
-    /// Shard-level metrics enabled on every shard.
-    pub shard_metrics: u32,
+    /// Shard-level metric-hours published: each metric of each shard for
+    /// every clock hour it was published in.
+    pub metric_hours: f64,
     /// Metrics requested from CloudWatch, all calls together.
     pub metrics_requested: f64,
     /// How often a controller runs, passes per hour (0: none runs); each
@@ -166,8 +209,14 @@ pub fn cost(billing: Billing, usage: &Usage, prices: &Prices) -> CostBreakdown {
     CostBreakdown {
         capacity_usd,
         data_usd,
-        shard_metrics_usd: f64::from(usage.shard_metrics) * usage.shard_hours / HOURS_PER_MONTH
-            * prices.metric_month,
+        // The metrics held on average make a month's count, billed by tier
+        // and prorated by the hours.
+        shard_metrics_usd: if usage.hours > 0.0 {
+            prices.metrics_per_month(usage.metric_hours / usage.hours) * usage.hours
+                / HOURS_PER_MONTH
+        } else {
+            0.0
+        },
         metric_requests_usd: usage.metrics_requested / 1000.0
             * prices.get_metric_data_per_thousand_metrics,
         controller_usd: usage.hours * prices.controller_hour * usage.passes_per_hour / 60.0,
@@ -225,7 +274,7 @@ mod tests {
         let usage = Usage {
             hours: 730.0,
             shard_hours: 4.0 * 730.0,
-            shard_metrics: 3,
+            metric_hours: 3.0 * 4.0 * 730.0,
             metrics_requested: 2_000_000.0,
             passes_per_hour: 60.0,
             ..Usage::default()
@@ -240,6 +289,39 @@ mod tests {
         assert!(close(c.controller_usd, 7.3), "{c:?}");
         assert!(
             close(c.total(), c.capacity_usd + c.data_usd + 3.6 + 20.0 + 7.3),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn metrics_are_billed_by_tier_on_top_of_the_account_s_others() {
+        let prices = Prices::default();
+        // 105,192 metrics alone: 10,000 at $0.30 and 95,192 at $0.10.
+        assert!(close(
+            prices.metrics_per_month(105_192.0),
+            3_000.0 + 9_519.2
+        ));
+        // An account with 5,000 metrics already: 5,000 at $0.30, then $0.10.
+        let busy = Prices {
+            account_metrics: 5_000.0,
+            ..Prices::default()
+        };
+        assert!(close(busy.metrics_per_month(10_000.0), 1_500.0 + 500.0));
+        // Past a million, $0.02.
+        let huge = Prices {
+            account_metrics: 1_000_000.0,
+            ..Prices::default()
+        };
+        assert!(close(huge.metrics_per_month(100.0), 2.0));
+        // 240 metric-hours over 24 hours of 730: 10 metrics for a day.
+        let usage = Usage {
+            hours: 24.0,
+            metric_hours: 240.0,
+            ..Usage::default()
+        };
+        let c = cost(Billing::Provisioned, &usage, &prices);
+        assert!(
+            close(c.shard_metrics_usd, 10.0 * 0.30 * 24.0 / 730.0),
             "{c:?}"
         );
     }

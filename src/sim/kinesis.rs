@@ -49,7 +49,11 @@ pub struct SimStream {
     /// The stream is UPDATING until then.
     pub updating_until: Option<DateTime<Utc>>,
     pub tags: BTreeMap<String, String>,
+    /// The shard-level metrics enhanced monitoring publishes now.
     pub metrics: Vec<MetricName>,
+    /// Every change of `metrics`: from when, which were enabled (the
+    /// simulated CloudWatch publishes and bills by it).
+    pub monitoring: Vec<(DateTime<Utc>, Vec<MetricName>)>,
     /// When UpdateShardCount was called, for its 10-per-24-hours limit.
     pub shard_count_updates: Vec<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -146,6 +150,8 @@ impl<C: Clock> SimKinesis<C> {
             updating_until: None,
             tags: BTreeMap::new(),
             metrics: MetricName::ALL.to_vec(),
+            // Enabled long before: the first minutes are published too.
+            monitoring: vec![(DateTime::<Utc>::MIN_UTC, MetricName::ALL.to_vec())],
             shard_count_updates: Vec::new(),
             created_at: self.clock.now(),
             next_shard: 0,
@@ -154,6 +160,29 @@ impl<C: Clock> SimKinesis<C> {
             stream.add_shard(*range, None, None);
         }
         self.state().streams.insert(name.to_owned(), stream);
+    }
+
+    /// Sets the shard-level metrics a stream publishes from its creation,
+    /// as someone who enabled them before the controller ran would have.
+    pub fn set_initial_metrics(&self, name: &str, metrics: &[MetricName]) {
+        if let Some(s) = self.state().streams.get_mut(name) {
+            s.metrics = metrics.to_vec();
+            s.monitoring = vec![(DateTime::<Utc>::MIN_UTC, metrics.to_vec())];
+        }
+    }
+
+    /// The shard-level metrics `stream` published at `t`.
+    pub fn metrics_enabled_at(&self, name: &str, t: DateTime<Utc>) -> Vec<MetricName> {
+        let state = self.state();
+        let Some(s) = state.streams.get(name) else {
+            return Vec::new();
+        };
+        s.monitoring
+            .iter()
+            .rev()
+            .find(|(since, _)| *since <= t)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     pub fn delete_stream(&self, name: &str) {
@@ -572,6 +601,28 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
                 s.metrics.push(*m);
             }
         }
+        s.metrics.sort();
+        let now = self.clock.now();
+        s.monitoring.push((now, s.metrics.clone()));
+        state.log.push(format!("{OP} {}", stream.name));
+        Ok(())
+    }
+
+    async fn disable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        const OP: Api = Api::DisableEnhancedMonitoring;
+        let mut state = self.state();
+        Self::injected(&mut state, OP)?;
+        let s = state
+            .streams
+            .get_mut(&stream.name)
+            .ok_or_else(|| not_found(OP, &stream.name))?;
+        s.metrics.retain(|m| !metrics.contains(m));
+        let now = self.clock.now();
+        s.monitoring.push((now, s.metrics.clone()));
         state.log.push(format!("{OP} {}", stream.name));
         Ok(())
     }

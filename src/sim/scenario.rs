@@ -36,6 +36,9 @@ struct ScenarioFile {
     metrics_delay: Option<DelayRange>,
     metrics_gaps: Option<f64>,
     idle_datapoints: Option<IdleDatapointsName>,
+    /// How long after enhanced monitoring is enabled its first minute is
+    /// published.
+    metrics_enable_delay: Option<Span>,
     tick: Option<Span>,
     noise: Option<f64>,
     burstiness: Option<f64>,
@@ -377,6 +380,12 @@ pub(crate) const MAX_CONSUMERS: u32 = 20;
 /// The share of shard datapoints lost when a scenario does not say.
 pub(crate) const DEFAULT_METRICS_GAPS: f64 = 0.001;
 
+/// How long after EnableEnhancedMonitoring the first shard-level minute
+/// is published, when a scenario does not say: the first whole minute
+/// after the call, and a minute more (each minute is then `metrics_delay`
+/// late, as every other).
+pub(crate) const DEFAULT_METRICS_ENABLE_DELAY: Duration = Duration::from_secs(60);
+
 impl Scenario {
     /// How the simulated CloudWatch publishes this scenario's metrics.
     pub fn publishing(&self) -> Publishing {
@@ -385,6 +394,7 @@ impl Scenario {
             gaps: self.metrics_gaps,
             idle: self.idle_datapoints,
             seed: self.seed,
+            enable_delay: self.metrics_enable_delay,
         }
     }
 }
@@ -415,6 +425,9 @@ pub struct Scenario {
     pub metrics_gaps: f64,
     /// What a shard that took no records publishes.
     pub idle_datapoints: IdleDatapoints,
+    /// How long after enhanced monitoring is enabled its first minute is
+    /// published.
+    pub metrics_enable_delay: Duration,
     /// How often the controller runs.
     pub tick: Duration,
     /// Per-minute multiplicative noise on the trace, as a fraction.
@@ -587,6 +600,15 @@ impl Scenario {
                 f.peak.0, f.record_size.0
             )));
         }
+        let metrics_enable_delay = f
+            .metrics_enable_delay
+            .map_or(DEFAULT_METRICS_ENABLE_DELAY, |s| s.0);
+        if metrics_enable_delay > Duration::from_secs(3600) {
+            return Err(invalid(format!(
+                "metrics_enable_delay: at most 1h, got {}",
+                humantime::format_duration(metrics_enable_delay)
+            )));
+        }
         let tick = f.tick.map_or(Duration::from_secs(60), |s| s.0);
         let reshard_duration = f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0);
         for (field, span, min, max) in [
@@ -682,6 +704,7 @@ impl Scenario {
             reshard_duration,
             metrics_delay,
             metrics_gaps,
+            metrics_enable_delay,
             idle_datapoints: match f.idle_datapoints {
                 Some(IdleDatapointsName::Zero) => IdleDatapoints::Zero,
                 Some(IdleDatapointsName::Omit) | None => IdleDatapoints::Omit,

@@ -249,6 +249,15 @@ async fn replay(
         _ => scenario.initial_shards,
     };
     let world = world(scenario, traffic.clone(), clock, start, initial);
+    // Shard-level metrics are published (and billed) only for the planner,
+    // and only those its policy has enabled from the start.
+    let enabled = match strategy {
+        Strategy::Planner => policy.initial_shard_metrics(),
+        _ => Vec::new(),
+    };
+    world
+        .kinesis
+        .set_initial_metrics(&scenario.stream, &enabled);
     let end = start + TimeDelta::minutes(traffic.minutes() as i64);
     let done = |clock: &TokioClock| {
         ((clock.now() - start).num_minutes().max(0) as usize).min(traffic.minutes())
@@ -323,12 +332,7 @@ async fn replay(
         new_shards: shards.len().saturating_sub(initial as usize) as u32,
     };
     let usage = Usage {
-        shard_metrics: match strategy {
-            Strategy::Planner => {
-                (policy.needed_metrics().len() + policy.wanted_metrics().len()) as u32
-            }
-            _ => 0,
-        },
+        metric_hours: world.metric_hours() as f64,
         metrics_requested: world.metrics_requested() as f64,
         passes_per_hour: passes.load(std::sync::atomic::Ordering::Relaxed) as f64
             / (traffic.minutes() as f64 / 60.0),

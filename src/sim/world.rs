@@ -57,6 +57,13 @@ struct ShardSums {
     iterator_age: Vec<f64>,
     /// The bytes its consumer read (OutgoingBytes).
     outgoing: Vec<f64>,
+    /// Which shard-level metrics enhanced monitoring published for each
+    /// minute (bit `i`: `MetricName::ALL[i]`).
+    published: Vec<u8>,
+    /// The clock hour (since the world's start) each metric was last
+    /// billed for: CloudWatch bills a metric for every hour it is
+    /// published in.
+    billed_hour: [Option<usize>; 7],
 }
 
 /// Records a shard's consumer has not processed yet, by the minute they
@@ -76,6 +83,9 @@ struct WorldState {
     /// Each shard's consumer backlog, with its range (for the children to
     /// take their part), with a consumer model.
     backlogs: FxHashMap<ShardId, (HashKeyRange, Backlog)>,
+    /// Shard-level metric-hours published so far (one metric of one shard
+    /// published in some minute of a clock hour is one).
+    metric_hours: u64,
 }
 
 /// What a minute in which a shard took no records publishes.
@@ -99,6 +109,10 @@ pub struct Publishing {
     pub gaps: f64,
     pub idle: IdleDatapoints,
     pub seed: u64,
+    /// How long after EnableEnhancedMonitoring a shard-level metric is
+    /// first published: minutes that start at least this long after the
+    /// call have datapoints (each still `delay` late).
+    pub enable_delay: Duration,
 }
 
 impl Publishing {
@@ -109,6 +123,7 @@ impl Publishing {
             gaps: 0.0,
             idle: IdleDatapoints::Omit,
             seed: 0,
+            enable_delay: Duration::from_secs(60),
         }
     }
 
@@ -184,6 +199,13 @@ impl<C: Clock + Clone> SimWorld<C> {
     pub fn metrics_requested(&self) -> u64 {
         self.metrics_requested
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Shard-level metric-hours CloudWatch would bill so far: each
+    /// metric of each shard, for every clock hour it was published in.
+    pub fn metric_hours(&self) -> u64 {
+        self.catch_up();
+        self.lock().metric_hours
     }
 
     /// Counts `n` metrics requested by a strategy reading outside
@@ -273,12 +295,28 @@ impl<C: Clock + Clone> SimWorld<C> {
             .unwrap_or_default();
         while state.played < upto {
             let m = state.played;
-            self.play(&mut state, &open, m);
+            let published = self.published_metrics(m);
+            self.play(&mut state, &open, m, published);
             state.played += 1;
         }
     }
 
-    fn play(&self, state: &mut WorldState, open: &[Shard], m: usize) {
+    /// The shard-level metrics enhanced monitoring publishes minute `m`
+    /// for, as bits of `MetricName::ALL`: those enabled when it starts,
+    /// and `enable_delay` before.
+    fn published_metrics(&self, m: usize) -> u8 {
+        let start = self.minute_start(m);
+        let delay = TimeDelta::from_std(self.publishing.enable_delay).unwrap_or(TimeDelta::MAX);
+        let bits = |t: DateTime<Utc>| {
+            self.kinesis
+                .metrics_enabled_at(&self.stream, t)
+                .iter()
+                .fold(0u8, |bits, m| bits | metric_bit(*m))
+        };
+        bits(start) & bits(start - delay)
+    }
+
+    fn play(&self, state: &mut WorldState, open: &[Shard], m: usize, published: u8) {
         let fresh = state.cached.len() == open.len()
             && state
                 .cached
@@ -331,6 +369,14 @@ impl<C: Clock + Clone> SimWorld<C> {
             sums.throttled.resize(index, f64::NAN);
             sums.iterator_age.resize(index, f64::NAN);
             sums.outgoing.resize(index, f64::NAN);
+            sums.published.resize(index, 0);
+            sums.published.push(published);
+            for (bit, billed) in sums.billed_hour.iter_mut().enumerate() {
+                if published & (1 << bit) != 0 && *billed != Some(m / 60) {
+                    *billed = Some(m / 60);
+                    state.metric_hours += 1;
+                }
+            }
             sums.bytes.push(accepted * record_size);
             sums.records.push(accepted);
             sums.throttled.push(throttled);
@@ -350,6 +396,7 @@ impl<C: Clock + Clone> SimWorld<C> {
                 sums.throttled.drain(..old);
                 sums.iterator_age.drain(..old);
                 sums.outgoing.drain(..old);
+                sums.published.drain(..old);
                 sums.first_minute += old;
             }
         }
@@ -451,7 +498,17 @@ impl<C: Clock + Clone> KinesisWrite for SimWorld<C> {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> ApiResult<()> {
+        self.catch_up();
         self.kinesis.enable_shard_metrics(stream, metrics).await
+    }
+
+    async fn disable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        self.catch_up();
+        self.kinesis.disable_shard_metrics(stream, metrics).await
     }
 }
 
@@ -645,6 +702,7 @@ fn draw_seed(shard: &str, at_millis: i64) -> u64 {
 impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
     async fn read_metrics(&self, request: &MetricsRequest) -> ApiResult<Metrics> {
         let MetricsRequest {
+            stream_series,
             shards,
             metrics,
             iterator_age,
@@ -653,7 +711,12 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             ..
         } = request;
         // The stream's series, and each shard's.
-        self.note_metrics_requested(2 + usize::from(*iterator_age) + shards.len() * metrics.len());
+        let stream_metrics = if *stream_series {
+            3 + usize::from(*iterator_age)
+        } else {
+            0
+        };
+        self.note_metrics_requested(stream_metrics + shards.len() * metrics.len());
         self.catch_up();
         let now = self.clock.now();
         let state = self.lock();
@@ -667,7 +730,7 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             })
             .collect();
         let mut stream = StreamMetrics::default();
-        for m in &published {
+        for m in published.iter().filter(|_| *stream_series) {
             let s = m.map(|m| state.stats[m]);
             let records = s.map_or(0.0, |s| s.accepted_records);
             stream
@@ -676,6 +739,14 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             stream
                 .incoming_records
                 .push(s.and_then(|_| self.datapoint(records, records)));
+            stream.write_throttled.push(s.and_then(|s| {
+                // Throttled writes are not idle.
+                if s.throttled_records > 0.0 {
+                    Some(s.throttled_records)
+                } else {
+                    self.datapoint(records, 0.0)
+                }
+            }));
             if *iterator_age {
                 // Consumers call GetRecords idle or not: no consumer, no
                 // datapoint.
@@ -694,6 +765,10 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                         let minute = (*minute)?;
                         let sums = sums?;
                         let index = minute.checked_sub(sums.first_minute)?;
+                        // Only what enhanced monitoring published.
+                        if sums.published.get(index)? & metric_bit(*name) == 0 {
+                            return None;
+                        }
                         let values = match name {
                             MetricName::IncomingBytes => &sums.bytes,
                             MetricName::IncomingRecords => &sums.records,
@@ -732,6 +807,15 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
             shards: out,
         })
     }
+}
+
+/// The bit of `metric` in a set of shard-level metrics.
+fn metric_bit(metric: MetricName) -> u8 {
+    let i = MetricName::ALL
+        .iter()
+        .position(|m| *m == metric)
+        .expect("every metric is in ALL");
+    1 << i
 }
 
 /// The ranges of the open shards of a stream, sorted, for tests and charts.

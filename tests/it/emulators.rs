@@ -291,7 +291,9 @@ pub fn this_minute() -> DateTime<Utc> {
 /// one shard, ending with the current minute (so the newest complete minute
 /// is covered even if the clock turns a minute before the binary looks):
 /// `utilization` of the byte limit (2 KiB records) and `throttled` rejected
-/// records a minute.
+/// records a minute. The stream-level datapoints get the same, as Kinesis
+/// publishes them too: CloudWatch sums what several calls put on one
+/// stream's minute, so the stream-level series are the shards' sum.
 pub async fn put_load(
     stream: &str,
     shard: &ShardId,
@@ -300,13 +302,14 @@ pub async fn put_load(
     throttled: f64,
 ) {
     put_metrics(stream, Some(shard), 0..minutes, utilization, throttled).await;
+    put_metrics(stream, None, 0..minutes, utilization, throttled).await;
 }
 
 /// Writes per-minute datapoints for the minutes `minutes_ago` before the
-/// current one (0 is the current minute): for `shard`, the three write
-/// metrics as [`put_load`] does; for the whole stream (`None`), the
-/// stream-level IncomingBytes and IncomingRecords at `utilization` shards'
-/// worth.
+/// current one (0 is the current minute) of the three write metrics, for
+/// `shard` or for the whole stream (`None`): IncomingBytes at
+/// `utilization` of a shard's byte limit, IncomingRecords of 2 KiB
+/// records, and `throttled` WriteProvisionedThroughputExceeded.
 pub async fn put_metrics(
     stream: &str,
     shard: Option<&ShardId>,
@@ -408,17 +411,15 @@ pub async fn put_metrics_to(
     let mut data = Vec::new();
     for m in minutes_ago {
         let t = CwDateTime::from_secs((newest - TimeDelta::minutes(m)).timestamp());
-        let mut metrics = vec![
+        let metrics = [
             ("IncomingBytes", bytes, StandardUnit::Bytes),
             ("IncomingRecords", bytes / 2048.0, StandardUnit::Count),
-        ];
-        if shard.is_some() {
-            metrics.push((
+            (
                 "WriteProvisionedThroughputExceeded",
                 throttled,
                 StandardUnit::Count,
-            ));
-        }
+            ),
+        ];
         for metric in metrics {
             data.push(datum(stream, shard, metric, t));
         }

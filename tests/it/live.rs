@@ -597,7 +597,8 @@ async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
     let name = unique("nometrics");
-    crate::emulators::create_bare_stream(&k, &name, 1, false).await;
+    // Two shards: a one-shard stream needs no shard-level metric (below).
+    crate::emulators::create_bare_stream(&k, &name, 2, false).await;
     let (_dir, plain) = policy(&[&name], "");
     let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -635,6 +636,43 @@ async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
     // And plan now works (no data yet: nothing to do, but no error).
     let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
     assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_one_shard_stream_is_planned_on_its_stream_level_metrics_alone() {
+    if !emulators::running("a_one_shard_stream_is_planned_on_its_stream_level_metrics_alone") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("oneshard");
+    // No enhanced monitoring, and only the stream-level metrics published:
+    // the only shard's range is the whole key space, so they are its own.
+    crate::emulators::create_bare_stream(&k, &name, 1, false).await;
+    put_metrics(&name, None, 0..40, 0.95, 0.0).await;
+    let (_dir, plain) = policy(&[&name], "");
+    let out = run(live(&endpoint).args([
+        "plan",
+        "--policy",
+        plain.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plan = &plans[0];
+    assert_eq!(plan["reads"]["detail"]["why"], "one_shard", "{plan:#}");
+    assert_eq!(plan["reads"]["stream_metrics"], 3, "{plan:#}");
+    assert_eq!(plan["reads"]["shards"], 0, "{plan:#}");
+    let only = &open_shards(&k, &name).await[0];
+    let split = &plan["actions"][0];
+    assert_eq!(split["type"], "split", "{plan:#}");
+    assert_eq!(split["shard_id"], only.id.as_str(), "{plan:#}");
+    assert_eq!(
+        split["new_starting_hash_key"],
+        midpoint(only.range).to_string(),
+        "{plan:#}"
+    );
 }
 
 #[tokio::test]

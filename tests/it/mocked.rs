@@ -260,15 +260,19 @@ async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queri
         MetricName::WriteProvisionedThroughputExceeded,
         MetricName::IteratorAgeMilliseconds,
     ];
-    // ceil((2 stream-level + 2000 * 3) / 500) calls, no more; with the
+    // ceil((3 stream-level + 2000 * 3) / 500) calls, no more; with the
     // consumer guard, the iterator ages ride in the same batches:
-    // ceil((3 + 2000 * 4) / 500).
+    // ceil((4 + 2000 * 4) / 500).
     for (wanted, iterator_age, calls, stream_names) in [
         (
             &write[..],
             false,
             13,
-            &["IncomingBytes", "IncomingRecords"][..],
+            &[
+                "IncomingBytes",
+                "IncomingRecords",
+                "WriteProvisionedThroughputExceeded",
+            ][..],
         ),
         (
             &guarded[..],
@@ -277,6 +281,7 @@ async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queri
             &[
                 "IncomingBytes",
                 "IncomingRecords",
+                "WriteProvisionedThroughputExceeded",
                 "GetRecords.IteratorAgeMilliseconds",
             ][..],
         ),
@@ -1164,6 +1169,14 @@ impl KinesisWrite for SplitVia {
         metrics: &[MetricName],
     ) -> ApiResult<()> {
         self.rest.enable_shard_metrics(stream, metrics).await
+    }
+
+    async fn disable_shard_metrics(
+        &self,
+        stream: &StreamId,
+        metrics: &[MetricName],
+    ) -> ApiResult<()> {
+        self.rest.disable_shard_metrics(stream, metrics).await
     }
 }
 

@@ -264,6 +264,7 @@ async fn the_sidecar_says_stuck_once_and_a_rejected_reload_while_a_hanging_webho
     // Both shards hot, the first throttling: at max_shards 2, stuck.
     put_metrics_to(&cloudwatch, &name, Some(&shards[0].id), 0..40, 0.95, 30.0).await;
     put_metrics_to(&cloudwatch, &name, Some(&shards[1].id), 0..40, 0.95, 0.0).await;
+    put_metrics_to(&cloudwatch, &name, None, 0..40, 1.9, 30.0).await;
     let hook = WebhookReceiver::start(Answer::Ok).await;
     let hanging = WebhookReceiver::start(Answer::Hang).await;
     let failing = WebhookReceiver::start(Answer::Status(500)).await;

@@ -690,6 +690,8 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
         stream_created_at: None,
         past: Vec::new(),
         samples: Vec::new(),
+        shares: None,
+        reads: None,
     };
     obs.validate().expect("generated observations are valid");
     Case {
