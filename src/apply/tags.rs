@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
-use crate::model::{DayCount, History};
+use crate::model::{DayCount, History, MetricName, MetricsRecord};
 
 /// Every tag the controller writes starts with this.
 pub const PREFIX: &str = "kinesis-autoscaler:";
@@ -18,6 +18,11 @@ pub const LAST_ACTION: &str = "kinesis-autoscaler:last-action";
 /// The day's count of reshards, for `max_reshards_per_day`: when the count
 /// started and how many, e.g. `2026-12-01T14:00:00Z 17`.
 pub const RESHARDS_TODAY: &str = "kinesis-autoscaler:reshards-today";
+
+/// The shard-level metrics the controller enabled itself
+/// (`metrics.shard_level: on_demand`) and when it last changed them, e.g.
+/// `2026-12-01T14:00:00Z IncomingBytes IncomingRecords`, or `... none`.
+pub const SHARD_METRICS: &str = "kinesis-autoscaler:shard-metrics";
 
 /// Kinesis limits tag values to 256 characters.
 const MAX_VALUE_LEN: usize = 256;
@@ -43,10 +48,37 @@ pub fn encode(history: &History, note: &str) -> Vec<(String, String)> {
             format!("{} {}", time(d.since), d.operations),
         ));
     }
+    if let Some(record) = &history.shard_metrics {
+        tags.push(encode_metrics(record));
+    }
     if !note.is_empty() {
         tags.push((LAST_ACTION.to_owned(), as_recorded(note)));
     }
     tags
+}
+
+/// The tag that records which shard-level metrics the controller enabled.
+pub fn encode_metrics(record: &MetricsRecord) -> (String, String) {
+    let metrics = if record.metrics.is_empty() {
+        "none".to_owned()
+    } else {
+        record
+            .metrics
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (
+        SHARD_METRICS.to_owned(),
+        format!(
+            "{} {metrics}",
+            record
+                .since
+                .trunc_subsecs(3)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ),
+    )
 }
 
 /// `note` as the last-action tag records it: tag-safe, at most 256 bytes.
@@ -90,6 +122,22 @@ pub(crate) fn decode<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
             LAST_SCALE_UP => history.last_scale_up = time,
             LAST_SCALE_DOWN => history.last_scale_down = time,
             LAST_ACTION => history.last_action = Some(value.to_owned()),
+            SHARD_METRICS => {
+                history.shard_metrics = value.split_once(' ').and_then(|(since, metrics)| {
+                    Some(MetricsRecord {
+                        since: DateTime::parse_from_rfc3339(since)
+                            .ok()?
+                            .with_timezone(&Utc),
+                        metrics: match metrics {
+                            "none" => Vec::new(),
+                            names => names
+                                .split(' ')
+                                .map(MetricName::parse)
+                                .collect::<Option<Vec<_>>>()?,
+                        },
+                    })
+                })
+            }
             RESHARDS_TODAY => {
                 history.today = value.split_once(' ').and_then(|(since, count)| {
                     Some(DayCount {
@@ -120,6 +168,7 @@ mod tests {
                 operations: 17,
             }),
             last_action: None,
+            shard_metrics: None,
         };
         let tags = encode(&history, "split shardId-000000000001");
         assert_eq!(
@@ -144,6 +193,36 @@ mod tests {
                 ..history
             }
         );
+    }
+
+    #[test]
+    fn the_metrics_the_controller_enabled_round_trip_through_a_tag() {
+        let since = "2026-12-01T14:00:00Z".parse().unwrap();
+        for metrics in [
+            vec![MetricName::IncomingBytes, MetricName::IncomingRecords],
+            Vec::new(),
+        ] {
+            let history = History {
+                shard_metrics: Some(MetricsRecord {
+                    since,
+                    metrics: metrics.clone(),
+                }),
+                ..History::default()
+            };
+            let tags = encode(&history, "");
+            let back = decode(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            assert_eq!(back, history);
+        }
+        let (key, value) = encode_metrics(&MetricsRecord {
+            since,
+            metrics: vec![MetricName::IncomingBytes, MetricName::IncomingRecords],
+        });
+        assert_eq!(key, SHARD_METRICS);
+        assert_eq!(value, "2026-12-01T14:00:00Z IncomingBytes IncomingRecords");
+        // A record edited into something else is no record: nothing is
+        // taken for the controller's own.
+        let edited = decode([(SHARD_METRICS, "2026-12-01T14:00:00Z Everything")]);
+        assert_eq!(edited.shard_metrics, None);
     }
 
     #[test]

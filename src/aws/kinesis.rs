@@ -15,7 +15,7 @@ use crate::model::{
     StreamSummary,
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::model::{History, StreamMode, StreamStatus};
+use crate::model::{History, MetricsRecord, StreamMode, StreamStatus};
 use crate::observe::{KinesisRead, KinesisWrite, RecordsPage, RecordsRead, SampledRecord, StartAt};
 
 /// Read-only Kinesis: streams, shards, limits and the controller's tags.
@@ -442,6 +442,21 @@ impl KinesisWrite for KinesisWriter {
             .await
             .map(|_| ())
             .map_err(|e| classify_at(Api::EnableEnhancedMonitoring, &self.endpoint, e))
+    }
+
+    async fn record_shard_metrics(
+        &self,
+        stream: &StreamId,
+        record: &MetricsRecord,
+    ) -> ApiResult<()> {
+        let (key, value) = tags::encode_metrics(record);
+        let request = on_stream!(self.client.add_tags_to_stream(), stream).tags(key, value);
+        self.limiter.acquire(Api::AddTagsToStream).await;
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify_at(Api::AddTagsToStream, &self.endpoint, e))
     }
 
     async fn disable_shard_metrics(

@@ -58,7 +58,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let operations: usize = planned.iter().map(|p| p.plan.actions.len()).sum();
     let enabling = planned
         .iter()
-        .filter(|p| !p.observed.missing_metrics.is_empty())
+        .filter(|p| !p.observed.missing_metrics.is_empty() || p.plan.monitoring.is_some())
         .count();
     let notifier = policy
         .notify
@@ -123,7 +123,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .with_config(config)
         .with_shutdown(&stop)
         .on_event(&on_event);
-    let reports = pass::apply_streams(&executor, &planned).await;
+    let reports = pass::apply_streams(&executor, &planned, &memory).await;
     progress.finish();
     match args.output {
         ApplyOutput::Table => write_stdout(&render::reports(&reports))?,

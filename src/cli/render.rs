@@ -27,6 +27,10 @@ pub(super) fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Passes a day the plan's reads are priced at: one a minute, as the
+/// sidecar's default interval and the scheduled job's schedule.
+const PASSES_A_DAY: u32 = 1440;
+
 /// One line about the stream, one row per open shard, then the actions.
 pub fn plan_table(plan: &Plan) -> String {
     let mut out = String::new();
@@ -48,6 +52,16 @@ pub fn plan_table(plan: &Plan) -> String {
     }
     if let Some(headroom) = &plan.headroom {
         let _ = writeln!(out, "{}", headroom.describe());
+    }
+    if let Some(reads) = &plan.reads {
+        let _ = writeln!(
+            out,
+            "{}",
+            reads.describe(PASSES_A_DAY, plan.open_shards_before)
+        );
+    }
+    if let Some(change) = &plan.monitoring {
+        let _ = writeln!(out, "on demand: {change}");
     }
     if !plan.cooldowns_read {
         let _ = writeln!(

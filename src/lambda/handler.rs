@@ -45,6 +45,11 @@ pub struct Handler {
     /// told within `notify.repeat_after` is held back; a cold start
     /// forgets.
     pub notifier: Notifier,
+    /// Kept with the container too: each shard's last measured share of
+    /// its stream's load (so that a pass reads the shard-level series
+    /// only when a decision may be near) and, on demand, when one was
+    /// last near. A cold start reads the shard-level series once again.
+    pub kept: Memory,
 }
 
 /// Where the EMF lines go.
@@ -90,6 +95,7 @@ impl Handler {
             emf: EmfConfig::from_env()?,
             emf_sink: EmfSink::Stdout,
             notifier: Notifier::start(Some(aws::sns_client(&sdk))),
+            kept: Memory::default(),
         })
     }
 
@@ -115,7 +121,12 @@ impl Handler {
             .with_config(self.config.clone())
             .with_deadline(deadline)
             .on_event(&on_event);
-        let report = run_pass(&executor, &self.metrics, &policy, None, &Memory::default()).await;
+        // Cooldowns and stream summaries are read afresh each invocation
+        // (another process may have changed them); what the container
+        // kept only saves reads.
+        let memory = self.kept.carried_over();
+        let report = run_pass(&executor, &self.metrics, &policy, None, &memory).await;
+        self.kept.keep(&memory);
         // A frozen container delivers nothing: the invocation waits for its
         // notifications, within its deadline.
         let events = notify::events(&report.streams, report.finished_at);

@@ -61,6 +61,22 @@ pub struct History {
     /// another).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action: Option<String>,
+    /// The shard-level metrics the controller enabled itself and has not
+    /// disabled since (`metrics.shard_level: on_demand`): it disables no
+    /// other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_metrics: Option<MetricsRecord>,
+}
+
+/// Which shard-level metrics the controller turned on itself, as of when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsRecord {
+    /// When it last enabled or disabled any.
+    #[serde(deserialize_with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    /// Those it enabled and has not disabled since.
+    pub metrics: Vec<MetricName>,
 }
 
 /// Reshard operations counted since `since`; a count older than a day is

@@ -22,7 +22,7 @@ use crate::model::{MetricName, ShardQuota, StreamId, StreamListing, StreamSummar
 use crate::observe::past::PastCache;
 use crate::observe::{KinesisRead, MetricsRequest, ObserveError};
 use crate::observe::{Metrics, Observation, Reads, ShardDetail, Shares};
-use crate::policy::StreamPolicy;
+use crate::policy::{ShardLevel, StreamPolicy};
 
 /// An observation, and the shard-level metrics enhanced monitoring lacks.
 #[derive(Clone, Debug)]
@@ -62,6 +62,17 @@ pub struct Memory {
     /// them, a pass reads the shard-level series only when a decision may
     /// be near.
     shares: Mutex<HashMap<String, Shares>>,
+    /// Per stream, for `metrics.shard_level: on_demand`: when a decision
+    /// was last near, and whether the metrics on are someone else's.
+    on_demand: Mutex<HashMap<String, OnDemand>>,
+}
+
+/// What a controller remembers of a stream whose shard-level metrics it
+/// turns on and off.
+#[derive(Clone, Copy, Debug, Default)]
+struct OnDemand {
+    near_at: Option<DateTime<Utc>>,
+    foreign: bool,
 }
 
 impl Memory {
@@ -103,6 +114,60 @@ impl Memory {
             .remove(stream);
     }
 
+    /// Notes in the remembered summary, if any, that `on` were just
+    /// enabled and `off` disabled.
+    pub fn note_metrics_changed(&self, stream: &str, on: &[MetricName], off: &[MetricName]) {
+        let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, _)) = summaries.get_mut(stream) {
+            let metrics = &mut s.shard_level_metrics;
+            metrics.retain(|m| !off.contains(m));
+            for m in on {
+                if !metrics.contains(m) {
+                    metrics.push(*m);
+                }
+            }
+            metrics.sort();
+        }
+    }
+
+    /// Notes whether this pass found a decision near, and returns how long
+    /// none has been since one was, if this memory saw one (`None`: it
+    /// never did, and counts from now on).
+    pub fn note_decision_near(
+        &self,
+        stream: &str,
+        near: bool,
+        now: DateTime<Utc>,
+    ) -> Option<TimeDelta> {
+        let mut state = self.on_demand.lock().unwrap_or_else(|e| e.into_inner());
+        let s = state.entry(stream.to_owned()).or_default();
+        let seen = s.near_at;
+        if near || seen.is_none() {
+            s.near_at = Some(now);
+        }
+        seen.filter(|_| !near).map(|t| now - t)
+    }
+
+    /// Whether the shard-level metrics on for the stream were found to be
+    /// someone else's (not in the controller's record), so that calm
+    /// passes do not read its tags again to learn it.
+    pub fn metrics_foreign(&self, stream: &str) -> bool {
+        self.on_demand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream)
+            .is_some_and(|s| s.foreign)
+    }
+
+    pub fn note_metrics_foreign(&self, stream: &str, foreign: bool) {
+        self.on_demand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stream.to_owned())
+            .or_default()
+            .foreign = foreign;
+    }
+
     /// The shares of the stream's shards, as last measured.
     pub fn shares(&self, stream: &str) -> Option<Shares> {
         self.shares
@@ -120,19 +185,32 @@ impl Memory {
     }
 
     /// A memory for the next invocation of a scheduled job: only the
-    /// shares, which save reads but decide nothing (cooldowns and
-    /// summaries are read again, as another process may have changed
-    /// them).
+    /// shares and when a decision was last near, which save reads and
+    /// metric-hours but decide no reshard (cooldowns and summaries are read
+    /// again, as another process may have changed them).
     pub fn carried_over(&self) -> Memory {
+        fn copy<T: Clone>(m: &Mutex<T>) -> Mutex<T> {
+            Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        }
         Memory {
-            shares: Mutex::new(
-                self.shares
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone(),
-            ),
+            shares: copy(&self.shares),
+            on_demand: copy(&self.on_demand),
             ..Memory::default()
         }
+    }
+
+    /// Keeps what [`Memory::carried_over`] carries from `later`, a memory
+    /// used since.
+    pub fn keep(&self, later: &Memory) {
+        let carried = later.carried_over();
+        *self.shares.lock().unwrap_or_else(|e| e.into_inner()) = carried
+            .shares
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.on_demand.lock().unwrap_or_else(|e| e.into_inner()) = carried
+            .on_demand
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
     }
 
     /// The cooldown history last read from, or written to, the stream.
@@ -327,8 +405,11 @@ pub(crate) async fn prepare<R: KinesisRead>(
     let (summary, status, mode) = match (remembered, listed) {
         // Status and mode change; the summary's other facts hardly do.
         (Some(s), Some((status, mode))) => (Some(s), status, mode),
-        (None, Some((status, mode))) => (None, status, mode),
-        (_, None) => {
+        // Turning metrics on and off on demand needs to know which are on.
+        (None, Some((status, mode))) if policy.shard_level != ShardLevel::OnDemand => {
+            (None, status, mode)
+        }
+        _ => {
             let s = read.describe_stream(stream).await.map_err(in_stream)?;
             memory.remember_summary(&s, now);
             let (status, mode) = (s.status, s.mode);
@@ -410,6 +491,8 @@ pub async fn complete<R: KinesisRead>(
     let missing = match prepared.missing.take() {
         // Needed only once the stream has shards to tell apart.
         _ if suffice => Vec::new(),
+        // Turned on when needed (`crate::planner::monitoring_change`).
+        _ if policy.shard_level == ShardLevel::OnDemand => Vec::new(),
         Some(missing) => missing,
         // Not read this pass: nothing says they are off.
         None if !prepared.shard_series_read => Vec::new(),

@@ -11,8 +11,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    ApiResult, HashKey, History, MetricName, Shard, ShardId, ShardQuota, StreamId, StreamListing,
-    StreamSummary,
+    ApiResult, HashKey, History, MetricName, MetricsRecord, Shard, ShardId, ShardQuota, StreamId,
+    StreamListing, StreamSummary,
 };
 use crate::observe::Metrics;
 
@@ -62,6 +62,13 @@ pub trait KinesisWrite: Send + Sync {
         &self,
         stream: &StreamId,
         metrics: &[MetricName],
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Records, in the stream's tags, which shard-level metrics the
+    /// controller enabled itself (and so may disable), and nothing else.
+    fn record_shard_metrics(
+        &self,
+        stream: &StreamId,
+        record: &MetricsRecord,
     ) -> impl Future<Output = ApiResult<()>> + Send;
     /// Stops enhanced monitoring of `metrics` (DisableEnhancedMonitoring):
     /// CloudWatch bills shard-level metrics for the hours they are

@@ -97,6 +97,47 @@ impl Reads {
     pub fn metrics_requested(&self) -> u32 {
         self.stream_metrics + self.shards * self.shard_metrics.len() as u32
     }
+
+    /// What was read and why, and what it costs a day at `passes` a day if
+    /// every pass read as much, at CloudWatch's list price; and, when
+    /// known, what the shard-level metrics enhanced monitoring publishes
+    /// for `shards` open shards cost a day. For the plan's header and the
+    /// controller's log line.
+    pub fn describe(&self, passes: u32, shards: usize) -> String {
+        let names = |m: &[MetricName]| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+        let requested = self.metrics_requested();
+        let per_day =
+            f64::from(requested) * f64::from(passes) * crate::model::GET_METRIC_DATA_USD_PER_METRIC;
+        let shard_level = if self.shard_metrics.is_empty() {
+            format!("shard-level not read: {}", self.detail)
+        } else {
+            format!(
+                "shard-level {} of {} shards, because {}",
+                names(&self.shard_metrics),
+                self.shards,
+                self.detail
+            )
+        };
+        let mut out = format!(
+            "metrics read: {} stream-level; {shard_level}; {requested} metrics requested, ${per_day:.3} a day at {passes} passes a day",
+            self.stream_metrics
+        );
+        if let Some(enabled) = &self.enabled {
+            let metrics = enabled.len() * shards;
+            let per_day = metrics as f64 * crate::model::METRIC_MONTH_USD * 24.0
+                / crate::model::HOURS_PER_MONTH;
+            if enabled.is_empty() {
+                out.push_str("; enhanced monitoring off");
+            } else {
+                out.push_str(&format!(
+                    "; enhanced monitoring publishes {} ({metrics} metrics on {shards} shards, ${per_day:.3} a day at ${:.2} a metric-month)",
+                    names(enabled),
+                    crate::model::METRIC_MONTH_USD
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// Why a pass read a stream's shard-level series, or did without them.

@@ -283,10 +283,18 @@ fn decide_detail_upfront(prepared: &mut Prepared, policy: &StreamPolicy) {
     let off = prepared.missing.as_ref().is_some_and(|m| !m.is_empty());
     prepared.detail = if !prepared.plannable {
         Some(observe::ShardDetail::NotPlanned)
-    } else if off && !prepared.stream_series_suffice() {
+    } else if off
+        && !prepared.stream_series_suffice()
+        && policy.shard_level != crate::policy::ShardLevel::OnDemand
+    {
         Some(observe::ShardDetail::Off)
     } else {
-        planner::shard_detail_known(&prepared.observation, policy)
+        // On demand, the stream-level series decide even a first read:
+        // they may show no shard near a decision, and the metrics can stay
+        // off (or go off).
+        let readable = prepared.reads_shard_series()
+            && policy.shard_level != crate::policy::ShardLevel::OnDemand;
+        planner::shard_detail_known(&prepared.observation, policy, readable)
     };
 }
 
@@ -364,6 +372,7 @@ async fn plan_observed<R: KinesisRead>(
     if let Some(shares) = &plan.measured_shares {
         memory.remember_shares(&target.stream.name, shares);
     }
+    plan.monitoring = monitoring_change(read, target, &observed, memory, now).await?;
     Ok(Planned {
         target: target.clone(),
         observed,
@@ -488,13 +497,140 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
     plan_observed(read, target, observed, now, memory).await
 }
 
+/// With `metrics.shard_level: on_demand`, how the stream's enhanced
+/// monitoring changes after this plan: on when a decision may be near, off
+/// after `metrics.shard_calm` without one (not if the metrics on were
+/// found to be someone else's). How long the stream has been calm is
+/// remembered; a process that has not seen it long enough (a cold start)
+/// counts from when the controller last turned the metrics on, by its
+/// record in the stream's tags.
+async fn monitoring_change<R: KinesisRead>(
+    read: &R,
+    target: &Target,
+    observed: &Observed,
+    memory: &Memory,
+    now: DateTime<Utc>,
+) -> Result<Option<planner::MonitoringChange>> {
+    use observe::ShardDetail::{NearThreshold, NewShards, NoShares, Throttled, WouldAct};
+    let policy = &target.policy;
+    if policy.shard_level != crate::policy::ShardLevel::OnDemand {
+        return Ok(None);
+    }
+    let Some(reads) = observed.observation.reads.as_ref() else {
+        return Ok(None);
+    };
+    let name = &target.stream.name;
+    let near = matches!(
+        reads.detail,
+        Throttled { .. } | NearThreshold { .. } | WouldAct { .. } | NoShares | NewShards { .. }
+    );
+    let enabled = reads.enabled.as_deref().unwrap_or_default();
+    let on = policy.needed_metrics().iter().any(|m| enabled.contains(m));
+    let calm = match memory.note_decision_near(name, near, now) {
+        Some(calm) => calm,
+        None if !near && on && !memory.metrics_foreign(name) => {
+            let history = read
+                .read_history(&target.stream)
+                .await
+                .map_err(|e| ObserveError::stream(name, e))?;
+            match history.shard_metrics.filter(|r| !r.metrics.is_empty()) {
+                Some(record) => now - record.since,
+                None => {
+                    memory.note_metrics_foreign(name, true);
+                    TimeDelta::zero()
+                }
+            }
+        }
+        None => TimeDelta::zero(),
+    };
+    Ok(
+        planner::monitoring_change(policy, &reads.detail, enabled, calm).filter(|change| {
+            !matches!(change, planner::MonitoringChange::Disable { .. })
+                || !memory.metrics_foreign(name)
+        }),
+    )
+}
+
+/// Carries out the plan's change of the stream's enhanced monitoring
+/// (`metrics.shard_level: on_demand`). Enabling records the metrics in the
+/// stream's tags as the controller's own first; disabling turns off only
+/// those the record names, so metrics someone else turned on stay on. A
+/// failure is logged and tried again next pass: resharding does not wait
+/// for it.
+async fn change_monitoring<R: KinesisRead, W: KinesisWrite, C: Clock>(
+    executor: &Executor<'_, R, W, C>,
+    planned: &Planned,
+    memory: &Memory,
+    change: &planner::MonitoringChange,
+) {
+    let stream = &planned.target.stream;
+    let now = executor.clock.now();
+    let result = async {
+        let record = executor.read.read_history(stream).await?.shard_metrics;
+        let mut ours = record.map(|r| r.metrics).unwrap_or_default();
+        match change {
+            planner::MonitoringChange::Enable { metrics } => {
+                for m in metrics {
+                    if !ours.contains(m) {
+                        ours.push(*m);
+                    }
+                }
+                ours.sort();
+                let record = crate::model::MetricsRecord {
+                    since: now,
+                    metrics: ours,
+                };
+                executor.write.record_shard_metrics(stream, &record).await?;
+                executor.write.enable_shard_metrics(stream, metrics).await?;
+                memory.note_metrics_changed(&stream.name, metrics, &[]);
+                memory.note_metrics_foreign(&stream.name, false);
+                let why = planned.plan.reads.as_ref().map(|r| r.detail.to_string());
+                tracing::info!(stream = %stream, metrics = ?metrics, because = why.unwrap_or_default(), "enabled shard-level metrics on demand");
+            }
+            planner::MonitoringChange::Disable { metrics, .. } => {
+                let off: Vec<_> = metrics
+                    .iter()
+                    .filter(|m| ours.contains(m))
+                    .copied()
+                    .collect();
+                if off.is_empty() {
+                    memory.note_metrics_foreign(&stream.name, true);
+                    tracing::info!(stream = %stream, metrics = ?metrics, "shard-level metrics left on: the controller did not enable them (no record in its tags)");
+                    return Ok(());
+                }
+                executor.write.disable_shard_metrics(stream, &off).await?;
+                ours.retain(|m| !off.contains(m));
+                let record = crate::model::MetricsRecord {
+                    since: now,
+                    metrics: ours,
+                };
+                executor.write.record_shard_metrics(stream, &record).await?;
+                memory.note_metrics_changed(&stream.name, &[], &off);
+                tracing::info!(stream = %stream, metrics = ?off, "disabled the shard-level metrics the controller enabled: {change}");
+            }
+        }
+        Ok::<(), crate::model::ApiError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(stream = %stream, error = %e, "cannot {change}; tried again next pass");
+    }
+}
+
 /// Applies one planned stream: turns on missing shard-level metrics if the
-/// policy allows, then runs the plan.
+/// policy allows, or those a near decision needs (on demand), then runs
+/// the plan, then turns off those a calm stream no longer needs (on
+/// demand).
 pub(crate) async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &Planned,
+    memory: &Memory,
 ) -> ApplyReport {
     let stream = &planned.target.stream;
+    let change = planned.plan.monitoring.as_ref();
+    if let Some(enable @ planner::MonitoringChange::Enable { .. }) = change {
+        change_monitoring(executor, planned, memory, enable).await;
+    }
     let missing = &planned.observed.missing_metrics;
     if !missing.is_empty() {
         if let Err(e) = executor.write.enable_shard_metrics(stream, missing).await {
@@ -510,16 +646,21 @@ pub(crate) async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
         }
         tracing::info!(stream = %stream, metrics = ?missing, "enabled shard-level metrics");
     }
-    executor.apply(stream, &planned.plan).await
+    let report = executor.apply(stream, &planned.plan).await;
+    if let Some(disable @ planner::MonitoringChange::Disable { .. }) = change {
+        change_monitoring(executor, planned, memory, disable).await;
+    }
+    report
 }
 
 /// Applies every planned stream, several at a time, in order.
 pub(crate) async fn apply_streams<R: KinesisRead, W: KinesisWrite, C: Clock>(
     executor: &Executor<'_, R, W, C>,
     planned: &[Planned],
+    memory: &Memory,
 ) -> Vec<ApplyReport> {
     stream::iter(planned)
-        .map(|p| apply_planned(executor, p))
+        .map(|p| apply_planned(executor, p, memory))
         .buffered(APPLY_CONCURRENCY)
         .collect()
         .await
@@ -789,6 +930,13 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
 ) -> StreamResult {
     let plan = &planned.plan;
     tracing::debug!(lag_seconds = plan.metrics.lag_seconds(), "{}", plan.metrics);
+    if let Some(reads) = &plan.reads {
+        tracing::debug!(
+            metrics_requested = reads.metrics_requested(),
+            "{}",
+            reads.describe(1440, plan.open_shards_before)
+        );
+    }
     if let Some(refusal) = &plan.refused {
         tracing::info!(
             lag_seconds = plan.metrics.lag_seconds(),
@@ -801,10 +949,13 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     if plan.actions.is_empty() {
         tracing::debug!("nothing to do");
     }
-    let apply = if plan.actions.is_empty() && planned.observed.missing_metrics.is_empty() {
+    let apply = if plan.actions.is_empty()
+        && planned.observed.missing_metrics.is_empty()
+        && plan.monitoring.is_none()
+    {
         None
     } else {
-        let report = apply_planned(executor, planned).await;
+        let report = apply_planned(executor, planned, memory).await;
         remember_applied(memory, &report);
         if !planned.observed.missing_metrics.is_empty() {
             memory.forget_summary(&planned.target.stream.name);

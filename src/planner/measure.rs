@@ -12,7 +12,7 @@ use super::{MetricsFreshness, Trigger};
 use crate::model::Shard;
 use crate::model::{READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 use crate::observe::{Observation, Series, ShardMetrics, Share};
-use crate::policy::{SilentStream, StreamPolicy};
+use crate::policy::{ShardLevel, SilentStream, StreamPolicy};
 
 const SECONDS_PER_MINUTE: f64 = 60.0;
 
@@ -126,6 +126,7 @@ impl Grid {
     pub(super) fn fill_in(
         &mut self,
         obs: &Observation,
+        policy: &StreamPolicy,
         readers: &[Reader],
         minutes: Range<i64>,
         lacking: &[bool],
@@ -136,9 +137,11 @@ impl Grid {
         let len = (self.newest.max(self.complete) + 1).max(0) as usize;
         self.fill = vec![Fill::Unknown; len];
         self.silent_shares = vec![None; len];
-        // Shares estimate only where the shard-level series tell nothing
-        // because they were not read.
-        let estimating = obs.metrics.shards.is_empty();
+        // Shares estimate only where the shard-level series tell nothing:
+        // they were not read, or (turned on on demand) were not published
+        // then.
+        let estimating =
+            obs.metrics.shards.is_empty() || policy.shard_level == ShardLevel::OnDemand;
         let stream = &obs.metrics.stream;
         let has_stream = !stream.is_empty();
         for (k, minute) in minutes.enumerate() {

@@ -51,7 +51,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
-pub use detail::{NEAR_THRESHOLD, shard_detail, shard_detail_known};
+pub use detail::{NEAR_THRESHOLD, monitoring_change, shard_detail, shard_detail_known};
 pub use plan::*;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -101,6 +101,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         actions: Vec::new(),
         verdicts: Vec::new(),
         reads: obs.reads.clone(),
+        monitoring: None,
         measured_shares: None,
     };
     if let Some(refusal) = refusal(obs, &open, &grid, policy) {
@@ -352,7 +353,7 @@ impl<'a> Planner<'a> {
         // took from the stream-level metrics and the other shards, then
         // measure them again.
         if grid.fill.is_empty() && lacking.contains(&true) {
-            grid.fill_in(obs, &readers, windows.lookback.clone(), &lacking);
+            grid.fill_in(obs, policy, &readers, windows.lookback.clone(), &lacking);
             for (s, r) in stats.iter_mut().zip(&readers) {
                 if s.lacked {
                     *s =

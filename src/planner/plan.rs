@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::model::{HashKey, HashKeyRange, LayoutProblem, ShardId};
+use crate::model::{HashKey, HashKeyRange, LayoutProblem, MetricName, ShardId};
 use crate::model::{StreamMode, StreamStatus};
 
 /// What the planner decided for one stream.
@@ -48,6 +48,11 @@ pub struct Plan {
     /// shard-level series or did without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reads: Option<crate::observe::Reads>,
+    /// With `metrics.shard_level: on_demand`: the shard-level metrics the
+    /// controller turns on (a decision may be near: `reads` says why) or
+    /// off (the stream has been calm for `metrics.shard_calm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringChange>,
     /// Each open shard's share of the stream's writes, measured from the
     /// shard-level series this plan had: what the next passes estimate
     /// shards by when they read only the stream-level ones.
@@ -227,6 +232,50 @@ impl Action {
                 )
             }
             _ => false,
+        }
+    }
+}
+
+/// A change of a stream's enhanced monitoring (`metrics.shard_level:
+/// on_demand`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum MonitoringChange {
+    /// Turn these on: a decision may be near.
+    Enable { metrics: Vec<MetricName> },
+    /// Turn these off, if the controller turned them on (its record in
+    /// the stream's tags says so): no decision has been near for
+    /// `calm_seconds`.
+    Disable {
+        metrics: Vec<MetricName>,
+        calm_seconds: i64,
+    },
+}
+
+impl fmt::Display for MonitoringChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |metrics: &[MetricName]| {
+            metrics
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            MonitoringChange::Enable { metrics } => {
+                write!(f, "enable shard-level metrics {}", names(metrics))
+            }
+            MonitoringChange::Disable {
+                metrics,
+                calm_seconds,
+            } => write!(
+                f,
+                "disable shard-level metrics {} (those the controller enabled): no decision near for {}",
+                names(metrics),
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (*calm_seconds).max(0) as u64
+                ))
+            ),
         }
     }
 }

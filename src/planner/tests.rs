@@ -1,7 +1,7 @@
 //! The planner's unit tests: the verdict table and one test per rule.
 
 use super::*;
-use crate::model::{HashKey, HashKeyRange, LayoutProblem};
+use crate::model::{HashKey, HashKeyRange, LayoutProblem, MetricName};
 use crate::policy::SilentStream;
 use crate::testkit::{StreamBuilder, assert_contains, shard_id, uniform_ranges};
 
@@ -1789,15 +1789,22 @@ fn a_pair_cold_on_estimates_waits_for_shard_level_datapoints() {
     // Read: the same stream merges on its datapoints, as it always did.
     let plan = run(&quiet().build(), &policy);
     assert_eq!(plan.merges().count(), 2);
-    // Datapoints only in the newest 7 minutes: with shard-level metrics
-    // always on, the older minutes were lost or not yet published, and
-    // are bounded as before shares were known, never estimated.
+    // Datapoints only in the newest 7 minutes: turned on on demand 7
+    // minutes ago, the minutes before are estimated, the newest confirm
+    // the shares, and the pairs merge.
     let mut recent = vec![None; 23];
     recent.extend([Some(0.1); 7]);
     let mut builder = quiet();
     for shard in 0..4 {
         builder = builder.utilization(shard, &recent);
     }
+    let mut on_demand = policy.clone();
+    on_demand.shard_level = crate::policy::ShardLevel::OnDemand;
+    let plan = run(&builder.clone().build(), &on_demand);
+    assert_eq!(plan.merges().count(), 2);
+    assert_eq!(plan.verdicts[0].facts.scale_down_estimated_minutes, 23);
+    // With shard-level metrics always on, those minutes were lost or not
+    // yet published: bounded as before shares were known, never estimated.
     let plan = run(&builder.build(), &policy);
     assert_eq!(plan.verdicts[0].facts.scale_down_estimated_minutes, 0);
 }
@@ -1882,6 +1889,62 @@ fn shares_are_measured_over_the_newest_minutes_every_shard_published() {
         .build();
     assert_eq!(
         run(&estimated, &crate::testkit::policy()).measured_shares,
+        None
+    );
+}
+
+#[test]
+fn on_demand_turns_metrics_on_near_a_decision_and_off_after_shard_calm() {
+    use crate::observe::ShardDetail;
+    let mut policy = crate::testkit::policy();
+    policy.shard_level = crate::policy::ShardLevel::OnDemand;
+    let write = policy.needed_metrics();
+    let near = ShardDetail::Throttled { records: 12.0 };
+    let calm = ShardDetail::Calm {
+        highest: 0.3,
+        shard: None,
+        near: 0.64,
+        shares_age_seconds: 60,
+    };
+    let refresh = ShardDetail::Refresh {
+        age_seconds: 900,
+        refresh_seconds: 900,
+    };
+    let change = |detail: &ShardDetail, enabled: &[MetricName], calm_for: i64| {
+        monitoring_change(&policy, detail, enabled, minutes(calm_for))
+    };
+    // Near a decision: on, those that are off.
+    assert_eq!(
+        change(&near, &[], 0),
+        Some(MonitoringChange::Enable {
+            metrics: write.clone()
+        })
+    );
+    assert_eq!(
+        change(&near, &[MetricName::IncomingBytes], 0),
+        Some(MonitoringChange::Enable {
+            metrics: write[1..].to_vec()
+        })
+    );
+    assert_eq!(change(&near, &write, 0), None);
+    // A refresh of the shares alone does not turn them on.
+    assert_eq!(change(&refresh, &[], 120), None);
+    // Calm: off once shard_calm (45m) has passed, and only if on.
+    assert_eq!(change(&calm, &write, 44), None);
+    assert_eq!(
+        change(&calm, &write, 45),
+        Some(MonitoringChange::Disable {
+            metrics: write.clone(),
+            calm_seconds: 45 * 60
+        })
+    );
+    assert_eq!(change(&calm, &[], 120), None);
+    assert_eq!(change(&ShardDetail::NotPlanned, &[], 0), None);
+    // Always: never.
+    let always = crate::testkit::policy();
+    assert_eq!(monitoring_change(&always, &near, &[], minutes(0)), None);
+    assert_eq!(
+        monitoring_change(&always, &calm, &write, minutes(600)),
         None
     );
 }

@@ -113,6 +113,32 @@ pub struct MetricsSettings {
     /// shard's load is estimated as its share of the stream's. 1m reads
     /// them every pass. Default 15m; 1m to 1d.
     pub shard_refresh: Option<Span>,
+    /// Who keeps the shard-level metrics on: `always` (enhanced monitoring
+    /// stays on, enabled by you or by `enable_enhanced_monitoring`, and
+    /// CloudWatch bills every hour of it) or `on_demand` (the controller
+    /// enables the metrics it needs when a decision may be near, and
+    /// disables them once the stream has been calm for `shard_calm`; it
+    /// never disables metrics it did not enable itself, which it records
+    /// in the stream's tags). Default always.
+    pub shard_level: Option<ShardLevel>,
+    /// With `shard_level: on_demand`: how long without a decision near
+    /// before the controller disables the shard-level metrics it enabled.
+    /// CloudWatch bills every hour a metric is published in, so turning
+    /// them off sooner than an hour saves nothing when they come back
+    /// within it. Default 45m; 5m to 1d.
+    pub shard_calm: Option<Span>,
+}
+
+/// Who keeps a stream's shard-level (enhanced monitoring) metrics on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardLevel {
+    /// They stay on, enabled outside the controller (or by
+    /// `enable_enhanced_monitoring`), and are read when needed.
+    Always,
+    /// The controller enables them when a decision may be near and
+    /// disables them when the stream is calm.
+    OnDemand,
 }
 
 /// How a stream with no datapoints at all is read.

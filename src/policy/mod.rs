@@ -21,7 +21,7 @@ use crate::model::MetricName;
 pub(crate) use crate::model::arn_stream_name;
 use crate::model::{Api, Quotas};
 use file::{PolicyFile, Settings};
-pub use file::{SilentStream, SplitAt};
+pub use file::{ShardLevel, SilentStream, SplitAt};
 pub use notify::{Destination, Notify};
 
 /// The policy format version this build reads.
@@ -51,6 +51,11 @@ pub struct StreamPolicy {
     /// The longest a pass goes without reading the shard-level series
     /// while it plans on the stream-level ones and each shard's share.
     pub shard_refresh: Duration,
+    /// Who keeps the shard-level metrics on.
+    pub shard_level: ShardLevel,
+    /// With `on_demand`: how long without a decision near before the
+    /// metrics the controller enabled are disabled.
+    pub shard_calm: Duration,
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub read: ReadLoad,
@@ -196,6 +201,8 @@ impl Default for StreamPolicy {
             metrics_max_lag: Duration::from_secs(15 * 60),
             silent_stream: SilentStream::Idle,
             shard_refresh: Duration::from_secs(15 * 60),
+            shard_level: ShardLevel::Always,
+            shard_calm: Duration::from_secs(45 * 60),
             scale_up: ScaleUp {
                 threshold: 0.8,
                 window_minutes: 5,
@@ -248,6 +255,8 @@ impl StreamPolicy {
             set(&mut p.metrics_max_lag, m.max_lag.map(|v| v.0));
             set(&mut p.silent_stream, m.silent_stream);
             set(&mut p.shard_refresh, m.shard_refresh.map(|v| v.0));
+            set(&mut p.shard_level, m.shard_level);
+            set(&mut p.shard_calm, m.shard_calm.map(|v| v.0));
         }
         if let Some(up) = &layer.scale_up {
             let s = &mut p.scale_up;
@@ -370,6 +379,12 @@ impl StreamPolicy {
                 humantime::format_duration(self.shard_refresh)
             ));
         }
+        if !(Duration::from_secs(300)..=Duration::from_secs(86_400)).contains(&self.shard_calm) {
+            out.push(format!(
+                "metrics.shard_calm: {} is outside 5m..1d; CloudWatch bills a metric for every hour it is published in, so metrics turned off and on within minutes cost more, not less",
+                humantime::format_duration(self.shard_calm)
+            ));
+        }
         let sample = &self.scale_up.sample;
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&sample.duration) {
             out.push(format!(
@@ -490,13 +505,22 @@ impl StreamPolicy {
     }
 
     /// The shard-level metrics a stream governed by this policy publishes
-    /// before the controller first runs: every metric it reads, enabled by
-    /// the operator.
+    /// before the controller first runs: with `always`, every metric it
+    /// reads, enabled by the operator; with `on_demand`, none.
     pub fn initial_shard_metrics(&self) -> Vec<MetricName> {
+        if self.shard_level == ShardLevel::OnDemand {
+            return Vec::new();
+        }
         let mut m = self.needed_metrics();
         m.extend(self.wanted_metrics());
         m.sort();
         m
+    }
+
+    /// Whether the controller may enable shard-level metrics: on demand, or
+    /// missing ones with `enable_enhanced_monitoring`.
+    pub fn enables_shard_metrics(&self) -> bool {
+        self.enable_enhanced_monitoring || self.shard_level == ShardLevel::OnDemand
     }
 
     /// The minutes of metrics a pass reads: the longest rule window, ending

@@ -12,8 +12,7 @@ const PUT_PAYLOAD_UNIT: f64 = 25.0 * 1024.0;
 /// Bytes in the 1 KB unit On-Demand rounds each record up to.
 const ON_DEMAND_UNIT: f64 = 1024.0;
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
-/// Hours in CloudWatch's billing month (metrics are prorated hourly).
-const HOURS_PER_MONTH: f64 = 730.0;
+use crate::model::{GET_METRIC_DATA_USD_PER_METRIC, HOURS_PER_MONTH, METRIC_MONTH_USD};
 
 /// Prices in US dollars.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,12 +58,12 @@ impl Default for Prices {
             on_demand_stream_hour: 0.04,
             on_demand_data_in_per_gb: 0.08,
             on_demand_data_out_per_gb: 0.04,
-            metric_month: 0.30,
+            metric_month: METRIC_MONTH_USD,
             metric_month_over_10k: 0.10,
             metric_month_over_250k: 0.05,
             metric_month_over_1m: 0.02,
             account_metrics: 0.0,
-            get_metric_data_per_thousand_metrics: 0.01,
+            get_metric_data_per_thousand_metrics: GET_METRIC_DATA_USD_PER_METRIC * 1000.0,
             // 60 invocations an hour of 1 s at 0.125 GB: 7.5 GB-s at
             // $0.0000166667, plus 60 requests at $0.20 per million.
             controller_hour: 60.0 * (0.125 * 0.000_016_666_7 + 0.000_000_2),

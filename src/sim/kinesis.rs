@@ -16,7 +16,7 @@ use crate::model::{
     StreamSummary,
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::model::{History, StreamMode, StreamStatus};
+use crate::model::{History, MetricsRecord, StreamMode, StreamStatus};
 use crate::observe::{Clock, KinesisRead, KinesisWrite, RecordsPage, RecordsRead, StartAt};
 
 /// How the simulated account behaves.
@@ -605,6 +605,23 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         let now = self.clock.now();
         s.monitoring.push((now, s.metrics.clone()));
         state.log.push(format!("{OP} {}", stream.name));
+        Ok(())
+    }
+
+    async fn record_shard_metrics(
+        &self,
+        stream: &StreamId,
+        record: &MetricsRecord,
+    ) -> ApiResult<()> {
+        const OP: Api = Api::AddTagsToStream;
+        let mut state = self.state();
+        Self::injected(&mut state, OP)?;
+        let s = state
+            .streams
+            .get_mut(&stream.name)
+            .ok_or_else(|| not_found(OP, &stream.name))?;
+        let (key, value) = tags::encode_metrics(record);
+        s.tags.insert(key, value);
         Ok(())
     }
 

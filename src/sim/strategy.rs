@@ -126,6 +126,11 @@ pub struct Summary {
     /// controller.
     pub cost_usd: f64,
     pub cost_breakdown: CostBreakdown,
+    /// Shard-level metric-hours CloudWatch billed: each metric of each
+    /// shard, for every clock hour it was published in.
+    pub metric_hours: f64,
+    /// Metrics requested from GetMetricData a day, on average.
+    pub metrics_requested_per_day: f64,
     /// With a consumer model: minutes whose consumers ended more than a
     /// minute behind (iterator age over 60 s), and the largest age.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -423,6 +428,12 @@ fn summarize(
             .fold(0.0, f64::max),
         cost_usd: breakdown.total(),
         cost_breakdown: breakdown,
+        metric_hours: usage.metric_hours,
+        metrics_requested_per_day: if days > 0.0 {
+            usage.metrics_requested / days
+        } else {
+            0.0
+        },
         // On-Demand is played without shards, so without their consumers.
         consumer_lag: (scenario.consumer_records_per_second.is_some()
             && strategy != Strategy::OnDemand)

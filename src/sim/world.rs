@@ -502,6 +502,14 @@ impl<C: Clock + Clone> KinesisWrite for SimWorld<C> {
         self.kinesis.enable_shard_metrics(stream, metrics).await
     }
 
+    async fn record_shard_metrics(
+        &self,
+        stream: &StreamId,
+        record: &crate::model::MetricsRecord,
+    ) -> ApiResult<()> {
+        self.kinesis.record_shard_metrics(stream, record).await
+    }
+
     async fn disable_shard_metrics(
         &self,
         stream: &StreamId,

@@ -166,6 +166,22 @@ fn policies() {
             ],
         ),
         (
+            "shard-level-unknown.yaml",
+            &[
+                "shard-level-unknown.yaml:5:20",
+                "streams[0].metrics.shard_level",
+                "unknown variant `sometimes`",
+                "expected `always` or `on_demand`",
+            ],
+        ),
+        (
+            "shard-refresh-out-of-range.yaml",
+            &[
+                "defaults: metrics.shard_refresh: 30s is outside 1m..1d",
+                "metrics.shard_calm: 2days is outside 5m..1d",
+            ],
+        ),
+        (
             "does-not-exist.yaml",
             &[
                 "cannot read policy tests/bad_input/does-not-exist.yaml",

@@ -20,6 +20,7 @@ const READ_ONLY: &str = "deploy/iam/read-only-policy.json";
 const CONTROLLER: &str = "deploy/iam/controller-policy.json";
 const ENHANCED_MONITORING: &str = "deploy/iam/enhanced-monitoring-policy.json";
 const NOTIFY_SNS: &str = "deploy/iam/notify-sns-policy.json";
+const ON_DEMAND: &str = "deploy/iam/shard-metrics-on-demand-policy.json";
 const SAM_TEMPLATE: &str = "deploy/sam/template.yaml";
 const STACKSET_TEMPLATE: &str = "deploy/stackset/template.yaml";
 const K8S_MANIFEST: &str = "deploy/k8s/kinesis-autoscaler.yaml";
@@ -48,11 +49,12 @@ const WRITE_ACTIONS: [&str; 3] = [
 
 /// Actions without resource-level permissions in the IAM service
 /// authorization reference: their statements must say `Resource: "*"`.
-const UNSCOPED_ACTIONS: [&str; 4] = [
+const UNSCOPED_ACTIONS: [&str; 5] = [
     "kinesis:ListStreams",
     "kinesis:DescribeLimits",
     "cloudwatch:GetMetricData",
     "kinesis:EnableEnhancedMonitoring",
+    "kinesis:DisableEnhancedMonitoring",
 ];
 
 /// Verbs of actions that change something.
@@ -118,7 +120,13 @@ fn actions(doc: &Json) -> BTreeSet<String> {
 
 #[test]
 fn iam_policies_parse_and_allow_named_actions_only() {
-    for rel in [READ_ONLY, CONTROLLER, ENHANCED_MONITORING, NOTIFY_SNS] {
+    for rel in [
+        READ_ONLY,
+        CONTROLLER,
+        ENHANCED_MONITORING,
+        ON_DEMAND,
+        NOTIFY_SNS,
+    ] {
         let doc = iam(rel);
         assert!(!statements(&doc).is_empty(), "{rel}: no statements");
         let mut sids = BTreeSet::new();
@@ -176,11 +184,25 @@ fn controller_policy_adds_resharding_and_tagging_to_the_read_only_one() {
         actions(&iam(ENHANCED_MONITORING)),
         set(&["kinesis:EnableEnhancedMonitoring"])
     );
+    // So is turning them on and off on demand; the record of which the
+    // controller turned on is one of its own tags, which the controller
+    // policy already lets it write.
+    assert_eq!(
+        actions(&iam(ON_DEMAND)),
+        set(&[
+            "kinesis:EnableEnhancedMonitoring",
+            "kinesis:DisableEnhancedMonitoring"
+        ])
+    );
+    assert!(
+        kinesis_autoscaler::apply::tags::SHARD_METRICS
+            .starts_with(kinesis_autoscaler::apply::tags::PREFIX)
+    );
 }
 
 #[test]
 fn stream_actions_are_scoped_to_the_stream_prefix() {
-    for rel in [READ_ONLY, CONTROLLER, ENHANCED_MONITORING] {
+    for rel in [READ_ONLY, CONTROLLER, ENHANCED_MONITORING, ON_DEMAND] {
         let doc = iam(rel);
         for s in statements(&doc) {
             let resources = strings(&s["Resource"]);
@@ -240,9 +262,13 @@ fn tagging_is_limited_to_the_keys_the_controller_writes() {
             operations: 3,
         }),
         last_action: None,
+        shard_metrics: Some(kinesis_autoscaler::model::MetricsRecord {
+            since: t,
+            metrics: vec![kinesis_autoscaler::model::MetricName::IncomingBytes],
+        }),
     };
     let written = tags::encode(&history, "split shardId-000000000001");
-    assert_eq!(written.len(), 4);
+    assert_eq!(written.len(), 5);
     for (key, _) in written {
         assert!(key.starts_with(prefix), "the policy forbids tag {key}");
     }
@@ -483,11 +509,16 @@ fn sam_role_policies_equal_the_iam_json_files() {
         .collect();
     assert_eq!(
         optional.keys().copied().collect::<Vec<_>>(),
-        ["EnhancedMonitoringPolicy", "NotifyPolicy"]
+        [
+            "EnhancedMonitoringPolicy",
+            "NotifyPolicy",
+            "ShardMetricsOnDemandPolicy"
+        ]
     );
     for (resource, file) in [
         ("EnhancedMonitoringPolicy", ENHANCED_MONITORING),
         ("NotifyPolicy", NOTIFY_SNS),
+        ("ShardMetricsOnDemandPolicy", ON_DEMAND),
     ] {
         assert!(optional[resource]["Condition"].is_string());
         let properties = &optional[resource]["Properties"];

@@ -70,6 +70,7 @@ fn handler_with_emf(stream: &str) -> (Handler, Arc<Mutex<Vec<String>>>) {
         }),
         emf_sink: EmfSink::Memory(emf_lines.clone()),
         notifier: kinesis_autoscaler::notify::Notifier::start(None),
+        kept: kinesis_autoscaler::observe::Memory::default(),
     };
     (handler, emf_lines)
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::support::assert_contains;
 use assert_cmd::Command;
+use chrono::{TimeDelta, Utc};
+use kinesis_autoscaler::apply::tags;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, check_layout};
 use serde_json::Value;
 
@@ -1077,4 +1079,127 @@ async fn yesterdays_ramp_is_pre_split_by_plan() {
     let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(plans[0]["actions"], serde_json::json!([]));
     assert_eq!(open_shards(&k, &name).await, shards, "plan changed nothing");
+}
+
+/// The shard-level metrics enhanced monitoring publishes for `name`.
+async fn enabled_metrics(k: &aws_sdk_kinesis::Client, name: &str) -> Vec<String> {
+    let summary = k
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+        .unwrap();
+    let mut enabled: Vec<String> = summary
+        .stream_description_summary()
+        .unwrap()
+        .enhanced_monitoring()
+        .iter()
+        .flat_map(|e| e.shard_level_metrics())
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    enabled.sort();
+    enabled
+}
+
+/// The value of the stream's tag `key`, if any.
+async fn tag(k: &aws_sdk_kinesis::Client, name: &str, key: &str) -> Option<String> {
+    let out = k
+        .list_tags_for_stream()
+        .stream_name(name)
+        .send()
+        .await
+        .unwrap();
+    out.tags()
+        .iter()
+        .find(|t| t.key() == key)
+        .and_then(|t| t.value().map(str::to_owned))
+}
+
+const WRITE_METRICS: [&str; 3] = [
+    "IncomingBytes",
+    "IncomingRecords",
+    "WriteProvisionedThroughputExceeded",
+];
+
+#[tokio::test]
+async fn on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm() {
+    if !emulators::running("on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let on_demand = "metrics: { shard_level: on_demand, shard_calm: 5m }";
+
+    // Busy enough that a shard could be near a split (1.5 shards' worth
+    // on two), and no share known: plan says it would turn them on, and
+    // writes nothing; apply does, recording them as its own.
+    let busy = unique("ondemand-on");
+    crate::emulators::create_bare_stream(&k, &busy, 2, false).await;
+    put_metrics(&busy, None, 0..40, 1.5, 0.0).await;
+    let (_dir, p) = policy(&[&busy], on_demand);
+    let p = p.to_str().unwrap();
+    let out = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        plans[0]["monitoring"],
+        serde_json::json!({ "change": "enable", "metrics": WRITE_METRICS }),
+        "{:#}",
+        plans[0]
+    );
+    assert_eq!(plans[0]["reads"]["detail"]["why"], "no_shares");
+    assert!(
+        enabled_metrics(&k, &busy).await.is_empty(),
+        "plan wrote nothing"
+    );
+    let out = run(live(&endpoint).args(["apply", "--policy", p, "--yes"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(enabled_metrics(&k, &busy).await, WRITE_METRICS);
+    let record = tag(&k, &busy, tags::SHARD_METRICS).await.expect("recorded");
+    assert!(
+        record.ends_with(" IncomingBytes IncomingRecords WriteProvisionedThroughputExceeded"),
+        "{record}"
+    );
+
+    // Calm (0.1 shards' worth), and turned on by the controller 20
+    // minutes ago, longer than shard_calm: apply turns them off again.
+    let calm = unique("ondemand-off");
+    crate::emulators::create_bare_stream(&k, &calm, 2, false).await;
+    put_metrics(&calm, None, 0..40, 0.1, 0.0).await;
+    let enable = |name: &str| {
+        let mut request = k.enable_enhanced_monitoring().stream_name(name);
+        for m in WRITE_METRICS {
+            request = request.shard_level_metrics(aws_sdk_kinesis::types::MetricsName::from(m));
+        }
+        request.send()
+    };
+    enable(&calm).await.unwrap();
+    let since = (Utc::now() - TimeDelta::minutes(20)).format("%Y-%m-%dT%H:%M:%SZ");
+    k.add_tags_to_stream()
+        .stream_name(&calm)
+        .tags(
+            tags::SHARD_METRICS,
+            format!("{since} IncomingBytes IncomingRecords WriteProvisionedThroughputExceeded"),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Someone else turned them on for a third stream: they stay on.
+    let theirs = unique("ondemand-theirs");
+    crate::emulators::create_bare_stream(&k, &theirs, 2, false).await;
+    put_metrics(&theirs, None, 0..40, 0.1, 0.0).await;
+    enable(&theirs).await.unwrap();
+    let (_dir2, p2) = policy(&[&calm, &theirs], on_demand);
+    let out = run(live(&endpoint).args(["apply", "--policy", p2.to_str().unwrap(), "--yes"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        enabled_metrics(&k, &calm).await.is_empty(),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let record = tag(&k, &calm, tags::SHARD_METRICS).await.unwrap();
+    assert!(record.ends_with(" none"), "{record}");
+    assert_eq!(enabled_metrics(&k, &theirs).await, WRITE_METRICS);
+    assert_eq!(tag(&k, &theirs, tags::SHARD_METRICS).await, None);
 }

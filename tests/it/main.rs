@@ -18,5 +18,6 @@ mod properties;
 mod replicas;
 mod runner;
 mod scenarios;
+mod shard_metrics;
 mod simulate;
 mod support;

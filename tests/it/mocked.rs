@@ -807,6 +807,7 @@ async fn the_history_is_read_from_tags_across_pages() {
             last_scale_down: Some("2026-11-25T23:30:00Z".parse().unwrap()),
             today: None,
             last_action: Some("merge shardId-000000000003 and shardId-000000000004".into()),
+            shard_metrics: None,
         }
     );
 }
@@ -1177,6 +1178,14 @@ impl KinesisWrite for SplitVia {
         metrics: &[MetricName],
     ) -> ApiResult<()> {
         self.rest.disable_shard_metrics(stream, metrics).await
+    }
+
+    async fn record_shard_metrics(
+        &self,
+        stream: &StreamId,
+        record: &kinesis_autoscaler::model::MetricsRecord,
+    ) -> ApiResult<()> {
+        self.rest.record_shard_metrics(stream, record).await
     }
 }
 
