@@ -47,8 +47,9 @@ pub struct Handler {
     pub notifier: Notifier,
     /// Kept with the container too: each shard's last measured share of
     /// its stream's load (so that a pass reads the shard-level series
-    /// only when a decision may be near) and, on demand, when one was
-    /// last near. A cold start reads the shard-level series once again.
+    /// only when a decision may be near), the stream summaries (read again
+    /// after an hour) and, on demand, when a decision was last near. A
+    /// cold start reads them once again.
     pub kept: Memory,
 }
 
@@ -121,9 +122,8 @@ impl Handler {
             .with_config(self.config.clone())
             .with_deadline(deadline)
             .on_event(&on_event);
-        // Cooldowns and stream summaries are read afresh each invocation
-        // (another process may have changed them); what the container
-        // kept only saves reads.
+        // Cooldowns are read afresh before any action (another process may
+        // have changed them); what the container kept only saves reads.
         let memory = self.kept.carried_over();
         let report = run_pass(&executor, &self.metrics, &policy, None, &memory).await;
         self.kept.keep(&memory);

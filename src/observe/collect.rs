@@ -65,14 +65,26 @@ pub struct Memory {
     /// Per stream, for `metrics.shard_level: on_demand`: when a decision
     /// was last near, and whether the metrics on are someone else's.
     on_demand: Mutex<HashMap<String, OnDemand>>,
+    /// The pass (by its start) and how many streams' tags it read to learn
+    /// whose shard-level metrics are on.
+    owner_reads: Mutex<(Option<DateTime<Utc>>, u32)>,
 }
+
+/// How many streams a pass reads the tags of to learn whether the
+/// shard-level metrics on are the controller's (on demand, in a process
+/// that has not seen them turned on): a quarter of a one-minute pass's
+/// ListTagsForStream quota. A fleet whose metrics someone else turned on
+/// learns it over several passes, not in one long pass.
+const OWNER_READS_PER_PASS: u32 = 60;
 
 /// What a controller remembers of a stream whose shard-level metrics it
 /// turns on and off.
 #[derive(Clone, Copy, Debug, Default)]
 struct OnDemand {
     near_at: Option<DateTime<Utc>>,
-    foreign: bool,
+    /// Whether the shard-level metrics on are the controller's own (its
+    /// record in the stream's tags names them), when known.
+    own: Option<bool>,
 }
 
 impl Memory {
@@ -89,9 +101,18 @@ impl Memory {
         self.past.as_ref()
     }
 
-    /// The stream's summary, if read within `SUMMARY_TTL` of `now`.
+    /// The stream's summary, if read within `SUMMARY_TTL` of `now`, less
+    /// up to a quarter of it, by the stream's name: summaries first read in
+    /// one pass are read again over a quarter of an hour, not all in one
+    /// pass (DescribeStreamSummary allows 20 calls a second).
     pub fn summary(&self, stream: &str, now: DateTime<Utc>) -> Option<StreamSummary> {
-        let ttl = TimeDelta::from_std(SUMMARY_TTL).unwrap_or(TimeDelta::MAX);
+        let spread = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            stream.hash(&mut h);
+            Duration::from_secs(h.finish() % (SUMMARY_TTL.as_secs() / 4))
+        };
+        let ttl = TimeDelta::from_std(SUMMARY_TTL - spread).unwrap_or(TimeDelta::MAX);
         let summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
         summaries
             .get(stream)
@@ -148,24 +169,38 @@ impl Memory {
         seen.filter(|_| !near).map(|t| now - t)
     }
 
-    /// Whether the shard-level metrics on for the stream were found to be
-    /// someone else's (not in the controller's record), so that calm
-    /// passes do not read its tags again to learn it.
-    pub fn metrics_foreign(&self, stream: &str) -> bool {
+    /// Whether the shard-level metrics on for the stream are the
+    /// controller's own (it turned them on, or its record in the tags
+    /// names them) or someone else's, when known: calm passes read the
+    /// tags to learn it only once.
+    pub fn metrics_own(&self, stream: &str) -> Option<bool> {
         self.on_demand
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(stream)
-            .is_some_and(|s| s.foreign)
+            .and_then(|s| s.own)
     }
 
-    pub fn note_metrics_foreign(&self, stream: &str, foreign: bool) {
+    /// Whether the pass started at `pass` may read one more stream's tags
+    /// to learn whose shard-level metrics are on (counted if so).
+    pub fn may_read_owner(&self, pass: DateTime<Utc>) -> bool {
+        let mut state = self.owner_reads.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 != Some(pass) {
+            *state = (Some(pass), 0);
+        }
+        state.1 += 1;
+        state.1 <= OWNER_READS_PER_PASS
+    }
+
+    /// Notes whose the shard-level metrics on are (`None`: not known, as
+    /// after the controller turned its own off).
+    pub fn note_metrics_own(&self, stream: &str, own: Option<bool>) {
         self.on_demand
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(stream.to_owned())
             .or_default()
-            .foreign = foreign;
+            .own = own;
     }
 
     /// The shares of the stream's shards, as last measured.
@@ -184,15 +219,17 @@ impl Memory {
             .insert(stream.to_owned(), shares.clone());
     }
 
-    /// A memory for the next invocation of a scheduled job: only the
-    /// shares and when a decision was last near, which save reads and
-    /// metric-hours but decide no reshard (cooldowns and summaries are read
-    /// again, as another process may have changed them).
+    /// A memory for the next invocation of a scheduled job: the shares,
+    /// when a decision was last near, and the stream summaries (read again
+    /// after an hour, as in a sidecar), which save reads and metric-hours
+    /// but decide no reshard (cooldowns are read again before any action,
+    /// as another process may have changed them).
     pub fn carried_over(&self) -> Memory {
         fn copy<T: Clone>(m: &Mutex<T>) -> Mutex<T> {
             Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())
         }
         Memory {
+            summaries: copy(&self.summaries),
             shares: copy(&self.shares),
             on_demand: copy(&self.on_demand),
             ..Memory::default()
@@ -209,6 +246,10 @@ impl Memory {
             .unwrap_or_else(|e| e.into_inner());
         *self.on_demand.lock().unwrap_or_else(|e| e.into_inner()) = carried
             .on_demand
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.summaries.lock().unwrap_or_else(|e| e.into_inner()) = carried
+            .summaries
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
     }
@@ -575,7 +616,7 @@ mod tests {
         };
         memory.remember_summary(&summary, at);
         assert_eq!(
-            memory.summary("orders", at + TimeDelta::minutes(59)),
+            memory.summary("orders", at + TimeDelta::minutes(44)),
             Some(summary)
         );
         assert_eq!(memory.summary("orders", at + TimeDelta::minutes(60)), None);

@@ -499,11 +499,12 @@ pub(crate) async fn plan_one<R: KinesisRead, M: MetricsRead>(
 
 /// With `metrics.shard_level: on_demand`, how the stream's enhanced
 /// monitoring changes after this plan: on when a decision may be near, off
-/// after `metrics.shard_calm` without one (not if the metrics on were
-/// found to be someone else's). How long the stream has been calm is
-/// remembered; a process that has not seen it long enough (a cold start)
-/// counts from when the controller last turned the metrics on, by its
-/// record in the stream's tags.
+/// after `metrics.shard_calm` without one, if they are the controller's
+/// own. How long the stream has been calm is remembered; whose the
+/// metrics on are is learnt from the controller's record in the stream's
+/// tags, once, by a process that has not turned them on itself (a few
+/// streams a pass: a fleet someone else turned them on for is read over
+/// several passes), and a calm it has not watched counts from the record.
 async fn monitoring_change<R: KinesisRead>(
     read: &R,
     target: &Target,
@@ -526,29 +527,24 @@ async fn monitoring_change<R: KinesisRead>(
     );
     let enabled = reads.enabled.as_deref().unwrap_or_default();
     let on = policy.needed_metrics().iter().any(|m| enabled.contains(m));
-    let calm = match memory.note_decision_near(name, near, now) {
-        Some(calm) => calm,
-        None if !near && on && !memory.metrics_foreign(name) => {
-            let history = read
-                .read_history(&target.stream)
-                .await
-                .map_err(|e| ObserveError::stream(name, e))?;
-            match history.shard_metrics.filter(|r| !r.metrics.is_empty()) {
-                Some(record) => now - record.since,
-                None => {
-                    memory.note_metrics_foreign(name, true);
-                    TimeDelta::zero()
-                }
-            }
+    let mut calm = memory.note_decision_near(name, near, now);
+    if !near && on && memory.metrics_own(name).is_none() && memory.may_read_owner(now) {
+        let history = read
+            .read_history(&target.stream)
+            .await
+            .map_err(|e| ObserveError::stream(name, e))?;
+        let record = history.shard_metrics.filter(|r| !r.metrics.is_empty());
+        memory.note_metrics_own(name, Some(record.is_some()));
+        if let Some(record) = record {
+            calm = Some(calm.unwrap_or_default().max(now - record.since));
         }
-        None => TimeDelta::zero(),
-    };
-    Ok(
-        planner::monitoring_change(policy, &reads.detail, enabled, calm).filter(|change| {
-            !matches!(change, planner::MonitoringChange::Disable { .. })
-                || !memory.metrics_foreign(name)
-        }),
-    )
+    }
+    let change =
+        planner::monitoring_change(policy, &reads.detail, enabled, calm.unwrap_or_default());
+    Ok(change.filter(|change| {
+        !matches!(change, planner::MonitoringChange::Disable { .. })
+            || memory.metrics_own(name) == Some(true)
+    }))
 }
 
 /// Carries out the plan's change of the stream's enhanced monitoring
@@ -583,7 +579,7 @@ async fn change_monitoring<R: KinesisRead, W: KinesisWrite, C: Clock>(
                 executor.write.record_shard_metrics(stream, &record).await?;
                 executor.write.enable_shard_metrics(stream, metrics).await?;
                 memory.note_metrics_changed(&stream.name, metrics, &[]);
-                memory.note_metrics_foreign(&stream.name, false);
+                memory.note_metrics_own(&stream.name, Some(true));
                 let why = planned.plan.reads.as_ref().map(|r| r.detail.to_string());
                 tracing::info!(stream = %stream, metrics = ?metrics, because = why.unwrap_or_default(), "enabled shard-level metrics on demand");
             }
@@ -594,7 +590,7 @@ async fn change_monitoring<R: KinesisRead, W: KinesisWrite, C: Clock>(
                     .copied()
                     .collect();
                 if off.is_empty() {
-                    memory.note_metrics_foreign(&stream.name, true);
+                    memory.note_metrics_own(&stream.name, Some(false));
                     tracing::info!(stream = %stream, metrics = ?metrics, "shard-level metrics left on: the controller did not enable them (no record in its tags)");
                     return Ok(());
                 }
@@ -606,6 +602,8 @@ async fn change_monitoring<R: KinesisRead, W: KinesisWrite, C: Clock>(
                 };
                 executor.write.record_shard_metrics(stream, &record).await?;
                 memory.note_metrics_changed(&stream.name, &[], &off);
+                // Whoever turns them on next, the record will say.
+                memory.note_metrics_own(&stream.name, None);
                 tracing::info!(stream = %stream, metrics = ?off, "disabled the shard-level metrics the controller enabled: {change}");
             }
         }
