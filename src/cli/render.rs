@@ -118,7 +118,14 @@ pub fn plan_table(plan: &Plan) -> String {
 
 /// What each stream entry of a valid policy resolves to.
 pub(crate) fn policy_table(policy: &Policy) -> String {
-    let mut t = table(&["STREAM", "SHARDS", "SCALE UP", "SCALE DOWN", "READ"]);
+    let mut t = table(&[
+        "STREAM",
+        "SHARDS",
+        "SCALE UP",
+        "SCALE DOWN",
+        "READ",
+        "SHARD METRICS",
+    ]);
     for rule in &policy.streams {
         let p = &rule.policy;
         let up = &p.scale_up;
@@ -183,6 +190,17 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
                 format!(">= {}", p.read.threshold)
             } else {
                 "off".into()
+            },
+            match p.shard_level {
+                crate::policy::ShardLevel::Always => format!(
+                    "always on; read near a decision and every {}",
+                    humantime::format_duration(p.shard_refresh)
+                ),
+                crate::policy::ShardLevel::OnDemand => format!(
+                    "on demand, off after {} calm; read near a decision and every {} while on",
+                    humantime::format_duration(p.shard_calm),
+                    humantime::format_duration(p.shard_refresh)
+                ),
             },
         ]);
     }

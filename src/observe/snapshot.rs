@@ -218,7 +218,7 @@ impl std::fmt::Display for ShardDetail {
                 refresh_seconds,
             } => write!(
                 f,
-                "the shares were measured {} ago, metrics.shard_refresh {} or more",
+                "the shares were measured {} ago, and this stream reads them again every {} (its part of metrics.shard_refresh)",
                 age(*age_seconds),
                 age(*refresh_seconds as i64)
             ),

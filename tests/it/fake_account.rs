@@ -99,10 +99,12 @@ fn unit(state: &mut u64) -> f64 {
 impl FakeAccount {
     /// `n` streams named `s-00000`..., of 2 to 64 shards each, drawn
     /// log-uniformly (many small streams, a few large ones, as fleets are).
-    /// Most shards run at 30-60%, steady; one stream in 50 has a hot shard
-    /// (95%), one in 50 is cold throughout (5%): about one stream in 25
-    /// calls for an action in a given minute. Datapoints exist up to
-    /// `newest_minute`.
+    /// Most shards run at 45-62%, steady under the built-in policy
+    /// (neither cold, under 45%, nor near a split, at 80% of the 80%
+    /// threshold), as a fleet the controller has settled is; one stream in
+    /// 50 has a hot shard (95%), one in 50 is cold throughout (5%): about
+    /// one stream in 25 calls for an action in a given minute. Datapoints
+    /// exist up to `newest_minute`.
     pub fn new(n: usize, seed: u64, newest_minute: DateTime<Utc>) -> Self {
         let mut state = seed;
         let streams: Vec<FakeStream> = (0..n)
@@ -123,7 +125,7 @@ impl FakeAccount {
                         } else if kind > 0.98 && j == 0 {
                             0.95
                         } else {
-                            0.3 + 0.3 * unit(&mut state)
+                            0.45 + 0.17 * unit(&mut state)
                         }
                     })
                     .collect();

@@ -267,3 +267,48 @@ async fn forecasts_add_a_bounded_number_of_get_metric_data_calls() {
     // stream-level series, in one call.
     assert_eq!(seen, [14, 1, 13, 13]);
 }
+
+/// A sidecar's second pass, a minute after its first: every stream's three
+/// stream-level series, and the shard-level ones only of the streams with
+/// a decision near (a hot shard, or a cold one that would merge); the
+/// streams that run steady between the thresholds read 3 metrics each.
+#[tokio::test(start_paused = true)]
+async fn a_steady_pass_reads_shard_level_series_only_near_a_decision() {
+    let sidecar = Memory::lasting();
+    let fake = Arc::new(FakeAccount::new(200, 7, now() - TimeDelta::minutes(3)));
+    let (first, _, _) = try_pass_at(&fake, GLOB, &sidecar, now()).await;
+    assert!(
+        first
+            .iter()
+            .all(|p| p.as_ref().unwrap().plan.reads.as_ref().unwrap().shards > 0)
+    );
+    let at = now() + TimeDelta::minutes(1);
+    let fake = Arc::new(FakeAccount::new(200, 7, at - TimeDelta::minutes(3)));
+    let (second, _, limiter) = try_pass_at(&fake, GLOB, &sidecar, at).await;
+    let mut near = 0;
+    let mut metrics = 0;
+    for (p, s) in second.iter().zip(&fake.streams) {
+        let reads = p.as_ref().unwrap().plan.reads.clone().unwrap();
+        metrics += reads.metrics_requested();
+        let hot_or_cold = s.load.iter().any(|&u| !(0.45..0.64).contains(&u));
+        assert_eq!(
+            reads.shards > 0,
+            hot_or_cold,
+            "{}: {}",
+            s.name,
+            reads.detail
+        );
+        if hot_or_cold {
+            near += 1;
+            assert_eq!(reads.shards as usize, s.shards.len());
+        } else {
+            assert_eq!(reads.metrics_requested(), 3, "{}", reads.detail);
+        }
+    }
+    assert!(near > 0 && near < 30, "{near} streams near a decision");
+    // The stream-level series in shared calls; each near stream's shard
+    // series in a call of its own.
+    let shared = (200 * 3usize).div_ceil(500) as u64;
+    assert_eq!(limiter.calls()[&Api::GetMetricData], shared + near);
+    assert!(metrics < 200 * 3 + fake.shard_count() as u32 * 3 / 4);
+}

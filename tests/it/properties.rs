@@ -1106,11 +1106,30 @@ struct Minute {
     throttled: f64,
 }
 
+/// The shard's own series; for a stream's only open shard whose
+/// IncomingBytes and IncomingRecords were not read, the documented rule:
+/// the stream-level IncomingBytes, IncomingRecords and
+/// WriteProvisionedThroughputExceeded are its own.
+fn series(case: &Case, id: &ShardId) -> Option<ShardMetrics> {
+    let own = case.obs.metrics.shards.get(id);
+    let read = own.is_some_and(|m| !m.incoming_bytes.is_empty() || !m.incoming_records.is_empty());
+    let stream = &case.obs.metrics.stream;
+    let sole = matches!(case.obs.open_shards()[..], [only] if only.id == *id);
+    if read || !sole || stream.incoming_bytes.is_empty() || stream.incoming_records.is_empty() {
+        return own.cloned();
+    }
+    let mut m = own.cloned().unwrap_or_default();
+    m.incoming_bytes = stream.incoming_bytes.clone();
+    m.incoming_records = stream.incoming_records.clone();
+    m.write_throttled = stream.write_throttled.clone();
+    Some(m)
+}
+
 impl Minute {
     /// The minute's datapoints, or `None` if any metric the policy needs is
     /// missing (a missing throttle count is no throttling).
     fn of(case: &Case, id: &ShardId, minute: i128) -> Option<Minute> {
-        let m = case.obs.metrics.shards.get(id)?;
+        let m = &series(case, id)?;
         Some(Minute {
             bytes: at(&m.incoming_bytes, minute)?,
             records: at(&m.incoming_records, minute)?,
@@ -1230,11 +1249,7 @@ fn is_hot(case: &Case, id: &ShardId) -> bool {
     let (up, read) = (&case.policy.scale_up, &case.policy.read);
     let (mut hot_minutes, mut throttled) = (0, 0.0);
     for minute in window(case, up.window_minutes) {
-        throttled += case
-            .obs
-            .metrics
-            .shards
-            .get(id)
+        throttled += series(case, id)
             .and_then(|m| at(&m.write_throttled, minute))
             .unwrap_or(0.0);
         let Some(m) = Minute::of(case, id, minute) else {
@@ -1262,10 +1277,7 @@ fn is_cold(case: &Case, id: &ShardId) -> bool {
         .collect();
     let throttled: f64 = window
         .map(|minute| {
-            case.obs
-                .metrics
-                .shards
-                .get(id)
+            series(case, id)
                 .and_then(|m| at(&m.write_throttled, minute))
                 .unwrap_or(0.0)
         })
