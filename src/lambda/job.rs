@@ -1,7 +1,9 @@
 //! The scheduled job: one pass per invocation, everything it needs from
 //! the environment, nothing kept in the process between invocations
 //! (cooldowns live in stream tags) but which notifications a warm
-//! container already sent.
+//! container already sent and what only saves reads: each stream's last
+//! measured shard shares and its cached summary. A cold start reads them
+//! again; no decision depends on them being kept.
 //!
 //! The Lambda handler ([`crate::lambda`], feature `lambda`) is a thin
 //! shell over this.

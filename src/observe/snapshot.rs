@@ -276,7 +276,10 @@ pub struct Shares {
     pub measured_at: DateTime<Utc>,
     /// Over how many minutes.
     pub minutes: u32,
-    pub shards: BTreeMap<ShardId, Share>,
+    /// Hashed like the metrics (a 20,000-shard stream's shares are built
+    /// each pass it reads them); written sorted by shard id.
+    #[serde(serialize_with = "sorted")]
+    pub shards: FxHashMap<ShardId, Share>,
 }
 
 /// One shard's share of its stream's IncomingBytes and IncomingRecords,
@@ -574,8 +577,8 @@ impl StreamMetrics {
     }
 }
 
-fn sorted<S: serde::Serializer>(
-    map: &FxHashMap<ShardId, ShardMetrics>,
+fn sorted<S: serde::Serializer, T: Serialize>(
+    map: &FxHashMap<ShardId, T>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(map.iter().collect::<BTreeMap<_, _>>())

@@ -369,8 +369,8 @@ async fn plan_observed<R: KinesisRead>(
             plan = planner::plan(&observed.observation, &target.policy, now);
         }
     }
-    if let Some(shares) = &plan.measured_shares {
-        memory.remember_shares(&target.stream.name, shares);
+    if let Some(shares) = plan.shares() {
+        memory.remember_shares(&target.stream.name, &shares);
     }
     plan.monitoring = monitoring_change(read, target, &observed, memory, now).await?;
     Ok(Planned {

@@ -191,6 +191,7 @@ impl Grid {
         }
     }
 
+    #[inline]
     pub(super) fn fill_at(&self, minute: i64) -> Fill {
         usize::try_from(minute)
             .ok()
@@ -199,6 +200,7 @@ impl Grid {
             .unwrap_or(Fill::Unknown)
     }
 
+    #[inline]
     fn silent_shares_at(&self, minute: i64) -> Option<Share> {
         usize::try_from(minute)
             .ok()
@@ -282,6 +284,7 @@ pub(super) struct Reader<'a> {
 impl Reader<'_> {
     /// The minute's load from the shard's own datapoints, or `None` if any
     /// metric it needs is missing.
+    #[inline]
     pub(super) fn datapoints(&self, minute: i64) -> Option<Load> {
         let m = self.metrics?;
         Some(Load {
@@ -298,6 +301,7 @@ impl Reader<'_> {
     /// The minute's load, or an estimate of it or an upper bound on it
     /// where the shard has no datapoint but the stream-level metrics tell;
     /// `None` if unknown.
+    #[inline]
     pub(super) fn load(&self, minute: i64, grid: &Grid) -> Option<Load> {
         self.datapoints(minute)
             .or_else(|| match self.fill(minute, grid) {
@@ -311,6 +315,7 @@ impl Reader<'_> {
     /// What this shard took in a minute it has no datapoint for: the
     /// grid's fill, or where the grid bounds the silent shards together
     /// and every one has a measured share, this shard's part of the bound.
+    #[inline]
     pub(super) fn fill(&self, minute: i64, grid: &Grid) -> Fill {
         match (
             grid.fill_at(minute),
@@ -371,6 +376,9 @@ pub(super) struct ShardStats {
     /// IncomingBytes and IncomingRecords summed over the recent minutes
     /// (from `Windows::recent`), for the shard's share of the stream.
     pub(super) recent: (f64, f64),
+    /// Which of the recent minutes those sums hold (bit `k`: the `k`th),
+    /// each a datapoint of the shard's own or idle.
+    pub(super) recent_mask: u32,
 }
 
 /// How many of the newest minutes a forecast compares today's level and
@@ -520,6 +528,7 @@ impl ShardStats {
     }
 
     /// Counts a minute of known load.
+    #[inline]
     pub(super) fn add(
         &mut self,
         minute: i64,
@@ -549,6 +558,7 @@ impl ShardStats {
         if minute >= w.recent {
             self.recent.0 += load.bytes;
             self.recent.1 += load.records;
+            self.recent_mask |= 1 << ((minute - w.recent) & 31);
         }
         if minute >= w.confirm {
             self.confirm_known += 1;

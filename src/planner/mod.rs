@@ -415,48 +415,46 @@ impl<'a> Planner<'a> {
     /// minutes (up to [`measure::RECENT_MINUTES`]) in which every open
     /// shard had its own datapoints or was idle; `None` without such a
     /// minute, or if the stream took nothing in them.
-    fn measured_shares(&self, obs: &Observation) -> Option<crate::observe::Shares> {
-        let mut sums = vec![(0.0, 0.0); self.open.len()];
-        let mut minutes = 0u32;
-        let newest = self.grid.newest;
-        for minute in (newest - measure::RECENT_MINUTES + 1).max(0)..=newest {
-            let loads: Option<Vec<measure::Load>> = self
-                .readers
-                .iter()
-                .map(|r| {
-                    r.datapoints(minute).or_else(|| {
-                        (self.grid.fill_at(minute) == measure::Fill::Idle)
-                            .then(measure::Load::default)
-                    })
-                })
-                .collect();
-            if let Some(loads) = loads {
-                minutes += 1;
-                for (sum, load) in sums.iter_mut().zip(loads) {
+    fn measured_shares(&self, obs: &Observation) -> Option<MeasuredShares> {
+        if obs.metrics.shards.is_empty() {
+            return None;
+        }
+        // The recent minutes every open shard has: usually all of them,
+        // and the sums measured in the scan are the shares' (a shard that
+        // lacks some, a child younger than them, say: summed again over
+        // the minutes all have).
+        let common = self.stats.iter().fold(u32::MAX, |m, s| m & s.recent_mask);
+        if common == 0 {
+            return None;
+        }
+        let windows = measure::Windows::new(&self.grid, self.policy);
+        let sums: Vec<(f64, f64)> = if self.stats.iter().all(|s| s.recent_mask == common) {
+            self.stats.iter().map(|s| s.recent).collect()
+        } else {
+            let minutes = (windows.recent..=self.grid.newest)
+                .filter(|m| common & (1 << ((m - windows.recent) & 31)) != 0);
+            let mut sums = vec![(0.0, 0.0); self.open.len()];
+            for minute in minutes {
+                for (sum, r) in sums.iter_mut().zip(&self.readers) {
+                    let load = r.load(minute, &self.grid).unwrap_or_default();
                     sum.0 += load.bytes;
                     sum.1 += load.records;
                 }
             }
-        }
+            sums
+        };
         let (bytes, records) = sums.iter().fold((0.0, 0.0), |(b, r), s| (b + s.0, r + s.1));
-        if minutes == 0 || bytes <= 0.0 || records <= 0.0 {
+        if bytes <= 0.0 || records <= 0.0 {
             return None;
         }
-        Some(crate::observe::Shares {
-            measured_at: obs.metrics.start + TimeDelta::minutes(newest + 1),
-            minutes,
-            shards: self
-                .open
-                .iter()
-                .zip(sums)
-                .map(|(s, (b, r))| {
-                    (
-                        s.id.clone(),
-                        crate::observe::Share {
-                            bytes: b / bytes,
-                            records: r / records,
-                        },
-                    )
+        Some(MeasuredShares {
+            measured_at: obs.metrics.start + TimeDelta::minutes(self.grid.newest + 1),
+            minutes: common.count_ones(),
+            shares: sums
+                .into_iter()
+                .map(|(b, r)| crate::observe::Share {
+                    bytes: b / bytes,
+                    records: r / records,
                 })
                 .collect(),
         })

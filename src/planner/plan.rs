@@ -57,7 +57,37 @@ pub struct Plan {
     /// shard-level series this plan had: what the next passes estimate
     /// shards by when they read only the stream-level ones.
     #[serde(skip)]
-    pub measured_shares: Option<crate::observe::Shares>,
+    pub measured_shares: Option<MeasuredShares>,
+}
+
+/// Each open shard's share of the stream's writes, in the order of the
+/// plan's verdicts (kept apart from the shard ids, which the verdicts
+/// hold: a 20,000-shard plan builds no map it may not need).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasuredShares {
+    /// The end of the newest minute they were measured over.
+    pub measured_at: DateTime<Utc>,
+    /// Over how many minutes.
+    pub minutes: u32,
+    pub shares: Vec<crate::observe::Share>,
+}
+
+impl Plan {
+    /// The shares this plan measured, by shard, as the next passes
+    /// estimate by them.
+    pub fn shares(&self) -> Option<crate::observe::Shares> {
+        let m = self.measured_shares.as_ref()?;
+        Some(crate::observe::Shares {
+            measured_at: m.measured_at,
+            minutes: m.minutes,
+            shards: self
+                .verdicts
+                .iter()
+                .zip(&m.shares)
+                .map(|(v, s)| (v.shard_id.clone(), *s))
+                .collect(),
+        })
+    }
 }
 
 impl Plan {

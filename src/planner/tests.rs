@@ -1883,7 +1883,7 @@ fn shares_are_measured_over_the_newest_minutes_every_shard_published() {
         .stream_totals()
         .build();
     let plan = run(&obs, &crate::testkit::policy());
-    let shares = plan.measured_shares.expect("measured");
+    let shares = plan.shares().expect("measured");
     assert_eq!(shares.minutes, 15);
     // The newest complete minute ends 2 minutes before the observation.
     assert_eq!(shares.measured_at, obs.observed_at - minutes(2));
