@@ -9,7 +9,9 @@
 //! A third measure plans the same observation with `forecast` and
 //! `objective`, over the past they read (a week-old window and three days
 //! of the stream's series, which the first plan ignores): the bound is 3
-//! scans. All three run on the one observation: a copy of it lies
+//! scans. A fourth plans it with `scale_down.economic`, which replays
+//! the same three days for each quiet time it weighs. All run on the one
+//! observation: a copy of it lies
 //! differently in memory, and scanning the copy alone was measured 55%
 //! slower.
 //!
@@ -92,6 +94,19 @@ fn bench(c: &mut Criterion) {
     c.bench_function(
         "plan 20k shards x 30 min x 3 metrics, with forecast and objective",
         |b| b.iter(|| plan(black_box(&obs), black_box(&foreseeing), now)),
+    );
+    // The economic scale-down on the same three days: a replay of them
+    // for each quiet time from 5 minutes to the policy's window.
+    let mut economic = policy.clone();
+    economic.scale_down.economic = Some(kinesis_autoscaler::policy::Economic {
+        min_window_minutes: 5,
+        ..Default::default()
+    });
+    let p = plan(&obs, &economic, now);
+    assert!(p.quiet.as_ref().is_some_and(|q| q.chosen.is_some()));
+    c.bench_function(
+        "plan 20k shards x 30 min x 3 metrics, with scale_down.economic",
+        |b| b.iter(|| plan(black_box(&obs), black_box(&economic), now)),
     );
     c.bench_function("scan 20k shards x 30 min x 3 metrics (baseline)", |b| {
         b.iter(|| scan(black_box(&obs)))

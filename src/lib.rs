@@ -16,7 +16,7 @@
 //! | 1 | [`input`] | size, depth and quoting limits on everything a user hands in; the one YAML parser |
 //! | 2 | [`policy`] | the YAML policy, validated and resolved per stream |
 //! | 3 | [`observe`] | what was seen of a stream (the snapshot format), the capabilities needed from outside as traits, collecting it, reading the stream's past, and sampling a shard's partition keys |
-//! | 4 | [`planner`] | the pure decision, by phase (measure, forecast, headroom, split, merge, explain), and the [`Plan`] it returns |
+//! | 4 | [`planner`] | the pure decision, by phase (measure, forecast, headroom, economics, split, merge, explain), and the [`Plan`] it returns |
 //! | 4 | [`error`] | the error type and the exit codes |
 //! | 4 | [`testkit`] | builders for observations, for tests and benchmarks |
 //! | 5 | [`apply`] | the [`Executor`], its retry policy, the cooldown tags, shutdown |

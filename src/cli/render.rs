@@ -53,6 +53,9 @@ pub fn plan_table(plan: &Plan) -> String {
     if let Some(headroom) = &plan.headroom {
         let _ = writeln!(out, "{}", headroom.describe());
     }
+    if let Some(quiet) = &plan.quiet {
+        let _ = writeln!(out, "{}", quiet.describe());
+    }
     if let Some(reads) = &plan.reads {
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
 //! The vocabulary, with no dependency on the rest of the crate: hash keys
 //! and ranges, shards, stream facts (names, status, mode, summaries,
 //! metric names, quotas, history), API failures and quotas, the capacity
-//! of one shard, and CloudWatch's list prices for the controller's reads.
+//! of one shard, and the list prices the controller quotes.
 
 mod api;
 mod capacity;

@@ -1,7 +1,10 @@
-//! CloudWatch's list prices for what the controller itself uses (us-east-1,
-//! as published in 2025; the simulator's `prices:` block overrides them,
-//! and the README says where they come from): what plans and logs quote
-//! the controller's own reads and metrics at.
+//! AWS's list prices the controller quotes (us-east-1, as published in
+//! 2025; the simulator's `prices:` block overrides them, and the README
+//! says where they come from): CloudWatch's, for the controller's own
+//! reads and metrics, and a provisioned shard-hour, for what a merge saves.
+
+/// A provisioned shard for an hour.
+pub const SHARD_HOUR_USD: f64 = 0.015;
 
 /// GetMetricData, per metric requested (whatever the window).
 pub const GET_METRIC_DATA_USD_PER_METRIC: f64 = 0.01 / 1000.0;

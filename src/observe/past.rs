@@ -51,10 +51,23 @@ pub(crate) fn needs(policy: &StreamPolicy, metrics_start: DateTime<Utc>) -> Vec<
             });
         }
     }
-    if let Some(o) = &policy.objective {
+    // The objective and the economic scale-down read the same kind of
+    // history, up to the current window: the longer of the two serves both.
+    let history = [
+        policy.objective.as_ref().map(|o| o.history_minutes),
+        policy
+            .scale_down
+            .economic
+            .as_ref()
+            .map(|e| e.history_minutes),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    if let Some(minutes) = history {
         out.push(Need {
-            start: metrics_start - TimeDelta::minutes(i64::from(o.history_minutes)),
-            minutes: o.history_minutes,
+            start: metrics_start - TimeDelta::minutes(i64::from(minutes)),
+            minutes,
             slack: 1440,
         });
     }

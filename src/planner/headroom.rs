@@ -33,10 +33,10 @@ pub(crate) const HIGHEST: f64 = 0.95;
 /// data.
 pub(crate) const MIN_HISTORY_MINUTES: u32 = 360;
 /// Minutes from a split call to its children taking writes.
-const RESHARD_MINUTES: usize = 1;
+pub(super) const RESHARD_MINUTES: usize = 1;
 
 /// The stream's load in shards' worth per past minute, by stretch.
-fn stretches(obs: &Observation) -> Vec<Vec<Option<f64>>> {
+pub(super) fn stretches(obs: &Observation) -> Vec<Vec<Option<f64>>> {
     obs.past
         .iter()
         .map(|w| {
@@ -64,11 +64,74 @@ fn replay(
     seen_after: usize,
 ) -> f64 {
     let scale = up / policy.scale_up.threshold;
-    let down = policy.scale_down.threshold * scale;
-    let ceiling = policy.scale_down.merged_ceiling * scale;
-    let sustain = policy.scale_up.sustain_minutes.max(1) as usize;
-    let quiet_needed = policy.scale_down.window_minutes.max(1) as usize;
-    let (mut throttled, mut demand) = (0.0, 0.0);
+    replay_model(
+        stretches,
+        &Model {
+            up,
+            down: policy.scale_down.threshold * scale,
+            ceiling: policy.scale_down.merged_ceiling * scale,
+            sustain: policy.scale_up.sustain_minutes.max(1) as usize,
+            quiet: policy.scale_down.window_minutes.max(1) as usize,
+            seen_after,
+        },
+    )
+    .throttled_share()
+}
+
+/// The planner, as the replay models it: thresholds in shards' worth per
+/// shard, minutes hot or quiet in a row, and how late a minute is seen.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Model {
+    pub up: f64,
+    pub down: f64,
+    pub ceiling: f64,
+    pub sustain: usize,
+    pub quiet: usize,
+    pub seen_after: usize,
+}
+
+/// What a replay of the history came to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Replayed {
+    /// Shards' worth the shards could not take, summed over minutes.
+    pub throttled: f64,
+    /// Shards' worth offered, summed over minutes.
+    pub demand: f64,
+    /// Shards open, summed over the minutes with data.
+    pub shard_minutes: f64,
+    /// Splits and merges made (one per shard split, one per pair merged).
+    pub reshards: f64,
+    /// The minutes (counted over every stretch in turn) a scale-up began.
+    pub scale_ups: Vec<usize>,
+}
+
+impl Replayed {
+    pub fn throttled_share(&self) -> f64 {
+        if self.demand > 0.0 {
+            self.throttled / self.demand
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Replays `stretches` through `model` on a stream whose load is spread
+/// evenly over its shards: it splits every shard (deeper where the demand
+/// is several times the threshold) once the load it saw `seen_after`
+/// minutes ago was at or above `up` for `sustain` minutes, the new shards
+/// serving a minute later, and merges every pair once the load was below
+/// `down` for `quiet` minutes and would be under `ceiling` merged.
+pub(super) fn replay_model(stretches: &[Vec<Option<f64>>], model: &Model) -> Replayed {
+    let Model {
+        up,
+        down,
+        ceiling,
+        sustain,
+        quiet: quiet_needed,
+        seen_after,
+    } = *model;
+    let mut out = Replayed::default();
+    let mut offset = 0;
     for loads in stretches {
         // Start each stretch with the fewest shards, a power of two, its
         // first known minute needs.
@@ -87,8 +150,9 @@ fn replay(
                 pending = None;
             }
             let Some(load) = loads[t] else { continue };
-            demand += load;
-            throttled += (load - shards).max(0.0);
+            out.demand += load;
+            out.throttled += (load - shards).max(0.0);
+            out.shard_minutes += shards;
             // What the controller sees: the minute `seen_after` ago.
             let Some(seen) = t.checked_sub(seen_after).and_then(|s| loads[s]) else {
                 continue;
@@ -106,18 +170,26 @@ fn replay(
                     n *= 2.0;
                 }
                 pending = Some((t + RESHARD_MINUTES, n));
+                out.reshards += n - shards;
+                out.scale_ups.push(offset + t);
                 hot = 0;
             } else if quiet >= quiet_needed && shards >= 2.0 && seen / (shards / 2.0) < ceiling {
                 shards /= 2.0;
+                out.reshards += shards;
                 quiet = 0;
             }
         }
+        offset += loads.len();
     }
-    if demand > 0.0 {
-        throttled / demand
-    } else {
-        0.0
-    }
+    out
+}
+
+/// Minutes after a minute starts that the controller sees it: once it
+/// has ended and CloudWatch has published it (`lag_seconds`, the lag as
+/// measured, at least the policy's delay).
+pub(super) fn seen_after(policy: &StreamPolicy, lag_seconds: i64) -> usize {
+    let lag = (lag_seconds.max(0) as u64).max(policy.metrics_delay.as_secs());
+    1 + lag.div_ceil(60) as usize
 }
 
 /// The threshold `objective` derives for the stream, or, with too little
@@ -137,8 +209,7 @@ pub(super) fn derive(
         .map(|s| s.iter().flatten().count() as u32)
         .sum::<u32>();
     // A minute is seen once it has ended and CloudWatch has published it.
-    let lag = (lag_seconds.max(0) as u64).max(policy.metrics_delay.as_secs());
-    let seen_after = 1 + lag.div_ceil(60) as usize;
+    let seen_after = seen_after(policy, lag_seconds);
     let reaction_minutes = (seen_after + RESHARD_MINUTES) as u32 + policy.scale_up.sustain_minutes;
     let mut headroom = Headroom {
         max_throttled: objective.max_throttled,

@@ -39,8 +39,13 @@
 //! - With `objective`, the scale-up threshold (and the scale-down numbers
 //!   in proportion) is the highest whose replay of the stream's history
 //!   throttles within the objective (`headroom.rs`).
+//! - With `scale_down.economic`, the scale-down window is the quiet time,
+//!   from `min_window` to the policy's window, whose replay of the
+//!   stream's history costs least in shard-hours and reshards without
+//!   throttling more than the policy's window (`economics.rs`).
 
 mod detail;
+mod economics;
 mod explain;
 mod forecast;
 mod headroom;
@@ -84,6 +89,19 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         }
         _ => policy,
     };
+    let quiet = policy
+        .scale_down
+        .economic
+        .as_ref()
+        .map(|e| economics::derive(obs, policy, e, lag));
+    let quieted;
+    let policy = match &quiet {
+        Some(q) if q.window_minutes != policy.scale_down.window_minutes => {
+            quieted = q.applied_to(policy);
+            &quieted
+        }
+        _ => policy,
+    };
     let mut plan = Plan {
         stream: obs.stream_name.clone(),
         stream_status: obs.stream_status,
@@ -98,6 +116,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         cooldowns_read: obs.cooldowns_read,
         refused: None,
         headroom,
+        quiet,
         actions: Vec::new(),
         verdicts: Vec::new(),
         reads: obs.reads.clone(),

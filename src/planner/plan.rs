@@ -39,6 +39,10 @@ pub struct Plan {
     /// the policy has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headroom: Option<Headroom>,
+    /// The quiet time `scale_down.economic` chose from the stream's
+    /// history, when the policy has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<QuietTime>,
     /// Operations in the order they must run; a split of a child that does
     /// not exist yet comes after the split that creates it.
     pub actions: Vec<Action>,
@@ -581,6 +585,100 @@ pub struct Headroom {
     /// The throttled share the history replayed at `threshold` gives;
     /// `None` when there was too little history to derive it.
     pub expected_throttled: Option<f64>,
+}
+
+/// The quiet time the economic scale-down chose (`scale_down.economic`),
+/// and what the stream's history priced it at.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuietTime {
+    /// US dollars a reshard is priced at.
+    pub reshard_cost: f64,
+    /// The policy's `scale_down.window`: the longest quiet time allowed.
+    pub policy_window_minutes: u32,
+    /// The scale-down window planned with.
+    pub window_minutes: u32,
+    /// Past minutes with data the replay ran over.
+    pub history_minutes: u32,
+    /// The replay at the chosen window, at the policy's and at the
+    /// shortest allowed; `None` with too little history.
+    pub chosen: Option<QuietOutcome>,
+    pub at_policy: Option<QuietOutcome>,
+    pub shortest: Option<QuietOutcome>,
+    /// Scale-ups in the replay at the shortest window (which gives back
+    /// what each burst took, so that each next one scales up), and the
+    /// median time between them.
+    pub bursts: u32,
+    pub burst_every_minutes: Option<u32>,
+}
+
+/// A quiet time replayed over the stream's history, per day.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuietOutcome {
+    pub window_minutes: u32,
+    pub shard_hours_per_day: f64,
+    pub reshards_per_day: f64,
+    pub throttled_share: f64,
+    /// Shard-hours at the list price plus reshards at `reshard_cost`.
+    pub usd_per_day: f64,
+}
+
+impl QuietTime {
+    /// One line for the plan's header.
+    pub fn describe(&self) -> String {
+        let (Some(chosen), Some(at_policy)) = (&self.chosen, &self.at_policy) else {
+            return format!(
+                "scale-down after {}m quiet (the policy's window): scale_down.economic has only {} minutes of history (at least {} needed)",
+                self.window_minutes,
+                self.history_minutes,
+                super::headroom::MIN_HISTORY_MINUTES
+            );
+        };
+        let met = self
+            .shortest
+            .as_ref()
+            .map_or(self.window_minutes, |s| s.window_minutes);
+        let bursts = match (self.bursts, self.burst_every_minutes) {
+            (0, _) => "no burst in them".to_owned(),
+            (1, _) => "1 burst in them".to_owned(),
+            (n, Some(every)) => format!(
+                "{n} bursts in them (as a {met}m quiet time meets them), one every {} on median",
+                humantime::format_duration(std::time::Duration::from_secs(u64::from(every) * 60))
+            ),
+            (n, None) => format!("{n} bursts in them"),
+        };
+        let mut line = format!(
+            "scale-down after {}m quiet (scale_down.economic; the policy's window {}m), from {} minutes of history: {bursts}; at {}m ${:.2} a day ({:.1} shard-hours, {:.1} reshards at ${}) against ${:.2} at {}m",
+            self.window_minutes,
+            self.policy_window_minutes,
+            self.history_minutes,
+            chosen.window_minutes,
+            chosen.usd_per_day,
+            chosen.shard_hours_per_day,
+            chosen.reshards_per_day,
+            self.reshard_cost,
+            at_policy.usd_per_day,
+            at_policy.window_minutes,
+        );
+        if let Some(shortest) = &self.shortest
+            && shortest.window_minutes != chosen.window_minutes
+            && shortest.window_minutes != at_policy.window_minutes
+        {
+            line += &format!(
+                " and ${:.2} at {}m ({:.1} reshards, {:.3}% throttled)",
+                shortest.usd_per_day,
+                shortest.window_minutes,
+                shortest.reshards_per_day,
+                shortest.throttled_share * 100.0
+            );
+        }
+        line += &format!(
+            "; throttled {:.3}% ({:.3}% at {}m)",
+            chosen.throttled_share * 100.0,
+            at_policy.throttled_share * 100.0,
+            at_policy.window_minutes
+        );
+        line
+    }
 }
 
 impl Headroom {

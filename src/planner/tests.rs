@@ -1958,3 +1958,76 @@ fn on_demand_turns_metrics_on_near_a_decision_and_off_after_shard_calm() {
         None
     );
 }
+
+/// Two shards that carried half a shard's worth each until 40 minutes
+/// ago and a tenth since, with three days of stream-level history of a
+/// fifth of a shard's worth and bursts to 1.2 shards' worth for 20
+/// minutes at each of `bursts` (minutes into the history).
+fn quiet_for_40_minutes(bursts: &[usize]) -> (Observation, StreamPolicy) {
+    let recent: Vec<Option<f64>> = (0..180)
+        .map(|m| Some(if m < 140 { 0.5 } else { 0.1 }))
+        .collect();
+    let base = StreamBuilder::new("s", 2).minutes(180).build();
+    let history: Vec<f64> = (0..3 * 1440)
+        .map(|m| {
+            if bursts.iter().any(|&b| (b..b + 20).contains(&m)) {
+                1.2
+            } else {
+                0.2
+            }
+        })
+        .collect();
+    let obs = StreamBuilder::new("s", 2)
+        .minutes(180)
+        .utilization(0, &recent)
+        .utilization(1, &recent)
+        .stream_totals()
+        .past(base.metrics.start - minutes(3 * 1440), &history)
+        .build();
+    let mut policy = crate::testkit::policy();
+    policy.scale_down.window_minutes = 180;
+    policy.scale_down.economic = Some(crate::policy::Economic::default());
+    (obs, policy)
+}
+
+#[test]
+fn economic_scale_down_gives_a_lone_spike_back_after_30_quiet_minutes() {
+    let (obs, policy) = quiet_for_40_minutes(&[2000]);
+    let plan = run(&obs, &policy);
+    let quiet = plan
+        .quiet
+        .clone()
+        .expect("the policy has scale_down.economic");
+    assert_eq!(quiet.window_minutes, 30);
+    assert_eq!(verdicts(&plan), ["merge", "merge"]);
+    assert_eq!(plan.merges().count(), 1);
+    // Without it, the policy's 180 minutes hold the pair: it was warm
+    // 40 minutes ago.
+    let mut fixed = policy.clone();
+    fixed.scale_down.economic = None;
+    let plan = run(&obs, &fixed);
+    assert_eq!(verdicts(&plan), ["steady", "steady"]);
+}
+
+#[test]
+fn economic_scale_down_holds_bursts_that_recur_every_two_hours() {
+    let bursts: Vec<usize> = (0..36).map(|k| 30 + k * 120).collect();
+    let (obs, policy) = quiet_for_40_minutes(&bursts);
+    let plan = run(&obs, &policy);
+    let quiet = plan
+        .quiet
+        .clone()
+        .expect("the policy has scale_down.economic");
+    assert_eq!(quiet.window_minutes, 180);
+    assert_eq!(quiet.bursts, 36);
+    assert_eq!(quiet.burst_every_minutes, Some(120));
+    assert_eq!(verdicts(&plan), ["steady", "steady"]);
+    assert_contains(
+        &plan.verdicts[0].reason(),
+        "nor cold (< 0.3 for 180 minutes)",
+    );
+    assert_contains(
+        &quiet.describe(),
+        "36 bursts in them (as a 30m quiet time meets them), one every 2h on median",
+    );
+}

@@ -238,6 +238,31 @@ pub struct ScaleDownSettings {
     /// present must all be cold; a missing minute never makes a shard
     /// cold. Default 0.1.
     pub max_missing: Option<Share>,
+    /// Choose the quiet time before a merge from the stream's own history,
+    /// up to `window`. Off unless this block is set.
+    pub economic: Option<EconomicSettings>,
+}
+
+/// The economic scale-down: how long a pair must be cold before it merges
+/// is chosen, pass by pass, from the stream's last days (stream-level
+/// series, read as `objective` reads them): each quiet time from
+/// `min_window` to `scale_down.window` is replayed over that history, and
+/// the one whose shard-hours and reshards cost least wins, among those
+/// that throttle no more than `scale_down.window` itself.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EconomicSettings {
+    /// Default true once the block is written.
+    pub enabled: Option<bool>,
+    /// What one reshard (a split or a merge) costs you, in US dollars:
+    /// the consumers' hand-overs and lease churn, the new shards' first
+    /// hour. 0 to 100. Default 0.05.
+    pub reshard_cost: Option<f64>,
+    /// The shortest quiet time it may choose, 5m to scale_down.window.
+    /// Default 30m.
+    pub min_window: Option<Minutes>,
+    /// How much per-minute history it replays, 6h to 14d. Default 3d.
+    pub history: Option<Minutes>,
 }
 
 /// Whether read load counts as utilization too.

@@ -116,6 +116,28 @@ pub struct ScaleDown {
     pub max_merges_per_run: u32,
     /// The share of the window's minutes that may lack a datapoint.
     pub max_missing: f64,
+    /// The economic scale-down, when on: the window is then the longest
+    /// quiet time it may choose.
+    pub economic: Option<Economic>,
+}
+
+/// The economic scale-down (see [`file::EconomicSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Economic {
+    /// US dollars a reshard costs.
+    pub reshard_cost: f64,
+    pub min_window_minutes: u32,
+    pub history_minutes: u32,
+}
+
+impl Default for Economic {
+    fn default() -> Self {
+        Economic {
+            reshard_cost: 0.05,
+            min_window_minutes: 30,
+            history_minutes: 3 * 1440,
+        }
+    }
 }
 
 /// Seasonal foresight (see [`file::ForecastSettings`]).
@@ -226,6 +248,7 @@ impl Default for StreamPolicy {
                 min_lifetime: Duration::ZERO,
                 max_merges_per_run: 8,
                 max_missing: 0.1,
+                economic: None,
             },
             read: ReadLoad {
                 enabled: false,
@@ -283,6 +306,18 @@ impl StreamPolicy {
             set(&mut s.min_lifetime, down.min_lifetime.map(|v| v.0));
             set(&mut s.max_merges_per_run, down.max_merges_per_run);
             set(&mut s.max_missing, down.max_missing.map(|v| v.0));
+            if let Some(e) = &down.economic {
+                s.economic = match e.enabled {
+                    Some(false) => None,
+                    _ => {
+                        let mut economic = s.economic.take().unwrap_or_default();
+                        set(&mut economic.reshard_cost, e.reshard_cost);
+                        set(&mut economic.min_window_minutes, e.min_window.map(|v| v.0));
+                        set(&mut economic.history_minutes, e.history.map(|v| v.0));
+                        Some(economic)
+                    }
+                };
+            }
         }
         if let Some(read) = &layer.read {
             set(&mut p.read.enabled, read.enabled);
@@ -439,6 +474,26 @@ impl StreamPolicy {
                 "objective.history: {}m is outside 1h..14d (CloudWatch keeps per-minute data for 15 days)",
                 o.history_minutes
             ));
+        }
+        if let Some(e) = &self.scale_down.economic {
+            if !(0.0..=100.0).contains(&e.reshard_cost) {
+                out.push(format!(
+                    "scale_down.economic.reshard_cost: {} is outside 0..100 (US dollars a split or merge costs you)",
+                    e.reshard_cost
+                ));
+            }
+            if !(5..=self.scale_down.window_minutes.max(5)).contains(&e.min_window_minutes) {
+                out.push(format!(
+                    "scale_down.economic.min_window: {}m is outside 5m..scale_down.window ({}m); the window is the longest quiet time it may choose",
+                    e.min_window_minutes, self.scale_down.window_minutes
+                ));
+            }
+            if !(360..=MAX_SEASON_MINUTES).contains(&e.history_minutes) {
+                out.push(format!(
+                    "scale_down.economic.history: {}m is outside 6h..14d (CloudWatch keeps per-minute data for 15 days)",
+                    e.history_minutes
+                ));
+            }
         }
         if let Some(c) = &self.consumers
             && !(Duration::from_secs(1)..=MAX_ITERATOR_AGE).contains(&c.max_iterator_age)

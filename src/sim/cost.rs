@@ -53,7 +53,7 @@ impl Default for Prices {
     /// us-east-1 list prices.
     fn default() -> Self {
         Prices {
-            shard_hour: 0.015,
+            shard_hour: crate::model::SHARD_HOUR_USD,
             put_payload_units_per_million: 0.014,
             on_demand_stream_hour: 0.04,
             on_demand_data_in_per_gb: 0.08,

@@ -182,6 +182,22 @@ fn policies() {
             ],
         ),
         (
+            "economic-out-of-range.yaml",
+            &[
+                "defaults: scale_down.economic.reshard_cost: -1 is outside 0..100",
+                "scale_down.economic.min_window: 120m is outside 5m..scale_down.window (90m)",
+                "scale_down.economic.history: 60m is outside 6h..14d",
+            ],
+        ),
+        (
+            "economic-unknown-field.yaml",
+            &[
+                "economic-unknown-field.yaml:5",
+                "streams[0].scale_down.economic",
+                "unknown field `reshard_price`",
+            ],
+        ),
+        (
             "does-not-exist.yaml",
             &[
                 "cannot read policy tests/bad_input/does-not-exist.yaml",

@@ -1951,6 +1951,108 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(1_000))]
+
+    /// `scale_down.economic`: the quiet time it chooses lies within
+    /// `min_window` and the policy's window; a pair merged for coldness
+    /// was cold (each under the threshold, together under the ceiling) in
+    /// every minute of it; `min_lifetime` and the daily cap still hold;
+    /// the same input gives the same plan.
+    #[test]
+    fn the_economic_scale_down_keeps_the_hard_rules(
+        n in 2u32..=8,
+        levels in proptest::collection::vec(0.0f64..0.4, 8),
+        warm_until in proptest::collection::vec(0usize..=180, 8),
+        bursts in proptest::collection::vec(0usize..4320, 0..40),
+        burst in (1usize..120, 0.5f64..4.0),
+        (window, min_window, reshard_cost) in (30u32..=180, 5u32..=60, 0.0f64..1.0),
+        (lifetime_minutes, split_ago_minutes, children) in (0u64..=720, 1i64..=1_440, any::<u16>()),
+        (cap, used, since_minutes) in (0u32..=12, 0u32..=14, 0i64..=2_000),
+    ) {
+        let (burst_minutes, burst_level) = burst;
+        // Shard i carried half a shard's worth until minute warm_until[i]
+        // of the last 180, and levels[i] since.
+        let series = |i: usize| -> Vec<Option<f64>> {
+            (0..180).map(|m| Some(if m < warm_until[i] { 0.5 } else { levels[i] })).collect()
+        };
+        let start = StreamBuilder::new("s", n).minutes(180).build().metrics.start;
+        let history: Vec<f64> = (0..3 * 1440)
+            .map(|m| {
+                let bursting = bursts.iter().any(|&b| (b..b + burst_minutes).contains(&m));
+                if bursting { burst_level } else { 0.3 }
+            })
+            .collect();
+        let mut builder = StreamBuilder::new("s", n).minutes(180);
+        for i in 0..n as usize {
+            builder = builder.utilization(i, &series(i));
+            if children & (1 << i) != 0 {
+                builder = builder.parent(i, "shardId-000000000999");
+            }
+        }
+        let obs = builder
+            .stream_totals()
+            .past(start - TimeDelta::minutes(3 * 1440), &history)
+            .last_scale_up(TimeDelta::minutes(split_ago_minutes))
+            .reshards_today(TimeDelta::minutes(since_minutes), used)
+            .build();
+        let mut policy = kinesis_autoscaler::testkit::policy();
+        policy.max_reshards_per_day = cap;
+        policy.scale_down.cooldown = Duration::ZERO;
+        policy.scale_down.window_minutes = window;
+        policy.scale_down.min_lifetime = Duration::from_secs(lifetime_minutes * 60);
+        policy.scale_down.economic = Some(kinesis_autoscaler::policy::Economic {
+            reshard_cost,
+            min_window_minutes: min_window,
+            history_minutes: 3 * 1440,
+        });
+        let plan = planner::plan(&obs, &policy, obs.observed_at);
+        prop_assert_eq!(&plan, &planner::plan(&obs, &policy, obs.observed_at));
+
+        let quiet = plan.quiet.clone().expect("the policy has scale_down.economic");
+        let w = quiet.window_minutes;
+        prop_assert!(
+            (min_window.min(window)..=window).contains(&w),
+            "chose {}m outside {}m..{}m", w, min_window.min(window), window
+        );
+        let index = |id: &ShardId| obs.shards.iter().position(|s| &s.id == id).expect("listed");
+        let cold = |i: usize| warm_until[i] <= 180 - w as usize && levels[i] < policy.scale_down.threshold;
+        let young = (split_ago_minutes as u64) < lifetime_minutes;
+        let child = |i: usize| children & (1 << i) != 0;
+        for merge in plan.merges() {
+            prop_assert_eq!(merge.trigger, Trigger::Cold);
+            let (a, b) = (index(&merge.shard_id), index(&merge.adjacent_shard_id));
+            prop_assert!(
+                cold(a) && cold(b) && levels[a] + levels[b] < policy.scale_down.merged_ceiling,
+                "merged {} and {} not cold over {}m: warm until {} and {}, levels {} and {}",
+                a, b, w, warm_until[a], warm_until[b], levels[a], levels[b]
+            );
+            prop_assert!(
+                !(young && (child(a) || child(b))),
+                "merged a young split's child {} minutes after the split, inside min_lifetime {}m",
+                split_ago_minutes, lifetime_minutes
+            );
+        }
+        let counted = if since_minutes < 24 * 60 { used } else { 0 };
+        if cap > 0 {
+            prop_assert!(
+                plan.merges().count() as u32 <= cap.saturating_sub(counted),
+                "{} merges with {} of {} used today", plan.merges().count(), counted, cap
+            );
+        }
+        // And it does merge: a pair cold over the chosen window, that no
+        // hard limit holds, is merged.
+        let free = (0..n as usize - 1).any(|i| {
+            cold(i) && cold(i + 1)
+                && levels[i] + levels[i + 1] < policy.scale_down.merged_ceiling
+                && !(young && (child(i) || child(i + 1)))
+        });
+        if free && (cap == 0 || counted < cap) {
+            prop_assert!(plan.merges().count() > 0, "nothing merged: {:?}", plan.verdicts);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Key samples: the traffic-weighted split point
 // ---------------------------------------------------------------------------
