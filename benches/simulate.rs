@@ -4,6 +4,10 @@
 //! through a static stream with no controller (the baseline, same run).
 //! Target: at least one simulated day per wall-clock second.
 //!
+//! A second group runs a 2-shard stream for 7 and for 56 simulated days:
+//! the simulator's cost must grow linearly with simulated time (target:
+//! the 56-day run at most 9 times the 7-day one).
+//!
 //! Run with `cargo bench --bench simulate`.
 
 use std::path::Path;
@@ -67,5 +71,50 @@ duration: 1d
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Whether the simulator's cost grows linearly with simulated time: the
+/// same 2-shard stream for 7 and for 56 days, in the same run. Target: the
+/// 56-day run at most 9 times the 7-day one.
+fn growth(c: &mut Criterion) {
+    let mut group = c.benchmark_group("growth");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    let policy = StreamPolicy::default();
+    for days in [7, 56] {
+        let scenario = Scenario::parse(
+            &format!(
+                "stream: growing
+trace: ../traces/nyc_taxi.csv
+peak: 2MiB/s
+record_size: 2KiB
+keys: {{ model: uniform, seed: 11 }}
+initial_shards: 2
+duration: {days}d
+metrics_delay: 1m..5m
+metrics_gaps: 0.001
+"
+            ),
+            Path::new("scenarios/growth.yaml"),
+        )
+        .expect("a valid scenario");
+        let trace = Trace::load(&scenario.trace).expect("the bundled trace");
+        let traffic = Traffic::new(&scenario, &trace).expect("traffic");
+        let oracles = Oracles::compute(&traffic);
+        group.bench_function(format!("{days} days, 2+ shards, planner"), |b| {
+            b.iter(|| {
+                strategy::simulate(
+                    &scenario,
+                    &traffic,
+                    &oracles,
+                    &policy,
+                    Strategy::Planner,
+                    &|_| {},
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, growth);
 criterion_main!(benches);

@@ -5,6 +5,8 @@
 //! their lineage, and the account has a shard quota.
 
 use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -44,8 +46,13 @@ impl Default for SimConfig {
 #[derive(Clone, Debug)]
 pub struct SimStream {
     pub mode: StreamMode,
-    /// Every shard ever created, open and closed, in creation order.
+    /// The shards ListShards can still return: every open one, and those
+    /// closed within the retention period (24 hours), in creation order.
+    /// Kinesis forgets a closed shard once its records have expired, and
+    /// so does the simulation, so that a long one costs the same per day.
     pub shards: Vec<Shard>,
+    /// When each shard in `shards` that is closed was closed, oldest first.
+    closed_at: std::collections::VecDeque<(DateTime<Utc>, ShardId)>,
     /// The stream is UPDATING until then.
     pub updating_until: Option<DateTime<Utc>>,
     pub tags: BTreeMap<String, String>,
@@ -60,9 +67,37 @@ pub struct SimStream {
     next_shard: usize,
 }
 
+/// How long a closed shard stays listed: the default retention period.
+const RETENTION: TimeDelta = TimeDelta::hours(24);
+
 impl SimStream {
     pub fn open_shards(&self) -> impl Iterator<Item = &Shard> {
         self.shards.iter().filter(|s| s.open)
+    }
+
+    /// How many shards the stream has had, open and closed, expired
+    /// included.
+    pub fn shards_created(&self) -> usize {
+        self.next_shard
+    }
+
+    /// Closes the open shards `close` picks, at `now`, and forgets those
+    /// closed more than the retention period before.
+    fn close(&mut self, now: DateTime<Utc>, close: impl Fn(&Shard) -> bool) {
+        for shard in self.shards.iter_mut().filter(|s| s.open && close(s)) {
+            shard.open = false;
+            self.closed_at.push_back((now, shard.id.clone()));
+        }
+        let mut expired = FxHashSet::default();
+        while let Some((at, _)) = self.closed_at.front()
+            && *at + RETENTION < now
+        {
+            let (_, id) = self.closed_at.pop_front().expect("a front");
+            expired.insert(id);
+        }
+        if !expired.is_empty() {
+            self.shards.retain(|s| !expired.contains(&s.id));
+        }
     }
 
     fn add_shard(
@@ -154,6 +189,7 @@ impl<C: Clock> SimKinesis<C> {
             monitoring: vec![(DateTime::<Utc>::MIN_UTC, MetricName::ALL.to_vec())],
             shard_count_updates: Vec::new(),
             created_at: self.clock.now(),
+            closed_at: Default::default(),
             next_shard: 0,
         };
         for range in ranges {
@@ -384,9 +420,7 @@ impl<C: Clock> SimKinesis<C> {
                 format!("This request would exceed the shard limit for the account ({limit})"),
             ));
         }
-        for shard in s.shards.iter_mut() {
-            shard.open = false;
-        }
+        s.close(now, |_| true);
         for range in crate::model::uniform_ranges(target) {
             s.add_shard(range, None, None);
         }
@@ -519,9 +553,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
                 format!("This request would exceed the shard limit for the account ({limit})"),
             ));
         }
-        for parent in s.shards.iter_mut().filter(|x| &x.id == shard) {
-            parent.open = false;
-        }
+        s.close(self.clock.now(), |x| &x.id == shard);
         s.add_shard(low, Some(shard.clone()), None);
         s.add_shard(high, Some(shard.clone()), None);
         s.updating_until = Some(until);
@@ -550,13 +582,7 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
                 format!("Shards {shard} and {adjacent} are not adjacent"),
             )
         })?;
-        for s in s
-            .shards
-            .iter_mut()
-            .filter(|x| &x.id == shard || &x.id == adjacent)
-        {
-            s.open = false;
-        }
+        s.close(self.clock.now(), |x| &x.id == shard || &x.id == adjacent);
         s.add_shard(merged, Some(shard.clone()), Some(adjacent.clone()));
         s.updating_until = Some(until);
         state
@@ -687,6 +713,47 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_shards_are_forgotten_a_day_after_they_close() {
+        let sim = sim(SimConfig::default());
+        let mid = sim.stream(S).unwrap().shards[0].range.midpoint().unwrap();
+        sim.split_shard(&stream(), &id(0), mid).await.unwrap();
+        let listed = |sim: &SimKinesis<TokioClock>| -> Vec<String> {
+            let s = sim.stream(S).unwrap();
+            s.shards.iter().map(|s| s.id.to_string()).collect()
+        };
+        // Closed an hour ago: still listed, with its children's lineage.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        sim.merge_shards(&stream(), &id(2), &id(3)).await.unwrap();
+        assert_eq!(
+            listed(&sim),
+            [
+                "shardId-000000000000",
+                "shardId-000000000001",
+                "shardId-000000000002",
+                "shardId-000000000003",
+                "shardId-000000000004"
+            ]
+        );
+        // A day later the split's parent has expired; the merge's parents
+        // (closed an hour after it) stay until their own day is over.
+        tokio::time::sleep(Duration::from_secs(23 * 3600 + 60)).await;
+        let mid = sim.stream(S).unwrap().shards[1].range.midpoint().unwrap();
+        sim.split_shard(&stream(), &id(1), mid).await.unwrap();
+        assert_eq!(
+            listed(&sim),
+            [
+                "shardId-000000000001",
+                "shardId-000000000002",
+                "shardId-000000000003",
+                "shardId-000000000004",
+                "shardId-000000000005",
+                "shardId-000000000006"
+            ]
+        );
+        assert_eq!(sim.stream(S).unwrap().shards_created(), 7);
     }
 
     #[tokio::test(start_paused = true)]

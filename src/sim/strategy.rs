@@ -154,7 +154,8 @@ pub const LAG_MINUTE_MS: f64 = 60_000.0;
 pub struct Outcome {
     pub summary: Summary,
     pub minutes: Vec<MinuteStats>,
-    /// Every shard the stream had, open and closed, with lineage.
+    /// The shards the stream lists at the end, with lineage: the open
+    /// ones and those closed within the retention period (24 hours).
     pub shards: Vec<crate::model::Shard>,
     /// Every resharding call that succeeded, in order.
     pub log: Vec<String>,
@@ -325,16 +326,15 @@ async fn replay(
 
     let minutes = world.stats();
     let count = |op: &str| world.kinesis.calls(op) as u32;
-    let shards = world
+    let (created, shards) = world
         .kinesis
         .stream(&scenario.stream)
-        .map(|s| s.shards)
-        .unwrap_or_default();
+        .map_or((0, Vec::new()), |s| (s.shards_created(), s.shards));
     let churn = Churn {
         splits: count("SplitShard"),
         merges: count("MergeShards"),
         shard_count_updates: count("UpdateShardCount"),
-        new_shards: shards.len().saturating_sub(initial as usize) as u32,
+        new_shards: created.saturating_sub(initial as usize) as u32,
     };
     let usage = Usage {
         metric_hours: world.metric_hours() as f64,

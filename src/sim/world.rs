@@ -330,6 +330,15 @@ impl<C: Clock + Clone> SimWorld<C> {
             self.play(&mut state, &open, m, published);
             state.played += 1;
         }
+        // Forget the sums of shards closed longer ago than any read
+        // reaches, so that memory (and every pass) stays flat however
+        // long the simulation runs.
+        if state.sums.len() > 2 * open.len() + 16 {
+            let played = state.played;
+            state
+                .sums
+                .retain(|_, s| s.first_minute + s.bytes.len() + KEPT_MINUTES > played);
+        }
     }
 
     /// The shard-level metrics enhanced monitoring publishes minute `m`
