@@ -11,6 +11,7 @@ mod progress;
 mod render;
 mod run;
 mod simulate;
+mod tune;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ enum Command {
     /// Replay a traffic trace through the controller on a simulated stream
     /// and measure it; with no arguments, the bundled week of taxi demand.
     Simulate(SimulateArgs),
+    /// Find each strategy's cheapest setting for a scenario's traffic and
+    /// an objective: the planner, uniform scaling, a static size and
+    /// On-Demand, tuned on the first part and checked on the rest.
+    Tune(TuneArgs),
 }
 
 /// Where and as whom to call AWS. Credentials come from the standard chain
@@ -319,6 +324,44 @@ struct SimulateArgs {
     aws: AwsArgs,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct TuneArgs {
+    /// The scenario to tune on (default: the bundled scenarios/diurnal-taxi.yaml).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Tune on this stream's own CloudWatch history instead, read as
+    /// `simulate --stream` reads it (reads only).
+    #[arg(long, value_name = "NAME", conflicts_with = "scenario")]
+    stream: Option<String>,
+    /// With --stream: days of history (1 to 15).
+    #[arg(long, default_value_t = 14, requires = "stream")]
+    days: u32,
+    /// The most throttling a setting may have, in percent of writes
+    /// (above 0, at most 10).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.1)]
+    max_throttled_pct: f64,
+    /// The most new shards a day a setting may make (consumers hand over
+    /// at every reshard).
+    #[arg(long, value_name = "N")]
+    max_new_shards_per_day: Option<f64>,
+    /// The last part of the traffic kept to validate on, in percent (10 to
+    /// 50); the settings are chosen on the rest.
+    #[arg(long, value_name = "PERCENT", default_value_t = 30.0)]
+    validate_pct: f64,
+    /// Write the planner's best setting there as a policy file.
+    #[arg(long, value_name = "FILE")]
+    save_policy: Option<PathBuf>,
+    /// Where to write the SVG chart of the frontiers (default:
+    /// kinesis-autoscaler-tune.svg in the temporary directory).
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
 fn parse_strategy(text: &str) -> Result<crate::sim::strategy::Strategy, String> {
     text.parse()
 }
@@ -360,6 +403,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
         Command::Route(args) => route(args).await,
         Command::HotKeys(args) => hot_keys::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Tune(args) => tune::run(args).await,
         Command::Run(args) => run::run(args).await,
     }
 }

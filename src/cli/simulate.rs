@@ -314,15 +314,7 @@ pub(crate) fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Tr
 /// the offered load, what someone sizing by hand from a week of graphs
 /// would pick.
 fn static_shards(traffic: &Traffic) -> u32 {
-    let mut needs: Vec<f64> = (0..traffic.minutes())
-        .map(|m| {
-            let t = traffic.total(m);
-            (t.bytes / crate::model::BYTES_PER_SHARD_MINUTE)
-                .max(t.records / crate::model::RECORDS_PER_SHARD_MINUTE)
-        })
-        .collect();
-    needs.sort_by(f64::total_cmp);
-    let p99 = needs[(needs.len() - 1) * 99 / 100];
+    let p99 = crate::sim::tune::need_at(traffic, 990);
     (p99.ceil() as u32).max(1)
 }
 
@@ -338,16 +330,76 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// Reads what a replay of `stream` needs: its open shards, its
+/// stream-level load over `days`, and each open shard's IncomingBytes over
+/// the last day (the key spread). Reads only.
+pub(crate) async fn read_history(
+    aws: &super::AwsArgs,
+    policy: &Policy,
+    stream: &str,
+    days: u32,
+) -> anyhow::Result<(Vec<crate::model::Shard>, crate::observe::Metrics)> {
+    use crate::model::{MetricName, StreamId};
+    use crate::observe::{KinesisRead, MetricsRead, MetricsRequest, ObserveError};
+
+    let sdk = crate::aws::load_config(&aws.options()).await;
+    let clients = crate::aws::Clients::new(
+        &sdk,
+        std::sync::Arc::new(crate::model::ApiLimiter::new(policy.quotas.clone())),
+    );
+    let id = StreamId::named(stream);
+    clients
+        .read
+        .describe_stream(&id)
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    let open = clients
+        .read
+        .list_open_shards(&id)
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    // Whole minutes, ending where CloudWatch has surely published.
+    let end = chrono::Utc::now()
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .expect("a minute divides any time")
+        - chrono::TimeDelta::minutes(5);
+    let minutes = days * 1440;
+    let start = end - chrono::TimeDelta::minutes(i64::from(minutes));
+    let ids: Vec<_> = open.iter().map(|s| s.id.clone()).collect();
+    // The load from the free stream-level series over every day; the key
+    // spread from each shard's IncomingBytes over the last day only, which
+    // is enough to see it and keeps a wide stream's read small (one
+    // shard-day is 1,440 datapoints).
+    let mut metrics = clients
+        .metrics
+        .read_metrics(&MetricsRequest::new(stream, &[], &[], start, minutes))
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?;
+    let spread_minutes = minutes.min(SPREAD_MINUTES);
+    let spread_start = end - chrono::TimeDelta::minutes(i64::from(spread_minutes));
+    metrics.shards = clients
+        .metrics
+        .read_metrics(&MetricsRequest::new(
+            stream,
+            &ids,
+            &[MetricName::IncomingBytes],
+            spread_start,
+            spread_minutes,
+        ))
+        .await
+        .map_err(|e| ObserveError::stream(stream, e))?
+        .shards;
+    Ok((open, metrics))
+}
+
 /// Most days of one-minute history CloudWatch keeps.
-const MAX_REPLAY_DAYS: u32 = 15;
+pub(crate) const MAX_REPLAY_DAYS: u32 = 15;
 /// How much of the history the key spread is measured over.
 const SPREAD_MINUTES: u32 = 1440;
 
 /// `simulate --stream`: the stream's own history replayed through every
 /// strategy, and the cheapest one within the throttling objective.
 async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> anyhow::Result<u8> {
-    use crate::model::{MetricName, StreamId};
-    use crate::observe::{KinesisRead, MetricsRead, MetricsRequest, ObserveError};
     use crate::sim::replay;
 
     if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
@@ -381,53 +433,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         }
         .into());
     }
-    let sdk = crate::aws::load_config(&args.aws.options()).await;
-    let clients = crate::aws::Clients::new(
-        &sdk,
-        std::sync::Arc::new(crate::model::ApiLimiter::new(policy.quotas.clone())),
-    );
-    let id = StreamId::named(stream);
-    clients
-        .read
-        .describe_stream(&id)
-        .await
-        .map_err(|e| ObserveError::stream(stream, e))?;
-    let open = clients
-        .read
-        .list_open_shards(&id)
-        .await
-        .map_err(|e| ObserveError::stream(stream, e))?;
-    // Whole minutes, ending where CloudWatch has surely published.
-    let end = chrono::Utc::now()
-        .duration_trunc(chrono::TimeDelta::minutes(1))
-        .expect("a minute divides any time")
-        - chrono::TimeDelta::minutes(5);
-    let minutes = args.days * 1440;
-    let start = end - chrono::TimeDelta::minutes(i64::from(minutes));
-    let ids: Vec<_> = open.iter().map(|s| s.id.clone()).collect();
-    // The load from the free stream-level series over every day; the key
-    // spread from each shard's IncomingBytes over the last day only, which
-    // is enough to see it and keeps a wide stream's read small (one
-    // shard-day is 1,440 datapoints).
-    let mut metrics = clients
-        .metrics
-        .read_metrics(&MetricsRequest::new(stream, &[], &[], start, minutes))
-        .await
-        .map_err(|e| ObserveError::stream(stream, e))?;
-    let spread_minutes = minutes.min(SPREAD_MINUTES);
-    let spread_start = end - chrono::TimeDelta::minutes(i64::from(spread_minutes));
-    metrics.shards = clients
-        .metrics
-        .read_metrics(&MetricsRequest::new(
-            stream,
-            &ids,
-            &[MetricName::IncomingBytes],
-            spread_start,
-            spread_minutes,
-        ))
-        .await
-        .map_err(|e| ObserveError::stream(stream, e))?
-        .shards;
+    let (open, metrics) = read_history(&args.aws, policy, stream, args.days).await?;
     let (scenario_path, trace_name) = match &args.save_scenario {
         Some(path) => (
             path.clone(),

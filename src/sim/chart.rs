@@ -224,8 +224,152 @@ pub(crate) fn render(title: &str, outcomes: &[Outcome], oracle_shards: &[u32]) -
     svg
 }
 
+/// A chart of `tune`'s frontiers: for each family, the settings no other
+/// of it beats, as cost a day against the throttled share (log scale,
+/// from 0.001%; none throttled is drawn there), and the objective as a
+/// dashed line.
+pub(crate) fn frontiers(
+    title: &str,
+    families: &[(String, Vec<(f64, f64)>)],
+    objective: f64,
+) -> String {
+    const HEIGHT: f64 = 420.0;
+    const TOP: f64 = 50.0;
+    const LOWEST: f64 = -3.0; // log10 of 0.001 (percent)
+    const HIGHEST: f64 = 2.0; // log10 of 100 (percent)
+    let plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
+    let max = nice_max(
+        families
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.0))
+            .fold(0.0, f64::max),
+    );
+    let x = |share: f64| {
+        let pct = (share * 100.0).max(10f64.powf(LOWEST));
+        MARGIN_LEFT + plot_width * (pct.log10().min(HIGHEST) - LOWEST) / (HIGHEST - LOWEST)
+    };
+    let y = |cost: f64| TOP + HEIGHT - HEIGHT * cost / max;
+    let mut svg = String::new();
+    let total = TOP + HEIGHT + 50.0;
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{total}" viewBox="0 0 {WIDTH} {total}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{MARGIN_LEFT}" y="20" font-size="16">{}</text>"#,
+        escape(title)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{MARGIN_LEFT}" y="{TOP}" width="{plot_width}" height="{HEIGHT}" fill="none" stroke="#999"/>"##
+    );
+    for i in 0..=4 {
+        let v = max * f64::from(i) / 4.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">${v:.2}</text>"##,
+            MARGIN_LEFT + plot_width,
+            MARGIN_LEFT - 6.0,
+            y(v) + 4.0,
+            yy = y(v),
+        );
+    }
+    for exp in -3..=2 {
+        let pct = 10f64.powi(exp);
+        let xx = x(pct / 100.0);
+        let label = if exp < 0 {
+            format!("{pct:.*}%", (-exp) as usize)
+        } else {
+            format!("{pct:.0}%")
+        };
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{TOP}" y2="{}" stroke="#eee"/><text x="{xx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"##,
+            TOP + HEIGHT,
+            TOP + HEIGHT + 16.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">throttled writes (0 drawn at 0.001%)</text>"#,
+        MARGIN_LEFT + plot_width / 2.0,
+        TOP + HEIGHT + 34.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="14" y="{:.1}" font-size="11" transform="rotate(-90 14 {:.1})" text-anchor="middle">cost a day</text>"#,
+        TOP + HEIGHT / 2.0,
+        TOP + HEIGHT / 2.0
+    );
+    let ox = x(objective);
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{ox:.1}" x2="{ox:.1}" y1="{TOP}" y2="{}" stroke="#444" stroke-dasharray="5,3"/><text x="{:.1}" y="{}" font-size="11">objective</text>"##,
+        TOP + HEIGHT,
+        ox + 4.0,
+        TOP + 14.0
+    );
+    for (i, (name, points)) in families.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let mut d = String::new();
+        for (j, (cost, share)) in points.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if j == 0 { "M" } else { "L" },
+                x(*share),
+                y(*cost)
+            );
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                x(*share),
+                y(*cost)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
+        );
+        let ly = TOP + 14.0 + 16.0 * i as f64;
+        let lx = WIDTH - MARGIN_RIGHT + 12.0;
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}" font-size="11">{}</text>"#,
+            lx + 18.0,
+            lx + 24.0,
+            ly + 4.0,
+            escape(name),
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_frontier_chart_draws_each_family_with_its_points_and_the_objective() {
+        let families = vec![
+            ("planner".to_owned(), vec![(1.0, 0.01), (2.0, 0.0)]),
+            ("uniform".to_owned(), vec![(0.5, 0.2)]),
+        ];
+        let svg = super::frontiers("a <test>", &families, 0.001);
+        assert!(svg.starts_with("<svg "), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<circle ").count(), 3);
+        assert!(svg.contains(">planner</text>") && svg.contains(">uniform</text>"));
+        assert!(svg.contains("a &lt;test&gt;"));
+        assert!(svg.contains(">objective</text>"));
+        // The axis runs from 0.001% to 100% of writes throttled.
+        assert!(svg.contains(">0.001%</text>") && svg.contains(">100%</text>"));
+    }
 }

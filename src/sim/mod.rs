@@ -15,6 +15,7 @@ pub mod replay;
 pub mod scenario;
 pub mod strategy;
 pub mod traffic;
+pub mod tune;
 pub mod world;
 
 pub use kinesis::{SimConfig, SimKinesis};

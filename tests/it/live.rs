@@ -919,6 +919,63 @@ async fn irsa_credentials_come_from_sts_web_identity() {
     assert_contains(&unreachable.stderr, "credentials");
 }
 
+/// `tune --stream`: four days of a stream's own history, read as
+/// `simulate --stream` reads it, tuned on the first 70% and checked on the
+/// rest; it says what its reads cost, writes nothing, and a stream that
+/// does not exist is named.
+#[tokio::test]
+async fn a_stream_is_tuned_on_its_own_history() {
+    if !emulators::running("a_stream_is_tuned_on_its_own_history") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("tune");
+    create_stream(&k, &name, 2, false).await;
+    // Four days: a shard's worth and a half for the first two, half a
+    // shard's worth since. In a moto of its own (11,520 datapoints).
+    let moto = emulators::PrivateEmulator::moto();
+    let cw = emulators::cloudwatch_at(&moto.endpoint);
+    put_metrics_to(&cw, &name, None, 2880..5760, 1.5, 0.0).await;
+    put_metrics_to(&cw, &name, None, 0..2880, 0.5, 0.0).await;
+    let before = open_shards(&k, &name).await;
+
+    let out = run(live(&endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &moto.endpoint)
+        .args(["tune", "--stream", &name, "--days", "4", "--output", "json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["scenario"], format!("replay-{name}").as_str());
+    // About 4 days (less the newest minutes CloudWatch may not have yet):
+    // 70% to tune on, 30% to validate on.
+    let days = |key: &str| report[key].as_f64().unwrap();
+    let whole = days("whole_days");
+    assert!((3.9..=4.0).contains(&whole), "{whole} days replayed");
+    assert!((days("tuning_days") + days("validation_days") - whole).abs() < 1e-9);
+    assert!(
+        (days("validation_days") - 0.3 * whole).abs() < 0.001,
+        "{report}"
+    );
+    assert_eq!(
+        names(&report["families"], "family"),
+        ["planner", "uniform", "static", "on-demand"]
+    );
+    let notes = report["notes"].to_string();
+    // Two stream-level metrics and one per open shard.
+    assert_contains(
+        &notes,
+        "4 metrics requested from GetMetricData ($0.0000); nothing written",
+    );
+    // Without shard-level history the keys are assumed uniform, and it says so.
+    assert_contains(&notes, "uniform");
+    // Nothing was resharded.
+    assert_eq!(open_shards(&k, &name).await.len(), before.len());
+
+    let missing = run(live(&endpoint).args(["tune", "--stream", "no-such-stream", "--days", "4"]));
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert_contains(&missing.stderr, "stream no-such-stream does not exist");
+}
+
 /// `simulate --stream`: two days of a stream's stream-level metrics and a
 /// day of its shard-level ones in CloudWatch, replayed through every
 /// strategy with the measured key spread and a recommendation; the saved

@@ -21,3 +21,4 @@ mod scenarios;
 mod shard_metrics;
 mod simulate;
 mod support;
+mod tune;

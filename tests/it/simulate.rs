@@ -13,7 +13,7 @@ use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::IdleDatapoints;
 use serde_json::Value;
 
-use crate::support::{assert_every_strategy, bin, names};
+use crate::support::{assert_every_strategy, bin, names, ok_json};
 
 /// A flat trace: the same value every 5 minutes for `days`.
 fn flat_trace(days: u32) -> Trace {
@@ -718,18 +718,6 @@ fn replays_and_suites_refuse_bad_requests_before_running() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-}
-
-/// The JSON a successful run printed; a failed run fails the test with
-/// its stderr.
-fn ok_json(out: &std::process::Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 /// The controller's host is priced per pass it really makes: the uniform

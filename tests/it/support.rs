@@ -99,3 +99,15 @@ pub fn listening(child: &mut std::process::Child) -> (u16, std::thread::JoinHand
     });
     (port, logs)
 }
+
+/// The JSON a command printed, after checking that it exited 0 (showing
+/// its stderr if not).
+pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}

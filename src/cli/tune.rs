@@ -1,0 +1,579 @@
+//! `tune`: each strategy family at its best on a scenario's traffic, the
+//! cheapest that meets an objective, and the planner's winning policy.
+//! Everything runs in the simulator: it writes nothing on AWS, and reads
+//! only with `--stream` (what `simulate --stream` reads).
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::Error;
+use crate::error::exit;
+use crate::policy::StreamPolicy;
+use crate::sim::oracle::Oracles;
+use crate::sim::scenario::Scenario;
+use crate::sim::strategy::{self, Summary};
+use crate::sim::traffic::Traffic;
+use crate::sim::tune::{self, Candidate, Family, Objective};
+
+use super::{SimOutput, TuneArgs, print_json, write_stdout};
+
+/// Results that differ more than this between the tuning and the
+/// validation part (relative) are flagged.
+const DISAGREEMENT: f64 = 0.2;
+
+pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
+    let objective = objective(&args)?;
+    let validate = args.validate_pct / 100.0;
+    if !(0.1..=0.5).contains(&validate) {
+        return Err(Error::Usage(format!(
+            "--validate-pct must be between 10 and 50 (percent of the traffic kept to validate on), got {}",
+            args.validate_pct
+        ))
+        .into());
+    }
+    let mut notes = Vec::new();
+    let (scenario, trace) = match &args.stream {
+        Some(stream) => {
+            let (scenario, trace, read) = from_stream(&args, stream).await?;
+            notes = read;
+            (scenario, trace)
+        }
+        None => super::simulate::load_scenario(args.scenario.as_deref())?,
+    };
+    let traffic = |s: &Scenario| {
+        Traffic::new(s, &trace)
+            .map_err(|message| Error::Usage(format!("scenario {}: {message}", s.name)))
+    };
+    let whole = traffic(&scenario)?;
+    let (first, rest) = tune::split(&scenario, whole.minutes(), validate).map_err(Error::Usage)?;
+    let parts = [
+        Part::new(first, traffic)?,
+        Part::new(rest, traffic)?,
+        Part::new(scenario.clone(), traffic)?,
+    ];
+    let [tuning, validation, all] = &parts;
+    let keys_skewed = !matches!(scenario.keys, crate::sim::scenario::KeyModel::Uniform)
+        || !scenario.hot_keys.is_empty();
+
+    let bar = progress_bar();
+    let shard_limit = scenario.shard_limit;
+    let (tried, chosen, checked) = tokio::task::spawn_blocking({
+        let bar = bar.clone();
+        let parts = parts.clone();
+        move || {
+            let [tuning, validation, all] = &parts;
+            let mut tried: Vec<(Candidate, Summary)> = Vec::new();
+            let coarse = tune::coarse(&tuning.traffic, shard_limit);
+            tried.extend(run_all(tuning, coarse, bar.as_ref()));
+            // One step around the planner's best.
+            if let Some(best) = best_of(&tried, Family::Planner, &objective)
+                && let Candidate::Planner(settings) = &tried[best].0
+            {
+                let more: Vec<Candidate> = tune::refine(settings, keys_skewed)
+                    .into_iter()
+                    .filter(|c| !tried.iter().any(|(t, _)| t == c))
+                    .collect();
+                tried.extend(run_all(tuning, more, bar.as_ref()));
+            }
+            let chosen: Vec<(Family, usize)> = Family::ALL
+                .into_iter()
+                .filter_map(|f| best_of(&tried, f, &objective).map(|i| (f, i)))
+                .collect();
+            let winners: Vec<Candidate> = chosen.iter().map(|(_, i)| tried[*i].0.clone()).collect();
+            let checked: Vec<(Summary, Summary)> =
+                run_all(validation, winners.clone(), bar.as_ref())
+                    .into_iter()
+                    .zip(run_all(all, winners, bar.as_ref()))
+                    .map(|((_, v), (_, w))| (v, w))
+                    .collect();
+            (tried, chosen, checked)
+        }
+    })
+    .await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+
+    let mut report = Report::new(
+        &scenario,
+        [tuning, validation, all],
+        &objective,
+        &tried,
+        &chosen,
+        &checked,
+    );
+    report.notes = notes;
+    if let Some(path) = &args.save_policy {
+        let Some(planner) = report.families.iter().find(|f| f.family == Family::Planner) else {
+            unreachable!("the planner is always tuned");
+        };
+        let Candidate::Planner(settings) = &planner.best else {
+            unreachable!("the planner's best is a planner setting");
+        };
+        let text = settings.policy_yaml(&scenario.stream, &planner.comment(&scenario, &objective));
+        std::fs::write(path, text).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let chart_path = args
+        .chart
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("kinesis-autoscaler-tune.svg"));
+    let lines: Vec<(String, Vec<(f64, f64)>)> = report
+        .families
+        .iter()
+        .map(|f| {
+            let points = f
+                .frontier
+                .iter()
+                .map(|(_, m)| (m.cost_usd_per_day, m.throttled_fraction))
+                .collect();
+            (f.family.to_string(), points)
+        })
+        .collect();
+    let title = format!(
+        "{}: each family's frontier on the tuning part ({:.1} days)",
+        scenario.name, report.tuning_days
+    );
+    let svg = crate::sim::chart::frontiers(&title, &lines, objective.max_throttled);
+    std::fs::write(&chart_path, svg).map_err(|source| Error::Write {
+        path: chart_path.clone(),
+        source,
+    })?;
+    match args.output {
+        SimOutput::Json => print_json(&report)?,
+        SimOutput::Table => {
+            let mut text = report.table();
+            text.push_str(&format!("chart: {}\n", chart_path.display()));
+            if let Some(path) = &args.save_policy {
+                text.push_str(&format!("\nplanner policy written to {}\n", path.display()));
+            }
+            write_stdout(&text)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The scenario of `stream`'s own history, as `simulate --stream` builds
+/// it, and what was said of it: what the reads cost, what was assumed.
+async fn from_stream(
+    args: &TuneArgs,
+    stream: &str,
+) -> anyhow::Result<(Scenario, crate::sim::traffic::Trace, Vec<String>)> {
+    use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, MAX_REPLAY_DAYS};
+    if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
+        return Err(Error::Usage(format!(
+            "--days must be between 1 and {MAX_REPLAY_DAYS} (CloudWatch keeps one-minute data for 15 days), got {}",
+            args.days
+        ))
+        .into());
+    }
+    // Only its API quotas are used: the built-in ones.
+    let policy =
+        crate::policy::Policy::parse(DEFAULT_POLICY, std::path::Path::new(DEFAULT_POLICY_PATH))
+            .map_err(Error::from)?;
+    let (open, metrics) =
+        super::simulate::read_history(&args.aws, &policy, stream, args.days).await?;
+    let trace_name = format!("replay-{stream}.csv");
+    let replay = crate::sim::replay::build(stream, &open, &metrics, &trace_name)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let path = std::path::PathBuf::from(format!("replay-{stream}.yaml"));
+    let scenario = Scenario::parse(&replay.scenario_yaml, &path).map_err(Error::Scenario)?;
+    let trace = crate::sim::traffic::Trace::parse(&replay.trace_csv, &scenario.trace)
+        .map_err(Error::Scenario)?;
+    let requested = 2 + open.len();
+    let mut notes = vec![format!(
+        "read {} days of stream {stream}: {requested} metrics requested from GetMetricData (${:.4}); nothing written",
+        args.days,
+        requested as f64 * crate::model::GET_METRIC_DATA_USD_PER_METRIC
+    )];
+    notes.extend(replay.notes);
+    Ok((scenario, trace, notes))
+}
+
+fn objective(args: &TuneArgs) -> Result<Objective, Error> {
+    let max_throttled = args.max_throttled_pct / 100.0;
+    if !(max_throttled > 0.0 && max_throttled <= 0.1) {
+        return Err(Error::Usage(format!(
+            "--max-throttled-pct must be above 0 and at most 10 (percent of writes), got {}",
+            args.max_throttled_pct
+        )));
+    }
+    if let Some(n) = args.max_new_shards_per_day
+        && !(n.is_finite() && n >= 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--max-new-shards-per-day must be a number of shards, 0 or more, got {n}"
+        )));
+    }
+    Ok(Objective {
+        max_throttled,
+        max_new_shards_per_day: args.max_new_shards_per_day,
+    })
+}
+
+/// A part of the scenario, ready to simulate.
+#[derive(Clone)]
+struct Part {
+    scenario: Scenario,
+    traffic: Traffic,
+    oracles: Oracles,
+}
+
+impl Part {
+    fn new(
+        scenario: Scenario,
+        traffic: impl Fn(&Scenario) -> Result<Traffic, Error>,
+    ) -> Result<Part, Error> {
+        let traffic = traffic(&scenario)?;
+        let oracles = Oracles::compute(&traffic);
+        Ok(Part {
+            scenario,
+            traffic,
+            oracles,
+        })
+    }
+
+    fn days(&self) -> f64 {
+        self.traffic.minutes() as f64 / 1440.0
+    }
+}
+
+/// The best of `family` among `tried`, for `objective`.
+fn best_of(tried: &[(Candidate, Summary)], family: Family, objective: &Objective) -> Option<usize> {
+    let mine: Vec<usize> = (0..tried.len())
+        .filter(|&i| tried[i].0.family() == family)
+        .collect();
+    let summaries: Vec<&Summary> = mine.iter().map(|&i| &tried[i].1).collect();
+    tune::best(&summaries, objective).map(|(k, _)| mine[k])
+}
+
+/// Simulates every candidate on `part`, as many at once as there are
+/// cores, in order.
+fn run_all(
+    part: &Part,
+    candidates: Vec<Candidate>,
+    bar: Option<&ProgressBar>,
+) -> Vec<(Candidate, Summary)> {
+    if let Some(bar) = bar {
+        bar.inc_length(candidates.len() as u64);
+    }
+    let jobs: Vec<(Scenario, StreamPolicy)> = candidates
+        .iter()
+        .map(|c| (c.scenario(&part.scenario), c.policy()))
+        .collect();
+    let results: Vec<Mutex<Option<Summary>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((scenario, policy)) = jobs.get(k) else {
+                        break;
+                    };
+                    let outcome = strategy::simulate(
+                        scenario,
+                        &part.traffic,
+                        &part.oracles,
+                        policy,
+                        candidates[k].strategy(),
+                        &|_| {},
+                    );
+                    *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.summary);
+                    if let Some(bar) = bar {
+                        bar.inc(1);
+                    }
+                }
+            });
+        }
+    });
+    candidates
+        .into_iter()
+        .zip(results)
+        .map(|(c, r)| {
+            let summary = r
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran");
+            (c, summary)
+        })
+        .collect()
+}
+
+fn progress_bar() -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("tuning {bar:30} {pos}/{len} candidates ({elapsed} elapsed)")
+            .expect("a valid template"),
+    );
+    Some(bar)
+}
+
+/// One run, as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+struct Measured {
+    cost_usd: f64,
+    cost_usd_per_day: f64,
+    throttled_fraction: f64,
+    new_shards_per_day: f64,
+    shard_hours: f64,
+    meets_objective: bool,
+}
+
+impl Measured {
+    fn of(s: &Summary, objective: &Objective) -> Measured {
+        Measured {
+            cost_usd: s.cost_usd,
+            cost_usd_per_day: tune::cost_per_day(s),
+            throttled_fraction: s.throttled_fraction,
+            new_shards_per_day: s.new_shards_per_day,
+            shard_hours: s.shard_hours,
+            meets_objective: objective.met_by(s),
+        }
+    }
+
+    fn cells(&self) -> String {
+        format!(
+            "${:.2} a day, {:.3}% throttled, {:.1} new shards a day",
+            self.cost_usd_per_day,
+            self.throttled_fraction * 100.0,
+            self.new_shards_per_day
+        )
+    }
+}
+
+/// A family at its best.
+#[derive(Debug, Serialize)]
+struct FamilyResult {
+    family: Family,
+    best: Candidate,
+    tuning: Measured,
+    validation: Measured,
+    whole: Measured,
+    /// Where the validation part's cost or throttling differs from the
+    /// tuning part's by more than 20%.
+    disagreement: Option<String>,
+    /// The settings no other of the family beats on both cost and
+    /// throttling, on the tuning part, cheapest first.
+    frontier: Vec<(Candidate, Measured)>,
+    tried: usize,
+}
+
+impl FamilyResult {
+    fn comment(&self, scenario: &Scenario, objective: &Objective) -> Vec<String> {
+        vec![
+            format!(
+                "Tuned by `kinesis-autoscaler tune` on scenario {} ({}), for at most {:.3}% throttled{}.",
+                scenario.name,
+                scenario.trace.display(),
+                objective.max_throttled * 100.0,
+                objective
+                    .max_new_shards_per_day
+                    .map_or(String::new(), |n| format!(" and {n} new shards a day"))
+            ),
+            format!("Best of {} planner settings: {}.", self.tried, self.best),
+            format!("Tuning part: {}.", self.tuning.cells()),
+            format!("Validation part: {}.", self.validation.cells()),
+            format!(
+                "Whole trace: ${:.2}, {:.3}% throttled, {:.1} new shards a day.",
+                self.whole.cost_usd,
+                self.whole.throttled_fraction * 100.0,
+                self.whole.new_shards_per_day
+            ),
+        ]
+    }
+}
+
+/// What a tune found.
+#[derive(Debug, Serialize)]
+struct Report {
+    scenario: String,
+    objective: Objective,
+    tuning_days: f64,
+    validation_days: f64,
+    whole_days: f64,
+    candidates_simulated: usize,
+    families: Vec<FamilyResult>,
+    recommendation: String,
+    /// What was read to build the scenario, and what was assumed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn new(
+        scenario: &Scenario,
+        [tuning, validation, all]: [&Part; 3],
+        objective: &Objective,
+        tried: &[(Candidate, Summary)],
+        chosen: &[(Family, usize)],
+        checked: &[(Summary, Summary)],
+    ) -> Report {
+        let families: Vec<FamilyResult> = chosen
+            .iter()
+            .zip(checked)
+            .map(|((family, i), (v, w))| {
+                let mine: Vec<&(Candidate, Summary)> = tried
+                    .iter()
+                    .filter(|(c, _)| c.family() == *family)
+                    .collect();
+                let points: Vec<(f64, f64)> = mine
+                    .iter()
+                    .map(|(_, s)| (tune::cost_per_day(s), s.throttled_fraction))
+                    .collect();
+                let frontier = tune::frontier(&points)
+                    .into_iter()
+                    .map(|k| (mine[k].0.clone(), Measured::of(&mine[k].1, objective)))
+                    .collect();
+                let tuning = Measured::of(&tried[*i].1, objective);
+                let validation = Measured::of(v, objective);
+                let mut differs = Vec::new();
+                if tune::disagree(
+                    tuning.cost_usd_per_day,
+                    validation.cost_usd_per_day,
+                    DISAGREEMENT,
+                    0.01,
+                ) {
+                    differs.push(format!(
+                        "cost ${:.2} a day on the tuning part, ${:.2} on the validation part",
+                        tuning.cost_usd_per_day, validation.cost_usd_per_day
+                    ));
+                }
+                if tune::disagree(
+                    tuning.throttled_fraction,
+                    validation.throttled_fraction,
+                    DISAGREEMENT,
+                    0.0001,
+                ) {
+                    differs.push(format!(
+                        "throttled {:.3}% on the tuning part, {:.3}% on the validation part",
+                        tuning.throttled_fraction * 100.0,
+                        validation.throttled_fraction * 100.0
+                    ));
+                }
+                FamilyResult {
+                    family: *family,
+                    best: tried[*i].0.clone(),
+                    tuning,
+                    validation,
+                    whole: Measured::of(w, objective),
+                    disagreement: (!differs.is_empty()).then(|| differs.join("; ")),
+                    frontier,
+                    tried: mine.len(),
+                }
+            })
+            .collect();
+        let recommendation = recommend(&families, objective);
+        Report {
+            scenario: scenario.name.clone(),
+            objective: *objective,
+            tuning_days: tuning.days(),
+            validation_days: validation.days(),
+            candidates_simulated: tried.len() + 2 * checked.len(),
+            families,
+            recommendation,
+            whole_days: all.days(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn table(&self) -> String {
+        let mut out = format!(
+            "scenario {}: tuned on the first {:.1} days, validated on the last {:.1}; objective at most {:.3}% throttled{}; {} simulations\n\n",
+            self.scenario,
+            self.tuning_days,
+            self.validation_days,
+            self.objective.max_throttled * 100.0,
+            self.objective
+                .max_new_shards_per_day
+                .map_or(String::new(), |n| format!(", {n} new shards a day")),
+            self.candidates_simulated
+        );
+        for f in &self.families {
+            let standing = if f.tuning.meets_objective {
+                format!("the cheapest of {} tried that meets the objective", f.tried)
+            } else {
+                format!(
+                    "none of {} tried meets the objective: the least throttled",
+                    f.tried
+                )
+            };
+            out.push_str(&format!(
+                "{}: {} ({standing})\n  tuning part:     {}\n  validation part: {}\n  whole trace:     ${:.2}, {:.3}% throttled, {:.1} new shards a day\n",
+                f.family,
+                f.best,
+                f.tuning.cells(),
+                f.validation.cells(),
+                f.whole.cost_usd,
+                f.whole.throttled_fraction * 100.0,
+                f.whole.new_shards_per_day
+            ));
+            if let Some(d) = &f.disagreement {
+                out.push_str(&format!("  warning: the parts disagree: {d}\n"));
+            }
+            if f.frontier.len() > 1 {
+                out.push_str("  frontier (tuning part, cheapest first):\n");
+                for (c, m) in &f.frontier {
+                    out.push_str(&format!("    {}: {}\n", c, m.cells()));
+                }
+            }
+        }
+        out.push_str(&format!("\nrecommendation: {}\n", self.recommendation));
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out
+    }
+}
+
+/// The cheapest family on the whole trace that meets the objective there,
+/// or what to do when none does.
+fn recommend(families: &[FamilyResult], objective: &Objective) -> String {
+    let meeting = families
+        .iter()
+        .filter(|f| f.whole.meets_objective)
+        .min_by(|a, b| a.whole.cost_usd.total_cmp(&b.whole.cost_usd));
+    if let Some(f) = meeting {
+        let how = match f.family {
+            Family::Planner => "run kinesis-autoscaler with this policy (--save-policy writes it)",
+            Family::Uniform => "scale the whole stream with UpdateShardCount at these thresholds",
+            Family::Static => "keep this many shards",
+            Family::OnDemand => "switch the stream to On-Demand mode",
+        };
+        return format!(
+            "{} ({}): ${:.2} on the whole trace, {:.3}% throttled, the cheapest within the objective; {how}",
+            f.family,
+            f.best,
+            f.whole.cost_usd,
+            f.whole.throttled_fraction * 100.0
+        );
+    }
+    let least = families.iter().min_by(|a, b| {
+        a.whole
+            .throttled_fraction
+            .total_cmp(&b.whole.throttled_fraction)
+    });
+    match least {
+        Some(f) => format!(
+            "none meets at most {:.3}% throttled on the whole trace; the least throttled is {} ({}) at {:.3}% for ${:.2}. Bursts faster than any reactive controller, or a partition key over a shard's worth, call for On-Demand or for spreading the key (a random suffix, or ExplicitHashKey)",
+            objective.max_throttled * 100.0,
+            f.family,
+            f.best,
+            f.whole.throttled_fraction * 100.0,
+            f.whole.cost_usd
+        ),
+        None => "nothing was simulated".into(),
+    }
+}
