@@ -292,6 +292,11 @@ struct SimulateArgs {
     /// and On-Demand on the same traffic, side by side.
     #[arg(long, conflicts_with = "strategy")]
     compare: bool,
+    /// With a suite (several scenarios): also tune every family on each
+    /// scenario, as `tune` does, and recommend the cheapest at its best
+    /// (about ten times the simulations). `--stream` always does.
+    #[arg(long, conflicts_with = "stream")]
+    tune: bool,
     #[arg(long, value_enum, default_value_t = SimOutput::Table)]
     output: SimOutput,
     /// Where to write the SVG chart (default: kinesis-autoscaler-simulation.svg

@@ -390,6 +390,9 @@ pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
         if let Some(r) = &row.recommendation {
             out.push_str(&format!("{}: {}\n", row.scenario, r.text));
         }
+        if let Some(t) = &row.tuned {
+            out.push_str(&t.lines(&format!("{}: ", row.scenario)));
+        }
     }
     out
 }

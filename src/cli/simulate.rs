@@ -52,6 +52,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         }
         return suite(&args, &policy, &paths).await;
     }
+    if args.tune {
+        return Err(Error::Usage(
+            "--tune tunes each scenario of a suite; for one scenario, run `tune --scenario FILE`"
+                .into(),
+        )
+        .into());
+    }
     let (scenario, trace) = load_scenario(paths.first().map(PathBuf::as_path))?;
     let only = (!args.compare).then(|| args.strategy.unwrap_or(Strategy::Planner));
     let run = prepare(&policy, scenario, &trace, only)?;
@@ -241,9 +248,11 @@ fn scenario_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// A suite: every scenario with every strategy, one matrix.
 async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyhow::Result<u8> {
     let mut runs = Vec::with_capacity(paths.len());
+    let mut traces = Vec::with_capacity(paths.len());
     for path in paths {
         let (scenario, trace) = load_scenario(Some(path))?;
         runs.push(prepare(policy, scenario, &trace, None)?);
+        traces.push(trace);
     }
     let total: usize = runs
         .iter()
@@ -259,15 +268,33 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let tuned = if args.tune {
+        let scenarios: Vec<(Scenario, Trace)> = runs
+            .iter()
+            .zip(traces)
+            .map(|(r, t)| (r.scenario.clone(), t))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            scenarios
+                .iter()
+                .map(|(scenario, trace)| tuned(scenario, trace, SUITE_OBJECTIVE))
+                .collect::<Result<Vec<_>, Error>>()
+        })
+        .await??
+    } else {
+        Vec::new()
+    };
     let rows: Vec<SuiteRow<'_>> = runs
         .iter()
         .zip(&results)
-        .map(|(run, (_, outcomes))| {
+        .enumerate()
+        .map(|(i, (run, (_, outcomes)))| {
             let results: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
             SuiteRow {
                 scenario: &run.scenario.name,
                 recommendation: crate::sim::recommend::recommend(&results, SUITE_OBJECTIVE),
                 results,
+                tuned: tuned.get(i).cloned(),
             }
         })
         .collect();
@@ -289,6 +316,50 @@ pub(crate) struct SuiteRow<'a> {
     pub scenario: &'a str,
     pub results: Vec<&'a Summary>,
     pub recommendation: Option<crate::sim::recommend::Recommendation>,
+    /// With `--tune`: every family tuned, and the cheapest at its best
+    /// (or why it could not be tuned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuned: Option<TunedOrNot>,
+}
+
+/// A recommendation after tuning, or why there is none.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum TunedOrNot {
+    Tuned(super::tune::Tuned),
+    NotTuned { not_tuned: String },
+}
+
+impl TunedOrNot {
+    pub(crate) fn lines(&self, label: &str) -> String {
+        match self {
+            TunedOrNot::Tuned(t) => t.lines(label),
+            TunedOrNot::NotTuned { not_tuned } => format!("{label}not tuned: {not_tuned}\n"),
+        }
+    }
+}
+
+/// Every family tuned on `scenario` for at most `max_throttled`, held out
+/// 30%: the cheapest at its best, or why the scenario cannot be tuned
+/// (too short to split, an objective over 10%). Blocks.
+fn tuned(scenario: &Scenario, trace: &Trace, max_throttled: f64) -> Result<TunedOrNot, Error> {
+    if !(max_throttled > 0.0 && max_throttled <= 0.1) {
+        return Ok(TunedOrNot::NotTuned {
+            not_tuned: format!(
+                "tuning takes an objective above 0% and at most 10% throttled, not {:.3}%",
+                max_throttled * 100.0
+            ),
+        });
+    }
+    let objective = crate::sim::tune::Objective {
+        max_throttled,
+        max_new_shards_per_day: None,
+    };
+    match super::tune::search(scenario, trace, &objective, 0.3, None) {
+        Ok(report) => Ok(TunedOrNot::Tuned(report.tuned(scenario))),
+        Err(Error::Usage(why)) => Ok(TunedOrNot::NotTuned { not_tuned: why }),
+        Err(e) => Err(e),
+    }
 }
 
 /// The scenario and its trace: from files, or the bundled default.
@@ -468,6 +539,10 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     let (_, outcomes) = results.remove(0);
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
     let recommendation = crate::sim::recommend::recommend(&summaries, objective);
+    let tuned = {
+        let scenario = run.scenario.clone();
+        tokio::task::spawn_blocking(move || tuned(&scenario, &trace, objective)).await??
+    };
     match args.output {
         SimOutput::Json => print_json(&serde_json::json!({
             "stream": stream,
@@ -475,6 +550,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             "notes": replay.notes,
             "results": summaries,
             "recommendation": recommendation,
+            "tuned": tuned,
         }))?,
         SimOutput::Table => {
             let mut text = super::render::simulation(&run.scenario, &summaries);
@@ -482,8 +558,9 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
                 text.push_str(&format!("note: {note}\n"));
             }
             if let Some(r) = &recommendation {
-                text.push_str(&format!("\n{}\n", r.text));
+                text.push_str(&format!("\nat defaults: {}\n", r.text));
             }
+            text.push_str(&tuned.lines(""));
             if let Some(path) = &args.save_scenario {
                 text.push_str(&format!("scenario saved: {}\n", path.display()));
             }

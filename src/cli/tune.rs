@@ -44,68 +44,15 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
         }
         None => super::simulate::load_scenario(args.scenario.as_deref())?,
     };
-    let traffic = |s: &Scenario| {
-        Traffic::new(s, &trace)
-            .map_err(|message| Error::Usage(format!("scenario {}: {message}", s.name)))
-    };
-    let whole = traffic(&scenario)?;
-    let (first, rest) = tune::split(&scenario, whole.minutes(), validate).map_err(Error::Usage)?;
-    let parts = [
-        Part::new(first, traffic)?,
-        Part::new(rest, traffic)?,
-        Part::new(scenario.clone(), traffic)?,
-    ];
-    let [tuning, validation, all] = &parts;
-    let keys_skewed = !matches!(scenario.keys, crate::sim::scenario::KeyModel::Uniform)
-        || !scenario.hot_keys.is_empty();
-
     let bar = progress_bar();
-    let shard_limit = scenario.shard_limit;
-    let (tried, chosen, checked) = tokio::task::spawn_blocking({
+    let (mut report, scenario) = tokio::task::spawn_blocking({
         let bar = bar.clone();
-        let parts = parts.clone();
-        move || {
-            let [tuning, validation, all] = &parts;
-            let mut tried: Vec<(Candidate, Summary)> = Vec::new();
-            let coarse = tune::coarse(&tuning.traffic, shard_limit);
-            tried.extend(run_all(tuning, coarse, bar.as_ref()));
-            // One step around the planner's best.
-            if let Some(best) = best_of(&tried, Family::Planner, &objective)
-                && let Candidate::Planner(settings) = &tried[best].0
-            {
-                let more: Vec<Candidate> = tune::refine(settings, keys_skewed)
-                    .into_iter()
-                    .filter(|c| !tried.iter().any(|(t, _)| t == c))
-                    .collect();
-                tried.extend(run_all(tuning, more, bar.as_ref()));
-            }
-            let chosen: Vec<(Family, usize)> = Family::ALL
-                .into_iter()
-                .filter_map(|f| best_of(&tried, f, &objective).map(|i| (f, i)))
-                .collect();
-            let winners: Vec<Candidate> = chosen.iter().map(|(_, i)| tried[*i].0.clone()).collect();
-            let checked: Vec<(Summary, Summary)> =
-                run_all(validation, winners.clone(), bar.as_ref())
-                    .into_iter()
-                    .zip(run_all(all, winners, bar.as_ref()))
-                    .map(|((_, v), (_, w))| (v, w))
-                    .collect();
-            (tried, chosen, checked)
-        }
+        move || search(&scenario, &trace, &objective, validate, bar.as_ref()).map(|r| (r, scenario))
     })
-    .await?;
+    .await??;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-
-    let mut report = Report::new(
-        &scenario,
-        [tuning, validation, all],
-        &objective,
-        &tried,
-        &chosen,
-        &checked,
-    );
     report.notes = notes;
     if let Some(path) = &args.save_policy {
         let Some(planner) = report.families.iter().find(|f| f.family == Family::Planner) else {
@@ -157,6 +104,64 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Tunes every family on `scenario`: the search on its first part, each
+/// family's best checked on the held-out `validate` share and on the
+/// whole. Blocks: run it off the async runtime.
+pub(crate) fn search(
+    scenario: &Scenario,
+    trace: &crate::sim::traffic::Trace,
+    objective: &Objective,
+    validate: f64,
+    bar: Option<&ProgressBar>,
+) -> Result<Report, Error> {
+    let objective = *objective;
+    let traffic = |s: &Scenario| {
+        Traffic::new(s, trace)
+            .map_err(|message| Error::Usage(format!("scenario {}: {message}", s.name)))
+    };
+    let whole = traffic(scenario)?;
+    let (first, rest) = tune::split(scenario, whole.minutes(), validate).map_err(Error::Usage)?;
+    let parts = [
+        Part::new(first, traffic)?,
+        Part::new(rest, traffic)?,
+        Part::new(scenario.clone(), traffic)?,
+    ];
+    let [tuning, validation, all] = &parts;
+    let keys_skewed = !matches!(scenario.keys, crate::sim::scenario::KeyModel::Uniform)
+        || !scenario.hot_keys.is_empty();
+    let mut tried: Vec<(Candidate, Summary)> = Vec::new();
+    let coarse = tune::coarse(&tuning.traffic, scenario.shard_limit);
+    tried.extend(run_all(tuning, coarse, bar));
+    // One step around the planner's best.
+    if let Some(best) = best_of(&tried, Family::Planner, &objective)
+        && let Candidate::Planner(settings) = &tried[best].0
+    {
+        let more: Vec<Candidate> = tune::refine(settings, keys_skewed)
+            .into_iter()
+            .filter(|c| !tried.iter().any(|(t, _)| t == c))
+            .collect();
+        tried.extend(run_all(tuning, more, bar));
+    }
+    let chosen: Vec<(Family, usize)> = Family::ALL
+        .into_iter()
+        .filter_map(|f| best_of(&tried, f, &objective).map(|i| (f, i)))
+        .collect();
+    let winners: Vec<Candidate> = chosen.iter().map(|(_, i)| tried[*i].0.clone()).collect();
+    let checked: Vec<(Summary, Summary)> = run_all(validation, winners.clone(), bar)
+        .into_iter()
+        .zip(run_all(all, winners, bar))
+        .map(|((_, v), (_, w))| (v, w))
+        .collect();
+    Ok(Report::new(
+        scenario,
+        [tuning, validation, all],
+        &objective,
+        &tried,
+        &chosen,
+        &checked,
+    ))
 }
 
 /// The scenario of `stream`'s own history, as `simulate --stream` builds
@@ -356,7 +361,7 @@ impl Measured {
 
 /// A family at its best.
 #[derive(Debug, Serialize)]
-struct FamilyResult {
+pub(crate) struct FamilyResult {
     family: Family,
     best: Candidate,
     tuning: Measured,
@@ -398,7 +403,7 @@ impl FamilyResult {
 
 /// What a tune found.
 #[derive(Debug, Serialize)]
-struct Report {
+pub(crate) struct Report {
     scenario: String,
     objective: Objective,
     tuning_days: f64,
@@ -489,6 +494,28 @@ impl Report {
         }
     }
 
+    /// The recommendation, and the planner's policy file when the
+    /// planner is the one recommended.
+    pub(crate) fn tuned(&self, scenario: &Scenario) -> Tuned {
+        let planner_recommended = self.recommendation.starts_with("planner ");
+        let policy = self
+            .families
+            .iter()
+            .find(|f| f.family == Family::Planner)
+            .filter(|_| planner_recommended)
+            .and_then(|f| match &f.best {
+                Candidate::Planner(settings) => Some(
+                    settings.policy_yaml(&scenario.stream, &f.comment(scenario, &self.objective)),
+                ),
+                _ => None,
+            });
+        Tuned {
+            recommendation: self.recommendation.clone(),
+            candidates_simulated: self.candidates_simulated,
+            policy,
+        }
+    }
+
     fn table(&self) -> String {
         let mut out = format!(
             "scenario {}: tuned on the first {:.1} days, validated on the last {:.1}; objective at most {:.3}% throttled{}; {} simulations\n\n",
@@ -538,6 +565,32 @@ impl Report {
     }
 }
 
+/// What a suite or `simulate --stream` says after tuning every family.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Tuned {
+    pub recommendation: String,
+    pub candidates_simulated: usize,
+    /// The planner's tuned policy file, when the planner is recommended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+impl Tuned {
+    /// Lines for a table: the recommendation, then the policy, indented.
+    pub(crate) fn lines(&self, label: &str) -> String {
+        let mut out = format!(
+            "{label}recommendation after tuning ({} simulations): {}\n",
+            self.candidates_simulated, self.recommendation
+        );
+        if let Some(policy) = &self.policy {
+            for line in policy.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        out
+    }
+}
+
 /// The cheapest family on the whole trace that meets the objective there,
 /// or what to do when none does.
 fn recommend(families: &[FamilyResult], objective: &Objective) -> String {
@@ -545,9 +598,37 @@ fn recommend(families: &[FamilyResult], objective: &Objective) -> String {
         .iter()
         .filter(|f| f.whole.meets_objective)
         .min_by(|a, b| a.whole.cost_usd.total_cmp(&b.whole.cost_usd));
+    let provisioned_meets = families
+        .iter()
+        .any(|g| g.family != Family::OnDemand && g.whole.meets_objective);
+    if let Some(f) = meeting
+        && f.family == Family::OnDemand
+        && !provisioned_meets
+        && let Some(best) = families
+            .iter()
+            .filter(|g| g.family != Family::OnDemand)
+            .min_by(|a, b| {
+                a.whole
+                    .throttled_fraction
+                    .total_cmp(&b.whole.throttled_fraction)
+            })
+    {
+        return format!(
+            "on-demand: ${:.2} on the whole trace, {:.3}% throttled; no provisioned setting meets at most {:.3}% (the least throttled is {} ({}) at {:.3}% for ${:.2}): bursts faster than any reactive controller, or a partition key over a shard's worth, need On-Demand or spreading the key (a random suffix, or ExplicitHashKey); switch the stream to On-Demand mode",
+            f.whole.cost_usd,
+            f.whole.throttled_fraction * 100.0,
+            objective.max_throttled * 100.0,
+            best.family,
+            best.best,
+            best.whole.throttled_fraction * 100.0,
+            best.whole.cost_usd
+        );
+    }
     if let Some(f) = meeting {
         let how = match f.family {
-            Family::Planner => "run kinesis-autoscaler with this policy (--save-policy writes it)",
+            Family::Planner => {
+                "run kinesis-autoscaler with this policy (`tune --save-policy FILE` writes it)"
+            }
             Family::Uniform => "scale the whole stream with UpdateShardCount at these thresholds",
             Family::Static => "keep this many shards",
             Family::OnDemand => "switch the stream to On-Demand mode",

@@ -71,7 +71,7 @@ impl PlannerSettings {
     /// merged pair stays under it.
     fn scale_down(&self) -> (f64, f64) {
         let ceiling = (self.threshold - 0.1).min(0.7);
-        let cold = (ceiling * 0.6).min(0.45);
+        let cold = (ceiling * 0.65).min(0.45);
         (round2(cold), round2(ceiling))
     }
 

@@ -1055,6 +1055,11 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
         }
     }
     assert_contains(recommendation["text"].as_str().unwrap(), "recommendation: ");
+    // Two days are too short to tune on and validate: it says so.
+    assert_contains(
+        json["tuned"]["not_tuned"].as_str().unwrap(),
+        "each part needs at least a day",
+    );
 
     // Offline, from the saved files, the same numbers.
     assert!(saved.with_extension("csv").exists());

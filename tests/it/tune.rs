@@ -189,3 +189,85 @@ fn a_trace_too_short_to_split_is_refused_naming_the_flag() {
         "--validate-pct 30: the scenario's 2880 minutes leave 2016 to tune on and 864 to validate on; each part needs at least a day",
     );
 }
+
+/// A scenario file in `dir`: the bundled `name`, its first `days` days.
+fn shortened(dir: &std::path::Path, name: &str, days: u32) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("scenarios/{name}.yaml"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("duration:") {
+                format!("duration: {days}d")
+            } else {
+                l.replace(
+                    "trace: ../traces/",
+                    &format!("trace: {}/traces/", crate::support::root().display()),
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_suite_with_tune_recommends_each_family_at_its_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = shortened(dir.path(), "bursty-tweets", 4);
+    let b = shortened(dir.path(), "hot-key", 4);
+    let out = bin()
+        .args(["simulate", "--tune", "--output", "json", "--scenario"])
+        .arg(&a)
+        .arg("--scenario")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let rows = json(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let tuned = &row["tuned"];
+        let text = tuned["recommendation"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{row}"));
+        assert!(
+            text.contains("the cheapest within the objective") || text.starts_with("none meets"),
+            "{text}"
+        );
+        assert!(
+            tuned["candidates_simulated"].as_u64().unwrap() > 30,
+            "{tuned}"
+        );
+        // Where the planner is recommended, its policy is printed and valid.
+        if text.starts_with("planner ") {
+            let policy = dir.path().join("tuned.yaml");
+            std::fs::write(&policy, tuned["policy"].as_str().unwrap()).unwrap();
+            let out = bin()
+                .args(["validate", "--policy"])
+                .arg(&policy)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert!(tuned.get("policy").is_none(), "{tuned}");
+        }
+    }
+    // One scenario is `tune`'s job.
+    let out = bin()
+        .args(["simulate", "--tune", "--scenario"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "--tune tunes each scenario of a suite; for one scenario, run `tune --scenario FILE`",
+    );
+}
