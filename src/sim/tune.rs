@@ -63,6 +63,9 @@ pub struct PlannerSettings {
     pub split_at_traffic: bool,
     /// `metrics.shard_level: on_demand`.
     pub metrics_on_demand: bool,
+    /// The scenario's shard limit: the built-in 64 would cap a larger
+    /// stream, and tuning would blame the planner for it.
+    pub max_shards: u32,
 }
 
 impl PlannerSettings {
@@ -77,7 +80,10 @@ impl PlannerSettings {
 
     /// The policy these settings make.
     pub fn policy(&self) -> StreamPolicy {
-        let mut p = StreamPolicy::default();
+        let mut p = StreamPolicy {
+            max_shards: self.max_shards,
+            ..StreamPolicy::default()
+        };
         let (cold, ceiling) = self.scale_down();
         p.scale_up.threshold = self.threshold;
         p.scale_up.sustain_minutes = self.sustain_minutes;
@@ -104,6 +110,7 @@ impl PlannerSettings {
             out.push_str(&format!("# {line}\n"));
         }
         out.push_str("version: 1\ndefaults:\n");
+        out.push_str(&format!("  max_shards: {}\n", self.max_shards));
         if self.metrics_on_demand {
             out.push_str("  metrics: { shard_level: on_demand }\n");
         }
@@ -259,6 +266,7 @@ pub fn coarse(traffic: &Traffic, shard_limit: u32) -> Vec<Candidate> {
                 forecast: false,
                 split_at_traffic: false,
                 metrics_on_demand: false,
+                max_shards: shard_limit.max(1),
             }));
         }
     }
@@ -546,6 +554,7 @@ hot_keys:
                 forecast: true,
                 split_at_traffic: true,
                 metrics_on_demand: true,
+                max_shards: 500,
             };
             let text = settings.policy_yaml("orders", &["tuned on a test".into()]);
             assert!(
@@ -569,6 +578,7 @@ hot_keys:
             forecast: false,
             split_at_traffic: false,
             metrics_on_demand: false,
+            max_shards: 500,
         };
         let labels: Vec<String> = refine(&best, false).iter().map(|c| c.to_string()).collect();
         assert_eq!(
