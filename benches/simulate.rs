@@ -20,8 +20,19 @@ use kinesis_autoscaler::sim::scenario::Scenario;
 use kinesis_autoscaler::sim::strategy::{self, Strategy};
 use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 
+/// A scenario (in `scenarios/`, for the trace's relative path), its
+/// traffic and oracles, ready to simulate.
+fn prepared(yaml: &str) -> (Scenario, Traffic, Oracles) {
+    let scenario =
+        Scenario::parse(yaml, Path::new("scenarios/bench.yaml")).expect("a valid scenario");
+    let trace = Trace::load(&scenario.trace).expect("the bundled trace");
+    let traffic = Traffic::new(&scenario, &trace).expect("traffic");
+    let oracles = Oracles::compute(&traffic);
+    (scenario, traffic, oracles)
+}
+
 fn bench(c: &mut Criterion) {
-    let scenario = Scenario::parse(
+    let (scenario, traffic, oracles) = prepared(
         "stream: big
 trace: ../traces/nyc_taxi.csv
 peak: 60MiB/s
@@ -30,12 +41,7 @@ keys: { model: zipf, count: 10000, exponent: 0.8, seed: 1 }
 initial_shards: 64
 duration: 1d
 ",
-        Path::new("scenarios/bench.yaml"),
-    )
-    .expect("a valid scenario");
-    let trace = Trace::load(&scenario.trace).expect("the bundled trace");
-    let traffic = Traffic::new(&scenario, &trace).expect("traffic");
-    let oracles = Oracles::compute(&traffic);
+    );
     let policy = StreamPolicy {
         max_shards: 128,
         ..StreamPolicy::default()
@@ -81,9 +87,8 @@ fn growth(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(20));
     let policy = StreamPolicy::default();
     for days in [7, 56] {
-        let scenario = Scenario::parse(
-            &format!(
-                "stream: growing
+        let (scenario, traffic, oracles) = prepared(&format!(
+            "stream: growing
 trace: ../traces/nyc_taxi.csv
 peak: 2MiB/s
 record_size: 2KiB
@@ -93,13 +98,7 @@ duration: {days}d
 metrics_delay: 1m..5m
 metrics_gaps: 0.001
 "
-            ),
-            Path::new("scenarios/growth.yaml"),
-        )
-        .expect("a valid scenario");
-        let trace = Trace::load(&scenario.trace).expect("the bundled trace");
-        let traffic = Traffic::new(&scenario, &trace).expect("traffic");
-        let oracles = Oracles::compute(&traffic);
+        ));
         group.bench_function(format!("{days} days, 2+ shards, planner"), |b| {
             b.iter(|| {
                 strategy::simulate(

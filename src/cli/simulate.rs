@@ -464,7 +464,17 @@ pub(crate) async fn read_history(
 }
 
 /// Most days of one-minute history CloudWatch keeps.
-pub(crate) const MAX_REPLAY_DAYS: u32 = 15;
+const MAX_REPLAY_DAYS: u32 = 15;
+
+/// Refuses a `--days` CloudWatch cannot serve.
+pub(crate) fn check_days(days: u32) -> Result<(), Error> {
+    if (1..=MAX_REPLAY_DAYS).contains(&days) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--days must be between 1 and {MAX_REPLAY_DAYS} (CloudWatch keeps one-minute data for 15 days), got {days}"
+    )))
+}
 /// How much of the history the key spread is measured over.
 const SPREAD_MINUTES: u32 = 1440;
 
@@ -473,13 +483,7 @@ const SPREAD_MINUTES: u32 = 1440;
 async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> anyhow::Result<u8> {
     use crate::sim::replay;
 
-    if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
-        return Err(Error::Usage(format!(
-            "--days must be between 1 and {MAX_REPLAY_DAYS} (CloudWatch keeps one-minute data for 15 days), got {}",
-            args.days
-        ))
-        .into());
-    }
+    check_days(args.days)?;
     if let Some(path) = &args.save_scenario
         && path.extension().is_some_and(|e| e == "csv")
     {

@@ -55,13 +55,9 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
     }
     report.notes = notes;
     if let Some(path) = &args.save_policy {
-        let Some(planner) = report.families.iter().find(|f| f.family == Family::Planner) else {
-            unreachable!("the planner is always tuned");
-        };
-        let Candidate::Planner(settings) = &planner.best else {
-            unreachable!("the planner's best is a planner setting");
-        };
-        let text = settings.policy_yaml(&scenario.stream, &planner.comment(&scenario, &objective));
+        let text = report
+            .planner_policy(&scenario)
+            .expect("the planner is always tuned");
         std::fs::write(path, text).map_err(|source| Error::Write {
             path: path.clone(),
             source,
@@ -123,12 +119,10 @@ pub(crate) fn search(
     };
     let whole = traffic(scenario)?;
     let (first, rest) = tune::split(scenario, whole.minutes(), validate).map_err(Error::Usage)?;
-    let parts = [
-        Part::new(first, traffic)?,
-        Part::new(rest, traffic)?,
-        Part::new(scenario.clone(), traffic)?,
-    ];
-    let [tuning, validation, all] = &parts;
+    let part = |s: Scenario| traffic(&s).map(|t| Part::new(s, t));
+    let tuning = &part(first)?;
+    let validation = &part(rest)?;
+    let all = &Part::new(scenario.clone(), whole);
     let keys_skewed = !matches!(scenario.keys, crate::sim::scenario::KeyModel::Uniform)
         || !scenario.hot_keys.is_empty();
     let mut tried: Vec<(Candidate, Summary)> = Vec::new();
@@ -170,14 +164,8 @@ async fn from_stream(
     args: &TuneArgs,
     stream: &str,
 ) -> anyhow::Result<(Scenario, crate::sim::traffic::Trace, Vec<String>)> {
-    use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, MAX_REPLAY_DAYS};
-    if !(1..=MAX_REPLAY_DAYS).contains(&args.days) {
-        return Err(Error::Usage(format!(
-            "--days must be between 1 and {MAX_REPLAY_DAYS} (CloudWatch keeps one-minute data for 15 days), got {}",
-            args.days
-        ))
-        .into());
-    }
+    use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH};
+    super::simulate::check_days(args.days)?;
     // Only its API quotas are used: the built-in ones.
     let policy =
         crate::policy::Policy::parse(DEFAULT_POLICY, std::path::Path::new(DEFAULT_POLICY_PATH))
@@ -223,7 +211,6 @@ fn objective(args: &TuneArgs) -> Result<Objective, Error> {
 }
 
 /// A part of the scenario, ready to simulate.
-#[derive(Clone)]
 struct Part {
     scenario: Scenario,
     traffic: Traffic,
@@ -231,17 +218,13 @@ struct Part {
 }
 
 impl Part {
-    fn new(
-        scenario: Scenario,
-        traffic: impl Fn(&Scenario) -> Result<Traffic, Error>,
-    ) -> Result<Part, Error> {
-        let traffic = traffic(&scenario)?;
+    fn new(scenario: Scenario, traffic: Traffic) -> Part {
         let oracles = Oracles::compute(&traffic);
-        Ok(Part {
+        Part {
             scenario,
             traffic,
             oracles,
-        })
+        }
     }
 
     fn days(&self) -> f64 {
@@ -498,22 +481,26 @@ impl Report {
     /// planner is the one recommended.
     pub(crate) fn tuned(&self, scenario: &Scenario) -> Tuned {
         let planner_recommended = self.recommendation.starts_with("planner ");
-        let policy = self
-            .families
-            .iter()
-            .find(|f| f.family == Family::Planner)
-            .filter(|_| planner_recommended)
-            .and_then(|f| match &f.best {
-                Candidate::Planner(settings) => Some(
-                    settings.policy_yaml(&scenario.stream, &f.comment(scenario, &self.objective)),
-                ),
-                _ => None,
-            });
         Tuned {
             recommendation: self.recommendation.clone(),
             candidates_simulated: self.candidates_simulated,
-            policy,
+            policy: self
+                .planner_policy(scenario)
+                .filter(|_| planner_recommended),
         }
+    }
+
+    /// The planner's best setting as a policy file for `scenario`'s
+    /// stream, with what it was tuned on and measured in its comment.
+    pub(crate) fn planner_policy(&self, scenario: &Scenario) -> Option<String> {
+        let planner = self.families.iter().find(|f| f.family == Family::Planner)?;
+        let Candidate::Planner(settings) = &planner.best else {
+            return None;
+        };
+        Some(settings.policy_yaml(
+            &scenario.stream,
+            &planner.comment(scenario, &self.objective),
+        ))
     }
 
     fn table(&self) -> String {

@@ -5,10 +5,10 @@
 //! their lineage, and the account has a shard quota.
 
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashSet;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use rustc_hash::FxHashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -597,17 +597,9 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         history: &History,
         note: &str,
     ) -> ApiResult<()> {
-        const OP: Api = Api::AddTagsToStream;
-        let mut state = self.state();
-        Self::injected(&mut state, OP)?;
-        let s = state
-            .streams
-            .get_mut(&stream.name)
-            .ok_or_else(|| not_found(OP, &stream.name))?;
-        for (k, v) in tags::encode(history, note) {
-            s.tags.insert(k, v);
-        }
-        Ok(())
+        self.change_stream(Api::AddTagsToStream, &stream.name, |s| {
+            s.tags.extend(tags::encode(history, note));
+        })
     }
 
     async fn enable_shard_metrics(
@@ -615,23 +607,14 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> ApiResult<()> {
-        const OP: Api = Api::EnableEnhancedMonitoring;
-        let mut state = self.state();
-        Self::injected(&mut state, OP)?;
-        let s = state
-            .streams
-            .get_mut(&stream.name)
-            .ok_or_else(|| not_found(OP, &stream.name))?;
-        for m in metrics {
-            if !s.metrics.contains(m) {
-                s.metrics.push(*m);
+        self.change_monitoring(Api::EnableEnhancedMonitoring, &stream.name, |on| {
+            for m in metrics {
+                if !on.contains(m) {
+                    on.push(*m);
+                }
             }
-        }
-        s.metrics.sort();
-        let now = self.clock.now();
-        s.monitoring.push((now, s.metrics.clone()));
-        state.log.push(format!("{OP} {}", stream.name));
-        Ok(())
+            on.sort();
+        })
     }
 
     async fn record_shard_metrics(
@@ -639,16 +622,9 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         stream: &StreamId,
         record: &MetricsRecord,
     ) -> ApiResult<()> {
-        const OP: Api = Api::AddTagsToStream;
-        let mut state = self.state();
-        Self::injected(&mut state, OP)?;
-        let s = state
-            .streams
-            .get_mut(&stream.name)
-            .ok_or_else(|| not_found(OP, &stream.name))?;
-        let (key, value) = tags::encode_metrics(record);
-        s.tags.insert(key, value);
-        Ok(())
+        self.change_stream(Api::AddTagsToStream, &stream.name, |s| {
+            s.tags.extend([tags::encode_metrics(record)]);
+        })
     }
 
     async fn disable_shard_metrics(
@@ -656,17 +632,45 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> ApiResult<()> {
-        const OP: Api = Api::DisableEnhancedMonitoring;
+        self.change_monitoring(Api::DisableEnhancedMonitoring, &stream.name, |on| {
+            on.retain(|m| !metrics.contains(m));
+        })
+    }
+}
+
+impl<C: Clock> SimKinesis<C> {
+    /// Runs `change` on stream `name` for `op`, after the fault injection
+    /// and the not-found check every simple write shares.
+    fn change_stream<T>(
+        &self,
+        op: Api,
+        name: &str,
+        change: impl FnOnce(&mut SimStream) -> T,
+    ) -> ApiResult<T> {
         let mut state = self.state();
-        Self::injected(&mut state, OP)?;
+        Self::injected(&mut state, op)?;
         let s = state
             .streams
-            .get_mut(&stream.name)
-            .ok_or_else(|| not_found(OP, &stream.name))?;
-        s.metrics.retain(|m| !metrics.contains(m));
+            .get_mut(name)
+            .ok_or_else(|| not_found(op, name))?;
+        Ok(change(s))
+    }
+
+    /// Changes which shard-level metrics enhanced monitoring publishes,
+    /// remembering since when (the simulated CloudWatch publishes and bills
+    /// by it), and logs the call.
+    fn change_monitoring(
+        &self,
+        op: Api,
+        name: &str,
+        change: impl FnOnce(&mut Vec<MetricName>),
+    ) -> ApiResult<()> {
         let now = self.clock.now();
-        s.monitoring.push((now, s.metrics.clone()));
-        state.log.push(format!("{OP} {}", stream.name));
+        self.change_stream(op, name, |s| {
+            change(&mut s.metrics);
+            s.monitoring.push((now, s.metrics.clone()));
+        })?;
+        self.state().log.push(format!("{op} {name}"));
         Ok(())
     }
 }

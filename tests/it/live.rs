@@ -919,6 +919,30 @@ async fn irsa_credentials_come_from_sts_web_identity() {
     assert_contains(&unreachable.stderr, "credentials");
 }
 
+/// A two-shard stream named from `prefix`, with `2 * days` days of
+/// stream-level history in a moto of its own (thousands of datapoints
+/// would slow every read of the shared one): a shard's worth and a half a
+/// minute for the first `days` days, half a shard's worth since, in 2 KiB
+/// records. Returns its name, the moto and a CloudWatch client on it.
+async fn stream_with_history(
+    k: &aws_sdk_kinesis::Client,
+    prefix: &str,
+    days: i64,
+) -> (
+    String,
+    emulators::PrivateEmulator,
+    aws_sdk_cloudwatch::Client,
+) {
+    let name = unique(prefix);
+    create_stream(k, &name, 2, false).await;
+    let moto = emulators::PrivateEmulator::moto();
+    let cw = emulators::cloudwatch_at(&moto.endpoint);
+    let day = 1440;
+    put_metrics_to(&cw, &name, None, days * day..2 * days * day, 1.5, 0.0).await;
+    put_metrics_to(&cw, &name, None, 0..days * day, 0.5, 0.0).await;
+    (name, moto, cw)
+}
+
 /// `tune --stream`: four days of a stream's own history, read as
 /// `simulate --stream` reads it, tuned on the first 70% and checked on the
 /// rest; it says what its reads cost, writes nothing, and a stream that
@@ -930,14 +954,9 @@ async fn a_stream_is_tuned_on_its_own_history() {
     }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
-    let name = unique("tune");
-    create_stream(&k, &name, 2, false).await;
     // Four days: a shard's worth and a half for the first two, half a
-    // shard's worth since. In a moto of its own (11,520 datapoints).
-    let moto = emulators::PrivateEmulator::moto();
-    let cw = emulators::cloudwatch_at(&moto.endpoint);
-    put_metrics_to(&cw, &name, None, 2880..5760, 1.5, 0.0).await;
-    put_metrics_to(&cw, &name, None, 0..2880, 0.5, 0.0).await;
+    // shard's worth since.
+    let (name, moto, _) = stream_with_history(&k, "tune", 2).await;
     let before = open_shards(&k, &name).await;
 
     let out = run(live(&endpoint)
@@ -987,15 +1006,9 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     }
     let endpoint = kinesis_endpoint();
     let k = kinesis(&endpoint);
-    let name = unique("replay");
-    create_stream(&k, &name, 2, false).await;
     // Two days: a shard's worth and a half in the first, half a shard's
-    // worth in the second, in 2 KiB records. In a moto of its own: its
-    // 5,760 datapoints would slow every read of the shared one.
-    let moto = emulators::PrivateEmulator::moto();
-    let cw = emulators::cloudwatch_at(&moto.endpoint);
-    put_metrics_to(&cw, &name, None, 1440..2880, 1.5, 0.0).await;
-    put_metrics_to(&cw, &name, None, 0..1440, 0.5, 0.0).await;
+    // worth in the second.
+    let (name, moto, cw) = stream_with_history(&k, "replay", 1).await;
     // Over the last day, the lower shard took three times the upper one's
     // writes: the replay measures that spread.
     let shards = open_shards(&k, &name).await;
