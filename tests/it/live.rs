@@ -435,13 +435,17 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
     for out in &outputs {
         let json: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        applied += json["applied"][0]["applied"].as_array().unwrap().len();
+        // A process that plans after the other has begun resharding finds
+        // the stream busy, plans nothing and reports no apply at all.
+        applied += json["applied"]
+            .get(0)
+            .map_or(0, |report| report["applied"].as_array().unwrap().len());
         planned.push(json["plans"][0]["actions"].as_array().unwrap().len());
     }
-    assert!(
-        planned[0] >= 3 && planned[0] == planned[1],
-        "both planned the same chain: {planned:?}"
-    );
+    // The first to plan sees the whole chain; the other plans the same
+    // chain, or what is left of it, or nothing while the stream is UPDATING.
+    let chain = planned.iter().copied().max().unwrap();
+    assert!(chain >= 3, "a chain of splits was planned: {planned:?}");
     let open = open_shards(&k, &name).await;
     assert!(check_layout(&open).is_empty(), "{open:?}");
     let all = all_shards(&k, &name).await;
@@ -472,10 +476,9 @@ async fn two_applies_at_once_leave_a_valid_layout_and_apply_nothing_twice() {
     // a split it then finds done looks, to the winner, like another
     // controller's reshard (safe; the next pass goes on from the layout).
     assert!(
-        (1..=planned[0]).contains(&closed.len()),
-        "{} splits happened, of {} planned: {logs:#?}",
+        (1..=planned.iter().sum()).contains(&closed.len()),
+        "{} splits happened, of {planned:?} planned: {logs:#?}",
         closed.len(),
-        planned[0]
     );
     assert_eq!(
         applied,
