@@ -322,8 +322,11 @@ pub fn simulation(
         out.push_str(&line);
         out.push('\n');
     }
-    if summaries.iter().any(|s| s.strategy == "on-demand") {
-        out.push_str("on-demand: shard-hours are the write capacity AWS holds for the stream, in shards' worth; it reshards out of sight, so its new shards are not counted\n");
+    if summaries
+        .iter()
+        .any(|s| s.strategy.starts_with("on-demand"))
+    {
+        out.push_str("on-demand, on-demand-advantage: shard-hours are the write capacity AWS holds for the stream, in shards' worth; it reshards out of sight, so its new shards are not counted\n");
     }
     out
 }

@@ -142,6 +142,7 @@ fn prepare(
             Strategy::Uniform,
             Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
             Strategy::OnDemand,
+            Strategy::Advantage,
         ],
     };
     for strategy in &strategies {
@@ -292,7 +293,11 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
             let results: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
             SuiteRow {
                 scenario: &run.scenario.name,
-                recommendation: crate::sim::recommend::recommend(&results, SUITE_OBJECTIVE),
+                recommendation: crate::sim::recommend::recommend(
+                    &results,
+                    SUITE_OBJECTIVE,
+                    &run.scenario.prices,
+                ),
                 results,
                 tuned: tuned.get(i).cloned(),
             }
@@ -542,7 +547,8 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     .await?;
     let (_, outcomes) = results.remove(0);
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
-    let recommendation = crate::sim::recommend::recommend(&summaries, objective);
+    let recommendation =
+        crate::sim::recommend::recommend(&summaries, objective, &run.scenario.prices);
     let tuned = {
         let scenario = run.scenario.clone();
         tokio::task::spawn_blocking(move || tuned(&scenario, &trace, objective)).await??

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::Error;
 use crate::error::exit;
 use crate::policy::StreamPolicy;
+use crate::sim::cost::Prices;
 use crate::sim::oracle::Oracles;
+use crate::sim::recommend::adopt;
 use crate::sim::scenario::Scenario;
 use crate::sim::strategy::{self, Summary};
 use crate::sim::traffic::Traffic;
@@ -463,7 +465,7 @@ impl Report {
                 }
             })
             .collect();
-        let recommendation = recommend(&families, objective);
+        let recommendation = recommend(&families, objective, &scenario.prices);
         Report {
             scenario: scenario.name.clone(),
             objective: *objective,
@@ -580,20 +582,20 @@ impl Tuned {
 
 /// The cheapest family on the whole trace that meets the objective there,
 /// or what to do when none does.
-fn recommend(families: &[FamilyResult], objective: &Objective) -> String {
+fn recommend(families: &[FamilyResult], objective: &Objective, prices: &Prices) -> String {
     let meeting = families
         .iter()
         .filter(|f| f.whole.meets_objective)
         .min_by(|a, b| a.whole.cost_usd.total_cmp(&b.whole.cost_usd));
     let provisioned_meets = families
         .iter()
-        .any(|g| g.family != Family::OnDemand && g.whole.meets_objective);
+        .any(|g| !g.family.is_on_demand() && g.whole.meets_objective);
     if let Some(f) = meeting
-        && f.family == Family::OnDemand
+        && f.family.is_on_demand()
         && !provisioned_meets
         && let Some(best) = families
             .iter()
-            .filter(|g| g.family != Family::OnDemand)
+            .filter(|g| !g.family.is_on_demand())
             .min_by(|a, b| {
                 a.whole
                     .throttled_fraction
@@ -601,24 +603,29 @@ fn recommend(families: &[FamilyResult], objective: &Objective) -> String {
             })
     {
         return format!(
-            "on-demand: ${:.2} on the whole trace, {:.3}% throttled; no provisioned setting meets at most {:.3}% (the least throttled is {} ({}) at {:.3}% for ${:.2}): bursts faster than any reactive controller, or a partition key over a shard's worth, need On-Demand or spreading the key (a random suffix, or ExplicitHashKey); switch the stream to On-Demand mode",
+            "{}: ${:.2} on the whole trace, {:.3}% throttled; no provisioned setting meets at most {:.3}% (the least throttled is {} ({}) at {:.3}% for ${:.2}): bursts faster than any reactive controller, or a partition key over a shard's worth, need On-Demand or spreading the key (a random suffix, or ExplicitHashKey); {}",
+            f.family,
             f.whole.cost_usd,
             f.whole.throttled_fraction * 100.0,
             objective.max_throttled * 100.0,
             best.family,
             best.best,
             best.whole.throttled_fraction * 100.0,
-            best.whole.cost_usd
+            best.whole.cost_usd,
+            adopt(&f.family.to_string(), prices)
         );
     }
     if let Some(f) = meeting {
         let how = match f.family {
             Family::Planner => {
                 "run kinesis-autoscaler with this policy (`tune --save-policy FILE` writes it)"
+                    .into()
             }
-            Family::Uniform => "scale the whole stream with UpdateShardCount at these thresholds",
-            Family::Static => "keep this many shards",
-            Family::OnDemand => "switch the stream to On-Demand mode",
+            Family::Uniform => {
+                "scale the whole stream with UpdateShardCount at these thresholds".into()
+            }
+            Family::Static => "keep this many shards".into(),
+            Family::OnDemand | Family::OnDemandAdvantage => adopt(&f.family.to_string(), prices),
         };
         return format!(
             "{} ({}): ${:.2} on the whole trace, {:.3}% throttled, the cheapest within the objective; {how}",

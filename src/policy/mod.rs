@@ -510,6 +510,13 @@ impl StreamPolicy {
                 humantime::format_duration(self.metrics_delay)
             ));
         }
+        if self.max_shards > crate::model::MAX_SHARDS_PER_STREAM {
+            out.push(format!(
+                "max_shards: {} is more than a stream may hold ({}, AWS's per-stream maximum); lower it",
+                self.max_shards,
+                crate::model::MAX_SHARDS_PER_STREAM
+            ));
+        }
         if self.min_shards > self.max_shards {
             out.push(format!(
                 "min_shards: {} is above max_shards {}; lower min_shards or raise max_shards",

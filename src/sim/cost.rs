@@ -28,6 +28,29 @@ pub struct Prices {
     pub on_demand_data_in_per_gb: f64,
     /// On-Demand Standard: per GB read, by each consumer.
     pub on_demand_data_out_per_gb: f64,
+    /// On-Demand Advantage: per GB written (each record rounded up to 1
+    /// KB); no per-stream hourly charge.
+    pub advantage_data_in_per_gb: f64,
+    /// On-Demand Advantage: per GB read, by each consumer (enhanced
+    /// fan-out ones too).
+    pub advantage_data_out_per_gb: f64,
+    /// On-Demand Advantage: the account's minimum throughput commitment,
+    /// MiB/s of data in, billed every hour whether written or not.
+    pub advantage_commitment_mib_per_second: f64,
+    /// The share of that commitment this stream carries (1: the account's
+    /// only On-Demand stream; 0: the account's other streams already write
+    /// more than the commitment).
+    pub advantage_commitment_share: f64,
+    /// On-Demand Advantage: per MiB/s of warm throughput held for an hour
+    /// (0 unless AWS bills it; check).
+    pub advantage_warm_mib_hour: f64,
+    /// Enhanced fan-out on a provisioned stream: per consumer-shard-hour.
+    pub efo_consumer_shard_hour: f64,
+    /// Enhanced fan-out on a provisioned stream: per GB retrieved.
+    pub efo_data_out_per_gb: f64,
+    /// Enhanced fan-out on an On-Demand Standard stream: per GB retrieved
+    /// (instead of `on_demand_data_out_per_gb`).
+    pub on_demand_efo_data_out_per_gb: f64,
     /// CloudWatch: per metric-month for the account's first 10,000
     /// metrics (each shard-level metric of each shard is one metric,
     /// billed for the hours it is published).
@@ -58,6 +81,18 @@ impl Default for Prices {
             on_demand_stream_hour: 0.04,
             on_demand_data_in_per_gb: 0.08,
             on_demand_data_out_per_gb: 0.04,
+            // AWS: "at least 60% lower" than Standard's $0.08 and $0.04.
+            advantage_data_in_per_gb: 0.032,
+            advantage_data_out_per_gb: 0.016,
+            // Not confirmed from AWS; 25 MiB/s at $0.032 bills what 10
+            // MiB/s does at Standard's $0.08, the aggregate AWS calls
+            // Advantage's break-even.
+            advantage_commitment_mib_per_second: 25.0,
+            advantage_commitment_share: 1.0,
+            advantage_warm_mib_hour: 0.0,
+            efo_consumer_shard_hour: 0.015,
+            efo_data_out_per_gb: 0.013,
+            on_demand_efo_data_out_per_gb: 0.05,
             metric_month: METRIC_MONTH_USD,
             metric_month_over_10k: 0.10,
             metric_month_over_250k: 0.05,
@@ -79,6 +114,14 @@ impl Prices {
         "on_demand_stream_hour",
         "on_demand_data_in_per_gb",
         "on_demand_data_out_per_gb",
+        "advantage_data_in_per_gb",
+        "advantage_data_out_per_gb",
+        "advantage_commitment_mib_per_second",
+        "advantage_commitment_share",
+        "advantage_warm_mib_hour",
+        "efo_consumer_shard_hour",
+        "efo_data_out_per_gb",
+        "on_demand_efo_data_out_per_gb",
         "metric_month",
         "metric_month_over_10k",
         "metric_month_over_250k",
@@ -116,6 +159,14 @@ impl Prices {
             self.on_demand_stream_hour,
             self.on_demand_data_in_per_gb,
             self.on_demand_data_out_per_gb,
+            self.advantage_data_in_per_gb,
+            self.advantage_data_out_per_gb,
+            self.advantage_commitment_mib_per_second,
+            self.advantage_commitment_share,
+            self.advantage_warm_mib_hour,
+            self.efo_consumer_shard_hour,
+            self.efo_data_out_per_gb,
+            self.on_demand_efo_data_out_per_gb,
             self.metric_month,
             self.metric_month_over_10k,
             self.metric_month_over_250k,
@@ -130,6 +181,12 @@ impl Prices {
             .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
             .map(|(n, v)| (*n, v))
     }
+
+    /// The GB of data in the stream's share of the Advantage commitment
+    /// bills each hour.
+    pub fn committed_gb_per_hour(&self) -> f64 {
+        self.advantage_commitment_mib_per_second * self.advantage_commitment_share * 3600.0 / 1024.0
+    }
 }
 
 /// How a stream is billed.
@@ -137,6 +194,8 @@ impl Prices {
 pub enum Billing {
     Provisioned,
     OnDemand,
+    /// On-Demand in an account with On-Demand Advantage enabled.
+    Advantage,
 }
 
 /// What one simulation used, in the units AWS bills.
@@ -158,15 +217,26 @@ pub struct Usage {
     /// How often a controller runs, passes per hour (0: none runs); each
     /// costs a sixtieth of `controller_hour`.
     pub passes_per_hour: f64,
+    /// Enhanced fan-out consumers (each reads every record, on top of
+    /// `consumers`).
+    pub efo_consumers: u32,
+    /// Advantage: the GB of data in the commitment billed beyond what was
+    /// written, summed over the hours that wrote less than it.
+    pub unused_commitment_gb: f64,
+    /// Advantage: warm throughput held, MiB/s summed over hours.
+    pub warm_mib_hours: f64,
 }
 
 /// A strategy's cost, all in, and its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct CostBreakdown {
-    /// Shard-hours (provisioned) or stream-hours (On-Demand).
+    /// Shard-hours (provisioned), stream-hours (On-Demand Standard), or
+    /// the commitment not written and warm throughput (Advantage).
     pub capacity_usd: f64,
     /// PUT payload units (provisioned) or data in and out (On-Demand).
     pub data_usd: f64,
+    /// Enhanced fan-out consumers: consumer-shard-hours and retrievals.
+    pub fan_out_usd: f64,
     /// Shard-level metrics in CloudWatch.
     pub shard_metrics_usd: f64,
     /// GetMetricData (or GetMetricStatistics) requests.
@@ -178,7 +248,7 @@ pub struct CostBreakdown {
 impl CostBreakdown {
     /// Everything.
     pub fn total(&self) -> f64 {
-        self.capacity_usd + self.data_usd + self.controller_total()
+        self.capacity_usd + self.data_usd + self.fan_out_usd + self.controller_total()
     }
 
     /// What running the controller costs: its metrics, its reads and its
@@ -191,23 +261,37 @@ impl CostBreakdown {
 /// What `usage` costs at `prices`, billed as `billing`.
 pub fn cost(billing: Billing, usage: &Usage, prices: &Prices) -> CostBreakdown {
     let units = |unit: f64| usage.records * (usage.record_size / unit).ceil();
-    let (capacity_usd, data_usd) = match billing {
+    // Data as On-Demand meters it, and as retrieved (not rounded).
+    let metered_gb = units(ON_DEMAND_UNIT) * ON_DEMAND_UNIT / GB;
+    let read_gb = usage.records * usage.record_size / GB;
+    let readers = f64::from(usage.consumers);
+    let fan_out = f64::from(usage.efo_consumers);
+    let (capacity_usd, data_usd, fan_out_usd) = match billing {
         Billing::Provisioned => (
             usage.shard_hours * prices.shard_hour,
             units(PUT_PAYLOAD_UNIT) / 1e6 * prices.put_payload_units_per_million,
+            fan_out
+                * (usage.shard_hours * prices.efo_consumer_shard_hour
+                    + read_gb * prices.efo_data_out_per_gb),
         ),
-        Billing::OnDemand => {
-            let gb = units(ON_DEMAND_UNIT) * ON_DEMAND_UNIT / GB;
-            (
-                usage.hours * prices.on_demand_stream_hour,
-                gb * prices.on_demand_data_in_per_gb
-                    + gb * f64::from(usage.consumers) * prices.on_demand_data_out_per_gb,
-            )
-        }
+        Billing::OnDemand => (
+            usage.hours * prices.on_demand_stream_hour,
+            metered_gb * prices.on_demand_data_in_per_gb
+                + metered_gb * readers * prices.on_demand_data_out_per_gb,
+            fan_out * metered_gb * prices.on_demand_efo_data_out_per_gb,
+        ),
+        Billing::Advantage => (
+            usage.unused_commitment_gb * prices.advantage_data_in_per_gb
+                + usage.warm_mib_hours * prices.advantage_warm_mib_hour,
+            metered_gb * prices.advantage_data_in_per_gb
+                + metered_gb * readers * prices.advantage_data_out_per_gb,
+            fan_out * metered_gb * prices.advantage_data_out_per_gb,
+        ),
     };
     CostBreakdown {
         capacity_usd,
         data_usd,
+        fan_out_usd,
         // The metrics held on average make a month's count, billed by tier
         // and prorated by the hours.
         shard_metrics_usd: if usage.hours > 0.0 {
@@ -220,6 +304,25 @@ pub fn cost(billing: Billing, usage: &Usage, prices: &Prices) -> CostBreakdown {
             * prices.get_metric_data_per_thousand_metrics,
         controller_usd: usage.hours * prices.controller_hour * usage.passes_per_hour / 60.0,
     }
+}
+
+/// Advantage: the GB of the commitment (`committed_gb_per_hour`) that
+/// went unwritten, hour by hour, given each minute's GB written as
+/// On-Demand meters it. A last partial hour commits its share of an hour.
+pub fn unused_commitment_gb(minutes_gb: &[f64], committed_gb_per_hour: f64) -> f64 {
+    minutes_gb
+        .chunks(60)
+        .map(|hour| {
+            let committed = committed_gb_per_hour * hour.len() as f64 / 60.0;
+            (committed - hour.iter().sum::<f64>()).max(0.0)
+        })
+        .sum()
+}
+
+/// The GB On-Demand meters for `records` records of `record_size` bytes
+/// (each rounded up to 1 KB).
+pub fn metered_gb(records: f64, record_size: f64) -> f64 {
+    records * (record_size / ON_DEMAND_UNIT).ceil() * ON_DEMAND_UNIT / GB
 }
 
 #[cfg(test)]
@@ -265,6 +368,82 @@ mod tests {
         assert!(close(c.capacity_usd, 0.04), "{c:?}");
         // 2 GB in at $0.08, 2 x 2 GB out at $0.04.
         assert!(close(c.data_usd, 0.16 + 0.16), "{c:?}");
+    }
+
+    #[test]
+    fn advantage_bills_data_at_its_rates_and_the_commitment_not_written() {
+        // The same hour as above in an Advantage account: no stream-hour,
+        // 2 GB in at $0.032, 2 x 2 GB out at $0.016, and 10 GB of the
+        // commitment not written, billed as data in.
+        let usage = Usage {
+            hours: 1.0,
+            records: 1_048_576.0,
+            record_size: 1536.0,
+            consumers: 2,
+            unused_commitment_gb: 10.0,
+            ..Usage::default()
+        };
+        let c = cost(Billing::Advantage, &usage, &Prices::default());
+        assert!(close(c.capacity_usd, 0.32), "{c:?}");
+        assert!(close(c.data_usd, 0.064 + 0.064), "{c:?}");
+        assert!(close(c.total(), 0.448), "{c:?}");
+        // Warm throughput, if AWS bills it: 40 MiB/s for 1 hour at $0.001.
+        let warm = Prices {
+            advantage_warm_mib_hour: 0.001,
+            ..Prices::default()
+        };
+        let held = Usage {
+            warm_mib_hours: 40.0,
+            ..usage
+        };
+        assert!(close(
+            cost(Billing::Advantage, &held, &warm).capacity_usd,
+            0.32 + 0.04
+        ));
+    }
+
+    #[test]
+    fn the_commitment_bills_each_hour_that_wrote_less_than_it() {
+        let prices = Prices::default();
+        // 25 MiB/s for an hour: 87.890625 GB.
+        let hour = prices.committed_gb_per_hour();
+        assert!(close(hour, 25.0 * 3600.0 / 1024.0));
+        // An hour writing 100 GB leaves nothing unwritten; one writing 60
+        // GB leaves the rest; a last half hour commits half as much.
+        let mut minutes = vec![100.0 / 60.0; 60];
+        minutes.extend(vec![1.0; 60]);
+        minutes.extend(vec![0.0; 30]);
+        let unused = unused_commitment_gb(&minutes, hour);
+        assert!(close(unused, (hour - 60.0) + hour / 2.0), "{unused}");
+        // A stream that carries a quarter of the account's commitment.
+        let shared = Prices {
+            advantage_commitment_share: 0.25,
+            ..prices
+        };
+        assert!(close(shared.committed_gb_per_hour(), hour / 4.0));
+    }
+
+    #[test]
+    fn enhanced_fan_out_bills_consumer_shard_hours_and_retrievals() {
+        // 4 shard-hours, 1 GiB of 1 KiB records, 2 enhanced fan-out
+        // consumers: 2 x (4 x $0.015 + 1 GB x $0.013).
+        let usage = Usage {
+            hours: 1.0,
+            shard_hours: 4.0,
+            records: 1_048_576.0,
+            record_size: 1024.0,
+            efo_consumers: 2,
+            ..Usage::default()
+        };
+        let prices = Prices::default();
+        let c = cost(Billing::Provisioned, &usage, &prices);
+        assert!(close(c.fan_out_usd, 2.0 * (0.06 + 0.013)), "{c:?}");
+        assert!(close(c.total(), c.capacity_usd + c.data_usd + 0.146));
+        // On-Demand bills only the GB each retrieves, at its own rates.
+        let c = cost(Billing::OnDemand, &usage, &prices);
+        assert!(close(c.fan_out_usd, 2.0 * 0.05), "{c:?}");
+        let c = cost(Billing::Advantage, &usage, &prices);
+        assert!(close(c.fan_out_usd, 2.0 * 0.016), "{c:?}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct SimConfig {
 }
 
 /// The most shards UpdateShardCount scales one stream to.
-pub(crate) const MAX_UPDATE_SHARD_COUNT: u32 = 10_000;
+pub(crate) const MAX_UPDATE_SHARD_COUNT: u32 = crate::model::MAX_SHARDS_PER_STREAM;
 
 impl Default for SimConfig {
     fn default() -> Self {

@@ -13,7 +13,10 @@
 //! - one partition key still cannot take more than one shard's 1 MiB/s and
 //!   1,000 records/s;
 //! - limits hold per second, so a minute whose average is under them still
-//!   throttles its bursts (the scenario's `burstiness`, as for shards).
+//!   throttles its bursts (the scenario's `burstiness`, as for shards);
+//! - in an On-Demand Advantage account, warm throughput (MiB/s) is write
+//!   capacity held ready: a minute's capacity is never less than it, at
+//!   1,000 records/s per MiB/s as for shards.
 
 use std::collections::VecDeque;
 
@@ -38,7 +41,7 @@ const ADAPT_MINUTES: usize = 15;
 /// as for provisioned shards. `open_shards` in each minute is the stream's
 /// write capacity in shards' worth (rounded up), so that its "shard-hours"
 /// show the headroom AWS keeps.
-pub fn play(traffic: &Traffic, burstiness: f64) -> Vec<MinuteStats> {
+pub fn play(traffic: &Traffic, burstiness: f64, warm: &Warm) -> Vec<MinuteStats> {
     let minutes = (0..traffic.minutes())
         .map(|m| (traffic.total(m), traffic.single_key_shares(m)))
         .collect::<Vec<_>>();
@@ -47,7 +50,41 @@ pub fn play(traffic: &Traffic, burstiness: f64) -> Vec<MinuteStats> {
         .take(1440)
         .map(|(o, _)| o.records)
         .fold(0.0, f64::max);
-    play_minutes(&minutes, traffic.record_size(), prior_peak, burstiness)
+    play_minutes(
+        &minutes,
+        traffic.record_size(),
+        prior_peak,
+        burstiness,
+        warm,
+    )
+}
+
+/// Warm throughput held on an On-Demand stream, MiB/s, minute by minute.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Warm {
+    /// None (On-Demand Standard, or an Advantage stream left cold).
+    #[default]
+    None,
+    /// The same all along.
+    Fixed(f64),
+    /// One value a minute; after the last, the last.
+    Each(Vec<f64>),
+}
+
+impl Warm {
+    /// MiB/s held in `minute`.
+    pub fn at(&self, minute: usize) -> f64 {
+        match self {
+            Warm::None => 0.0,
+            Warm::Fixed(mib) => *mib,
+            Warm::Each(v) => v.get(minute).or(v.last()).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// MiB/s held, summed over hours, for `minutes` minutes.
+    pub fn mib_hours(&self, minutes: usize) -> f64 {
+        (0..minutes).map(|m| self.at(m)).sum::<f64>() / 60.0
+    }
 }
 
 /// [`play`] over explicit minutes: each minute's offered load and the
@@ -58,6 +95,7 @@ pub(crate) fn play_minutes(
     record_size: f64,
     prior_peak: f64,
     burstiness: f64,
+    warm: &Warm,
 ) -> Vec<MinuteStats> {
     // The most records one key takes in a minute: one shard's worth.
     let key_limit = RECORDS_PER_SHARD_MINUTE.min(BYTES_PER_SHARD_MINUTE / record_size);
@@ -78,7 +116,9 @@ pub(crate) fn play_minutes(
         } else {
             0.0
         };
-        let capacity = initial.max(2.0 * peaks.max().max(before));
+        let mib = warm.at(minute);
+        let held = (mib * 1000.0 * 60.0).min(mib * 1_048_576.0 * 60.0 / record_size);
+        let capacity = initial.max(2.0 * peaks.max().max(before)).max(held);
         let key_throttled: f64 = keys
             .iter()
             .map(|share| throttled(share * offered.records, key_limit, burstiness))
@@ -215,7 +255,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let stats = play_minutes(&case.minutes, RECORD, 0.0, 0.0);
+            let stats = play_minutes(&case.minutes, RECORD, 0.0, 0.0, &Warm::None);
             let throttled = throttled_minutes(&stats);
             assert_eq!(
                 throttled,
@@ -248,8 +288,13 @@ mod tests {
         // minutes, one that took 6 MiB/s before does not.
         let minutes = flat(6.0, 60);
         let old_peak = minutes[0].0.records;
-        assert!(!throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0)).is_empty());
-        assert!(throttled_minutes(&play_minutes(&minutes, RECORD, old_peak, 0.0)).is_empty());
+        assert!(
+            !throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::None)).is_empty()
+        );
+        assert!(
+            throttled_minutes(&play_minutes(&minutes, RECORD, old_peak, 0.0, &Warm::None))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -257,11 +302,54 @@ mod tests {
         // 3.9 MiB/s on a new stream's 4 MiB/s: fine on average, but with
         // per-second rates ±10% around it some seconds go over.
         let minutes = flat(3.9, 10);
-        assert!(throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0)).is_empty());
+        assert!(
+            throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::None)).is_empty()
+        );
         assert_eq!(
-            throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.1)),
+            throttled_minutes(&play_minutes(&minutes, RECORD, 0.0, 0.1, &Warm::None)),
             (0..10).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn warm_throughput_is_capacity_held_before_the_traffic_comes() {
+        // 3 MiB/s for a day, then 20 MiB/s: without warm throughput the
+        // stream doubles its way up (6, 12, then 24 MiB/s) and throttles
+        // for 30 minutes; warmed to 20 MiB/s it takes the jump at once.
+        let mut minutes = flat(3.0, 1440);
+        minutes.extend(flat(20.0, 60));
+        let cold = play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::None);
+        assert_eq!(throttled_minutes(&cold), (1440..1470).collect::<Vec<_>>());
+        let warm = play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::Fixed(20.0));
+        assert!(throttled_minutes(&warm).is_empty());
+        assert_eq!(warm[0].open_shards, 20, "20 MiB/s is 20 shards' worth");
+        // Warmed only from the jump's minute: the same.
+        let mut each = vec![0.0; 1440];
+        each.push(20.0);
+        let timed = play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::Each(each.clone()));
+        assert!(throttled_minutes(&timed).is_empty());
+        // A minute too late: that minute throttles as a cold stream's would.
+        each.insert(0, 0.0);
+        let late = play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::Each(each));
+        assert_eq!(throttled_minutes(&late), vec![1440]);
+        assert!((Warm::Fixed(20.0).mib_hours(90) - 30.0).abs() < 1e-9);
+        // Small records: 1,000 records/s per MiB/s binds, as for shards.
+        let small = 512.0;
+        let rate = 5_000.0 * 60.0;
+        let records = vec![
+            (
+                Offered {
+                    bytes: rate * small,
+                    records: rate,
+                },
+                Vec::new(),
+            );
+            10
+        ];
+        let five = play_minutes(&records, small, 0.0, 0.0, &Warm::Fixed(5.0));
+        assert!(throttled_minutes(&five).is_empty());
+        let four = play_minutes(&records, small, 0.0, 0.0, &Warm::Fixed(4.5));
+        assert_eq!(throttled_minutes(&four), (0..10).collect::<Vec<_>>());
     }
 
     #[test]
@@ -274,7 +362,7 @@ mod tests {
         let mut minutes = flat(20.0, 60);
         minutes.extend(flat(1.0, PEAK_WINDOW_MINUTES + 120));
         minutes.extend(flat(12.0, 30));
-        let stats = play_minutes(&minutes, RECORD, 0.0, 0.0);
+        let stats = play_minutes(&minutes, RECORD, 0.0, 0.0, &Warm::None);
         let jump = 60 + PEAK_WINDOW_MINUTES + 120;
         assert_eq!(stats[100].open_shards, 40, "capacity in shards' worth");
         assert_eq!(stats[jump - 1].open_shards, 4);

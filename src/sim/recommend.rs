@@ -1,7 +1,29 @@
 //! Which strategy to choose: the cheapest whose throttling stays within
 //! an objective, said in one line.
 
+use super::cost::Prices;
 use super::strategy::Summary;
+use crate::model::CAPACITY_MODE_SWITCHES_PER_DAY;
+
+/// What an operator does to adopt `strategy` (as it is displayed), with
+/// what a switch of capacity mode allows and what Advantage commits to.
+pub fn adopt(strategy: &str, prices: &Prices) -> String {
+    let switch = format!(
+        "switch the stream to On-Demand mode (a stream may switch capacity mode {CAPACITY_MODE_SWITCHES_PER_DAY} times per rolling 24 hours)"
+    );
+    match strategy {
+        "on-demand" => switch,
+        "on-demand-advantage" => format!(
+            "enable On-Demand Advantage for the account (UpdateAccountSettings; it commits the account to {} MiB/s of data in for at least 24 hours, and this assumes the stream carries {:.0}% of it: prices.advantage_commitment_share) and {switch}",
+            prices.advantage_commitment_mib_per_second,
+            prices.advantage_commitment_share * 100.0
+        ),
+        "planner" => "run kinesis-autoscaler with this policy".into(),
+        "uniform" => "scale the whole stream uniformly (UpdateShardCount)".into(),
+        s if s.starts_with("static") => "keep a fixed number of shards".into(),
+        _ => "use it".into(),
+    }
+}
 
 /// What a replay recommends: the cheapest strategy whose throttling stays
 /// within the objective.
@@ -17,7 +39,11 @@ pub struct Recommendation {
 
 /// The cheapest of `results` throttling at most `max_fraction` of writes;
 /// if none does, the least throttled, said plainly.
-pub fn recommend(results: &[&Summary], max_fraction: f64) -> Option<Recommendation> {
+pub fn recommend(
+    results: &[&Summary],
+    max_fraction: f64,
+    prices: &Prices,
+) -> Option<Recommendation> {
     let pct = |f: f64| format!("{:.3}%", f * 100.0);
     let within = results
         .iter()
@@ -26,19 +52,15 @@ pub fn recommend(results: &[&Summary], max_fraction: f64) -> Option<Recommendati
     let (best, meets) = match within {
         Some(s) => (s, true),
         None => (
-            results
-                .iter()
-                .min_by(|a, b| a.throttled_fraction.total_cmp(&b.throttled_fraction))?,
+            results.iter().min_by(|a, b| {
+                a.throttled_fraction
+                    .total_cmp(&b.throttled_fraction)
+                    .then(a.cost_usd.total_cmp(&b.cost_usd))
+            })?,
             false,
         ),
     };
-    let mode = match best.strategy.as_str() {
-        "on-demand" => "switch the stream to On-Demand mode",
-        "planner" => "run kinesis-autoscaler with this policy",
-        "uniform" => "scale the whole stream uniformly (UpdateShardCount)",
-        s if s.starts_with("static:") => "keep a fixed number of shards",
-        _ => "use it",
-    };
+    let mode = adopt(&best.strategy, prices);
     let text = if meets {
         format!(
             "recommendation: {} (${:.2}, {} throttled): the cheapest within the objective of {} throttled; {mode}",
@@ -83,7 +105,8 @@ mod tests {
             run("on-demand", 150.0, 0.0),
         ];
         let all: Vec<&Summary> = results.iter().collect();
-        let r = recommend(&all, 0.001).unwrap();
+        let prices = Prices::default();
+        let r = recommend(&all, 0.001, &prices).unwrap();
         assert_eq!(r.strategy, "static:5");
         assert!(r.meets_objective);
         assert_eq!(
@@ -91,16 +114,34 @@ mod tests {
             "recommendation: static:5 ($31.00, 0.050% throttled): the cheapest within the objective of 0.100% throttled; keep a fixed number of shards"
         );
         // Spiky traffic: only On-Demand keeps within it, and says so.
-        let r = recommend(&[&results[0], &results[1], &results[3]], 0.001).unwrap();
+        let r = recommend(&[&results[0], &results[1], &results[3]], 0.001, &prices).unwrap();
         assert_eq!(r.strategy, "on-demand");
         assert!(r.meets_objective);
         assert!(
-            r.text.ends_with("switch the stream to On-Demand mode"),
+            r.text.ends_with(
+                "switch the stream to On-Demand mode (a stream may switch capacity mode 2 times per rolling 24 hours)"
+            ),
             "{}",
             r.text
         );
+        // Advantage, cheaper still: the commitment it assumes is said.
+        let advantage = run("on-demand-advantage", 90.0, 0.0);
+        let r = recommend(
+            &[&results[0], &results[1], &results[3], &advantage],
+            0.001,
+            &Prices {
+                advantage_commitment_share: 0.4,
+                ..Prices::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.strategy, "on-demand-advantage");
+        assert_eq!(
+            r.text,
+            "recommendation: on-demand-advantage ($90.00, 0.000% throttled): the cheapest within the objective of 0.100% throttled; enable On-Demand Advantage for the account (UpdateAccountSettings; it commits the account to 25 MiB/s of data in for at least 24 hours, and this assumes the stream carries 40% of it: prices.advantage_commitment_share) and switch the stream to On-Demand mode (a stream may switch capacity mode 2 times per rolling 24 hours)"
+        );
         // None within: the least throttled, said plainly.
-        let r = recommend(&[&results[0], &results[1]], 0.001).unwrap();
+        let r = recommend(&[&results[0], &results[1]], 0.001, &prices).unwrap();
         assert_eq!(r.strategy, "planner");
         assert!(!r.meets_objective);
         assert!(

@@ -50,6 +50,11 @@ struct ScenarioFile {
     /// Records a second each shard's consumer processes (one worker per
     /// shard, as KCL and Lambda run); no consumer model without it.
     consumer_records_per_second: Option<f64>,
+    /// Enhanced fan-out consumers, each reading every record on top of
+    /// `consumers`.
+    efo_consumers: Option<u32>,
+    /// On-Demand Advantage: warm throughput held ready, like 20MiB/s.
+    warm_throughput: Option<Rate>,
     /// Overrides of the us-east-1 list prices.
     #[serde(default)]
     prices: Prices,
@@ -367,8 +372,10 @@ pub(crate) const DEFAULT_METRICS_DELAY: (Duration, Duration) =
 /// The most Zipf keys a scenario may place (each is hashed and kept).
 pub(crate) const MAX_ZIPF_KEYS: u32 = 200_000;
 
-/// The account's shard quota when a scenario does not say.
-pub(crate) const DEFAULT_SHARD_LIMIT: u32 = 500;
+/// The account's shard quota when a scenario does not say: AWS's default
+/// in us-east-1, us-west-2 and eu-west-1 (1,000 or 6,000 in other
+/// regions; DescribeLimits says what an account has).
+pub(crate) const DEFAULT_SHARD_LIMIT: u32 = 20_000;
 /// The largest account shard quota a scenario may simulate (AWS's default
 /// in its largest regions).
 pub(crate) const MAX_SHARD_LIMIT: u32 = 20_000;
@@ -376,6 +383,14 @@ pub(crate) const MAX_SHARD_LIMIT: u32 = 20_000;
 /// The most consumers a scenario may have read the stream (AWS allows 20
 /// enhanced fan-out consumers per stream).
 pub(crate) const MAX_CONSUMERS: u32 = 20;
+
+/// The most enhanced fan-out consumers a scenario may register (AWS's
+/// per-stream quota for provisioned and On-Demand Standard streams; check
+/// the quotas page, Advantage allows more).
+pub(crate) const MAX_EFO_CONSUMERS: u32 = 20;
+
+/// The most warm throughput UpdateStreamWarmThroughput allows, MiB/s.
+pub(crate) const MAX_WARM_THROUGHPUT_MIB: f64 = 10.0 * 1024.0;
 
 /// The share of shard datapoints lost when a scenario does not say.
 pub(crate) const DEFAULT_METRICS_GAPS: f64 = 0.001;
@@ -443,6 +458,10 @@ pub struct Scenario {
     /// Records a second each shard's consumer processes, when modelled:
     /// the lag it falls behind by is published as the iterator age.
     pub consumer_records_per_second: Option<f64>,
+    /// Enhanced fan-out consumers.
+    pub efo_consumers: u32,
+    /// On-Demand Advantage: warm throughput held, MiB/s (0: none).
+    pub warm_throughput_mib: f64,
     pub prices: Prices,
 }
 
@@ -554,9 +573,27 @@ impl Scenario {
                 "consumer_records_per_second: must be a number of records above 0, got {rate}"
             )));
         }
+        let efo_consumers = f.efo_consumers.unwrap_or(0);
+        if efo_consumers > MAX_EFO_CONSUMERS {
+            return Err(invalid(format!(
+                "efo_consumers: must be in 0 ..= {MAX_EFO_CONSUMERS} (enhanced fan-out consumers a stream may register), got {efo_consumers}"
+            )));
+        }
+        let warm_throughput_mib = f.warm_throughput.map_or(0.0, |r| r.0 as f64 / 1_048_576.0);
+        if warm_throughput_mib > MAX_WARM_THROUGHPUT_MIB {
+            return Err(invalid(format!(
+                "warm_throughput: must be at most {MAX_WARM_THROUGHPUT_MIB} MiB/s (10 GiB/s, UpdateStreamWarmThroughput's limit), got {warm_throughput_mib} MiB/s"
+            )));
+        }
         if let Some((name, value)) = f.prices.invalid() {
             return Err(invalid(format!(
                 "prices.{name}: must be a price in US dollars, 0 or more, got {value}"
+            )));
+        }
+        if f.prices.advantage_commitment_share > 1.0 {
+            return Err(invalid(format!(
+                "prices.advantage_commitment_share: must be a share in [0, 1] of the account's commitment, got {}",
+                f.prices.advantage_commitment_share
             )));
         }
         let noise = f.noise.unwrap_or(0.02);
@@ -716,6 +753,8 @@ impl Scenario {
             uniform,
             consumers,
             consumer_records_per_second: f.consumer_records_per_second,
+            efo_consumers,
+            warm_throughput_mib,
             prices: f.prices.clone(),
         })
     }

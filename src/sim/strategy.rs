@@ -48,6 +48,9 @@ pub enum Strategy {
     Static(u32),
     /// Kinesis On-Demand (Standard): no shards to manage.
     OnDemand,
+    /// On-Demand in an account with On-Demand Advantage: no stream-hour,
+    /// cheaper data, a minimum throughput commitment, warm throughput.
+    Advantage,
 }
 
 impl FromStr for Strategy {
@@ -58,10 +61,11 @@ impl FromStr for Strategy {
             "planner" => Ok(Strategy::Planner),
             "uniform" => Ok(Strategy::Uniform),
             "on-demand" => Ok(Strategy::OnDemand),
+            "on-demand-advantage" => Ok(Strategy::Advantage),
             _ => match s.strip_prefix("static:").map(str::parse::<u32>) {
                 Some(Ok(n)) if (1..=MAX_UPDATE_SHARD_COUNT).contains(&n) => Ok(Strategy::Static(n)),
                 _ => Err(format!(
-                    "{} is not a strategy; use planner, uniform, on-demand or static:N (1 <= N <= {MAX_UPDATE_SHARD_COUNT} shards)",
+                    "{} is not a strategy; use planner, uniform, on-demand, on-demand-advantage or static:N (1 <= N <= {MAX_UPDATE_SHARD_COUNT} shards)",
                     crate::input::quote(s)
                 )),
             },
@@ -70,6 +74,11 @@ impl FromStr for Strategy {
 }
 
 impl Strategy {
+    /// Whether AWS manages the capacity (an On-Demand stream).
+    pub fn is_on_demand(self) -> bool {
+        matches!(self, Strategy::OnDemand | Strategy::Advantage)
+    }
+
     /// Whether the strategy can run on `scenario`'s account.
     pub fn check(&self, scenario: &Scenario) -> Result<(), String> {
         match self {
@@ -89,6 +98,7 @@ impl fmt::Display for Strategy {
             Strategy::Uniform => f.write_str("uniform"),
             Strategy::Static(n) => write!(f, "static:{n}"),
             Strategy::OnDemand => f.write_str("on-demand"),
+            Strategy::Advantage => f.write_str("on-demand-advantage"),
         }
     }
 }
@@ -227,12 +237,19 @@ async fn replay(
     strategy: Strategy,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
-    if strategy == Strategy::OnDemand {
-        let minutes = on_demand::play(traffic, scenario.burstiness);
+    if strategy.is_on_demand() {
+        let warm = match strategy {
+            Strategy::Advantage if scenario.warm_throughput_mib > 0.0 => {
+                on_demand::Warm::Fixed(scenario.warm_throughput_mib)
+            }
+            _ => on_demand::Warm::None,
+        };
+        let minutes = on_demand::play(traffic, scenario.burstiness, &warm);
         progress(traffic.minutes());
         let usage = Usage {
             consumers: scenario.consumers,
-            ..Usage::default()
+            efo_consumers: scenario.efo_consumers,
+            ..advantage_usage(scenario, strategy, &minutes, &warm)
         };
         return Outcome {
             summary: summarize(
@@ -319,7 +336,7 @@ async fn replay(
                 ticks.wait().await;
             }
         }
-        Strategy::Static(_) | Strategy::OnDemand => {}
+        Strategy::Static(_) | Strategy::OnDemand | Strategy::Advantage => {}
     }
     tokio::time::sleep_until(clock.instant_at(end)).await;
     progress(traffic.minutes());
@@ -342,6 +359,7 @@ async fn replay(
         passes_per_hour: passes.load(std::sync::atomic::Ordering::Relaxed) as f64
             / (traffic.minutes() as f64 / 60.0),
         consumers: scenario.consumers,
+        efo_consumers: scenario.efo_consumers,
         ..Usage::default()
     };
     Outcome {
@@ -349,6 +367,33 @@ async fn replay(
         minutes,
         shards,
         log: world.kinesis.log(),
+    }
+}
+
+/// What an Advantage account bills beyond the data: the hours' unwritten
+/// share of the commitment and the warm throughput held (nothing for
+/// other strategies).
+fn advantage_usage(
+    scenario: &Scenario,
+    strategy: Strategy,
+    minutes: &[MinuteStats],
+    warm: &on_demand::Warm,
+) -> Usage {
+    if strategy != Strategy::Advantage {
+        return Usage::default();
+    }
+    let record_size = scenario.record_size as f64;
+    let written: Vec<f64> = minutes
+        .iter()
+        .map(|m| super::cost::metered_gb(m.accepted_records, record_size))
+        .collect();
+    Usage {
+        unused_commitment_gb: super::cost::unused_commitment_gb(
+            &written,
+            scenario.prices.committed_gb_per_hour(),
+        ),
+        warm_mib_hours: warm.mib_hours(minutes.len()),
+        ..Usage::default()
     }
 }
 
@@ -389,6 +434,7 @@ fn summarize(
     };
     let billing = match strategy {
         Strategy::OnDemand => Billing::OnDemand,
+        Strategy::Advantage => Billing::Advantage,
         _ => Billing::Provisioned,
     };
     let breakdown = cost(billing, &usage, &scenario.prices);
@@ -435,8 +481,7 @@ fn summarize(
             0.0
         },
         // On-Demand is played without shards, so without their consumers.
-        consumer_lag: (scenario.consumer_records_per_second.is_some()
-            && strategy != Strategy::OnDemand)
+        consumer_lag: (scenario.consumer_records_per_second.is_some() && !strategy.is_on_demand())
             .then(|| LagSummary {
                 lag_minutes: minutes
                     .iter()

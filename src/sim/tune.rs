@@ -29,15 +29,22 @@ pub enum Family {
     Uniform,
     Static,
     OnDemand,
+    OnDemandAdvantage,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Planner,
         Family::Uniform,
         Family::Static,
         Family::OnDemand,
+        Family::OnDemandAdvantage,
     ];
+
+    /// Whether AWS manages the capacity.
+    pub fn is_on_demand(self) -> bool {
+        matches!(self, Family::OnDemand | Family::OnDemandAdvantage)
+    }
 }
 
 impl fmt::Display for Family {
@@ -47,6 +54,7 @@ impl fmt::Display for Family {
             Family::Uniform => "uniform",
             Family::Static => "static",
             Family::OnDemand => "on-demand",
+            Family::OnDemandAdvantage => "on-demand-advantage",
         })
     }
 }
@@ -181,6 +189,7 @@ pub enum Candidate {
         shards: u32,
     },
     OnDemand,
+    OnDemandAdvantage,
 }
 
 impl Candidate {
@@ -190,6 +199,7 @@ impl Candidate {
             Candidate::Uniform { .. } => Family::Uniform,
             Candidate::Static { .. } => Family::Static,
             Candidate::OnDemand => Family::OnDemand,
+            Candidate::OnDemandAdvantage => Family::OnDemandAdvantage,
         }
     }
 
@@ -199,6 +209,7 @@ impl Candidate {
             Candidate::Uniform { .. } => Strategy::Uniform,
             Candidate::Static { shards } => Strategy::Static(*shards),
             Candidate::OnDemand => Strategy::OnDemand,
+            Candidate::OnDemandAdvantage => Strategy::Advantage,
         }
     }
 
@@ -243,6 +254,7 @@ impl fmt::Display for Candidate {
             Candidate::Static { shards: 1 } => f.write_str("1 shard"),
             Candidate::Static { shards } => write!(f, "{shards} shards"),
             Candidate::OnDemand => f.write_str("On-Demand"),
+            Candidate::OnDemandAdvantage => f.write_str("On-Demand Advantage"),
         }
     }
 }
@@ -266,7 +278,7 @@ pub fn coarse(traffic: &Traffic, shard_limit: u32) -> Vec<Candidate> {
                 forecast: false,
                 split_at_traffic: false,
                 metrics_on_demand: false,
-                max_shards: shard_limit.max(1),
+                max_shards: shard_limit.clamp(1, crate::model::MAX_SHARDS_PER_STREAM),
             }));
         }
     }
@@ -282,6 +294,7 @@ pub fn coarse(traffic: &Traffic, shard_limit: u32) -> Vec<Candidate> {
         out.push(Candidate::Static { shards });
     }
     out.push(Candidate::OnDemand);
+    out.push(Candidate::OnDemandAdvantage);
     out
 }
 

@@ -980,7 +980,13 @@ async fn a_stream_is_tuned_on_its_own_history() {
     );
     assert_eq!(
         names(&report["families"], "family"),
-        ["planner", "uniform", "static", "on-demand"]
+        [
+            "planner",
+            "uniform",
+            "static",
+            "on-demand",
+            "on-demand-advantage"
+        ]
     );
     let notes = report["notes"].to_string();
     // Two stream-level metrics and one per open shard.

@@ -406,7 +406,7 @@ fn bad_scenarios_and_strategies_are_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("use planner, uniform, on-demand or static:N")
+            .contains("use planner, uniform, on-demand, on-demand-advantage or static:N")
     );
 }
 
@@ -635,6 +635,99 @@ fn a_static_two_shard_hour_costs_the_hand_computed_dollars() {
         (out.summary.cost_usd - expected).abs() < 1e-12,
         "{} != {expected}",
         out.summary.cost_usd
+    );
+
+    // On-Demand Advantage: no stream-hour; 3.5 GB in at $0.032 and out
+    // at $0.016; the hour wrote 3.5 of the 87.9 GB that 25 MiB/s commits,
+    // and the rest is billed as data in.
+    let out = simulate(
+        &scenario(yaml),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Advantage,
+    );
+    let committed = 25.0 * 3600.0 / 1024.0;
+    let expected = gb * 0.032 + gb * 0.016 + (committed - gb) * 0.032;
+    assert!(
+        (out.summary.cost_usd - expected).abs() < 1e-9,
+        "{} != {expected}",
+        out.summary.cost_usd
+    );
+    assert!((out.summary.cost_breakdown.capacity_usd - (committed - gb) * 0.032).abs() < 1e-9);
+    // A stream carrying none of the commitment (the account's other
+    // streams write more than it) pays for its data only.
+    let shared = format!("{yaml}prices: {{ advantage_commitment_share: 0 }}\n");
+    let out = simulate(
+        &scenario(&shared),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Advantage,
+    );
+    assert!((out.summary.cost_usd - gb * 0.048).abs() < 1e-9);
+
+    // Two enhanced fan-out consumers on the two shards: 2 consumer-shard-
+    // hours each at $0.015, and each retrieves the 3.5 GB at $0.013.
+    let fanned = format!("{yaml}efo_consumers: 2\n");
+    let out = simulate(
+        &scenario(&fanned),
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Static(2),
+    );
+    let fan_out = 2.0 * (2.0 * 0.015 + gb * 0.013);
+    assert!(
+        (out.summary.cost_breakdown.fan_out_usd - fan_out).abs() < 1e-9,
+        "{:?}",
+        out.summary.cost_breakdown
+    );
+}
+
+/// A rising day on On-Demand: traffic that more than doubles within 15
+/// minutes throttles until AWS has adapted; the same stream warmed above
+/// the day's peak (and its per-second bursts) in an Advantage account
+/// takes it, for the warm capacity's price if AWS bills it.
+#[test]
+fn warm_throughput_takes_a_jump_that_on_demand_throttles() {
+    // A day at a tenth of the peak (the stream's capacity starts at twice
+    // the first day's peak), then the peak (12 MiB/s) for an hour.
+    let mut text = String::from("timestamp,value\n");
+    for minute in (0..26 * 60).step_by(5) {
+        let value = if minute < 25 * 60 { 1 } else { 10 };
+        text.push_str(&format!(
+            "2026-01-{:02} {:02}:{:02}:00,{value}\n",
+            1 + minute / 1440,
+            minute / 60 % 24,
+            minute % 60
+        ));
+    }
+    let trace = Trace::parse(&text, std::path::Path::new("jump.csv")).unwrap();
+    let yaml = "trace: jump.csv\npeak: 12MiB/s\nrecord_size: 4KiB\ninitial_shards: 2\nnoise: 0\n";
+    let run = |yaml: &str, strategy| {
+        simulate(&scenario(yaml), &trace, &StreamPolicy::default(), strategy).summary
+    };
+    let standard = run(yaml, Strategy::OnDemand);
+    // The account's other streams carry the commitment: what is left of
+    // the capacity bill is the warm throughput.
+    let cold = run(
+        &format!("{yaml}prices: {{ advantage_commitment_share: 0 }}\n"),
+        Strategy::Advantage,
+    );
+    let warm = run(
+        &format!(
+            "{yaml}warm_throughput: 14MiB/s\nprices: {{ advantage_commitment_share: 0, advantage_warm_mib_hour: 0.01 }}\n"
+        ),
+        Strategy::Advantage,
+    );
+    assert!(standard.throttled_fraction > 0.05, "{standard:?}");
+    assert_eq!(cold.throttled_fraction, standard.throttled_fraction);
+    assert_eq!(warm.throttled_records, 0, "{warm:?}");
+    // 14 MiB/s held all along at $0.01 an hour.
+    let held = 14.0 * warm.simulated_minutes as f64 / 60.0 * 0.01;
+    assert_eq!(cold.cost_breakdown.capacity_usd, 0.0);
+    assert!(
+        (warm.cost_breakdown.capacity_usd - held).abs() < 1e-9,
+        "{:?}",
+        warm.cost_breakdown
     );
 }
 

@@ -48,13 +48,13 @@ pub fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
 }
 
 /// Asserts the comparison's strategies, in order: planner, uniform, a
-/// static stream, On-Demand.
+/// static stream, On-Demand, On-Demand Advantage.
 pub fn assert_every_strategy(results: &serde_json::Value) {
     let strategies = names(results, "strategy");
-    assert_eq!(strategies.len(), 4, "{strategies:?}");
+    assert_eq!(strategies.len(), 5, "{strategies:?}");
     assert_eq!(strategies[..2], ["planner", "uniform"]);
     assert!(strategies[2].starts_with("static:"), "{strategies:?}");
-    assert_eq!(strategies[3], "on-demand");
+    assert_eq!(strategies[3..], ["on-demand", "on-demand-advantage"]);
 }
 
 /// `cmd` pointed at the local emulators (Kinesis at `kinesis`, CloudWatch
