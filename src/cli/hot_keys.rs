@@ -16,6 +16,7 @@ use crate::model::{ApiLimiter, HashKey, Shard, ShardId, StreamId};
 use crate::observe::{
     KinesisRead, Memory, ObserveError, ReadBudget, ShardSample, StartAt, escape_key, sample_shard,
 };
+use crate::planner::remedy::Remedies;
 use crate::policy::Policy;
 use crate::{Error, pass};
 
@@ -41,6 +42,10 @@ struct KeyRow {
     hash_key: HashKey,
     /// The open shard that takes the key now.
     shard_id: Option<ShardId>,
+    /// Over a shard's worth: what salting it, On-Demand with AUTO record
+    /// distribution, or nothing would do on this stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remedies: Option<Remedies>,
 }
 
 /// One shard's report.
@@ -297,6 +302,7 @@ fn report(stream: &str, s: &ShardSample, open: &[Shard], top: usize) -> ShardRep
                 shards_worth: s.shards_worth(k),
                 hash_key: k.hash_key,
                 shard_id: owner(k.hash_key),
+                remedies: Remedies::over_a_shard(&k.key, s.shards_worth(k), open),
             })
             .collect(),
     }
@@ -361,6 +367,16 @@ fn tables(reports: &[ShardReport]) -> String {
             out.push('\n');
             out.push_str(&table.to_string());
             out.push('\n');
+            for k in &r.keys {
+                if let Some(remedies) = &k.remedies {
+                    out.push_str(&format!(
+                        "key {} writes {:.2} shards' worth on its own, more than one shard takes: {}\n",
+                        k.printable,
+                        k.shards_worth,
+                        remedies.describe()
+                    ));
+                }
+            }
         }
         out.push('\n');
     }

@@ -237,11 +237,13 @@ impl ShardVerdict {
                 key,
                 share,
                 shards_worth,
+                remedies,
                 ..
             } => format!(
-                "{}, but a sample of its records shows partition key {key} carrying {:.0}% of its load, {shards_worth:.2} shards' worth on its own: no split spreads one key, so none is made; {HOT_KEY_FIX}",
+                "{}, but a sample of its records shows partition key {key} carrying {:.0}% of its load, {shards_worth:.2} shards' worth on its own: no split spreads one key, so none is made; {}",
                 hot(),
-                share * 100.0
+                share * 100.0,
+                super::remedy::advice(remedies.as_ref())
             ),
             Verdict::Steady if f.cold => format!(
                 "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
@@ -266,9 +268,6 @@ impl ShardVerdict {
         }
     }
 }
-
-/// How to fix a hot key, which no split can: said wherever one is named.
-pub(super) const HOT_KEY_FIX: &str = "spread the key (a random suffix on the partition key) or route its records with ExplicitHashKey";
 
 /// What a forecast read, e.g. "yesterday at 18:20 this range carried
 /// 1.40 shards' worth (forecast for 18:35)".

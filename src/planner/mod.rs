@@ -52,6 +52,7 @@ mod headroom;
 mod measure;
 mod merge;
 mod plan;
+pub mod remedy;
 mod split;
 #[cfg(test)]
 mod tests;

@@ -800,6 +800,10 @@ pub enum Verdict {
         hash_key: HashKey,
         share: f64,
         shards_worth: f64,
+        /// Over a shard's worth: what salting it, On-Demand with AUTO
+        /// distribution, or nothing would do.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remedies: Option<super::remedy::Remedies>,
     },
     /// The whole stream was refused (see [`Plan::refused`]).
     Skipped {

@@ -6,7 +6,8 @@ use std::collections::BinaryHeap;
 
 use chrono::TimeDelta;
 
-use super::explain::{HOT_KEY_FIX, describe_forecast, describe_heat, describe_lag_split};
+use super::explain::{describe_forecast, describe_heat, describe_lag_split};
+use super::remedy::Remedies;
 use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, later};
 use crate::model::{HashKey, HashKeyRange};
 use crate::observe::{SplitPoint, escape_key};
@@ -70,11 +71,13 @@ impl Planner<'_> {
                     key,
                     share,
                     shards_worth,
+                    remedies,
                     ..
                 }) => format!(
-                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. To fix the key itself, {HOT_KEY_FIX}",
+                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. For the key itself, {}",
                     share * 100.0,
-                    (1.0 - share) * 100.0
+                    (1.0 - share) * 100.0,
+                    super::remedy::advice(remedies.as_ref())
                 ),
                 _ => "a hot key shares this shard with other keys: setting it apart".into(),
             },
@@ -253,11 +256,13 @@ impl Planner<'_> {
             None if one_key => sample.keys.first()?,
             None => return None,
         };
+        let shards_worth = sample.shards_worth(key);
         Some(Verdict::HotKey {
             key: escape_key(&key.key),
             hash_key: key.hash_key,
             share: sample.share(key),
-            shards_worth: sample.shards_worth(key),
+            shards_worth,
+            remedies: Remedies::over_a_shard(&key.key, shards_worth, &self.open),
         })
     }
 

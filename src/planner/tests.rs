@@ -2031,3 +2031,61 @@ fn economic_scale_down_holds_bursts_that_recur_every_two_hours() {
         "36 bursts in them (as a 30m quiet time meets them), one every 2h on median",
     );
 }
+
+#[test]
+fn a_key_over_a_shard_s_worth_is_told_every_remedy_with_its_numbers() {
+    // A key in the first of 4 shards writing 2,500 records/s: 2.5 shards'
+    // worth, of which one throttles nothing and 60% throttles.
+    let first = uniform_ranges(4)[0];
+    let key = (0..)
+        .map(|i| format!("user-{i}"))
+        .find(|k| first.contains(HashKey::of_partition_key(k)))
+        .unwrap();
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.95)
+        .constant(1, 0.2)
+        .constant(2, 0.2)
+        .constant(3, 0.2)
+        .sample(0, &[(key.as_str(), 25_000, 100)])
+        .build();
+    let plan = run(&obs, &by_traffic());
+    assert_eq!(plan.splits().count(), 0);
+    let v = &plan.verdicts[0];
+    let Verdict::HotKey {
+        shards_worth,
+        remedies: Some(remedies),
+        ..
+    } = &v.verdict
+    else {
+        panic!("{:?}", v.verdict)
+    };
+    assert!((shards_worth - 2.5).abs() < 1e-9);
+    assert!((remedies.nothing_throttled - 0.6).abs() < 1e-9);
+    // The salted keys land where their MD5 says, on the stream's 4 shards.
+    let s = &remedies.salting;
+    let open: Vec<HashKeyRange> = uniform_ranges(4);
+    let mut per_shard = [0u32; 4];
+    for i in 0..s.suffixes {
+        let h = HashKey::of_partition_key(&format!("{key}#{i}"));
+        per_shard[open.iter().position(|r| r.contains(h)).unwrap()] += 1;
+    }
+    let worst = f64::from(*per_shard.iter().max().unwrap()) * 2.5 / f64::from(s.suffixes);
+    assert!((s.worst_shards_worth - worst).abs() < 1e-9, "{s:?}");
+    let reason = v.reason();
+    assert_contains(&reason, "doing nothing throttles 60% of this key's writes");
+    assert_contains(
+        &reason,
+        &format!(
+            "salting it into {} suffixes (\"{key}#0\" .. \"{key}#{}\")",
+            s.suffixes,
+            s.suffixes - 1
+        ),
+    );
+    assert_contains(&reason, "On-Demand with AUTO record distribution");
+    // JSON carries the numbers.
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        json["verdicts"][0]["remedies"]["salting"]["suffixes"],
+        s.suffixes
+    );
+}

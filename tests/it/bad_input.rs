@@ -84,6 +84,13 @@ fn policies() {
             ],
         ),
         (
+            "max-above-stream-maximum.yaml",
+            &[
+                "invalid policy",
+                "defaults: max_shards: 12000 is more than a stream may hold (10000, AWS's per-stream maximum); lower it",
+            ],
+        ),
+        (
             "sustain-longer-than-window.yaml",
             &["streams[0] (orders): scale_up.sustain: 3m is longer than scale_up.window 2m"],
         ),
@@ -445,6 +452,28 @@ fn a_tiny_speed_is_refused_not_a_panic() {
             "consumer_records_per_second: must be a number of records above 0, got 0",
         ],
     );
+    for (file, message) in [
+        (
+            "tests/bad_input/scenario-commitment-share-above-one.yaml",
+            "prices.advantage_commitment_share: must be a share in [0, 1] of the account's commitment, got 1.5",
+        ),
+        (
+            "tests/bad_input/scenario-warm-throughput-too-high.yaml",
+            "warm_throughput: must be at most 10240 MiB/s (10 GiB/s, UpdateStreamWarmThroughput's limit), got 20480 MiB/s",
+        ),
+    ] {
+        hostile(
+            &[
+                "simulate",
+                "--strategy",
+                "on-demand-advantage",
+                "--scenario",
+                file,
+            ],
+            2,
+            &[file, message],
+        );
+    }
 }
 
 #[test]
@@ -512,7 +541,7 @@ fn shard_counts_are_bounded_by_the_shard_limit() {
             policy,
         ],
         2,
-        &["initial_shards: must be in 1 ..= shard_limit (500), got 4294967295"],
+        &["initial_shards: must be in 1 ..= shard_limit (20000), got 4294967295"],
     );
     hostile(
         &[
@@ -533,7 +562,13 @@ fn shard_counts_are_bounded_by_the_shard_limit() {
         );
     }
     hostile(
-        &["simulate", "--strategy", "static:501"],
+        &[
+            "simulate",
+            "--strategy",
+            "static:501",
+            "--scenario",
+            "tests/bad_input/scenario-shard-limit-500.yaml",
+        ],
         2,
         &["501 shards is more than the scenario's shard_limit (500)"],
     );

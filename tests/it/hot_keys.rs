@@ -154,6 +154,77 @@ async fn the_heavy_key_is_named_with_its_share_hash_key_and_shard() {
 }
 
 #[tokio::test]
+async fn a_key_over_a_shard_s_worth_is_told_every_remedy() {
+    if !emulators::running("a_key_over_a_shard_s_worth_is_told_every_remedy") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("hotkey-remedy");
+    create_stream(&k, &name, 4, false).await;
+    let shards = open_shards(&k, &name).await;
+    // 16 MiB on one key, in 8 PutRecords calls of 20 records of 100 KiB
+    // at once: megabytes a second, more than one shard's 1 MiB.
+    let batch: Vec<(String, usize)> = (0..20)
+        .map(|_| ("user-42".to_owned(), 100 * 1024))
+        .collect();
+    futures::future::join_all((0..8).map(|_| put_records(&k, &name, &batch))).await;
+    let home = shards
+        .iter()
+        .find(|s| s.range.contains(HashKey::of_partition_key("user-42")))
+        .unwrap();
+    let out = run(hot_keys(&endpoint)
+        .args(["--stream", &name, "--shard", home.id.as_str()])
+        .args(["--from", "trim-horizon", "--duration", "3s", "--rate", "5"])
+        .args(["--max-bytes-per-second", "2MiB", "--output", "json"]));
+    ok(&out);
+    let reports: Value = serde_json::from_str(&out.stdout).unwrap();
+    let key = &reports[0]["keys"][0];
+    let worth = key["shards_worth"].as_f64().unwrap();
+    assert!(worth > 1.0, "the key was written too slowly to test: {key}");
+    let remedies = &key["remedies"];
+    let nothing = remedies["nothing_throttled"].as_f64().unwrap();
+    assert!((nothing - (1.0 - 1.0 / worth)).abs() < 1e-9, "{remedies}");
+    // Each salted key lands on the open shard its MD5 falls in.
+    let salting = &remedies["salting"];
+    let n = salting["suffixes"].as_u64().unwrap() as u32;
+    let mut per_shard = vec![0u32; shards.len()];
+    for i in 0..n {
+        let h = HashKey::of_partition_key(&format!("user-42#{i}"));
+        per_shard[shards.iter().position(|s| s.range.contains(h)).unwrap()] += 1;
+    }
+    let landed = per_shard.iter().filter(|&&c| c > 0).count() as u64;
+    assert_eq!(salting["shards"], landed, "{salting}");
+    let worst = f64::from(*per_shard.iter().max().unwrap()) * worth / f64::from(n);
+    assert!(
+        (salting["worst_shards_worth"].as_f64().unwrap() - worst).abs() < 1e-9,
+        "{salting}"
+    );
+    assert_eq!(salting["first"], "\"user-42#0\"");
+    // The table says it in words (a second sample: its rate, so its
+    // number of suffixes, may differ).
+    let out = run(hot_keys(&endpoint)
+        .args(["--stream", &name, "--shard", home.id.as_str()])
+        .args(["--from", "trim-horizon", "--duration", "3s", "--rate", "5"])
+        .args(["--max-bytes-per-second", "2MiB"]));
+    ok(&out);
+    assert!(
+        out.stdout.contains("key \"user-42\" writes ")
+            && out
+                .stdout
+                .contains(" suffixes (\"user-42#0\" .. \"user-42#"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("On-Demand with AUTO record distribution spreads its records"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
 async fn bad_arguments_exit_2_before_any_read() {
     let cases: [(&[&str], &str); 4] = [
         (
