@@ -112,6 +112,7 @@ impl StreamBuilder {
                 samples: Vec::new(),
                 shares: None,
                 reads: None,
+                warm_throughput: None,
             },
             minutes: 0,
         };
@@ -330,6 +331,17 @@ impl StreamBuilder {
 
     pub fn mode(mut self, mode: StreamMode) -> Self {
         self.obs.stream_mode = mode;
+        self
+    }
+
+    /// An On-Demand stream in an Advantage account, holding `mib` MiB/s
+    /// of warm throughput.
+    pub fn warm_throughput(mut self, mib: u32) -> Self {
+        self.obs.stream_mode = StreamMode::OnDemand;
+        self.obs.warm_throughput = Some(crate::model::WarmThroughput {
+            target_mib: mib,
+            current_mib: mib,
+        });
         self
     }
 

@@ -150,8 +150,14 @@ impl Stop {
             return Stop::shard_quota(stream, &e.to_string());
         }
         let hint = match e.kind {
+            ApiErrorKind::AccessDenied if e.operation == Api::UpdateStreamWarmThroughput => {
+                "; the controller needs kinesis:UpdateStreamWarmThroughput to manage warm throughput (see deploy/iam)"
+            }
             ApiErrorKind::AccessDenied => {
                 "; the controller needs kinesis:SplitShard, MergeShards, AddTagsToStream and the read permissions (see deploy/iam)"
+            }
+            ApiErrorKind::InvalidArgument if e.operation == Api::UpdateStreamWarmThroughput => {
+                "; warm throughput needs an On-Demand stream in an account with On-Demand Advantage (UpdateAccountSettings with MinimumThroughputBillingCommitment); or set warm_throughput.enabled: false"
             }
             ApiErrorKind::Credentials => {
                 "; the AWS credentials are wrong or expired: renew them (aws sso login, or the role's session)"
@@ -185,6 +191,14 @@ impl Stop {
     }
 }
 
+/// A warm throughput that was set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WarmApplied {
+    pub from_mib: Option<u32>,
+    pub to_mib: u32,
+    pub at: DateTime<Utc>,
+}
+
 /// An operation that was carried out.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Applied {
@@ -198,6 +212,9 @@ pub struct Applied {
 pub struct ApplyReport {
     pub stream: String,
     pub applied: Vec<Applied>,
+    /// The warm throughput set (UpdateStreamWarmThroughput), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<WarmApplied>,
     /// The actions not carried out, in plan order.
     pub not_applied: Vec<Action>,
     pub stop: Option<Stop>,
@@ -329,6 +346,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
         let mut report = ApplyReport {
             stream: stream.name.clone(),
             applied: Vec::new(),
+            warm_throughput: None,
             not_applied: Vec::new(),
             stop: None,
         };
@@ -521,6 +539,31 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             };
             self.sleep(delay, wait).await?;
         }
+    }
+
+    /// Sets an On-Demand stream's warm throughput to `mib` MiB/s: waits
+    /// for ACTIVE, calls UpdateStreamWarmThroughput (retrying throttling:
+    /// setting a value twice is harmless), and waits for ACTIVE again
+    /// while the stream scales.
+    pub async fn set_warm_throughput(
+        &self,
+        stream: &StreamId,
+        from_mib: Option<u32>,
+        mib: u32,
+    ) -> Result<WarmApplied, Stop> {
+        self.time_left()?;
+        self.wait_active(stream, Wait::BeforeOperation).await?;
+        self.retrying(stream, Wait::BeforeOperation, || {
+            self.write.update_warm_throughput(stream, mib)
+        })
+        .await?;
+        let at = self.clock.now();
+        self.wait_active(stream, Wait::AfterOperation).await?;
+        Ok(WarmApplied {
+            from_mib,
+            to_mib: mib,
+            at,
+        })
     }
 
     /// Exponential backoff with equal jitter.

@@ -15,7 +15,7 @@ use crate::model::{
     StreamSummary,
 };
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
-use crate::model::{History, MetricsRecord, StreamMode, StreamStatus};
+use crate::model::{History, MetricsRecord, StreamMode, StreamStatus, WarmThroughput};
 use crate::observe::{KinesisRead, KinesisWrite, RecordsPage, RecordsRead, SampledRecord, StartAt};
 
 /// Read-only Kinesis: streams, shards, limits and the controller's tags.
@@ -229,6 +229,13 @@ impl KinesisRead for KinesisReader {
                 let t = s.stream_creation_timestamp();
                 chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
             },
+            warm_throughput: s.warm_throughput().map(|w| {
+                let mib = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+                WarmThroughput {
+                    target_mib: mib(w.target_mibps()),
+                    current_mib: mib(w.current_mibps()),
+                }
+            }),
         })
     }
 
@@ -474,5 +481,16 @@ impl KinesisWrite for KinesisWriter {
             .await
             .map(|_| ())
             .map_err(|e| classify_at(Api::DisableEnhancedMonitoring, &self.endpoint, e))
+    }
+
+    async fn update_warm_throughput(&self, stream: &StreamId, mib: u32) -> ApiResult<()> {
+        let request = on_stream!(self.client.update_stream_warm_throughput(), stream)
+            .warm_throughput_mibps(i32::try_from(mib).unwrap_or(i32::MAX));
+        self.limiter.acquire(Api::UpdateStreamWarmThroughput).await;
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify_at(Api::UpdateStreamWarmThroughput, &self.endpoint, e))
     }
 }

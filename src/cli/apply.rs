@@ -55,7 +55,13 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         let tables: Vec<String> = planned.iter().map(render::planned_table).collect();
         write_stdout(&tables.join("\n"))?;
     }
-    let operations: usize = planned.iter().map(|p| p.plan.actions.len()).sum();
+    let operations: usize = planned
+        .iter()
+        .map(|p| {
+            p.plan.actions.len()
+                + usize::from(p.plan.warm_throughput.as_ref().is_some_and(|w| w.changes()))
+        })
+        .sum();
     let enabling = planned
         .iter()
         .filter(|p| !p.observed.missing_metrics.is_empty() || p.plan.monitoring.is_some())
@@ -90,7 +96,9 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         let unchanged = again.len() == planned.len()
             && again.iter().zip(&planned).all(|((_, now), shown)| {
                 now.as_ref().is_ok_and(|now| {
-                    now.plan.actions.len() == shown.plan.actions.len()
+                    now.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
+                        == shown.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
+                        && now.plan.actions.len() == shown.plan.actions.len()
                         && now
                             .plan
                             .actions

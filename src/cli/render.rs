@@ -66,6 +66,9 @@ pub fn plan_table(plan: &Plan) -> String {
     if let Some(change) = &plan.monitoring {
         let _ = writeln!(out, "on demand: {change}");
     }
+    if let Some(warm) = &plan.warm_throughput {
+        let _ = writeln!(out, "warm throughput: {}", warm.reason);
+    }
     if !plan.cooldowns_read {
         let _ = writeln!(
             out,
@@ -150,14 +153,18 @@ pub(crate) fn policy_table(policy: &Policy) -> String {
                     o.history_minutes
                 )),
                 p.forecast.as_ref().map_or(String::new(), |f| format!(
-                    "; forecast from {} back, {}m ahead, {}m lead",
+                    "; forecast from {} back, {}m ahead, {}m lead{}",
                     f.seasons
                         .iter()
                         .map(|m| format!("{m}m"))
                         .collect::<Vec<_>>()
                         .join(" and "),
                     f.horizon_minutes,
-                    f.lead_minutes
+                    f.lead_minutes,
+                    p.warm_throughput.as_ref().map_or(String::new(), |w| format!(
+                        "; On-Demand warm throughput {}m ahead x{} in {}..={} MiB/s",
+                        w.lead_minutes, w.headroom, w.min_mib, w.max_mib
+                    ))
                 )),
                 match up.split_at {
                     crate::policy::SplitAt::Midpoint => String::new(),
@@ -262,6 +269,15 @@ pub fn reports(reports: &[ApplyReport]) -> String {
         }
         for a in &r.not_applied {
             let _ = writeln!(out, "  not applied  {}", describe(a));
+        }
+        if let Some(w) = &r.warm_throughput {
+            let _ = writeln!(
+                out,
+                "  applied      warm throughput {} -> {} MiB/s at {}",
+                w.from_mib.map_or("-".into(), |m| m.to_string()),
+                w.to_mib,
+                w.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
         }
         if let Some(stop) = &r.stop {
             let _ = writeln!(out, "  why: {}", stop.message);

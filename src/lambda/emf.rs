@@ -293,6 +293,7 @@ mod tests {
             planned_actions: 0,
             apply: None,
             error: None,
+            warm_throughput: None,
             permanent: false,
             alerts: Vec::new(),
         }
@@ -340,6 +341,7 @@ mod tests {
             open_shards_after: None,
             peak_utilization: None,
             error: Some("stream orders: not found".into()),
+            warm_throughput: None,
             ..stream("orders")
         };
         assert_eq!(metrics(&failed), [("ActionsFailed", "Count", 1.0)]);
@@ -356,6 +358,7 @@ mod tests {
         let stopped = |kind| crate::apply::ApplyReport {
             stream: "orders".into(),
             applied: Vec::new(),
+            warm_throughput: None,
             not_applied: vec![split.clone(); 2],
             stop: Some(crate::apply::Stop {
                 kind,

@@ -40,10 +40,12 @@ pub enum Api {
     /// Reading records, for samples of a shard's partition keys.
     GetShardIterator,
     GetRecords,
+    /// Warm throughput of an On-Demand stream (On-Demand Advantage).
+    UpdateStreamWarmThroughput,
 }
 
 impl Api {
-    pub const ALL: [Api; 14] = [
+    pub const ALL: [Api; 15] = [
         Api::ListStreams,
         Api::DescribeStreamSummary,
         Api::ListShards,
@@ -58,6 +60,7 @@ impl Api {
         Api::UpdateShardCount,
         Api::GetShardIterator,
         Api::GetRecords,
+        Api::UpdateStreamWarmThroughput,
     ];
 
     /// The operation's name, as AWS spells it.
@@ -77,6 +80,7 @@ impl Api {
             Api::UpdateShardCount => "UpdateShardCount",
             Api::GetShardIterator => "GetShardIterator",
             Api::GetRecords => "GetRecords",
+            Api::UpdateStreamWarmThroughput => "UpdateStreamWarmThroughput",
         }
     }
 
@@ -108,6 +112,7 @@ impl Api {
             // flooding the service.
             Api::GetShardIterator => 1000.0,
             Api::GetRecords => 1000.0,
+            Api::UpdateStreamWarmThroughput => 5.0,
         }
     }
 }

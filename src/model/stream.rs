@@ -185,6 +185,20 @@ pub struct StreamSummary {
     pub shard_level_metrics: Vec<MetricName>,
     /// StreamCreationTimestamp, when the API gave it.
     pub created_at: Option<DateTime<Utc>>,
+    /// Warm throughput, present only for On-Demand streams in accounts
+    /// with On-Demand Advantage (a MinimumThroughputBillingCommitment).
+    pub warm_throughput: Option<WarmThroughput>,
+}
+
+/// An On-Demand stream's warm throughput (DescribeStreamSummary's
+/// WarmThroughput), MiB/s of writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmThroughput {
+    /// What the stream is scaling to (the last UpdateStreamWarmThroughput).
+    pub target_mib: u32,
+    /// What it can take now.
+    pub current_mib: u32,
 }
 
 impl StreamSummary {

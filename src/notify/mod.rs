@@ -147,10 +147,14 @@ impl Event {
         let shards = |n: Option<usize>| n.map_or("?".to_owned(), |n| n.to_string());
         let mut text = match self.event {
             EventKind::Applied => format!(
-                "kinesis-autoscaler: stream {stream}: applied {} ({} → {} open shards): {}",
+                "kinesis-autoscaler: stream {stream}: applied {}{}: {}",
                 plural(c.applied.unwrap_or(0), "operation"),
-                shards(c.open_shards_before),
-                shards(c.open_shards_after),
+                // An On-Demand stream's shards are AWS's.
+                match (c.open_shards_before, c.open_shards_after) {
+                    (None, None) => String::new(),
+                    (before, after) =>
+                        format!(" ({} → {} open shards)", shards(before), shards(after)),
+                },
                 self.actions.join("; ")
             ),
             EventKind::Failed => format!(
@@ -233,6 +237,22 @@ pub fn events(streams: &[StreamResult], time: DateTime<Utc>) -> Vec<Event> {
                         .collect::<Vec<_>>()
                         .join("; "),
                     counts: counts.clone(),
+                    ..event(EventKind::Applied)
+                });
+            }
+            if let Some(w) = &apply.warm_throughput {
+                out.push(Event {
+                    actions: vec![format!(
+                        "warm throughput {} -> {} MiB/s",
+                        w.from_mib.map_or("-".into(), |m| m.to_string()),
+                        w.to_mib
+                    )],
+                    reason: s.warm_throughput.clone().unwrap_or_default(),
+                    counts: EventCounts {
+                        applied: Some(1),
+                        not_applied: Some(0),
+                        ..EventCounts::default()
+                    },
                     ..event(EventKind::Applied)
                 });
             }

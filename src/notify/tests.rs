@@ -55,6 +55,7 @@ fn an_applied_split_says_what_was_split_and_the_shard_counts() {
             at: time(),
         }],
         not_applied: Vec::new(),
+        warm_throughput: None,
         stop: None,
     };
     let result = StreamResult::of(&plan, Some(report));
@@ -86,12 +87,54 @@ fn an_applied_split_says_what_was_split_and_the_shard_counts() {
 }
 
 #[test]
+fn a_warm_throughput_set_says_from_what_to_what_and_why() {
+    let obs = StreamBuilder::new("orders", 1)
+        .constant(0, 9.0)
+        .stream_totals()
+        .stream_only()
+        .warm_throughput(4)
+        .build();
+    let mut p = policy();
+    p.forecast = Some(crate::policy::Forecast::default());
+    p.warm_throughput = Some(crate::policy::WarmPolicy::default());
+    let plan = planned(&obs, &p);
+    let warm = plan.warm_throughput.clone().unwrap();
+    assert_eq!(warm.set_mib, Some(16), "{}", warm.reason);
+    let report = ApplyReport {
+        stream: "orders".into(),
+        applied: Vec::new(),
+        not_applied: Vec::new(),
+        warm_throughput: Some(crate::apply::WarmApplied {
+            from_mib: Some(4),
+            to_mib: 16,
+            at: time(),
+        }),
+        stop: None,
+    };
+    let result = StreamResult::of(&plan, Some(report));
+    let message = only(events(&[result], time()));
+    assert_eq!(
+        message["text"],
+        "kinesis-autoscaler: stream orders: applied 1 operation: warm throughput 4 -> 16 MiB/s"
+    );
+    assert_eq!(message["event"], "applied");
+    assert_eq!(message["reason"], warm.reason.as_str());
+    assert!(
+        warm.reason
+            .starts_with("raise warm throughput 4 -> 16 MiB/s"),
+        "{}",
+        warm.reason
+    );
+}
+
+#[test]
 fn a_stopped_plan_is_a_failure_but_a_shutdown_or_deadline_is_not() {
     let plan = split_plan();
     let stopped = |kind: StopKind| {
         let report = ApplyReport {
             stream: "orders".into(),
             applied: Vec::new(),
+            warm_throughput: None,
             not_applied: plan.actions.clone(),
             stop: Some(Stop {
                 kind,

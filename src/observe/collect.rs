@@ -302,6 +302,9 @@ pub struct Prepared {
     pub enabled: Option<Vec<MetricName>>,
     /// Whether status and mode allow planning at all (ACTIVE, PROVISIONED).
     pub plannable: bool,
+    /// Whether the stream is an ACTIVE On-Demand one whose warm throughput
+    /// the policy manages: its stream-level series and past are read.
+    pub warm_managed: bool,
     /// Whether, and why, the shard-level series are read this pass, once
     /// decided: before the stream-level series are in, when the shares
     /// alone decide it, else after (`crate::planner::shard_detail`).
@@ -352,7 +355,7 @@ impl Prepared {
     /// shard-level ones too where [`Prepared::detail`] already calls for
     /// them.
     pub fn metrics_request(&self, policy: &StreamPolicy) -> Option<MetricsRequest> {
-        if !self.plannable {
+        if !self.plannable && !self.warm_managed {
             return None;
         }
         let (start, minutes) = (self.observation.metrics.start, policy.fetch_minutes());
@@ -443,7 +446,20 @@ pub(crate) async fn prepare<R: KinesisRead>(
     let in_stream = |e| ObserveError::stream(&stream.name, e);
     let remembered = memory.summary(&stream.name, now);
     let listed = listing.and_then(|l| Some((l.status?, l.mode?)));
+    // An On-Demand stream's warm throughput changes with every update:
+    // with `warm_throughput`, its summary is read each pass.
+    let warm_read = policy.warm_throughput.is_some()
+        && (listed.is_some_and(|(_, mode)| mode == StreamMode::OnDemand)
+            || remembered
+                .as_ref()
+                .is_some_and(|s| s.mode == StreamMode::OnDemand));
     let (summary, status, mode) = match (remembered, listed) {
+        _ if warm_read => {
+            let s = read.describe_stream(stream).await.map_err(in_stream)?;
+            memory.remember_summary(&s, now);
+            let (status, mode) = (s.status, s.mode);
+            (Some(s), status, mode)
+        }
         // Status and mode change; the summary's other facts hardly do.
         (Some(s), Some((status, mode))) => (Some(s), status, mode),
         // Turning metrics on and off on demand needs to know which are on.
@@ -459,6 +475,11 @@ pub(crate) async fn prepare<R: KinesisRead>(
     };
     let needed = policy.needed_metrics();
     let plannable = status == StreamStatus::Active && mode == StreamMode::Provisioned;
+    // An On-Demand stream whose warm throughput the policy manages: its
+    // stream-level series and past are read, its shards never.
+    let warm_managed = status == StreamStatus::Active
+        && mode == StreamMode::OnDemand
+        && policy.warm_throughput.is_some();
     let shards = if plannable {
         read.list_open_shards(stream).await.map_err(in_stream)?
     } else {
@@ -487,6 +508,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
         samples: Vec::new(),
         shares: memory.shares(&stream.name),
         reads: None,
+        warm_throughput: summary.as_ref().and_then(|s| s.warm_throughput),
     };
     Ok(Prepared {
         missing: summary.as_ref().map(|s| s.missing_metrics(&needed)),
@@ -495,6 +517,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
         stream: stream.clone(),
         needed,
         plannable,
+        warm_managed,
         detail: None,
         shard_series_read: false,
     })
@@ -613,6 +636,7 @@ mod tests {
             open_shard_count: 2,
             shard_level_metrics: MetricName::ALL.to_vec(),
             created_at: None,
+            warm_throughput: None,
         };
         memory.remember_summary(&summary, at);
         assert_eq!(
@@ -645,6 +669,7 @@ mod tests {
             open_shard_count: 1,
             shard_level_metrics: Vec::new(),
             created_at: None,
+            warm_throughput: None,
         }
     }
 

@@ -323,7 +323,7 @@ pub(crate) async fn read_past<M: MetricsRead>(
     let mut plans = Vec::new();
     let mut requests = Vec::new();
     for (policy, prepared) in streams {
-        if !prepared.plannable {
+        if !prepared.plannable && !prepared.warm_managed {
             continue;
         }
         let start = prepared.observation.metrics.start;

@@ -78,6 +78,14 @@ pub trait KinesisWrite: Send + Sync {
         stream: &StreamId,
         metrics: &[MetricName],
     ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Sets an On-Demand stream's warm throughput, MiB/s
+    /// (UpdateStreamWarmThroughput; On-Demand Advantage accounts only). The
+    /// stream is UPDATING until it has scaled.
+    fn update_warm_throughput(
+        &self,
+        stream: &StreamId,
+        mib: u32,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
 /// The metrics of one stream a pass reads: what [`MetricsRead::read_metrics`]

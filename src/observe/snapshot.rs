@@ -70,6 +70,11 @@ pub struct Observation {
     /// (absent in snapshots written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reads: Option<Reads>,
+    /// An On-Demand stream's warm throughput (DescribeStreamSummary), in
+    /// an account with On-Demand Advantage; read for a policy with
+    /// `warm_throughput`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<crate::model::WarmThroughput>,
 }
 
 /// What one pass read of a stream's metrics, and why.

@@ -635,6 +635,7 @@ pub(crate) async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
             return ApplyReport {
                 stream: stream.name.clone(),
                 applied: Vec::new(),
+                warm_throughput: None,
                 not_applied: planned.plan.actions.clone(),
                 stop: Some(Stop {
                     kind: StopKind::Failed,
@@ -644,9 +645,24 @@ pub(crate) async fn apply_planned<R: KinesisRead, W: KinesisWrite, C: Clock>(
         }
         tracing::info!(stream = %stream, metrics = ?missing, "enabled shard-level metrics");
     }
-    let report = executor.apply(stream, &planned.plan).await;
+    let mut report = executor.apply(stream, &planned.plan).await;
     if let Some(disable @ planner::MonitoringChange::Disable { .. }) = change {
         change_monitoring(executor, planned, memory, disable).await;
+    }
+    if let Some(warm) = &planned.plan.warm_throughput
+        && let Some(mib) = warm.set_mib
+        && report.stop.is_none()
+    {
+        match executor
+            .set_warm_throughput(stream, warm.held_mib, mib)
+            .await
+        {
+            Ok(applied) => {
+                tracing::info!(stream = %stream, because = %warm.reason, "set warm throughput to {mib} MiB/s");
+                report.warm_throughput = Some(applied);
+            }
+            Err(stop) => report.stop = Some(stop),
+        }
     }
     report
 }
@@ -709,6 +725,10 @@ pub struct StreamResult {
     pub apply: Option<ApplyReport>,
     /// Why the stream could not be observed or planned.
     pub error: Option<String>,
+    /// With `warm_throughput`, on an On-Demand stream: the warm-throughput
+    /// decision and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<String>,
     /// Whether that error lasts until someone changes something (see
     /// [`Error::is_permanent`]).
     #[serde(skip)]
@@ -750,6 +770,7 @@ impl StreamResult {
             planned_actions: plan.actions.len(),
             apply,
             error: None,
+            warm_throughput: plan.warm_throughput.as_ref().map(|w| w.reason.clone()),
             permanent: false,
             alerts: plan
                 .verdicts
@@ -885,6 +906,7 @@ where
                             planned_actions: 0,
                             apply: None,
                             error: Some(chain(&e)),
+                            warm_throughput: None,
                             permanent: e.is_permanent(),
                             alerts: Vec::new(),
                         }
@@ -947,9 +969,13 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
     if plan.actions.is_empty() {
         tracing::debug!("nothing to do");
     }
+    if let Some(warm) = &plan.warm_throughput {
+        tracing::info!(changes = warm.changes(), "{}", warm.reason);
+    }
     let apply = if plan.actions.is_empty()
         && planned.observed.missing_metrics.is_empty()
         && plan.monitoring.is_none()
+        && !plan.warm_throughput.as_ref().is_some_and(|w| w.changes())
     {
         None
     } else {

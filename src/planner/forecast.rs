@@ -251,6 +251,27 @@ impl Foresight {
         })
     }
 
+    /// The stream's highest forecast write rate, MiB/s (bytes over 1 MiB/s
+    /// per MiB/s, records over 1,000 a second per MiB/s), within the lead
+    /// or over the whole horizon, with its minute and the past minute it
+    /// was read from; `None` when no minute was forecast.
+    pub(super) fn stream_mib(&self, within_lead: bool) -> Option<super::warm::Peak> {
+        let peaks = if within_lead {
+            &self.lead
+        } else {
+            &self.horizon
+        };
+        let bytes = peaks.bytes.value * PER_WRITE_BYTES_MINUTE;
+        let records = peaks.records.value * PER_WRITE_RECORDS_MINUTE;
+        let from = if bytes >= records {
+            peaks.bytes
+        } else {
+            peaks.records
+        };
+        let (at, seen) = from.at?;
+        Some((bytes.max(records), Some(at), Some(seen)))
+    }
+
     /// The highest forecast utilization of open shards `shards` together,
     /// within the lead or over the whole horizon.
     pub(super) fn of(&self, shards: &[usize], within_lead: bool) -> ForecastFact {

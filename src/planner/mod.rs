@@ -56,6 +56,7 @@ pub mod remedy;
 mod split;
 #[cfg(test)]
 mod tests;
+pub mod warm;
 
 pub use detail::{NEAR_THRESHOLD, monitoring_change, shard_detail, shard_detail_known};
 pub use plan::*;
@@ -123,6 +124,7 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Pla
         reads: obs.reads.clone(),
         monitoring: None,
         measured_shares: None,
+        warm_throughput: warm::plan(obs, policy, now),
     };
     if let Some(refusal) = refusal(obs, &open, &grid, policy) {
         let because = refusal.to_string();

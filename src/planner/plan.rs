@@ -57,6 +57,10 @@ pub struct Plan {
     /// off (the stream has been calm for `metrics.shard_calm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringChange>,
+    /// With `warm_throughput`, on an On-Demand stream: its warm
+    /// throughput, held, raised or lowered, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<super::warm::WarmPlan>,
     /// Each open shard's share of the stream's writes, measured from the
     /// shard-level series this plan had: what the next passes estimate
     /// shards by when they read only the stream-level ones.

@@ -2089,3 +2089,74 @@ fn a_key_over_a_shard_s_worth_is_told_every_remedy_with_its_numbers() {
         s.suffixes
     );
 }
+
+/// An On-Demand stream at 4 MiB/s whose yesterday rose to 12 MiB/s 15
+/// minutes from now, holding 5 MiB/s of warm throughput.
+fn rising_on_demand(held: Option<u32>) -> (Observation, StreamPolicy) {
+    let start = crate::testkit::OBSERVED_AT
+        .parse::<DateTime<Utc>>()
+        .unwrap()
+        - TimeDelta::days(1)
+        - TimeDelta::minutes(30);
+    let past: Vec<f64> = (0..120).map(|m| if m < 45 { 4.0 } else { 12.0 }).collect();
+    let mut builder = StreamBuilder::new("s", 1)
+        .constant(0, 4.0)
+        .stream_totals()
+        .stream_only()
+        .past(start, &past)
+        .mode(StreamMode::OnDemand);
+    if let Some(mib) = held {
+        builder = builder.warm_throughput(mib);
+    }
+    let mut policy = crate::testkit::policy();
+    policy.forecast = Some(crate::policy::Forecast {
+        seasons: vec![1440],
+        ..Default::default()
+    });
+    policy.warm_throughput = Some(crate::policy::WarmPolicy::default());
+    (builder.build(), policy)
+}
+
+#[test]
+fn an_on_demand_stream_is_warmed_before_yesterday_s_rise() {
+    let (obs, policy) = rising_on_demand(Some(5));
+    let plan = run(&obs, &policy);
+    // Its shards are AWS's: no split, no merge.
+    assert!(plan.actions.is_empty());
+    assert!(
+        plan.refused
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("ON_DEMAND")
+    );
+    let warm = plan
+        .warm_throughput
+        .as_ref()
+        .expect("a warm-throughput plan");
+    // 12 MiB/s forecast, with headroom 1.2: 14.4, so 16 MiB/s (a power
+    // of two).
+    assert_eq!(warm.set_mib, Some(16), "{}", warm.reason);
+    assert_contains(&warm.reason, "raise warm throughput 5 -> 16 MiB/s");
+    assert_contains(&warm.reason, "the forecast peak within 30m is 12.0 MiB/s");
+    // Held at 16 already: nothing to do.
+    let (obs, policy) = rising_on_demand(Some(16));
+    let warm = run(&obs, &policy).warm_throughput.unwrap();
+    assert_eq!(warm.set_mib, None, "{}", warm.reason);
+    // Without the block, On-Demand streams are left alone as before.
+    let (obs, mut policy) = rising_on_demand(Some(5));
+    policy.warm_throughput = None;
+    assert_eq!(run(&obs, &policy).warm_throughput, None);
+}
+
+#[test]
+fn an_on_demand_stream_outside_advantage_is_refused_with_the_reason() {
+    let (obs, policy) = rising_on_demand(None);
+    let warm = run(&obs, &policy).warm_throughput.unwrap();
+    assert_eq!(warm.set_mib, None);
+    assert_eq!(warm.held_mib, None);
+    assert_contains(
+        &warm.reason,
+        "warm throughput not managed: DescribeStreamSummary shows none, so the account has no On-Demand Advantage commitment",
+    );
+}

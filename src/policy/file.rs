@@ -79,6 +79,7 @@ pub struct Settings {
     pub scale_down: Option<ScaleDownSettings>,
     pub read: Option<ReadSettings>,
     pub forecast: Option<ForecastSettings>,
+    pub warm_throughput: Option<WarmThroughputSettings>,
     pub objective: Option<ObjectiveSettings>,
     pub consumers: Option<ConsumersSettings>,
     /// Turn on the shard-level metrics the policy needs when they are off
@@ -320,6 +321,32 @@ pub struct ForecastSettings {
     /// How long before the forecast rise a shard is split, at most the
     /// horizon. Default 15m.
     pub lead: Option<Minutes>,
+}
+
+/// Warm throughput for On-Demand streams in an account with On-Demand
+/// Advantage (UpdateStreamWarmThroughput): from the seasonal forecast
+/// (`forecast` must be on), raised `lead` before the forecast peak to
+/// `headroom` times it, and lowered once the peak over the whole forecast
+/// horizon, with the headroom, is at most 80% of what is held. The
+/// controller never changes a stream's capacity mode; provisioned streams
+/// ignore this block. Off unless this block is set (`enabled: false` turns
+/// off one inherited from `defaults`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmThroughputSettings {
+    /// Default true once the block is written.
+    pub enabled: Option<bool>,
+    /// How far ahead of a forecast rise the warm throughput is raised, at
+    /// most forecast.horizon. Default 30m.
+    pub lead: Option<Minutes>,
+    /// The warm throughput held, as a multiple of the forecast (or
+    /// current) peak, 1 to 4. Default 1.2.
+    pub headroom: Option<f64>,
+    /// Never less than this many MiB/s. Default 0.
+    pub min_mib: Option<u32>,
+    /// Never more than this many MiB/s, at most 10240 (10 GiB/s, the
+    /// API's limit). Default 10240.
+    pub max_mib: Option<u32>,
 }
 
 /// Headroom from the stream's own bursts: the scale-up threshold (and the

@@ -61,6 +61,8 @@ pub struct StreamPolicy {
     pub read: ReadLoad,
     /// Seasonal foresight, when on.
     pub forecast: Option<Forecast>,
+    /// Warm throughput managed for On-Demand Advantage streams, when on.
+    pub warm_throughput: Option<WarmPolicy>,
     /// The throttling objective the scale-up threshold is derived from,
     /// when on.
     pub objective: Option<Objective>,
@@ -155,6 +157,29 @@ impl Default for Forecast {
             seasons: vec![1440, 7 * 1440],
             horizon_minutes: 60,
             lead_minutes: 15,
+        }
+    }
+}
+
+/// Warm throughput management (see [`file::WarmThroughputSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmPolicy {
+    pub lead_minutes: u32,
+    pub headroom: f64,
+    pub min_mib: u32,
+    pub max_mib: u32,
+}
+
+/// UpdateStreamWarmThroughput's largest value, MiB/s (10 GiB/s).
+pub const MAX_WARM_MIB: u32 = 10 * 1024;
+
+impl Default for WarmPolicy {
+    fn default() -> Self {
+        WarmPolicy {
+            lead_minutes: 30,
+            headroom: 1.2,
+            min_mib: 0,
+            max_mib: MAX_WARM_MIB,
         }
     }
 }
@@ -255,6 +280,7 @@ impl Default for StreamPolicy {
                 threshold: 0.8,
             },
             forecast: None,
+            warm_throughput: None,
             objective: None,
             consumers: None,
             enable_enhanced_monitoring: false,
@@ -334,6 +360,19 @@ impl StreamPolicy {
                     set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
                     set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
                     Some(forecast)
+                }
+            };
+        }
+        if let Some(w) = &layer.warm_throughput {
+            p.warm_throughput = match w.enabled {
+                Some(false) => None,
+                _ => {
+                    let mut warm = p.warm_throughput.take().unwrap_or_default();
+                    set(&mut warm.lead_minutes, w.lead.map(|v| v.0));
+                    set(&mut warm.headroom, w.headroom);
+                    set(&mut warm.min_mib, w.min_mib);
+                    set(&mut warm.max_mib, w.max_mib);
+                    Some(warm)
                 }
             };
         }
@@ -464,6 +503,36 @@ impl StreamPolicy {
                 out.push(format!(
                     "forecast.lead: {}m is longer than forecast.horizon {}m; the forecast cannot see that far",
                     f.lead_minutes, f.horizon_minutes
+                ));
+            }
+        }
+        if let Some(w) = &self.warm_throughput {
+            match &self.forecast {
+                None => out.push(
+                    "warm_throughput: needs forecast (the peak ahead comes from it); add forecast: {} or set warm_throughput.enabled: false".into(),
+                ),
+                Some(f) if w.lead_minutes > f.horizon_minutes => out.push(format!(
+                    "warm_throughput.lead: {}m is longer than forecast.horizon {}m; the forecast cannot see that far",
+                    w.lead_minutes, f.horizon_minutes
+                )),
+                Some(_) => {}
+            }
+            if !(1.0..=4.0).contains(&w.headroom) {
+                out.push(format!(
+                    "warm_throughput.headroom: must be a multiple of the peak in [1, 4], got {}",
+                    w.headroom
+                ));
+            }
+            if w.max_mib > MAX_WARM_MIB {
+                out.push(format!(
+                    "warm_throughput.max_mib: {} is more than UpdateStreamWarmThroughput allows ({MAX_WARM_MIB} MiB/s, 10 GiB/s)",
+                    w.max_mib
+                ));
+            }
+            if w.min_mib > w.max_mib {
+                out.push(format!(
+                    "warm_throughput.min_mib: {} is above max_mib {}; lower min_mib or raise max_mib",
+                    w.min_mib, w.max_mib
                 ));
             }
         }

@@ -64,6 +64,9 @@ pub struct SimStream {
     /// When UpdateShardCount was called, for its 10-per-24-hours limit.
     pub shard_count_updates: Vec<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// An On-Demand stream's warm throughput, in an account with
+    /// On-Demand Advantage (`None`: not such an account).
+    pub warm: Option<crate::model::WarmThroughput>,
     next_shard: usize,
 }
 
@@ -190,6 +193,7 @@ impl<C: Clock> SimKinesis<C> {
             shard_count_updates: Vec::new(),
             created_at: self.clock.now(),
             closed_at: Default::default(),
+            warm: None,
             next_shard: 0,
         };
         for range in ranges {
@@ -497,6 +501,7 @@ impl<C: Clock> KinesisRead for SimKinesis<C> {
             open_shard_count: s.open_shards().count() as u32,
             shard_level_metrics: s.metrics.clone(),
             created_at: Some(s.created_at),
+            warm_throughput: s.warm,
         })
     }
 
@@ -635,6 +640,34 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
         self.change_monitoring(Api::DisableEnhancedMonitoring, &stream.name, |on| {
             on.retain(|m| !metrics.contains(m));
         })
+    }
+
+    /// As AWS documents it: On-Demand streams in Advantage accounts only,
+    /// at most 10 GiB/s, UPDATING while it scales.
+    async fn update_warm_throughput(&self, stream: &StreamId, mib: u32) -> ApiResult<()> {
+        const OP: Api = Api::UpdateStreamWarmThroughput;
+        let until = self.updated_until();
+        let name = &stream.name;
+        self.change_stream(OP, name, |s| {
+            let warm = s.warm.as_mut().filter(|_| s.mode == StreamMode::OnDemand);
+            let Some(warm) = warm else {
+                return Err(ApiError::new(
+                    OP,
+                    ApiErrorKind::InvalidArgument,
+                    Some("ValidationException"),
+                    format!(
+                        "Warm throughput is supported only for on-demand streams in accounts with MinimumThroughputBillingCommitment enabled; stream {name} is not one"
+                    ),
+                ));
+            };
+            if mib > 10 * 1024 {
+                return Err(invalid(OP, format!("WarmThroughputMiBps {mib} exceeds 10240")));
+            }
+            warm.target_mib = mib;
+            warm.current_mib = mib;
+            s.updating_until = Some(until);
+            Ok(())
+        })?
     }
 }
 

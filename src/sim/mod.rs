@@ -16,6 +16,7 @@ pub mod scenario;
 pub mod strategy;
 pub mod traffic;
 pub mod tune;
+pub mod warm;
 pub mod world;
 
 pub use kinesis::{SimConfig, SimKinesis};

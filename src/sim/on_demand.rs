@@ -42,6 +42,16 @@ const ADAPT_MINUTES: usize = 15;
 /// write capacity in shards' worth (rounded up), so that its "shard-hours"
 /// show the headroom AWS keeps.
 pub fn play(traffic: &Traffic, burstiness: f64, warm: &Warm) -> Vec<MinuteStats> {
+    play_deciding(traffic, burstiness, |m, _| warm.at(m))
+}
+
+/// [`play`] with the warm throughput decided minute by minute, knowing
+/// the minutes played (see [`play_with`]).
+pub fn play_deciding(
+    traffic: &Traffic,
+    burstiness: f64,
+    warm: impl FnMut(usize, &[MinuteStats]) -> f64,
+) -> Vec<MinuteStats> {
     let minutes = (0..traffic.minutes())
         .map(|m| (traffic.total(m), traffic.single_key_shares(m)))
         .collect::<Vec<_>>();
@@ -50,7 +60,7 @@ pub fn play(traffic: &Traffic, burstiness: f64, warm: &Warm) -> Vec<MinuteStats>
         .take(1440)
         .map(|(o, _)| o.records)
         .fold(0.0, f64::max);
-    play_minutes(
+    play_with(
         &minutes,
         traffic.record_size(),
         prior_peak,
@@ -90,12 +100,28 @@ impl Warm {
 /// [`play`] over explicit minutes: each minute's offered load and the
 /// shares single partition keys carry of it, after a peak of `prior_peak`
 /// records a minute accepted before the first (0: a new stream).
+#[cfg(test)]
 pub(crate) fn play_minutes(
     minutes: &[(Offered, Vec<f64>)],
     record_size: f64,
     prior_peak: f64,
     burstiness: f64,
     warm: &Warm,
+) -> Vec<MinuteStats> {
+    play_with(minutes, record_size, prior_peak, burstiness, |m, _| {
+        warm.at(m)
+    })
+}
+
+/// [`play_minutes`] with the warm throughput of each minute decided as
+/// the minutes are played: `warm(minute, played)` gives the MiB/s held in
+/// `minute`, knowing the minutes before it.
+pub(crate) fn play_with(
+    minutes: &[(Offered, Vec<f64>)],
+    record_size: f64,
+    prior_peak: f64,
+    burstiness: f64,
+    mut warm: impl FnMut(usize, &[MinuteStats]) -> f64,
 ) -> Vec<MinuteStats> {
     // The most records one key takes in a minute: one shard's worth.
     let key_limit = RECORDS_PER_SHARD_MINUTE.min(BYTES_PER_SHARD_MINUTE / record_size);
@@ -116,7 +142,7 @@ pub(crate) fn play_minutes(
         } else {
             0.0
         };
-        let mib = warm.at(minute);
+        let mib = warm(minute, &out);
         let held = (mib * 1000.0 * 60.0).min(mib * 1_048_576.0 * 60.0 / record_size);
         let capacity = initial.max(2.0 * peaks.max().max(before)).max(held);
         let key_throttled: f64 = keys

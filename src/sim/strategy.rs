@@ -127,6 +127,10 @@ pub struct Summary {
     pub new_shards_per_day: f64,
     /// Splits, merges and UpdateShardCount calls.
     pub reshard_operations: u32,
+    /// UpdateStreamWarmThroughput calls (on-demand-advantage, with the
+    /// policy's `warm_throughput`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warm_throughput_updates: u32,
     /// Minutes with any throttled write (at least one record, rounded).
     pub throttled_minutes: u32,
     /// The largest share of a minute's records throttled, over those
@@ -145,6 +149,10 @@ pub struct Summary {
     /// minute behind (iterator age over 60 s), and the largest age.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer_lag: Option<LagSummary>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How far behind a scenario's modelled consumers fell.
@@ -238,28 +246,62 @@ async fn replay(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
     if strategy.is_on_demand() {
-        let warm = match strategy {
+        let (minutes, warm, updates) = match strategy {
             Strategy::Advantage if scenario.warm_throughput_mib > 0.0 => {
-                on_demand::Warm::Fixed(scenario.warm_throughput_mib)
+                let warm = on_demand::Warm::Fixed(scenario.warm_throughput_mib);
+                (
+                    on_demand::play(traffic, scenario.burstiness, &warm),
+                    warm,
+                    0,
+                )
             }
-            _ => on_demand::Warm::None,
+            // The controller manages it, as `warm_throughput` asks.
+            Strategy::Advantage if policy.warm_throughput.is_some() => {
+                let minutes_of = |d: std::time::Duration| d.as_secs().div_ceil(60) as usize;
+                let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
+                let mut managed = super::warm::ManagedWarm::new(
+                    policy,
+                    &scenario.stream,
+                    start,
+                    (
+                        minutes_of(scenario.tick),
+                        minutes_of(scenario.metrics_delay.1),
+                        minutes_of(scenario.reshard_duration),
+                    ),
+                );
+                let minutes =
+                    on_demand::play_deciding(traffic, scenario.burstiness, |m, played| {
+                        managed.at(m, played)
+                    });
+                let updates = managed.updates;
+                (minutes, on_demand::Warm::Each(managed.series), updates)
+            }
+            _ => {
+                let warm = on_demand::Warm::None;
+                (
+                    on_demand::play(traffic, scenario.burstiness, &warm),
+                    warm,
+                    0,
+                )
+            }
         };
-        let minutes = on_demand::play(traffic, scenario.burstiness, &warm);
         progress(traffic.minutes());
         let usage = Usage {
             consumers: scenario.consumers,
             efo_consumers: scenario.efo_consumers,
             ..advantage_usage(scenario, strategy, &minutes, &warm)
         };
+        let mut summary = summarize(
+            scenario,
+            strategy,
+            oracles,
+            &minutes,
+            Churn::default(),
+            usage,
+        );
+        summary.warm_throughput_updates = updates;
         return Outcome {
-            summary: summarize(
-                scenario,
-                strategy,
-                oracles,
-                &minutes,
-                Churn::default(),
-                usage,
-            ),
+            summary,
             minutes,
             shards: Vec::new(),
             log: Vec::new(),
@@ -466,6 +508,7 @@ fn summarize(
             0.0
         },
         reshard_operations: churn.splits + churn.merges + churn.shard_count_updates,
+        warm_throughput_updates: 0,
         throttled_minutes: minutes.iter().filter(throttled_minute).count() as u32,
         worst_minute_throttled_fraction: minutes
             .iter()

@@ -565,6 +565,10 @@ impl<C: Clock + Clone> KinesisWrite for SimWorld<C> {
         self.catch_up();
         self.kinesis.disable_shard_metrics(stream, metrics).await
     }
+
+    async fn update_warm_throughput(&self, stream: &StreamId, mib: u32) -> ApiResult<()> {
+        self.kinesis.update_warm_throughput(stream, mib).await
+    }
 }
 
 /// Records drawn from the traffic's key model, as a sample of a shard

@@ -84,6 +84,13 @@ fn policies() {
             ],
         ),
         (
+            "warm-without-forecast.yaml",
+            &[
+                "invalid policy",
+                "defaults: warm_throughput: needs forecast (the peak ahead comes from it); add forecast: {} or set warm_throughput.enabled: false",
+            ],
+        ),
+        (
             "max-above-stream-maximum.yaml",
             &[
                 "invalid policy",

@@ -21,6 +21,7 @@ const CONTROLLER: &str = "deploy/iam/controller-policy.json";
 const ENHANCED_MONITORING: &str = "deploy/iam/enhanced-monitoring-policy.json";
 const NOTIFY_SNS: &str = "deploy/iam/notify-sns-policy.json";
 const ON_DEMAND: &str = "deploy/iam/shard-metrics-on-demand-policy.json";
+const WARM_THROUGHPUT: &str = "deploy/iam/warm-throughput-policy.json";
 const SAM_TEMPLATE: &str = "deploy/sam/template.yaml";
 const STACKSET_TEMPLATE: &str = "deploy/stackset/template.yaml";
 const K8S_MANIFEST: &str = "deploy/k8s/kinesis-autoscaler.yaml";
@@ -126,6 +127,7 @@ fn iam_policies_parse_and_allow_named_actions_only() {
         ENHANCED_MONITORING,
         ON_DEMAND,
         NOTIFY_SNS,
+        WARM_THROUGHPUT,
     ] {
         let doc = iam(rel);
         assert!(!statements(&doc).is_empty(), "{rel}: no statements");
@@ -197,6 +199,11 @@ fn controller_policy_adds_resharding_and_tagging_to_the_read_only_one() {
     assert!(
         kinesis_autoscaler::apply::tags::SHARD_METRICS
             .starts_with(kinesis_autoscaler::apply::tags::PREFIX)
+    );
+    // Managing On-Demand streams' warm throughput is another.
+    assert_eq!(
+        actions(&iam(WARM_THROUGHPUT)),
+        set(&["kinesis:UpdateStreamWarmThroughput"])
     );
 }
 

@@ -344,6 +344,38 @@ async fn an_on_demand_stream_is_skipped_with_a_reason() {
         assert_eq!(v["verdict"], "skipped");
         assert!(v["reason"].as_str().unwrap().contains("ON_DEMAND"), "{v}");
     }
+    assert!(plans[0].get("warm_throughput").is_none(), "{}", plans[0]);
+
+    // Under `warm_throughput`, the stream's summary is read for its warm
+    // throughput; kinesis-local, like an account without On-Demand
+    // Advantage, shows none, and the plan says so; apply writes nothing.
+    let (_warm_dir, warm_policy) = self::policy(
+        &[&name],
+        "forecast: { seasons: [1d] }\nwarm_throughput: { lead: 30m }",
+    );
+    let policy = warm_policy.to_str().unwrap();
+    let plan = run(live(&endpoint).args(["plan", "--policy", policy, "--output", "json"]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let warm = &plans[0]["warm_throughput"];
+    assert_eq!(warm["held_mib"], Value::Null, "{warm}");
+    assert_eq!(warm["set_mib"], Value::Null, "{warm}");
+    assert!(
+        warm["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("warm throughput not managed: DescribeStreamSummary shows none"),
+        "{warm}"
+    );
+    let table = run(live(&endpoint).args(["plan", "--policy", policy]));
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert_contains(
+        &table.stdout,
+        "warm throughput: warm throughput not managed: DescribeStreamSummary shows none, so the account has no On-Demand Advantage commitment",
+    );
+    let apply = run(live(&endpoint).args(["apply", "--policy", policy, "--yes"]));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_contains(&apply.stdout, "nothing to do");
 }
 
 #[tokio::test]

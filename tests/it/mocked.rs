@@ -1187,6 +1187,10 @@ impl KinesisWrite for SplitVia {
     ) -> ApiResult<()> {
         self.rest.record_shard_metrics(stream, record).await
     }
+
+    async fn update_warm_throughput(&self, stream: &StreamId, mib: u32) -> ApiResult<()> {
+        self.rest.update_warm_throughput(stream, mib).await
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -1505,4 +1509,156 @@ async fn the_sampler_keeps_its_bytes_per_second_on_large_pages() {
     // What was read, over the time it took to be allowed to read it.
     assert_eq!(sample.bytes, 5 * 16 * 64 * 1024);
     assert!(sample.bytes as f64 / 10.0 <= 512.0 * 1024.0);
+}
+
+// ---------------------------------------------------------------------------
+// Warm throughput (On-Demand Advantage): the emulators lack the API
+// ---------------------------------------------------------------------------
+
+/// The summary of an On-Demand stream, with a warm throughput when the
+/// account has On-Demand Advantage.
+fn on_demand_summary(warm: Option<(i32, i32)>) -> DescribeStreamSummaryOutput {
+    DescribeStreamSummaryOutput::builder()
+        .stream_description_summary(
+            k::StreamDescriptionSummary::builder()
+                .stream_name(STREAM)
+                .stream_arn(ARN)
+                .stream_status(k::StreamStatus::Active)
+                .stream_mode_details(
+                    k::StreamModeDetails::builder()
+                        .stream_mode(k::StreamMode::OnDemand)
+                        .build()
+                        .unwrap(),
+                )
+                .retention_period_hours(24)
+                .stream_creation_timestamp(AwsDateTime::from_secs(1_700_000_000))
+                .set_enhanced_monitoring(Some(vec![]))
+                .open_shard_count(4)
+                .set_warm_throughput(warm.map(|(target, current)| {
+                    k::WarmThroughputObject::builder()
+                        .target_mibps(target)
+                        .current_mibps(current)
+                        .build()
+                }))
+                .build()
+                .expect("all required fields"),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn the_summary_gives_an_advantage_stream_s_warm_throughput() {
+    let warm =
+        mock!(Client::describe_stream_summary).then_output(|| on_demand_summary(Some((40, 25))));
+    let cold = mock!(Client::describe_stream_summary).then_output(|| on_demand_summary(None));
+    let read = KinesisReader::new(kinesis(&[&warm]));
+    let s = read
+        .describe_stream(&StreamId::named(STREAM))
+        .await
+        .unwrap();
+    assert_eq!(s.mode, kinesis_autoscaler::model::StreamMode::OnDemand);
+    assert_eq!(
+        s.warm_throughput,
+        Some(kinesis_autoscaler::model::WarmThroughput {
+            target_mib: 40,
+            current_mib: 25
+        })
+    );
+    let read = KinesisReader::new(kinesis(&[&cold]));
+    let s = read
+        .describe_stream(&StreamId::named(STREAM))
+        .await
+        .unwrap();
+    assert_eq!(s.warm_throughput, None);
+}
+
+/// Sets the warm throughput through the SDK adapters on `client`, on
+/// paused time.
+async fn set_warm(client: Client, mib: u32) -> Result<u32, kinesis_autoscaler::apply::Stop> {
+    let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
+    let limiter = RateLimiter::for_reshards();
+    let (read, write) = (
+        KinesisReader::new(client.clone()),
+        KinesisWriter::new(client),
+    );
+    let executor = Executor::new(&read, &write, &clock, &limiter);
+    executor
+        .set_warm_throughput(&StreamId::named(STREAM), Some(5), mib)
+        .await
+        .map(|applied| applied.to_mib)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_planned_raise_sends_the_exact_warm_throughput_request() {
+    use aws_sdk_kinesis::operation::update_stream_warm_throughput::UpdateStreamWarmThroughputOutput;
+    // The planner's raise for a stream holding 5 MiB/s whose yesterday
+    // rose to 12 MiB/s 15 minutes from now: 14.4 MiB/s, so 16.
+    let start =
+        OBSERVED_AT.parse::<DateTime<Utc>>().unwrap() - chrono::TimeDelta::minutes(24 * 60 + 30);
+    let past: Vec<f64> = (0..120).map(|m| if m < 45 { 4.0 } else { 12.0 }).collect();
+    let obs = StreamBuilder::new(STREAM, 1)
+        .constant(0, 4.0)
+        .stream_totals()
+        .stream_only()
+        .past(start, &past)
+        .warm_throughput(5)
+        .build();
+    let mut policy = kinesis_autoscaler::testkit::policy();
+    policy.forecast = Some(kinesis_autoscaler::policy::Forecast {
+        seasons: vec![1440],
+        ..Default::default()
+    });
+    policy.warm_throughput = Some(kinesis_autoscaler::policy::WarmPolicy::default());
+    let planned = plan(&obs, &policy, obs.observed_at);
+    let mib = planned.warm_throughput.unwrap().set_mib.unwrap();
+    assert_eq!(mib, 16);
+
+    let describe =
+        mock!(Client::describe_stream_summary).then_output(|| on_demand_summary(Some((5, 5))));
+    let update = mock!(Client::update_stream_warm_throughput)
+        .match_requests(|r| {
+            r.stream_name() == Some(STREAM)
+                && r.stream_arn().is_none()
+                && r.warm_throughput_mibps() == Some(16)
+        })
+        .then_output(|| UpdateStreamWarmThroughputOutput::builder().build());
+    let set = set_warm(kinesis(&[&describe, &update]), mib).await;
+    assert_eq!(set.unwrap(), 16);
+    assert_eq!(update.num_calls(), 1);
+    // ACTIVE before the call and after it.
+    assert_eq!(describe.num_calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_throughput_throttling_is_retried_and_a_refusal_names_advantage() {
+    use aws_sdk_kinesis::operation::update_stream_warm_throughput::UpdateStreamWarmThroughputOutput;
+    let describe =
+        mock!(Client::describe_stream_summary).then_output(|| on_demand_summary(Some((5, 5))));
+    // Over the 5 calls a second: LimitExceeded, then accepted.
+    let throttled = mock!(Client::update_stream_warm_throughput)
+        .sequence()
+        .http_response(rate_exceeded)
+        .output(|| UpdateStreamWarmThroughputOutput::builder().build())
+        .build();
+    let set = set_warm(kinesis(&[&describe, &throttled]), 15).await;
+    assert_eq!(set.unwrap(), 15);
+    assert_eq!(throttled.num_calls(), 2);
+
+    // A provisioned stream, or an account without Advantage.
+    let refused = mock!(Client::update_stream_warm_throughput).then_http_response(|| {
+        aws_error(
+            400,
+            "ValidationException",
+            "Warm throughput is only supported for on-demand streams in accounts with MinimumThroughputBillingCommitment enabled.",
+        )
+    });
+    let stop = set_warm(kinesis(&[&describe, &refused]), 15)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.num_calls(), 1, "a refusal is not retried");
+    assert_contains(&stop.message, "stream orders:");
+    assert_contains(
+        &stop.message,
+        "warm throughput needs an On-Demand stream in an account with On-Demand Advantage (UpdateAccountSettings with MinimumThroughputBillingCommitment)",
+    );
 }

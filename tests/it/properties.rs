@@ -692,6 +692,7 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
         samples: Vec::new(),
         shares: None,
         reads: None,
+        warm_throughput: None,
     };
     obs.validate().expect("generated observations are valid");
     Case {

@@ -1065,3 +1065,68 @@ fn splitting_on_lag_keeps_modelled_consumers_nearly_current_and_the_guard_alone_
     let out = simulate(&silent, &trace, &plain, Strategy::Planner);
     assert_eq!(out.summary.consumer_lag, None);
 }
+
+/// A rising day on an Advantage stream whose warm throughput the
+/// controller manages (`warm_throughput`): a day at 3 MiB/s, then a ramp
+/// to 20 MiB/s within 45 minutes, faster than On-Demand's "twice the
+/// previous peak, adapting within 15 minutes". Managed, the warm
+/// throughput follows the newest minutes a rung (a power of two) ahead,
+/// and fewer writes throttle than with none.
+#[test]
+fn managed_warm_throughput_throttles_less_on_a_rising_day() {
+    let mut text = String::from("timestamp,value\n");
+    for minute in (0..27 * 60).step_by(5) {
+        let value = match minute - 25 * 60 {
+            m if m < 0 => 3.0,
+            m if m < 45 => 3.0 + 17.0 * f64::from(m) / 45.0,
+            _ => 20.0,
+        };
+        text.push_str(&format!(
+            "2026-01-{:02} {:02}:{:02}:00,{value}\n",
+            1 + minute / 1440,
+            minute / 60 % 24,
+            minute % 60
+        ));
+    }
+    let trace = Trace::parse(&text, Path::new("ramp.csv")).unwrap();
+    let scenario = scenario(
+        "trace: ramp.csv\npeak: 20MiB/s\nrecord_size: 4KiB\ninitial_shards: 4\nnoise: 0\nprices: { advantage_commitment_share: 0 }\n",
+    );
+    let managed = StreamPolicy {
+        forecast: Some(kinesis_autoscaler::policy::Forecast::default()),
+        warm_throughput: Some(kinesis_autoscaler::policy::WarmPolicy {
+            min_mib: 4,
+            ..Default::default()
+        }),
+        ..StreamPolicy::default()
+    };
+    let cold = simulate(
+        &scenario,
+        &trace,
+        &StreamPolicy::default(),
+        Strategy::Advantage,
+    )
+    .summary;
+    let warm = simulate(&scenario, &trace, &managed, Strategy::Advantage).summary;
+    eprintln!(
+        "none: {:.4}% throttled in {} minutes; managed: {:.4}% in {} minutes, {} updates",
+        cold.throttled_fraction * 100.0,
+        cold.throttled_minutes,
+        warm.throttled_fraction * 100.0,
+        warm.throttled_minutes,
+        warm.warm_throughput_updates
+    );
+    assert!(cold.throttled_fraction > 0.004, "{cold:?}");
+    assert!(
+        warm.throttled_fraction < cold.throttled_fraction / 2.0,
+        "managed {} vs none {}",
+        warm.throttled_fraction,
+        cold.throttled_fraction
+    );
+    assert!(
+        (1..=10).contains(&warm.warm_throughput_updates),
+        "a few updates, not one a minute: {}",
+        warm.warm_throughput_updates
+    );
+    assert_eq!(cold.warm_throughput_updates, 0);
+}
