@@ -403,7 +403,7 @@ pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
     }
     let mut out = lines(&t);
     out.push_str(
-        "\non-demand: VS DYADIC is the capacity AWS holds, in shards' worth, against the oracle\n\n",
+        "\non-demand, on-demand-advantage: VS DYADIC is the capacity AWS holds, in shards' worth, against the oracle\n\n",
     );
     for row in rows {
         if let Some(r) = &row.recommendation {

@@ -103,11 +103,30 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         SimOutput::Json => print_json(summaries[0])?,
         SimOutput::Table => {
             let mut text = super::render::simulation(scenario, &summaries);
+            if args.compare
+                && let Some(line) = auto_line(&run, &oracles, &summaries)
+            {
+                text.push_str(&line);
+            }
             text.push_str(&format!("\nchart: {}\n", chart_path.display()));
             write_stdout(&text)?;
         }
     }
     Ok(exit::OK)
+}
+
+/// With a key over a shard's worth, what On-Demand with AUTO record
+/// distribution would do, against On-Demand with partition keys.
+fn auto_line(run: &Prepared, oracles: &Oracles, summaries: &[&Summary]) -> Option<String> {
+    let (key_peak, auto) = strategy::auto_distribution(&run.scenario, &run.traffic, oracles)?;
+    let keyed = summaries.iter().find(|s| s.strategy == "on-demand")?;
+    Some(format!(
+        "hot keys: one partition key writes up to {key_peak:.2} shards' worth; On-Demand with AUTO record distribution (no per-key order) would throttle {:.4}% for ${:.2}, against {:.4}% for ${:.2} with partition keys (a key over a shard's worth throttles in every mode but AUTO)\n",
+        auto.throttled_fraction * 100.0,
+        auto.cost_usd,
+        keyed.throttled_fraction * 100.0,
+        keyed.cost_usd
+    ))
 }
 
 /// One scenario ready to simulate: its traffic, policy and strategies.

@@ -52,8 +52,31 @@ pub fn play_deciding(
     burstiness: f64,
     warm: impl FnMut(usize, &[MinuteStats]) -> f64,
 ) -> Vec<MinuteStats> {
+    play_keys(traffic, burstiness, true, warm)
+}
+
+/// [`play`] with AUTO record distribution: records spread evenly over the
+/// stream whatever their partition keys, so no key is held to one
+/// shard's worth.
+pub fn play_auto(traffic: &Traffic, burstiness: f64) -> Vec<MinuteStats> {
+    play_keys(traffic, burstiness, false, |_, _| 0.0)
+}
+
+fn play_keys(
+    traffic: &Traffic,
+    burstiness: f64,
+    by_key: bool,
+    warm: impl FnMut(usize, &[MinuteStats]) -> f64,
+) -> Vec<MinuteStats> {
     let minutes = (0..traffic.minutes())
-        .map(|m| (traffic.total(m), traffic.single_key_shares(m)))
+        .map(|m| {
+            let keys = if by_key {
+                traffic.single_key_shares(m)
+            } else {
+                Vec::new()
+            };
+            (traffic.total(m), keys)
+        })
         .collect::<Vec<_>>();
     let prior_peak = minutes
         .iter()

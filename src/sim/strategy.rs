@@ -412,6 +412,45 @@ async fn replay(
     }
 }
 
+/// What On-Demand with AUTO record distribution would do for a scenario
+/// whose partition keys are held to a shard's worth: the most one key
+/// writes, in shards' worth, and the On-Demand (Standard) run with
+/// records spread evenly whatever their keys. `None` when no key ever
+/// writes more than a shard's worth.
+pub fn auto_distribution(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    oracles: &Oracles,
+) -> Option<(f64, Summary)> {
+    let key_peak = (0..traffic.minutes())
+        .map(|m| {
+            let offered = traffic.total(m);
+            let whole = (offered.bytes / BYTES_PER_SHARD_MINUTE)
+                .max(offered.records / RECORDS_PER_SHARD_MINUTE);
+            traffic.single_key_shares(m).into_iter().fold(0.0, f64::max) * whole
+        })
+        .fold(0.0, f64::max);
+    if key_peak <= 1.0 {
+        return None;
+    }
+    let minutes = on_demand::play_auto(traffic, scenario.burstiness);
+    let usage = Usage {
+        consumers: scenario.consumers,
+        efo_consumers: scenario.efo_consumers,
+        ..Usage::default()
+    };
+    let mut summary = summarize(
+        scenario,
+        Strategy::OnDemand,
+        oracles,
+        &minutes,
+        Churn::default(),
+        usage,
+    );
+    summary.strategy = "on-demand (AUTO distribution)".into();
+    Some((key_peak, summary))
+}
+
 /// What an Advantage account bills beyond the data: the hours' unwritten
 /// share of the commitment and the warm throughput held (nothing for
 /// other strategies).

@@ -1130,3 +1130,65 @@ fn managed_warm_throughput_throttles_less_on_a_rising_day() {
     );
     assert_eq!(cold.warm_throughput_updates, 0);
 }
+
+/// A key over a shard's worth: `--compare` says what On-Demand with AUTO
+/// record distribution would do, against On-Demand with partition keys,
+/// in numbers the On-Demand row shows too.
+#[test]
+fn compare_prices_auto_distribution_for_a_key_over_a_shard_s_worth() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = std::fs::canonicalize("traces/nyc_taxi.csv").unwrap();
+    let path = dir.path().join("loud.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: loud\ntrace: {}\nrecord_size: 1KiB\ninitial_shards: 2\nduration: 12h\npeak: 8MiB/s\nhot_keys: [ {{ key: k, start: 0h, end: 12h, share: 0.6 }} ]\n",
+            trace.display()
+        ),
+    )
+    .unwrap();
+    let table = bin()
+        .args(["simulate", "--compare", "--scenario"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(table.status.code(), Some(0));
+    let stdout = String::from_utf8(table.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("hot keys: "))
+        .unwrap_or_else(|| panic!("no hot-key line: {stdout}"));
+    let json = bin()
+        .args(["simulate", "--compare", "--output", "json", "--scenario"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let results: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let keyed = &results[3];
+    assert_eq!(keyed["strategy"], "on-demand");
+    let keyed_pct = keyed["throttled_fraction"].as_f64().unwrap() * 100.0;
+    assert!(keyed_pct > 1.0, "the key throttles with partition keys");
+    assert!(
+        line.contains(
+            "On-Demand with AUTO record distribution (no per-key order) would throttle 0.0000%"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "against {keyed_pct:.4}% for ${:.2} with partition keys",
+            keyed["cost_usd"].as_f64().unwrap()
+        )),
+        "{line}"
+    );
+    // 60% of the first 12 hours' peak (under the trace's 8 MiB/s): over
+    // a shard's worth. AUTO bills more: every record it accepts is data in.
+    let worth: f64 = line
+        .trim_start_matches("hot keys: one partition key writes up to ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(worth > 1.0, "{line}");
+}
