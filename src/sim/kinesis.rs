@@ -37,7 +37,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             reshard_duration: Duration::from_secs(30),
-            shard_limit: 500,
+            shard_limit: super::scenario::DEFAULT_SHARD_LIMIT,
         }
     }
 }
