@@ -180,6 +180,18 @@ impl<C: Clock> SimKinesis<C> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Puts On-Demand stream `name` in an account with On-Demand
+    /// Advantage, holding `mib` MiB/s of warm throughput (its summary
+    /// shows it, and UpdateStreamWarmThroughput accepts it).
+    pub fn with_advantage(&self, name: &str, mib: u32) {
+        if let Some(s) = self.state().streams.get_mut(name) {
+            s.warm = Some(crate::model::WarmThroughput {
+                target_mib: mib,
+                current_mib: mib,
+            });
+        }
+    }
+
     /// Creates a stream whose open shards own `ranges`, in order.
     pub fn create_stream(&self, name: &str, ranges: &[HashKeyRange], mode: StreamMode) {
         let mut stream = SimStream {
@@ -667,7 +679,9 @@ impl<C: Clock> KinesisWrite for SimKinesis<C> {
             warm.current_mib = mib;
             s.updating_until = Some(until);
             Ok(())
-        })?
+        })??;
+        self.state().log.push(format!("{OP} {name} {mib}"));
+        Ok(())
     }
 }
 

@@ -173,6 +173,38 @@ async fn passes_that_all_fail_for_good_give_up_with_the_reason() {
     assert_eq!((end.passes, end.gave_up), (10, None));
 }
 
+/// The sidecar's loop on an On-Demand stream in an Advantage account,
+/// under `warm_throughput`: the pass reads its summary and stream-level
+/// series (never its shards), plans a raise from the newest minutes, and
+/// the executor sets it once; later passes hold it.
+#[tokio::test(start_paused = true)]
+async fn the_loop_warms_an_on_demand_stream_once_and_then_holds() {
+    let mut h = Harness::new(1.6);
+    h.policy = PolicyHandle::new(
+        Policy::parse(
+            "version: 1\nstreams:\n  - name: s\n    forecast: { seasons: [1d] }\n    warm_throughput: { lead: 30m }\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap(),
+    );
+    // The same stream, On-Demand, in an Advantage account holding 1 MiB/s.
+    let kinesis = &h.world.kinesis;
+    let ranges = uniform_ranges(2);
+    kinesis.create_stream("s", &ranges, StreamMode::OnDemand);
+    kinesis.with_advantage("s", 1);
+    let (_trigger, stop) = shutdown::channel();
+    h.run(20, 0.0, &stop, &quiet).await;
+    // 1.6 MiB/s with headroom 1.2: 1.92, so 2 MiB/s, the next power of two.
+    assert_eq!(kinesis.calls("UpdateStreamWarmThroughput"), 1);
+    let warm = kinesis.stream("s").unwrap().warm.unwrap();
+    assert_eq!((warm.target_mib, warm.current_mib), (2, 2));
+    assert_eq!(
+        kinesis.calls("SplitShard") + kinesis.calls("MergeShards"),
+        0
+    );
+    assert_eq!(kinesis.calls("ListShards"), 0, "its shards are AWS's");
+}
+
 #[tokio::test(start_paused = true)]
 async fn passes_happen_on_schedule_and_never_overlap() {
     // 1.7 shards' worth on two shards: a pass that splits both takes as
