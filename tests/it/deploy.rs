@@ -519,13 +519,15 @@ fn sam_role_policies_equal_the_iam_json_files() {
         [
             "EnhancedMonitoringPolicy",
             "NotifyPolicy",
-            "ShardMetricsOnDemandPolicy"
+            "ShardMetricsOnDemandPolicy",
+            "WarmThroughputPolicy"
         ]
     );
     for (resource, file) in [
         ("EnhancedMonitoringPolicy", ENHANCED_MONITORING),
         ("NotifyPolicy", NOTIFY_SNS),
         ("ShardMetricsOnDemandPolicy", ON_DEMAND),
+        ("WarmThroughputPolicy", WARM_THROUGHPUT),
     ] {
         assert!(optional[resource]["Condition"].is_string());
         let properties = &optional[resource]["Properties"];
