@@ -87,7 +87,7 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     }
     if !args.yes {
         if !confirm(operations, planned.len())? {
-            eprintln!("not applied");
+            super::say("not applied");
             return Ok(exit::FAILURE);
         }
         // The answer may have taken a while: plan again, and apply only if
@@ -108,16 +108,16 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
                 })
             });
         if !unchanged {
-            eprintln!(
-                "not applied: the streams changed while waiting for the answer, and so did the plan; run apply again to see the new one"
+            super::say(
+                "not applied: the streams changed while waiting for the answer, and so did the plan; run apply again to see the new one",
             );
             return Ok(exit::FAILURE);
         }
     }
 
     let stop = shutdown::on_signals(|| {
-        eprintln!(
-            "interrupted: finishing the operation in progress, then stopping (press Ctrl-C again to quit at once)"
+        super::say(
+            "interrupted: finishing the operation in progress, then stopping (press Ctrl-C again to quit at once)",
         )
     })?;
     let progress = Progress::new(operations);

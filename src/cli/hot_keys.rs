@@ -162,10 +162,10 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
         (None, None) => open.clone(),
     };
     if chosen.is_empty() {
-        eprintln!(
+        super::say(&format!(
             "stream {}: no shard is hot now; nothing to sample",
             args.stream
-        );
+        ));
         if args.output == SimOutput::Json {
             print_json(&Vec::<ShardReport>::new())?;
         }

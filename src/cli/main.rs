@@ -32,7 +32,7 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            super::say(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(exit::FAILURE);
         }
     };
@@ -56,7 +56,10 @@ async fn run(args: Cli) -> ExitCode {
         },
         Err(_) => (tracing_subscriber::EnvFilter::new(DEFAULT_LOG), None),
     };
+    // A closed log pipe (a log shipper restarting, `2>&1 | head`) drops
+    // log lines; it never stops the controller.
     let logs = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal());
@@ -72,7 +75,7 @@ async fn run(args: Cli) -> ExitCode {
         Err(err) => {
             // Whatever the error quotes of the input, the message stays short.
             let message = crate::input::clip(&format!("{err:#}"), MAX_ERROR_BYTES);
-            eprintln!("error: {message}");
+            super::say(&format!("error: {message}"));
             let code = err
                 .downcast_ref::<crate::Error>()
                 .map_or(exit::FAILURE, crate::Error::exit_code);

@@ -464,8 +464,16 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// Prints a per-stream failure once, with its whole chain.
 fn report_error(err: &Error) {
-    eprintln!(
+    say(&format!(
         "error: {}",
         crate::input::clip(&crate::error::chain(err), 2000)
-    );
+    ));
+}
+
+/// Writes a line to stderr; a closed stderr (`2>&1 | head`, a log shipper
+/// restarting) drops it instead of panicking as `eprintln!` does.
+pub(crate) fn say(line: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

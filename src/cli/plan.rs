@@ -52,7 +52,7 @@ fn refusal_code(plans: &[Plan]) -> u8 {
     let mut code = exit::OK;
     for plan in plans {
         if let Some(refusal @ Refusal::BrokenLayout { .. }) = &plan.refused {
-            eprintln!("error: stream {}: {refusal}", plan.stream);
+            super::say(&format!("error: stream {}: {refusal}", plan.stream));
             code = exit::FAILURE;
         }
     }

@@ -39,7 +39,7 @@ impl Progress {
                 }
                 bar.set_message(line);
             }
-            Progress::Lines => eprintln!("{line}"),
+            Progress::Lines => super::say(&line),
         }
     }
 

@@ -227,7 +227,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     server.abort();
     match end.gave_up {
         Some(why) => {
-            eprintln!("error: gave up: {}", crate::input::clip(&why, 400));
+            super::say(&format!(
+                "error: gave up: {}",
+                crate::input::clip(&why, 400)
+            ));
             Ok(exit::FAILURE)
         }
         None => Ok(exit::OK),

@@ -82,6 +82,13 @@ pub(crate) fn clip(message: &str, max: usize) -> String {
             while !out.is_char_boundary(cut) {
                 cut -= 1;
             }
+            // Between words where there is a space in the last quarter,
+            // so no word is cut in two.
+            if let Some(space) = out[..cut].rfind(char::is_whitespace)
+                && space >= cut - cut / 4
+            {
+                cut = space;
+            }
             out.truncate(cut);
             out.push('…');
             return out;
@@ -124,6 +131,11 @@ mod tests {
         assert!(clipped.contains(&format!("\"{}…\"", "y".repeat(QUOTE_CHARS))));
         let unquoted = "z".repeat(10_000);
         assert_eq!(clip(&unquoted, 100).chars().count(), 101);
+        // Words are not cut in two, where a space is near the cut.
+        let words = "or set enable_enhanced_monitoring: true in the policy";
+        assert_eq!(clip(words, 38), "or set enable_enhanced_monitoring:…");
+        // A word longer than the last quarter is cut where it must be.
+        assert_eq!(clip(words, 12), "or set enabl…");
         assert_eq!(clip("tab\there", 100), "tab\\there");
     }
 }

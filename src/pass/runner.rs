@@ -223,9 +223,11 @@ impl<R: KinesisRead, W: KinesisWrite, M: MetricsRead, C: Clock> Runner<'_, R, W,
                 () = self.shutdown.requested() => break,
             }
         }
-        // A run that ended (a simulation's end, shutdown) with every one of
-        // its passes failed for good did nothing, and says so.
-        let gave_up = (passes > 0 && u64::from(failing) == passes).then(|| {
+        // A run that ended (a simulation's end) with every one of its
+        // passes failed for good did nothing, and says so; one the user
+        // stopped did not give up.
+        let stopped = self.shutdown.is_requested();
+        let gave_up = (!stopped && passes > 0 && u64::from(failing) == passes).then(|| {
             format!("all {passes} passes failed, and retrying will not help until something changes: {why_failing}")
         });
         RunEnd { passes, gave_up }

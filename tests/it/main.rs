@@ -14,6 +14,7 @@ mod layers;
 mod live;
 mod mocked;
 mod notify;
+mod pipes;
 mod properties;
 mod replicas;
 mod runner;

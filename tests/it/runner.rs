@@ -160,6 +160,16 @@ async fn passes_that_all_fail_for_good_give_up_with_the_reason() {
     let end = h.run_to_end(10, 0.0, &stop, &quiet).await;
     assert_eq!(end.passes, 10);
     assert_contains(&end.gave_up.expect("says so"), "all 10 passes failed");
+    // One the user stopped (Ctrl-C) after three failed passes did not
+    // give up.
+    let (trigger, stopped) = shutdown::channel();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(150)).await;
+        trigger.request();
+    });
+    let end = h.run_to_end(10, 0.0, &stopped, &quiet).await;
+    assert_eq!(end.passes, 3);
+    assert_eq!(end.gave_up, None);
     // A stream that does exist beside it keeps the loop going.
     h.policy = PolicyHandle::new(
         Policy::parse(
