@@ -78,24 +78,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let (oracles, outcomes) = results.remove(0);
     let scenario = &run.scenario;
 
-    let chart_path = args
-        .chart
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("kinesis-autoscaler-simulation.svg"));
-    let title = format!(
-        "{}: {} minutes of {}",
-        scenario.name,
-        minutes,
-        scenario
-            .trace
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
-    );
-    let svg = chart::render(&title, &outcomes, &oracles.dyadic);
-    std::fs::write(&chart_path, svg).map_err(|source| Error::Write {
-        path: chart_path.clone(),
-        source,
-    })?;
+    let chart_path = write_chart(args.chart.as_deref(), scenario, &outcomes, &oracles)?;
 
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
     match args.output {
@@ -127,6 +110,37 @@ fn auto_line(run: &Prepared, oracles: &Oracles, summaries: &[&Summary]) -> Optio
         keyed.throttled_fraction * 100.0,
         keyed.cost_usd
     ))
+}
+
+/// Draws the strategies' shard counts and throttling over the scenario to
+/// `path` (default: `kinesis-autoscaler-simulation.svg` in the temporary
+/// directory), and says where.
+fn write_chart(
+    path: Option<&std::path::Path>,
+    scenario: &Scenario,
+    outcomes: &[Outcome],
+    oracles: &Oracles,
+) -> anyhow::Result<PathBuf> {
+    let path = path.map_or_else(
+        || std::env::temp_dir().join("kinesis-autoscaler-simulation.svg"),
+        std::path::Path::to_path_buf,
+    );
+    let minutes = outcomes.first().map_or(0, |o| o.minutes.len());
+    let title = format!(
+        "{}: {} minutes of {}",
+        scenario.name,
+        minutes,
+        scenario
+            .trace
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+    );
+    let svg = chart::render(&title, outcomes, &oracles.dyadic);
+    std::fs::write(&path, svg).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 /// One scenario ready to simulate: its traffic, policy and strategies.
@@ -564,7 +578,8 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         (run, results)
     })
     .await?;
-    let (_, outcomes) = results.remove(0);
+    let (oracles, outcomes) = results.remove(0);
+    let chart_path = write_chart(args.chart.as_deref(), &run.scenario, &outcomes, &oracles)?;
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
     let recommendation =
         crate::sim::recommend::recommend(&summaries, objective, &run.scenario.prices);
@@ -580,6 +595,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             "results": summaries,
             "recommendation": recommendation,
             "tuned": tuned,
+            "chart": chart_path,
         }))?,
         SimOutput::Table => {
             let mut text = super::render::simulation(&run.scenario, &summaries);
@@ -593,6 +609,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             if let Some(path) = &args.save_scenario {
                 text.push_str(&format!("scenario saved: {}\n", path.display()));
             }
+            text.push_str(&format!("chart: {}\n", chart_path.display()));
             write_stdout(&text)?;
         }
     }

@@ -163,12 +163,13 @@ async fn a_key_over_a_shard_s_worth_is_told_every_remedy() {
     let name = unique("hotkey-remedy");
     create_stream(&k, &name, 4, false).await;
     let shards = open_shards(&k, &name).await;
-    // 16 MiB on one key, in 8 PutRecords calls of 20 records of 100 KiB
-    // at once: megabytes a second, more than one shard's 1 MiB.
-    let batch: Vec<(String, usize)> = (0..20)
+    // 6 MiB on one key, in 6 PutRecords calls of 10 records of 100 KiB
+    // at once: megabytes a second, more than one shard's 1 MiB (and little
+    // enough not to slow the emulator for the tests beside it).
+    let batch: Vec<(String, usize)> = (0..10)
         .map(|_| ("user-42".to_owned(), 100 * 1024))
         .collect();
-    futures::future::join_all((0..8).map(|_| put_records(&k, &name, &batch))).await;
+    futures::future::join_all((0..6).map(|_| put_records(&k, &name, &batch))).await;
     let home = shards
         .iter()
         .find(|s| s.range.contains(HashKey::of_partition_key("user-42")))
@@ -293,7 +294,9 @@ async fn apply_with_split_at_traffic_splits_between_the_median_neighbours() {
 
     let (_dir, traffic) = policy(
         &[&name],
-        "scale_up: { split_at: traffic, sample: { duration: 3s } }\nscale_down: { window: 30m }",
+        // Long enough to read all 1,000 records even when the emulator is
+        // slowed by the tests beside it.
+        "scale_up: { split_at: traffic, sample: { duration: 10s } }\nscale_down: { window: 30m }",
     );
     let out = run(live(&endpoint)
         .args(["apply", "--policy", traffic.to_str().unwrap()])

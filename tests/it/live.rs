@@ -1057,6 +1057,7 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     put_metrics_to(&cw, &name, Some(&shards[1].id), 0..1440, 0.125, 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("mine.yaml");
+    let chart = dir.path().join("replay.svg");
 
     let out = run(live(&endpoint)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", &moto.endpoint)
@@ -1064,10 +1065,19 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
             "simulate", "--stream", &name, "--days", "2", "--output", "json",
         ])
         .arg("--save-scenario")
-        .arg(&saved));
+        .arg(&saved)
+        .arg("--chart")
+        .arg(&chart));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["stream"], name.as_str());
+    // `--chart` with `--stream` draws the replay, and says where.
+    assert_eq!(json["chart"], chart.to_str().unwrap());
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    for strategy in ["planner", "uniform", "on-demand"] {
+        assert_contains(&svg, strategy);
+    }
     assert_every_strategy(&json["results"]);
     let results = json["results"].as_array().unwrap();
     let strategies = names(&json["results"], "strategy");
