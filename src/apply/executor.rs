@@ -940,8 +940,9 @@ impl fmt::Display for Event<'_> {
 /// scheduled job (which have no terminal to draw on).
 pub(crate) fn log_event(event: Event<'_>) {
     match event {
-        Event::Starting { stream, .. } | Event::Applied { stream, .. } => {
-            tracing::info!(stream, "{event}")
+        Event::Starting { stream, .. } => tracing::info!(stream, "{event}"),
+        Event::Applied { stream, action, .. } => {
+            tracing::info!(stream, because = action.reason(), "{event}")
         }
         Event::Waiting { stream, .. } => tracing::debug!(stream, "{event}"),
         Event::Retrying { stream, .. } => tracing::warn!(stream, "{event}"),

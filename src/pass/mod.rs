@@ -957,17 +957,25 @@ async fn apply_for_pass<R: KinesisRead, W: KinesisWrite, C: Clock>(
             reads.describe(1440, plan.open_shards_before)
         );
     }
-    if let Some(refusal) = &plan.refused {
-        tracing::info!(
-            lag_seconds = plan.metrics.lag_seconds(),
-            "not planned: {refusal}"
-        );
-    }
+    // One line per stream that says why, whatever was decided.
+    let summary = plan.verdict_summary();
+    tracing::info!(
+        actions = plan.actions.len(),
+        lag_seconds = plan.metrics.lag_seconds(),
+        verdicts = %summary,
+        "{summary}{}",
+        if plan.actions.is_empty() && plan.refused.is_none() {
+            "; nothing to do"
+        } else {
+            ""
+        }
+    );
     for action in &plan.actions {
-        tracing::info!(action = %crate::apply::describe(action), "planned");
-    }
-    if plan.actions.is_empty() {
-        tracing::debug!("nothing to do");
+        tracing::info!(
+            action = %crate::apply::describe(action),
+            because = action.reason(),
+            "planned"
+        );
     }
     if let Some(warm) = &plan.warm_throughput {
         tracing::info!(changes = warm.changes(), "{}", warm.reason);

@@ -99,6 +99,41 @@ impl Plan {
 }
 
 impl Plan {
+    /// The verdicts in one line, for a pass's log: how many shards got
+    /// each, in the order they first appear, and for verdicts that hold a
+    /// shard back (all but `steady`, `split` and `merge`) the first such
+    /// shard's reason, e.g. "4 open shards: 1 split, 2 steady, 1
+    /// cooling_down (shardId-000000000003: cold ..., but the merge
+    /// cooldown runs until 04:10)".
+    pub fn verdict_summary(&self) -> String {
+        let mut counts: Vec<(&'static str, usize, Option<&ShardVerdict>)> = Vec::new();
+        for v in &self.verdicts {
+            let name = v.verdict.name();
+            match counts.iter_mut().find(|(n, _, _)| *n == name) {
+                Some((_, count, _)) => *count += 1,
+                None => counts.push((name, 1, Some(v))),
+            }
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(name, count, first)| match first {
+                Some(v) if !matches!(*name, "steady" | "split" | "merge" | "skipped") => {
+                    format!("{count} {name} ({}: {})", v.shard_id, v.reason())
+                }
+                _ => format!("{count} {name}"),
+            })
+            .collect();
+        let mut text = format!(
+            "{} open shards: {}",
+            self.open_shards_before,
+            parts.join(", ")
+        );
+        if let Some(refused) = &self.refused {
+            text.push_str(&format!("; not planned: {refused}"));
+        }
+        text
+    }
+
     pub fn splits(&self) -> impl Iterator<Item = &Split> {
         self.actions.iter().filter_map(|a| match a {
             Action::Split(s) => Some(s),
@@ -237,6 +272,14 @@ pub enum Action {
 }
 
 impl Action {
+    /// Why the planner chose it, with the numbers.
+    pub fn reason(&self) -> &str {
+        match self {
+            Action::Split(s) => &s.reason,
+            Action::Merge(m) => &m.reason,
+        }
+    }
+
     /// Whether `other` is the same operation on the same shards, whatever
     /// the numbers and reasons that led to it.
     pub fn same_operation(&self, other: &Action) -> bool {

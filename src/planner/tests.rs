@@ -2160,3 +2160,41 @@ fn an_on_demand_stream_outside_advantage_is_refused_with_the_reason() {
         "warm throughput not managed: DescribeStreamSummary shows none, so the account has no On-Demand Advantage commitment",
     );
 }
+
+#[test]
+fn a_plan_sums_up_its_verdicts_in_one_line_with_the_reason_for_holding_back() {
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.95)
+        .constant(1, 0.5)
+        .constant(2, 0.5)
+        .constant(3, 0.95)
+        .last_scale_up(TimeDelta::minutes(1))
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    let summary = plan.verdict_summary();
+    let held = plan
+        .verdicts
+        .iter()
+        .find(|v| v.verdict.name() == "cooling_down")
+        .expect("a shard held by the split cooldown");
+    assert_eq!(
+        summary,
+        format!(
+            "4 open shards: 2 cooling_down ({}: {}), 2 steady",
+            held.shard_id,
+            held.reason()
+        )
+    );
+    assert_contains(&summary, "but the split cooldown runs until");
+    // Without the cooldown: the splits and the steady, counted.
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.95)
+        .constant(1, 0.5)
+        .constant(2, 0.5)
+        .constant(3, 0.95)
+        .build();
+    assert_eq!(
+        run(&obs, &crate::testkit::policy()).verdict_summary(),
+        "4 open shards: 2 split, 2 steady"
+    );
+}

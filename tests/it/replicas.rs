@@ -362,6 +362,41 @@ async fn two_replicas_racing_on_the_same_streams_apply_each_operation_once() {
             );
         }
     }
+    // The logs alone say why: every pass, one line per stream summing up
+    // its verdicts, and every planned action and every one carried out
+    // with its reason.
+    for (i, r) in replicas.iter().enumerate() {
+        let logs = r.logs.lock().unwrap();
+        for stream in [&hot, &cold] {
+            let summaries: Vec<&Value> = logs
+                .iter()
+                .filter(|l| {
+                    l["verdicts"].is_string() && l["spans"].to_string().contains(stream.as_str())
+                })
+                .collect();
+            assert!(
+                summaries.len() >= 5,
+                "replica {i}: {stream}: {} summaries\n{logs:?}",
+                summaries.len()
+            );
+            let first = summaries[0]["verdicts"].as_str().unwrap();
+            assert!(first.contains(" open shards: "), "{first}");
+        }
+        for line in logs.iter().filter(|l| l["message"] == "planned") {
+            let because = line["because"].as_str().unwrap_or_default();
+            assert!(
+                because.starts_with("hot: ") || because.starts_with("merge with "),
+                "replica {i}: {line}"
+            );
+        }
+        for line in logs.iter().filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("] done: "))
+        }) {
+            assert!(line["because"].is_string(), "replica {i}: {line}");
+        }
+    }
     for r in &mut replicas {
         assert_stops_cleanly_on_sigterm(&mut r.child);
     }
