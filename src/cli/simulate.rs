@@ -447,7 +447,7 @@ pub(crate) async fn read_history(
     policy: &Policy,
     stream: &str,
     days: u32,
-) -> anyhow::Result<(Vec<crate::model::Shard>, crate::observe::Metrics)> {
+) -> anyhow::Result<StreamHistory> {
     use crate::model::{MetricName, StreamId};
     use crate::observe::{KinesisRead, MetricsRead, MetricsRequest, ObserveError};
 
@@ -457,7 +457,7 @@ pub(crate) async fn read_history(
         std::sync::Arc::new(crate::model::ApiLimiter::new(policy.quotas.clone())),
     );
     let id = StreamId::named(stream);
-    clients
+    let summary = clients
         .read
         .describe_stream(&id)
         .await
@@ -498,7 +498,19 @@ pub(crate) async fn read_history(
         .await
         .map_err(|e| ObserveError::stream(stream, e))?
         .shards;
-    Ok((open, metrics))
+    Ok(StreamHistory {
+        open,
+        metrics,
+        created_at: summary.created_at,
+    })
+}
+
+/// What `simulate --stream` and `tune --stream` read of a stream.
+pub(crate) struct StreamHistory {
+    pub open: Vec<crate::model::Shard>,
+    pub metrics: crate::observe::Metrics,
+    /// When the stream was created: history before it is not its own.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Most days of one-minute history CloudWatch keeps.
@@ -546,7 +558,11 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         }
         .into());
     }
-    let (open, metrics) = read_history(&args.aws, policy, stream, args.days).await?;
+    let StreamHistory {
+        open,
+        metrics,
+        created_at,
+    } = read_history(&args.aws, policy, stream, args.days).await?;
     let (scenario_path, trace_name) = match &args.save_scenario {
         Some(path) => (
             path.clone(),
@@ -559,7 +575,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             format!("replay-{stream}.csv"),
         ),
     };
-    let replay = replay::build(stream, &open, &metrics, &trace_name)
+    let replay = replay::build(stream, &open, &metrics, created_at, &trace_name)
         .map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(path) = &args.save_scenario {
         for (file, text) in [
@@ -581,8 +597,15 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     let (oracles, outcomes) = results.remove(0);
     let chart_path = write_chart(args.chart.as_deref(), &run.scenario, &outcomes, &oracles)?;
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
-    let recommendation =
+    let mut recommendation =
         crate::sim::recommend::recommend(&summaries, objective, &run.scenario.prices);
+    // Not a money answer on less than a day of the stream's own history.
+    if let Some(r) = recommendation.as_mut() {
+        r.provisional = replay.coverage.provisional();
+        if let Some(why) = &r.provisional {
+            r.text = format!("{why}. {}", r.text);
+        }
+    }
     let tuned = {
         let scenario = run.scenario.clone();
         tokio::task::spawn_blocking(move || tuned(&scenario, &trace, objective)).await??
@@ -591,6 +614,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         SimOutput::Json => print_json(&serde_json::json!({
             "stream": stream,
             "days": args.days,
+            "coverage": replay.coverage,
             "notes": replay.notes,
             "results": summaries,
             "recommendation": recommendation,

@@ -172,10 +172,13 @@ async fn from_stream(
     let policy =
         crate::policy::Policy::parse(DEFAULT_POLICY, std::path::Path::new(DEFAULT_POLICY_PATH))
             .map_err(Error::from)?;
-    let (open, metrics) =
-        super::simulate::read_history(&args.aws, &policy, stream, args.days).await?;
+    let super::simulate::StreamHistory {
+        open,
+        metrics,
+        created_at,
+    } = super::simulate::read_history(&args.aws, &policy, stream, args.days).await?;
     let trace_name = format!("replay-{stream}.csv");
-    let replay = crate::sim::replay::build(stream, &open, &metrics, &trace_name)
+    let replay = crate::sim::replay::build(stream, &open, &metrics, created_at, &trace_name)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let path = std::path::PathBuf::from(format!("replay-{stream}.yaml"));
     let scenario = Scenario::parse(&replay.scenario_yaml, &path).map_err(Error::Scenario)?;

@@ -35,6 +35,9 @@ pub struct Recommendation {
     pub max_throttled_fraction: f64,
     /// The sentence shown to the operator.
     pub text: String,
+    /// Why it cannot be relied on yet (too little history), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisional: Option<String>,
 }
 
 /// The cheapest of `results` throttling at most `max_fraction` of writes;
@@ -83,6 +86,7 @@ pub fn recommend(
         meets_objective: meets,
         max_throttled_fraction: max_fraction,
         text,
+        provisional: None,
     })
 }
 

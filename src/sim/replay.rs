@@ -25,6 +25,61 @@ pub struct Replay {
     pub trace_csv: String,
     /// Said to the operator: what could not be measured and was assumed.
     pub notes: Vec<String>,
+    pub coverage: Coverage,
+}
+
+/// How much of the history asked for the replay rests on.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Coverage {
+    /// The minutes asked for (`--days`).
+    pub requested_minutes: usize,
+    /// The minutes replayed: from the stream's creation, or its first
+    /// datapoint if earlier, to the end of the history read.
+    pub replayed_minutes: usize,
+    /// Of those, the minutes CloudWatch has a datapoint for (the others
+    /// took no writes: CloudWatch publishes nothing for an idle minute).
+    pub minutes_with_data: usize,
+    /// When the stream was created, when known.
+    pub created_at: Option<DateTime<Utc>>,
+    /// The first minute replayed.
+    pub starts_at: DateTime<Utc>,
+}
+
+/// A replay shorter than this has not seen a whole day of the stream: its
+/// recommendation is provisional.
+pub const MIN_MINUTES_TO_RECOMMEND: usize = 1440;
+
+impl Coverage {
+    /// Why a recommendation from this replay is provisional, if it is.
+    pub fn provisional(&self) -> Option<String> {
+        (self.replayed_minutes < MIN_MINUTES_TO_RECOMMEND).then(|| {
+            format!(
+                "provisional: the replay covers {} minutes ({:.1} hours), less than the day a recommendation needs to have seen the stream's daily cycle",
+                self.replayed_minutes,
+                self.replayed_minutes as f64 / 60.0
+            )
+        })
+    }
+
+    /// The coverage in one sentence.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "{} of {} minutes replayed have data (the others took no writes)",
+            self.minutes_with_data, self.replayed_minutes
+        );
+        if self.replayed_minutes < self.requested_minutes {
+            let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%MZ").to_string();
+            let _ = write!(
+                text,
+                "; {} minutes were asked for, but the stream's history starts {}{}: the minutes before are not its history",
+                self.requested_minutes,
+                at(self.starts_at),
+                self.created_at
+                    .map_or(String::new(), |t| format!(" (it was created {})", at(t)))
+            );
+        }
+        text
+    }
 }
 
 /// Why a stream's history cannot be replayed.
@@ -36,12 +91,14 @@ pub struct NotReplayable {
 }
 
 /// Builds the replay of `stream` from `metrics` (stream-level series, and
-/// shard-level IncomingBytes of `open` shards where read). `trace_file` is
-/// the name the scenario gives its trace.
+/// shard-level IncomingBytes of `open` shards where read), from when it was
+/// created (`created_at`, when known). `trace_file` is the name the
+/// scenario gives its trace.
 pub fn build(
     stream: &str,
     open: &[Shard],
     metrics: &Metrics,
+    created_at: Option<DateTime<Utc>>,
     trace_file: &str,
 ) -> Result<Replay, NotReplayable> {
     let refuse = |reason: String| NotReplayable {
@@ -50,15 +107,43 @@ pub fn build(
     };
     let bytes = &metrics.stream.incoming_bytes;
     let records = &metrics.stream.incoming_records;
-    let minutes = bytes.len().min(records.len());
+    let read = bytes.len().min(records.len());
+    // Minutes before the stream existed are not its history: the replay
+    // starts at its creation, or at its first datapoint if that is earlier
+    // (the metrics of an earlier stream of the same name, or an emulator's).
+    let created = created_at.map(|t| {
+        let since = (t - metrics.start).num_seconds();
+        // The first whole minute it existed in.
+        usize::try_from((since + 59).div_euclid(60)).unwrap_or(0)
+    });
+    let first_data = (0..read).find(|&i| bytes.get(i).is_some());
+    let skip = match (created, first_data) {
+        (Some(c), Some(d)) => c.min(d),
+        (Some(c), None) => c,
+        (None, _) => 0,
+    }
+    .min(read);
+    let minutes = read - skip;
     // A minute without a datapoint took no writes (CloudWatch publishes
     // none for an idle stream).
-    let bytes_at = |i: usize| bytes.get(i).unwrap_or(0.0);
+    let bytes_at = |i: usize| bytes.get(skip + i).unwrap_or(0.0);
     let total_bytes: f64 = (0..minutes).map(bytes_at).sum();
-    let total_records: f64 = (0..minutes).map(|i| records.get(i).unwrap_or(0.0)).sum();
+    let total_records: f64 = (0..minutes)
+        .map(|i| records.get(skip + i).unwrap_or(0.0))
+        .sum();
+    let coverage = Coverage {
+        requested_minutes: read,
+        replayed_minutes: minutes,
+        minutes_with_data: (0..minutes)
+            .filter(|&i| bytes.get(skip + i).is_some())
+            .count(),
+        created_at,
+        starts_at: metrics.start + TimeDelta::minutes(skip as i64),
+    };
     if minutes < 60 {
         return Err(refuse(format!(
-            "CloudWatch gave {minutes} minutes of history; a replay needs at least 60"
+            "{}; a replay needs at least 60 minutes",
+            coverage.describe()
         )));
     }
     if total_bytes <= 0.0 || total_records <= 0.0 {
@@ -72,7 +157,7 @@ pub fn build(
 
     let mut trace_csv = String::from("timestamp,value\n");
     for i in 0..minutes {
-        let t: DateTime<Utc> = metrics.start + TimeDelta::minutes(i as i64);
+        let t: DateTime<Utc> = metrics.start + TimeDelta::minutes((skip + i) as i64);
         let _ = writeln!(
             trace_csv,
             "{},{}",
@@ -81,7 +166,7 @@ pub fn build(
         );
     }
 
-    let mut notes = Vec::new();
+    let mut notes = vec![coverage.describe()];
     let keys = match measured_spread(open, metrics) {
         Some(ranges) => {
             let mut text = String::from("keys:\n  model: measured\n  ranges:\n");
@@ -127,6 +212,7 @@ pub fn build(
         scenario_yaml,
         trace_csv,
         notes,
+        coverage,
     })
 }
 
@@ -215,7 +301,7 @@ mod tests {
     #[test]
     fn a_replay_is_a_scenario_of_the_streams_own_load_and_spread() {
         let (open, m) = metrics(120, Some([3.0, 1.0]));
-        let replay = build("orders", &open, &m, "replay-orders.csv").unwrap();
+        let replay = build("orders", &open, &m, None, "replay-orders.csv").unwrap();
         assert!(
             replay.notes.iter().all(|n| !n.contains("assumed uniform")),
             "{:?}",
@@ -274,7 +360,7 @@ mod tests {
     #[test]
     fn without_shard_metrics_keys_are_uniform_and_it_says_so() {
         let (open, m) = metrics(120, None);
-        let replay = build("orders", &open, &m, "t.csv").unwrap();
+        let replay = build("orders", &open, &m, None, "t.csv").unwrap();
         assert!(replay.scenario_yaml.contains("keys: { model: uniform }"));
         assert!(
             replay
@@ -290,10 +376,59 @@ mod tests {
     fn a_stream_that_took_nothing_is_not_replayed() {
         let (open, mut m) = metrics(120, None);
         m.stream.incoming_bytes = (0..120).map(|_| None).collect();
-        let e = build("orders", &open, &m, "t.csv").unwrap_err();
+        let e = build("orders", &open, &m, None, "t.csv").unwrap_err();
         assert_eq!(
             e.to_string(),
             "stream orders: took no writes in the 120 minutes of history read; nothing to replay"
         );
+    }
+
+    #[test]
+    fn a_young_stream_is_replayed_from_its_creation_and_says_how_much() {
+        // 1,440 minutes read; the stream was created 199 minutes before the
+        // end (at 20:41:30, so its first whole minute is 20:42), and wrote
+        // from its creation on.
+        let (open, mut m) = metrics(1440, None);
+        let created: DateTime<Utc> = "2026-11-29T20:41:30Z".parse().unwrap();
+        let first = 20 * 60 + 42;
+        m.stream.incoming_bytes = (0..1440)
+            .map(|i| (i >= first).then_some(2.0 * 1_048_576.0))
+            .collect();
+        m.stream.incoming_records = m
+            .stream
+            .incoming_bytes
+            .iter()
+            .map(|b| b.map(|b| b / 2048.0))
+            .collect();
+        let replay = build("orders", &open, &m, Some(created), "t.csv").unwrap();
+        let c = replay.coverage;
+        assert_eq!(
+            (c.requested_minutes, c.replayed_minutes, c.minutes_with_data),
+            (1440, 1440 - first, 1440 - first)
+        );
+        assert_eq!(
+            replay.notes[0],
+            "198 of 198 minutes replayed have data (the others took no writes); 1440 minutes were asked for, but the stream's history starts 2026-11-29 20:42Z (it was created 2026-11-29 20:41Z): the minutes before are not its history"
+        );
+        // The trace holds only what the stream had: no invented zeros.
+        assert_eq!(replay.trace_csv.lines().count(), 1 + 198);
+        assert!(
+            replay
+                .trace_csv
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("2026-11-29 20:42:00,")
+        );
+        assert_eq!(
+            c.provisional().unwrap(),
+            "provisional: the replay covers 198 minutes (3.3 hours), less than the day a recommendation needs to have seen the stream's daily cycle"
+        );
+        // History older than the stream (an earlier stream of the same
+        // name, an emulator's) is replayed from its first datapoint.
+        let (open, m) = metrics(1440, None);
+        let replay = build("orders", &open, &m, Some(created), "t.csv").unwrap();
+        assert_eq!(replay.coverage.replayed_minutes, 1440);
+        assert_eq!(replay.coverage.provisional(), None);
     }
 }

@@ -1141,6 +1141,61 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     assert_contains(&missing.stderr, "stream no-such-stream does not exist");
 }
 
+/// A young stream (three hours of history, `--days 1`): `simulate
+/// --stream` replays the three hours it has, not a day padded with
+/// invented zeros, says so, and marks its recommendation provisional.
+#[tokio::test]
+async fn a_young_stream_is_replayed_on_what_it_has_and_not_recommended_on() {
+    if !emulators::running("a_young_stream_is_replayed_on_what_it_has_and_not_recommended_on") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("young");
+    create_stream(&k, &name, 2, false).await;
+    let moto = emulators::PrivateEmulator::moto();
+    let cw = emulators::cloudwatch_at(&moto.endpoint);
+    put_metrics_to(&cw, &name, None, 0..180, 0.5, 0.0).await;
+    let out = run(live(&endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &moto.endpoint)
+        .args([
+            "simulate", "--stream", &name, "--days", "1", "--output", "json",
+        ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let coverage = &json["coverage"];
+    assert_eq!(coverage["requested_minutes"], 1440, "{coverage}");
+    // The 180 minutes put, less the 5 newest a replay leaves to CloudWatch.
+    let replayed = coverage["replayed_minutes"].as_u64().unwrap();
+    assert!((174..=176).contains(&replayed), "{coverage}");
+    assert_eq!(coverage["minutes_with_data"], replayed, "{coverage}");
+    assert_eq!(
+        json["results"][0]["simulated_minutes"].as_u64().unwrap(),
+        replayed,
+        "only what it has is replayed"
+    );
+    let notes = json["notes"].to_string();
+    assert_contains(
+        &notes,
+        "1440 minutes were asked for, but the stream's history starts",
+    );
+    let recommendation = &json["recommendation"];
+    assert!(
+        recommendation["provisional"]
+            .as_str()
+            .unwrap()
+            .starts_with("provisional: the replay covers"),
+        "{recommendation}"
+    );
+    assert!(
+        recommendation["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("provisional: "),
+        "{recommendation}"
+    );
+}
+
 /// Seasonal foresight against the emulators: yesterday the stream rose
 /// from 0.8 to 2.4 shards' worth at what is 10 minutes from now; today
 /// it runs as yesterday did before the rise. `plan` reads yesterday's
