@@ -22,14 +22,34 @@ pub struct Trace {
     points: Vec<(i64, f64)>,
 }
 
+/// A trace's timestamp, in Unix seconds: see [`Trace::parse`].
+fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp());
+        }
+    }
+    // Unix seconds: digits only (a value column is never mistaken for it:
+    // this is the first field).
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
 impl Trace {
     pub fn load(path: &Path) -> Result<Trace, ScenarioError> {
         let text = input::read_text(path, FileKind::Trace)?;
         Trace::parse(&text, path)
     }
 
-    /// Parses CSV `timestamp,value` rows (`2014-07-01 00:00:00,10844`),
-    /// with or without a header, in any order.
+    /// Parses CSV `timestamp,value` rows, in any order, with or without a
+    /// header line (any first line whose fields are not a time and a
+    /// number). A timestamp is `2014-07-01 00:00:00` (UTC), RFC 3339 /
+    /// ISO 8601 (`2014-07-01T00:00:00Z`, `2014-07-01T02:00:00+02:00`, or
+    /// without a zone, UTC), or Unix seconds (`1404172800`).
     pub fn parse(text: &str, path: &Path) -> Result<Trace, ScenarioError> {
         let invalid = |message: String| ScenarioError::Invalid {
             path: path.to_owned(),
@@ -38,7 +58,7 @@ impl Trace {
         let mut points: Vec<(i64, f64)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
-            if line.is_empty() || (i == 0 && line.starts_with("timestamp")) {
+            if line.is_empty() {
                 continue;
             }
             let (time, value) = line.split_once(',').ok_or_else(|| {
@@ -48,14 +68,18 @@ impl Trace {
                     input::quote(line)
                 ))
             })?;
-            let time =
-                NaiveDateTime::parse_from_str(time.trim(), "%Y-%m-%d %H:%M:%S").map_err(|e| {
-                    invalid(format!(
-                        "line {}: {} is not a time like 2014-07-01 00:00:00 ({e})",
-                        i + 1,
-                        input::quote(time)
-                    ))
-                })?;
+            let parsed = parse_time(time.trim());
+            // A header: the first line, neither a time nor a number.
+            if i == 0 && parsed.is_none() && value.trim().parse::<f64>().is_err() {
+                continue;
+            }
+            let time = parsed.ok_or_else(|| {
+                invalid(format!(
+                    "line {}: {} is not a time; write 2014-07-01 00:00:00 (UTC), 2014-07-01T00:00:00Z (RFC 3339, any offset) or Unix seconds",
+                    i + 1,
+                    input::quote(time)
+                ))
+            })?;
             let value: f64 = value
                 .trim()
                 .parse()
@@ -68,7 +92,7 @@ impl Trace {
                         input::quote(value)
                     ))
                 })?;
-            points.push((time.and_utc().timestamp(), value));
+            points.push((time, value));
         }
         points.sort_by_key(|p| p.0);
         points.dedup_by_key(|p| p.0);
@@ -456,6 +480,33 @@ fn fresh_key(range: HashKeyRange, rng: &mut fastrand::Rng) -> (String, Option<Ha
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traces_take_the_usual_timestamp_formats_and_any_header() {
+        let parse = |text: &str| Trace::parse(text, Path::new("t.csv"));
+        let expected =
+            parse("timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:05:00,3\n").unwrap();
+        for text in [
+            // RFC 3339 / ISO 8601, a header of the user's own.
+            "time,bytes\n2026-01-01T00:00:00Z,1\n2026-01-01T00:05:00Z,3\n",
+            // Another offset: the same instants.
+            "2026-01-01T02:00:00+02:00,1\n2026-01-01T02:05:00+02:00,3\n",
+            // No zone: UTC.
+            "ts,v\n2026-01-01T00:00:00,1\n2026-01-01T00:05:00,3\n",
+            // Unix seconds.
+            "epoch,requests\n1767225600,1\n1767225900,3\n",
+        ] {
+            assert_eq!(parse(text).unwrap(), expected, "{text}");
+        }
+        // A bad time past the first line is an error naming the formats.
+        let e = parse("time,bytes\n2026-01-01T00:00:00Z,1\nyesterday,3\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("line 3: \"yesterday\" is not a time"),
+            "{text}"
+        );
+        assert!(text.contains("RFC 3339"), "{text}");
+    }
 
     #[test]
     fn measured_ranges_spread_their_share_evenly_inside() {
