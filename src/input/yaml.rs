@@ -46,10 +46,48 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
         if path != "." && !path.contains('?') {
             message = format!("{path}: {message}");
         }
-        // Parsers quote the offending input whole, however long.
-        let message = crate::input::clip(&message, 300);
+        let message = match did_you_mean(&message) {
+            Some(field) => format!("{message}; did you mean `{field}`?"),
+            None => message,
+        };
+        // Parsers quote the offending input whole, however long (each quote
+        // is cut short); the list of a file's fields is kept whole.
+        let message = crate::input::clip(&message, 1500);
         YamlError { message, location }
     })
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`, ...": the
+/// expected field nearest `X`, if one is near (an edit or two, a third of
+/// its length at most).
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split("expected one of ").nth(1)?;
+    let candidates = expected.split('`').skip(1).step_by(2);
+    candidates
+        .map(|c| (edit_distance(field, c), c))
+        .filter(|&(d, c)| d > 0 && d <= 2.max(c.len() / 3))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {

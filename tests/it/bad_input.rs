@@ -58,6 +58,7 @@ fn policies() {
                 "defaults.scale_up.treshold",
                 "unknown field `treshold`",
                 "`threshold`",
+                "; did you mean `threshold`?",
             ],
         ),
         (
@@ -460,6 +461,10 @@ fn a_tiny_speed_is_refused_not_a_panic() {
         ],
     );
     for (file, message) in [
+        (
+            "tests/bad_input/scenario-typo-field.yaml",
+            "`warm_throughput`, `prices`; did you mean `burstiness`?",
+        ),
         (
             "tests/bad_input/scenario-commitment-share-above-one.yaml",
             "prices.advantage_commitment_share: must be a share in [0, 1] of the account's commitment, got 1.5",
