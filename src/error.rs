@@ -21,6 +21,9 @@ pub mod exit {
     /// Bad input: usage, policy, snapshot or scenario. Nothing was written
     /// to AWS.
     pub const BAD_INPUT: u8 = 2;
+    /// `plan --detailed-exitcode`: the plan would act (reshard, or change
+    /// an On-Demand stream's warm throughput), for scripts.
+    pub const WOULD_ACT: u8 = 3;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -36,7 +36,8 @@ Exit codes:
   0  success, including a plan with nothing to do
   1  runtime failure: an AWS error, an unknown stream, metrics not enabled, a refused stream,
      a partly applied plan, a `run` whose passes all failed for a reason retrying cannot fix
-  2  bad input: usage, policy, snapshot, scenario, trace; nothing is written to AWS";
+  2  bad input: usage, policy, snapshot, scenario, trace; nothing is written to AWS
+  3  plan --detailed-exitcode: the plan would act (as terraform plan -detailed-exitcode)";
 
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.
 #[derive(Debug, Parser)]
@@ -126,6 +127,10 @@ struct PlanArgs {
     /// Only this stream (name or ARN); the policy must cover it.
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
+    /// Exit 3 when some stream's plan would act (reshard, or change its
+    /// warm throughput), 0 when none would, for scripts.
+    #[arg(long)]
+    detailed_exitcode: bool,
     /// Also write what was observed, in the snapshot format, for replay
     /// with --snapshot. With several streams, put `{stream}` in the path.
     #[arg(long, value_name = "FILE")]
@@ -414,6 +419,14 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn route(args: RouteArgs) -> anyhow::Result<u8> {
+    // As Kinesis does: a partition key is 1 to 256 Unicode characters.
+    let chars = args.key.chars().count();
+    if !(1..=256).contains(&chars) {
+        return Err(Error::Usage(format!(
+            "--key: a partition key is 1 to 256 characters (Kinesis refuses others), got {chars}"
+        ))
+        .into());
+    }
     let key = HashKey::of_partition_key(&args.key);
     let mut text = format!("partition key {:?}\nhash key      {key}\n", args.key);
     // Where the open shards come from, if anywhere: a snapshot or a live stream.

@@ -44,7 +44,23 @@ fn offline(args: &PlanArgs, policy: &Policy, path: &Path) -> anyhow::Result<u8> 
             write_stdout(&yaml::to_string(&plan).map_err(|e| anyhow::anyhow!(e.message))?)?
         }
     }
-    Ok(refusal_code(std::slice::from_ref(&plan)))
+    Ok(act_code(
+        args,
+        std::slice::from_ref(&plan),
+        refusal_code(std::slice::from_ref(&plan)),
+    ))
+}
+
+/// With --detailed-exitcode and nothing else wrong: 3 if a plan would act.
+fn act_code(args: &PlanArgs, plans: &[Plan], code: u8) -> u8 {
+    let acts = plans
+        .iter()
+        .any(|p| !p.actions.is_empty() || p.warm_throughput.as_ref().is_some_and(|w| w.changes()));
+    if args.detailed_exitcode && code == exit::OK && acts {
+        exit::WOULD_ACT
+    } else {
+        code
+    }
 }
 
 /// Exit code 1 if a stream's layout made the planner refuse it.
@@ -121,5 +137,9 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
         }
     }
     let code = refusal_code(&plans);
-    Ok(if failed { exit::FAILURE } else { code })
+    Ok(if failed {
+        exit::FAILURE
+    } else {
+        act_code(args, &plans, code)
+    })
 }

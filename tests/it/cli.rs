@@ -277,3 +277,43 @@ fn help_documents_the_exit_codes() {
         assert!(text.contains("2  bad input"), "{args:?}");
     }
 }
+
+/// `plan --detailed-exitcode`: 3 when a plan would act, 0 when none would,
+/// for scripts (as `terraform plan -detailed-exitcode`); without the flag,
+/// 0 either way.
+#[test]
+fn plan_says_in_its_exit_code_whether_it_would_act() {
+    let code = |args: &[&str]| bin().args(args).output().unwrap().status.code();
+    let acting = ["plan", "--policy", POLICY, "--snapshot", SNAPSHOT];
+    assert_eq!(code(&acting), Some(0));
+    let mut detailed = acting.to_vec();
+    detailed.push("--detailed-exitcode");
+    assert_eq!(code(&detailed), Some(3));
+    // A calm two-shard stream: nothing to do.
+    let dir = tempfile::tempdir().unwrap();
+    let calm = dir.path().join("calm.json");
+    let obs = kinesis_autoscaler::testkit::StreamBuilder::new("orders", 2)
+        .all(0.6)
+        .build();
+    std::fs::write(&calm, serde_json::to_string(&obs).unwrap()).unwrap();
+    let calm = calm.to_str().unwrap();
+    assert_eq!(
+        code(&["plan", "--policy", POLICY, "--snapshot", calm, "--detailed-exitcode"]),
+        Some(0)
+    );
+}
+
+/// `route` refuses what Kinesis refuses: a partition key of 0 or more than
+/// 256 characters.
+#[test]
+fn route_refuses_a_partition_key_kinesis_would() {
+    for (key, chars) in [(String::new(), 0), ("é".repeat(257), 257)] {
+        let out = bin().args(["route", "--key", &key]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_contains(
+            &String::from_utf8_lossy(&out.stderr),
+            &format!("--key: a partition key is 1 to 256 characters (Kinesis refuses others), got {chars}"),
+        );
+    }
+    stdout_of(&["route", "--key", &"é".repeat(256)]);
+}
