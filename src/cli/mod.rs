@@ -39,9 +39,19 @@ Exit codes:
   2  bad input: usage, policy, snapshot, scenario, trace; nothing is written to AWS
   3  plan --detailed-exitcode: the plan would act (as terraform plan -detailed-exitcode)";
 
+/// `--version`: the release, the commit and the features it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KAS_BUILD_COMMIT"),
+    "; features: ",
+    env!("KAS_BUILD_FEATURES"),
+    ")"
+);
+
 /// Autoscaling resharding controller for Amazon Kinesis Data Streams.
 #[derive(Debug, Parser)]
-#[command(name = "kinesis-autoscaler", version, after_help = EXIT_CODES)]
+#[command(name = "kinesis-autoscaler", version = VERSION, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// Log format on stderr: text (readable) or json (for log collectors).
     #[arg(long, global = true, value_enum, env = "KAS_LOG_FORMAT", default_value_t = LogFormat::Text)]

@@ -298,7 +298,14 @@ fn plan_says_in_its_exit_code_whether_it_would_act() {
     std::fs::write(&calm, serde_json::to_string(&obs).unwrap()).unwrap();
     let calm = calm.to_str().unwrap();
     assert_eq!(
-        code(&["plan", "--policy", POLICY, "--snapshot", calm, "--detailed-exitcode"]),
+        code(&[
+            "plan",
+            "--policy",
+            POLICY,
+            "--snapshot",
+            calm,
+            "--detailed-exitcode"
+        ]),
         Some(0)
     );
 }
@@ -312,8 +319,35 @@ fn route_refuses_a_partition_key_kinesis_would() {
         assert_eq!(out.status.code(), Some(2));
         assert_contains(
             &String::from_utf8_lossy(&out.stderr),
-            &format!("--key: a partition key is 1 to 256 characters (Kinesis refuses others), got {chars}"),
+            &format!(
+                "--key: a partition key is 1 to 256 characters (Kinesis refuses others), got {chars}"
+            ),
         );
     }
     stdout_of(&["route", "--key", &"é".repeat(256)]);
+}
+
+/// `--version` says the release, the commit and the features built in.
+#[test]
+fn version_names_the_commit_and_the_features() {
+    let text = stdout_of(&["--version"]);
+    let line = text.trim_end();
+    assert!(
+        line.starts_with(&format!(
+            "kinesis-autoscaler {} (",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{line}"
+    );
+    // Built from this checkout: its commit, in short.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned());
+    if let Some(head) = head {
+        assert_contains(line, &head);
+    }
+    assert!(line.contains("; features: "), "{line}");
 }
