@@ -72,10 +72,18 @@ pub fn plan_table(plan: &Plan) -> String {
     if !plan.cooldowns_read {
         let _ = writeln!(
             out,
-            "cooldowns not read: no action was planned without them (tags are read only for streams that would act)"
+            "cooldowns not checked: nothing here would act, and the stream's last reshards (kept in its tags) are read only before an action"
         );
     }
-    let mut t = table(&["SHARD", "KEYS", "PEAK", "VERDICT", "REASON"]);
+    // PEAK is over the longest window the policy looks at; a reason's own
+    // peak is over its rule's window.
+    let window = plan.verdicts.first().map_or(0, |v| {
+        v.facts
+            .scale_up_window_minutes
+            .max(v.facts.scale_down_window_minutes)
+    });
+    let peak = format!("PEAK {window}M");
+    let mut t = table(&["SHARD", "KEYS", &peak, "VERDICT", "REASON"]);
     for v in &plan.verdicts {
         t.add_row(vec![
             v.shard_id.to_string(),

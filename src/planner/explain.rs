@@ -40,16 +40,37 @@ impl Planner<'_> {
                     },
                     Some(decided) => decided,
                     None if s.cold => Verdict::Steady,
-                    None if s.hot_unknown(policy) => Verdict::NotEnoughData {
-                        present_minutes: s.up_present,
-                        window_minutes: policy.scale_up.window_minutes,
-                        to: ActionKind::Split,
-                    },
-                    None if s.cold_unknown(policy) => Verdict::NotEnoughData {
-                        present_minutes: s.down_present,
-                        window_minutes: policy.scale_down.window_minutes,
-                        to: ActionKind::Merge,
-                    },
+                    None if s.hot_unknown(policy) || s.cold_unknown(policy) => {
+                        let (present_minutes, window_minutes, needed, to) = if s.hot_unknown(policy)
+                        {
+                            (
+                                s.up_present,
+                                policy.scale_up.window_minutes,
+                                policy.scale_up.sustain_minutes,
+                                ActionKind::Split,
+                            )
+                        } else {
+                            (
+                                s.down_present,
+                                policy.scale_down.window_minutes,
+                                policy.scale_down_minutes_needed(),
+                                ActionKind::Merge,
+                            )
+                        };
+                        match &self.open[i].parent_shard_id {
+                            Some(parent) => Verdict::NewShard {
+                                parent: parent.clone(),
+                                present_minutes,
+                                window_minutes,
+                                needed_minutes: needed,
+                            },
+                            None => Verdict::NotEnoughData {
+                                present_minutes,
+                                window_minutes,
+                                to,
+                            },
+                        }
+                    }
                     None => Verdict::Steady,
                 };
                 self.verdict(i, verdict)
@@ -157,6 +178,11 @@ impl ShardVerdict {
                 cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
+            Verdict::SplitFirst { until } => format!(
+                "{}, but this plan splits another shard first, and no merge follows a split within scale_down.cooldown (merges wait until {})",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
             Verdict::DailyCap { cap } => format!(
                 "{}, but max_reshards_per_day {cap} is used up for the day (counted in the stream's tags)",
                 if f.hot.is_some() { hot() } else { cold() }
@@ -181,6 +207,14 @@ impl ShardVerdict {
             } => format!(
                 "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints or a known load, {} needed",
                 f.scale_down_minutes_needed
+            ),
+            Verdict::NewShard {
+                parent,
+                present_minutes,
+                window_minutes,
+                needed_minutes,
+            } => format!(
+                "new shard, made by a reshard of {parent}: {present_minutes} of the last {window_minutes} minutes are its own so far; it is judged once {needed_minutes} are"
             ),
             Verdict::AtMaxShards { max_shards } => {
                 format!("{}, but the stream is at max_shards {max_shards}", hot())

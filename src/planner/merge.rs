@@ -42,6 +42,14 @@ impl Planner<'_> {
             .max(self.history_down)
             .map(|t| later(t, down.cooldown))
             .filter(|until| self.now < *until);
+        // Whether only this plan's splits hold merges back: no earlier
+        // reshard's cooldown runs now.
+        let split_first = cooling_until.is_some()
+            && self
+                .history_up
+                .max(self.history_down)
+                .map(|t| later(t, down.cooldown))
+                .is_none_or(|until| self.now >= until);
         // Until when a split's children are not merged: any split of the
         // stream may be theirs, so the last one counts.
         let young_until = last_split
@@ -117,9 +125,13 @@ impl Planner<'_> {
             ) {
                 Some(Verdict::YoungSplit { until })
             } else if let (Some(until), false) = (cooling_until, for_bounds) {
-                Some(Verdict::CoolingDown {
-                    action: ActionKind::Merge,
-                    until,
+                Some(if split_first {
+                    Verdict::SplitFirst { until }
+                } else {
+                    Verdict::CoolingDown {
+                        action: ActionKind::Merge,
+                        until,
+                    }
                 })
             } else if let (Some(left), false) = (self.day_left, for_bounds)
                 && self.splits_used + done >= left

@@ -791,6 +791,10 @@ pub enum Verdict {
         action: ActionKind,
         until: DateTime<Utc>,
     },
+    /// Cold, but this plan splits another shard of the stream, and no merge
+    /// follows a split within `scale_down.cooldown` (no earlier reshard
+    /// holds it back).
+    SplitFirst { until: DateTime<Utc> },
     /// Cold, but it or its partner was made by a split, and the stream's
     /// last split is younger than `scale_down.min_lifetime`: merging now
     /// would undo a young split.
@@ -804,6 +808,14 @@ pub enum Verdict {
         present_minutes: u32,
         window_minutes: u32,
         to: ActionKind,
+    },
+    /// Made by a recent reshard (its parent still listed): too few minutes
+    /// of its own yet to judge, which is expected, not a fault.
+    NewShard {
+        parent: ShardId,
+        present_minutes: u32,
+        window_minutes: u32,
+        needed_minutes: u32,
     },
     /// Hot, but the stream already has `max_shards` open shards.
     AtMaxShards { max_shards: u32 },
@@ -867,10 +879,12 @@ impl Verdict {
             Verdict::Merge { .. } => "merge",
             Verdict::Steady => "steady",
             Verdict::CoolingDown { .. } => "cooling_down",
+            Verdict::SplitFirst { .. } => "split_first",
             Verdict::YoungSplit { .. } => "young_split",
             Verdict::DailyCap { .. } => "daily_cap",
             Verdict::ForecastRise { .. } => "forecast_rise",
             Verdict::NotEnoughData { .. } => "not_enough_data",
+            Verdict::NewShard { .. } => "new_shard",
             Verdict::AtMaxShards { .. } => "at_max_shards",
             Verdict::AtMinShards { .. } => "at_min_shards",
             Verdict::AwaitingShardMetrics { .. } => "awaiting_shard_metrics",

@@ -243,7 +243,7 @@ fn verdict_table() {
                 .constant(2, 0.1)
                 .build(),
             policy: p(),
-            verdicts: vec!["split", "cooling_down", "cooling_down"],
+            verdicts: vec!["split", "split_first", "split_first"],
             splits: 1,
             merges: 0,
         },
@@ -2196,5 +2196,58 @@ fn a_plan_sums_up_its_verdicts_in_one_line_with_the_reason_for_holding_back() {
     assert_eq!(
         run(&obs, &crate::testkit::policy()).verdict_summary(),
         "4 open shards: 2 split, 2 steady"
+    );
+}
+
+#[test]
+fn a_cold_pair_held_back_by_this_plan_s_split_says_so() {
+    // A fresh stream, never resharded: shard 0 hot, shards 2 and 3 cold.
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.95)
+        .constant(1, 0.5)
+        .constant(2, 0.05)
+        .constant(3, 0.05)
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    assert_eq!(plan.splits().count(), 1);
+    let names: Vec<&str> = plan.verdicts.iter().map(|v| v.verdict.name()).collect();
+    assert_eq!(names, ["split", "steady", "split_first", "split_first"]);
+    let reason = plan.verdicts[2].reason();
+    assert_contains(
+        &reason,
+        "but this plan splits another shard first, and no merge follows a split within scale_down.cooldown",
+    );
+    assert!(!reason.contains("cooldown runs until"), "{reason}");
+    // After an earlier reshard, the cooldown is that reshard's.
+    let obs = StreamBuilder::new("s", 4)
+        .constant(0, 0.95)
+        .constant(1, 0.5)
+        .constant(2, 0.05)
+        .constant(3, 0.05)
+        .last_scale_down(TimeDelta::seconds(30))
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    assert_eq!(plan.verdicts[2].verdict.name(), "cooling_down");
+}
+
+#[test]
+fn a_new_child_shard_short_of_data_is_new_not_a_fault() {
+    // Shards 0 and 1 were split from shard 9 a few minutes ago: only the
+    // last 10 of the 30 minutes are theirs. Cold, but too young to judge.
+    let young: Vec<usize> = (0..20).collect();
+    let obs = StreamBuilder::new("s", 2)
+        .minutes(30)
+        .constant(0, 0.1)
+        .constant(1, 0.1)
+        .drop_minutes(0, &young)
+        .drop_minutes(1, &young)
+        .parent(0, "shardId-000000000009")
+        .parent(1, "shardId-000000000009")
+        .build();
+    let plan = run(&obs, &crate::testkit::policy());
+    assert_eq!(verdicts(&plan), vec!["new_shard", "new_shard"]);
+    assert_eq!(
+        plan.verdicts[0].reason(),
+        "new shard, made by a reshard of shardId-000000000009: 10 of the last 30 minutes are its own so far; it is judged once 27 are"
     );
 }

@@ -48,11 +48,11 @@ fn plan_json_has_the_documented_shape() {
         })
     );
     // The cold pair waits: a merge right after a split would break the
-    // merge cooldown, which counts from the last split.
+    // merge cooldown, which counts from the last split, and this plan's
+    // split is the only one holding it back.
     assert_eq!(plan["actions"].as_array().unwrap().len(), 1);
     for cold in [2, 3] {
-        assert_eq!(plan["verdicts"][cold]["verdict"], "cooling_down");
-        assert_eq!(plan["verdicts"][cold]["action"], "merge");
+        assert_eq!(plan["verdicts"][cold]["verdict"], "split_first");
         assert_eq!(plan["verdicts"][cold]["until"], "2026-11-26T02:01:00Z");
     }
     // One verdict per open shard; the two closed parents get none.
