@@ -101,6 +101,26 @@ enum Command {
     /// an objective: the planner, uniform scaling, a static size and
     /// On-Demand, tuned on the first part and checked on the rest.
     Tune(TuneArgs),
+    /// Write a commented starter policy for the named streams, for
+    /// `validate` and `plan`.
+    Init(InitArgs),
+    /// Print the shell completion script for SHELL (e.g. `completions bash
+    /// > /etc/bash_completion.d/kinesis-autoscaler`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `man -l <(kinesis-autoscaler man)`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct InitArgs {
+    /// A stream the policy covers (name, ARN or glob such as `clicks-*`);
+    /// repeat for more.
+    #[arg(long = "stream", value_name = "NAME", required = true)]
+    streams: Vec<String>,
 }
 
 /// Where and as whom to call AWS. Credentials come from the standard chain
@@ -420,6 +440,29 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
             print_json(&policy::json_schema())?;
             Ok(exit::OK)
         }
+        Command::Init(args) => {
+            write_stdout(&starter_policy(&args.streams)?)?;
+            Ok(exit::OK)
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "kinesis-autoscaler",
+                &mut out,
+            );
+            write_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("cannot render the man page")?;
+            write_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(exit::OK)
+        }
         Command::Route(args) => route(args).await,
         Command::HotKeys(args) => hot_keys::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
@@ -469,6 +512,54 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
     write_stdout(&text)?;
     Ok(exit::OK)
 }
+
+/// The starter policy: the built-in defaults, each written out with what
+/// it does, for `streams`. Names are checked as the policy checks them.
+fn starter_policy(streams: &[String]) -> anyhow::Result<String> {
+    let mut text = String::from(STARTER_POLICY);
+    for stream in streams {
+        if stream.is_empty() || stream.chars().any(|c| c.is_control() || c == '"') {
+            return Err(Error::Usage(format!(
+                "--stream {}: a stream name, ARN or glob has no control characters or quotes",
+                crate::input::quote(stream)
+            ))
+            .into());
+        }
+        text.push_str(&format!("  - name: \"{stream}\"\n"));
+    }
+    Ok(text)
+}
+
+/// The head of `init`'s policy: every setting at its built-in default.
+const STARTER_POLICY: &str = "\
+# A starter policy (kinesis-autoscaler init). Every setting below is the
+# built-in default, written out so you can see and change it; `validate`
+# shows what each stream resolves to, `plan` what it would do (read-only).
+version: 1
+
+defaults:
+  min_shards: 1
+  max_shards: 64
+  max_reshards_per_day: 0        # 0: no daily cap
+  scale_up:
+    threshold: 0.8               # a shard is hot at 80% of a write limit ...
+    window: 5m
+    sustain: 3m                  # ... in 3 of the last 5 minutes
+    cooldown: 5m                 # no split until this long after the last one
+    max_splits_per_run: 8
+  scale_down:
+    threshold: 0.45              # a shard is cold below 45% ...
+    window: 90m                  # ... for the whole 90 minutes
+    merged_ceiling: 0.7          # and a merged pair must stay under 70%
+    cooldown: 1m
+    max_merges_per_run: 8
+  # Off unless written (see the README):
+  # forecast: { seasons: [1d, 7d], horizon: 1h, lead: 15m }
+  # objective: { max_throttled: 0.1%, history: 3d }
+  # warm_throughput: { lead: 30m, headroom: 1.2, min_mib: 4 }   # On-Demand Advantage streams; needs forecast
+
+streams:
+";
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value).context("cannot serialize output")?;

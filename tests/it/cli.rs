@@ -351,3 +351,60 @@ fn version_names_the_commit_and_the_features() {
     }
     assert!(line.contains("; features: "), "{line}");
 }
+
+/// `init` writes a policy that `validate` accepts and that resolves to the
+/// built-in defaults it claims to spell out.
+#[test]
+fn init_writes_a_starter_policy_at_the_built_in_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let starter = dir.path().join("starter.yaml");
+    let minimal = dir.path().join("minimal.yaml");
+    let text = stdout_of(&["init", "--stream", "orders", "--stream", "clicks-*"]);
+    std::fs::write(&starter, &text).unwrap();
+    std::fs::write(
+        &minimal,
+        "version: 1\nstreams:\n  - name: \"orders\"\n  - name: \"clicks-*\"\n",
+    )
+    .unwrap();
+    let resolved = |path: &std::path::Path| {
+        let text = stdout_of(&["validate", "--policy", path.to_str().unwrap()]);
+        // Past the first line, which names the file.
+        text.split_once('\n').unwrap().1.to_owned()
+    };
+    assert_eq!(resolved(&starter), resolved(&minimal));
+    assert_contains(&text, "# forecast: ");
+    // A name with a quote is refused, not written into broken YAML.
+    let out = bin().args(["init", "--stream", "a\"b"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The completions and the man page are generated from the command line's
+/// own definition: every subcommand is in them.
+#[test]
+fn completions_and_the_man_page_list_every_subcommand() {
+    let subcommands = [
+        "plan",
+        "apply",
+        "validate",
+        "schema",
+        "route",
+        "hot-keys",
+        "run",
+        "simulate",
+        "tune",
+        "init",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        for sub in subcommands {
+            assert_contains(&script, sub);
+        }
+    }
+    let man = stdout_of(&["man"]);
+    assert!(man.contains(".TH kinesis-autoscaler 1"), "{man}");
+    for sub in subcommands {
+        assert_contains(&man, &sub.replace('-', "\\-"));
+    }
+}

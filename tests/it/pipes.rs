@@ -60,6 +60,9 @@ fn no_subcommand_panics_on_closed_stdout_and_stderr() {
         (&["--version"], 0),
         (&["validate", "--policy", "policies/example.yaml"], 0),
         (&["schema"], 0),
+        (&["init", "--stream", "orders"], 0),
+        (&["completions", "bash"], 0),
+        (&["man"], 0),
         (
             &[
                 "plan",
