@@ -203,6 +203,10 @@ struct ValidateArgs {
     /// The policy file (YAML).
     #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
     policy: PathBuf,
+    /// table, or json: `{ "policy", "streams": [ { "stream", "settings": {
+    /// "shards", "scale up", ... } } ] }` with the table's sentences.
+    #[arg(long, value_enum, default_value_t = ApplyOutput::Table)]
+    output: ApplyOutput,
 }
 
 #[derive(Debug, Args)]
@@ -433,7 +437,25 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(args) => apply::run(args).await,
         Command::Validate(args) => {
             let policy = Policy::load(&args.policy).map_err(Error::from)?;
-            write_stdout(&render::policy_table(&policy))?;
+            match args.output {
+                ApplyOutput::Table => write_stdout(&render::policy_table(&policy))?,
+                ApplyOutput::Json => {
+                    let streams: Vec<serde_json::Value> = render::policy_settings(&policy)
+                        .into_iter()
+                        .map(|(stream, lines)| {
+                            let settings: serde_json::Map<String, serde_json::Value> = lines
+                                .into_iter()
+                                .map(|(what, how)| (what.to_owned(), how.into()))
+                                .collect();
+                            serde_json::json!({ "stream": stream, "settings": settings })
+                        })
+                        .collect();
+                    print_json(&serde_json::json!({
+                        "policy": policy.source,
+                        "streams": streams,
+                    }))?
+                }
+            }
             Ok(exit::OK)
         }
         Command::Schema => {

@@ -181,10 +181,37 @@ fn validate_prints_the_resolved_settings() {
         text.starts_with("policies/example.yaml: valid, 2 stream entries"),
         "{text}"
     );
-    let clicks = text.lines().find(|l| l.contains("clicks-*")).unwrap();
-    assert!(
-        clicks.contains("1..=256") && clicks.contains(">= 0.7 for 3m of 5m"),
-        "{clicks}"
+    // Every setting, one line each, under its stream.
+    let clicks = text.split("stream clicks-*\n").nth(1).unwrap();
+    assert_contains(
+        clicks,
+        "  shards           1 to 256; no daily cap on reshards\n",
+    );
+    assert_contains(clicks, "hot at >= 0.7 for 3m of 5m");
+    assert_contains(
+        clicks,
+        "(at most 10% of its minutes missing), merged < 0.5; cooldown 1m; min lifetime 0s",
+    );
+    assert_contains(clicks, "  metrics          delay 2m, max lag 15m;");
+    assert!(text.lines().all(|l| l.len() < 200), "{text}");
+    // The same, as JSON.
+    let json: Value = serde_json::from_str(&stdout_of(&[
+        "validate", "--policy", POLICY, "--output", "json",
+    ]))
+    .unwrap();
+    assert_eq!(json["policy"], POLICY);
+    assert_eq!(json["streams"][1]["stream"], "clicks-*");
+    assert_eq!(
+        json["streams"][1]["settings"]["shards"],
+        "1 to 256; no daily cap on reshards"
+    );
+    // One entry is an entry.
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.yaml");
+    std::fs::write(&one, "version: 1\nstreams: [ { name: orders } ]\n").unwrap();
+    assert_contains(
+        &stdout_of(&["validate", "--policy", one.to_str().unwrap()]),
+        ": valid, 1 stream entry\n",
     );
     // The notification targets, with no webhook secret.
     let dir = tempfile::tempdir().unwrap();
