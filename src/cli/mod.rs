@@ -317,6 +317,11 @@ struct SimulateArgs {
     /// The policy (default: the bundled policies/simulation.yaml).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Print the policy the simulation runs (the bundled one, unless
+    /// --policy) and exit: a recommendation to run the planner means this
+    /// policy.
+    #[arg(long)]
+    show_policy: bool,
     /// The scenario (default: the bundled scenarios/diurnal-taxi.yaml).
     /// Repeat it, or give a folder, to run a suite: every scenario with
     /// every strategy, one matrix.

@@ -33,6 +33,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         None => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
     }
     .map_err(Error::from)?;
+    if args.show_policy {
+        let text = match &args.policy {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+            None => DEFAULT_POLICY.to_owned(),
+        };
+        write_stdout(&text)?;
+        return Ok(exit::OK);
+    }
     if let Some(stream) = &args.stream {
         return replay_stream(&args, &policy, stream).await;
     }
@@ -86,10 +95,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         SimOutput::Json => print_json(summaries[0])?,
         SimOutput::Table => {
             let mut text = super::render::simulation(scenario, &summaries);
-            if args.compare
-                && let Some(line) = auto_line(&run, &oracles, &summaries)
-            {
-                text.push_str(&line);
+            if args.compare {
+                if let Some(line) = auto_line(&run, &oracles, &summaries) {
+                    text.push_str(&line);
+                }
+                if let Some(r) = crate::sim::recommend::recommend(
+                    &summaries,
+                    SUITE_OBJECTIVE,
+                    &run.scenario.prices,
+                ) {
+                    text.push_str(&format!("\n{}\n", r.text));
+                }
             }
             text.push_str(&format!("\nchart: {}\n", chart_path.display()));
             write_stdout(&text)?;

@@ -227,8 +227,10 @@ pub struct Usage {
     pub warm_mib_hours: f64,
 }
 
-/// A strategy's cost, all in, and its parts.
+/// A strategy's cost, all in, and its parts (and, in JSON,
+/// `controller_total_usd`: the table's CONTROLLER $).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(into = "CostBreakdownJson")]
 pub struct CostBreakdown {
     /// Shard-hours (provisioned), stream-hours (On-Demand Standard), or
     /// the commitment not written and warm throughput (Advantage).
@@ -243,6 +245,33 @@ pub struct CostBreakdown {
     pub metric_requests_usd: f64,
     /// The Lambda or sidecar the controller runs on.
     pub controller_usd: f64,
+}
+
+/// [`CostBreakdown`] as JSON gives it: its parts, and the controller's
+/// total the table shows as CONTROLLER $.
+#[derive(Serialize)]
+struct CostBreakdownJson {
+    capacity_usd: f64,
+    data_usd: f64,
+    fan_out_usd: f64,
+    shard_metrics_usd: f64,
+    metric_requests_usd: f64,
+    controller_usd: f64,
+    controller_total_usd: f64,
+}
+
+impl From<CostBreakdown> for CostBreakdownJson {
+    fn from(c: CostBreakdown) -> Self {
+        CostBreakdownJson {
+            capacity_usd: c.capacity_usd,
+            data_usd: c.data_usd,
+            fan_out_usd: c.fan_out_usd,
+            shard_metrics_usd: c.shard_metrics_usd,
+            metric_requests_usd: c.metric_requests_usd,
+            controller_usd: c.controller_usd,
+            controller_total_usd: c.controller_total(),
+        }
+    }
 }
 
 impl CostBreakdown {

@@ -18,7 +18,10 @@ pub fn adopt(strategy: &str, prices: &Prices) -> String {
             prices.advantage_commitment_mib_per_second,
             prices.advantage_commitment_share * 100.0
         ),
-        "planner" => "run kinesis-autoscaler with this policy".into(),
+        "planner" => {
+            "run kinesis-autoscaler with the policy simulated (`simulate --show-policy` prints it)"
+                .into()
+        }
         "uniform" => "scale the whole stream uniformly (UpdateShardCount)".into(),
         s if s.starts_with("static") => "keep a fixed number of shards".into(),
         _ => "use it".into(),

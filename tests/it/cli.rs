@@ -435,3 +435,24 @@ fn completions_and_the_man_page_list_every_subcommand() {
         assert_contains(&man, &sub.replace('-', "\\-"));
     }
 }
+
+/// A plain `--compare` ends with the recommendation, and the policy it
+/// means when it names the planner can be printed.
+#[test]
+fn compare_recommends_and_the_simulated_policy_can_be_printed() {
+    let text = stdout_of(&["simulate", "--compare", "--scenario", "scenarios/hot-key.yaml"]);
+    assert_contains(
+        &text,
+        "\nrecommendation: uniform ($12.19, 0.074% throttled): the cheapest within the objective of 0.100% throttled",
+    );
+    let bundled = stdout_of(&["simulate", "--show-policy"]);
+    assert_eq!(
+        bundled,
+        std::fs::read_to_string(crate::support::root().join("policies/simulation.yaml")).unwrap()
+    );
+    let mine = stdout_of(&["simulate", "--show-policy", "--policy", POLICY]);
+    assert_eq!(
+        mine,
+        std::fs::read_to_string(crate::support::root().join(POLICY)).unwrap()
+    );
+}

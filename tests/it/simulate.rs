@@ -261,10 +261,25 @@ fn simulate_json_has_the_documented_keys() {
     let n = |k: &str| summary[k].as_u64().unwrap();
     assert_eq!(n("new_shards"), 2 * n("splits") + n("merges"));
     assert_eq!(n("reshard_operations"), n("splits") + n("merges"));
-    // The all-in cost is the sum of its parts, the controller's included.
+    // The all-in cost is the sum of its parts, the controller's included;
+    // `controller_total_usd` (the table's CONTROLLER $) sums the
+    // controller's three.
     let parts = summary["cost_breakdown"].as_object().unwrap();
-    let sum: f64 = parts.values().map(|v| v.as_f64().unwrap()).sum();
+    let part = |k: &str| parts[k].as_f64().unwrap();
+    let sum: f64 = parts
+        .iter()
+        .filter(|(k, _)| *k != "controller_total_usd")
+        .map(|(_, v)| v.as_f64().unwrap())
+        .sum();
     assert!((sum - summary["cost_usd"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(
+        (part("controller_total_usd")
+            - part("shard_metrics_usd")
+            - part("metric_requests_usd")
+            - part("controller_usd"))
+        .abs()
+            < 1e-12
+    );
     for part in [
         "capacity_usd",
         "data_usd",

@@ -16,7 +16,7 @@ fn assert_valid_policy(policy: &std::path::Path) {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with(&format!("{}: valid, 1 stream entries", policy.display())),
+        stdout.starts_with(&format!("{}: valid, 1 stream entry", policy.display())),
         "{stdout}"
     );
 }
