@@ -440,7 +440,12 @@ fn completions_and_the_man_page_list_every_subcommand() {
 /// means when it names the planner can be printed.
 #[test]
 fn compare_recommends_and_the_simulated_policy_can_be_printed() {
-    let text = stdout_of(&["simulate", "--compare", "--scenario", "scenarios/hot-key.yaml"]);
+    let text = stdout_of(&[
+        "simulate",
+        "--compare",
+        "--scenario",
+        "scenarios/hot-key.yaml",
+    ]);
     assert_contains(
         &text,
         "\nrecommendation: uniform ($12.19, 0.074% throttled): the cheapest within the objective of 0.100% throttled",

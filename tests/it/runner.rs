@@ -485,6 +485,74 @@ pub(crate) fn metric(body: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} in\n{body}"))
 }
 
+/// The metric names in `expr`.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("kinesis_autoscaler_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The Grafana dashboard and the Prometheus alert rules in `deploy/` parse,
+/// and name only metrics the sidecar's `/metrics` (`body`) declares.
+fn dashboards_name_only_exported_metrics(body: &str) {
+    let exported: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/kinesis-autoscaler.json")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(query) = variable["query"].as_str() {
+            exprs.push(query.to_owned());
+        }
+    }
+    let rules: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/prometheus/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut alerts = 0;
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            assert!(rule["alert"].as_str().is_some(), "{rule:?}");
+            assert!(
+                rule["annotations"]["summary"].as_str().is_some(),
+                "{rule:?}"
+            );
+            exprs.push(rule["expr"].as_str().unwrap().to_owned());
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 4);
+    let mut named = 0;
+    for expr in &exprs {
+        for name in metric_names(expr) {
+            assert!(
+                exported.contains(name.as_str()),
+                "{name} (in {expr}) is not exported: {exported:?}"
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 10, "{exprs:?}");
+}
+
 #[test]
 fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -540,6 +608,7 @@ fn the_sidecar_serves_health_and_metrics_reloads_and_stops_on_sigterm() {
     );
     assert_eq!(get(port, "/healthz").0, 200);
     assert_eq!(get(port, "/readyz").0, 200);
+    dashboards_name_only_exported_metrics(&body);
 
     // An invalid policy is rejected and counted; the loop goes on.
     std::fs::write(
