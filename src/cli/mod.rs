@@ -148,9 +148,10 @@ impl AwsArgs {
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 struct PlanArgs {
-    /// The policy file (YAML).
+    /// The policy file (YAML). Without it, `--stream NAME` plans that
+    /// stream with the built-in defaults (what `init` writes).
     #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
-    policy: PathBuf,
+    policy: Option<PathBuf>,
     /// Plan on this observation snapshot (JSON) instead of live streams.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["stream", "save_snapshot"])]
     snapshot: Option<PathBuf>,

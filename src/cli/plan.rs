@@ -19,7 +19,20 @@ use std::sync::Arc;
 use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<u8> {
-    let policy = Policy::load(&args.policy).map_err(Error::from)?;
+    let policy = match (&args.policy, &args.stream) {
+        (Some(path), _) => Policy::load(path).map_err(Error::from)?,
+        // One stream at the built-in defaults.
+        (None, Some(stream)) => {
+            let text = super::starter_policy(std::slice::from_ref(stream))?;
+            Policy::parse(&text, Path::new("the built-in defaults")).map_err(Error::from)?
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "plan needs --policy FILE (or KAS_POLICY), or --stream NAME to plan one stream with the built-in defaults".into(),
+            )
+            .into());
+        }
+    };
     match &args.snapshot {
         Some(path) => offline(&args, &policy, path),
         None => live(&args, &policy).await,
@@ -34,7 +47,7 @@ fn offline(args: &PlanArgs, policy: &Policy, path: &Path) -> anyhow::Result<u8> 
         .rule_for(&obs.stream_name)
         .ok_or_else(|| Error::StreamNotInPolicy {
             stream: obs.stream_name.clone(),
-            policy: args.policy.clone(),
+            policy: policy.source.clone(),
         })?;
     let plan = planner::plan(&obs, &rule.policy, args.now.unwrap_or(obs.observed_at));
     match args.output {

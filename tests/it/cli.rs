@@ -461,3 +461,14 @@ fn compare_recommends_and_the_simulated_policy_can_be_printed() {
         std::fs::read_to_string(crate::support::root().join(POLICY)).unwrap()
     );
 }
+
+/// `plan` with neither a policy nor a stream says what it needs.
+#[test]
+fn plan_without_a_policy_or_a_stream_says_what_it_needs() {
+    let out = bin().args(["plan"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "plan needs --policy FILE (or KAS_POLICY), or --stream NAME to plan one stream with the built-in defaults",
+    );
+}

@@ -319,6 +319,26 @@ async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process(
     assert_eq!(open_shards(&k, &name).await.len(), 5);
 }
 
+/// `plan --stream NAME` without a policy plans that stream with the
+/// built-in defaults.
+#[tokio::test]
+async fn plan_without_a_policy_uses_the_built_in_defaults() {
+    if !emulators::running("plan_without_a_policy_uses_the_built_in_defaults") {
+        return;
+    }
+    let endpoint = kinesis_endpoint();
+    let k = kinesis(&endpoint);
+    let name = unique("nopolicy");
+    create_stream(&k, &name, 2, false).await;
+    let out = run(live(&endpoint).args(["plan", "--stream", &name, "--output", "json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plans[0]["stream"], name.as_str());
+    assert_eq!(plans[0]["min_shards"], 1);
+    assert_eq!(plans[0]["max_shards"], 64);
+    assert_eq!(plans[0]["verdicts"].as_array().unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn an_on_demand_stream_is_skipped_with_a_reason() {
     if !emulators::running("an_on_demand_stream_is_skipped_with_a_reason") {
