@@ -205,6 +205,10 @@ pub struct Applied {
     #[serde(flatten)]
     pub action: Action,
     pub at: DateTime<Utc>,
+    /// The shards it made (two for a split, one for a merge), as listed
+    /// once the stream was ACTIVE again; empty if that listing failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ShardId>,
 }
 
 /// What happened to one stream's plan.
@@ -375,6 +379,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     report.applied.push(Applied {
                         action: action.clone(),
                         at,
+                        children: Vec::new(),
                     });
                     (self.on_event)(Event::Applied {
                         stream: &stream.name,
@@ -386,7 +391,15 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                     // issued); waiting for it to finish only tells the
                     // next one, or the person watching, that it did.
                     match self.wait_active(stream, Wait::AfterOperation).await {
-                        Ok(()) => continue,
+                        Ok(()) => {
+                            // Which shards it made, for the report: by range.
+                            if let Ok(open) = self.read.list_open_shards(stream).await
+                                && let Some(applied) = report.applied.last_mut()
+                            {
+                                applied.children = children_of(action, &open);
+                            }
+                            continue;
+                        }
                         Err(stop) => {
                             report.not_applied = plan.actions[index + 1..].to_vec();
                             stop
@@ -875,6 +888,26 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     }
 }
 
+/// The open shards `action` made: those owning exactly the ranges it
+/// leaves in place of its parents', in key order.
+fn children_of(action: &Action, open: &[Shard]) -> Vec<ShardId> {
+    let ranges: Vec<HashKeyRange> = match action {
+        Action::Split(split) => split
+            .range()
+            .split_at(split.new_starting_hash_key)
+            .map(|(low, high)| vec![low, high])
+            .unwrap_or_default(),
+        Action::Merge(merge) => {
+            let (low, high) = merge.ranges();
+            low.merge(&high).into_iter().collect()
+        }
+    };
+    ranges
+        .iter()
+        .filter_map(|r| open.iter().find(|s| s.range == *r).map(|s| s.id.clone()))
+        .collect()
+}
+
 /// The open ranges once `action` is carried out on `open` (sorted).
 fn layout_after(open: &[HashKeyRange], action: &Action) -> Vec<HashKeyRange> {
     let mut after = open.to_vec();
@@ -1059,6 +1092,20 @@ mod tests {
         let mut open: Vec<_> = stream.open_shards().collect();
         open.sort_by_key(|s| s.range);
         assert!(check_layout(open).is_empty());
+        // Each operation names the two shards it made, by range: the first
+        // split's children, the second and third split's.
+        for applied in &report.applied {
+            let Action::Split(split) = &applied.action else {
+                unreachable!()
+            };
+            let (low, high) = split.range().split_at(split.new_starting_hash_key).unwrap();
+            let made: Vec<HashKeyRange> = applied
+                .children
+                .iter()
+                .map(|id| stream.shards.iter().find(|s| &s.id == id).unwrap().range)
+                .collect();
+            assert_eq!(made, [low, high], "{applied:?}");
+        }
         // Each split waited for the previous one: 30 s of UPDATING each.
         let times: Vec<_> = report.applied.iter().map(|a| a.at).collect();
         assert!(

@@ -330,11 +330,17 @@ pub fn reports(reports: &[ApplyReport]) -> String {
         };
         let _ = writeln!(out, "stream {}: {status}", r.stream);
         for a in &r.applied {
+            let made: Vec<String> = a.children.iter().map(ToString::to_string).collect();
             let _ = writeln!(
                 out,
-                "  applied      {} at {}",
+                "  applied      {} at {}{}",
                 describe(&a.action),
-                a.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                a.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                if made.is_empty() {
+                    String::new()
+                } else {
+                    format!(": made {}", made.join(" and "))
+                }
             );
         }
         for a in &r.not_applied {

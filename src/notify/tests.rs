@@ -53,6 +53,7 @@ fn an_applied_split_says_what_was_split_and_the_shard_counts() {
         applied: vec![Applied {
             action: action.clone(),
             at: time(),
+            children: Vec::new(),
         }],
         not_applied: Vec::new(),
         warm_throughput: None,

@@ -1228,9 +1228,20 @@ async fn a_split_whose_reply_timed_out_but_took_effect_counts_once() {
     assert_eq!(run.report.applied.len(), 1);
     assert_eq!(run.report.applied[0].action, plan.actions[0]);
     assert_eq!(retries(&run.events), ["retry 1 Timeout"]);
-    // One SplitShard sent; the re-read found the children and did not split again.
+    // One SplitShard sent; the re-read found the children and did not split
+    // again; a last listing, once ACTIVE, names them.
     assert_eq!((split.num_calls(), never.num_calls()), (1, 1));
-    assert_eq!(stream.list.num_calls(), 2);
+    assert_eq!(stream.list.num_calls(), 3);
+    let made: Vec<String> = run.report.applied[0]
+        .children
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let listed: Vec<String> = children()
+        .iter()
+        .map(|s| s.shard_id().to_owned())
+        .collect();
+    assert_eq!(made, listed);
     let tagged = stream.tagged();
     assert_eq!(tagged.len(), 1);
     assert_eq!(
