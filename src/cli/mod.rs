@@ -82,8 +82,13 @@ enum Command {
     Apply(ApplyArgs),
     /// Check a policy file and print what each stream entry resolves to.
     Validate(ValidateArgs),
-    /// Print the policy file's JSON Schema (for editor completion).
-    Schema,
+    /// Print the policy file's JSON Schema (for editor completion), or
+    /// with --scenario the scenario file's.
+    Schema {
+        /// The scenario file's schema instead of the policy's.
+        #[arg(long)]
+        scenario: bool,
+    },
     /// Print the hash key of a partition key, and the shard that takes it.
     Route(RouteArgs),
     /// Sample shards' records and name the partition keys that make them
@@ -464,8 +469,12 @@ async fn run_command(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
-        Command::Schema => {
+        Command::Schema { scenario: false } => {
             print_json(&policy::json_schema())?;
+            Ok(exit::OK)
+        }
+        Command::Schema { scenario: true } => {
+            print_json(&crate::sim::scenario::json_schema())?;
             Ok(exit::OK)
         }
         Command::Init(args) => {

@@ -15,7 +15,7 @@ const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 use crate::model::{GET_METRIC_DATA_USD_PER_METRIC, HOURS_PER_MONTH, METRIC_MONTH_USD};
 
 /// Prices in US dollars.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Prices {
     /// Provisioned: per shard-hour.

@@ -15,7 +15,7 @@ use crate::input::{self, FileKind, MAX_DEPTH};
 use crate::model::{HashKey, HashKeyRange, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 
 /// A scenario as written; see `scenarios/` for commented examples.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
     name: Option<String>,
@@ -60,7 +60,7 @@ struct ScenarioFile {
     prices: Prices,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct KeysFile {
     model: KeyModelName,
@@ -74,7 +74,7 @@ struct KeysFile {
 
 /// A hash-key range and the share of writes it took, as a replay measures
 /// it from a stream's shard-level metrics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RangeShareFile {
     start: String,
@@ -94,7 +94,7 @@ impl Default for KeysFile {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum KeyModelName {
     Uniform,
@@ -102,7 +102,7 @@ enum KeyModelName {
     Measured,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HotKeyFile {
     key: String,
@@ -112,7 +112,7 @@ struct HotKeyFile {
 }
 
 /// Overrides of the `uniform` baseline's settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UniformFile {
     scale_up_threshold: Option<f64>,
@@ -128,6 +128,57 @@ struct UniformFile {
 /// A duration such as `30s`, `2d6h`.
 #[derive(Debug, Clone, Copy)]
 struct Span(Duration);
+
+/// A string-valued scenario type's JSON Schema: a pattern-free string with
+/// a description and examples.
+macro_rules! string_schema {
+    ($ty:ty, $name:literal, $description:literal, [$($example:literal),*]) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": $description,
+                    "examples": [$($example),*]
+                })
+            }
+        }
+    };
+}
+
+string_schema!(
+    Span,
+    "Span",
+    "A duration, such as 30s, 5m or 2d6h.",
+    ["30s", "2d6h"]
+);
+string_schema!(
+    DelayRange,
+    "DelayRange",
+    "A delay such as 2m, or a range such as 1m..5m.",
+    ["2m", "1m..5m"]
+);
+string_schema!(
+    Bytes,
+    "Bytes",
+    "A size, such as 1KiB or 6MiB.",
+    ["1KiB", "30KiB"]
+);
+string_schema!(
+    Rate,
+    "Rate",
+    "Bytes per second, such as 6MiB/s.",
+    ["6MiB/s", "512KiB/s"]
+);
+
+/// The scenario file's JSON Schema (for editor completion), as
+/// `schema --scenario` prints it.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(ScenarioFile)
+}
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -175,7 +226,7 @@ impl<'de> Deserialize<'de> for DelayRange {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum IdleDatapointsName {
     Omit,

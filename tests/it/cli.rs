@@ -472,3 +472,42 @@ fn plan_without_a_policy_or_a_stream_says_what_it_needs() {
         "plan needs --policy FILE (or KAS_POLICY), or --stream NAME to plan one stream with the built-in defaults",
     );
 }
+
+/// `schema --scenario` describes the scenario file: exactly the fields
+/// the parser accepts (as a misspelt field's error lists them), the
+/// required ones required, nothing else allowed.
+#[test]
+fn the_scenario_schema_has_exactly_the_fields_the_parser_takes() {
+    let schema: Value = serde_json::from_str(&stdout_of(&["schema", "--scenario"])).unwrap();
+    assert_eq!(schema["additionalProperties"], false);
+    let mut properties: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    properties.sort_unstable();
+    let out = bin()
+        .args([
+            "simulate",
+            "--scenario",
+            "tests/bad_input/scenario-typo-field.yaml",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let listed = stderr
+        .split("expected one of ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let mut fields: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+    fields.sort_unstable();
+    assert_eq!(properties, fields);
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["trace", "peak", "record_size", "initial_shards"])
+    );
+}

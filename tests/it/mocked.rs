@@ -1237,10 +1237,7 @@ async fn a_split_whose_reply_timed_out_but_took_effect_counts_once() {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let listed: Vec<String> = children()
-        .iter()
-        .map(|s| s.shard_id().to_owned())
-        .collect();
+    let listed: Vec<String> = children().iter().map(|s| s.shard_id().to_owned()).collect();
     assert_eq!(made, listed);
     let tagged = stream.tagged();
     assert_eq!(tagged.len(), 1);
