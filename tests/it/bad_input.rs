@@ -327,7 +327,7 @@ fn snapshots() {
 fn usage() {
     assert_bad_input(
         &["plan", "--snapshot", EXAMPLE_SNAPSHOT],
-        &["--policy <FILE>"],
+        &["plan needs --policy FILE (or KAS_POLICY)"],
     );
     assert_bad_input(
         &[
