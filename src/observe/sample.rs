@@ -443,11 +443,14 @@ pub async fn sample_shard<R: RecordsRead>(
         progress((started.elapsed().as_secs_f64() / budget.duration.as_secs_f64()).min(1.0));
     }
     progress(1.0);
+    // From the trim horizon, the read's length says nothing of when the
+    // records were written: they are rated by their arrival times alone.
+    let covers_the_read = caught_up && !matches!(at, StartAt::TrimHorizon);
     Ok(ShardSample::from_records(
         shard,
         &records,
         started.elapsed(),
-        caught_up,
+        covers_the_read,
         calls,
     ))
 }
