@@ -443,6 +443,18 @@ fn static_shards(traffic: &Traffic) -> u32 {
     (p99.ceil() as u32).max(1)
 }
 
+/// A spinner with `message` on a terminal (stderr), for steps of unknown
+/// length; nothing otherwise.
+fn spinner(message: String) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(spinner)
+}
+
 fn progress_bar(total: u64) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
@@ -574,11 +586,20 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         }
         .into());
     }
+    let reading = spinner(format!(
+        "reading {} day(s) of stream {stream}'s history from CloudWatch",
+        args.days
+    ));
     let StreamHistory {
         open,
         metrics,
         created_at,
     } = read_history(&args.aws, policy, stream, args.days).await?;
+    if let Some(s) = &reading {
+        s.set_message(format!(
+            "replaying stream {stream}'s history through every strategy, then tuning each"
+        ));
+    }
     let (scenario_path, trace_name) = match &args.save_scenario {
         Some(path) => (
             path.clone(),
@@ -626,6 +647,9 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         let scenario = run.scenario.clone();
         tokio::task::spawn_blocking(move || tuned(&scenario, &trace, objective)).await??
     };
+    if let Some(s) = reading {
+        s.finish_and_clear();
+    }
     match args.output {
         SimOutput::Json => print_json(&serde_json::json!({
             "stream": stream,
