@@ -227,6 +227,11 @@ struct RouteArgs {
     /// Also name the open shard of this live stream that receives the key.
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
+    /// table, or json: `{ "partition_key", "hash_key", "shard_id",
+    /// "starting_hash_key", "ending_hash_key" }` (the shard's only with
+    /// --snapshot or --stream).
+    #[arg(long, value_enum, default_value_t = ApplyOutput::Table)]
+    output: ApplyOutput,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -539,14 +544,21 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    let mut json = serde_json::json!({ "partition_key": args.key, "hash_key": key });
     if let Some((source, open)) = shards {
         let shard = open
             .iter()
             .find(|s| s.range.contains(key))
             .with_context(|| format!("no open shard of {source} owns hash key {key}: its shards do not cover the key space"))?;
         text.push_str(&format!("shard         {} {}\n", shard.id, shard.range));
+        json["shard_id"] = serde_json::json!(shard.id);
+        json["starting_hash_key"] = serde_json::json!(shard.range.start());
+        json["ending_hash_key"] = serde_json::json!(shard.range.end());
     }
-    write_stdout(&text)?;
+    match args.output {
+        ApplyOutput::Table => write_stdout(&text)?,
+        ApplyOutput::Json => print_json(&json)?,
+    }
     Ok(exit::OK)
 }
 

@@ -294,6 +294,27 @@ fn route_prints_the_md5_hash_key_and_the_shard() {
         ),
         "{text}"
     );
+    // The same as JSON, with the same names.
+    let json: Value = serde_json::from_str(&stdout_of(&[
+        "route",
+        "--key",
+        "a",
+        "--snapshot",
+        SNAPSHOT,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "partition_key": "a",
+            "hash_key": hash.to_string(),
+            "shard_id": "shardId-000000000002",
+            "starting_hash_key": "0",
+            "ending_hash_key": "85070591730234615865843651857942052863",
+        })
+    );
 }
 
 #[test]
