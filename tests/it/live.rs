@@ -1032,13 +1032,7 @@ async fn a_stream_is_tuned_on_its_own_history() {
     );
     assert_eq!(
         names(&report["families"], "family"),
-        [
-            "planner",
-            "uniform",
-            "static",
-            "on-demand",
-            "on-demand-advantage"
-        ]
+        crate::support::FAMILIES
     );
     let notes = report["notes"].to_string();
     // Two stream-level metrics and one per open shard.

@@ -47,6 +47,15 @@ pub fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The strategy families `tune` reports, in order.
+pub const FAMILIES: [&str; 5] = [
+    "planner",
+    "uniform",
+    "static",
+    "on-demand",
+    "on-demand-advantage",
+];
+
 /// Asserts the comparison's strategies, in order: planner, uniform, a
 /// static stream, On-Demand, On-Demand Advantage.
 pub fn assert_every_strategy(results: &serde_json::Value) {

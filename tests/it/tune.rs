@@ -73,13 +73,7 @@ fn tuning_writes_a_policy_that_validates_and_reproduces_its_numbers() {
     assert_eq!(report["validation_days"], 1.2);
     assert_eq!(
         names(&report["families"], "family"),
-        [
-            "planner",
-            "uniform",
-            "static",
-            "on-demand",
-            "on-demand-advantage"
-        ]
+        crate::support::FAMILIES
     );
     // Every frontier is cheapest first and throttles strictly less as it
     // costs more.
@@ -103,13 +97,7 @@ fn tuning_writes_a_policy_that_validates_and_reproduces_its_numbers() {
 
     // The chart draws every family's frontier.
     let svg = std::fs::read_to_string(&chart).unwrap();
-    for name in [
-        "planner",
-        "uniform",
-        "static",
-        "on-demand",
-        "on-demand-advantage",
-    ] {
+    for name in crate::support::FAMILIES {
         assert_contains(&svg, &format!(">{name}</text>"));
     }
 
