@@ -48,6 +48,20 @@ struct KeyRow {
     remedies: Option<Remedies>,
 }
 
+/// What `hot-keys --output json` prints: `{"stream", "shards": [...]}`,
+/// one report per shard sampled (none when no shard was hot).
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    stream: &'a str,
+    shards: &'a [ShardReport],
+}
+
+impl<'a> Report<'a> {
+    fn of(stream: &'a str, shards: &'a [ShardReport]) -> Self {
+        Self { stream, shards }
+    }
+}
+
 /// One shard's report.
 #[derive(Debug, Serialize)]
 struct ShardReport {
@@ -167,7 +181,7 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
             args.stream
         ));
         if args.output == SimOutput::Json {
-            print_json(&Vec::<ShardReport>::new())?;
+            print_json(&Report::of(&args.stream, &[]))?;
         }
         return Ok(exit::OK);
     }
@@ -206,7 +220,7 @@ pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
         .map(|s| report(&args.stream, s, &open, args.top))
         .collect();
     match args.output {
-        SimOutput::Json => print_json(&reports)?,
+        SimOutput::Json => print_json(&Report::of(&args.stream, &reports))?,
         SimOutput::Table => write_stdout(&tables(&reports))?,
     }
     Ok(exit::OK)

@@ -52,16 +52,31 @@ fn offline(args: &PlanArgs, policy: &Policy, path: &Path) -> anyhow::Result<u8> 
     let plan = planner::plan(&obs, &rule.policy, args.now.unwrap_or(obs.observed_at));
     match args.output {
         Output::Table => write_stdout(&render::plan_table(&plan))?,
-        Output::Json => print_json(&plan)?,
-        Output::Yaml => {
-            write_stdout(&yaml::to_string(&plan).map_err(|e| anyhow::anyhow!(e.message))?)?
-        }
+        Output::Json => print_json(&Plans::of(std::slice::from_ref(&plan)))?,
+        Output::Yaml => write_stdout(
+            &yaml::to_string(&Plans::of(std::slice::from_ref(&plan)))
+                .map_err(|e| anyhow::anyhow!(e.message))?,
+        )?,
     }
     Ok(act_code(
         args,
         std::slice::from_ref(&plan),
         refusal_code(std::slice::from_ref(&plan)),
     ))
+}
+
+/// What `plan --output json|yaml` prints, on a snapshot or on live streams
+/// alike: `{"plans": [...]}`, one plan per stream (`apply` prints the same
+/// `plans` beside what it `applied`).
+#[derive(serde::Serialize)]
+struct Plans<'a> {
+    plans: &'a [Plan],
+}
+
+impl<'a> Plans<'a> {
+    fn of(plans: &'a [Plan]) -> Self {
+        Self { plans }
+    }
 }
 
 /// With --detailed-exitcode and nothing else wrong: 3 if a plan would act.
@@ -144,10 +159,10 @@ async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
             let tables: Vec<String> = plans.iter().map(render::plan_table).collect();
             write_stdout(&tables.join("\n"))?;
         }
-        Output::Json => print_json(&plans)?,
-        Output::Yaml => {
-            write_stdout(&yaml::to_string(&plans).map_err(|e| anyhow::anyhow!(e.message))?)?
-        }
+        Output::Json => print_json(&Plans::of(&plans))?,
+        Output::Yaml => write_stdout(
+            &yaml::to_string(&Plans::of(&plans)).map_err(|e| anyhow::anyhow!(e.message))?,
+        )?,
     }
     let code = refusal_code(&plans);
     Ok(if failed {

@@ -450,7 +450,7 @@ fn consumer_lag(
 }
 
 /// A suite's matrix: a row per scenario and strategy.
-pub(crate) fn suite(rows: &[super::simulate::SuiteRow<'_>]) -> String {
+pub(crate) fn suite(rows: &[super::simulate::ScenarioReport<'_>]) -> String {
     let mut t = table(&[
         "SCENARIO",
         "DAYS",

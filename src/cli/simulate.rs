@@ -90,20 +90,30 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let chart_path = write_chart(args.chart.as_deref(), scenario, &outcomes, &oracles)?;
 
     let summaries: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
+    let recommendation = args
+        .compare
+        .then(|| {
+            crate::sim::recommend::recommend(&summaries, SUITE_OBJECTIVE, &run.scenario.prices)
+        })
+        .flatten();
     match args.output {
-        SimOutput::Json if args.compare => print_json(&summaries)?,
-        SimOutput::Json => print_json(summaries[0])?,
+        SimOutput::Json => print_json(&SimulationJson {
+            scenarios: &[ScenarioReport {
+                scenario: &scenario.name,
+                results: summaries,
+                recommendation,
+                tuned: None,
+                chart: Some(&chart_path),
+                replay: None,
+            }],
+        })?,
         SimOutput::Table => {
             let mut text = super::render::simulation(scenario, &summaries);
             if args.compare {
                 if let Some(line) = auto_line(&run, &oracles, &summaries) {
                     text.push_str(&line);
                 }
-                if let Some(r) = crate::sim::recommend::recommend(
-                    &summaries,
-                    SUITE_OBJECTIVE,
-                    &run.scenario.prices,
-                ) {
+                if let Some(r) = &recommendation {
                     text.push_str(&format!("\n{}\n", r.text));
                 }
             }
@@ -334,13 +344,13 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
     } else {
         Vec::new()
     };
-    let rows: Vec<SuiteRow<'_>> = runs
+    let rows: Vec<ScenarioReport<'_>> = runs
         .iter()
         .zip(&results)
         .enumerate()
         .map(|(i, (run, (_, outcomes)))| {
             let results: Vec<&Summary> = outcomes.iter().map(|o| &o.summary).collect();
-            SuiteRow {
+            ScenarioReport {
                 scenario: &run.scenario.name,
                 recommendation: crate::sim::recommend::recommend(
                     &results,
@@ -349,11 +359,13 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
                 ),
                 results,
                 tuned: tuned.get(i).cloned(),
+                chart: None,
+                replay: None,
             }
         })
         .collect();
     match args.output {
-        SimOutput::Json => print_json(&rows)?,
+        SimOutput::Json => print_json(&SimulationJson { scenarios: &rows })?,
         SimOutput::Table => write_stdout(&super::render::suite(&rows))?,
     }
     Ok(exit::OK)
@@ -363,17 +375,40 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
 /// writes.
 const SUITE_OBJECTIVE: f64 = 0.001;
 
-/// One scenario's row of a suite: each strategy's summary, and the
-/// cheapest within [`SUITE_OBJECTIVE`].
+/// What `simulate --output json` prints, in every mode (one strategy,
+/// `--compare`, a suite, `--stream`): `{"scenarios": [...]}`, one entry
+/// per scenario.
 #[derive(serde::Serialize)]
-pub(crate) struct SuiteRow<'a> {
+pub(crate) struct SimulationJson<'a> {
+    pub scenarios: &'a [ScenarioReport<'a>],
+}
+
+/// One scenario's entry: each strategy's summary and the cheapest within
+/// the objective. Every field is always there; `null` where the mode has
+/// none (a one-strategy run recommends nothing, only `--tune` and
+/// `--stream` tune, a suite draws no chart, only `--stream` replays).
+#[derive(serde::Serialize)]
+pub(crate) struct ScenarioReport<'a> {
     pub scenario: &'a str,
     pub results: Vec<&'a Summary>,
     pub recommendation: Option<crate::sim::recommend::Recommendation>,
-    /// With `--tune`: every family tuned, and the cheapest at its best
-    /// (or why it could not be tuned).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Every family tuned, and the cheapest at its best (or why it could
+    /// not be tuned).
     pub tuned: Option<TunedOrNot>,
+    /// The SVG chart written.
+    pub chart: Option<&'a Path>,
+    /// With `--stream`: what the history read holds.
+    pub replay: Option<ReplayFacts<'a>>,
+}
+
+/// What `simulate --stream` read: the stream, the days asked for, how
+/// many minutes the replay rests on, and what it assumed.
+#[derive(serde::Serialize)]
+pub(crate) struct ReplayFacts<'a> {
+    pub stream: &'a str,
+    pub days: u32,
+    pub coverage: &'a crate::sim::replay::Coverage,
+    pub notes: &'a [String],
 }
 
 /// A recommendation after tuning, or why there is none.
@@ -651,16 +686,21 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
         s.finish_and_clear();
     }
     match args.output {
-        SimOutput::Json => print_json(&serde_json::json!({
-            "stream": stream,
-            "days": args.days,
-            "coverage": replay.coverage,
-            "notes": replay.notes,
-            "results": summaries,
-            "recommendation": recommendation,
-            "tuned": tuned,
-            "chart": chart_path,
-        }))?,
+        SimOutput::Json => print_json(&SimulationJson {
+            scenarios: &[ScenarioReport {
+                scenario: &run.scenario.name,
+                results: summaries,
+                recommendation,
+                tuned: Some(tuned),
+                chart: Some(&chart_path),
+                replay: Some(ReplayFacts {
+                    stream,
+                    days: args.days,
+                    coverage: &replay.coverage,
+                    notes: &replay.notes,
+                }),
+            }],
+        })?,
         SimOutput::Table => {
             let mut text = super::render::simulation(&run.scenario, &summaries);
             for note in &replay.notes {

@@ -91,7 +91,11 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
         source,
     })?;
     match args.output {
-        SimOutput::Json => print_json(&report)?,
+        SimOutput::Json => print_json(&Printed {
+            report: &report,
+            chart: &chart_path,
+            policy_file: args.save_policy.as_deref(),
+        })?,
         SimOutput::Table => {
             let mut text = report.table();
             text.push_str(&format!("chart: {}\n", chart_path.display()));
@@ -389,6 +393,16 @@ impl FamilyResult {
     }
 }
 
+/// What `tune --output json` prints, with `--scenario` or `--stream`: the
+/// report, the chart written and the policy file written (or `null`).
+#[derive(Serialize)]
+struct Printed<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    chart: &'a std::path::Path,
+    policy_file: Option<&'a std::path::Path>,
+}
+
 /// What a tune found.
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
@@ -400,8 +414,8 @@ pub(crate) struct Report {
     candidates_simulated: usize,
     families: Vec<FamilyResult>,
     recommendation: String,
-    /// What was read to build the scenario, and what was assumed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// What was read to build the scenario, and what was assumed (none
+    /// for a scenario file).
     notes: Vec<String>,
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{assert_contains, bin};
+use crate::support::{assert_contains, bin, one_plan};
 
 const POLICY: &str = "policies/example.yaml";
 const SNAPSHOT: &str = "examples/orders-snapshot.json";
@@ -30,7 +30,7 @@ fn plan_json_has_the_documented_shape() {
         "--output",
         "json",
     ]);
-    let plan: Value = serde_json::from_str(&text).unwrap();
+    let plan = one_plan(&text);
     assert_eq!(plan["stream"], "orders");
     assert_eq!(plan["open_shards_before"], 4);
     assert_eq!(plan["open_shards_after"], 5);
@@ -142,7 +142,7 @@ fn now_moves_the_cooldown() {
             "--now",
             now,
         ]);
-        let plan: Value = serde_json::from_str(&text).unwrap();
+        let plan = one_plan(&text);
         plan["verdicts"][0]["verdict"].as_str().unwrap().to_owned()
     };
     // The last split was at 01:57 and the cooldown is 5 minutes.

@@ -92,7 +92,13 @@ async fn the_heavy_key_is_named_with_its_share_hash_key_and_shard() {
         .args(["--from", "trim-horizon", "--duration", "3s", "--rate", "5"])
         .args(["--top", "3", "--output", "json"]));
     ok(&out);
-    let reports: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["stream"], name.as_str());
+    assert_eq!(
+        json.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["stream", "shards"]
+    );
+    let reports = &json["shards"];
     let report = &reports[0];
     assert_eq!(reports.as_array().unwrap().len(), 1);
     assert_eq!(report["shard_id"], home.id.as_str());
@@ -179,8 +185,8 @@ async fn a_key_over_a_shard_s_worth_is_told_every_remedy() {
         .args(["--from", "trim-horizon", "--duration", "3s", "--rate", "5"])
         .args(["--max-bytes-per-second", "2MiB", "--output", "json"]));
     ok(&out);
-    let reports: Value = serde_json::from_str(&out.stdout).unwrap();
-    let key = &reports[0]["keys"][0];
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let key = &json["shards"][0]["keys"][0];
     let worth = key["shards_worth"].as_f64().unwrap();
     assert!(worth > 1.0, "the key was written too slowly to test: {key}");
     let remedies = &key["remedies"];
@@ -355,7 +361,8 @@ async fn hot_samples_only_the_shards_the_planner_calls_hot() {
         .args(["--output", "json"]));
     ok(&out);
     let stdout = &out.stdout;
-    let reports: Value = serde_json::from_str(stdout).unwrap();
+    let json: Value = serde_json::from_str(stdout).unwrap();
+    let reports = &json["shards"];
     let sampled: Vec<&str> = reports
         .as_array()
         .unwrap()

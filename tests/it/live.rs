@@ -15,7 +15,20 @@ use crate::emulators::{
     self, PrivateKinesis, all_shards, cloudwatch_endpoint, create_stream, kinesis,
     kinesis_endpoint, open_shards, put_iterator_age, put_load, put_metrics, put_metrics_to, unique,
 };
-use crate::support::{assert_every_strategy, at_emulators, bin, bin_std, names};
+use crate::support::{
+    assert_every_strategy, at_emulators, bin, bin_std, names, one_plan, plans_of,
+};
+
+/// The one scenario's entry of what `simulate --output json` printed.
+fn sim_one_of(stdout: &str) -> Value {
+    let mut json: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        json["scenarios"].as_array().map(Vec::len),
+        Some(1),
+        "{stdout}"
+    );
+    json["scenarios"][0].take()
+}
 
 /// The binary, pointed at the emulators, bounded in time.
 pub(crate) fn live(kinesis_endpoint: &str) -> Command {
@@ -82,7 +95,7 @@ async fn a_hot_shard_is_planned_then_split_at_its_exact_midpoint() {
 
     let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     let target = before[0].range;
     let mid = midpoint(target);
     assert_eq!(
@@ -169,7 +182,7 @@ async fn a_late_cloudwatch_and_an_idle_shard_still_merge_the_cold_pair() {
 
     let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     let lag = plans[0]["metrics"]["lag_seconds"].as_i64().unwrap();
     // The newest published minute ended 3 minutes before the current one
     // began: 3 to 4 minutes before now (a minute more if the clock turned).
@@ -222,7 +235,7 @@ async fn consumers_behind_hold_the_cold_pair_with_the_measured_age() {
 
     let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     let verdicts = &plans[0]["verdicts"];
     let names: Vec<&str> = (0..3)
         .map(|i| verdicts[i]["verdict"].as_str().unwrap())
@@ -304,7 +317,7 @@ async fn the_cooldown_kept_in_tags_holds_back_a_second_apply_from_a_new_process(
 
     let again = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(again.code, 0, "{}", again.stderr);
-    let plans: Value = serde_json::from_str(&again.stdout).unwrap();
+    let plans = plans_of(&again.stdout);
     assert_eq!(plans[0]["actions"], serde_json::json!([]));
     let shard1 = plans[0]["verdicts"]
         .as_array()
@@ -332,7 +345,7 @@ async fn plan_without_a_policy_uses_the_built_in_defaults() {
     create_stream(&k, &name, 2, false).await;
     let out = run(live(&endpoint).args(["plan", "--stream", &name, "--output", "json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plans = plans_of(&out.stdout);
     assert_eq!(plans[0]["stream"], name.as_str());
     assert_eq!(plans[0]["min_shards"], 1);
     assert_eq!(plans[0]["max_shards"], 64);
@@ -357,7 +370,7 @@ async fn an_on_demand_stream_is_skipped_with_a_reason() {
         "json",
     ]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     assert_eq!(plans[0]["refused"]["why"], "not_provisioned");
     assert_eq!(plans[0]["actions"], serde_json::json!([]));
     for v in plans[0]["verdicts"].as_array().unwrap() {
@@ -376,7 +389,7 @@ async fn an_on_demand_stream_is_skipped_with_a_reason() {
     let policy = warm_policy.to_str().unwrap();
     let plan = run(live(&endpoint).args(["plan", "--policy", policy, "--output", "json"]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     let warm = &plans[0]["warm_throughput"];
     assert_eq!(warm["held_mib"], Value::Null, "{warm}");
     assert_eq!(warm["set_mib"], Value::Null, "{warm}");
@@ -575,8 +588,8 @@ async fn a_saved_snapshot_replays_to_the_same_plan() {
         saved.to_str().unwrap(),
     ]));
     assert_eq!(replay.code, 0, "{}", replay.stderr);
-    let live_plans: Value = serde_json::from_str(&live_plan.stdout).unwrap();
-    let replayed: Value = serde_json::from_str(&replay.stdout).unwrap();
+    let live_plans = plans_of(&live_plan.stdout);
+    let replayed = one_plan(&replay.stdout);
     assert_eq!(
         live_plans[0], replayed,
         "the replay decides exactly as the live plan did"
@@ -716,7 +729,7 @@ async fn a_one_shard_stream_is_planned_on_its_stream_level_metrics_alone() {
         "json",
     ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plans = plans_of(&out.stdout);
     let plan = &plans[0];
     assert_eq!(plan["reads"]["detail"]["why"], "one_shard", "{plan:#}");
     assert_eq!(plan["reads"]["stream_metrics"], 3, "{plan:#}");
@@ -773,7 +786,7 @@ async fn globs_expand_through_list_streams_and_arns_address_streams() {
         "json",
     ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plans = plans_of(&out.stdout);
     let mut streams: Vec<&str> = plans
         .as_array()
         .unwrap()
@@ -901,7 +914,8 @@ async fn a_glob_over_more_than_100_streams_plans_every_one() {
         "json",
     ]));
     // No shard-level metrics: each stream is named, as an error.
-    let plans: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Array(vec![]));
+    let plans: Value = serde_json::from_str::<Value>(&out.stdout)
+        .map_or(Value::Array(vec![]), |mut json| json["plans"].take());
     let planned = plans.as_array().map_or(0, Vec::len);
     let errors = out.stderr.matches("shard-level metrics").count();
     assert_eq!(planned + errors, 130, "{}\n{}", out.stdout, out.stderr);
@@ -967,7 +981,7 @@ async fn irsa_credentials_come_from_sts_web_identity() {
     };
     let ok = irsa(&cloudwatch_endpoint());
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    let plans: Value = serde_json::from_str(&ok.stdout).unwrap();
+    let plans = plans_of(&ok.stdout);
     assert_eq!(plans[0]["stream"], name.as_str());
     let unreachable = irsa("http://127.0.0.1:9");
     assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
@@ -1019,6 +1033,24 @@ async fn a_stream_is_tuned_on_its_own_history() {
         .args(["tune", "--stream", &name, "--days", "4", "--output", "json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    // The shape `tune --scenario` prints (tests/it/tune.rs pins it).
+    assert_eq!(
+        report.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "scenario",
+            "objective",
+            "tuning_days",
+            "validation_days",
+            "whole_days",
+            "candidates_simulated",
+            "families",
+            "recommendation",
+            "notes",
+            "chart",
+            "policy_file"
+        ],
+        "{report}"
+    );
     assert_eq!(report["scenario"], format!("replay-{name}").as_str());
     // About 4 days (less the newest minutes CloudWatch may not have yet):
     // 70% to tune on, 30% to validate on.
@@ -1083,8 +1115,9 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
         .arg("--chart")
         .arg(&chart));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["stream"], name.as_str());
+    let json = sim_one_of(&out.stdout);
+    assert_eq!(json["replay"]["stream"], name.as_str());
+    assert_eq!(json["replay"]["days"], 2);
     // `--chart` with `--stream` draws the replay, and says where.
     assert_eq!(json["chart"], chart.to_str().unwrap());
     let svg = std::fs::read_to_string(&chart).unwrap();
@@ -1106,9 +1139,11 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
     );
     // The spread is measured, not assumed.
     assert!(
-        !json["notes"].to_string().contains("assumed uniform"),
+        !json["replay"]["notes"]
+            .to_string()
+            .contains("assumed uniform"),
         "{}",
-        json["notes"]
+        json["replay"]["notes"]
     );
     let saved_text = std::fs::read_to_string(&saved).unwrap();
     assert_contains(&saved_text, "model: measured");
@@ -1145,8 +1180,13 @@ async fn a_streams_own_history_is_replayed_with_a_recommendation() {
         .args(["simulate", "--compare", "--output", "json", "--scenario"])
         .arg(&saved));
     assert_eq!(offline.code, 0, "{}", offline.stderr);
-    let again: Value = serde_json::from_str(&offline.stdout).unwrap();
-    assert_eq!(&again, &json["results"]);
+    let again = sim_one_of(&offline.stdout);
+    assert_eq!(&again["results"], &json["results"]);
+    // The same shape as any simulate's: only the replay's facts are filled
+    // in as well.
+    let fields = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(fields(&json), fields(&again));
+    assert!(again["replay"].is_null() && json["replay"].is_object());
 
     // A stream that does not exist is named.
     let missing =
@@ -1176,8 +1216,8 @@ async fn a_young_stream_is_replayed_on_what_it_has_and_not_recommended_on() {
             "simulate", "--stream", &name, "--days", "1", "--output", "json",
         ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
-    let coverage = &json["coverage"];
+    let json = sim_one_of(&out.stdout);
+    let coverage = &json["replay"]["coverage"];
     assert_eq!(coverage["requested_minutes"], 1440, "{coverage}");
     // The 180 minutes put, less the 5 newest a replay leaves to CloudWatch.
     let replayed = coverage["replayed_minutes"].as_u64().unwrap();
@@ -1188,7 +1228,7 @@ async fn a_young_stream_is_replayed_on_what_it_has_and_not_recommended_on() {
         replayed,
         "only what it has is replayed"
     );
-    let notes = json["notes"].to_string();
+    let notes = json["replay"]["notes"].to_string();
     assert_contains(
         &notes,
         "1440 minutes were asked for, but the stream's history starts",
@@ -1238,7 +1278,7 @@ async fn yesterdays_ramp_is_pre_split_by_plan() {
 
     let plan = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     let actions = plans[0]["actions"].as_array().unwrap();
     assert_eq!(actions.len(), 2, "{}", plans[0]);
     for (action, shard) in actions.iter().zip(&shards) {
@@ -1271,7 +1311,7 @@ async fn yesterdays_ramp_is_pre_split_by_plan() {
         "json",
     ]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = plans_of(&plan.stdout);
     assert_eq!(plans[0]["actions"], serde_json::json!([]));
     assert_eq!(open_shards(&k, &name).await, shards, "plan changed nothing");
 }
@@ -1335,7 +1375,7 @@ async fn on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm() {
     let p = p.to_str().unwrap();
     let out = run(live(&endpoint).args(["plan", "--policy", p, "--output", "json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let plans: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plans = plans_of(&out.stdout);
     assert_eq!(
         plans[0]["monitoring"],
         serde_json::json!({ "change": "enable", "metrics": WRITE_METRICS }),

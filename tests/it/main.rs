@@ -19,6 +19,7 @@ mod properties;
 mod replicas;
 mod runner;
 mod scenarios;
+mod shapes;
 mod shard_metrics;
 mod simulate;
 mod support;

@@ -293,7 +293,7 @@ async fn two_replicas_racing_on_the_same_streams_apply_each_operation_once() {
             "json",
         ]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plans: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plans = crate::support::plans_of(&plan.stdout);
     let planned = |stream: &str| -> Vec<Value> {
         let p = plans
             .as_array()

@@ -46,8 +46,7 @@ fn every_scenario_plans_as_expected() {
             expected["exit_code"].as_i64().map(|c| c as i32),
             "{name}: exit code; stderr: {stderr}"
         );
-        let plan: Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: JSON: {e}"));
+        let plan = crate::support::one_plan(&String::from_utf8_lossy(&out.stdout));
         assert_eq!(
             plan["open_shards_after"], expected["open_shards_after"],
             "{name}: open_shards_after"

@@ -13,7 +13,7 @@ use kinesis_autoscaler::sim::traffic::{Trace, Traffic};
 use kinesis_autoscaler::sim::world::IdleDatapoints;
 use serde_json::Value;
 
-use crate::support::{assert_every_strategy, bin, names, ok_json};
+use crate::support::{assert_every_strategy, bin, names, one_result, sim_one, sim_scenarios};
 
 /// A flat trace: the same value every 5 minutes for `days`.
 fn flat_trace(days: u32) -> Trace {
@@ -233,7 +233,7 @@ fn simulate_json_has_the_documented_keys() {
         .arg(std::env::temp_dir().join(format!("kas-test-{}.svg", std::process::id())))
         .output()
         .unwrap();
-    let summary = ok_json(&out);
+    let summary = one_result(&out);
     for key in [
         "shard_hours",
         "throttled_records",
@@ -307,7 +307,7 @@ fn compare_runs_four_strategies_on_the_same_traffic_and_draws_them() {
         .arg(&chart)
         .output()
         .unwrap();
-    let runs = ok_json(&out);
+    let runs = sim_one(&out)["results"].take();
     assert_every_strategy(&runs);
     // On-Demand: no shard-level metrics, no controller, no shards seen
     // coming and going.
@@ -527,7 +527,7 @@ fn any_scenario_runs_with_the_bundled_policy() {
             "{stream:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let summary = one_result(&out);
         assert_eq!(summary["simulated_minutes"], 1440);
     }
     let out = bin()
@@ -576,7 +576,7 @@ fn a_suite_is_one_matrix_and_its_json_is_stable() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let rows = ok_json(&out);
+    let rows = sim_scenarios(&out);
     assert_eq!(
         names(&rows, "scenario"),
         ["loud", "quiet"],
@@ -1178,7 +1178,7 @@ fn compare_prices_auto_distribution_for_a_key_over_a_shard_s_worth() {
         .arg(&path)
         .output()
         .unwrap();
-    let results: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let results = sim_one(&json)["results"].take();
     let keyed = &results[3];
     assert_eq!(keyed["strategy"], "on-demand");
     let keyed_pct = keyed["throttled_fraction"].as_f64().unwrap() * 100.0;

@@ -120,3 +120,104 @@ pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
+
+/// The `plans` of what `plan --output json` printed (`{"plans": [...]}`,
+/// on a snapshot and on live streams alike).
+pub fn plans_of(stdout: &str) -> serde_json::Value {
+    let mut json: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let plans = json["plans"].take();
+    assert!(plans.is_array(), "no plans array: {stdout}");
+    plans
+}
+
+/// The one plan of `plan --snapshot ... --output json`.
+pub fn one_plan(stdout: &str) -> serde_json::Value {
+    let mut plans = plans_of(stdout);
+    assert_eq!(plans.as_array().unwrap().len(), 1, "{stdout}");
+    plans[0].take()
+}
+
+/// The `scenarios` of what `simulate --output json` printed
+/// (`{"scenarios": [...]}` in every mode), after checking that it exited 0.
+pub fn sim_scenarios(out: &std::process::Output) -> serde_json::Value {
+    let mut json = ok_json(out);
+    let scenarios = json["scenarios"].take();
+    assert!(scenarios.is_array(), "no scenarios array: {json}");
+    scenarios
+}
+
+/// The one scenario's entry of a `simulate --output json` run.
+pub fn sim_one(out: &std::process::Output) -> serde_json::Value {
+    let mut scenarios = sim_scenarios(out);
+    assert_eq!(scenarios.as_array().unwrap().len(), 1, "{scenarios}");
+    scenarios[0].take()
+}
+
+/// The one result of a one-strategy `simulate --output json` run.
+pub fn one_result(out: &std::process::Output) -> serde_json::Value {
+    let mut results = sim_one(out)["results"].take();
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
+    results[0].take()
+}
+
+/// The shape of a JSON value: its keys and their types, not its values.
+/// An object keeps its keys in order, an array the shape of its items
+/// merged (an item's key missing elsewhere is kept; differing types are
+/// joined with `|`), a scalar becomes its type's name.
+pub fn json_shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Null => Value::from("null"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Number(_) => Value::from("number"),
+        Value::String(_) => Value::from("string"),
+        Value::Array(items) => {
+            let merged = items.iter().map(json_shape).reduce(merge_shapes);
+            Value::Array(merged.into_iter().collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_shape(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn merge_shapes(a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (a, b) {
+        (a, b) if a == b => a,
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(mine) => merge_shapes(mine, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (Value::Array(a), Value::Array(b)) => Value::Array(
+            a.into_iter()
+                .chain(b)
+                .reduce(merge_shapes)
+                .into_iter()
+                .collect(),
+        ),
+        (a, b) => {
+            let name = |v: &Value| {
+                v.as_str()
+                    .map_or_else(|| "object|array".to_owned(), str::to_owned)
+            };
+            let mut names: Vec<String> = name(&a)
+                .split('|')
+                .chain(name(&b).split('|'))
+                .map(str::to_owned)
+                .collect();
+            names.sort();
+            names.dedup();
+            Value::from(names.join("|"))
+        }
+    }
+}

@@ -68,6 +68,11 @@ fn tuning_writes_a_policy_that_validates_and_reproduces_its_numbers() {
     // Deterministic: the same frontier twice.
     assert_eq!(report, json(&run()));
 
+    // One shape, pinned (keys and types; tune --stream prints the same).
+    insta::assert_snapshot!(
+        "tune_json_shape",
+        serde_json::to_string_pretty(&crate::support::json_shape(&report)).unwrap()
+    );
     assert_eq!(report["scenario"], "bursty-tweets");
     assert_eq!(report["tuning_days"], 2.8);
     assert_eq!(report["validation_days"], 1.2);
@@ -117,7 +122,7 @@ fn tuning_writes_a_policy_that_validates_and_reproduces_its_numbers() {
         .arg(&policy)
         .output()
         .unwrap();
-    let simulated = json(&out);
+    let simulated = crate::support::one_result(&out);
     let whole = &family(&report, "planner")["whole"];
     for (tuned, key) in [
         ("cost_usd", "cost_usd"),
@@ -230,7 +235,7 @@ fn a_suite_with_tune_recommends_each_family_at_its_best() {
         .arg(&b)
         .output()
         .unwrap();
-    let rows = json(&out);
+    let rows = crate::support::sim_scenarios(&out);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for row in rows {
