@@ -6,8 +6,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    // JSON logs when AWS_LAMBDA_LOG_FORMAT=JSON, as Lambda's console expects.
-    lambda_runtime::tracing::init_default_subscriber();
+    // JSON logs when AWS_LAMBDA_LOG_FORMAT=JSON, as Lambda's console
+    // expects; text without colour codes otherwise.
+    kinesis_autoscaler::lambda::init_logs();
     let handler = Handler::from_env().await?;
     let handler = &handler;
     lambda_runtime::run(service_fn(

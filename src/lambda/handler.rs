@@ -152,3 +152,37 @@ impl Handler {
         Ok(report)
     }
 }
+
+/// Logs as Lambda expects them: JSON lines when the function's log format
+/// is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise, at
+/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`, or info), on stdout. Unlike the
+/// runtime's default subscriber, it writes terminal colour codes only to a
+/// terminal: CloudWatch Logs would show them raw, and Logs Insights could
+/// not parse the level behind them.
+pub fn init_logs() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::LevelFilter;
+
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|text| text.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(level.into())
+                .from_env_lossy(),
+        )
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::stdout().is_terminal());
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}

@@ -341,3 +341,141 @@ async fn invoke(handler: &Handler) {
     let report = scheduled(handler, Duration::from_secs(600)).await.unwrap();
     assert!(report.succeeded(), "{report:#?}");
 }
+
+/// A Lambda Runtime API on 127.0.0.1 that hands out one scheduled event
+/// and reports what the function answered (`Ok` its response, `Err` an
+/// error it posted); later `next` requests are held open, as Lambda holds
+/// them between invocations.
+fn runtime_api() -> (String, std::sync::mpsc::Receiver<Result<String, String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let given = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (tx, given) = (tx.clone(), given.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let body = String::from_utf8_lossy(&body).into_owned();
+                    let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    if path.ends_with("/invocation/next") {
+                        if given.swap(true, Ordering::SeqCst) {
+                            // One invocation only: hold this one open.
+                            std::thread::sleep(Duration::from_secs(600));
+                            return;
+                        }
+                        let event = scheduled_event().to_string();
+                        let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+                            + Duration::from_secs(60);
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-1\r\nLambda-Runtime-Deadline-Ms: {}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:kas\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n{event}",
+                            deadline.as_millis(),
+                            event.len()
+                        );
+                    } else {
+                        let _ = tx.send(if path.ends_with("/response") {
+                            Ok(body)
+                        } else {
+                            Err(format!("{path}: {body}"))
+                        });
+                        let _ = write!(conn, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    (address, rx)
+}
+
+/// The real bootstrap binary under the Lambda Runtime API protocol: with
+/// Lambda's default text log format its log lines carry no terminal
+/// colour codes (CloudWatch Logs would show them raw), and with
+/// `AWS_LAMBDA_LOG_FORMAT=JSON` every line it writes is JSON. The stream's
+/// endpoints lead nowhere, so the pass fails and logs why; the invocation
+/// answers with the stream's error.
+#[test]
+fn the_bootstrap_logs_plain_text_or_json_never_colour_codes() {
+    for format in [None, Some("JSON")] {
+        let (api, answers) = runtime_api();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-autoscaler-lambda"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "kas")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:9")
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:9")
+            .env("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:9")
+            .env(
+                "KAS_POLICY_YAML",
+                "version: 1\nstreams: [ { name: orders } ]\n",
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(format) = format {
+            cmd.env("AWS_LAMBDA_LOG_FORMAT", format);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let answer = answers.recv_timeout(Duration::from_secs(90));
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let answer = answer.unwrap_or_else(|e| panic!("no answer ({e}): {stdout}\n{stderr}"));
+        // The invocation answers; the stream's entry says why it failed.
+        let summary: serde_json::Value =
+            serde_json::from_str(&answer.unwrap_or_else(|e| panic!("{e}"))).unwrap();
+        assert_eq!(summary["streams"][0]["stream"], "orders");
+        assert_contains(
+            summary["streams"][0]["error"].as_str().unwrap(),
+            "DescribeStreamSummary failed",
+        );
+        let logs = format!("{stdout}{stderr}");
+        assert_contains(&logs, "invoked by EventBridge");
+        assert!(
+            !logs.contains('\u{1b}'),
+            "{format:?}: colour codes in:\n{logs}"
+        );
+        if format.is_some() {
+            for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            }
+        } else {
+            assert_contains(&stdout, " INFO ");
+        }
+    }
+}
