@@ -927,3 +927,85 @@ fn dockerfile_cmd_is_accepted_by_the_cli() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot read policy"), "{stderr}");
 }
+
+/// A checker `scripts/emulators install` puts in the emulators' folder
+/// (`checks/bin/NAME`), or `None` when it is not installed and the run does
+/// not require it (a plain `cargo test`; `scripts/test` requires it).
+fn checker(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("KAS_EMULATORS_DIR")
+        .map_or_else(|| root().join(".emulators"), PathBuf::from);
+    let path = dir.join("checks").join("bin").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("KAS_REQUIRE_EMULATORS").is_none(),
+        "{} is not installed; run `scripts/emulators install`",
+        path.display()
+    );
+    eprintln!("skipped: {name} is not installed (scripts/emulators install)");
+    None
+}
+
+/// Runs `tool` with `args`; its exit status and what it printed.
+fn check(tool: &Path, args: &[&Path]) -> (bool, String) {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The SAM and StackSet templates pass cfn-lint (its every rule, offline),
+/// and a timeout beyond any Lambda's fails it: the check can fail.
+#[test]
+fn cloudformation_templates_pass_cfn_lint() {
+    let Some(cfn_lint) = checker("cfn-lint") else {
+        return;
+    };
+    let templates = [
+        root().join("deploy/sam/template.yaml"),
+        root().join("deploy/stackset/template.yaml"),
+    ];
+    let (ok, text) = check(&cfn_lint, &[&templates[0], &templates[1]]);
+    assert!(ok, "cfn-lint:\n{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("template.yaml");
+    let sam = read("deploy/sam/template.yaml");
+    assert!(
+        sam.contains("Timeout: 900\n"),
+        "the SAM function's timeout moved"
+    );
+    std::fs::write(&broken, sam.replace("Timeout: 900\n", "Timeout: 9000\n")).unwrap();
+    let (ok, text) = check(&cfn_lint, &[&broken]);
+    assert!(!ok, "cfn-lint passed a 9000 s timeout:\n{text}");
+    assert!(text.contains("9000"), "{text}");
+}
+
+/// The Kubernetes manifest validates against the Kubernetes schemas,
+/// strictly (no unknown field), without a cluster; a replica count that
+/// is not a number fails it.
+#[test]
+fn the_kubernetes_manifest_validates_against_its_schemas() {
+    let Some(validate) = checker("kubernetes-validate") else {
+        return;
+    };
+    let manifest = root().join("deploy/k8s/kinesis-autoscaler.yaml");
+    let strict = Path::new("--strict");
+    let (ok, text) = check(&validate, &[strict, &manifest]);
+    assert!(ok, "kubernetes-validate:\n{text}");
+    assert_eq!(text.matches(" passed for resource ").count(), 4, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("manifest.yaml");
+    let yaml = read("deploy/k8s/kinesis-autoscaler.yaml");
+    assert!(yaml.contains("replicas: 1"), "the replica count moved");
+    std::fs::write(&broken, yaml.replace("replicas: 1", "replicas: one")).unwrap();
+    let (ok, text) = check(&validate, &[strict, &broken]);
+    assert!(!ok, "kubernetes-validate passed replicas: one:\n{text}");
+}
