@@ -18,7 +18,7 @@
 //! | 3 | [`observe`] | what was seen of a stream (the snapshot format), the capabilities needed from outside as traits, collecting it, reading the stream's past, and sampling a shard's partition keys |
 //! | 4 | [`planner`] | the pure decision, by phase (measure, forecast, headroom, economics, split, merge, explain), and the [`Plan`] it returns |
 //! | 4 | [`error`] | the error type and the exit codes |
-//! | 4 | [`testkit`] | builders for observations, for tests and benchmarks |
+//! | 4 | `testkit` | builders for observations, for tests and benchmarks (feature `testkit`; not in a release build) |
 //! | 5 | [`apply`] | the [`Executor`], its retry policy, the cooldown tags, shutdown |
 //! | 6 | [`pass`] | one pass over a policy's streams, and the loop of passes ([`Runner`]) |
 //! | 7 | [`aws`] | the SDK adapters, built once (`aws::Clients`) |
@@ -49,6 +49,7 @@ pub mod pass;
 pub mod planner;
 pub mod policy;
 pub mod sim;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use apply::{ApplyReport, Executor, ExecutorConfig, RateLimiter};

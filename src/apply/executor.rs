@@ -304,6 +304,14 @@ pub struct Executor<'a, R, W, C> {
     on_event: &'a (dyn Fn(Event<'_>) + Send + Sync),
 }
 
+impl<R, W, C> fmt::Debug for Executor<'_, R, W, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, R, W, C> Executor<'a, R, W, C> {
     /// An executor with the default bounds, no deadline, no shutdown
     /// signal, and progress logged through `tracing`.
@@ -862,7 +870,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
     ) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, ApiError>>,
     {
         let mut attempt = 0;
         loop {
@@ -1116,10 +1124,7 @@ mod tests {
         );
         // The last split is recorded in the tags.
         assert_eq!(
-            stream
-                .tags
-                .get(crate::apply::tags::LAST_SCALE_UP)
-                .map(String::as_str),
+            stream.tags.get(tags::LAST_SCALE_UP).map(String::as_str),
             Some(
                 report.applied[2]
                     .at
@@ -1129,10 +1134,7 @@ mod tests {
         );
         // And counted in the day's reshards, from the first.
         assert_eq!(
-            stream
-                .tags
-                .get(crate::apply::tags::RESHARDS_TODAY)
-                .map(String::as_str),
+            stream.tags.get(tags::RESHARDS_TODAY).map(String::as_str),
             Some(
                 format!(
                     "{} 3",
@@ -1148,7 +1150,7 @@ mod tests {
             panic!("a split")
         };
         assert_eq!(
-            stream.tags[crate::apply::tags::LAST_ACTION],
+            stream.tags[tags::LAST_ACTION],
             format!(
                 "split {}-{} at {}",
                 last.starting_hash_key, last.ending_hash_key, last.new_starting_hash_key
@@ -1322,7 +1324,7 @@ mod tests {
         // Someone else's reshard keeps the stream UPDATING for 120 s; with
         // 150 s left and 90 s needed per operation, waiting it out would
         // leave too little time.
-        let other = crate::model::uniform_ranges(2)[1];
+        let other = uniform_ranges(2)[1];
         fx.sim
             .split_shard(
                 &StreamId::named(STREAM),
@@ -1366,10 +1368,8 @@ mod tests {
         let fx = Fixture::new(2, SimConfig::default());
         let plan = split_plan(2, false);
         let later = plan.observed_at + chrono::TimeDelta::minutes(1);
-        fx.sim.set_tags(
-            STREAM,
-            &[(crate::apply::tags::LAST_SCALE_DOWN, &later.to_rfc3339())],
-        );
+        fx.sim
+            .set_tags(STREAM, &[(tags::LAST_SCALE_DOWN, &later.to_rfc3339())]);
         let report = fx.apply(&plan, None).await;
         let stop = report.stop.unwrap();
         assert_eq!(stop.kind, StopKind::StalePlan);
@@ -1395,7 +1395,7 @@ mod tests {
             last_scale_up: Some(plan.observed_at + chrono::TimeDelta::milliseconds(500)),
             ..History::default()
         };
-        let theirs = crate::apply::tags::encode(&theirs, &describe(&plan.actions[0]));
+        let theirs = tags::encode(&theirs, &describe(&plan.actions[0]));
         let other_replica = async {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let pairs: Vec<(&str, &str)> = theirs
@@ -1411,8 +1411,7 @@ mod tests {
         assert_eq!(fx.sim.calls("SplitShard"), 0, "{:?}", fx.sim.log());
         let tags = fx.sim.stream(STREAM).unwrap().tags;
         assert_eq!(
-            tags.get(crate::apply::tags::LAST_SCALE_UP)
-                .map(String::as_str),
+            tags.get(tags::LAST_SCALE_UP).map(String::as_str),
             Some("2026-11-26T02:00:00.500Z"),
             "the other replica's record stands"
         );
@@ -1452,7 +1451,7 @@ mod tests {
                         "split shardId-000000000001 at 255211775190703847597530955573826158592"
                             .to_owned()
                     };
-                    let tags = crate::apply::tags::encode(&theirs, &note);
+                    let tags = tags::encode(&theirs, &note);
                     let pairs: Vec<(&str, &str)> =
                         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     fx.sim.set_tags(STREAM, &pairs);
@@ -1501,7 +1500,7 @@ mod tests {
         let mut plan = split_plan(2, false);
         plan.max_shards = 3;
         // Someone adds a shard between planning and applying.
-        let other = crate::model::uniform_ranges(2)[1];
+        let other = uniform_ranges(2)[1];
         fx.sim
             .split_shard(
                 &StreamId::named(STREAM),
@@ -1526,12 +1525,9 @@ mod tests {
         let report = fx.apply(&split_plan(2, false), None).await;
         assert_eq!(report.stop.unwrap().kind, StopKind::Rejected);
         let tags = fx.sim.stream(STREAM).unwrap().tags;
+        assert!(tags.contains_key(tags::LAST_SCALE_UP), "{tags:?}");
         assert!(
-            tags.contains_key(crate::apply::tags::LAST_SCALE_UP),
-            "{tags:?}"
-        );
-        assert!(
-            !tags.contains_key(crate::apply::tags::LAST_SCALE_DOWN),
+            !tags.contains_key(tags::LAST_SCALE_DOWN),
             "only the performed kind is written"
         );
         // And when the record cannot be written, nothing is issued.

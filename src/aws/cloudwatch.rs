@@ -109,7 +109,11 @@ fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -
 }
 
 /// One request's metrics from its series.
-fn assemble(start: DateTime<Utc>, wanted: &[Wanted], values: &mut [Vec<Option<f64>>]) -> Metrics {
+fn assemble(
+    start: DateTime<Utc>,
+    wanted: &[Wanted<'_>],
+    values: &mut [Vec<Option<f64>>],
+) -> Metrics {
     let mut m = Metrics {
         start,
         period_seconds: 60,
@@ -173,7 +177,7 @@ impl CloudWatchMetrics {
     ) {
         // Every series: per request, the stream-level ones first, then each
         // shard's. All minutes are missing until a datapoint says otherwise.
-        let wanted: Vec<Wanted> = requests
+        let wanted: Vec<Wanted<'_>> = requests
             .iter()
             .enumerate()
             .flat_map(|(request, r)| {

@@ -62,7 +62,7 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    pub fn new(config: &SdkConfig, limiter: Arc<ApiLimiter>) -> Self {
+    pub(crate) fn new(config: &SdkConfig, limiter: Arc<ApiLimiter>) -> Self {
         let kinesis = kinesis_client(config);
         Clients {
             read: KinesisReader::new(kinesis.clone()).with_limiter(limiter.clone()),
@@ -83,7 +83,7 @@ pub(crate) fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
 /// per call: the notifier's own bounded attempts sit on top.
 pub(crate) fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
     let config = aws_sdk_sns::config::Builder::from(config)
-        .retry_config(aws_sdk_sns::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::progress::Progress;
 use super::{ApplyArgs, ApplyOutput, print_json, render, report_error, write_stdout};
 
-pub async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let policy = Policy::load(&args.policy).map_err(Error::from)?;
     let sdk = aws::load_config(&args.aws.options()).await;
     let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));

@@ -102,7 +102,7 @@ pub(super) fn parse_start(text: &str) -> Result<StartAt, String> {
     }
 }
 
-pub async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
     if !(args.rate > 0.0 && args.rate <= 5.0) {
         return Err(Error::Usage(format!(
             "--rate {}: must be above 0 and at most 5 GetRecords calls a second (the per-shard limit, shared with consumers)",

@@ -21,7 +21,9 @@ pub fn main() -> ExitCode {
         // installs its handler, a SIGHUP is ignored (the policy is read
         // fresh anyway).
         // SAFETY: setting a signal's disposition to SIG_IGN, before any
-        // thread is started, has no memory-safety requirements.
+        // thread is started, has no memory-safety requirements. The
+        // project's one unsafe block (`unsafe_code` is denied elsewhere).
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
         }

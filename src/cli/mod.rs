@@ -62,7 +62,7 @@ pub(crate) struct Cli {
 
 impl Cli {
     /// Whether the command is the long-running sidecar (`run`).
-    pub fn is_sidecar(&self) -> bool {
+    pub(crate) fn is_sidecar(&self) -> bool {
         matches!(self.command, Command::Run(_))
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
 
-pub async fn run(args: PlanArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let policy = match (&args.policy, &args.stream) {
         (Some(path), _) => Policy::load(path).map_err(Error::from)?,
         // One stream at the built-in defaults.

@@ -14,7 +14,7 @@ pub(crate) enum Progress {
 
 impl Progress {
     /// A bar over `total` operations on a terminal, log lines elsewhere.
-    pub fn new(total: usize) -> Self {
+    pub(super) fn new(total: usize) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
@@ -30,7 +30,7 @@ impl Progress {
         }
     }
 
-    pub fn event(&self, event: Event<'_>) {
+    pub(super) fn event(&self, event: Event<'_>) {
         let line = event.to_string();
         match self {
             Progress::Bar(bar) => {
@@ -43,7 +43,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }

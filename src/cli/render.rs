@@ -32,7 +32,7 @@ pub(super) fn table(header: &[&str]) -> Table {
 const PASSES_A_DAY: u32 = 1440;
 
 /// One line about the stream, one row per open shard, then the actions.
-pub fn plan_table(plan: &Plan) -> String {
+pub(super) fn plan_table(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -321,7 +321,7 @@ pub(crate) fn planned_table(planned: &Planned) -> String {
 }
 
 /// What was and was not done, per stream.
-pub fn reports(reports: &[ApplyReport]) -> String {
+pub(super) fn reports(reports: &[ApplyReport]) -> String {
     let mut out = String::from("\n");
     for r in reports {
         let status = match &r.stop {
@@ -363,7 +363,7 @@ pub fn reports(reports: &[ApplyReport]) -> String {
 }
 
 /// The simulation results, one row per strategy.
-pub fn simulation(
+pub(super) fn simulation(
     scenario: &crate::sim::Scenario,
     summaries: &[&crate::sim::strategy::Summary],
 ) -> String {

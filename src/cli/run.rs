@@ -37,7 +37,7 @@ const MAX_SPAN: Duration = Duration::from_secs(86_400);
 /// `--speed` other than 0 must lie in this range.
 const SPEEDS: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
 
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
     // First of all, so that a signal sent right after the start is handled
     // rather than killing the process with the signal's default action.
     let stop = shutdown::on_signals(|| {

@@ -27,7 +27,7 @@ const DEFAULT_TRACE: &str = include_str!("../../traces/nyc_taxi.csv");
 pub(crate) const DEFAULT_POLICY_PATH: &str = "policies/simulation.yaml";
 pub(crate) const DEFAULT_POLICY: &str = include_str!("../../policies/simulation.yaml");
 
-pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let policy = match &args.policy {
         Some(path) => Policy::load(path),
         None => Policy::parse(DEFAULT_POLICY, Path::new(DEFAULT_POLICY_PATH)),
@@ -142,14 +142,14 @@ fn auto_line(run: &Prepared, oracles: &Oracles, summaries: &[&Summary]) -> Optio
 /// `path` (default: `kinesis-autoscaler-simulation.svg` in the temporary
 /// directory), and says where.
 fn write_chart(
-    path: Option<&std::path::Path>,
+    path: Option<&Path>,
     scenario: &Scenario,
     outcomes: &[Outcome],
     oracles: &Oracles,
 ) -> anyhow::Result<PathBuf> {
     let path = path.map_or_else(
         || std::env::temp_dir().join("kinesis-autoscaler-simulation.svg"),
-        std::path::Path::to_path_buf,
+        Path::to_path_buf,
     );
     let minutes = outcomes.first().map_or(0, |o| o.minutes.len());
     let title = format!(

@@ -27,7 +27,7 @@ use super::{SimOutput, TuneArgs, print_json, write_stdout};
 /// validation part (relative) are flagged.
 const DISAGREEMENT: f64 = 0.2;
 
-pub async fn run(args: TuneArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: TuneArgs) -> anyhow::Result<u8> {
     let objective = objective(&args)?;
     let validate = args.validate_pct / 100.0;
     if !(0.1..=0.5).contains(&validate) {

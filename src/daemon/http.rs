@@ -53,7 +53,7 @@ async fn metrics(State(status): State<Arc<Status>>) -> impl IntoResponse {
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     status: Arc<Status>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(status))
         .with_graceful_shutdown(stop)

@@ -53,6 +53,15 @@ pub struct Handler {
     pub kept: Memory,
 }
 
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("config", &self.config)
+            .field("emf", &self.emf)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where the EMF lines go.
 #[derive(Clone, Debug, Default)]
 pub enum EmfSink {

@@ -346,7 +346,7 @@ impl Weight {
     }
 }
 
-/// A partition key made safe to print, whole ([`crate::model::quote_whole`]):
+/// A partition key made safe to print, whole (`model::quote_whole`):
 /// keys come from producers, and one must never move a terminal's cursor,
 /// recolour its text or reorder it.
 pub fn escape_key(key: &str) -> String {

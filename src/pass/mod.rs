@@ -214,7 +214,7 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     }
     let (done, answers) = tokio::sync::mpsc::unbounded_channel();
     let reading = metrics.read_metrics_streamed(&requests, done);
-    let answers = futures::stream::unfold(answers, |mut rx| async move {
+    let answers = stream::unfold(answers, |mut rx| async move {
         rx.recv().await.map(|answer| (answer, rx))
     })
     .map(|(k, answer)| (of_request[k], Some(answer)))
@@ -383,7 +383,7 @@ async fn plan_observed<R: KinesisRead>(
 /// The open shards whose split a sample would place, hottest first, at
 /// most `scale_up.sample.max_shards`: those the plan splits, and those it
 /// holds back only on the inference that a few keys dominate them.
-fn shards_to_sample(plan: &planner::Plan, obs: &Observation, policy: &StreamPolicy) -> Vec<Shard> {
+fn shards_to_sample(plan: &Plan, obs: &Observation, policy: &StreamPolicy) -> Vec<Shard> {
     if policy.scale_up.split_at != crate::policy::SplitAt::Traffic || !obs.samples.is_empty() {
         return Vec::new();
     }
@@ -392,12 +392,10 @@ fn shards_to_sample(plan: &planner::Plan, obs: &Observation, policy: &StreamPoli
         .filter(|s| s.trigger != planner::Trigger::MinShards)
         .filter_map(|s| s.shard_id.as_ref())
         .collect();
-    let mut candidates: Vec<&planner::ShardVerdict> = plan
+    let mut candidates: Vec<&ShardVerdict> = plan
         .verdicts
         .iter()
-        .filter(|v| {
-            split.contains(&&v.shard_id) || matches!(v.verdict, planner::Verdict::HotKeys { .. })
-        })
+        .filter(|v| split.contains(&&v.shard_id) || matches!(v.verdict, Verdict::HotKeys { .. }))
         .collect();
     // Hottest first: the estimated demand over the threshold.
     candidates.sort_by(|a, b| {

@@ -87,6 +87,14 @@ pub struct Runner<'a, R, W, M, C> {
     give_up_after: u32,
 }
 
+impl<R, W, M, C> std::fmt::Debug for Runner<'_, R, W, M, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("schedule", &self.schedule)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, R, W, M, C> Runner<'a, R, W, M, C> {
     /// Passes on `schedule` over the streams of `policy`, each applied by
     /// `executor` with metrics from `metrics`, until `shutdown`.

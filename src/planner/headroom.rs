@@ -106,7 +106,7 @@ pub(super) struct Replayed {
 }
 
 impl Replayed {
-    pub fn throttled_share(&self) -> f64 {
+    pub(super) fn throttled_share(&self) -> f64 {
         if self.demand > 0.0 {
             self.throttled / self.demand
         } else {

@@ -127,7 +127,7 @@ impl Grid {
         &mut self,
         obs: &Observation,
         policy: &StreamPolicy,
-        readers: &[Reader],
+        readers: &[Reader<'_>],
         minutes: Range<i64>,
         lacking: &[bool],
     ) {
@@ -422,7 +422,7 @@ impl ShardStats {
     /// `grid.fill` says; while that is not worked out yet, they are marked
     /// in `lacking` (by position in the longest window).
     pub(super) fn measure(
-        reader: Reader,
+        reader: Reader<'_>,
         grid: &Grid,
         w: &Windows,
         policy: &StreamPolicy,
@@ -454,7 +454,7 @@ impl ShardStats {
     /// fast path.
     pub(super) fn scan(
         &mut self,
-        reader: Reader,
+        reader: Reader<'_>,
         grid: &Grid,
         w: &Windows,
         pressures: &mut Vec<f64>,
@@ -576,7 +576,7 @@ impl ShardStats {
     pub(super) fn missing(
         &mut self,
         minute: i64,
-        reader: Reader,
+        reader: Reader<'_>,
         grid: &Grid,
         w: &Windows,
         pressures: &mut Vec<f64>,

@@ -218,7 +218,7 @@ fn consumer_lags(
     obs: &Observation,
     policy: &StreamPolicy,
     grid: &Grid,
-    readers: &[Reader],
+    readers: &[Reader<'_>],
 ) -> Vec<Option<ConsumerLag>> {
     let Some(consumers) = &policy.consumers else {
         return vec![None; readers.len()];
@@ -260,7 +260,7 @@ fn lag_splits(
     obs: &Observation,
     policy: &StreamPolicy,
     grid: &Grid,
-    readers: &[Reader],
+    readers: &[Reader<'_>],
 ) -> Vec<Option<f64>> {
     let Some(consumers) = policy.consumers.as_ref().filter(|c| c.scale_up_on_lag) else {
         return vec![None; readers.len()];
@@ -356,7 +356,7 @@ impl<'a> Planner<'a> {
         mut grid: Grid,
         whole: Option<&'a ShardMetrics>,
     ) -> Self {
-        let readers: Vec<Reader> = open
+        let readers: Vec<Reader<'_>> = open
             .iter()
             .map(|s| Reader {
                 metrics: whole.or_else(|| obs.metrics.shards.get(&s.id)),
@@ -449,7 +449,7 @@ impl<'a> Planner<'a> {
         if common == 0 {
             return None;
         }
-        let windows = measure::Windows::new(&self.grid, self.policy);
+        let windows = Windows::new(&self.grid, self.policy);
         let sums: Vec<(f64, f64)> = if self.stats.iter().all(|s| s.recent_mask == common) {
             self.stats.iter().map(|s| s.recent).collect()
         } else {

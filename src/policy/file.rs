@@ -378,7 +378,7 @@ struct PercentVisitor;
 impl serde::de::Visitor<'_> for PercentVisitor {
     type Value = f64;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a percentage such as \"0.1%\", or a fraction such as 0.001")
     }
 
@@ -524,7 +524,7 @@ struct NumberVisitor(&'static str);
 impl serde::de::Visitor<'_> for NumberVisitor {
     type Value = f64;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
     }
 
@@ -587,7 +587,7 @@ struct DurationVisitor;
 impl serde::de::Visitor<'_> for DurationVisitor {
     type Value = Duration;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a duration such as 90s, 5m or 1h")
     }
 

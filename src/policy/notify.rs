@@ -3,7 +3,7 @@
 //!
 //! The file's form ([`NotifySettings`]) is checked as it is parsed (a URL
 //! that is not http(s), a topic ARN of the wrong shape), so the parser's
-//! error carries the line and the field. Resolving it ([`NotifySettings::resolve`])
+//! error carries the line and the field. Resolving it (`NotifySettings::resolve`)
 //! reads the environment variables webhook URLs may come from, so that no
 //! secret needs to sit in the policy. Delivery is not here: see
 //! `crate::notify`.
@@ -70,7 +70,7 @@ impl<'de> Deserialize<'de> for TargetSettings {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = TargetSettings;
 
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("one of `webhook: URL` or `sns: TOPIC_ARN`")
             }
 
@@ -160,7 +160,7 @@ impl<'de> Deserialize<'de> for WebhookUrl {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = WebhookUrl;
 
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a URL, or { url_env: VARIABLE } naming the variable that holds it")
             }
 
@@ -497,10 +497,9 @@ mod tests {
 
     #[test]
     fn a_webhook_url_comes_from_the_variable_url_env_names() {
-        let settings: NotifySettings = crate::input::yaml::from_str(
-            "targets: [ { webhook: { url_env: SLACK_WEBHOOK_URL } } ]\n",
-        )
-        .unwrap();
+        let settings: NotifySettings =
+            input::yaml::from_str("targets: [ { webhook: { url_env: SLACK_WEBHOOK_URL } } ]\n")
+                .unwrap();
         let env = |value: &'static str| {
             move |var: &str| (var == "SLACK_WEBHOOK_URL").then(|| value.to_owned())
         };

@@ -46,7 +46,7 @@ pub fn play(traffic: &Traffic, burstiness: f64, warm: &Warm) -> Vec<MinuteStats>
 }
 
 /// [`play`] with the warm throughput decided minute by minute, knowing
-/// the minutes played (see [`play_with`]).
+/// the minutes played (see `play_with`).
 pub fn play_deciding(
     traffic: &Traffic,
     burstiness: f64,

@@ -32,6 +32,17 @@ pub struct ManagedWarm<'a> {
     pub updates: u32,
 }
 
+impl std::fmt::Debug for ManagedWarm<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedWarm")
+            .field("stream", &self.stream)
+            .field("target", &self.target)
+            .field("held", &self.held)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> ManagedWarm<'a> {
     /// A stream named `stream` with no warm throughput, its traffic
     /// starting at `start`, decided every `tick` minutes on minutes

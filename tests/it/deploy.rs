@@ -196,10 +196,7 @@ fn controller_policy_adds_resharding_and_tagging_to_the_read_only_one() {
             "kinesis:DisableEnhancedMonitoring"
         ])
     );
-    assert!(
-        kinesis_autoscaler::apply::tags::SHARD_METRICS
-            .starts_with(kinesis_autoscaler::apply::tags::PREFIX)
-    );
+    assert!(tags::SHARD_METRICS.starts_with(tags::PREFIX));
     // Managing On-Demand streams' warm throughput is another.
     assert_eq!(
         actions(&iam(WARM_THROUGHPUT)),

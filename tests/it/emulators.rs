@@ -28,7 +28,7 @@ const REQUIRED: &str = "KAS_REQUIRE_EMULATORS";
 /// Whether the shared emulators are running. When they are not (a plain
 /// `cargo test` on a fresh clone), the calling test says it is skipped and
 /// should return; under `scripts/test` it fails instead.
-pub fn running(test: &str) -> bool {
+pub(crate) fn running(test: &str) -> bool {
     let set = ["KAS_TEST_KINESIS_ENDPOINT", "KAS_TEST_CLOUDWATCH_ENDPOINT"]
         .iter()
         .all(|v| std::env::var_os(v).is_some());
@@ -59,52 +59,50 @@ fn shared(var: &str) -> String {
     })
 }
 
-pub fn kinesis_endpoint() -> String {
+pub(crate) fn kinesis_endpoint() -> String {
     shared("KAS_TEST_KINESIS_ENDPOINT")
 }
 
-pub fn cloudwatch_endpoint() -> String {
+pub(crate) fn cloudwatch_endpoint() -> String {
     shared("KAS_TEST_CLOUDWATCH_ENDPOINT")
 }
 
 /// moto's SNS: `KAS_TEST_SNS_ENDPOINT`, else the moto that serves
 /// CloudWatch (it serves SNS too).
-pub fn sns_endpoint() -> String {
+pub(crate) fn sns_endpoint() -> String {
     std::env::var("KAS_TEST_SNS_ENDPOINT").unwrap_or_else(|_| cloudwatch_endpoint())
 }
 
 /// An SNS client for the moto at `endpoint`.
-pub fn sns(endpoint: &str) -> aws_sdk_sns::Client {
+pub(crate) fn sns(endpoint: &str) -> aws_sdk_sns::Client {
     let config = aws_sdk_sns::Config::builder()
-        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-        .region(aws_sdk_sns::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sns::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(endpoint)
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }
 
 /// An emulator of a test's own, stopped on drop.
-pub struct PrivateEmulator {
+pub(crate) struct PrivateEmulator {
     pub endpoint: String,
     pid: String,
 }
 
 /// A kinesis-local of a test's own (a small shard quota, say).
-pub type PrivateKinesis = PrivateEmulator;
+pub(crate) type PrivateKinesis = PrivateEmulator;
 
 impl PrivateEmulator {
     /// A kinesis-local with an account shard quota of `shard_limit`.
-    pub fn start(shard_limit: u32) -> Self {
+    pub(crate) fn start(shard_limit: u32) -> Self {
         Self::start_with(&["start-kinesis"], &[&shard_limit.to_string()])
     }
 
     /// A moto of its own, for a test whose CloudWatch data would slow the
     /// shared one down for everyone (moto scans all its datapoints on every
     /// read).
-    pub fn moto() -> Self {
+    pub(crate) fn moto() -> Self {
         Self::start_with(&["start-moto"], &[])
     }
 
@@ -142,7 +140,7 @@ impl Drop for PrivateEmulator {
 }
 
 /// A Kinesis client for a test's own setup and checks.
-pub fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
+pub(crate) fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
     let config = aws_sdk_kinesis::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -152,31 +150,29 @@ pub fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::from_conf(config)
 }
 
-pub fn cloudwatch() -> aws_sdk_cloudwatch::Client {
+pub(crate) fn cloudwatch() -> aws_sdk_cloudwatch::Client {
     cloudwatch_at(&cloudwatch_endpoint())
 }
 
 /// A CloudWatch client for the moto at `endpoint`.
-pub fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+pub(crate) fn cloudwatch_at(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(endpoint)
         .build();
     aws_sdk_cloudwatch::Client::from_conf(config)
 }
 
 /// A stream name no other test uses.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
 }
 
 /// Creates a stream with the shard-level write metrics on, and waits until
 /// it is ACTIVE.
-pub async fn create_stream(
+pub(crate) async fn create_stream(
     client: &aws_sdk_kinesis::Client,
     name: &str,
     shards: i32,
@@ -196,7 +192,7 @@ pub async fn create_stream(
 }
 
 /// Creates a stream without shard-level metrics, and waits until it is ACTIVE.
-pub async fn create_bare_stream(
+pub(crate) async fn create_bare_stream(
     client: &aws_sdk_kinesis::Client,
     name: &str,
     shards: i32,
@@ -216,7 +212,7 @@ pub async fn create_bare_stream(
     wait_active(client, name).await;
 }
 
-pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
+pub(crate) async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
     for _ in 0..100 {
         let out = client
             .describe_stream_summary()
@@ -233,7 +229,7 @@ pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
 }
 
 /// Every shard of the stream, open and closed, as ListShards reports it.
-pub async fn all_shards(
+pub(crate) async fn all_shards(
     client: &aws_sdk_kinesis::Client,
     name: &str,
 ) -> Vec<aws_sdk_kinesis::types::Shard> {
@@ -248,7 +244,7 @@ pub async fn all_shards(
 }
 
 /// The open shards, sorted by hash key.
-pub async fn open_shards(client: &aws_sdk_kinesis::Client, name: &str) -> Vec<Shard> {
+pub(crate) async fn open_shards(client: &aws_sdk_kinesis::Client, name: &str) -> Vec<Shard> {
     let filter = ShardFilter::builder()
         .r#type(ShardFilterType::AtLatest)
         .build()
@@ -283,7 +279,7 @@ pub async fn open_shards(client: &aws_sdk_kinesis::Client, name: &str) -> Vec<Sh
 }
 
 /// The start of the current minute.
-pub fn this_minute() -> DateTime<Utc> {
+pub(crate) fn this_minute() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
 }
 
@@ -294,7 +290,7 @@ pub fn this_minute() -> DateTime<Utc> {
 /// records a minute. The stream-level datapoints get the same, as Kinesis
 /// publishes them too: CloudWatch sums what several calls put on one
 /// stream's minute, so the stream-level series are the shards' sum.
-pub async fn put_load(
+pub(crate) async fn put_load(
     stream: &str,
     shard: &ShardId,
     minutes: i64,
@@ -310,7 +306,7 @@ pub async fn put_load(
 /// `shard` or for the whole stream (`None`): IncomingBytes at
 /// `utilization` of a shard's byte limit, IncomingRecords of 2 KiB
 /// records, and `throttled` WriteProvisionedThroughputExceeded.
-pub async fn put_metrics(
+pub(crate) async fn put_metrics(
     stream: &str,
     shard: Option<&ShardId>,
     minutes_ago: std::ops::Range<i64>,
@@ -333,7 +329,7 @@ pub async fn put_metrics(
 /// for `shard` as IteratorAgeMilliseconds. Each minute gets two
 /// datapoints, `ms` and half of it, as two consumers would publish: only
 /// the Maximum statistic reads `ms`.
-pub async fn put_iterator_age(
+pub(crate) async fn put_iterator_age(
     stream: &str,
     shard: Option<&ShardId>,
     minutes_ago: std::ops::Range<i64>,
@@ -398,7 +394,7 @@ async fn put_data(client: &aws_sdk_cloudwatch::Client, data: &[MetricDatum]) {
 }
 
 /// [`put_metrics`] into the CloudWatch `client` talks to.
-pub async fn put_metrics_to(
+pub(crate) async fn put_metrics_to(
     client: &aws_sdk_cloudwatch::Client,
     stream: &str,
     shard: Option<&ShardId>,

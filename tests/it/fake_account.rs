@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 /// One stream of the fleet.
 #[derive(Clone, Debug)]
-pub struct FakeStream {
+pub(crate) struct FakeStream {
     pub name: String,
     /// (shard id, starting hash key, ending hash key).
     pub shards: Vec<(String, u128, u128)>,
@@ -40,7 +40,7 @@ pub struct FakeStream {
 }
 
 /// The documented quotas the fake enforces, calls per second.
-pub fn quota(api: &str) -> usize {
+pub(crate) fn quota(api: &str) -> usize {
     match api {
         "ListStreams" | "ListTagsForStream" | "AddTagsToStream" => 5,
         "DescribeStreamSummary" => 20,
@@ -52,11 +52,11 @@ pub fn quota(api: &str) -> usize {
 }
 
 /// GetMetricData datapoints per second.
-pub const DATAPOINTS_PER_SECOND: u64 = 180_000;
+pub(crate) const DATAPOINTS_PER_SECOND: u64 = 180_000;
 
 /// What the fake saw.
 #[derive(Debug, Default)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Calls answered, by API.
     pub calls: BTreeMap<String, u64>,
     /// Calls refused for being over a quota, by API.
@@ -74,7 +74,7 @@ struct Windows {
 
 /// A fleet of streams behind mocked Kinesis and CloudWatch clients.
 #[derive(Debug)]
-pub struct FakeAccount {
+pub(crate) struct FakeAccount {
     pub streams: Vec<FakeStream>,
     by_name: HashMap<String, usize>,
     /// Datapoints exist for minutes that ended this long before `now`.
@@ -105,7 +105,7 @@ impl FakeAccount {
     /// 50 has a hot shard (95%), one in 50 is cold throughout (5%): about
     /// one stream in 25 calls for an action in a given minute. Datapoints
     /// exist up to `newest_minute`.
-    pub fn new(n: usize, seed: u64, newest_minute: DateTime<Utc>) -> Self {
+    pub(crate) fn new(n: usize, seed: u64, newest_minute: DateTime<Utc>) -> Self {
         let mut state = seed;
         let streams: Vec<FakeStream> = (0..n)
             .map(|i| {
@@ -150,7 +150,7 @@ impl FakeAccount {
         }
     }
 
-    pub fn shard_count(&self) -> usize {
+    pub(crate) fn shard_count(&self) -> usize {
         self.streams.iter().map(|s| s.shards.len()).sum()
     }
 
@@ -189,7 +189,7 @@ impl FakeAccount {
     }
 
     /// A Kinesis client answering from this account.
-    pub fn kinesis(self: &Arc<Self>) -> aws_sdk_kinesis::Client {
+    pub(crate) fn kinesis(self: &Arc<Self>) -> aws_sdk_kinesis::Client {
         let rules = self.kinesis_rules();
         // The mocks cannot answer a retry (its input is gone): a refusal
         // reaches the adapter as it is.
@@ -199,7 +199,7 @@ impl FakeAccount {
     }
 
     /// A CloudWatch client answering from this account.
-    pub fn cloudwatch(self: &Arc<Self>) -> aws_sdk_cloudwatch::Client {
+    pub(crate) fn cloudwatch(self: &Arc<Self>) -> aws_sdk_cloudwatch::Client {
         let rules = [self.get_metric_data_rule()];
         mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, rules.iter(), |b| b
             .retry_config(

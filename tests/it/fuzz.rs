@@ -17,6 +17,9 @@
 //! 300 cases per reader run in the normal test run; set PROPTEST_CASES for
 //! more.
 
+// The allocation-counting allocator below is the tests' one unsafe code.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;

@@ -58,7 +58,7 @@ fn handler_with_emf(stream: &str) -> (Handler, Arc<Mutex<Vec<String>>>) {
         read: KinesisReader::new(k.clone()),
         write: KinesisWriter::new(k),
         metrics: CloudWatchMetrics::new(cloudwatch()),
-        api: std::sync::Arc::new(kinesis_autoscaler::model::ApiLimiter::default()),
+        api: Arc::new(kinesis_autoscaler::model::ApiLimiter::default()),
         config: ExecutorConfig {
             poll_initial: Duration::from_millis(200),
             ..ExecutorConfig::default()

@@ -668,7 +668,7 @@ async fn missing_shard_metrics_are_named_with_the_command_to_enable_them() {
     let k = kinesis(&endpoint);
     let name = unique("nometrics");
     // Two shards: a one-shard stream needs no shard-level metric (below).
-    crate::emulators::create_bare_stream(&k, &name, 2, false).await;
+    emulators::create_bare_stream(&k, &name, 2, false).await;
     let (_dir, plain) = policy(&[&name], "");
     let out = run(live(&endpoint).args(["plan", "--policy", plain.to_str().unwrap()]));
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -718,7 +718,7 @@ async fn a_one_shard_stream_is_planned_on_its_stream_level_metrics_alone() {
     let name = unique("oneshard");
     // No enhanced monitoring, and only the stream-level metrics published:
     // the only shard's range is the whole key space, so they are its own.
-    crate::emulators::create_bare_stream(&k, &name, 1, false).await;
+    emulators::create_bare_stream(&k, &name, 1, false).await;
     put_metrics(&name, None, 0..40, 0.95, 0.0).await;
     let (_dir, plain) = policy(&[&name], "");
     let out = run(live(&endpoint).args([
@@ -894,7 +894,7 @@ async fn a_glob_over_more_than_100_streams_plans_every_one() {
             r.expect("CreateStream");
         });
         for name in batch {
-            crate::emulators::wait_active(&k, name).await;
+            emulators::wait_active(&k, name).await;
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1369,7 +1369,7 @@ async fn on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm() {
     // on two), and no share known: plan says it would turn them on, and
     // writes nothing; apply does, recording them as its own.
     let busy = unique("ondemand-on");
-    crate::emulators::create_bare_stream(&k, &busy, 2, false).await;
+    emulators::create_bare_stream(&k, &busy, 2, false).await;
     put_metrics(&busy, None, 0..40, 1.5, 0.0).await;
     let (_dir, p) = policy(&[&busy], on_demand);
     let p = p.to_str().unwrap();
@@ -1399,7 +1399,7 @@ async fn on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm() {
     // Calm (0.1 shards' worth), and turned on by the controller 20
     // minutes ago, longer than shard_calm: apply turns them off again.
     let calm = unique("ondemand-off");
-    crate::emulators::create_bare_stream(&k, &calm, 2, false).await;
+    emulators::create_bare_stream(&k, &calm, 2, false).await;
     put_metrics(&calm, None, 0..40, 0.1, 0.0).await;
     let enable = |name: &str| {
         let mut request = k.enable_enhanced_monitoring().stream_name(name);
@@ -1421,7 +1421,7 @@ async fn on_demand_turns_shard_metrics_on_near_a_decision_and_off_once_calm() {
         .unwrap();
     // Someone else turned them on for a third stream: they stay on.
     let theirs = unique("ondemand-theirs");
-    crate::emulators::create_bare_stream(&k, &theirs, 2, false).await;
+    emulators::create_bare_stream(&k, &theirs, 2, false).await;
     put_metrics(&theirs, None, 0..40, 0.1, 0.0).await;
     enable(&theirs).await.unwrap();
     let (_dir2, p2) = policy(&[&calm, &theirs], on_demand);

@@ -212,9 +212,7 @@ fn tag(key: &str, value: &str) -> k::Tag {
 /// A CloudWatch client answering from `rules`, with the SDK's retries off.
 fn cloudwatch(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
     mock_client!(aws_sdk_cloudwatch, mode, rules.iter().copied(), |b| b
-        .retry_config(
-            aws_sdk_cloudwatch::config::retry::RetryConfig::disabled()
-        ))
+        .retry_config(RetryConfig::disabled()))
 }
 
 fn window_start() -> DateTime<Utc> {

@@ -94,7 +94,7 @@ impl Harness {
         &self,
         minutes: i64,
         jitter: f64,
-        stop: &kinesis_autoscaler::apply::shutdown::Shutdown,
+        stop: &shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> u64 {
         self.run_to_end(minutes, jitter, stop, on_event)
@@ -107,7 +107,7 @@ impl Harness {
         &self,
         minutes: i64,
         jitter: f64,
-        stop: &kinesis_autoscaler::apply::shutdown::Shutdown,
+        stop: &shutdown::Shutdown,
         on_event: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> RunEnd {
         let executor = Executor::new(&self.world, &self.world, &self.clock, &self.limiter)

@@ -715,7 +715,7 @@ fn warm_throughput_takes_a_jump_that_on_demand_throttles() {
             minute % 60
         ));
     }
-    let trace = Trace::parse(&text, std::path::Path::new("jump.csv")).unwrap();
+    let trace = Trace::parse(&text, Path::new("jump.csv")).unwrap();
     let yaml = "trace: jump.csv\npeak: 12MiB/s\nrecord_size: 4KiB\ninitial_shards: 2\nnoise: 0\n";
     let run = |yaml: &str, strategy| {
         simulate(&scenario(yaml), &trace, &StreamPolicy::default(), strategy).summary
@@ -932,7 +932,7 @@ metrics_delay: 1m..3m
 
 /// Splits that `outcome` made of shards whose range holds `key`'s hash.
 fn splits_toward(outcome: &Outcome, key: &str) -> usize {
-    let hash = kinesis_autoscaler::model::HashKey::of_partition_key(key);
+    let hash = HashKey::of_partition_key(key);
     outcome
         .log
         .iter()
@@ -1002,7 +1002,7 @@ fn with_split_at_traffic_zipf_splits_fall_between_keys() {
     traffic.scale_up.split_at = kinesis_autoscaler::policy::SplitAt::Traffic;
     let out = simulate(&s, &trace, &traffic, Strategy::Planner);
     let keys: std::collections::BTreeSet<u128> = (1..=200)
-        .map(|i| kinesis_autoscaler::model::HashKey::of_partition_key(&format!("key-9-{i}")).0)
+        .map(|i| HashKey::of_partition_key(&format!("key-9-{i}")).0)
         .collect();
     let mut off_midpoint = 0;
     let mut splits = 0;
@@ -1016,14 +1016,10 @@ fn with_split_at_traffic_zipf_splits_fall_between_keys() {
             .find(|s| s.id.as_str() == id)
             .unwrap()
             .range;
-        assert!(
-            range
-                .check_split_key(kinesis_autoscaler::model::HashKey(key))
-                .is_ok()
-        );
+        assert!(range.check_split_key(HashKey(key)).is_ok());
         assert!(!keys.contains(&key), "a split on a key");
         splits += 1;
-        if Some(kinesis_autoscaler::model::HashKey(key)) != range.midpoint() {
+        if Some(HashKey(key)) != range.midpoint() {
             off_midpoint += 1;
         }
     }

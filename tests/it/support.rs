@@ -6,13 +6,13 @@ use assert_cmd::Command;
 
 /// The built `kinesis-autoscaler` binary, run from the repository root with
 /// a clean environment for the variables it reads.
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::from_std(bin_std())
 }
 
 /// [`bin`] as a plain process command, for what `assert_cmd` does not do
 /// (spawning a sidecar, reading its output as it comes).
-pub fn bin_std() -> std::process::Command {
+pub(crate) fn bin_std() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("kinesis-autoscaler"));
     cmd.current_dir(root())
         .env_remove("KAS_POLICY")
@@ -21,24 +21,24 @@ pub fn bin_std() -> std::process::Command {
 }
 
 /// The repository root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A path under `tests/`.
-pub fn test_file(rel: &str) -> PathBuf {
+pub(crate) fn test_file(rel: &str) -> PathBuf {
     root().join("tests").join(rel)
 }
 
 /// Asserts that `text` (a command's output, an error message) says `needle`,
 /// showing both when it does not.
 #[track_caller]
-pub fn assert_contains(text: &str, needle: &str) {
+pub(crate) fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
 
 /// The `key` string of each entry of a JSON array.
-pub fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+pub(crate) fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
     entries
         .as_array()
         .expect("a JSON array")
@@ -48,7 +48,7 @@ pub fn names<'a>(entries: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
 }
 
 /// The strategy families `tune` reports, in order.
-pub const FAMILIES: [&str; 5] = [
+pub(crate) const FAMILIES: [&str; 5] = [
     "planner",
     "uniform",
     "static",
@@ -58,7 +58,7 @@ pub const FAMILIES: [&str; 5] = [
 
 /// Asserts the comparison's strategies, in order: planner, uniform, a
 /// static stream, On-Demand, On-Demand Advantage.
-pub fn assert_every_strategy(results: &serde_json::Value) {
+pub(crate) fn assert_every_strategy(results: &serde_json::Value) {
     let strategies = names(results, "strategy");
     assert_eq!(strategies.len(), 5, "{strategies:?}");
     assert_eq!(strategies[..2], ["planner", "uniform"]);
@@ -69,7 +69,7 @@ pub fn assert_every_strategy(results: &serde_json::Value) {
 /// `cmd` pointed at the local emulators (Kinesis at `kinesis`, CloudWatch
 /// at `cloudwatch`) with test credentials, and none of the developer's
 /// profile or endpoint settings.
-pub fn at_emulators<'a>(
+pub(crate) fn at_emulators<'a>(
     cmd: &'a mut std::process::Command,
     kinesis: &str,
     cloudwatch: &str,
@@ -87,7 +87,7 @@ pub fn at_emulators<'a>(
 /// Reads a sidecar's (piped) stderr up to the line that says where it
 /// listens, then the rest on a thread, so the child never blocks on a full
 /// pipe: its port, and its log from then on once it exits.
-pub fn listening(child: &mut std::process::Child) -> (u16, std::thread::JoinHandle<String>) {
+pub(crate) fn listening(child: &mut std::process::Child) -> (u16, std::thread::JoinHandle<String>) {
     use std::io::{BufRead, Read};
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
     let mut line = String::new();
@@ -111,7 +111,7 @@ pub fn listening(child: &mut std::process::Child) -> (u16, std::thread::JoinHand
 
 /// The JSON a command printed, after checking that it exited 0 (showing
 /// its stderr if not).
-pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn ok_json(out: &std::process::Output) -> serde_json::Value {
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -123,7 +123,7 @@ pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
 
 /// The `plans` of what `plan --output json` printed (`{"plans": [...]}`,
 /// on a snapshot and on live streams alike).
-pub fn plans_of(stdout: &str) -> serde_json::Value {
+pub(crate) fn plans_of(stdout: &str) -> serde_json::Value {
     let mut json: serde_json::Value =
         serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     let plans = json["plans"].take();
@@ -132,7 +132,7 @@ pub fn plans_of(stdout: &str) -> serde_json::Value {
 }
 
 /// The one plan of `plan --snapshot ... --output json`.
-pub fn one_plan(stdout: &str) -> serde_json::Value {
+pub(crate) fn one_plan(stdout: &str) -> serde_json::Value {
     let mut plans = plans_of(stdout);
     assert_eq!(plans.as_array().unwrap().len(), 1, "{stdout}");
     plans[0].take()
@@ -140,7 +140,7 @@ pub fn one_plan(stdout: &str) -> serde_json::Value {
 
 /// The `scenarios` of what `simulate --output json` printed
 /// (`{"scenarios": [...]}` in every mode), after checking that it exited 0.
-pub fn sim_scenarios(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn sim_scenarios(out: &std::process::Output) -> serde_json::Value {
     let mut json = ok_json(out);
     let scenarios = json["scenarios"].take();
     assert!(scenarios.is_array(), "no scenarios array: {json}");
@@ -148,14 +148,14 @@ pub fn sim_scenarios(out: &std::process::Output) -> serde_json::Value {
 }
 
 /// The one scenario's entry of a `simulate --output json` run.
-pub fn sim_one(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn sim_one(out: &std::process::Output) -> serde_json::Value {
     let mut scenarios = sim_scenarios(out);
     assert_eq!(scenarios.as_array().unwrap().len(), 1, "{scenarios}");
     scenarios[0].take()
 }
 
 /// The one result of a one-strategy `simulate --output json` run.
-pub fn one_result(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn one_result(out: &std::process::Output) -> serde_json::Value {
     let mut results = sim_one(out)["results"].take();
     assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
     results[0].take()
@@ -165,7 +165,7 @@ pub fn one_result(out: &std::process::Output) -> serde_json::Value {
 /// An object keeps its keys in order, an array the shape of its items
 /// merged (an item's key missing elsewhere is kept; differing types are
 /// joined with `|`), a scalar becomes its type's name.
-pub fn json_shape(value: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn json_shape(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::Null => Value::from("null"),
