@@ -11,7 +11,7 @@ use crate::model::ApiError;
 use crate::observe::{ObserveError, SnapshotError};
 use crate::policy::PolicyError;
 
-/// Process exit codes, as documented in `--help` and the README.
+/// Process exit codes, as documented in `--help` and docs/commands.md.
 pub mod exit {
     /// Everything asked for was done (or there was nothing to do).
     pub const OK: u8 = 0;

@@ -60,6 +60,53 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// The command reference in Markdown: the program's and every
+/// subcommand's `--help`, as clap renders it at 100 columns, with no
+/// environment value shown. `docs/reference/commands.md` is this text; a
+/// test regenerates it and fails on any difference, so the reference
+/// cannot drift from the flags.
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    fn fixed(cmd: clap::Command) -> clap::Command {
+        cmd.term_width(100).mut_args(|a| a.hide_env_values(true))
+    }
+    let mut top = fixed(Cli::command());
+    let mut out = String::from(
+        "# Command reference\n\nGenerated from the CLI's own help (`kinesis-autoscaler help COMMAND` prints the same); do not edit: `KAS_UPDATE_DOCS=1 cargo test --test it docs::` regenerates it.\n",
+    );
+    let block = |title: &str, help: String| {
+        format!("\n## `{title}`\n\n```text\n{}\n```\n", help.trim_end())
+    };
+    out.push_str(&block(
+        "kinesis-autoscaler",
+        top.render_long_help().to_string(),
+    ));
+    let names: Vec<String> = top
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        let sub = top.find_subcommand_mut(&name).expect("listed above");
+        let mut sub = fixed(sub.clone().bin_name(format!("kinesis-autoscaler {name}")));
+        out.push_str(&block(
+            &format!("kinesis-autoscaler {name}"),
+            sub.render_long_help().to_string(),
+        ));
+    }
+    out
+}
+
+/// Whether `args` (the words after the program's name) is a command line
+/// the CLI accepts: every subcommand and flag known, every value of its
+/// type. It runs nothing; the docs' examples are checked with it.
+pub fn check_args(args: &[&str]) -> Result<(), String> {
+    let argv = std::iter::once("kinesis-autoscaler").chain(args.iter().copied());
+    Cli::try_parse_from(argv)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 impl Cli {
     /// Whether the command is the long-running sidecar (`run`).
     pub(crate) fn is_sidecar(&self) -> bool {
@@ -602,7 +649,7 @@ defaults:
     merged_ceiling: 0.7          # and a merged pair must stay under 70%
     cooldown: 1m
     max_merges_per_run: 8
-  # Off unless written (see the README):
+  # Off unless written (see docs/notifications.md):
   # forecast: { seasons: [1d, 7d], horizon: 1h, lead: 15m }
   # objective: { max_throttled: 0.1%, history: 3d }
   # warm_throughput: { lead: 30m, headroom: 1.2, min_mib: 4 }   # On-Demand Advantage streams; needs forecast

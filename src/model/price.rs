@@ -1,5 +1,5 @@
 //! AWS's list prices the controller quotes (us-east-1, as published in
-//! 2025; the simulator's `prices:` block overrides them, and the README
+//! 2025; the simulator's `prices:` block overrides them, and docs/simulator.md
 //! says where they come from): CloudWatch's, for the controller's own
 //! reads and metrics, and a provisioned shard-hour, for what a merge saves.
 

@@ -261,7 +261,7 @@ impl Default for StreamPolicy {
                 sample: Sample::default(),
                 hot_key_share: 0.8,
             },
-            // Tuned on the whole simulator suite (README, "Results"):
+            // Tuned on the whole simulator suite (docs/results.md):
             // merging later and less cuts churn and throttling on spiky
             // traffic; a merged shard is bounded by its parents at once, so
             // the cooldown after a reshard only delays the way down.

@@ -371,8 +371,8 @@ fn usage() {
 // Hostile input: each case a reproducer that once panicked, aborted, hung,
 // echoed megabytes or exited 0 having done nothing. Each must end with its
 // exit code, a short message, and quickly (the bound below only catches
-// a hang or a quadratic blow-up in a debug build; the README gives the
-// release timings).
+// a hang or a quadratic blow-up in a debug build; docs/commands.md gives
+// the release timings).
 // ---------------------------------------------------------------------------
 
 /// The longest any hostile case may take in a debug build.

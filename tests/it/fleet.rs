@@ -3,7 +3,7 @@
 //! replies LimitExceeded to any call over a documented quota, on paused
 //! tokio time (so the pass's duration is virtual time, and waiting costs
 //! nothing). The full-size run (2,000 streams) is the benchmark
-//! `benches/fleet.rs`; the README gives its figures.
+//! `benches/fleet.rs`; docs/fleet.md gives its figures.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod deploy;
+mod docs;
 mod emulators;
 mod fake_account;
 mod fleet;
