@@ -3,7 +3,7 @@
 
 use super::measure::{ShardStats, larger};
 use super::{
-    Action, ActionKind, ConsumerLag, ForecastFact, Merge, Planner, Trigger, Verdict, later,
+    Action, ActionKind, ConsumerLag, ForecastFact, Merge, Planner, Trigger, Verdict, cooldown_until,
 };
 
 impl Planner<'_> {
@@ -38,23 +38,20 @@ impl Planner<'_> {
         } else {
             self.history_up
         };
-        let cooling_until = last_split
-            .max(self.history_down)
-            .map(|t| later(t, down.cooldown))
-            .filter(|until| self.now < *until);
+        let cooling_until =
+            cooldown_until(last_split.max(self.history_down), down.cooldown, self.now);
         // Whether only this plan's splits hold merges back: no earlier
         // reshard's cooldown runs now.
         let split_first = cooling_until.is_some()
-            && self
-                .history_up
-                .max(self.history_down)
-                .map(|t| later(t, down.cooldown))
-                .is_none_or(|until| self.now >= until);
+            && cooldown_until(
+                self.history_up.max(self.history_down),
+                down.cooldown,
+                self.now,
+            )
+            .is_none();
         // Until when a split's children are not merged: any split of the
         // stream may be theirs, so the last one counts.
-        let young_until = last_split
-            .map(|t| later(t, down.min_lifetime))
-            .filter(|until| self.now < *until);
+        let young_until = cooldown_until(last_split, down.min_lifetime, self.now);
 
         // Candidate pairs (lower index, projected peak), coolest first.
         let mut pairs: Vec<(usize, f64, Option<ForecastFact>)> = Vec::new();

@@ -309,6 +309,18 @@ fn later(t: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// The one cooldown rule, for splits, merges and `min_lifetime` alike: a
+/// wait of `span` after `last` (the stream's last split or merge, as its
+/// tags or this plan have it) runs at `now` until the returned time; `None`
+/// when nothing happened yet or the wait is over.
+fn cooldown_until(
+    last: Option<DateTime<Utc>>,
+    span: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    last.map(|t| later(t, span)).filter(|until| now < *until)
+}
+
 struct Planner<'a> {
     policy: &'a StreamPolicy,
     history_up: Option<DateTime<Utc>>,

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 
 use super::explain::{describe_forecast, describe_heat, describe_lag_split};
 use super::remedy::Remedies;
-use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, later};
+use super::{Action, ActionKind, Planner, Split, SplitPointUsed, Trigger, Verdict, cooldown_until};
 use crate::model::{HashKey, HashKeyRange};
 use crate::observe::{SplitPoint, escape_key};
 use crate::policy::SplitAt;
@@ -320,10 +320,7 @@ impl Planner<'_> {
 
     pub(super) fn split_hot_shards(&mut self) {
         let up = &self.policy.scale_up;
-        let cooling_until = self
-            .history_up
-            .map(|t| later(t, up.cooldown))
-            .filter(|until| self.now < *until);
+        let cooling_until = cooldown_until(self.history_up, up.cooldown, self.now);
         let mut queue = BinaryHeap::new();
         for i in 0..self.open.len() {
             let (pressure, trigger) = match (self.stats[i].hot, self.pre_split(i)) {
