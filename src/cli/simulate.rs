@@ -16,7 +16,8 @@ use crate::sim::chart;
 use crate::sim::oracle::Oracles;
 use crate::sim::scenario::Scenario;
 use crate::sim::strategy::{self, Outcome, Strategy, Summary};
-use crate::sim::traffic::{Trace, Traffic};
+use crate::sim::suite::{Prepared, prepare, simulate_all};
+use crate::sim::traffic::Trace;
 
 use super::{SimOutput, SimulateArgs, print_json, write_stdout};
 
@@ -77,7 +78,7 @@ pub(super) async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     // The simulations block (each on its own virtual-time runtime), so they
     // run on their own threads.
     let (run, mut results) = tokio::task::spawn_blocking(move || {
-        let results = simulate_all(std::slice::from_ref(&run), worker_bar.as_ref());
+        let results = simulate_all(std::slice::from_ref(&run), &tick(worker_bar.as_ref()));
         (run, results)
     })
     .await?;
@@ -169,115 +170,6 @@ fn write_chart(
     Ok(path)
 }
 
-/// One scenario ready to simulate: its traffic, policy and strategies.
-struct Prepared {
-    scenario: Scenario,
-    traffic: Traffic,
-    policy: crate::policy::StreamPolicy,
-    strategies: Vec<Strategy>,
-}
-
-/// Checks `scenario` against `policy` and the strategies asked for, and
-/// builds its traffic: everything that can be refused is refused before
-/// any simulation starts.
-fn prepare(
-    policy: &Policy,
-    scenario: Scenario,
-    trace: &Trace,
-    only: Option<Strategy>,
-) -> anyhow::Result<Prepared> {
-    let rule = policy
-        .rule_for(&scenario.stream)
-        .ok_or_else(|| Error::StreamNotInPolicy {
-            stream: scenario.stream.clone(),
-            policy: policy.source.clone(),
-        })?;
-    let traffic = Traffic::new(&scenario, trace)
-        .map_err(|message| Error::Usage(format!("scenario {}: {message}", scenario.name)))?;
-    let strategies = match only {
-        Some(strategy) => vec![strategy],
-        None => vec![
-            Strategy::Planner,
-            Strategy::Uniform,
-            Strategy::Static(static_shards(&traffic).min(scenario.shard_limit)),
-            Strategy::OnDemand,
-            Strategy::Advantage,
-        ],
-    };
-    for strategy in &strategies {
-        strategy.check(&scenario).map_err(|m| {
-            Error::Usage(format!(
-                "scenario {}: --strategy {strategy}: {m}",
-                scenario.name
-            ))
-        })?;
-    }
-    Ok(Prepared {
-        policy: rule.policy.clone(),
-        scenario,
-        traffic,
-        strategies,
-    })
-}
-
-/// Runs every strategy of every prepared scenario, as many at once as the
-/// machine has cores, and returns each scenario's oracles and outcomes in
-/// order.
-fn simulate_all(runs: &[Prepared], bar: Option<&ProgressBar>) -> Vec<(Oracles, Vec<Outcome>)> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let oracles: Vec<Oracles> = runs.iter().map(|r| Oracles::compute(&r.traffic)).collect();
-    let jobs: Vec<(usize, usize)> = runs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| (0..r.strategies.len()).map(move |j| (i, j)))
-        .collect();
-    let outcomes: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(jobs.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(i, j)) = jobs.get(k) else { break };
-                    let run = &runs[i];
-                    let last = AtomicUsize::new(0);
-                    let progress = |done: usize| {
-                        let before = last.swap(done, Ordering::Relaxed);
-                        if let Some(bar) = bar {
-                            bar.inc(done.saturating_sub(before) as u64);
-                        }
-                    };
-                    let outcome = strategy::simulate(
-                        &run.scenario,
-                        &run.traffic,
-                        &oracles[i],
-                        &run.policy,
-                        run.strategies[j],
-                        &progress,
-                    );
-                    *outcomes[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
-                }
-            });
-        }
-    });
-    let mut outcomes = outcomes.into_iter().map(|o| {
-        o.into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .expect("every job ran")
-    });
-    runs.iter()
-        .zip(oracles)
-        .map(|(run, oracles)| {
-            let mine = outcomes.by_ref().take(run.strategies.len()).collect();
-            (oracles, mine)
-        })
-        .collect()
-}
-
 /// The scenarios of a suite: each `--scenario` file, or the `.yaml` files
 /// of a folder given as one, in name order.
 fn scenario_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -321,7 +213,7 @@ async fn suite(args: &SimulateArgs, policy: &Policy, paths: &[PathBuf]) -> anyho
     let bar = progress_bar(total as u64);
     let worker_bar = bar.clone();
     let (runs, results) = tokio::task::spawn_blocking(move || {
-        let results = simulate_all(&runs, worker_bar.as_ref());
+        let results = simulate_all(&runs, &tick(worker_bar.as_ref()));
         (runs, results)
     })
     .await?;
@@ -415,7 +307,7 @@ pub(crate) struct ReplayFacts<'a> {
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(untagged)]
 pub(crate) enum TunedOrNot {
-    Tuned(super::tune::Tuned),
+    Tuned(crate::sim::search::Tuned),
     NotTuned { not_tuned: String },
 }
 
@@ -444,7 +336,7 @@ fn tuned(scenario: &Scenario, trace: &Trace, max_throttled: f64) -> Result<Tuned
         max_throttled,
         max_new_shards_per_day: None,
     };
-    match super::tune::search(scenario, trace, &objective, 0.3, None) {
+    match crate::sim::search::search(scenario, trace, &objective, 0.3, &|_| {}) {
         Ok(report) => Ok(TunedOrNot::Tuned(report.tuned(scenario))),
         Err(Error::Usage(why)) => Ok(TunedOrNot::NotTuned { not_tuned: why }),
         Err(e) => Err(e),
@@ -470,14 +362,6 @@ pub(crate) fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Tr
     }
 }
 
-/// The static baseline's size: enough shards for the 99th percentile of
-/// the offered load, what someone sizing by hand from a week of graphs
-/// would pick.
-fn static_shards(traffic: &Traffic) -> u32 {
-    let p99 = crate::sim::tune::need_at(traffic, 990);
-    (p99.ceil() as u32).max(1)
-}
-
 /// A spinner with `message` on a terminal (stderr), for steps of unknown
 /// length; nothing otherwise.
 fn spinner(message: String) -> Option<ProgressBar> {
@@ -488,6 +372,15 @@ fn spinner(message: String) -> Option<ProgressBar> {
     spinner.set_message(message);
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(spinner)
+}
+
+/// What a simulation's progress does to `bar`, if there is one.
+fn tick(bar: Option<&ProgressBar>) -> impl Fn(u64) + Sync + '_ {
+    move |minutes| {
+        if let Some(bar) = bar {
+            bar.inc(minutes);
+        }
+    }
 }
 
 fn progress_bar(total: u64) -> Option<ProgressBar> {
@@ -662,7 +555,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     let trace = Trace::parse(&replay.trace_csv, &scenario.trace).map_err(Error::Scenario)?;
     let run = prepare(policy, scenario, &trace, None)?;
     let (run, mut results) = tokio::task::spawn_blocking(move || {
-        let results = simulate_all(std::slice::from_ref(&run), None);
+        let results = simulate_all(std::slice::from_ref(&run), &|_| {});
         (run, results)
     })
     .await?;
