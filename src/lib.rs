@@ -24,7 +24,7 @@
 //! | 7 | [`aws`] | the SDK adapters, built once (`aws::Clients`) |
 //! | 7 | [`sim`] | the simulated Kinesis and CloudWatch, traffic, consumers, oracles and strategies |
 //! | 7 | [`notify`] | what a pass tells people, held back once said, delivered to webhooks and SNS off the scaling path |
-//! | 8 | [`daemon`] | the sidecar's status, HTTP endpoints and policy reload |
+//! | 8 | [`daemon`] | the sidecar, assembled (`Sidecar::run`), its status, HTTP endpoints and policy reload |
 //! | 8 | [`lambda`] | the scheduled job, its handler (feature `lambda`) and its Embedded Metric Format lines |
 //! | 9 | [`cli`] | the command line, thin over the rest (`src/main.rs` calls [`cli::main`]) |
 //!

@@ -1,8 +1,9 @@
-//! The long-running controller's surroundings: health, readiness and
-//! metrics ([`status`], served by [`http`]), and policy reload (`watch`).
-//! The pass loop itself is [`crate::pass::Runner`].
+//! The long-running controller: [`sidecar::Sidecar`] assembles it from
+//! the pass loop ([`crate::pass::Runner`]), health, readiness and metrics
+//! ([`status`], served by [`http`]), and policy reload (`watch`).
 
 pub mod http;
+pub mod sidecar;
 pub mod status;
 mod watch;
 
