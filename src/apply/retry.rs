@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::apply::executor::StopKind;
+use crate::apply::report::StopKind;
 use crate::model::ApiErrorKind;
 
 /// The kind of call that failed, which decides what an unknown outcome
