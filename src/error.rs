@@ -6,10 +6,9 @@
 
 use std::path::PathBuf;
 
-use crate::input::ScenarioError;
+use crate::input::FileError;
 use crate::model::ApiError;
-use crate::observe::{ObserveError, SnapshotError};
-use crate::policy::PolicyError;
+use crate::observe::ObserveError;
 
 /// Process exit codes, as documented in `--help` and docs/commands.md.
 pub mod exit {
@@ -28,12 +27,9 @@ pub mod exit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A policy, scenario, trace or snapshot that cannot be used.
     #[error(transparent)]
-    Policy(#[from] PolicyError),
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    #[error(transparent)]
-    Scenario(#[from] ScenarioError),
+    File(#[from] FileError),
     #[error(
         "stream {} is not named in policy {}; add `- name: {}` (or a glob matching it) under `streams`",
         crate::input::quote(stream),
@@ -60,11 +56,7 @@ impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Policy(_)
-            | Error::Snapshot(_)
-            | Error::Scenario(_)
-            | Error::StreamNotInPolicy { .. }
-            | Error::Usage(_) => exit::BAD_INPUT,
+            Error::File(_) | Error::StreamNotInPolicy { .. } | Error::Usage(_) => exit::BAD_INPUT,
             Error::Write { .. } | Error::Observe(_) => exit::FAILURE,
         }
     }
@@ -77,11 +69,7 @@ impl Error {
     /// whose every stream fails this way pass after pass gives up.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::Policy(_)
-            | Error::Snapshot(_)
-            | Error::Scenario(_)
-            | Error::StreamNotInPolicy { .. }
-            | Error::Usage(_) => true,
+            Error::File(_) | Error::StreamNotInPolicy { .. } | Error::Usage(_) => true,
             Error::Observe(e) => e.is_permanent(),
             Error::Write { .. } => false,
         }

@@ -13,7 +13,7 @@
 //! | layer | module | role |
 //! |---|---|---|
 //! | 0 | [`model`] | the vocabulary, with no dependencies: hash keys and ranges, shards, stream facts, metric names, API failures and quotas, shard capacity |
-//! | 1 | [`input`] | size, depth and quoting limits on everything a user hands in; the one YAML parser |
+//! | 1 | [`input`] | size, depth and quoting limits on everything a user hands in; the one YAML parser; `parse_file` and `FileError`, for every kind of file |
 //! | 2 | [`policy`] | the YAML policy, validated and resolved per stream |
 //! | 3 | [`observe`] | what was seen of a stream (the snapshot format), the capabilities needed from outside as traits, collecting it, reading the stream's past, and sampling a shard's partition keys |
 //! | 4 | [`planner`] | the pure decision, by phase (measure, forecast, headroom, economics, split, merge, explain), and the [`Plan`] it returns |

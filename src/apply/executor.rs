@@ -750,8 +750,8 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     use super::*;
-    use crate::model::{Api, ApiErrorKind, StreamMode};
     use crate::model::check_layout;
+    use crate::model::{Api, ApiErrorKind, StreamMode};
     use crate::observe::TokioClock;
     use crate::planner::plan;
     use crate::sim::{SimConfig, SimKinesis};

@@ -345,7 +345,7 @@ fn tuned(scenario: &Scenario, trace: &Trace, max_throttled: f64) -> Result<Tuned
 
 /// The scenario and its trace: from files, or the bundled default.
 pub(crate) fn load_scenario(path: Option<&Path>) -> anyhow::Result<(Scenario, Trace)> {
-    let scenario_error = Error::Scenario;
+    let scenario_error = Error::File;
     match path {
         Some(path) => {
             let scenario = Scenario::load(path).map_err(scenario_error)?;
@@ -550,9 +550,8 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             std::fs::write(&file, text).map_err(|source| Error::Write { path: file, source })?;
         }
     }
-    let scenario =
-        Scenario::parse(&replay.scenario_yaml, &scenario_path).map_err(Error::Scenario)?;
-    let trace = Trace::parse(&replay.trace_csv, &scenario.trace).map_err(Error::Scenario)?;
+    let scenario = Scenario::parse(&replay.scenario_yaml, &scenario_path).map_err(Error::File)?;
+    let trace = Trace::parse(&replay.trace_csv, &scenario.trace).map_err(Error::File)?;
     let run = prepare(policy, scenario, &trace, None)?;
     let (run, mut results) = tokio::task::spawn_blocking(move || {
         let results = simulate_all(std::slice::from_ref(&run), &|_| {});

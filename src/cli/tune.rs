@@ -128,9 +128,9 @@ async fn from_stream(
     let replay = crate::sim::replay::build(stream, &open, &metrics, created_at, &trace_name)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let path = std::path::PathBuf::from(format!("replay-{stream}.yaml"));
-    let scenario = Scenario::parse(&replay.scenario_yaml, &path).map_err(Error::Scenario)?;
+    let scenario = Scenario::parse(&replay.scenario_yaml, &path).map_err(Error::File)?;
     let trace = crate::sim::traffic::Trace::parse(&replay.trace_csv, &scenario.trace)
-        .map_err(Error::Scenario)?;
+        .map_err(Error::File)?;
     let requested = 2 + open.len();
     let mut notes = vec![format!(
         "read {} days of stream {stream}: {requested} metrics requested from GetMetricData (${:.4}); nothing written",

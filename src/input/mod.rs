@@ -7,7 +7,10 @@
 //! message that echoes a megabyte-long value is no message. Every limit
 //! here is named in the error it causes.
 
+mod file;
 pub mod yaml;
+
+pub use file::{FileError, parse_file};
 
 use std::fmt;
 use std::io::Read;
@@ -185,23 +188,6 @@ pub(crate) fn nesting_over(text: &str, max: usize) -> Option<usize> {
         }
     }
     None
-}
-
-/// A scenario or trace that cannot be simulated, and where it went wrong.
-/// (Defined with the other file readers, below the simulator, so that the
-/// crate's error type needs nothing from above.)
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
-    Parse {
-        path: PathBuf,
-        location: Option<(usize, usize)>,
-        message: String,
-    },
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@
 //! validation; it does not decide anything.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
+use crate::input::{self, FileError, FileKind};
 use crate::model::{History, MetricName, Shard, ShardId, ShardQuota, StreamMode, StreamStatus};
 
 /// One observation of one stream, exactly as a snapshot file holds it.
@@ -711,81 +711,18 @@ fn first_bad_value(values: &Series) -> Option<(usize, f64)> {
         .find_map(|(i, v)| v.filter(|v| !(v.is_finite() && *v >= 0.0)).map(|v| (i, v)))
 }
 
-/// A snapshot file that cannot be planned on, and where it went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error("{}:{line}:{column}: {field}{message}", path.display(), field = field_prefix(field))]
-    Parse {
-        path: PathBuf,
-        /// The JSON path of the offending value, e.g. `shards[0].starting_hash_key`.
-        field: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{}: {problem}", path.display())]
-    Invalid {
-        path: PathBuf,
-        problem: SnapshotProblem,
-    },
-}
-
-fn field_prefix(field: &str) -> String {
-    // "?" marks a position the parser could not name (a syntax error).
-    if field.is_empty() || field == "." || field.contains('?') {
-        String::new()
-    } else {
-        format!("{field}: ")
-    }
-}
-
 impl Observation {
     /// Reads and checks a snapshot file.
-    pub fn load(path: &Path) -> Result<Observation, SnapshotError> {
+    pub fn load(path: &Path) -> Result<Observation, FileError> {
         let text = input::read_text(path, FileKind::Snapshot)?;
         Observation::parse(&text, path)
     }
 
     /// Parses snapshot JSON; `path` only names the source in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Observation, SnapshotError> {
-        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
-            return Err(SnapshotError::Parse {
-                path: path.to_owned(),
-                field: String::new(),
-                line,
-                column: 1,
-                message: format!(
-                    "nested deeper than {MAX_DEPTH} levels of objects and arrays; a snapshot needs 5"
-                ),
-            });
-        }
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let obs: Observation = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            SnapshotError::Parse {
-                path: path.to_owned(),
-                field: input::clip(&field, 200),
-                line: inner.line(),
-                column: inner.column(),
-                message: input::clip(&strip_position(&inner.to_string()), 300),
-            }
-        })?;
-        obs.validate().map_err(|problem| SnapshotError::Invalid {
-            path: path.to_owned(),
-            problem,
-        })?;
+    pub fn parse(text: &str, path: &Path) -> Result<Observation, FileError> {
+        let obs: Observation = input::parse_file(text, path, FileKind::Snapshot, 5)?;
+        obs.validate()
+            .map_err(|problem| FileError::invalid(path, FileKind::Snapshot, problem.to_string()))?;
         Ok(obs)
-    }
-}
-
-/// serde_json ends messages with " at line L column C"; the position is
-/// shown in front instead.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
     }
 }

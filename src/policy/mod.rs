@@ -9,14 +9,12 @@ pub mod file;
 pub mod notify;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
-use crate::input::yaml;
-use crate::input::{self, FileKind, MAX_DEPTH, ReadError};
+use crate::input::{self, FileError, FileKind};
 use crate::model::MetricName;
 pub(crate) use crate::model::arn_stream_name;
 use crate::model::{Api, Quotas};
@@ -740,68 +738,15 @@ pub struct Policy {
     pub notify: Option<Notify>,
 }
 
-/// A policy that cannot be used, and where it went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
-    Parse {
-        path: PathBuf,
-        location: Option<(usize, usize)>,
-        message: String,
-    },
-    #[error("{}: invalid policy:\n{}", path.display(), Bullets(problems))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<String>,
-    },
-}
-
-/// A list printed one `  - item` per line, the first [`SHOWN_PROBLEMS`]
-/// of them.
-struct Bullets<'a>(&'a [String]);
-
-/// How many problems of an invalid policy are listed; the rest are counted.
-const SHOWN_PROBLEMS: usize = 5;
-
-impl fmt::Display for Bullets<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, item) in self.0.iter().take(SHOWN_PROBLEMS).enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "  - {item}")?;
-        }
-        if self.0.len() > SHOWN_PROBLEMS {
-            write!(f, "\n  - … and {} more", self.0.len() - SHOWN_PROBLEMS)?;
-        }
-        Ok(())
-    }
-}
-
 impl Policy {
-    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+    pub fn load(path: &Path) -> Result<Policy, FileError> {
         let text = input::read_text(path, FileKind::Policy)?;
         Policy::parse(&text, path)
     }
 
     /// Parses policy text; `path` only names the source in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
-        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
-            return Err(PolicyError::Parse {
-                path: path.to_owned(),
-                location: Some((line, 1)),
-                message: format!(
-                    "nested deeper than {MAX_DEPTH} levels of mappings and lists; a policy needs 6"
-                ),
-            });
-        }
-        let file: PolicyFile = yaml::from_str(text).map_err(|e| PolicyError::Parse {
-            path: path.to_owned(),
-            location: e.location,
-            message: e.message,
-        })?;
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, FileError> {
+        let file: PolicyFile = input::parse_file(text, path, FileKind::Policy, 6)?;
         let quotas = Policy::quotas(&file.api);
         let notify = file
             .notify
@@ -814,8 +759,9 @@ impl Policy {
                 let mut problems = streams.err().unwrap_or_default();
                 problems.extend(quotas.err().unwrap_or_default());
                 problems.extend(notify.err().unwrap_or_default());
-                return Err(PolicyError::Invalid {
+                return Err(FileError::Invalid {
                     path: path.to_owned(),
+                    kind: FileKind::Policy,
                     problems,
                 });
             }
@@ -985,7 +931,7 @@ pub(crate) fn json_schema() -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Policy, PolicyError> {
+    fn parse(text: &str) -> Result<Policy, FileError> {
         Policy::parse(text, Path::new("p.yaml"))
     }
 

@@ -9,9 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::cost::Prices;
 use super::world::{IdleDatapoints, Publishing};
-pub use crate::input::ScenarioError;
-use crate::input::yaml;
-use crate::input::{self, FileKind, MAX_DEPTH};
+pub use crate::input::FileError;
+use crate::input::{self, FileKind};
 use crate::model::{HashKey, HashKeyRange, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 
 /// A scenario as written; see `scenarios/` for commented examples.
@@ -517,32 +516,16 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    pub fn load(path: &Path) -> Result<Scenario, FileError> {
         let text = input::read_text(path, FileKind::Scenario)?;
         Scenario::parse(&text, path)
     }
 
     /// Parses scenario text; a relative trace path is resolved against
     /// `path`'s folder.
-    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-        if let Some(line) = input::nesting_over(text, MAX_DEPTH) {
-            return Err(ScenarioError::Parse {
-                path: path.to_owned(),
-                location: Some((line, 1)),
-                message: format!(
-                    "nested deeper than {MAX_DEPTH} levels of mappings and lists; a scenario needs 4"
-                ),
-            });
-        }
-        let f: ScenarioFile = yaml::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: path.to_owned(),
-            location: e.location,
-            message: e.message,
-        })?;
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: path.to_owned(),
-            message,
-        };
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, FileError> {
+        let f: ScenarioFile = input::parse_file(text, path, FileKind::Scenario, 4)?;
+        let invalid = |message: String| FileError::invalid(path, FileKind::Scenario, message);
         let keys = match f.keys.model {
             _ if f.keys.ranges.is_some() && f.keys.model != KeyModelName::Measured => {
                 return Err(invalid("keys: ranges apply to model: measured only".into()));

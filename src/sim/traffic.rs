@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::NaiveDateTime;
 
-use super::scenario::{KeyModel, Scenario, ScenarioError};
+use super::scenario::{FileError, KeyModel, Scenario};
 use crate::input::{self, FileKind};
 use crate::model::{HashKey, HashKeyRange};
 
@@ -40,7 +40,7 @@ fn parse_time(text: &str) -> Option<i64> {
 }
 
 impl Trace {
-    pub fn load(path: &Path) -> Result<Trace, ScenarioError> {
+    pub fn load(path: &Path) -> Result<Trace, FileError> {
         let text = input::read_text(path, FileKind::Trace)?;
         Trace::parse(&text, path)
     }
@@ -50,11 +50,8 @@ impl Trace {
     /// number). A timestamp is `2014-07-01 00:00:00` (UTC), RFC 3339 /
     /// ISO 8601 (`2014-07-01T00:00:00Z`, `2014-07-01T02:00:00+02:00`, or
     /// without a zone, UTC), or Unix seconds (`1404172800`).
-    pub fn parse(text: &str, path: &Path) -> Result<Trace, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: path.to_owned(),
-            message,
-        };
+    pub fn parse(text: &str, path: &Path) -> Result<Trace, FileError> {
+        let invalid = |message: String| FileError::invalid(path, FileKind::Trace, message);
         let mut points: Vec<(i64, f64)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();

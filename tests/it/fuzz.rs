@@ -332,10 +332,11 @@ proptest! {
             // A scenario that parses must also build its traffic, or say why.
             let scenario = Scenario::parse(t, Path::new("fuzz.yaml"))?;
             Traffic::new(&scenario, &trace).map_err(|m| {
-                kinesis_autoscaler::sim::scenario::ScenarioError::Invalid {
-                    path: "fuzz.yaml".into(),
-                    message: m,
-                }
+                kinesis_autoscaler::sim::scenario::FileError::invalid(
+                    Path::new("fuzz.yaml"),
+                    kinesis_autoscaler::input::FileKind::Scenario,
+                    m,
+                )
             })
         })?;
     }
@@ -350,10 +351,11 @@ proptest! {
         check("Trace::parse", &text, |t| {
             let trace = Trace::parse(t, Path::new("fuzz.csv"))?;
             Traffic::new(&scenario, &trace).map_err(|m| {
-                kinesis_autoscaler::sim::scenario::ScenarioError::Invalid {
-                    path: "fuzz.csv".into(),
-                    message: m,
-                }
+                kinesis_autoscaler::sim::scenario::FileError::invalid(
+                    Path::new("fuzz.csv"),
+                    kinesis_autoscaler::input::FileKind::Scenario,
+                    m,
+                )
             })
         })?;
     }
