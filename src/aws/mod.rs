@@ -10,6 +10,7 @@
 pub mod cloudwatch;
 pub mod errors;
 pub mod kinesis;
+pub mod sns;
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
@@ -79,13 +80,10 @@ pub(crate) fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(config)
 }
 
-/// The SNS client notifications publish with, for `config`. One attempt
-/// per call: the notifier's own bounded attempts sit on top.
-pub(crate) fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
-    let config = aws_sdk_sns::config::Builder::from(config)
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
-    aws_sdk_sns::Client::from_conf(config)
+/// What notifications publish to SNS with, for `config`'s account and
+/// region.
+pub fn sns_publisher(config: &SdkConfig) -> Arc<dyn crate::observe::Publish> {
+    Arc::new(sns::SnsPublisher::new(config))
 }
 
 /// The CloudWatch client for `config`.

@@ -69,7 +69,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let notifier = policy
         .notify
         .as_ref()
-        .map(|_| Notifier::start(Some(aws::sns_client(&sdk))));
+        .map(|_| Notifier::start(Some(aws::sns_publisher(&sdk))));
     if operations == 0 && enabling == 0 {
         if args.output == ApplyOutput::Json {
             print_json(

@@ -96,7 +96,7 @@ impl Sidecar {
         };
         let status = Arc::new(Status::new(expected));
         let handle = Arc::new(PolicyHandle::new(policy));
-        let notifier = Arc::new(Notifier::start(Some(aws::sns_client(&sdk))));
+        let notifier = Arc::new(Notifier::start(Some(aws::sns_publisher(&sdk))));
         status.count_notifications(notifier.deliveries());
         {
             let (status, stop) = (status.clone(), stop.clone());

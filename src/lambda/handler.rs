@@ -104,7 +104,7 @@ impl Handler {
             policy: PolicySource::Environment,
             emf: EmfConfig::from_env()?,
             emf_sink: EmfSink::Stdout,
-            notifier: Notifier::start(Some(aws::sns_client(&sdk))),
+            notifier: Notifier::start(Some(aws::sns_publisher(&sdk))),
             kept: Memory::default(),
         })
     }

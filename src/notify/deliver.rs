@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Event, EventKind, Message, Repeats};
+use crate::observe::{Publication, Publish};
 use crate::policy::{Destination, Notify};
 
 /// Messages waiting for delivery at most; more are dropped.
@@ -97,7 +98,7 @@ pub struct Notifier {
     repeats: Mutex<Repeats>,
     deliveries: Arc<Deliveries>,
     http: reqwest::Client,
-    sns: Option<aws_sdk_sns::Client>,
+    sns: Option<Arc<dyn Publish>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -111,9 +112,9 @@ impl std::fmt::Debug for Job {
 
 impl Notifier {
     /// A notifier whose delivery tasks start (on the current tokio runtime)
-    /// with their targets' first messages. `sns` is the client SNS targets
-    /// publish with; without one they fail.
-    pub fn start(sns: Option<aws_sdk_sns::Client>) -> Notifier {
+    /// with their targets' first messages. `sns` is what SNS targets
+    /// publish with (`aws::sns_publisher`); without one they fail.
+    pub fn start(sns: Option<Arc<dyn Publish>>) -> Notifier {
         let http = reqwest::Client::builder()
             .user_agent(concat!("kinesis-autoscaler/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -251,7 +252,7 @@ impl Drop for Notifier {
 async fn work(
     mut jobs: mpsc::Receiver<Job>,
     http: reqwest::Client,
-    sns: Option<aws_sdk_sns::Client>,
+    sns: Option<Arc<dyn Publish>>,
     deliveries: Arc<Deliveries>,
 ) {
     while let Some(job) = jobs.recv().await {
@@ -263,7 +264,7 @@ async fn work(
                 message,
                 to,
                 notify,
-            } => deliver(&to, &message, &notify, &http, sns.as_ref(), &deliveries).await,
+            } => deliver(&to, &message, &notify, &http, sns.as_deref(), &deliveries).await,
         }
     }
 }
@@ -282,7 +283,7 @@ async fn deliver(
     message: &Message,
     notify: &Notify,
     http: &reqwest::Client,
-    sns: Option<&aws_sdk_sns::Client>,
+    sns: Option<&dyn Publish>,
     deliveries: &Deliveries,
 ) {
     let mut last = None;
@@ -360,11 +361,10 @@ async fn post(
 }
 
 async fn publish(
-    sns: Option<&aws_sdk_sns::Client>,
+    sns: Option<&dyn Publish>,
     topic: &crate::policy::notify::TopicArn,
     message: &Message,
 ) -> Result<(), AttemptError> {
-    use aws_sdk_sns::error::ProvideErrorMetadata;
     let Some(sns) = sns else {
         return Err(AttemptError {
             message: "no SNS client in this process".into(),
@@ -372,40 +372,31 @@ async fn publish(
         });
     };
     let body = serde_json::to_string(message).expect("a message is plain JSON");
-    let mut request = sns
-        .publish()
-        .topic_arn(&topic.0)
-        .subject(message.subject())
-        .message(&body);
-    if topic.is_fifo() {
+    // A FIFO topic keeps each stream's messages in order, and drops a
+    // message it was already given (the same body).
+    let dedup = topic.is_fifo().then(|| {
         use md5::Digest;
-        let group = message
-            .event
-            .stream
-            .as_deref()
-            .unwrap_or("kinesis-autoscaler");
         let digest = md5::Md5::digest(body.as_bytes());
-        let dedup: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        request = request
-            .message_group_id(group)
-            .message_deduplication_id(dedup);
-    }
-    match request.send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let code = e.code().unwrap_or_default().to_owned();
-            let permanent = matches!(
-                code.as_str(),
-                "AuthorizationError" | "NotFound" | "InvalidParameter" | "InvalidParameterValue"
-            );
-            Err(AttemptError {
-                message: format!(
-                    "SNS Publish to {} failed: {}",
-                    topic.0,
-                    crate::error::chain(&e)
-                ),
-                retry: !permanent,
-            })
-        }
-    }
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    let group = message
+        .event
+        .stream
+        .as_deref()
+        .unwrap_or("kinesis-autoscaler");
+    let subject = message.subject();
+    sns.publish(Publication {
+        topic: &topic.0,
+        subject: &subject,
+        body: &body,
+        fifo: dedup.as_deref().map(|d| (group, d)),
+    })
+    .await
+    .map_err(|e| AttemptError {
+        message: e.message,
+        retry: e.retry,
+    })
 }

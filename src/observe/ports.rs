@@ -36,6 +36,35 @@ pub trait KinesisRead: RecordsRead + Send + Sync {
     fn read_history(&self, stream: &StreamId) -> impl Future<Output = ApiResult<History>> + Send;
 }
 
+/// Publishing a notification to a topic (SNS, in `aws/`): the notifier's
+/// one way out of the process besides webhooks. Object-safe, so that the
+/// notifier holds whichever the runtime built, or none.
+pub trait Publish: Send + Sync + std::fmt::Debug {
+    fn publish<'a>(
+        &'a self,
+        message: Publication<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<(), PublishError>>;
+}
+
+/// One message for a topic.
+#[derive(Clone, Copy, Debug)]
+pub struct Publication<'a> {
+    /// The topic's ARN.
+    pub topic: &'a str,
+    pub subject: &'a str,
+    /// The message, JSON.
+    pub body: &'a str,
+    /// For a FIFO topic: the message group and the deduplication id.
+    pub fifo: Option<(&'a str, &'a str)>,
+}
+
+/// Why a publication failed, and whether another attempt may succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishError {
+    pub message: String,
+    pub retry: bool,
+}
+
 /// Changing a stream: resharding, and recording what was done.
 pub trait KinesisWrite: Send + Sync {
     fn split_shard(

@@ -7,42 +7,17 @@
 //! [`Plan`].
 //!
 //! # Rules
-//! - A minute's utilization is the larger of IncomingBytes against 1 MiB/s
-//!   and IncomingRecords against 1,000 records/s (and, with `read.enabled`,
-//!   OutgoingBytes against 2 MiB/s). A minute has data only if every metric
-//!   it needs has a datapoint: a missing datapoint is unknown, never zero.
-//! - The newest complete minute is the last one that ended at least
-//!   `metrics.delay` before the observation; windows end there.
-//! - Hot: at least `sustain` minutes of the scale-up window at or above the
-//!   threshold, or at least `throttled_records` throttled writes in it. A
-//!   hot shard is split at its midpoint; where the estimated demand (accepted
-//!   plus throttled) is several times the threshold, its children are split
-//!   too, until each piece's share is under the threshold.
-//! - Cold: every minute of the scale-down window present and below the
-//!   threshold. Adjacent cold pairs whose combined utilization stays under
-//!   `merged_ceiling` in every minute are merged, coolest first.
-//! - Cooldowns, `min_shards`/`max_shards` and the per-run budgets bound all
-//!   of it; a stream outside its bounds is brought back inside them.
-//! - A hot shard whose recent split left its sibling with under a quarter
-//!   of its demand is not split again while its demand is under two
-//!   shards: a few hot keys dominate it, which no split spreads (it would
-//!   only split toward them again and again).
-//! - With `split_at: traffic` and a sample of a shard's records (taken by
-//!   the pass), the split falls between the sampled keys that halve its
-//!   load; a key no split can spread (a shard's worth, or over
-//!   `hot_key_share`) is set apart from its neighbours once, then left
-//!   alone with the `hot_key` verdict (`split.rs`).
-//! - With `forecast`, a shard whose share of the stream's forecast (the
-//!   same minutes a season back, at today's level) crosses the threshold
-//!   within `lead` is split now, and a cold pair whose forecast over the
-//!   horizon reaches `merged_ceiling` is held (`forecast.rs`).
-//! - With `objective`, the scale-up threshold (and the scale-down numbers
-//!   in proportion) is the highest whose replay of the stream's history
-//!   throttles within the objective (`headroom.rs`).
-//! - With `scale_down.economic`, the scale-down window is the quiet time,
-//!   from `min_window` to the policy's window, whose replay of the
-//!   stream's history costs least in shard-hours and reshards without
-//!   throttling more than the policy's window (`economics.rs`).
+//!
+//! The rules, with their reasons and the numbers behind them, are written
+//! once, for operators, in `docs/how-it-decides.md`. Where each is
+//! implemented: a minute's utilization, hot and cold (`measure.rs`);
+//! splits, split points and hot keys (`split.rs`); merges, the merged
+//! ceiling and the consumer-lag guard (`merge.rs`); the forecast
+//! (`forecast.rs`); the threshold an objective derives (`headroom.rs`);
+//! the economic scale-down's quiet time (`economics.rs`); whether a pass
+//! needs the shard-level series (`detail.rs`); warm throughput (`warm.rs`);
+//! a reason for every shard (`explain.rs`); and the cooldown rule,
+//! `cooldown_until` below, for all of them.
 
 mod detail;
 mod economics;
