@@ -19,7 +19,32 @@ use crate::policy::Policy;
 use std::sync::Arc;
 
 use super::progress::Progress;
-use super::{ApplyArgs, ApplyOutput, print_json, render, report_error, write_stdout};
+use super::{ApplyOutput, print_json, render, report_error, write_stdout};
+use super::{AwsArgs, EXIT_CODES};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct ApplyArgs {
+    /// The policy file (YAML).
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: PathBuf,
+    /// Only this stream (name or ARN); the policy must cover it.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Apply without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// `json` prints the plans and what was done as JSON instead of tables.
+    #[arg(long, value_enum, default_value_t = ApplyOutput::Table)]
+    output: ApplyOutput,
+    /// The longest wait for a stream to become ACTIVE after a reshard.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    wait_timeout: std::time::Duration,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
 
 pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let policy = Policy::load(&args.policy).map_err(Error::from)?;

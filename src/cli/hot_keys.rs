@@ -20,7 +20,49 @@ use crate::planner::remedy::Remedies;
 use crate::policy::Policy;
 use crate::{Error, pass};
 
-use super::{HotKeysArgs, SimOutput, print_json, write_stdout};
+use super::{AwsArgs, EXIT_CODES};
+use super::{SimOutput, print_json, write_stdout};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct HotKeysArgs {
+    /// The stream (name or ARN).
+    #[arg(long, value_name = "NAME")]
+    stream: String,
+    /// Only this open shard (default: every open shard).
+    #[arg(long, value_name = "ID", conflicts_with = "hot")]
+    shard: Option<String>,
+    /// Only the shards the planner calls hot now (needs --policy).
+    #[arg(long)]
+    hot: bool,
+    /// With --hot: the policy that says what is hot.
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// How long to read each shard (shards are read at the same time).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Where to start reading: latest (records written from now on),
+    /// trim-horizon (the oldest kept), or a time (RFC 3339).
+    #[arg(long, default_value = "latest", value_parser = parse_start)]
+    from: StartAt,
+    /// How many keys to list per shard.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// GetRecords calls per second per shard, at most 5. The read shares
+    /// the shard's 5 calls a second with its consumers: keep it low.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Bytes read per second per shard, on average, at most 2 MiB (shared
+    /// with the shard's consumers).
+    #[arg(long, default_value = "512KiB")]
+    max_bytes_per_second: bytesize::ByteSize,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
 
 /// Shards sampled at once: each has its own read limits.
 const CONCURRENCY: usize = 8;

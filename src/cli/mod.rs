@@ -17,7 +17,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use main::main;
@@ -124,9 +123,9 @@ pub(crate) enum LogFormat {
 enum Command {
     /// Show what the controller would do, without changing anything. Needs
     /// read permissions only.
-    Plan(PlanArgs),
+    Plan(plan::PlanArgs),
     /// Plan, show the plan, ask, then reshard.
-    Apply(ApplyArgs),
+    Apply(apply::ApplyArgs),
     /// Check a policy file and print what each stream entry resolves to.
     Validate(ValidateArgs),
     /// Print the policy file's JSON Schema (for editor completion), or
@@ -142,17 +141,17 @@ enum Command {
     /// hot, with each shard's traffic-weighted median hash key. Reads only,
     /// at a bounded rate: the read shares each shard's read throughput (5
     /// GetRecords calls and 2 MiB a second) with the stream's consumers.
-    HotKeys(HotKeysArgs),
+    HotKeys(hot_keys::HotKeysArgs),
     /// Run as a controller: a pass every interval until stopped, with
     /// health and metrics over HTTP.
-    Run(RunArgs),
+    Run(run::RunArgs),
     /// Replay a traffic trace through the controller on a simulated stream
     /// and measure it; with no arguments, the bundled week of taxi demand.
-    Simulate(SimulateArgs),
+    Simulate(simulate::SimulateArgs),
     /// Find each strategy's cheapest setting for a scenario's traffic and
     /// an objective: the planner, uniform scaling, a static size and
     /// On-Demand, tuned on the first part and checked on the rest.
-    Tune(TuneArgs),
+    Tune(tune::TuneArgs),
     /// Write a commented starter policy for the named streams, for
     /// `validate` and `plan`.
     Init(InitArgs),
@@ -199,59 +198,6 @@ impl AwsArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
-struct PlanArgs {
-    /// The policy file (YAML). Without it, `--stream NAME` plans that
-    /// stream with the built-in defaults (what `init` writes).
-    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Plan on this observation snapshot (JSON) instead of live streams.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["stream", "save_snapshot"])]
-    snapshot: Option<PathBuf>,
-    /// Only this stream (name or ARN); the policy must cover it.
-    #[arg(long, value_name = "NAME")]
-    stream: Option<String>,
-    /// Exit 3 when some stream's plan would act (reshard, or change its
-    /// warm throughput), 0 when none would, for scripts.
-    #[arg(long)]
-    detailed_exitcode: bool,
-    /// Also write what was observed, in the snapshot format, for replay
-    /// with --snapshot. With several streams, put `{stream}` in the path.
-    #[arg(long, value_name = "FILE")]
-    save_snapshot: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    output: Output,
-    /// With --snapshot: judge cooldowns as of this time (RFC 3339) instead
-    /// of the snapshot's observed_at.
-    #[arg(long, value_name = "TIME", requires = "snapshot")]
-    now: Option<DateTime<Utc>>,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-struct ApplyArgs {
-    /// The policy file (YAML).
-    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
-    policy: PathBuf,
-    /// Only this stream (name or ARN); the policy must cover it.
-    #[arg(long, value_name = "NAME")]
-    stream: Option<String>,
-    /// Apply without asking (needed when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    yes: bool,
-    /// `json` prints the plans and what was done as JSON instead of tables.
-    #[arg(long, value_enum, default_value_t = ApplyOutput::Table)]
-    output: ApplyOutput,
-    /// The longest wait for a stream to become ACTIVE after a reshard.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
-    wait_timeout: std::time::Duration,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
 struct ValidateArgs {
     /// The policy file (YAML).
     #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
@@ -281,196 +227,6 @@ struct RouteArgs {
     output: ApplyOutput,
     #[command(flatten)]
     aws: AwsArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-struct HotKeysArgs {
-    /// The stream (name or ARN).
-    #[arg(long, value_name = "NAME")]
-    stream: String,
-    /// Only this open shard (default: every open shard).
-    #[arg(long, value_name = "ID", conflicts_with = "hot")]
-    shard: Option<String>,
-    /// Only the shards the planner calls hot now (needs --policy).
-    #[arg(long)]
-    hot: bool,
-    /// With --hot: the policy that says what is hot.
-    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// How long to read each shard (shards are read at the same time).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    duration: std::time::Duration,
-    /// Where to start reading: latest (records written from now on),
-    /// trim-horizon (the oldest kept), or a time (RFC 3339).
-    #[arg(long, default_value = "latest", value_parser = hot_keys::parse_start)]
-    from: crate::observe::StartAt,
-    /// How many keys to list per shard.
-    #[arg(long, default_value_t = 20)]
-    top: usize,
-    /// GetRecords calls per second per shard, at most 5. The read shares
-    /// the shard's 5 calls a second with its consumers: keep it low.
-    #[arg(long, default_value_t = 1.0)]
-    rate: f64,
-    /// Bytes read per second per shard, on average, at most 2 MiB (shared
-    /// with the shard's consumers).
-    #[arg(long, default_value = "512KiB")]
-    max_bytes_per_second: bytesize::ByteSize,
-    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
-    output: SimOutput,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-struct RunArgs {
-    /// The policy file (YAML); reloaded on SIGHUP and when it changes.
-    /// With --backend sim it defaults to the bundled simulation policy.
-    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Time between passes (jittered by up to 10%).
-    #[arg(long, env = "KAS_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
-    interval: std::time::Duration,
-    /// Address for /healthz, /readyz and /metrics.
-    #[arg(long, env = "KAS_LISTEN", default_value = "127.0.0.1:9090")]
-    listen: std::net::SocketAddr,
-    /// aws (the streams of the account), or sim (a simulated stream).
-    #[arg(long, value_enum, default_value_t = Backend::Aws)]
-    backend: Backend,
-    /// With --backend sim: the scenario (default: the bundled one).
-    #[arg(long, value_name = "FILE")]
-    scenario: Option<PathBuf>,
-    /// With --backend sim: how many times faster than real time (0: as fast
-    /// as possible). The scenario's tick is the interval.
-    #[arg(long, default_value_t = 60.0)]
-    speed: f64,
-    /// The longest wait for a stream to become ACTIVE after a reshard.
-    #[arg(long, env = "KAS_WAIT_TIMEOUT", value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
-    wait_timeout: std::time::Duration,
-    /// Stop, with exit code 1, after this many passes in a row in which
-    /// every stream failed for a reason retrying cannot fix (the stream does
-    /// not exist, access denied, bad credentials, not in the policy); 0
-    /// never stops.
-    #[arg(
-        long,
-        env = "KAS_GIVE_UP_AFTER",
-        value_name = "PASSES",
-        default_value_t = 10
-    )]
-    give_up_after: u32,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Aws,
-    Sim,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-struct SimulateArgs {
-    /// The policy (default: the bundled policies/simulation.yaml).
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Print the policy the simulation runs (the bundled one, unless
-    /// --policy) and exit: a recommendation to run the planner means this
-    /// policy.
-    #[arg(long)]
-    show_policy: bool,
-    /// The scenario (default: the bundled scenarios/diurnal-taxi.yaml).
-    /// Repeat it, or give a folder, to run a suite: every scenario with
-    /// every strategy, one matrix.
-    #[arg(long, value_name = "FILE|FOLDER")]
-    scenario: Vec<PathBuf>,
-    /// planner (the controller with the policy), uniform (stream-level
-    /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils),
-    /// on-demand (Kinesis On-Demand mode) or static:N [default: planner].
-    #[arg(long, value_parser = parse_strategy)]
-    strategy: Option<crate::sim::strategy::Strategy>,
-    /// Run planner, uniform, a static stream sized for the 99th percentile
-    /// and On-Demand on the same traffic, side by side.
-    #[arg(long, conflicts_with = "strategy")]
-    compare: bool,
-    /// With a suite (several scenarios): also tune every family on each
-    /// scenario, as `tune` does, and recommend the cheapest at its best
-    /// (about ten times the simulations). `--stream` always does.
-    #[arg(long, conflicts_with = "stream")]
-    tune: bool,
-    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
-    output: SimOutput,
-    /// Where to write the SVG chart (default: kinesis-autoscaler-simulation.svg
-    /// in the temporary directory).
-    #[arg(long, value_name = "FILE.svg")]
-    chart: Option<PathBuf>,
-    /// Replay this stream's own CloudWatch history instead of a scenario:
-    /// what each strategy would have cost and throttled, and a
-    /// recommendation.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["scenario", "strategy", "compare"])]
-    stream: Option<String>,
-    /// With --stream: days of history to replay (1 to 15; CloudWatch keeps
-    /// one-minute data for 15 days).
-    #[arg(long, default_value_t = 14, requires = "stream")]
-    days: u32,
-    /// With --stream: write the scenario there, and its trace beside it
-    /// (the same name, .csv), for offline reuse.
-    #[arg(long, value_name = "FILE", requires = "stream")]
-    save_scenario: Option<PathBuf>,
-    /// With --stream: the most throttling the recommendation accepts, in
-    /// percent of writes.
-    #[arg(
-        long,
-        value_name = "PERCENT",
-        default_value_t = 0.1,
-        requires = "stream"
-    )]
-    max_throttled_pct: f64,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-struct TuneArgs {
-    /// The scenario to tune on (default: the bundled scenarios/diurnal-taxi.yaml).
-    #[arg(long, value_name = "FILE")]
-    scenario: Option<PathBuf>,
-    /// Tune on this stream's own CloudWatch history instead, read as
-    /// `simulate --stream` reads it (reads only).
-    #[arg(long, value_name = "NAME", conflicts_with = "scenario")]
-    stream: Option<String>,
-    /// With --stream: days of history (1 to 15).
-    #[arg(long, default_value_t = 14, requires = "stream")]
-    days: u32,
-    /// The most throttling a setting may have, in percent of writes
-    /// (above 0, at most 10).
-    #[arg(long, value_name = "PERCENT", default_value_t = 0.1)]
-    max_throttled_pct: f64,
-    /// The most new shards a day a setting may make (consumers hand over
-    /// at every reshard).
-    #[arg(long, value_name = "N")]
-    max_new_shards_per_day: Option<f64>,
-    /// The last part of the traffic kept to validate on, in percent (10 to
-    /// 50); the settings are chosen on the rest.
-    #[arg(long, value_name = "PERCENT", default_value_t = 30.0)]
-    validate_pct: f64,
-    /// Write the planner's best setting there as a policy file.
-    #[arg(long, value_name = "FILE")]
-    save_policy: Option<PathBuf>,
-    /// Where to write the SVG chart of the frontiers (default:
-    /// kinesis-autoscaler-tune.svg in the temporary directory).
-    #[arg(long, value_name = "FILE.svg")]
-    chart: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
-    output: SimOutput,
-    #[command(flatten)]
-    aws: AwsArgs,
-}
-
-fn parse_strategy(text: &str) -> Result<crate::sim::strategy::Strategy, String> {
-    text.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

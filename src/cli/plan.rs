@@ -16,7 +16,41 @@ use crate::policy::Policy;
 use crate::{Error, pass, planner};
 use std::sync::Arc;
 
-use super::{Output, PlanArgs, print_json, render, report_error, write_stdout};
+use super::{AwsArgs, EXIT_CODES};
+use super::{Output, print_json, render, report_error, write_stdout};
+use chrono::DateTime;
+use clap::Args;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct PlanArgs {
+    /// The policy file (YAML). Without it, `--stream NAME` plans that
+    /// stream with the built-in defaults (what `init` writes).
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Plan on this observation snapshot (JSON) instead of live streams.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["stream", "save_snapshot"])]
+    snapshot: Option<PathBuf>,
+    /// Only this stream (name or ARN); the policy must cover it.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Exit 3 when some stream's plan would act (reshard, or change its
+    /// warm throughput), 0 when none would, for scripts.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Also write what was observed, in the snapshot format, for replay
+    /// with --snapshot. With several streams, put `{stream}` in the path.
+    #[arg(long, value_name = "FILE")]
+    save_snapshot: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// With --snapshot: judge cooldowns as of this time (RFC 3339) instead
+    /// of the snapshot's observed_at.
+    #[arg(long, value_name = "TIME", requires = "snapshot")]
+    now: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
 
 pub(super) async fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let policy = match (&args.policy, &args.stream) {

@@ -14,7 +14,56 @@ use crate::error::exit;
 use crate::policy::Policy;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
-use super::{Backend, RunArgs};
+use super::{AwsArgs, EXIT_CODES};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct RunArgs {
+    /// The policy file (YAML); reloaded on SIGHUP and when it changes.
+    /// With --backend sim it defaults to the bundled simulation policy.
+    #[arg(long, env = "KAS_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Time between passes (jittered by up to 10%).
+    #[arg(long, env = "KAS_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "KAS_LISTEN", default_value = "127.0.0.1:9090")]
+    listen: std::net::SocketAddr,
+    /// aws (the streams of the account), or sim (a simulated stream).
+    #[arg(long, value_enum, default_value_t = Backend::Aws)]
+    backend: Backend,
+    /// With --backend sim: the scenario (default: the bundled one).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// With --backend sim: how many times faster than real time (0: as fast
+    /// as possible). The scenario's tick is the interval.
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// The longest wait for a stream to become ACTIVE after a reshard.
+    #[arg(long, env = "KAS_WAIT_TIMEOUT", value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    wait_timeout: Duration,
+    /// Stop, with exit code 1, after this many passes in a row in which
+    /// every stream failed for a reason retrying cannot fix (the stream does
+    /// not exist, access denied, bad credentials, not in the policy); 0
+    /// never stops.
+    #[arg(
+        long,
+        env = "KAS_GIVE_UP_AFTER",
+        value_name = "PASSES",
+        default_value_t = 10
+    )]
+    give_up_after: u32,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Backend {
+    Aws,
+    Sim,
+}
 
 /// The longest interval between passes, and the longest wait timeout.
 const MAX_SPAN: Duration = Duration::from_secs(86_400);

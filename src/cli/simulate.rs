@@ -19,7 +19,75 @@ use crate::sim::strategy::{self, Outcome, Strategy, Summary};
 use crate::sim::suite::{Prepared, prepare, simulate_all};
 use crate::sim::traffic::Trace;
 
-use super::{SimOutput, SimulateArgs, print_json, write_stdout};
+use super::{AwsArgs, EXIT_CODES};
+use super::{SimOutput, print_json, write_stdout};
+use clap::Args;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct SimulateArgs {
+    /// The policy (default: the bundled policies/simulation.yaml).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Print the policy the simulation runs (the bundled one, unless
+    /// --policy) and exit: a recommendation to run the planner means this
+    /// policy.
+    #[arg(long)]
+    show_policy: bool,
+    /// The scenario (default: the bundled scenarios/diurnal-taxi.yaml).
+    /// Repeat it, or give a folder, to run a suite: every scenario with
+    /// every strategy, one matrix.
+    #[arg(long, value_name = "FILE|FOLDER")]
+    scenario: Vec<PathBuf>,
+    /// planner (the controller with the policy), uniform (stream-level
+    /// thresholds, doubling and halving, like amazon-kinesis-scaling-utils),
+    /// on-demand (Kinesis On-Demand mode) or static:N [default: planner].
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<Strategy>,
+    /// Run planner, uniform, a static stream sized for the 99th percentile
+    /// and On-Demand on the same traffic, side by side.
+    #[arg(long, conflicts_with = "strategy")]
+    compare: bool,
+    /// With a suite (several scenarios): also tune every family on each
+    /// scenario, as `tune` does, and recommend the cheapest at its best
+    /// (about ten times the simulations). `--stream` always does.
+    #[arg(long, conflicts_with = "stream")]
+    tune: bool,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
+    /// Where to write the SVG chart (default: kinesis-autoscaler-simulation.svg
+    /// in the temporary directory).
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    /// Replay this stream's own CloudWatch history instead of a scenario:
+    /// what each strategy would have cost and throttled, and a
+    /// recommendation.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["scenario", "strategy", "compare"])]
+    stream: Option<String>,
+    /// With --stream: days of history to replay (1 to 15; CloudWatch keeps
+    /// one-minute data for 15 days).
+    #[arg(long, default_value_t = 14, requires = "stream")]
+    days: u32,
+    /// With --stream: write the scenario there, and its trace beside it
+    /// (the same name, .csv), for offline reuse.
+    #[arg(long, value_name = "FILE", requires = "stream")]
+    save_scenario: Option<PathBuf>,
+    /// With --stream: the most throttling the recommendation accepts, in
+    /// percent of writes.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value_t = 0.1,
+        requires = "stream"
+    )]
+    max_throttled_pct: f64,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+fn parse_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse()
+}
 
 /// The bundled default: a week of taxi demand, and the tuned policy.
 const DEFAULT_SCENARIO_PATH: &str = "scenarios/diurnal-taxi.yaml";
@@ -399,7 +467,7 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
 /// stream-level load over `days`, and each open shard's IncomingBytes over
 /// the last day (the key spread). Reads only.
 pub(crate) async fn read_history(
-    aws: &super::AwsArgs,
+    aws: &AwsArgs,
     policy: &Policy,
     stream: &str,
     days: u32,

@@ -14,7 +14,48 @@ use crate::sim::scenario::Scenario;
 use crate::sim::search::{Report, Step, search};
 use crate::sim::tune::Objective;
 
-use super::{SimOutput, TuneArgs, print_json, write_stdout};
+use super::{AwsArgs, EXIT_CODES};
+use super::{SimOutput, print_json, write_stdout};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub(super) struct TuneArgs {
+    /// The scenario to tune on (default: the bundled scenarios/diurnal-taxi.yaml).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Tune on this stream's own CloudWatch history instead, read as
+    /// `simulate --stream` reads it (reads only).
+    #[arg(long, value_name = "NAME", conflicts_with = "scenario")]
+    stream: Option<String>,
+    /// With --stream: days of history (1 to 15).
+    #[arg(long, default_value_t = 14, requires = "stream")]
+    days: u32,
+    /// The most throttling a setting may have, in percent of writes
+    /// (above 0, at most 10).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.1)]
+    max_throttled_pct: f64,
+    /// The most new shards a day a setting may make (consumers hand over
+    /// at every reshard).
+    #[arg(long, value_name = "N")]
+    max_new_shards_per_day: Option<f64>,
+    /// The last part of the traffic kept to validate on, in percent (10 to
+    /// 50); the settings are chosen on the rest.
+    #[arg(long, value_name = "PERCENT", default_value_t = 30.0)]
+    validate_pct: f64,
+    /// Write the planner's best setting there as a policy file.
+    #[arg(long, value_name = "FILE")]
+    save_policy: Option<PathBuf>,
+    /// Where to write the SVG chart of the frontiers (default:
+    /// kinesis-autoscaler-tune.svg in the temporary directory).
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    output: SimOutput,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
 
 pub(super) async fn run(args: TuneArgs) -> anyhow::Result<u8> {
     let objective = objective(&args)?;
@@ -127,7 +168,7 @@ async fn from_stream(
     let trace_name = format!("replay-{stream}.csv");
     let replay = crate::sim::replay::build(stream, &open, &metrics, created_at, &trace_name)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let path = std::path::PathBuf::from(format!("replay-{stream}.yaml"));
+    let path = PathBuf::from(format!("replay-{stream}.yaml"));
     let scenario = Scenario::parse(&replay.scenario_yaml, &path).map_err(Error::File)?;
     let trace = crate::sim::traffic::Trace::parse(&replay.trace_csv, &scenario.trace)
         .map_err(Error::File)?;

@@ -102,7 +102,7 @@ fn strip_position(message: &str) -> String {
 }
 
 /// Opens `text`, the content of a file of `kind` at `path` (which only
-/// names it in messages): refuses nesting deeper than [`MAX_DEPTH`] before
+/// names it in messages): refuses nesting deeper than `MAX_DEPTH` (32) before
 /// any parser sees it (saying how deep the kind needs to go, `needs`),
 /// then reads it as JSON (a snapshot) or YAML (the rest), naming the
 /// line, column and field of the first value that does not fit.
