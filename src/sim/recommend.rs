@@ -2,29 +2,29 @@
 //! an objective, said in one line.
 
 use super::cost::Prices;
-use super::strategy::Summary;
+use super::strategy::{Strategy, Summary};
+use super::tune::Family;
 use crate::model::CAPACITY_MODE_SWITCHES_PER_DAY;
 
-/// What an operator does to adopt `strategy` (as it is displayed), with
-/// what a switch of capacity mode allows and what Advantage commits to.
-pub fn adopt(strategy: &str, prices: &Prices) -> String {
+/// What an operator does to adopt a strategy of `family`, with what a
+/// switch of capacity mode allows and what Advantage commits to.
+pub fn adopt(family: Family, prices: &Prices) -> String {
     let switch = format!(
         "switch the stream to On-Demand mode (a stream may switch capacity mode {CAPACITY_MODE_SWITCHES_PER_DAY} times per rolling 24 hours)"
     );
-    match strategy {
-        "on-demand" => switch,
-        "on-demand-advantage" => format!(
+    match family {
+        Family::OnDemand => switch,
+        Family::OnDemandAdvantage => format!(
             "enable On-Demand Advantage for the account (UpdateAccountSettings; it commits the account to {} MiB/s of data in for at least 24 hours, and this assumes the stream carries {:.0}% of it: prices.advantage_commitment_share) and {switch}",
             prices.advantage_commitment_mib_per_second,
             prices.advantage_commitment_share * 100.0
         ),
-        "planner" => {
+        Family::Planner => {
             "run kinesis-autoscaler with the policy simulated (`simulate --show-policy` prints it)"
                 .into()
         }
-        "uniform" => "scale the whole stream uniformly (UpdateShardCount)".into(),
-        s if s.starts_with("static") => "keep a fixed number of shards".into(),
-        _ => "use it".into(),
+        Family::Uniform => "scale the whole stream uniformly (UpdateShardCount)".into(),
+        Family::Static => "keep a fixed number of shards".into(),
     }
 }
 
@@ -66,7 +66,11 @@ pub fn recommend(
             false,
         ),
     };
-    let mode = adopt(&best.strategy, prices);
+    // A summary names its strategy as `Strategy` displays it.
+    let mode = match best.strategy.parse::<Strategy>() {
+        Ok(strategy) => adopt(Family::of(strategy), prices),
+        Err(_) => "use it".into(),
+    };
     let text = if meets {
         format!(
             "recommendation: {} (${:.2}, {} throttled): the cheapest within the objective of {} throttled; {mode}",

@@ -474,7 +474,7 @@ fn recommend(families: &[FamilyResult], objective: &Objective, prices: &Prices) 
             best.best,
             best.whole.throttled_fraction * 100.0,
             best.whole.cost_usd,
-            adopt(&f.family.to_string(), prices)
+            adopt(f.family, prices)
         );
     }
     if let Some(f) = meeting {
@@ -487,7 +487,7 @@ fn recommend(families: &[FamilyResult], objective: &Objective, prices: &Prices) 
                 "scale the whole stream with UpdateShardCount at these thresholds".into()
             }
             Family::Static => "keep this many shards".into(),
-            Family::OnDemand | Family::OnDemandAdvantage => adopt(&f.family.to_string(), prices),
+            Family::OnDemand | Family::OnDemandAdvantage => adopt(f.family, prices),
         };
         return format!(
             "{} ({}): ${:.2} on the whole trace, {:.3}% throttled, the cheapest within the objective; {how}",

@@ -33,6 +33,17 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family `strategy` belongs to.
+    pub fn of(strategy: Strategy) -> Family {
+        match strategy {
+            Strategy::Planner => Family::Planner,
+            Strategy::Uniform => Family::Uniform,
+            Strategy::Static(_) => Family::Static,
+            Strategy::OnDemand => Family::OnDemand,
+            Strategy::Advantage => Family::OnDemandAdvantage,
+        }
+    }
+
     pub const ALL: [Family; 5] = [
         Family::Planner,
         Family::Uniform,
