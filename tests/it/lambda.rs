@@ -345,7 +345,7 @@ async fn invoke(handler: &Handler) {
 /// A Lambda Runtime API on 127.0.0.1 that hands out one scheduled event
 /// and reports what the function answered (`Ok` its response, `Err` an
 /// error it posted); later `next` requests are held open, as Lambda holds
-/// them between invocations.
+/// them between invocations, until the function goes away.
 fn runtime_api() -> (String, std::sync::mpsc::Receiver<Result<String, String>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -385,8 +385,9 @@ fn runtime_api() -> (String, std::sync::mpsc::Receiver<Result<String, String>>) 
                     let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
                     if path.ends_with("/invocation/next") {
                         if given.swap(true, Ordering::SeqCst) {
-                            // One invocation only: hold this one open.
-                            std::thread::sleep(Duration::from_secs(600));
+                            // One invocation only: hold this one open
+                            // until the function, killed, closes it.
+                            let _ = reader.read(&mut [0u8; 1]);
                             return;
                         }
                         let event = scheduled_event().to_string();

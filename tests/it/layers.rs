@@ -9,7 +9,7 @@ use crate::support::root;
 
 /// Each top-level module and its layer, lowest first, as `src/lib.rs`
 /// draws them.
-const LAYERS: &[(&str, u32)] = &[
+pub(crate) const LAYERS: &[(&str, u32)] = &[
     ("model", 0),
     ("input", 1),
     ("policy", 2),
