@@ -80,18 +80,13 @@ pub fn reference_markdown() -> String {
         "kinesis-autoscaler",
         top.render_long_help().to_string(),
     ));
-    let names: Vec<String> = top
+    for sub in top
         .get_subcommands()
         .filter(|c| !c.is_hide_set() && c.get_name() != "help")
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    for name in names {
-        let sub = top.find_subcommand_mut(&name).expect("listed above");
-        let mut sub = fixed(sub.clone().bin_name(format!("kinesis-autoscaler {name}")));
-        out.push_str(&block(
-            &format!("kinesis-autoscaler {name}"),
-            sub.render_long_help().to_string(),
-        ));
+    {
+        let title = format!("kinesis-autoscaler {}", sub.get_name());
+        let mut sub = fixed(sub.clone().bin_name(&title));
+        out.push_str(&block(&title, sub.render_long_help().to_string()));
     }
     out
 }
