@@ -21,12 +21,12 @@
 //! | 4 | `testkit` | builders for observations, for tests and benchmarks (feature `testkit`; not in a release build) |
 //! | 5 | [`apply`] | the [`Executor`], its retry policy, the cooldown tags, shutdown |
 //! | 6 | [`pass`] | one pass over a policy's streams, and the loop of passes ([`Runner`]) |
-//! | 7 | [`aws`] | the SDK adapters, built once (`aws::Clients`) |
 //! | 7 | [`sim`] | the simulated Kinesis and CloudWatch, traffic, consumers, oracles and strategies |
 //! | 7 | [`notify`] | what a pass tells people, held back once said, delivered to webhooks and SNS off the scaling path |
-//! | 8 | [`daemon`] | the sidecar, assembled (`Sidecar::run`), its status, HTTP endpoints and policy reload |
-//! | 8 | [`lambda`] | the scheduled job, its handler (feature `lambda`) and its Embedded Metric Format lines |
-//! | 9 | [`cli`] | the command line, thin over the rest (`src/main.rs` calls [`cli::main`]) |
+//! | 8 | [`aws`] | the SDK adapters sharing one limiter, and [`aws::Live`], which builds them, the executor and the notifier once per process |
+//! | 9 | [`daemon`] | the sidecar, assembled (`Sidecar::run`), its status, HTTP endpoints and policy reload |
+//! | 9 | [`lambda`] | the scheduled job, its handler (feature `lambda`) and its Embedded Metric Format lines |
+//! | 10 | [`cli`] | the command line, thin over the rest (`src/main.rs` calls [`cli::main`]) |
 //!
 //! # Public API
 //! Modules are public so that the binaries, benchmarks and integration
@@ -52,7 +52,7 @@ pub mod sim;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
-pub use apply::{ApplyReport, Executor, ExecutorConfig, RateLimiter};
+pub use apply::{ApplyReport, Executor, ExecutorConfig};
 pub use error::{Error, Result, exit};
 pub use model::{HashKey, HashKeyRange, Shard, ShardId, StreamId};
 pub use observe::{Clock, KinesisRead, KinesisWrite, MetricsRead, Observation};

@@ -24,12 +24,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::apply::limiter::RateLimiter;
 use crate::apply::report::{Applied, ApplyReport, Event, Stop, StopKind, WarmApplied, log_event};
 use crate::apply::retry::{self, Call, Reaction};
 use crate::apply::shutdown::Shutdown;
 use crate::apply::tags;
-use crate::model::{ApiError, StreamId};
+use crate::model::{Api, ApiError, ApiLimiter, StreamId};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamStatus};
 use crate::observe::{Clock, KinesisRead, KinesisWrite};
@@ -87,6 +86,16 @@ enum Reshard {
     Merge { shard: ShardId, adjacent: ShardId },
 }
 
+impl Reshard {
+    /// The call that carries it out.
+    fn api(&self) -> Api {
+        match self {
+            Reshard::Split { .. } => Api::SplitShard,
+            Reshard::Merge { .. } => Api::MergeShards,
+        }
+    }
+}
+
 /// What re-reading the stream says about an action.
 enum Located {
     Ready(Reshard),
@@ -101,7 +110,10 @@ pub struct Executor<'a, R, W, C> {
     pub(crate) read: &'a R,
     pub(crate) write: &'a W,
     pub(crate) clock: &'a C,
-    limiter: &'a RateLimiter,
+    /// Paces SplitShard and MergeShards: the limiter the AWS adapters
+    /// share, which leave these two calls to the executor (see
+    /// [`Executor::new`]).
+    limiter: &'a ApiLimiter,
     config: ExecutorConfig,
     /// No operation starts unless it can finish before this.
     deadline: Option<Instant>,
@@ -120,7 +132,14 @@ impl<R, W, C> fmt::Debug for Executor<'_, R, W, C> {
 impl<'a, R, W, C> Executor<'a, R, W, C> {
     /// An executor with the default bounds, no deadline, no shutdown
     /// signal, and progress logged through `tracing`.
-    pub fn new(read: &'a R, write: &'a W, clock: &'a C, limiter: &'a RateLimiter) -> Self {
+    ///
+    /// `limiter` paces the resharding calls. Against AWS it must be the
+    /// limiter the adapters share (`aws::Live` builds it so): the writer
+    /// paces every call but SplitShard and MergeShards, whose slot the
+    /// executor takes itself, before its last read of the cooldown tags,
+    /// so that a replica that recorded the same operation meanwhile is
+    /// seen.
+    pub fn new(read: &'a R, write: &'a W, clock: &'a C, limiter: &'a ApiLimiter) -> Self {
         Executor {
             read,
             write,
@@ -301,7 +320,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
             }
-            self.limiter.acquire().await;
+            self.limiter.acquire(target.api()).await;
             // The last moment to decline: shutdown asked, or too close to
             // the deadline to finish.
             self.time_left()?;
@@ -751,7 +770,7 @@ mod tests {
 
     use super::*;
     use crate::model::check_layout;
-    use crate::model::{Api, ApiErrorKind, StreamMode};
+    use crate::model::{ApiErrorKind, Quotas, StreamMode};
     use crate::observe::TokioClock;
     use crate::planner::plan;
     use crate::sim::{SimConfig, SimKinesis};
@@ -762,7 +781,7 @@ mod tests {
     struct Fixture {
         sim: SimKinesis<TokioClock>,
         clock: TokioClock,
-        limiter: RateLimiter,
+        limiter: ApiLimiter,
         config: ExecutorConfig,
         events: StdMutex<Vec<String>>,
         /// Requested when the first operation starts, if set.
@@ -778,7 +797,7 @@ mod tests {
             Fixture {
                 sim: kinesis,
                 clock,
-                limiter: RateLimiter::for_reshards(),
+                limiter: ApiLimiter::default(),
                 config: ExecutorConfig::default(),
                 events: StdMutex::new(Vec::new()),
                 stop_on_start: StdMutex::new(None),
@@ -1140,8 +1159,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn another_replicas_record_made_while_waiting_to_reshard_stops_the_operation() {
         let mut fx = Fixture::new(2, SimConfig::default());
-        fx.limiter = RateLimiter::per_second(1);
-        fx.limiter.acquire().await; // the next slot is a second away
+        fx.limiter = ApiLimiter::new(Quotas {
+            rates: [(Api::SplitShard, 1.0)].into(),
+            headroom: 1.0,
+            ..Quotas::default()
+        });
+        fx.limiter.acquire(Api::SplitShard).await; // the next slot is a second away
         let plan = split_plan(2, false);
         let theirs = History {
             last_scale_up: Some(plan.observed_at + chrono::TimeDelta::milliseconds(500)),
@@ -1307,15 +1330,5 @@ mod tests {
         assert_contains(&stop.message, "credentials are wrong or expired");
         assert!(!stop.message.contains("deleted"), "{}", stop.message);
         assert_eq!(fx.sim.stream(STREAM).unwrap().open_shards().count(), 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_rate_limiter_spaces_calls() {
-        let limiter = RateLimiter::for_reshards();
-        let start = Instant::now();
-        for _ in 0..6 {
-            limiter.acquire().await;
-        }
-        assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }

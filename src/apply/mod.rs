@@ -4,13 +4,11 @@
 //! stops it between operations.
 
 mod executor;
-mod limiter;
 mod report;
 mod retry;
 pub mod shutdown;
 pub mod tags;
 
 pub use executor::*;
-pub use limiter::*;
 pub use report::*;
 pub(crate) use retry::backoff;

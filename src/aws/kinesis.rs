@@ -384,9 +384,12 @@ impl RecordsRead for KinesisReader {
     }
 }
 
+/// Every call waits for its slot in the shared limiter, except SplitShard
+/// and MergeShards: the executor takes their slot from the same limiter
+/// before its last read of the cooldown tags (see `Executor::new`), and
+/// a second wait here would let a racing replica record unseen.
 impl KinesisWrite for KinesisWriter {
     async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
-        self.limiter.acquire(Api::SplitShard).await;
         on_stream!(self.client.split_shard(), stream)
             .shard_to_split(shard.as_str())
             .new_starting_hash_key(key.to_string())
@@ -404,7 +407,6 @@ impl KinesisWrite for KinesisWriter {
         shard: &ShardId,
         adjacent: &ShardId,
     ) -> ApiResult<()> {
-        self.limiter.acquire(Api::MergeShards).await;
         on_stream!(self.client.merge_shards(), stream)
             .shard_to_merge(shard.as_str())
             .adjacent_shard_to_merge(adjacent.as_str())

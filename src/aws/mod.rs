@@ -1,11 +1,14 @@
 //! The AWS side: SDK configuration, and the Kinesis and CloudWatch adapters
 //! that implement the capability traits of [`crate::observe`].
 //!
-//! Clients are built once (in `main`) from the standard AWS configuration
-//! chain (environment, profile, SSO, instance and IRSA roles), with the
-//! per-service endpoint variables `AWS_ENDPOINT_URL_KINESIS`,
-//! `AWS_ENDPOINT_URL_CLOUDWATCH` and `AWS_ENDPOINT_URL_SNS` honoured, and
-//! passed in.
+//! A process acting on AWS builds one [`Live`] from the standard AWS
+//! configuration chain (environment, profile, SSO, instance and IRSA
+//! roles), with the per-service endpoint variables
+//! `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL_CLOUDWATCH` and
+//! `AWS_ENDPOINT_URL_SNS` honoured: the adapters sharing one limiter, the
+//! executor that paces its resharding with that limiter, and the notifier
+//! that publishes to SNS. `apply`, the sidecar and the Lambda job all
+//! start from it.
 
 pub mod cloudwatch;
 pub mod errors;
@@ -19,7 +22,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::ApiLimiter;
+use crate::apply::{Executor, ExecutorConfig};
+use crate::model::{ApiLimiter, Quotas};
+use crate::notify::Notifier;
+use crate::observe::SystemClock;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use kinesis::{KinesisReader, KinesisWriter};
@@ -52,10 +58,42 @@ pub(crate) async fn load_config(options: &AwsOptions) -> SdkConfig {
     loader.load().await
 }
 
-/// The adapters one process uses, built once from the SDK configuration,
-/// every call of theirs paced by one limiter within the account's quotas.
+/// What one process acting on AWS builds once: its SDK configuration and
+/// the adapters on it. [`Live::executor`] and [`Live::notifier`] give the
+/// rest.
 #[derive(Clone, Debug)]
-pub(crate) struct Clients {
+pub struct Live {
+    pub sdk: SdkConfig,
+    pub clients: Clients,
+}
+
+impl Live {
+    /// Loads the SDK configuration (which calls nothing) and builds the
+    /// adapters, their calls held to `quotas`.
+    pub(crate) async fn connect(options: &AwsOptions, quotas: Quotas) -> Live {
+        let sdk = load_config(options).await;
+        let clients = Clients::new(&sdk, Arc::new(ApiLimiter::new(quotas)));
+        Live { sdk, clients }
+    }
+
+    /// An executor on the adapters, with `config`. See [`Clients::executor`].
+    pub fn executor(
+        &self,
+        config: ExecutorConfig,
+    ) -> Executor<'_, KinesisReader, KinesisWriter, SystemClock> {
+        self.clients.executor(config)
+    }
+
+    /// A notifier whose SNS targets publish with this configuration.
+    pub fn notifier(&self) -> Notifier {
+        Notifier::start(Some(sns_publisher(&self.sdk)))
+    }
+}
+
+/// The adapters one process uses, every call of theirs paced by one
+/// limiter within the account's quotas.
+#[derive(Clone, Debug)]
+pub struct Clients {
     pub read: KinesisReader,
     pub write: KinesisWriter,
     pub metrics: CloudWatchMetrics,
@@ -64,14 +102,32 @@ pub(crate) struct Clients {
 
 impl Clients {
     pub(crate) fn new(config: &SdkConfig, limiter: Arc<ApiLimiter>) -> Self {
-        let kinesis = kinesis_client(config);
+        Clients::of(kinesis_client(config), cloudwatch_client(config), limiter)
+    }
+
+    /// The adapters on clients built elsewhere (a test's endpoints).
+    pub fn of(
+        kinesis: aws_sdk_kinesis::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        limiter: Arc<ApiLimiter>,
+    ) -> Self {
         Clients {
             read: KinesisReader::new(kinesis.clone()).with_limiter(limiter.clone()),
             write: KinesisWriter::new(kinesis).with_limiter(limiter.clone()),
-            metrics: CloudWatchMetrics::new(cloudwatch_client(config))
-                .with_limiter(limiter.clone()),
+            metrics: CloudWatchMetrics::new(cloudwatch).with_limiter(limiter.clone()),
             limiter,
         }
+    }
+
+    /// An executor on these adapters, with `config` and the system clock.
+    /// It takes the slots of SplitShard and MergeShards from the limiter
+    /// the adapters share, which is what keeps those calls within the
+    /// account's rate (the writer leaves them to it).
+    pub fn executor(
+        &self,
+        config: ExecutorConfig,
+    ) -> Executor<'_, KinesisReader, KinesisWriter, SystemClock> {
+        Executor::new(&self.read, &self.write, &SystemClock, &self.limiter).with_config(config)
     }
 }
 

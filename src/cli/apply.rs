@@ -6,17 +6,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use chrono::Utc;
 
 use crate::Error;
+use crate::apply::ExecutorConfig;
 use crate::apply::shutdown;
-use crate::apply::{Executor, ExecutorConfig, RateLimiter};
 use crate::aws;
 use crate::error::exit;
-use crate::model::ApiLimiter;
 use crate::notify::{self, Notifier};
 use crate::observe::Memory;
-use crate::observe::SystemClock;
 use crate::pass::{self, Planned, StreamResult};
 use crate::policy::Policy;
-use std::sync::Arc;
 
 use super::progress::Progress;
 use super::{ApplyOutput, print_json, render, report_error, write_stdout};
@@ -48,9 +45,8 @@ pub(super) struct ApplyArgs {
 
 pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let policy = Policy::load(&args.policy).map_err(Error::from)?;
-    let sdk = aws::load_config(&args.aws.options()).await;
-    let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
-    let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
+    let live = aws::Live::connect(&args.aws.options(), policy.quotas.clone()).await;
+    let (read, metrics) = (&live.clients.read, &live.clients.metrics);
 
     let targets = pass::targets(&policy, read, args.stream.as_deref()).await?;
     let memory = Memory::default();
@@ -91,10 +87,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|p| !p.observed.missing_metrics.is_empty() || p.plan.monitoring.is_some())
         .count();
-    let notifier = policy
-        .notify
-        .as_ref()
-        .map(|_| Notifier::start(Some(aws::sns_publisher(&sdk))));
+    let notifier = policy.notify.as_ref().map(|_| live.notifier());
     if operations == 0 && enabling == 0 {
         if args.output == ApplyOutput::Json {
             print_json(
@@ -151,9 +144,8 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         active_timeout: args.wait_timeout,
         ..ExecutorConfig::default()
     };
-    let limiter = RateLimiter::for_reshards();
-    let executor = Executor::new(read, write, &SystemClock, &limiter)
-        .with_config(config)
+    let executor = live
+        .executor(config)
         .with_shutdown(&stop)
         .on_event(&on_event);
     let reports = pass::apply_streams(&executor, &planned, &memory).await;

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::aws;
 use crate::error::exit;
-use crate::model::{ApiLimiter, HashKey, Shard, ShardId, StreamId};
+use crate::model::{HashKey, Shard, ShardId, StreamId};
 use crate::observe::{
     KinesisRead, Memory, ObserveError, ReadBudget, ShardSample, StartAt, escape_key, sample_shard,
 };
@@ -177,14 +177,13 @@ pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
         }
         _ => None,
     };
-    let sdk = aws::load_config(&args.aws.options()).await;
-    let limiter = Arc::new(ApiLimiter::new(
-        policy
-            .as_ref()
-            .map(|p| p.quotas.clone())
-            .unwrap_or_default(),
-    ));
-    let clients = aws::Clients::new(&sdk, limiter);
+    let quotas = policy
+        .as_ref()
+        .map(|p| p.quotas.clone())
+        .unwrap_or_default();
+    let clients = aws::Live::connect(&args.aws.options(), quotas)
+        .await
+        .clients;
     let read = &clients.read;
     let stream = StreamId::from_name_or_arn(&args.stream);
     // With --hot, the plan's own observation gives the open shards: the

@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use main::main;
 
 use crate::Error;
-use crate::aws::{self, AwsOptions, KinesisReader};
+use crate::aws::{self, AwsOptions};
 use crate::error::exit;
 use crate::model::HashKey;
 use crate::model::StreamId;
@@ -330,9 +330,10 @@ async fn route(args: RouteArgs) -> anyhow::Result<u8> {
             obs.open_shards().into_iter().cloned().collect(),
         ))
     } else if let Some(stream) = &args.stream {
-        let sdk = aws::load_config(&args.aws.options()).await;
-        let read = KinesisReader::new(aws::kinesis_client(&sdk))
-            .with_limiter(std::sync::Arc::new(crate::model::ApiLimiter::default()));
+        let read = aws::Live::connect(&args.aws.options(), Default::default())
+            .await
+            .clients
+            .read;
         let id = StreamId::from_name_or_arn(stream);
         let open: Vec<_> = read
             .list_open_shards(&id)

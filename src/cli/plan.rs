@@ -8,13 +8,11 @@ use chrono::Utc;
 use crate::aws;
 use crate::error::exit;
 use crate::input::yaml;
-use crate::model::ApiLimiter;
 use crate::observe::Memory;
 use crate::observe::Observation;
 use crate::planner::{Plan, Refusal};
 use crate::policy::Policy;
 use crate::{Error, pass, planner};
-use std::sync::Arc;
 
 use super::{AwsArgs, EXIT_CODES};
 use super::{Output, print_json, render, report_error, write_stdout};
@@ -143,8 +141,9 @@ fn snapshot_path(template: &Path, stream: &str) -> PathBuf {
 }
 
 async fn live(args: &PlanArgs, policy: &Policy) -> anyhow::Result<u8> {
-    let sdk = aws::load_config(&args.aws.options()).await;
-    let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(policy.quotas.clone())));
+    let clients = aws::Live::connect(&args.aws.options(), policy.quotas.clone())
+        .await
+        .clients;
     // Only reading: the writer is never used, and cannot be reached here.
     let (read, metrics) = (&clients.read, &clients.metrics);
     let targets = pass::targets(policy, read, args.stream.as_deref()).await?;

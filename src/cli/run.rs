@@ -137,7 +137,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
     // Building the SDK configuration calls nothing: the simulator's loop
     // needs it only for the SNS targets its notifications may have.
-    let sdk = aws::load_config(&args.aws.options()).await;
+    let live = aws::Live::connect(&args.aws.options(), policy.quotas.clone()).await;
     let backend = match simulation {
         None => sidecar::Backend::Aws,
         Some((scenario, traffic)) => sidecar::Backend::Sim(Box::new(sidecar::Simulated {
@@ -150,7 +150,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
         policy,
         policy_file: args.policy.clone(),
         backend,
-        sdk,
+        live,
         listener,
         interval: args.interval,
         wait_timeout: args.wait_timeout,

@@ -475,11 +475,9 @@ pub(crate) async fn read_history(
     use crate::model::{MetricName, StreamId};
     use crate::observe::{KinesisRead, MetricsRead, MetricsRequest, ObserveError};
 
-    let sdk = crate::aws::load_config(&aws.options()).await;
-    let clients = crate::aws::Clients::new(
-        &sdk,
-        std::sync::Arc::new(crate::model::ApiLimiter::new(policy.quotas.clone())),
-    );
+    let clients = crate::aws::Live::connect(&aws.options(), policy.quotas.clone())
+        .await
+        .clients;
     let id = StreamId::named(stream);
     let summary = clients
         .read

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::apply::shutdown::Shutdown;
-use crate::apply::{Executor, ExecutorConfig, RateLimiter};
+use crate::apply::{Executor, ExecutorConfig};
 use crate::aws::{self, KinesisReader};
 use crate::daemon::http;
 use crate::daemon::status::Status;
@@ -20,7 +20,7 @@ use crate::daemon::watch_policy;
 use crate::model::ApiLimiter;
 use crate::notify::{self, Notifier};
 use crate::observe::KinesisRead;
-use crate::observe::{SystemClock, TokioClock};
+use crate::observe::TokioClock;
 use crate::pass::{PassReport, PolicyHandle, RunEnd, Runner, Schedule};
 use crate::policy::Policy;
 
@@ -57,9 +57,9 @@ pub struct Sidecar {
     /// built-in simulation policy).
     pub policy_file: Option<PathBuf>,
     pub backend: Backend,
-    /// The SDK configuration: the AWS clients, and the SNS targets of
-    /// notifications (with either backend).
-    pub sdk: aws_config::SdkConfig,
+    /// The AWS adapters, and what the SNS targets of notifications publish
+    /// with (with either backend).
+    pub live: aws::Live,
     /// Where /healthz, /readyz and /metrics are served.
     pub listener: tokio::net::TcpListener,
     pub interval: Duration,
@@ -82,7 +82,7 @@ impl Sidecar {
             policy,
             policy_file,
             backend,
-            sdk,
+            live,
             listener,
             interval,
             wait_timeout,
@@ -96,7 +96,7 @@ impl Sidecar {
         };
         let status = Arc::new(Status::new(expected));
         let handle = Arc::new(PolicyHandle::new(policy));
-        let notifier = Arc::new(Notifier::start(Some(aws::sns_publisher(&sdk))));
+        let notifier = Arc::new(live.notifier());
         status.count_notifications(notifier.deliveries());
         {
             let (status, stop) = (status.clone(), stop.clone());
@@ -152,11 +152,9 @@ impl Sidecar {
         };
         let end = match backend {
             Backend::Aws => {
-                let clients =
-                    aws::Clients::new(&sdk, Arc::new(ApiLimiter::new(handle.get().quotas.clone())));
+                let clients = &live.clients;
                 status.count_api_calls(clients.limiter.clone());
-                let (read, write, metrics) = (&clients.read, &clients.write, &clients.metrics);
-                let checked = check_targets(&handle.get(), read).await;
+                let checked = check_targets(&handle.get(), &clients.read).await;
                 if let Err(e) = checked {
                     server.abort();
                     if let Some(w) = watcher {
@@ -164,14 +162,13 @@ impl Sidecar {
                     }
                     return Err(e);
                 }
-                let limiter = RateLimiter::for_reshards();
                 let on_event = log_and_note_progress(&status);
-                let executor = Executor::new(read, write, &SystemClock, &limiter)
-                    .with_config(config)
+                let executor = live
+                    .executor(config)
                     .with_shutdown(&stop)
                     .on_event(&on_event);
                 let record = record_and_notify(&status, &notifier, &handle);
-                let runner = Runner::new(&executor, metrics, &handle, &stop, schedule)
+                let runner = Runner::new(&executor, &clients.metrics, &handle, &stop, schedule)
                     .limiting(&clients.limiter)
                     .on_pass(&record)
                     .give_up_after(give_up_after);
@@ -303,7 +300,8 @@ fn simulate_loop(
         let minutes = traffic.minutes();
         let world =
             crate::sim::strategy::world(scenario, traffic, clock, start, scenario.initial_shards);
-        let limiter = RateLimiter::for_reshards();
+        // The simulated account's own rates, as the executor meets them.
+        let limiter = ApiLimiter::default();
         let on_event = log_and_note_progress(status);
         let executor = Executor::new(&world, &world, &clock, &limiter)
             .with_config(config)

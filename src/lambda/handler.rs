@@ -11,15 +11,14 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 
-use crate::apply::{Executor, ExecutorConfig, RateLimiter};
-use crate::aws::{self, AwsOptions, CloudWatchMetrics, KinesisReader, KinesisWriter};
+use crate::apply::ExecutorConfig;
+use crate::aws::{AwsOptions, Clients, Live};
 use crate::error::chain;
 use crate::lambda::emf::{self, EmfConfig};
 use crate::lambda::job::{PolicySource, executor_config_from_env, time_left};
-use crate::model::ApiLimiter;
+use crate::model::Quotas;
 use crate::notify::{self, Notifier};
 use crate::observe::Memory;
-use crate::observe::SystemClock;
 use crate::pass::{PassReport, run_pass};
 
 /// The longest wait for an invocation's notifications.
@@ -30,11 +29,8 @@ pub(crate) const RETURN_MARGIN: Duration = Duration::from_secs(5);
 
 /// The clients and settings, built once per Lambda container.
 pub struct Handler {
-    pub read: KinesisReader,
-    pub write: KinesisWriter,
-    pub metrics: CloudWatchMetrics,
-    /// The limiter the adapters share, held to each invocation's policy.
-    pub api: Arc<ApiLimiter>,
+    /// The adapters, their limiter held to each invocation's policy.
+    pub clients: Clients,
     pub config: ExecutorConfig,
     pub policy: PolicySource,
     /// The Embedded Metric Format lines written after each pass, one per
@@ -93,18 +89,14 @@ impl Handler {
     /// Clients from the standard AWS configuration, settings from the
     /// environment.
     pub async fn from_env() -> Result<Self, crate::Error> {
-        let sdk = aws::load_config(&AwsOptions::default()).await;
-        let clients = aws::Clients::new(&sdk, Arc::new(ApiLimiter::default()));
+        let live = Live::connect(&AwsOptions::default(), Quotas::default()).await;
         Ok(Handler {
-            read: clients.read,
-            write: clients.write,
-            metrics: clients.metrics,
-            api: clients.limiter,
+            notifier: live.notifier(),
+            clients: live.clients,
             config: executor_config_from_env()?,
             policy: PolicySource::Environment,
             emf: EmfConfig::from_env()?,
             emf_sink: EmfSink::Stdout,
-            notifier: Notifier::start(Some(aws::sns_publisher(&sdk))),
             kept: Memory::default(),
         })
     }
@@ -122,19 +114,19 @@ impl Handler {
             Err(_) => tracing::info!("invoked"),
         }
         let policy = self.policy.load().map_err(|e| chain(&e))?;
-        self.api.set_quotas(policy.quotas.clone());
+        self.clients.limiter.set_quotas(policy.quotas.clone());
         let left = time_left(context.deadline, SystemTime::now(), RETURN_MARGIN);
         let deadline = left.map(|d| tokio::time::Instant::now() + d);
-        let limiter = RateLimiter::for_reshards();
         let on_event = crate::apply::log_event;
-        let executor = Executor::new(&self.read, &self.write, &SystemClock, &limiter)
-            .with_config(self.config.clone())
+        let executor = self
+            .clients
+            .executor(self.config.clone())
             .with_deadline(deadline)
             .on_event(&on_event);
         // Cooldowns are read afresh before any action (another process may
         // have changed them); what the container kept only saves reads.
         let memory = self.kept.carried_over();
-        let report = run_pass(&executor, &self.metrics, &policy, None, &memory).await;
+        let report = run_pass(&executor, &self.clients.metrics, &policy, None, &memory).await;
         self.kept.keep(&memory);
         // A frozen container delivers nothing: the invocation waits for its
         // notifications, within its deadline.

@@ -67,12 +67,16 @@ pub struct PublishError {
 
 /// Changing a stream: resharding, and recording what was done.
 pub trait KinesisWrite: Send + Sync {
+    /// Splits `shard`. Not paced by the implementation: the caller (the
+    /// executor) waits for the account's SplitShard rate first.
     fn split_shard(
         &self,
         stream: &StreamId,
         shard: &ShardId,
         new_starting_hash_key: HashKey,
     ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Merges two adjacent shards. Not paced by the implementation, as
+    /// [`KinesisWrite::split_shard`].
     fn merge_shards(
         &self,
         stream: &StreamId,
@@ -236,7 +240,7 @@ pub trait Clock: Send + Sync {
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SystemClock;
+pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {

@@ -24,8 +24,8 @@ use super::oracle::Oracles;
 use super::scenario::{Scenario, UniformSettings};
 use super::traffic::Traffic;
 use super::world::{MinuteStats, SimWorld};
+use crate::apply::Executor;
 use crate::apply::shutdown;
-use crate::apply::{Executor, RateLimiter};
 use crate::model::StreamId;
 use crate::model::StreamMode;
 use crate::model::uniform_ranges;
@@ -341,7 +341,8 @@ async fn replay(
                 policy.clone(),
             ));
             let (_never, stop) = shutdown::channel();
-            let limiter = RateLimiter::for_reshards();
+            // The account's resharding rates, as on AWS, on the virtual clock.
+            let limiter = crate::model::ApiLimiter::default();
             let quiet = |_: crate::apply::Event<'_>| {};
             let executor = Executor::new(&world, &world, &clock, &limiter).on_event(&quiet);
             let schedule = Schedule {

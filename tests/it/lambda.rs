@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::assert_contains;
 use kinesis_autoscaler::apply::{ExecutorConfig, StopKind};
-use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::aws::Clients;
 use kinesis_autoscaler::lambda::emf::EmfConfig;
 use kinesis_autoscaler::lambda::job::PolicySource;
 use kinesis_autoscaler::lambda::{EmfSink, Handler};
@@ -55,10 +55,11 @@ fn handler_with_emf(stream: &str) -> (Handler, Arc<Mutex<Vec<String>>>) {
     let k = kinesis(&kinesis_endpoint());
     let emf_lines = Arc::new(Mutex::new(Vec::new()));
     let handler = Handler {
-        read: KinesisReader::new(k.clone()),
-        write: KinesisWriter::new(k),
-        metrics: CloudWatchMetrics::new(cloudwatch()),
-        api: Arc::new(kinesis_autoscaler::model::ApiLimiter::default()),
+        clients: Clients::of(
+            k,
+            cloudwatch(),
+            Arc::new(kinesis_autoscaler::model::ApiLimiter::default()),
+        ),
         config: ExecutorConfig {
             poll_initial: Duration::from_millis(200),
             ..ExecutorConfig::default()

@@ -19,12 +19,12 @@ pub(crate) const LAYERS: &[(&str, u32)] = &[
     ("error", 4),
     ("apply", 5),
     ("pass", 6),
-    ("aws", 7),
     ("sim", 7),
     ("notify", 7),
-    ("daemon", 8),
-    ("lambda", 8),
-    ("cli", 9),
+    ("aws", 8),
+    ("daemon", 9),
+    ("lambda", 9),
+    ("cli", 10),
 ];
 
 fn layer(module: &str) -> Option<u32> {

@@ -37,10 +37,8 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kinesis_autoscaler::apply::tags::{LAST_ACTION, LAST_SCALE_DOWN, LAST_SCALE_UP};
-use kinesis_autoscaler::apply::{
-    ApplyReport, Event, Executor, ExecutorConfig, RateLimiter, StopKind,
-};
-use kinesis_autoscaler::aws::{CloudWatchMetrics, KinesisReader, KinesisWriter};
+use kinesis_autoscaler::apply::{ApplyReport, Event, Executor, ExecutorConfig, StopKind};
+use kinesis_autoscaler::aws::{Clients, CloudWatchMetrics, KinesisReader, KinesisWriter};
 use kinesis_autoscaler::model::History;
 use kinesis_autoscaler::model::{Api, ApiErrorKind, ApiResult, MetricName, StreamId};
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, ShardId};
@@ -840,7 +838,7 @@ async fn execute_with_writer<W: KinesisWrite>(
     config: ExecutorConfig,
 ) -> Run {
     let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
-    let limiter = RateLimiter::for_reshards();
+    let limiter = kinesis_autoscaler::model::ApiLimiter::default();
     let events = Mutex::new(Vec::new());
     let on_event = |e: Event<'_>| {
         let line = match e {
@@ -1012,6 +1010,37 @@ async fn throttled_twice_then_split_and_recorded() {
         Some(format!("split shardId-000000000000 at {MID}").as_str())
     );
     assert!(!tagged[0].contains_key(LAST_SCALE_DOWN));
+}
+
+/// Against AWS one limiter paces every call: the executor built on the
+/// adapters takes each SplitShard's slot from the limiter they share
+/// (before its last read of the tags), and the writer does not take
+/// another. Three attempts, three slots, the spacing of one lane.
+#[tokio::test(start_paused = true)]
+async fn each_split_attempt_takes_one_slot_of_the_shared_limiter() {
+    let stream = Stream::one_shard();
+    let split = split_rule()
+        .sequence()
+        .http_response(rate_exceeded)
+        .times(2)
+        .output(|| SplitShardOutput::builder().build())
+        .build();
+    let limiter = Arc::new(kinesis_autoscaler::model::ApiLimiter::default());
+    let clients = Clients::of(
+        stream.client(&[&split]),
+        cloudwatch(RuleMode::MatchAny, &[]),
+        limiter.clone(),
+    );
+    let report = clients
+        .executor(ExecutorConfig::default())
+        .apply(&StreamId::named(STREAM), &one_split())
+        .await;
+
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(split.num_calls(), 3);
+    let calls = limiter.calls();
+    assert_eq!(calls[&Api::SplitShard], 3, "{calls:?}");
+    assert_eq!(calls[&Api::AddTagsToStream], 1, "{calls:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1582,7 +1611,7 @@ async fn the_summary_gives_an_advantage_stream_s_warm_throughput() {
 /// paused time.
 async fn set_warm(client: Client, mib: u32) -> Result<u32, kinesis_autoscaler::apply::Stop> {
     let clock = TokioClock::starting_at(OBSERVED_AT.parse().unwrap());
-    let limiter = RateLimiter::for_reshards();
+    let limiter = kinesis_autoscaler::model::ApiLimiter::default();
     let (read, write) = (
         KinesisReader::new(client.clone()),
         KinesisWriter::new(client),

@@ -10,7 +10,7 @@ use crate::support::assert_contains;
 use chrono::{DateTime, TimeDelta, Utc};
 use kinesis_autoscaler::apply::shutdown::{self, ShutdownTrigger};
 use kinesis_autoscaler::apply::tags;
-use kinesis_autoscaler::apply::{Event, Executor, ExecutorConfig, RateLimiter};
+use kinesis_autoscaler::apply::{Event, Executor, ExecutorConfig};
 use kinesis_autoscaler::daemon::status::Status;
 use kinesis_autoscaler::daemon::watch_policy;
 use kinesis_autoscaler::model::StreamMode;
@@ -64,7 +64,7 @@ use kinesis_autoscaler::observe::Clock;
 struct Harness {
     clock: TokioClock,
     world: SimWorld<TokioClock>,
-    limiter: RateLimiter,
+    limiter: kinesis_autoscaler::model::ApiLimiter,
     config: ExecutorConfig,
     status: Status,
     policy: PolicyHandle,
@@ -78,7 +78,7 @@ impl Harness {
         Harness {
             clock,
             world: world(clock, load),
-            limiter: RateLimiter::for_reshards(),
+            limiter: kinesis_autoscaler::model::ApiLimiter::default(),
             config: ExecutorConfig::default(),
             status: Status::new(Duration::from_secs(60)),
             policy: PolicyHandle::new(Policy::parse(POLICY, Path::new("p.yaml")).unwrap()),

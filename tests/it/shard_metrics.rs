@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kinesis_autoscaler::apply::Executor;
 use kinesis_autoscaler::apply::shutdown;
-use kinesis_autoscaler::apply::{Executor, RateLimiter};
 use kinesis_autoscaler::model::{HashKey, MetricName, StreamId, StreamMode, uniform_ranges};
 use kinesis_autoscaler::observe::{Clock, KinesisRead, TokioClock};
 use kinesis_autoscaler::pass::{PassReport, PolicyHandle, Runner, Schedule};
@@ -93,7 +93,7 @@ async fn run(policy: &str, enabled: &[MetricName]) -> Run {
         )
         .unwrap(),
     );
-    let limiter = RateLimiter::for_reshards();
+    let limiter = kinesis_autoscaler::model::ApiLimiter::default();
     let (_trigger, stop) = shutdown::channel();
     let quiet = |_: kinesis_autoscaler::apply::Event<'_>| {};
     let executor = Executor::new(&world, &world, &clock, &limiter).on_event(&quiet);
