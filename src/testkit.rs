@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::model::MetricName;
 use crate::model::{HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamMode, StreamStatus};
 use crate::model::{WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
@@ -151,9 +152,12 @@ impl StreamBuilder {
         let mut throttled = vec![None; self.minutes];
         for m in self.obs.metrics.shards.values() {
             for (total, series) in [
-                (&mut bytes, &m.incoming_bytes),
-                (&mut records, &m.incoming_records),
-                (&mut throttled, &m.write_throttled),
+                (&mut bytes, &m[MetricName::IncomingBytes]),
+                (&mut records, &m[MetricName::IncomingRecords]),
+                (
+                    &mut throttled,
+                    &m[MetricName::WriteProvisionedThroughputExceeded],
+                ),
             ] {
                 for (t, v) in total.iter_mut().zip(series.iter()) {
                     if let Some(v) = v {
@@ -162,9 +166,9 @@ impl StreamBuilder {
                 }
             }
         }
-        self.obs.metrics.stream.incoming_bytes = bytes.into();
-        self.obs.metrics.stream.incoming_records = records.into();
-        self.obs.metrics.stream.write_throttled = throttled.into();
+        self.obs.metrics.stream[MetricName::IncomingBytes] = bytes.into();
+        self.obs.metrics.stream[MetricName::IncomingRecords] = records.into();
+        self.obs.metrics.stream[MetricName::WriteProvisionedThroughputExceeded] = throttled.into();
         self
     }
 
@@ -208,11 +212,12 @@ impl StreamBuilder {
     pub fn drop_minutes(mut self, shard: usize, minutes: &[usize]) -> Self {
         let n = self.minutes;
         let m = self.metrics(shard);
-        for series in [
-            &mut m.incoming_bytes,
-            &mut m.incoming_records,
-            &mut m.write_throttled,
+        for metric in [
+            MetricName::IncomingBytes,
+            MetricName::IncomingRecords,
+            MetricName::WriteProvisionedThroughputExceeded,
         ] {
+            let series = &mut m[metric];
             let mut values: Vec<Option<f64>> = series.iter().collect();
             values.resize(n, None);
             for &i in minutes {
@@ -226,7 +231,8 @@ impl StreamBuilder {
     /// Removes the stream-level datapoints for `minutes` (oldest is 0).
     pub fn drop_stream_minutes(mut self, minutes: &[usize]) -> Self {
         let stream = &mut self.obs.metrics.stream;
-        for series in [&mut stream.incoming_bytes, &mut stream.incoming_records] {
+        for metric in [MetricName::IncomingBytes, MetricName::IncomingRecords] {
+            let series = &mut stream[metric];
             let mut values: Vec<Option<f64>> = series.iter().collect();
             for &i in minutes {
                 values[i] = None;
@@ -249,12 +255,13 @@ impl StreamBuilder {
     pub fn utilization(mut self, shard: usize, minutes: &[Option<f64>]) -> Self {
         assert_eq!(minutes.len(), self.minutes, "one value per minute");
         let m = self.metrics(shard);
-        m.incoming_bytes = minutes.iter().map(|u| u.map(bytes_for)).collect();
-        m.incoming_records = minutes
+        m[MetricName::IncomingBytes] = minutes.iter().map(|u| u.map(bytes_for)).collect();
+        m[MetricName::IncomingRecords] = minutes
             .iter()
             .map(|u| u.map(|u| bytes_for(u) / 2048.0))
             .collect();
-        m.write_throttled = minutes.iter().map(|u| u.map(|_| 0.0)).collect();
+        m[MetricName::WriteProvisionedThroughputExceeded] =
+            minutes.iter().map(|u| u.map(|_| 0.0)).collect();
         self
     }
 
@@ -278,9 +285,9 @@ impl StreamBuilder {
         let n = self.minutes;
         let m = self.metrics(shard);
         let records = utilization * 60.0 * WRITE_RECORDS_PER_SECOND;
-        m.incoming_records = vec![Some(records); n].into();
-        m.incoming_bytes = vec![Some(records * 100.0); n].into();
-        m.write_throttled = vec![Some(throttled); n].into();
+        m[MetricName::IncomingRecords] = vec![Some(records); n].into();
+        m[MetricName::IncomingBytes] = vec![Some(records * 100.0); n].into();
+        m[MetricName::WriteProvisionedThroughputExceeded] = vec![Some(throttled); n].into();
         self
     }
 
@@ -288,7 +295,7 @@ impl StreamBuilder {
     pub fn throttled(mut self, shard: usize, per_minute: f64, minutes: usize) -> Self {
         let n = self.minutes;
         let m = self.metrics(shard);
-        m.write_throttled = (0..n)
+        m[MetricName::WriteProvisionedThroughputExceeded] = (0..n)
             .map(|i| Some(if i >= n - minutes { per_minute } else { 0.0 }))
             .collect();
         self
@@ -297,7 +304,8 @@ impl StreamBuilder {
     /// The stream-level consumer iterator age (GetRecords.
     /// IteratorAgeMilliseconds), `ms` in every minute.
     pub fn stream_iterator_age(mut self, ms: f64) -> Self {
-        self.obs.metrics.stream.iterator_age_ms = vec![Some(ms); self.minutes].into();
+        self.obs.metrics.stream[MetricName::IteratorAgeMilliseconds] =
+            vec![Some(ms); self.minutes].into();
         self
     }
 
@@ -305,21 +313,22 @@ impl StreamBuilder {
     /// first.
     pub fn stream_iterator_ages(mut self, ms: &[f64]) -> Self {
         assert_eq!(ms.len(), self.minutes, "one value per minute");
-        self.obs.metrics.stream.iterator_age_ms = ms.iter().map(|&v| Some(v)).collect();
+        self.obs.metrics.stream[MetricName::IteratorAgeMilliseconds] =
+            ms.iter().map(|&v| Some(v)).collect();
         self
     }
 
     /// Shard `shard`'s own IteratorAgeMilliseconds, `ms` in every minute.
     pub fn iterator_age(mut self, shard: usize, ms: f64) -> Self {
         let n = self.minutes;
-        self.metrics(shard).iterator_age_ms = vec![Some(ms); n].into();
+        self.metrics(shard)[MetricName::IteratorAgeMilliseconds] = vec![Some(ms); n].into();
         self
     }
 
     /// Read load (OutgoingBytes) at `utilization` of 2 MiB/s in every minute.
     pub fn reads(mut self, shard: usize, utilization: f64) -> Self {
         let n = self.minutes;
-        self.metrics(shard).outgoing_bytes =
+        self.metrics(shard)[MetricName::OutgoingBytes] =
             vec![Some(utilization * 60.0 * 2.0 * WRITE_BYTES_PER_SECOND); n].into();
         self
     }

@@ -19,7 +19,9 @@ use crate::model::Api;
 use crate::model::ApiLimiter;
 use crate::model::ShardId;
 use crate::model::{ApiError, ApiErrorKind, ApiResult, MetricName};
-use crate::observe::{Metrics, STREAM_ITERATOR_AGE, Series, ShardMetrics, StreamMetrics};
+use crate::observe::{
+    Level, Metrics, Series, ShardLevel, ShardMetrics, StreamLevel, StreamMetrics,
+};
 use crate::observe::{MetricsRead, MetricsRequest, MetricsSender};
 
 /// GetMetricData accepts at most this many queries per call.
@@ -59,22 +61,20 @@ impl CloudWatchMetrics {
 /// The stream-level metrics a request reads (unless it asks for none, as
 /// a second read of shard detail does); the iterator age only when asked
 /// for.
-const STREAM_METRICS: [MetricName; 4] = [
-    MetricName::IncomingBytes,
-    MetricName::IncomingRecords,
-    MetricName::WriteProvisionedThroughputExceeded,
-    MetricName::IteratorAgeMilliseconds,
-];
+const STREAM_METRICS: &[MetricName] = StreamLevel::METRICS;
 
 /// Query `id` for `metric` of `shard`, or of the whole stream: a
 /// per-minute Sum, or for an iterator age the Maximum (a sum of ages
 /// means nothing). The stream-level iterator age is published as
 /// GetRecords.IteratorAgeMilliseconds.
 fn query(id: usize, stream: &str, shard: Option<&ShardId>, metric: MetricName) -> MetricDataQuery {
-    let (name, stat) = match (shard, metric) {
-        (None, MetricName::IteratorAgeMilliseconds) => (STREAM_ITERATOR_AGE, "Maximum"),
-        (Some(_), MetricName::IteratorAgeMilliseconds) => (metric.as_str(), "Maximum"),
-        _ => (metric.as_str(), "Sum"),
+    let name = match shard {
+        None => StreamLevel::name(metric),
+        Some(_) => ShardLevel::name(metric),
+    };
+    let stat = match metric {
+        MetricName::IteratorAgeMilliseconds => "Maximum",
+        _ => "Sum",
     };
     let mut builder = Metric::builder()
         .namespace("AWS/Kinesis")
@@ -122,17 +122,11 @@ fn assemble(
     };
     for (w, values) in wanted.iter().zip(values) {
         let values = Series::from(std::mem::take(values));
-        match (w.shard, w.metric) {
-            (None, MetricName::IncomingBytes) => m.stream.incoming_bytes = values,
-            (None, MetricName::IncomingRecords) => m.stream.incoming_records = values,
-            (None, MetricName::WriteProvisionedThroughputExceeded) => {
-                m.stream.write_throttled = values
-            }
-            (None, MetricName::IteratorAgeMilliseconds) => m.stream.iterator_age_ms = values,
-            (None, _) => {} // not among STREAM_METRICS
-            (Some(shard), metric) => {
+        match w.shard {
+            None => m.stream[w.metric] = values,
+            Some(shard) => {
                 let entry: &mut ShardMetrics = m.shards.entry(shard.clone()).or_default();
-                *entry.series_mut(metric) = values;
+                entry[w.metric] = values;
             }
         }
     }

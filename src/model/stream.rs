@@ -252,17 +252,21 @@ impl MetricName {
         MetricName::IteratorAgeMilliseconds,
     ];
 
+    /// The names CloudWatch and EnableEnhancedMonitoring use, in the
+    /// order of [`MetricName::ALL`].
+    pub const NAMES: [&'static str; 7] = [
+        "IncomingBytes",
+        "IncomingRecords",
+        "WriteProvisionedThroughputExceeded",
+        "OutgoingBytes",
+        "OutgoingRecords",
+        "ReadProvisionedThroughputExceeded",
+        "IteratorAgeMilliseconds",
+    ];
+
     /// The name CloudWatch and EnableEnhancedMonitoring use.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MetricName::IncomingBytes => "IncomingBytes",
-            MetricName::IncomingRecords => "IncomingRecords",
-            MetricName::WriteProvisionedThroughputExceeded => "WriteProvisionedThroughputExceeded",
-            MetricName::OutgoingBytes => "OutgoingBytes",
-            MetricName::OutgoingRecords => "OutgoingRecords",
-            MetricName::ReadProvisionedThroughputExceeded => "ReadProvisionedThroughputExceeded",
-            MetricName::IteratorAgeMilliseconds => "IteratorAgeMilliseconds",
-        }
+        MetricName::NAMES[self as usize]
     }
 
     pub fn parse(name: &str) -> Option<MetricName> {

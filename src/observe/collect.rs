@@ -548,8 +548,8 @@ pub async fn complete<R: KinesisRead>(
         });
     }
     let no_shard_data = prepared.observation.metrics.shards.values().all(|m| {
-        m.incoming_records.iter().all(|v| v.is_none())
-            && m.incoming_bytes.iter().all(|v| v.is_none())
+        m[MetricName::IncomingRecords].iter().all(|v| v.is_none())
+            && m[MetricName::IncomingBytes].iter().all(|v| v.is_none())
     });
     let suffice = prepared.stream_series_suffice();
     let missing = match prepared.missing.take() {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::ApiResult;
+use crate::model::MetricName;
 use crate::observe::{Memory, MetricsRead, Prepared};
 use crate::observe::{Metrics, MetricsRequest, PastWindow};
 use crate::policy::StreamPolicy;
@@ -188,10 +189,10 @@ impl PastPlan {
     ) -> Vec<PastWindow> {
         let read: Vec<PastWindow> = answers
             .into_iter()
-            .map(|m| PastWindow {
+            .map(|mut m| PastWindow {
                 start: m.start,
-                incoming_bytes: m.stream.incoming_bytes,
-                incoming_records: m.stream.incoming_records,
+                incoming_bytes: std::mem::take(&mut m.stream[MetricName::IncomingBytes]),
+                incoming_records: std::mem::take(&mut m.stream[MetricName::IncomingRecords]),
             })
             .collect();
         let held: Vec<Arc<PastWindow>> = if let Some(cache) = cache {
@@ -387,11 +388,9 @@ mod tests {
         Metrics {
             start,
             period_seconds: 60,
-            stream: crate::observe::StreamMetrics {
-                incoming_bytes: values(1.0),
-                incoming_records: values(0.001),
-                ..Default::default()
-            },
+            stream: crate::observe::StreamMetrics::default()
+                .with(MetricName::IncomingBytes, values(1.0))
+                .with(MetricName::IncomingRecords, values(0.001)),
             shards: Default::default(),
         }
     }

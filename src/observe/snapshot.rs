@@ -7,6 +7,7 @@
 //! validation; it does not decide anything.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -209,8 +210,8 @@ impl ShardDetail {
     }
 }
 
-impl std::fmt::Display for ShardDetail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ShardDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let age =
             |s: i64| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64));
         match self {
@@ -436,149 +437,154 @@ impl<'de> Deserialize<'de> for Series {
     }
 }
 
-/// The series of one shard, by CloudWatch metric name.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShardMetrics {
-    #[serde(
-        rename = "IncomingBytes",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub incoming_bytes: Series,
-    #[serde(
-        rename = "IncomingRecords",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub incoming_records: Series,
-    #[serde(
-        rename = "WriteProvisionedThroughputExceeded",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub write_throttled: Series,
-    #[serde(
-        rename = "OutgoingBytes",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub outgoing_bytes: Series,
-    #[serde(
-        rename = "OutgoingRecords",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub outgoing_records: Series,
-    #[serde(
-        rename = "ReadProvisionedThroughputExceeded",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub read_throttled: Series,
-    #[serde(
-        rename = "IteratorAgeMilliseconds",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub iterator_age_ms: Series,
-}
+/// The series of one shard, by CloudWatch metric name: any of
+/// [`MetricName::ALL`], each under its own name in a snapshot.
+pub type ShardMetrics = ByMetric<ShardLevel>;
 
-impl ShardMetrics {
-    /// The series of `metrics` this metric is stored in.
-    pub fn series_mut(&mut self, metric: MetricName) -> &mut Series {
-        match metric {
-            MetricName::IncomingBytes => &mut self.incoming_bytes,
-            MetricName::IncomingRecords => &mut self.incoming_records,
-            MetricName::WriteProvisionedThroughputExceeded => &mut self.write_throttled,
-            MetricName::OutgoingBytes => &mut self.outgoing_bytes,
-            MetricName::OutgoingRecords => &mut self.outgoing_records,
-            MetricName::ReadProvisionedThroughputExceeded => &mut self.read_throttled,
-            MetricName::IteratorAgeMilliseconds => &mut self.iterator_age_ms,
-        }
-    }
-
-    /// The series `metric` is stored in.
-    pub fn series(&self, metric: MetricName) -> &Series {
-        match metric {
-            MetricName::IncomingBytes => &self.incoming_bytes,
-            MetricName::IncomingRecords => &self.incoming_records,
-            MetricName::WriteProvisionedThroughputExceeded => &self.write_throttled,
-            MetricName::OutgoingBytes => &self.outgoing_bytes,
-            MetricName::OutgoingRecords => &self.outgoing_records,
-            MetricName::ReadProvisionedThroughputExceeded => &self.read_throttled,
-            MetricName::IteratorAgeMilliseconds => &self.iterator_age_ms,
-        }
-    }
-
-    /// Each series with its CloudWatch name, for validation and reports.
-    pub fn named_series(&self) -> [(&'static str, &Series); 7] {
-        MetricName::ALL.map(|m| (m.as_str(), self.series(m)))
-    }
-}
-
-/// The stream-level series, by CloudWatch metric name (dimension
-/// StreamName only).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamMetrics {
-    #[serde(
-        rename = "IncomingBytes",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub incoming_bytes: Series,
-    #[serde(
-        rename = "IncomingRecords",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub incoming_records: Series,
-    /// Writes the stream refused for want of capacity (Sum), all shards
-    /// together: free like the two above, and what tells, every pass and
-    /// without a shard-level read, that some shard throttles. Empty in
-    /// snapshots written before it was read.
-    #[serde(
-        rename = "WriteProvisionedThroughputExceeded",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub write_throttled: Series,
-    /// The age of the oldest record any consumer's last GetRecords
-    /// returned, in milliseconds (per-minute Maximum): how far behind the
-    /// stream's consumers are. Read only for a policy with `consumers`.
-    #[serde(
-        rename = "GetRecords.IteratorAgeMilliseconds",
-        default,
-        skip_serializing_if = "Series::is_empty"
-    )]
-    pub iterator_age_ms: Series,
-}
+/// The stream-level series (dimension StreamName only), by CloudWatch
+/// metric name: IncomingBytes and IncomingRecords; the writes the stream
+/// refused for want of capacity (WriteProvisionedThroughputExceeded, Sum),
+/// free like those two, and what tells, every pass and without a
+/// shard-level read, that some shard throttles; and the age of the oldest
+/// record any consumer's last GetRecords returned (Maximum), read only for
+/// a policy with `consumers`, which CloudWatch names
+/// GetRecords.IteratorAgeMilliseconds at this level. A series is empty in
+/// snapshots written before it was read.
+pub type StreamMetrics = ByMetric<StreamLevel>;
 
 /// The stream-level name of the consumers' iterator age (the shard-level
 /// metric is plain IteratorAgeMilliseconds).
 pub const STREAM_ITERATOR_AGE: &str = "GetRecords.IteratorAgeMilliseconds";
 
-impl StreamMetrics {
-    /// Whether no stream-level series was read at all.
-    pub fn is_empty(&self) -> bool {
-        self.incoming_bytes.is_empty()
-            && self.incoming_records.is_empty()
-            && self.write_throttled.is_empty()
-            && self.iterator_age_ms.is_empty()
+/// Where a [`ByMetric`] was read: which metrics it may hold, and the name
+/// CloudWatch (and the snapshot) gives each there.
+pub trait Level: Clone + Default + fmt::Debug + PartialEq {
+    /// The metrics it holds.
+    const METRICS: &'static [MetricName];
+    /// Their names at this level, in the same order.
+    const NAMES: &'static [&'static str];
+
+    fn name(metric: MetricName) -> &'static str {
+        let i = Self::METRICS.iter().position(|m| *m == metric);
+        i.map_or(metric.as_str(), |i| Self::NAMES[i])
+    }
+}
+
+/// A shard's metrics: every metric, under its own name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShardLevel;
+
+impl Level for ShardLevel {
+    const METRICS: &'static [MetricName] = &MetricName::ALL;
+    const NAMES: &'static [&'static str] = &MetricName::NAMES;
+}
+
+/// A stream's metrics: the free stream-level series the planner reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamLevel;
+
+impl Level for StreamLevel {
+    const METRICS: &'static [MetricName] = &[
+        MetricName::IncomingBytes,
+        MetricName::IncomingRecords,
+        MetricName::WriteProvisionedThroughputExceeded,
+        MetricName::IteratorAgeMilliseconds,
+    ];
+    const NAMES: &'static [&'static str] = &[
+        "IncomingBytes",
+        "IncomingRecords",
+        "WriteProvisionedThroughputExceeded",
+        STREAM_ITERATOR_AGE,
+    ];
+}
+
+/// Per-minute series stored by metric name, a slot per [`MetricName`]
+/// (empty where the metric was not read): `metrics[MetricName::IncomingBytes]`.
+/// A new metric needs its name in [`MetricName`], not a field here.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ByMetric<L: Level> {
+    series: [Series; MetricName::ALL.len()],
+    level: std::marker::PhantomData<L>,
+}
+
+impl<L: Level> ByMetric<L> {
+    /// The same, with `series` for `metric`.
+    pub fn with(mut self, metric: MetricName, series: Series) -> Self {
+        self[metric] = series;
+        self
     }
 
-    /// Each series with its CloudWatch name, for validation and reports.
-    pub fn named_series(&self) -> [(&'static str, &Series); 4] {
-        [
-            (MetricName::IncomingBytes.as_str(), &self.incoming_bytes),
-            (MetricName::IncomingRecords.as_str(), &self.incoming_records),
-            (
-                MetricName::WriteProvisionedThroughputExceeded.as_str(),
-                &self.write_throttled,
-            ),
-            (STREAM_ITERATOR_AGE, &self.iterator_age_ms),
-        ]
+    /// Whether no series was read at all.
+    pub fn is_empty(&self) -> bool {
+        self.series.iter().all(Series::is_empty)
+    }
+
+    /// Each series this level holds with its CloudWatch name, read or not,
+    /// for validation and reports.
+    pub fn named_series(&self) -> impl Iterator<Item = (&'static str, &Series)> + '_ {
+        L::METRICS.iter().map(|m| (L::name(*m), &self[*m]))
+    }
+}
+
+impl<L: Level> std::ops::Index<MetricName> for ByMetric<L> {
+    type Output = Series;
+
+    fn index(&self, metric: MetricName) -> &Series {
+        &self.series[metric as usize]
+    }
+}
+
+impl<L: Level> std::ops::IndexMut<MetricName> for ByMetric<L> {
+    fn index_mut(&mut self, metric: MetricName) -> &mut Series {
+        &mut self.series[metric as usize]
+    }
+}
+
+impl<L: Level> Serialize for ByMetric<L> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.named_series().filter(|(_, s)| !s.is_empty()))
+    }
+}
+
+/// A metric's name as a snapshot's key, refused unless the level holds it.
+struct Key<L>(MetricName, std::marker::PhantomData<L>);
+
+impl<'de, L: Level> Deserialize<'de> for Key<L> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        L::METRICS
+            .iter()
+            .find(|m| L::name(**m) == name)
+            .map(|m| Key(*m, std::marker::PhantomData))
+            .ok_or_else(|| serde::de::Error::unknown_field(&name, L::NAMES))
+    }
+}
+
+impl<'de, L: Level> Deserialize<'de> for ByMetric<L> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<L>(std::marker::PhantomData<L>);
+        impl<'de, L: Level> serde::de::Visitor<'de> for Visit<L> {
+            type Value = ByMetric<L>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from metric names to per-minute series")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut metrics = ByMetric::<L>::default();
+                while let Some(Key(metric, _)) = map.next_key::<Key<L>>()? {
+                    if !metrics[metric].is_empty() {
+                        return Err(serde::de::Error::duplicate_field(L::name(metric)));
+                    }
+                    metrics[metric] = map.next_value()?;
+                }
+                Ok(metrics)
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
     }
 }
 
@@ -724,5 +730,110 @@ impl Observation {
         obs.validate()
             .map_err(|problem| FileError::invalid(path, FileKind::Snapshot, problem.to_string()))?;
         Ok(obs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(values: &[Option<f64>]) -> Series {
+        values.to_vec().into()
+    }
+
+    /// Every metric at each level, written under CloudWatch's name there,
+    /// in MetricName's order, and read back the same.
+    #[test]
+    fn metrics_are_written_and_read_by_their_cloudwatch_names() {
+        let mut shard = ShardMetrics::default();
+        let mut stream = StreamMetrics::default();
+        for (i, metric) in MetricName::ALL.into_iter().enumerate() {
+            shard[metric] = series(&[Some(i as f64), None]);
+            stream[metric] = series(&[Some(i as f64)]);
+        }
+        let shard_json = serde_json::to_string(&shard).unwrap();
+        assert_eq!(
+            shard_json,
+            r#"{"IncomingBytes":[0.0,null],"IncomingRecords":[1.0,null],"WriteProvisionedThroughputExceeded":[2.0,null],"OutgoingBytes":[3.0,null],"OutgoingRecords":[4.0,null],"ReadProvisionedThroughputExceeded":[5.0,null],"IteratorAgeMilliseconds":[6.0,null]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ShardMetrics>(&shard_json).unwrap(),
+            shard
+        );
+        // The stream level holds four metrics; the iterator age under its
+        // stream-level name.
+        let stream_json = serde_json::to_string(&stream).unwrap();
+        assert_eq!(
+            stream_json,
+            r#"{"IncomingBytes":[0.0],"IncomingRecords":[1.0],"WriteProvisionedThroughputExceeded":[2.0],"GetRecords.IteratorAgeMilliseconds":[6.0]}"#
+        );
+        let read: StreamMetrics = serde_json::from_str(&stream_json).unwrap();
+        assert_eq!(
+            read[MetricName::IteratorAgeMilliseconds],
+            stream[MetricName::IteratorAgeMilliseconds]
+        );
+        assert!(read[MetricName::OutgoingBytes].is_empty());
+        // A series not read is not written.
+        assert_eq!(
+            serde_json::to_string(&ShardMetrics::default()).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn a_name_the_level_does_not_hold_is_refused_with_the_names_it_does() {
+        let e = serde_json::from_str::<StreamMetrics>(r#"{"OutgoingBytes":[1.0]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown field `OutgoingBytes`, expected one of `IncomingBytes`, `IncomingRecords`, `WriteProvisionedThroughputExceeded`, `GetRecords.IteratorAgeMilliseconds` at line 1 column 16"
+        );
+        let e =
+            serde_json::from_str::<ShardMetrics>(r#"{"GetRecords.IteratorAgeMilliseconds":[1.0]}"#)
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("unknown field `GetRecords.IteratorAgeMilliseconds`"),
+            "{e}"
+        );
+        let e = serde_json::from_str::<ShardMetrics>(
+            r#"{"IncomingBytes":[1.0],"IncomingBytes":[2.0]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("duplicate field `IncomingBytes`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_level_names_its_metrics_as_cloudwatch_does() {
+        for (i, metric) in MetricName::ALL.into_iter().enumerate() {
+            assert_eq!(metric as usize, i, "ALL is in declaration order");
+            assert_eq!(ShardLevel::name(metric), metric.as_str());
+        }
+        assert_eq!(
+            MetricName::parse("IteratorAgeMilliseconds"),
+            Some(MetricName::IteratorAgeMilliseconds)
+        );
+        assert_eq!(StreamLevel::METRICS.len(), StreamLevel::NAMES.len());
+        assert_eq!(
+            StreamLevel::name(MetricName::IteratorAgeMilliseconds),
+            "GetRecords.IteratorAgeMilliseconds"
+        );
+        assert_eq!(
+            StreamLevel::name(MetricName::IncomingBytes),
+            "IncomingBytes"
+        );
+    }
+
+    /// The bundled snapshot reads and writes back to the same JSON.
+    #[test]
+    fn the_bundled_snapshot_round_trips() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders-snapshot.json");
+        let text = std::fs::read_to_string(path).unwrap();
+        let obs: Observation = serde_json::from_str(&text).unwrap();
+        let again: serde_json::Value = serde_json::to_value(&obs).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(again, original);
     }
 }

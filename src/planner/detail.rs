@@ -172,8 +172,8 @@ fn stream_peak(obs: &Observation, estimate: &Plan, policy: &StreamPolicy) -> f64
     (newest - window + 1..=newest)
         .filter_map(|m| {
             let i = usize::try_from(m).ok()?;
-            let bytes = stream.incoming_bytes.get(i).unwrap_or(0.0);
-            let records = stream.incoming_records.get(i).unwrap_or(0.0);
+            let bytes = stream[MetricName::IncomingBytes].get(i).unwrap_or(0.0);
+            let records = stream[MetricName::IncomingRecords].get(i).unwrap_or(0.0);
             Some(
                 (bytes * super::measure::PER_WRITE_BYTES_MINUTE)
                     .max(records * super::measure::PER_WRITE_RECORDS_MINUTE),
@@ -194,9 +194,7 @@ fn throttled(obs: &Observation, estimate: &Plan, policy: &StreamPolicy) -> Optio
     let window = i64::from(policy.scale_up.window_minutes);
     let records: f64 = (newest - window + 1..=newest)
         .filter_map(|m| {
-            obs.metrics
-                .stream
-                .write_throttled
+            obs.metrics.stream[MetricName::WriteProvisionedThroughputExceeded]
                 .get(usize::try_from(m).ok()?)
         })
         .sum();

@@ -13,6 +13,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::ForecastFact;
 use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, ShardStats, at};
+use crate::model::MetricName;
 use crate::model::Shard;
 use crate::observe::{Observation, PastWindow, Share};
 use crate::policy::StreamPolicy;
@@ -111,8 +112,8 @@ impl Foresight {
             .clone()
             .map(|m| {
                 Some((
-                    at(&stream.incoming_bytes, m)?,
-                    at(&stream.incoming_records, m)?,
+                    at(&stream[MetricName::IncomingBytes], m)?,
+                    at(&stream[MetricName::IncomingRecords], m)?,
                 ))
             })
             .collect();

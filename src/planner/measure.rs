@@ -9,6 +9,7 @@ use std::ops::Range;
 use chrono::TimeDelta;
 
 use super::{MetricsFreshness, Trigger};
+use crate::model::MetricName;
 use crate::model::Shard;
 use crate::model::{READ_BYTES_PER_SECOND, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 use crate::observe::{Observation, Series, ShardMetrics, Share};
@@ -69,7 +70,8 @@ impl Grid {
         let newest_of =
             |present: &dyn Fn(usize) -> bool| (0..=complete).rev().find(|&i| present(i as usize));
         let stream_newest = newest_of(&|i| {
-            stream.incoming_records.get(i).is_some() || stream.incoming_bytes.get(i).is_some()
+            stream[MetricName::IncomingRecords].get(i).is_some()
+                || stream[MetricName::IncomingBytes].get(i).is_some()
         });
         // Usually the newest complete minute itself: one look per shard.
         let shards_newest = open
@@ -77,7 +79,8 @@ impl Grid {
             .filter_map(|s| obs.metrics.shards.get(&s.id))
             .filter_map(|m| {
                 newest_of(&|i| {
-                    m.incoming_records.get(i).is_some() || m.incoming_bytes.get(i).is_some()
+                    m[MetricName::IncomingRecords].get(i).is_some()
+                        || m[MetricName::IncomingBytes].get(i).is_some()
                 })
             })
             .max();
@@ -168,7 +171,10 @@ impl Grid {
             // existed: by their parent's load).
             self.silent_shares[i] = silent.filter(|_| !any && estimating);
             self.fill[i] = if has_stream {
-                match (stream.incoming_bytes.get(i), stream.incoming_records.get(i)) {
+                match (
+                    stream[MetricName::IncomingBytes].get(i),
+                    stream[MetricName::IncomingRecords].get(i),
+                ) {
                     (Some(bytes), Some(records)) => {
                         let rest = Load {
                             bytes: (bytes - published.bytes).max(0.0),
@@ -288,10 +294,10 @@ impl Reader<'_> {
     pub(super) fn datapoints(&self, minute: i64) -> Option<Load> {
         let m = self.metrics?;
         Some(Load {
-            bytes: at(&m.incoming_bytes, minute)?,
-            records: at(&m.incoming_records, minute)?,
+            bytes: at(&m[MetricName::IncomingBytes], minute)?,
+            records: at(&m[MetricName::IncomingRecords], minute)?,
             out_bytes: if self.read_enabled {
-                at(&m.outgoing_bytes, minute)?
+                at(&m[MetricName::OutgoingBytes], minute)?
             } else {
                 0.0
             },
@@ -464,7 +470,7 @@ impl ShardStats {
         let empty = Series::default();
         let m = reader.metrics;
         let series = |f: fn(&ShardMetrics) -> &Series| m.map_or(&empty, f).raw();
-        let throttled = series(|m| &m.write_throttled);
+        let throttled = series(|m| &m[MetricName::WriteProvisionedThroughputExceeded]);
         let throttled_at = |minute: i64| {
             usize::try_from(minute)
                 .ok()
@@ -477,10 +483,12 @@ impl ShardStats {
         self.down_throttled = w.down.clone().map(throttled_at).sum();
 
         let (bytes, records) = (
-            series(|m| &m.incoming_bytes),
-            series(|m| &m.incoming_records),
+            series(|m| &m[MetricName::IncomingBytes]),
+            series(|m| &m[MetricName::IncomingRecords]),
         );
-        let out = reader.read_enabled.then(|| series(|m| &m.outgoing_bytes));
+        let out = reader
+            .read_enabled
+            .then(|| series(|m| &m[MetricName::OutgoingBytes]));
         // Minutes past the end of any needed series are missing.
         let mut len = bytes.len().min(records.len());
         if let Some(out) = out {

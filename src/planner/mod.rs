@@ -38,6 +38,7 @@ pub use plan::*;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::model::MetricName;
 use crate::model::{Shard, check_layout};
 use crate::model::{StreamMode, StreamStatus};
 use crate::observe::{Observation, ShardMetrics};
@@ -140,14 +141,20 @@ fn stream_as_shard(obs: &Observation, open: &[&Shard]) -> Option<ShardMetrics> {
     let [only] = open else { return None };
     let stream = &obs.metrics.stream;
     let own = obs.metrics.shards.get(&only.id);
-    let read = own.is_some_and(|m| !m.incoming_bytes.is_empty() || !m.incoming_records.is_empty());
-    if read || stream.incoming_bytes.is_empty() || stream.incoming_records.is_empty() {
+    let read = own.is_some_and(|m| {
+        !m[MetricName::IncomingBytes].is_empty() || !m[MetricName::IncomingRecords].is_empty()
+    });
+    if read
+        || stream[MetricName::IncomingBytes].is_empty()
+        || stream[MetricName::IncomingRecords].is_empty()
+    {
         return None;
     }
     let mut m = own.cloned().unwrap_or_default();
-    m.incoming_bytes = stream.incoming_bytes.clone();
-    m.incoming_records = stream.incoming_records.clone();
-    m.write_throttled = stream.write_throttled.clone();
+    m[MetricName::IncomingBytes] = stream[MetricName::IncomingBytes].clone();
+    m[MetricName::IncomingRecords] = stream[MetricName::IncomingRecords].clone();
+    m[MetricName::WriteProvisionedThroughputExceeded] =
+        stream[MetricName::WriteProvisionedThroughputExceeded].clone();
     Some(m)
 }
 
@@ -206,11 +213,13 @@ fn consumer_lags(
             .reduce(f64::max)
     };
     let max_iterator_age_ms = consumers.max_iterator_age.as_millis() as u64;
-    let stream = largest(&obs.metrics.stream.iterator_age_ms);
+    let stream = largest(&obs.metrics.stream[MetricName::IteratorAgeMilliseconds]);
     readers
         .iter()
         .map(|r| {
-            let own = r.metrics.and_then(|m| largest(&m.iterator_age_ms));
+            let own = r
+                .metrics
+                .and_then(|m| largest(&m[MetricName::IteratorAgeMilliseconds]));
             let (age, scope) = match (own, stream) {
                 (Some(age), _) => (age, LagScope::Shard),
                 (None, Some(age)) => (age, LagScope::Stream),
@@ -248,14 +257,16 @@ fn lag_splits(
         let last = window.clone().rev().find_map(|m| at(series, m));
         matches!((first, last), (Some(first), Some(last)) if last > limit && last > first)
     };
-    let stream_growing = growing(&obs.metrics.stream.iterator_age_ms);
+    let stream_growing = growing(&obs.metrics.stream[MetricName::IteratorAgeMilliseconds]);
     readers
         .iter()
         .map(|r| {
             let m = r.metrics?;
-            let own_age = window.clone().any(|i| at(&m.iterator_age_ms, i).is_some());
+            let own_age = window
+                .clone()
+                .any(|i| at(&m[MetricName::IteratorAgeMilliseconds], i).is_some());
             let lagging = if own_age {
-                growing(&m.iterator_age_ms)
+                growing(&m[MetricName::IteratorAgeMilliseconds])
             } else {
                 stream_growing
             };
@@ -264,7 +275,7 @@ fn lag_splits(
             }
             let (busy, peak) = window
                 .clone()
-                .filter_map(|i| at(&m.outgoing_bytes, i))
+                .filter_map(|i| at(&m[MetricName::OutgoingBytes], i))
                 .map(|b| b * measure::PER_READ_BYTES_MINUTE)
                 .fold((0u32, 0.0f64), |(busy, peak), u| {
                     (busy + u32::from(u >= consumers.read_threshold), peak.max(u))

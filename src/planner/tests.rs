@@ -954,11 +954,8 @@ fn a_shard_that_throttled_in_the_scale_down_window_is_not_cold() {
     let mut obs = StreamBuilder::new("s", 2).all(0.1).build();
     let mut burst = vec![Some(0.0); 30];
     burst[10] = Some(40.0);
-    obs.metrics
-        .shards
-        .get_mut(&shard_id(1))
-        .unwrap()
-        .write_throttled = burst.into();
+    obs.metrics.shards.get_mut(&shard_id(1)).unwrap()
+        [MetricName::WriteProvisionedThroughputExceeded] = burst.into();
     let plan = run(&obs, &crate::testkit::policy());
     assert_eq!(plan.merges().count(), 0);
     assert_eq!(verdicts(&plan), vec!["steady", "steady"]);

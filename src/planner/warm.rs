@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use super::forecast::Foresight;
 use super::measure::{Grid, Windows, at};
+use crate::model::MetricName;
 use crate::model::{StreamMode, StreamStatus, WRITE_BYTES_PER_SECOND, WRITE_RECORDS_PER_SECOND};
 use crate::observe::Observation;
 use crate::policy::{StreamPolicy, WarmPolicy};
@@ -102,8 +103,8 @@ pub fn plan(obs: &Observation, policy: &StreamPolicy, now: DateTime<Utc>) -> Opt
         (grid.newest - minutes + 1..=grid.newest)
             .filter_map(|m| {
                 Some(mib_per_second(
-                    at(&stream.incoming_bytes, m)?,
-                    at(&stream.incoming_records, m)?,
+                    at(&stream[MetricName::IncomingBytes], m)?,
+                    at(&stream[MetricName::IncomingRecords], m)?,
                 ))
             })
             .fold(0.0, f64::max)

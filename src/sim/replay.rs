@@ -15,6 +15,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::model::MetricName;
 use crate::model::Shard;
 use crate::observe::Metrics;
 
@@ -105,8 +106,8 @@ pub fn build(
         stream: stream.to_owned(),
         reason,
     };
-    let bytes = &metrics.stream.incoming_bytes;
-    let records = &metrics.stream.incoming_records;
+    let bytes = &metrics.stream[MetricName::IncomingBytes];
+    let records = &metrics.stream[MetricName::IncomingRecords];
     let read = bytes.len().min(records.len());
     // Minutes before the stream existed are not its history: the replay
     // starts at its creation, or at its first datapoint if that is earlier
@@ -227,7 +228,7 @@ fn measured_spread<'a>(open: &'a [Shard], metrics: &Metrics) -> Option<Vec<(&'a 
     let rates: Vec<f64> = shards
         .iter()
         .map(|s| {
-            let series = &metrics.shards.get(&s.id)?.incoming_bytes;
+            let series = &metrics.shards.get(&s.id)?[MetricName::IncomingBytes];
             let first = series
                 .iter()
                 .position(|v| v.is_some())
@@ -278,21 +279,19 @@ mod tests {
         let mut shards = rustc_hash::FxHashMap::default();
         if let Some([a, b]) = shard_bytes {
             for (shard, per_minute) in open.iter().zip([a, b]) {
-                let m = ShardMetrics {
-                    incoming_bytes: (0..minutes).map(|_| Some(per_minute)).collect(),
-                    ..ShardMetrics::default()
-                };
+                let m = ShardMetrics::default().with(
+                    MetricName::IncomingBytes,
+                    (0..minutes).map(|_| Some(per_minute)).collect(),
+                );
                 shards.insert(shard.id.clone(), m);
             }
         }
         let metrics = Metrics {
             start: "2026-11-29T00:00:00Z".parse().unwrap(),
             period_seconds: 60,
-            stream: StreamMetrics {
-                incoming_bytes: bytes,
-                incoming_records: records,
-                ..Default::default()
-            },
+            stream: StreamMetrics::default()
+                .with(MetricName::IncomingBytes, bytes)
+                .with(MetricName::IncomingRecords, records),
             shards,
         };
         (open, metrics)
@@ -327,7 +326,7 @@ mod tests {
         let traffic = Traffic::new(&scenario, &trace).unwrap();
         assert_eq!(traffic.minutes(), 120);
         for minute in [0, 30, 119] {
-            let want = m.stream.incoming_bytes.get(minute).unwrap();
+            let want = m.stream[MetricName::IncomingBytes].get(minute).unwrap();
             let got = traffic.total(minute).bytes;
             assert!(
                 (got - want).abs() / want < 1e-3,
@@ -342,7 +341,7 @@ mod tests {
         // The upper shard appeared at minute 60, and took as much a minute
         // as the lower one since; an idle minute after that counts as 0.
         let upper = m.shards.get_mut(&open[1].id).unwrap();
-        upper.incoming_bytes = (0..120)
+        upper[MetricName::IncomingBytes] = (0..120)
             .map(|i| match i {
                 0..60 => None,
                 90 => None,
@@ -375,7 +374,7 @@ mod tests {
     #[test]
     fn a_stream_that_took_nothing_is_not_replayed() {
         let (open, mut m) = metrics(120, None);
-        m.stream.incoming_bytes = (0..120).map(|_| None).collect();
+        m.stream[MetricName::IncomingBytes] = (0..120).map(|_| None).collect();
         let e = build("orders", &open, &m, None, "t.csv").unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -391,12 +390,10 @@ mod tests {
         let (open, mut m) = metrics(1440, None);
         let created: DateTime<Utc> = "2026-11-29T20:41:30Z".parse().unwrap();
         let first = 20 * 60 + 42;
-        m.stream.incoming_bytes = (0..1440)
+        m.stream[MetricName::IncomingBytes] = (0..1440)
             .map(|i| (i >= first).then_some(2.0 * 1_048_576.0))
             .collect();
-        m.stream.incoming_records = m
-            .stream
-            .incoming_bytes
+        m.stream[MetricName::IncomingRecords] = m.stream[MetricName::IncomingBytes]
             .iter()
             .map(|b| b.map(|b| b / 2048.0))
             .collect();

@@ -8,6 +8,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::world::MinuteStats;
+use crate::model::MetricName;
 use crate::model::{StreamMode, StreamStatus, WarmThroughput};
 use crate::observe::{Metrics, Observation, PastWindow, Series};
 use crate::policy::StreamPolicy;
@@ -118,8 +119,8 @@ impl<'a> ManagedWarm<'a> {
             stream: Default::default(),
             shards: Default::default(),
         };
-        metrics.stream.incoming_bytes = series(first, fetch, bytes);
-        metrics.stream.incoming_records = series(first, fetch, records);
+        metrics.stream[MetricName::IncomingBytes] = series(first, fetch, bytes);
+        metrics.stream[MetricName::IncomingRecords] = series(first, fetch, records);
         let horizon = self
             .policy
             .forecast

@@ -792,13 +792,11 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
         for m in published.iter().filter(|_| *stream_series) {
             let s = m.map(|m| state.stats[m]);
             let records = s.map_or(0.0, |s| s.accepted_records);
-            stream
-                .incoming_bytes
+            stream[MetricName::IncomingBytes]
                 .push(s.and_then(|s| self.datapoint(records, s.accepted_bytes)));
-            stream
-                .incoming_records
+            stream[MetricName::IncomingRecords]
                 .push(s.and_then(|_| self.datapoint(records, records)));
-            stream.write_throttled.push(s.and_then(|s| {
+            stream[MetricName::WriteProvisionedThroughputExceeded].push(s.and_then(|s| {
                 // Throttled writes are not idle.
                 if s.throttled_records > 0.0 {
                     Some(s.throttled_records)
@@ -810,7 +808,7 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                 // Consumers call GetRecords idle or not: no consumer, no
                 // datapoint.
                 let age = s.filter(|_| self.consumer_rate.is_some());
-                stream.iterator_age_ms.push(age.map(|s| s.iterator_age_ms));
+                stream[MetricName::IteratorAgeMilliseconds].push(age.map(|s| s.iterator_age_ms));
             }
         }
         let mut out = FxHashMap::default();
@@ -857,7 +855,7 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                         self.datapoint(records, value)
                     })
                     .collect();
-                *m.series_mut(*name) = series;
+                m[*name] = series;
             }
             out.insert(id.clone(), m);
         }

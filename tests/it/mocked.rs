@@ -364,16 +364,24 @@ async fn a_2000_shard_stream_costs_13_get_metric_data_calls_of_at_most_500_queri
         );
         // No datapoints came back: everything is missing, nothing is zero.
         assert_eq!(got.shards.len(), 2000);
-        assert_eq!(got.stream.incoming_records.len(), 10);
-        assert!(got.stream.incoming_records.iter().all(|v| v.is_none()));
+        assert_eq!(got.stream[MetricName::IncomingRecords].len(), 10);
+        assert!(
+            got.stream[MetricName::IncomingRecords]
+                .iter()
+                .all(|v| v.is_none())
+        );
         assert_eq!(
-            got.stream.iterator_age_ms.len(),
+            got.stream[MetricName::IteratorAgeMilliseconds].len(),
             if iterator_age { 10 } else { 0 }
         );
         let m = &got.shards[&shard_id(1999)];
-        assert_eq!(m.incoming_bytes.len(), 10);
-        assert!(m.incoming_bytes.iter().all(|v| v.is_none()));
-        assert!(m.write_throttled.iter().all(|v| v.is_none()));
+        assert_eq!(m[MetricName::IncomingBytes].len(), 10);
+        assert!(m[MetricName::IncomingBytes].iter().all(|v| v.is_none()));
+        assert!(
+            m[MetricName::WriteProvisionedThroughputExceeded]
+                .iter()
+                .all(|v| v.is_none())
+        );
     }
 }
 
@@ -473,21 +481,24 @@ async fn datapoints_map_back_by_query_id_into_minutes_and_pages_merge() {
     assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
     let series = |s: &kinesis_autoscaler::observe::Series| s.iter().collect::<Vec<_>>();
     assert_eq!(
-        series(&got.stream.incoming_records),
+        series(&got.stream[MetricName::IncomingRecords]),
         [Some(70.0), None, None, None, Some(90.0)]
     );
-    assert_eq!(series(&got.stream.incoming_bytes), [None; 5]);
+    assert_eq!(series(&got.stream[MetricName::IncomingBytes]), [None; 5]);
     let m = &got.shards[&shard_id(0)];
     assert_eq!(
-        series(&m.incoming_bytes),
+        series(&m[MetricName::IncomingBytes]),
         [Some(10.0), None, Some(30.0), None, Some(50.0)]
     );
     assert_eq!(
-        series(&m.incoming_records),
+        series(&m[MetricName::IncomingRecords]),
         [None, Some(7.0), None, Some(0.0), None]
     );
     // Asked for, never answered: five missing minutes.
-    assert_eq!(series(&m.write_throttled), [None; 5]);
+    assert_eq!(
+        series(&m[MetricName::WriteProvisionedThroughputExceeded]),
+        [None; 5]
+    );
 }
 
 #[tokio::test]

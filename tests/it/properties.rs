@@ -85,6 +85,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 
+use kinesis_autoscaler::model::MetricName;
 use kinesis_autoscaler::model::ShardQuota;
 use kinesis_autoscaler::model::{HashKey, HashKeyRange, Shard, ShardId, check_layout};
 use kinesis_autoscaler::model::{History, StreamMode, StreamStatus};
@@ -351,35 +352,35 @@ impl LoadSpec {
             }
             accepted_sums.push((bytes, records));
             if minute >= shown || (self.idle_omitted && records == 0.0 && throttled == 0.0) {
-                m.incoming_bytes.push(None);
-                m.incoming_records.push(None);
+                m[MetricName::IncomingBytes].push(None);
+                m[MetricName::IncomingRecords].push(None);
                 if !matches!(self.throttles, Throttles::Absent) {
-                    m.write_throttled.push(None);
+                    m[MetricName::WriteProvisionedThroughputExceeded].push(None);
                 }
                 if self.read_level.is_some() {
-                    m.outgoing_bytes.push(None);
+                    m[MetricName::OutgoingBytes].push(None);
                 }
                 continue;
             }
-            m.incoming_bytes.push(noise.maybe(self.missing, bytes));
-            m.incoming_records.push(noise.maybe(self.missing, records));
+            m[MetricName::IncomingBytes].push(noise.maybe(self.missing, bytes));
+            m[MetricName::IncomingRecords].push(noise.maybe(self.missing, records));
             if !matches!(self.throttles, Throttles::Absent) {
-                m.write_throttled
+                m[MetricName::WriteProvisionedThroughputExceeded]
                     .push(noise.maybe(self.missing, throttled.round()));
             }
             if let Some(read) = self.read_level {
                 let out = read * jitter * 60.0 * READ_BYTES_PER_SECOND;
-                m.outgoing_bytes.push(noise.maybe(self.missing, out));
+                m[MetricName::OutgoingBytes].push(noise.maybe(self.missing, out));
             }
         }
         // The newest minutes are cut from the series rather than missing.
-        for series in [
-            &mut m.incoming_bytes,
-            &mut m.incoming_records,
-            &mut m.write_throttled,
-            &mut m.outgoing_bytes,
+        for metric in [
+            MetricName::IncomingBytes,
+            MetricName::IncomingRecords,
+            MetricName::WriteProvisionedThroughputExceeded,
+            MetricName::OutgoingBytes,
         ] {
-            *series = series.iter().take(shown).collect();
+            m[metric] = m[metric].iter().take(shown).collect();
         }
         ((!self.no_metrics).then_some(m), accepted_sums)
     }
@@ -653,8 +654,8 @@ fn build(ranges: &[HashKeyRange], loads: &[(f64, u64)], s: Setting) -> Case {
         let mut noise = Noise(s.stream_seed);
         for (bytes, records) in totals {
             let shown = records > 0.0 && noise.unit() >= lost;
-            stream.incoming_bytes.push(shown.then_some(bytes));
-            stream.incoming_records.push(shown.then_some(records));
+            stream[MetricName::IncomingBytes].push(shown.then_some(bytes));
+            stream[MetricName::IncomingRecords].push(shown.then_some(records));
         }
     }
     let start = observed_at
@@ -1049,12 +1050,17 @@ fn stream_has_data(case: &Case, minute: i128) -> bool {
     let of = |bytes: &Series, records: &Series| {
         at(bytes, minute).is_some() || at(records, minute).is_some()
     };
-    of(&m.stream.incoming_bytes, &m.stream.incoming_records)
-        || case.obs.open_shards().iter().any(|s| {
-            m.shards
-                .get(&s.id)
-                .is_some_and(|sm| of(&sm.incoming_bytes, &sm.incoming_records))
+    of(
+        &m.stream[MetricName::IncomingBytes],
+        &m.stream[MetricName::IncomingRecords],
+    ) || case.obs.open_shards().iter().any(|s| {
+        m.shards.get(&s.id).is_some_and(|sm| {
+            of(
+                &sm[MetricName::IncomingBytes],
+                &sm[MetricName::IncomingRecords],
+            )
         })
+    })
 }
 
 /// The newest complete minute with any datapoint of the stream.
@@ -1113,16 +1119,23 @@ struct Minute {
 /// WriteProvisionedThroughputExceeded are its own.
 fn series(case: &Case, id: &ShardId) -> Option<ShardMetrics> {
     let own = case.obs.metrics.shards.get(id);
-    let read = own.is_some_and(|m| !m.incoming_bytes.is_empty() || !m.incoming_records.is_empty());
+    let read = own.is_some_and(|m| {
+        !m[MetricName::IncomingBytes].is_empty() || !m[MetricName::IncomingRecords].is_empty()
+    });
     let stream = &case.obs.metrics.stream;
     let sole = matches!(case.obs.open_shards()[..], [only] if only.id == *id);
-    if read || !sole || stream.incoming_bytes.is_empty() || stream.incoming_records.is_empty() {
+    if read
+        || !sole
+        || stream[MetricName::IncomingBytes].is_empty()
+        || stream[MetricName::IncomingRecords].is_empty()
+    {
         return own.cloned();
     }
     let mut m = own.cloned().unwrap_or_default();
-    m.incoming_bytes = stream.incoming_bytes.clone();
-    m.incoming_records = stream.incoming_records.clone();
-    m.write_throttled = stream.write_throttled.clone();
+    m[MetricName::IncomingBytes] = stream[MetricName::IncomingBytes].clone();
+    m[MetricName::IncomingRecords] = stream[MetricName::IncomingRecords].clone();
+    m[MetricName::WriteProvisionedThroughputExceeded] =
+        stream[MetricName::WriteProvisionedThroughputExceeded].clone();
     Some(m)
 }
 
@@ -1132,14 +1145,15 @@ impl Minute {
     fn of(case: &Case, id: &ShardId, minute: i128) -> Option<Minute> {
         let m = &series(case, id)?;
         Some(Minute {
-            bytes: at(&m.incoming_bytes, minute)?,
-            records: at(&m.incoming_records, minute)?,
+            bytes: at(&m[MetricName::IncomingBytes], minute)?,
+            records: at(&m[MetricName::IncomingRecords], minute)?,
             out: if case.policy.read.enabled {
-                at(&m.outgoing_bytes, minute)?
+                at(&m[MetricName::OutgoingBytes], minute)?
             } else {
                 0.0
             },
-            throttled: at(&m.write_throttled, minute).unwrap_or(0.0),
+            throttled: at(&m[MetricName::WriteProvisionedThroughputExceeded], minute)
+                .unwrap_or(0.0),
         })
     }
 
@@ -1213,7 +1227,9 @@ fn known(case: &Case, id: &ShardId, minute: i128) -> Known {
         .filter_map(|s| Minute::of(case, &s.id, minute))
         .collect();
     let stream = &case.obs.metrics.stream;
-    if stream.incoming_bytes.is_empty() && stream.incoming_records.is_empty() {
+    if stream[MetricName::IncomingBytes].is_empty()
+        && stream[MetricName::IncomingRecords].is_empty()
+    {
         return if published.is_empty() {
             Known::Unknown
         } else {
@@ -1221,8 +1237,8 @@ fn known(case: &Case, id: &ShardId, minute: i128) -> Known {
         };
     }
     let (Some(bytes), Some(records)) = (
-        at(&stream.incoming_bytes, minute),
-        at(&stream.incoming_records, minute),
+        at(&stream[MetricName::IncomingBytes], minute),
+        at(&stream[MetricName::IncomingRecords], minute),
     ) else {
         return Known::Unknown;
     };
@@ -1251,7 +1267,7 @@ fn is_hot(case: &Case, id: &ShardId) -> bool {
     let (mut hot_minutes, mut throttled) = (0, 0.0);
     for minute in window(case, up.window_minutes) {
         throttled += series(case, id)
-            .and_then(|m| at(&m.write_throttled, minute))
+            .and_then(|m| at(&m[MetricName::WriteProvisionedThroughputExceeded], minute))
             .unwrap_or(0.0);
         let Some(m) = Minute::of(case, id, minute) else {
             continue;
@@ -1279,7 +1295,7 @@ fn is_cold(case: &Case, id: &ShardId) -> bool {
     let throttled: f64 = window
         .map(|minute| {
             series(case, id)
-                .and_then(|m| at(&m.write_throttled, minute))
+                .and_then(|m| at(&m[MetricName::WriteProvisionedThroughputExceeded], minute))
                 .unwrap_or(0.0)
         })
         .sum();
@@ -1321,9 +1337,9 @@ fn check_no_merge_on_missing_data(case: &Case, plan: &Plan) -> Checked {
             let m = case.obs.metrics.shards.get(id);
             let own = |minute: i128| {
                 m.is_some_and(|m| {
-                    present(&m.incoming_bytes, minute)
-                        && present(&m.incoming_records, minute)
-                        && (!read || present(&m.outgoing_bytes, minute))
+                    present(&m[MetricName::IncomingBytes], minute)
+                        && present(&m[MetricName::IncomingRecords], minute)
+                        && (!read || present(&m[MetricName::OutgoingBytes], minute))
                 })
             };
             let evidenced: Vec<i128> = window
