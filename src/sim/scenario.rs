@@ -526,238 +526,14 @@ impl Scenario {
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, FileError> {
         let f: ScenarioFile = input::parse_file(text, path, FileKind::Scenario, 4)?;
         let invalid = |message: String| FileError::invalid(path, FileKind::Scenario, message);
-        let keys = match f.keys.model {
-            _ if f.keys.ranges.is_some() && f.keys.model != KeyModelName::Measured => {
-                return Err(invalid("keys: ranges apply to model: measured only".into()));
-            }
-            KeyModelName::Uniform | KeyModelName::Measured
-                if f.keys.count.is_some() || f.keys.exponent.is_some() =>
-            {
-                return Err(invalid(
-                    "keys: count and exponent apply to model: zipf only".into(),
-                ));
-            }
-            KeyModelName::Uniform => KeyModel::Uniform,
-            KeyModelName::Measured => KeyModel::Measured(
-                measured_ranges(f.keys.ranges.as_deref().unwrap_or_default()).map_err(invalid)?,
-            ),
-            KeyModelName::Zipf => {
-                let count = f.keys.count.unwrap_or(10_000);
-                let exponent = f.keys.exponent.unwrap_or(1.0);
-                if count == 0 || count > MAX_ZIPF_KEYS {
-                    return Err(invalid(format!(
-                        "keys.count: must be in 1 ..= {MAX_ZIPF_KEYS}, got {count}"
-                    )));
-                }
-                if !(exponent.is_finite() && exponent >= 0.0) {
-                    return Err(invalid(format!(
-                        "keys.exponent: must be a number >= 0, got {exponent}"
-                    )));
-                }
-                KeyModel::Zipf { count, exponent }
-            }
-        };
-        let mut hot_total = 0.0;
-        let mut hot_keys = Vec::new();
-        for (i, h) in f.hot_keys.iter().enumerate() {
-            if !(h.share > 0.0 && h.share < 1.0) {
-                return Err(invalid(format!(
-                    "hot_keys[{i}].share: must be in (0, 1), got {}",
-                    h.share
-                )));
-            }
-            if h.end.0 <= h.start.0 {
-                return Err(invalid(format!("hot_keys[{i}]: end must come after start")));
-            }
-            hot_total += h.share;
-            hot_keys.push(HotKey {
-                key: h.key.clone(),
-                start: h.start.0,
-                end: h.end.0,
-                share: h.share,
-            });
-        }
-        if hot_total >= 1.0 {
-            return Err(invalid(format!(
-                "hot_keys: the shares add up to {hot_total}, which leaves nothing for the other keys; keep the sum below 1"
-            )));
-        }
-        let shard_limit = f.shard_limit.unwrap_or(DEFAULT_SHARD_LIMIT);
-        if !(1..=MAX_SHARD_LIMIT).contains(&shard_limit) {
-            return Err(invalid(format!(
-                "shard_limit: must be in 1 ..= {MAX_SHARD_LIMIT} (the largest account quota simulated), got {shard_limit}"
-            )));
-        }
-        if !(1..=shard_limit).contains(&f.initial_shards) {
-            return Err(invalid(format!(
-                "initial_shards: must be in 1 ..= shard_limit ({shard_limit}), got {}",
-                f.initial_shards
-            )));
-        }
-        let consumers = f.consumers.unwrap_or(1);
-        if !(1..=MAX_CONSUMERS).contains(&consumers) {
-            return Err(invalid(format!(
-                "consumers: must be in 1 ..= {MAX_CONSUMERS}, got {consumers}"
-            )));
-        }
-        if let Some(rate) = f.consumer_records_per_second
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err(invalid(format!(
-                "consumer_records_per_second: must be a number of records above 0, got {rate}"
-            )));
-        }
-        let efo_consumers = f.efo_consumers.unwrap_or(0);
-        if efo_consumers > MAX_EFO_CONSUMERS {
-            return Err(invalid(format!(
-                "efo_consumers: must be in 0 ..= {MAX_EFO_CONSUMERS} (enhanced fan-out consumers a stream may register), got {efo_consumers}"
-            )));
-        }
-        let warm_throughput_mib = f.warm_throughput.map_or(0.0, |r| r.0 as f64 / 1_048_576.0);
-        if warm_throughput_mib > MAX_WARM_THROUGHPUT_MIB {
-            return Err(invalid(format!(
-                "warm_throughput: must be at most {MAX_WARM_THROUGHPUT_MIB} MiB/s (10 GiB/s, UpdateStreamWarmThroughput's limit), got {warm_throughput_mib} MiB/s"
-            )));
-        }
-        if let Some((name, value)) = f.prices.invalid() {
-            return Err(invalid(format!(
-                "prices.{name}: must be a price in US dollars, 0 or more, got {value}"
-            )));
-        }
-        if f.prices.advantage_commitment_share > 1.0 {
-            return Err(invalid(format!(
-                "prices.advantage_commitment_share: must be a share in [0, 1] of the account's commitment, got {}",
-                f.prices.advantage_commitment_share
-            )));
-        }
-        let noise = f.noise.unwrap_or(0.02);
-        if !(0.0..0.5).contains(&noise) {
-            return Err(invalid(format!("noise: must be in [0, 0.5), got {noise}")));
-        }
-        let burstiness = f.burstiness.unwrap_or(0.1);
-        if !(0.0..1.0).contains(&burstiness) {
-            return Err(invalid(format!(
-                "burstiness: must be in [0, 1), got {burstiness}"
-            )));
-        }
-        let metrics_delay = f
-            .metrics_delay
-            .map_or(DEFAULT_METRICS_DELAY, |d| (d.0, d.1));
-        if metrics_delay.1 > Duration::from_secs(3600) {
-            return Err(invalid(format!(
-                "metrics_delay: at most 1h, got {}",
-                humantime::format_duration(metrics_delay.1)
-            )));
-        }
-        let metrics_gaps = f.metrics_gaps.unwrap_or(DEFAULT_METRICS_GAPS);
-        if !(0.0..=0.5).contains(&metrics_gaps) {
-            return Err(invalid(format!(
-                "metrics_gaps: must be a probability in [0, 0.5], got {metrics_gaps}"
-            )));
-        }
-        // Kinesis takes records of up to 1 MiB; and the load a simulation
-        // offers is bounded so that its oracles stay cheap to compute.
-        if f.record_size.0 > 1024 * 1024 {
-            return Err(invalid(format!(
-                "record_size: Kinesis records are at most 1MiB, got {} bytes",
-                f.record_size.0
-            )));
-        }
-        let shards_worth = (f.peak.0 as f64 / WRITE_BYTES_PER_SECOND)
-            .max(f.peak.0 as f64 / f.record_size.0 as f64 / WRITE_RECORDS_PER_SECOND);
-        if shards_worth > f64::from(MAX_SHARD_LIMIT) {
-            return Err(invalid(format!(
-                "peak: {} bytes/s in {}-byte records is {shards_worth:.0} shards' worth; a simulation offers at most {MAX_SHARD_LIMIT}",
-                f.peak.0, f.record_size.0
-            )));
-        }
-        let metrics_enable_delay = f
-            .metrics_enable_delay
-            .map_or(DEFAULT_METRICS_ENABLE_DELAY, |s| s.0);
-        if metrics_enable_delay > Duration::from_secs(3600) {
-            return Err(invalid(format!(
-                "metrics_enable_delay: at most 1h, got {}",
-                humantime::format_duration(metrics_enable_delay)
-            )));
-        }
-        let tick = f.tick.map_or(Duration::from_secs(60), |s| s.0);
-        let reshard_duration = f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0);
-        for (field, span, min, max) in [
-            ("tick", tick, 1, 86_400),
-            ("reshard_duration", reshard_duration, 0, 86_400),
-        ] {
-            if span < Duration::from_secs(min) || span > Duration::from_secs(max) {
-                return Err(invalid(format!(
-                    "{field}: must be between {} and 1day, got {}",
-                    humantime::format_duration(Duration::from_secs(min)),
-                    humantime::format_duration(span)
-                )));
-            }
-        }
-        let mut uniform = UniformSettings::default();
-        let u = &f.uniform;
-        let minutes = |s: Span| (s.0.as_secs() / 60).max(1) as u32;
-        if let Some(v) = u.scale_up_threshold {
-            uniform.scale_up_threshold = v;
-        }
-        if let Some(v) = u.scale_up_after {
-            uniform.scale_up_after_minutes = minutes(v);
-        }
-        if let Some(v) = u.scale_up_pct {
-            uniform.scale_up_pct = v;
-        }
-        if let Some(v) = u.scale_down_threshold {
-            uniform.scale_down_threshold = v;
-        }
-        if let Some(v) = u.scale_down_after {
-            uniform.scale_down_after_minutes = minutes(v);
-        }
-        if let Some(v) = u.scale_down_pct {
-            uniform.scale_down_pct = v;
-        }
-        if let Some(v) = u.cool_off {
-            uniform.cool_off = v.0;
-        }
-        if let Some(v) = u.check_interval {
-            uniform.check_interval = v.0;
-        }
-        let u = &uniform;
-        for (field, v) in [
-            ("uniform.scale_up_threshold", u.scale_up_threshold),
-            ("uniform.scale_down_threshold", u.scale_down_threshold),
-        ] {
-            if !(v > 0.0 && v <= 1.0) {
-                return Err(invalid(format!("{field}: must be in (0, 1], got {v}")));
-            }
-        }
-        if !(1..=1000).contains(&u.scale_up_pct) {
-            return Err(invalid(format!(
-                "uniform.scale_up_pct: must be in 1 ..= 1000, got {}",
-                u.scale_up_pct
-            )));
-        }
-        if !(1..=99).contains(&u.scale_down_pct) {
-            return Err(invalid(format!(
-                "uniform.scale_down_pct: must be in 1 ..= 99, got {}",
-                u.scale_down_pct
-            )));
-        }
-        if u.check_interval < Duration::from_secs(1)
-            || u.check_interval > Duration::from_secs(86_400)
-        {
-            return Err(invalid(
-                "uniform.check_interval: must be between 1s and 1day".into(),
-            ));
-        }
-        if u.cool_off > Duration::from_secs(7 * 86_400) {
-            return Err(invalid("uniform.cool_off: must be at most 7days".into()));
-        }
+        let keys = key_model(&f.keys).map_err(invalid)?;
+        let hot_keys = hot_keys(&f.hot_keys).map_err(invalid)?;
         let trace = if f.trace.is_absolute() {
             f.trace.clone()
         } else {
             tidy(&path.parent().unwrap_or(Path::new(".")).join(&f.trace))
         };
-        Ok(Scenario {
+        let mut scenario = Scenario {
             name: f.name.clone().unwrap_or_else(|| {
                 path.file_stem()
                     .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
@@ -772,24 +548,270 @@ impl Scenario {
             initial_shards: f.initial_shards,
             duration: f.duration.map(|s| s.0),
             trace_offset: f.trace_offset.map_or(Duration::ZERO, |s| s.0),
-            reshard_duration,
-            metrics_delay,
-            metrics_gaps,
-            metrics_enable_delay,
+            reshard_duration: f.reshard_duration.map_or(Duration::from_secs(30), |s| s.0),
+            metrics_delay: f
+                .metrics_delay
+                .map_or(DEFAULT_METRICS_DELAY, |d| (d.0, d.1)),
+            metrics_gaps: f.metrics_gaps.unwrap_or(DEFAULT_METRICS_GAPS),
+            metrics_enable_delay: f
+                .metrics_enable_delay
+                .map_or(DEFAULT_METRICS_ENABLE_DELAY, |s| s.0),
             idle_datapoints: match f.idle_datapoints {
                 Some(IdleDatapointsName::Zero) => IdleDatapoints::Zero,
                 Some(IdleDatapointsName::Omit) | None => IdleDatapoints::Omit,
             },
-            tick,
-            noise,
-            burstiness,
-            shard_limit,
-            uniform,
-            consumers,
+            tick: f.tick.map_or(Duration::from_secs(60), |s| s.0),
+            noise: f.noise.unwrap_or(0.02),
+            burstiness: f.burstiness.unwrap_or(0.1),
+            shard_limit: f.shard_limit.unwrap_or(DEFAULT_SHARD_LIMIT),
+            uniform: UniformSettings::default(),
+            consumers: f.consumers.unwrap_or(1),
             consumer_records_per_second: f.consumer_records_per_second,
-            efo_consumers,
-            warm_throughput_mib,
+            efo_consumers: f.efo_consumers.unwrap_or(0),
+            warm_throughput_mib: f.warm_throughput.map_or(0.0, |r| r.0 as f64 / 1_048_576.0),
             prices: f.prices.clone(),
-        })
+        };
+        scenario.check_account().map_err(invalid)?;
+        scenario.check_simulation().map_err(invalid)?;
+        scenario.uniform = uniform_settings(&f.uniform).map_err(invalid)?;
+        Ok(scenario)
     }
+
+    /// The simulated account: its shard quota and the stream's shards,
+    /// consumers, warm throughput and prices.
+    fn check_account(&self) -> Result<(), String> {
+        let shard_limit = self.shard_limit;
+        if !(1..=MAX_SHARD_LIMIT).contains(&shard_limit) {
+            return Err(format!(
+                "shard_limit: must be in 1 ..= {MAX_SHARD_LIMIT} (the largest account quota simulated), got {shard_limit}"
+            ));
+        }
+        if !(1..=shard_limit).contains(&self.initial_shards) {
+            return Err(format!(
+                "initial_shards: must be in 1 ..= shard_limit ({shard_limit}), got {}",
+                self.initial_shards
+            ));
+        }
+        let consumers = self.consumers;
+        if !(1..=MAX_CONSUMERS).contains(&consumers) {
+            return Err(format!(
+                "consumers: must be in 1 ..= {MAX_CONSUMERS}, got {consumers}"
+            ));
+        }
+        if let Some(rate) = self.consumer_records_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!(
+                "consumer_records_per_second: must be a number of records above 0, got {rate}"
+            ));
+        }
+        let efo_consumers = self.efo_consumers;
+        if efo_consumers > MAX_EFO_CONSUMERS {
+            return Err(format!(
+                "efo_consumers: must be in 0 ..= {MAX_EFO_CONSUMERS} (enhanced fan-out consumers a stream may register), got {efo_consumers}"
+            ));
+        }
+        let warm_throughput_mib = self.warm_throughput_mib;
+        if warm_throughput_mib > MAX_WARM_THROUGHPUT_MIB {
+            return Err(format!(
+                "warm_throughput: must be at most {MAX_WARM_THROUGHPUT_MIB} MiB/s (10 GiB/s, UpdateStreamWarmThroughput's limit), got {warm_throughput_mib} MiB/s"
+            ));
+        }
+        if let Some((name, value)) = self.prices.invalid() {
+            return Err(format!(
+                "prices.{name}: must be a price in US dollars, 0 or more, got {value}"
+            ));
+        }
+        if self.prices.advantage_commitment_share > 1.0 {
+            return Err(format!(
+                "prices.advantage_commitment_share: must be a share in [0, 1] of the account's commitment, got {}",
+                self.prices.advantage_commitment_share
+            ));
+        }
+        Ok(())
+    }
+
+    /// The simulated traffic, CloudWatch and clock.
+    fn check_simulation(&self) -> Result<(), String> {
+        let noise = self.noise;
+        if !(0.0..0.5).contains(&noise) {
+            return Err(format!("noise: must be in [0, 0.5), got {noise}"));
+        }
+        let burstiness = self.burstiness;
+        if !(0.0..1.0).contains(&burstiness) {
+            return Err(format!("burstiness: must be in [0, 1), got {burstiness}"));
+        }
+        if self.metrics_delay.1 > Duration::from_secs(3600) {
+            return Err(format!(
+                "metrics_delay: at most 1h, got {}",
+                humantime::format_duration(self.metrics_delay.1)
+            ));
+        }
+        let metrics_gaps = self.metrics_gaps;
+        if !(0.0..=0.5).contains(&metrics_gaps) {
+            return Err(format!(
+                "metrics_gaps: must be a probability in [0, 0.5], got {metrics_gaps}"
+            ));
+        }
+        // Kinesis takes records of up to 1 MiB; and the load a simulation
+        // offers is bounded so that its oracles stay cheap to compute.
+        if self.record_size > 1024 * 1024 {
+            return Err(format!(
+                "record_size: Kinesis records are at most 1MiB, got {} bytes",
+                self.record_size
+            ));
+        }
+        let peak = self.peak_bytes_per_second;
+        let shards_worth = (peak / WRITE_BYTES_PER_SECOND)
+            .max(peak / self.record_size as f64 / WRITE_RECORDS_PER_SECOND);
+        if shards_worth > f64::from(MAX_SHARD_LIMIT) {
+            return Err(format!(
+                "peak: {peak} bytes/s in {}-byte records is {shards_worth:.0} shards' worth; a simulation offers at most {MAX_SHARD_LIMIT}",
+                self.record_size
+            ));
+        }
+        if self.metrics_enable_delay > Duration::from_secs(3600) {
+            return Err(format!(
+                "metrics_enable_delay: at most 1h, got {}",
+                humantime::format_duration(self.metrics_enable_delay)
+            ));
+        }
+        for (field, span, min, max) in [
+            ("tick", self.tick, 1, 86_400),
+            ("reshard_duration", self.reshard_duration, 0, 86_400),
+        ] {
+            if span < Duration::from_secs(min) || span > Duration::from_secs(max) {
+                return Err(format!(
+                    "{field}: must be between {} and 1day, got {}",
+                    humantime::format_duration(Duration::from_secs(min)),
+                    humantime::format_duration(span)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key model `keys` names, checked.
+fn key_model(keys: &KeysFile) -> Result<KeyModel, String> {
+    let model = match keys.model {
+        _ if keys.ranges.is_some() && keys.model != KeyModelName::Measured => {
+            return Err("keys: ranges apply to model: measured only".into());
+        }
+        KeyModelName::Uniform | KeyModelName::Measured
+            if keys.count.is_some() || keys.exponent.is_some() =>
+        {
+            return Err("keys: count and exponent apply to model: zipf only".into());
+        }
+        KeyModelName::Uniform => KeyModel::Uniform,
+        KeyModelName::Measured => {
+            KeyModel::Measured(measured_ranges(keys.ranges.as_deref().unwrap_or_default())?)
+        }
+        KeyModelName::Zipf => {
+            let count = keys.count.unwrap_or(10_000);
+            let exponent = keys.exponent.unwrap_or(1.0);
+            if count == 0 || count > MAX_ZIPF_KEYS {
+                return Err(format!(
+                    "keys.count: must be in 1 ..= {MAX_ZIPF_KEYS}, got {count}"
+                ));
+            }
+            if !(exponent.is_finite() && exponent >= 0.0) {
+                return Err(format!(
+                    "keys.exponent: must be a number >= 0, got {exponent}"
+                ));
+            }
+            KeyModel::Zipf { count, exponent }
+        }
+    };
+    Ok(model)
+}
+
+/// The hot keys, checked: each share in (0, 1), and all of them below 1.
+fn hot_keys(hot: &[HotKeyFile]) -> Result<Vec<HotKey>, String> {
+    let mut hot_total = 0.0;
+    let mut hot_keys = Vec::new();
+    for (i, h) in hot.iter().enumerate() {
+        if !(h.share > 0.0 && h.share < 1.0) {
+            return Err(format!(
+                "hot_keys[{i}].share: must be in (0, 1), got {}",
+                h.share
+            ));
+        }
+        if h.end.0 <= h.start.0 {
+            return Err(format!("hot_keys[{i}]: end must come after start"));
+        }
+        hot_total += h.share;
+        hot_keys.push(HotKey {
+            key: h.key.clone(),
+            start: h.start.0,
+            end: h.end.0,
+            share: h.share,
+        });
+    }
+    if hot_total >= 1.0 {
+        return Err(format!(
+            "hot_keys: the shares add up to {hot_total}, which leaves nothing for the other keys; keep the sum below 1"
+        ));
+    }
+    Ok(hot_keys)
+}
+
+/// The uniform baseline's settings: the defaults, with what `file` sets,
+/// checked.
+fn uniform_settings(file: &UniformFile) -> Result<UniformSettings, String> {
+    let mut uniform = UniformSettings::default();
+    let u = file;
+    let minutes = |s: Span| (s.0.as_secs() / 60).max(1) as u32;
+    if let Some(v) = u.scale_up_threshold {
+        uniform.scale_up_threshold = v;
+    }
+    if let Some(v) = u.scale_up_after {
+        uniform.scale_up_after_minutes = minutes(v);
+    }
+    if let Some(v) = u.scale_up_pct {
+        uniform.scale_up_pct = v;
+    }
+    if let Some(v) = u.scale_down_threshold {
+        uniform.scale_down_threshold = v;
+    }
+    if let Some(v) = u.scale_down_after {
+        uniform.scale_down_after_minutes = minutes(v);
+    }
+    if let Some(v) = u.scale_down_pct {
+        uniform.scale_down_pct = v;
+    }
+    if let Some(v) = u.cool_off {
+        uniform.cool_off = v.0;
+    }
+    if let Some(v) = u.check_interval {
+        uniform.check_interval = v.0;
+    }
+    let u = &uniform;
+    for (field, v) in [
+        ("uniform.scale_up_threshold", u.scale_up_threshold),
+        ("uniform.scale_down_threshold", u.scale_down_threshold),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(format!("{field}: must be in (0, 1], got {v}"));
+        }
+    }
+    if !(1..=1000).contains(&u.scale_up_pct) {
+        return Err(format!(
+            "uniform.scale_up_pct: must be in 1 ..= 1000, got {}",
+            u.scale_up_pct
+        ));
+    }
+    if !(1..=99).contains(&u.scale_down_pct) {
+        return Err(format!(
+            "uniform.scale_down_pct: must be in 1 ..= 99, got {}",
+            u.scale_down_pct
+        ));
+    }
+    if u.check_interval < Duration::from_secs(1) || u.check_interval > Duration::from_secs(86_400) {
+        return Err("uniform.check_interval: must be between 1s and 1day".into());
+    }
+    if u.cool_off > Duration::from_secs(7 * 86_400) {
+        return Err("uniform.cool_off: must be at most 7days".into());
+    }
+    Ok(uniform)
 }
