@@ -86,33 +86,69 @@ impl ShardVerdict {
 
     /// Why the shard got its verdict, with the numbers.
     pub fn reason(&self) -> String {
+        use ActionKind::{Merge, Split};
+        let group = match &self.verdict {
+            Verdict::Split { .. } | Verdict::Merge { .. } => Self::acting_reason,
+            Verdict::CoolingDown { action: Split, .. }
+            | Verdict::NotEnoughData { to: Split, .. }
+            | Verdict::AtMaxShards { .. }
+            | Verdict::AtShardQuota { .. }
+            | Verdict::RangeTooSmall
+            | Verdict::HotKeys { .. }
+            | Verdict::HotKey { .. } => Self::hot_held_reason,
+            Verdict::CoolingDown { action: Merge, .. }
+            | Verdict::NotEnoughData { to: Merge, .. }
+            | Verdict::SplitFirst { .. }
+            | Verdict::YoungSplit { .. }
+            | Verdict::ForecastRise { .. }
+            | Verdict::ConsumersBehind { .. }
+            | Verdict::AwaitingShardMetrics { .. }
+            | Verdict::AtMinShards { .. } => Self::cold_held_reason,
+            Verdict::Steady if self.facts.cold => Self::cold_held_reason,
+            Verdict::DailyCap { .. }
+            | Verdict::NewShard { .. }
+            | Verdict::BudgetUsedUp { .. }
+            | Verdict::Steady
+            | Verdict::Skipped { .. } => Self::other_reason,
+        };
+        group(self).unwrap_or_else(|| format!("{:?}", self.verdict))
+    }
+
+    /// "cold (peak 0.12 over 30 minutes; ...)".
+    fn cold(&self) -> String {
+        let f = &self.facts;
+        format!(
+            "cold (peak {:.2} over {} minutes{})",
+            f.scale_down_peak,
+            f.scale_down_window_minutes,
+            self.inferred()
+        )
+    }
+
+    /// The minutes counted without a datapoint of the shard's own, if any.
+    fn inferred(&self) -> String {
+        let f = &self.facts;
+        let estimated = f.scale_down_estimated_minutes;
+        match f.scale_down_inferred_minutes - estimated {
+            0 if estimated == 0 => String::new(),
+            0 => format!(
+                "; {estimated} estimated from the stream-level metrics and its last measured share"
+            ),
+            other if estimated == 0 => format!(
+                "; {other} without a datapoint, idle or bounded by the stream-level metrics"
+            ),
+            other => format!(
+                "; {estimated} estimated from the stream-level metrics and its last measured share, {other} idle or bounded by them"
+            ),
+        }
+    }
+
+    /// Why a split or a merge is planned.
+    fn acting_reason(&self) -> Option<String> {
         let f = &self.facts;
         let hot = || describe_heat(f);
-        // Minutes counted without a datapoint of the shard's own.
-        let inferred = || {
-            let estimated = f.scale_down_estimated_minutes;
-            match f.scale_down_inferred_minutes - estimated {
-                0 if estimated == 0 => String::new(),
-                0 => format!(
-                    "; {estimated} estimated from the stream-level metrics and its last measured share"
-                ),
-                other if estimated == 0 => format!(
-                    "; {other} without a datapoint, idle or bounded by the stream-level metrics"
-                ),
-                other => format!(
-                    "; {estimated} estimated from the stream-level metrics and its last measured share, {other} idle or bounded by them"
-                ),
-            }
-        };
-        let cold = || {
-            format!(
-                "cold (peak {:.2} over {} minutes{})",
-                f.scale_down_peak,
-                f.scale_down_window_minutes,
-                inferred()
-            )
-        };
-        match &self.verdict {
+        let inferred = || self.inferred();
+        Some(match &self.verdict {
             Verdict::Split {
                 trigger: Trigger::MinShards,
                 splits,
@@ -162,34 +198,21 @@ impl ShardVerdict {
                     f.merged_ceiling
                 )
             }
+            _ => return None,
+        })
+    }
+
+    /// Why a hot shard is left unsplit.
+    fn hot_held_reason(&self) -> Option<String> {
+        let f = &self.facts;
+        let hot = || describe_heat(f);
+        Some(match &self.verdict {
             Verdict::CoolingDown {
                 action: ActionKind::Split,
                 until,
             } => format!(
                 "{}, but the split cooldown runs until {}",
                 hot(),
-                until.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
-            Verdict::CoolingDown {
-                action: ActionKind::Merge,
-                until,
-            } => format!(
-                "{}, but the merge cooldown runs until {}",
-                cold(),
-                until.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
-            Verdict::SplitFirst { until } => format!(
-                "{}, but this plan splits another shard first, and no merge follows a split within scale_down.cooldown (merges wait until {})",
-                cold(),
-                until.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
-            Verdict::DailyCap { cap } => format!(
-                "{}, but max_reshards_per_day {cap} is used up for the day (counted in the stream's tags)",
-                if f.hot.is_some() { hot() } else { cold() }
-            ),
-            Verdict::YoungSplit { until } => format!(
-                "{}, but a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before {} would undo a young split",
-                cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
             Verdict::NotEnoughData {
@@ -200,22 +223,6 @@ impl ShardVerdict {
                 "not enough data: {present_minutes} of the last {window_minutes} minutes have datapoints, {} hot minutes needed",
                 f.sustain_minutes
             ),
-            Verdict::NotEnoughData {
-                present_minutes,
-                window_minutes,
-                to: ActionKind::Merge,
-            } => format!(
-                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints or a known load, {} needed",
-                f.scale_down_minutes_needed
-            ),
-            Verdict::NewShard {
-                parent,
-                present_minutes,
-                window_minutes,
-                needed_minutes,
-            } => format!(
-                "new shard, made by a reshard of {parent}: {present_minutes} of the last {window_minutes} minutes are its own so far; it is judged once {needed_minutes} are"
-            ),
             Verdict::AtMaxShards { max_shards } => {
                 format!("{}, but the stream is at max_shards {max_shards}", hot())
             }
@@ -223,37 +230,6 @@ impl ShardVerdict {
                 "{}, but the account's shard quota ({shard_limit} open shards) leaves no room; request a higher limit",
                 hot()
             ),
-            Verdict::ForecastRise { forecast } => format!(
-                "{}, but held: {}, above merged_ceiling {}",
-                cold(),
-                carried(forecast, "this pair"),
-                f.merged_ceiling
-            ),
-            Verdict::ConsumersBehind { lag } => format!(
-                "{}, but held: {}; a merge would halve their parallelism here",
-                cold(),
-                describe_lag(lag)
-            ),
-            Verdict::AwaitingShardMetrics { estimated_minutes } => format!(
-                "{}, but {estimated_minutes} of those minutes are estimates, and its newest minutes have no shard-level datapoints to confirm its share: merged once they do",
-                cold()
-            ),
-            Verdict::AtMinShards { min_shards } => {
-                format!(
-                    "{}, but a merge would go below min_shards {min_shards}",
-                    cold()
-                )
-            }
-            Verdict::BudgetUsedUp { action, value } => {
-                let state = match action {
-                    ActionKind::Split => hot(),
-                    ActionKind::Merge => cold(),
-                };
-                format!(
-                    "{state}, but {} {value} is used up this run",
-                    action.budget_field()
-                )
-            }
             Verdict::RangeTooSmall => format!(
                 "{}, but its hash-key range {} is too small to split",
                 hot(),
@@ -279,11 +255,99 @@ impl ShardVerdict {
                 share * 100.0,
                 super::remedy::advice(remedies.as_ref())
             ),
+            _ => return None,
+        })
+    }
+
+    /// Why a cold shard is left unmerged.
+    fn cold_held_reason(&self) -> Option<String> {
+        let f = &self.facts;
+        let cold = || self.cold();
+        Some(match &self.verdict {
+            Verdict::CoolingDown {
+                action: ActionKind::Merge,
+                until,
+            } => format!(
+                "{}, but the merge cooldown runs until {}",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::SplitFirst { until } => format!(
+                "{}, but this plan splits another shard first, and no merge follows a split within scale_down.cooldown (merges wait until {})",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::YoungSplit { until } => format!(
+                "{}, but a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before {} would undo a young split",
+                cold(),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Verdict::NotEnoughData {
+                present_minutes,
+                window_minutes,
+                to: ActionKind::Merge,
+            } => format!(
+                "not enough data to merge: {present_minutes} of the last {window_minutes} minutes have datapoints or a known load, {} needed",
+                f.scale_down_minutes_needed
+            ),
+            Verdict::ForecastRise { forecast } => format!(
+                "{}, but held: {}, above merged_ceiling {}",
+                cold(),
+                carried(forecast, "this pair"),
+                f.merged_ceiling
+            ),
+            Verdict::ConsumersBehind { lag } => format!(
+                "{}, but held: {}; a merge would halve their parallelism here",
+                cold(),
+                describe_lag(lag)
+            ),
+            Verdict::AwaitingShardMetrics { estimated_minutes } => format!(
+                "{}, but {estimated_minutes} of those minutes are estimates, and its newest minutes have no shard-level datapoints to confirm its share: merged once they do",
+                cold()
+            ),
+            Verdict::AtMinShards { min_shards } => {
+                format!(
+                    "{}, but a merge would go below min_shards {min_shards}",
+                    cold()
+                )
+            }
             Verdict::Steady if f.cold => format!(
                 "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
                 cold(),
                 f.merged_ceiling
             ),
+            _ => return None,
+        })
+    }
+
+    /// The other verdicts: the daily cap, a new shard, a used-up budget, a steady or skipped shard.
+    fn other_reason(&self) -> Option<String> {
+        let f = &self.facts;
+        let hot = || describe_heat(f);
+        let cold = || self.cold();
+        Some(match &self.verdict {
+            Verdict::DailyCap { cap } => format!(
+                "{}, but max_reshards_per_day {cap} is used up for the day (counted in the stream's tags)",
+                if f.hot.is_some() { hot() } else { cold() }
+            ),
+            Verdict::NewShard {
+                parent,
+                present_minutes,
+                window_minutes,
+                needed_minutes,
+            } => format!(
+                "new shard, made by a reshard of {parent}: {present_minutes} of the last {window_minutes} minutes are its own so far; it is judged once {needed_minutes} are"
+            ),
+            Verdict::BudgetUsedUp { action, value } => {
+                let state = match action {
+                    ActionKind::Split => hot(),
+                    ActionKind::Merge => cold(),
+                };
+                format!(
+                    "{state}, but {} {value} is used up this run",
+                    action.budget_field()
+                )
+            }
             Verdict::Steady => format!(
                 "steady: peak {:.2}{}, neither hot (>= {} in {} of {} minutes) nor cold (< {} for {} minutes)",
                 self.peak_utilization.unwrap_or(0.0),
@@ -299,7 +363,8 @@ impl ShardVerdict {
                 f.scale_down_window_minutes
             ),
             Verdict::Skipped { because } => because.clone(),
-        }
+            _ => return None,
+        })
     }
 }
 
