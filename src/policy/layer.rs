@@ -1,8 +1,8 @@
 //! Layering: a stream's settings are its entry's, over `defaults`, over
 //! the built-in values, field by field.
 
-use super::StreamPolicy;
-use super::file::Settings;
+use super::file::{ScaleDownSettings, ScaleUpSettings, Settings};
+use super::{ScaleDown, ScaleUp, StreamPolicy};
 
 impl StreamPolicy {
     /// These settings with every field that `layer` sets replaced.
@@ -24,105 +24,120 @@ impl StreamPolicy {
             set(&mut p.shard_calm, m.shard_calm.map(|v| v.0));
         }
         if let Some(up) = &layer.scale_up {
-            let s = &mut p.scale_up;
-            set(&mut s.threshold, up.threshold.map(|v| v.0));
-            set(&mut s.window_minutes, up.window.map(|v| v.0));
-            set(&mut s.sustain_minutes, up.sustain.map(|v| v.0));
-            set(&mut s.throttled_records, up.throttled_records);
-            set(&mut s.cooldown, up.cooldown.map(|v| v.0));
-            set(&mut s.max_splits_per_run, up.max_splits_per_run);
-            set(&mut s.split_at, up.split_at);
-            set(&mut s.hot_key_share, up.hot_key_share.map(|v| v.0));
-            if let Some(sample) = &up.sample {
-                set(&mut s.sample.duration, sample.duration.map(|v| v.0));
-                set(&mut s.sample.max_shards, sample.max_shards);
-                set(&mut s.sample.min_records, sample.min_records);
-            }
+            scale_up(&mut p.scale_up, up);
         }
         if let Some(down) = &layer.scale_down {
-            let s = &mut p.scale_down;
-            set(&mut s.threshold, down.threshold.map(|v| v.0));
-            set(&mut s.window_minutes, down.window.map(|v| v.0));
-            set(&mut s.merged_ceiling, down.merged_ceiling.map(|v| v.0));
-            set(&mut s.cooldown, down.cooldown.map(|v| v.0));
-            set(&mut s.min_lifetime, down.min_lifetime.map(|v| v.0));
-            set(&mut s.max_merges_per_run, down.max_merges_per_run);
-            set(&mut s.max_missing, down.max_missing.map(|v| v.0));
-            if let Some(e) = &down.economic {
-                s.economic = match e.enabled {
-                    Some(false) => None,
-                    _ => {
-                        let mut economic = s.economic.take().unwrap_or_default();
-                        set(&mut economic.reshard_cost, e.reshard_cost);
-                        set(&mut economic.min_window_minutes, e.min_window.map(|v| v.0));
-                        set(&mut economic.history_minutes, e.history.map(|v| v.0));
-                        Some(economic)
-                    }
-                };
-            }
+            scale_down(&mut p.scale_down, down);
         }
         if let Some(read) = &layer.read {
             set(&mut p.read.enabled, read.enabled);
             set(&mut p.read.threshold, read.threshold.map(|v| v.0));
         }
-        if let Some(f) = &layer.forecast {
-            p.forecast = match f.enabled {
-                Some(false) => None,
-                _ => {
-                    let mut forecast = p.forecast.take().unwrap_or_default();
-                    if let Some(seasons) = &f.seasons {
-                        forecast.seasons = seasons.iter().map(|m| m.0).collect();
-                    }
-                    set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
-                    set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
-                    Some(forecast)
-                }
-            };
-        }
-        if let Some(w) = &layer.warm_throughput {
-            p.warm_throughput = match w.enabled {
-                Some(false) => None,
-                _ => {
-                    let mut warm = p.warm_throughput.take().unwrap_or_default();
-                    set(&mut warm.lead_minutes, w.lead.map(|v| v.0));
-                    set(&mut warm.headroom, w.headroom);
-                    set(&mut warm.min_mib, w.min_mib);
-                    set(&mut warm.max_mib, w.max_mib);
-                    Some(warm)
-                }
-            };
-        }
-        if let Some(o) = &layer.objective {
-            p.objective = match o.enabled {
-                Some(false) => None,
-                _ => {
-                    let mut objective = p.objective.take().unwrap_or_default();
-                    set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
-                    set(&mut objective.history_minutes, o.history.map(|v| v.0));
-                    Some(objective)
-                }
-            };
-        }
-        if let Some(c) = &layer.consumers {
-            p.consumers = match c.enabled {
-                Some(false) => None,
-                _ => {
-                    let mut consumers = p.consumers.take().unwrap_or_default();
-                    set(
-                        &mut consumers.max_iterator_age,
-                        c.max_iterator_age.map(|v| v.0),
-                    );
-                    set(&mut consumers.scale_up_on_lag, c.scale_up_on_lag);
-                    set(&mut consumers.read_threshold, c.read_threshold.map(|v| v.0));
-                    Some(consumers)
-                }
-            };
-        }
+        optional_rules(&mut p, layer);
         set(
             &mut p.enable_enhanced_monitoring,
             layer.enable_enhanced_monitoring,
         );
         p
+    }
+}
+
+/// Layers `up` over the scale-up settings `s`.
+fn scale_up(s: &mut ScaleUp, up: &ScaleUpSettings) {
+    set(&mut s.threshold, up.threshold.map(|v| v.0));
+    set(&mut s.window_minutes, up.window.map(|v| v.0));
+    set(&mut s.sustain_minutes, up.sustain.map(|v| v.0));
+    set(&mut s.throttled_records, up.throttled_records);
+    set(&mut s.cooldown, up.cooldown.map(|v| v.0));
+    set(&mut s.max_splits_per_run, up.max_splits_per_run);
+    set(&mut s.split_at, up.split_at);
+    set(&mut s.hot_key_share, up.hot_key_share.map(|v| v.0));
+    if let Some(sample) = &up.sample {
+        set(&mut s.sample.duration, sample.duration.map(|v| v.0));
+        set(&mut s.sample.max_shards, sample.max_shards);
+        set(&mut s.sample.min_records, sample.min_records);
+    }
+}
+
+/// Layers `down` over the scale-down settings `s`.
+fn scale_down(s: &mut ScaleDown, down: &ScaleDownSettings) {
+    set(&mut s.threshold, down.threshold.map(|v| v.0));
+    set(&mut s.window_minutes, down.window.map(|v| v.0));
+    set(&mut s.merged_ceiling, down.merged_ceiling.map(|v| v.0));
+    set(&mut s.cooldown, down.cooldown.map(|v| v.0));
+    set(&mut s.min_lifetime, down.min_lifetime.map(|v| v.0));
+    set(&mut s.max_merges_per_run, down.max_merges_per_run);
+    set(&mut s.max_missing, down.max_missing.map(|v| v.0));
+    if let Some(e) = &down.economic {
+        s.economic = match e.enabled {
+            Some(false) => None,
+            _ => {
+                let mut economic = s.economic.take().unwrap_or_default();
+                set(&mut economic.reshard_cost, e.reshard_cost);
+                set(&mut economic.min_window_minutes, e.min_window.map(|v| v.0));
+                set(&mut economic.history_minutes, e.history.map(|v| v.0));
+                Some(economic)
+            }
+        };
+    }
+}
+
+/// Layers the optional rules (forecast, warm throughput, objective,
+/// consumers) of `layer` over `p`'s: `enabled: false` turns one off, any
+/// other setting turns it on over its defaults.
+fn optional_rules(p: &mut StreamPolicy, layer: &Settings) {
+    if let Some(f) = &layer.forecast {
+        p.forecast = match f.enabled {
+            Some(false) => None,
+            _ => {
+                let mut forecast = p.forecast.take().unwrap_or_default();
+                if let Some(seasons) = &f.seasons {
+                    forecast.seasons = seasons.iter().map(|m| m.0).collect();
+                }
+                set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
+                set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
+                Some(forecast)
+            }
+        };
+    }
+    if let Some(w) = &layer.warm_throughput {
+        p.warm_throughput = match w.enabled {
+            Some(false) => None,
+            _ => {
+                let mut warm = p.warm_throughput.take().unwrap_or_default();
+                set(&mut warm.lead_minutes, w.lead.map(|v| v.0));
+                set(&mut warm.headroom, w.headroom);
+                set(&mut warm.min_mib, w.min_mib);
+                set(&mut warm.max_mib, w.max_mib);
+                Some(warm)
+            }
+        };
+    }
+    if let Some(o) = &layer.objective {
+        p.objective = match o.enabled {
+            Some(false) => None,
+            _ => {
+                let mut objective = p.objective.take().unwrap_or_default();
+                set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
+                set(&mut objective.history_minutes, o.history.map(|v| v.0));
+                Some(objective)
+            }
+        };
+    }
+    if let Some(c) = &layer.consumers {
+        p.consumers = match c.enabled {
+            Some(false) => None,
+            _ => {
+                let mut consumers = p.consumers.take().unwrap_or_default();
+                set(
+                    &mut consumers.max_iterator_age,
+                    c.max_iterator_age.map(|v| v.0),
+                );
+                set(&mut consumers.scale_up_on_lag, c.scale_up_on_lag);
+                set(&mut consumers.read_threshold, c.read_threshold.map(|v| v.0));
+                Some(consumers)
+            }
+        };
     }
 }
 
