@@ -15,7 +15,7 @@ use super::ForecastFact;
 use super::measure::{Grid, PER_WRITE_BYTES_MINUTE, PER_WRITE_RECORDS_MINUTE, ShardStats, at};
 use crate::model::MetricName;
 use crate::model::Shard;
-use crate::observe::{Observation, PastWindow, Share};
+use crate::observe::{Observation, PastWindow, Share, StreamMetrics};
 use crate::policy::StreamPolicy;
 
 /// How far the level ratio may scale a season.
@@ -83,6 +83,154 @@ fn past_at(past: &[PastWindow], t: DateTime<Utc>) -> Option<(f64, f64)> {
     Some((w.incoming_bytes.get(i)?, w.incoming_records.get(i)?))
 }
 
+/// Today's recent minutes: the stream-level series, or without them (old
+/// snapshots) the shards' sum, compared as a whole.
+struct Today {
+    /// Bytes and records of each recent minute, where the stream-level
+    /// series has both.
+    minutes: Vec<Option<(f64, f64)>>,
+    /// Whether any recent minute is known on its own.
+    by_minute: bool,
+    /// Bytes and records of all the recent minutes.
+    total: (f64, f64),
+}
+
+impl Today {
+    fn read(stream: &StreamMetrics, recent: std::ops::Range<i64>, stats: &[ShardStats]) -> Today {
+        let minutes: Vec<Option<(f64, f64)>> = recent
+            .map(|m| {
+                Some((
+                    at(&stream[MetricName::IncomingBytes], m)?,
+                    at(&stream[MetricName::IncomingRecords], m)?,
+                ))
+            })
+            .collect();
+        let by_minute = minutes.iter().any(Option::is_some);
+        let total = if by_minute {
+            minutes
+                .iter()
+                .flatten()
+                .fold((0.0, 0.0), |(b, r), t| (b + t.0, r + t.1))
+        } else {
+            stats
+                .iter()
+                .fold((0.0, 0.0), |(b, r), s| (b + s.recent.0, r + s.recent.1))
+        };
+        Today {
+            minutes,
+            by_minute,
+            total,
+        }
+    }
+
+    /// Today's level against a season's, bytes and records, over the
+    /// minutes both have (all of today's when only the shards' sum is
+    /// known); 1 where the season has none. `then` gives, for each recent
+    /// minute, the same minute one season back.
+    fn level_against(
+        &self,
+        past: &[PastWindow],
+        then: impl Iterator<Item = DateTime<Utc>>,
+    ) -> (f64, f64) {
+        let (mut now_bytes, mut now_records) = (0.0, 0.0);
+        let (mut past_bytes, mut past_records, mut matched) = (0.0, 0.0, false);
+        for (k, t) in then.enumerate() {
+            let Some((b, r)) = past_at(past, t) else {
+                continue;
+            };
+            match self.minutes[k] {
+                Some((tb, tr)) => {
+                    now_bytes += tb;
+                    now_records += tr;
+                }
+                None if self.by_minute => continue,
+                None => {}
+            }
+            past_bytes += b;
+            past_records += r;
+            matched = true;
+        }
+        if !self.by_minute {
+            (now_bytes, now_records) = self.total;
+        }
+        let level = |today: f64, then: f64| {
+            if matched && then > 0.0 && today > 0.0 {
+                (today / then).clamp(LEVEL_CLAMP.0, LEVEL_CLAMP.1)
+            } else {
+                1.0
+            }
+        };
+        (
+            level(now_bytes, past_bytes),
+            level(now_records, past_records),
+        )
+    }
+}
+
+/// Each open shard's share of the stream's recent bytes and records
+/// (`total`): its own recent sums, or with no datapoint of its own in the
+/// recent minutes (a pass that read only the stream-level series) its last
+/// measured share, or its share of the key space when the stream wrote
+/// nothing.
+fn shares(
+    open: &[&Shard],
+    stats: &[ShardStats],
+    measured: &[Option<Share>],
+    (bytes_now, records_now): (f64, f64),
+) -> Vec<(f64, f64)> {
+    open.iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let even = s.range.share_of_key_space();
+            let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { even };
+            match measured[k] {
+                Some(m) if stats[k].recent == (0.0, 0.0) => (m.bytes, m.records),
+                _ => (
+                    share(stats[k].recent.0, bytes_now),
+                    share(stats[k].recent.1, records_now),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The peaks of the forecast series (bytes, records) within the lead and
+/// over the horizon, from minute `first`. A forecast minute counts at the
+/// level held from it for `hold` minutes, as the hot rule wants `sustain`
+/// hot minutes; only whole holds inside the horizon count, and a missing
+/// minute breaks a hold: a gap is no evidence of load.
+fn held_peaks(
+    [bytes, records]: [&[Option<Seen>]; 2],
+    first: DateTime<Utc>,
+    hold: usize,
+    lead_end: DateTime<Utc>,
+) -> (Peaks, Peaks) {
+    let mut lead = Peaks::default();
+    let mut horizon = Peaks::default();
+    let n = bytes.len();
+    for j in 0..(n + 1).saturating_sub(hold) {
+        let at = first + TimeDelta::minutes(j as i64);
+        let held = |series: &[Option<Seen>]| {
+            let mut low: Option<Seen> = None;
+            for s in &series[j..j + hold] {
+                lower(&mut low, (*s)?);
+            }
+            low
+        };
+        for (held, lead_peak, horizon_peak) in [
+            (held(bytes), &mut lead.bytes, &mut horizon.bytes),
+            (held(records), &mut lead.records, &mut horizon.records),
+        ] {
+            let Some(s) = held else { continue };
+            horizon_peak.take(s.value, at, s.seen, s.season);
+            if at <= lead_end {
+                lead_peak.take(s.value, at, s.seen, s.season);
+            }
+        }
+    }
+    (lead, horizon)
+}
+
 impl Foresight {
     /// The forecast for `obs` at `now` by `policy.forecast`, or `None`
     /// without one, or when no season has any past minute to go on. A
@@ -97,7 +245,6 @@ impl Foresight {
         recent_start: i64,
     ) -> Option<Foresight> {
         let forecast = policy.forecast.as_ref()?;
-        let hold = policy.scale_up.sustain_minutes;
         if obs.past.is_empty() || grid.newest < 0 {
             return None;
         }
@@ -105,47 +252,8 @@ impl Foresight {
         // The recent minutes the level and the shares are taken over
         // (each shard's sums come from its measurement).
         let recent = recent_start..grid.newest + 1;
-        let stream = &obs.metrics.stream;
-        // Today's recent minutes: the stream-level series, or without them
-        // (old snapshots) the shards' sum, compared as a whole.
-        let today: Vec<Option<(f64, f64)>> = recent
-            .clone()
-            .map(|m| {
-                Some((
-                    at(&stream[MetricName::IncomingBytes], m)?,
-                    at(&stream[MetricName::IncomingRecords], m)?,
-                ))
-            })
-            .collect();
-        let by_minute = today.iter().any(Option::is_some);
-        let (bytes_now, records_now) = if by_minute {
-            today
-                .iter()
-                .flatten()
-                .fold((0.0, 0.0), |(b, r), t| (b + t.0, r + t.1))
-        } else {
-            stats
-                .iter()
-                .fold((0.0, 0.0), |(b, r), s| (b + s.recent.0, r + s.recent.1))
-        };
-        let shares = open
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                let even = s.range.share_of_key_space();
-                let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { even };
-                match measured[k] {
-                    // No datapoint of its own in the recent minutes (a
-                    // pass that read only the stream-level series): its
-                    // last measured share.
-                    Some(m) if stats[k].recent == (0.0, 0.0) => (m.bytes, m.records),
-                    _ => (
-                        share(stats[k].recent.0, bytes_now),
-                        share(stats[k].recent.1, records_now),
-                    ),
-                }
-            })
-            .collect();
+        let today = Today::read(&obs.metrics.stream, recent.clone(), stats);
+        let shares = shares(open, stats, measured, today.total);
 
         let first = minute(grid.newest + 1);
         let now = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
@@ -160,40 +268,8 @@ impl Foresight {
         let mut any = false;
         for &season in &forecast.seasons {
             let back = TimeDelta::minutes(i64::from(season));
-            // Today's level against the season's, over the minutes both
-            // have (all of today's when only the shards' sum is known).
-            let (mut now_bytes, mut now_records) = (0.0, 0.0);
-            let (mut past_bytes, mut past_records, mut matched) = (0.0, 0.0, false);
-            for (k, m) in recent.clone().enumerate() {
-                let Some((b, r)) = past_at(&obs.past, minute(m) - back) else {
-                    continue;
-                };
-                match today[k] {
-                    Some((tb, tr)) => {
-                        now_bytes += tb;
-                        now_records += tr;
-                    }
-                    None if by_minute => continue,
-                    None => {}
-                }
-                past_bytes += b;
-                past_records += r;
-                matched = true;
-            }
-            if !by_minute {
-                (now_bytes, now_records) = (bytes_now, records_now);
-            }
-            let level = |today: f64, then: f64| {
-                if matched && then > 0.0 && today > 0.0 {
-                    (today / then).clamp(LEVEL_CLAMP.0, LEVEL_CLAMP.1)
-                } else {
-                    1.0
-                }
-            };
-            let (bytes_level, records_level) = (
-                level(now_bytes, past_bytes),
-                level(now_records, past_records),
-            );
+            let recent_minutes = recent.clone().map(|m| minute(m) - back);
+            let (bytes_level, records_level) = today.level_against(&obs.past, recent_minutes);
             for j in 0..n {
                 let seen = first + TimeDelta::minutes(j as i64) - back;
                 if let Some((b, r)) = past_at(&obs.past, seen) {
@@ -217,33 +293,8 @@ impl Foresight {
                 }
             }
         }
-        // A forecast minute counts at the level held from it for `hold`
-        // minutes, as the hot rule wants `sustain` hot minutes.
-        let mut lead = Peaks::default();
-        let mut horizon = Peaks::default();
-        let hold = hold.max(1) as usize;
-        // Only whole holds inside the horizon count, and a missing minute
-        // breaks a hold: a gap is no evidence of load.
-        for j in 0..(n + 1).saturating_sub(hold) {
-            let at = first + TimeDelta::minutes(j as i64);
-            let held = |series: &[Option<Seen>]| {
-                let mut low: Option<Seen> = None;
-                for s in &series[j..j + hold] {
-                    lower(&mut low, (*s)?);
-                }
-                low
-            };
-            for (held, lead_peak, horizon_peak) in [
-                (held(&bytes), &mut lead.bytes, &mut horizon.bytes),
-                (held(&records), &mut lead.records, &mut horizon.records),
-            ] {
-                let Some(s) = held else { continue };
-                horizon_peak.take(s.value, at, s.seen, s.season);
-                if at <= lead_end {
-                    lead_peak.take(s.value, at, s.seen, s.season);
-                }
-            }
-        }
+        let hold = policy.scale_up.sustain_minutes.max(1) as usize;
+        let (lead, horizon) = held_peaks([&bytes, &records], first, hold, lead_end);
         any.then_some(Foresight {
             lead,
             horizon,
