@@ -76,7 +76,7 @@ impl Sidecar {
     pub async fn run(
         self,
         stop: Shutdown,
-        mut hup: tokio::signal::unix::Signal,
+        hup: tokio::signal::unix::Signal,
     ) -> Result<RunEnd, Error> {
         let Sidecar {
             policy,
@@ -94,12 +94,136 @@ impl Sidecar {
             Backend::Sim(_) => Duration::from_millis(100),
             Backend::Aws => interval,
         };
-        let status = Arc::new(Status::new(expected));
-        let handle = Arc::new(PolicyHandle::new(policy));
-        let notifier = Arc::new(live.notifier());
-        status.count_notifications(notifier.deliveries());
+        let loop_ = Loop {
+            status: Arc::new(Status::new(expected)),
+            handle: Arc::new(PolicyHandle::new(policy)),
+            notifier: Arc::new(live.notifier()),
+            stop,
+            config: ExecutorConfig {
+                active_timeout: wait_timeout,
+                ..ExecutorConfig::default()
+            },
+            schedule: Schedule {
+                interval,
+                jitter: 0.1,
+            },
+            give_up_after,
+        };
+        loop_
+            .status
+            .count_notifications(loop_.notifier.deliveries());
+        let background = Background::start(&loop_, listener, policy_file, hup);
+        let end = match backend {
+            Backend::Aws => match loop_.on_aws(&live).await {
+                Ok(end) => end,
+                Err(e) => {
+                    background.abort();
+                    return Err(e);
+                }
+            },
+            Backend::Sim(sim) => loop_.on_simulator(*sim).await,
+        };
+        tracing::info!(passes = end.passes, "stopped");
+        loop_.status.shutting_down();
+        loop_.notifier.flush(NOTIFY_FLUSH).await;
+        background.abort();
+        Ok(end)
+    }
+}
+
+/// What the loop of passes shares with the tasks around it.
+struct Loop {
+    status: Arc<Status>,
+    handle: Arc<PolicyHandle>,
+    notifier: Arc<Notifier>,
+    stop: Shutdown,
+    config: ExecutorConfig,
+    schedule: Schedule,
+    give_up_after: u32,
+}
+
+impl Loop {
+    /// Passes against the account `live` reaches, once the policy is
+    /// known to name a stream there.
+    async fn on_aws(&self, live: &aws::Live) -> Result<RunEnd, Error> {
+        let clients = &live.clients;
+        self.status.count_api_calls(clients.limiter.clone());
+        check_targets(&self.handle.get(), &clients.read).await?;
+        let on_event = log_and_note_progress(&self.status);
+        let executor = live
+            .executor(self.config.clone())
+            .with_shutdown(&self.stop)
+            .on_event(&on_event);
+        let record = record_and_notify(&self.status, &self.notifier, &self.handle);
+        let runner = Runner::new(
+            &executor,
+            &clients.metrics,
+            &self.handle,
+            &self.stop,
+            self.schedule,
+        )
+        .limiting(&clients.limiter)
+        .on_pass(&record)
+        .give_up_after(self.give_up_after);
+        Ok(runner.run().await)
+    }
+
+    /// Passes against a simulated stream, on a thread of their own (the
+    /// simulator's clock is a runtime of its own).
+    async fn on_simulator(&self, sim: Simulated) -> RunEnd {
+        let Simulated {
+            scenario,
+            traffic,
+            speed,
+        } = sim;
+        let (handle, status, stop, notifier) = (
+            self.handle.clone(),
+            self.status.clone(),
+            self.stop.clone(),
+            self.notifier.clone(),
+        );
+        let schedule = Schedule {
+            interval: scenario.tick,
+            ..self.schedule
+        };
+        let (config, give_up_after) = (self.config.clone(), self.give_up_after);
+        let simulation = tokio::task::spawn_blocking(move || {
+            simulate_loop(
+                &scenario,
+                traffic,
+                &handle,
+                &status,
+                &notifier,
+                &stop,
+                schedule,
+                config,
+                speed,
+                give_up_after,
+            )
+        });
+        match simulation.await {
+            Ok(end) => end,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+/// The tasks beside the passes: the HTTP endpoints, the policy watcher,
+/// SIGHUP, and the status's shutting-down flag.
+struct Background {
+    server: tokio::task::AbortHandle,
+    watcher: Option<tokio::task::AbortHandle>,
+}
+
+impl Background {
+    fn start(
+        loop_: &Loop,
+        listener: tokio::net::TcpListener,
+        policy_file: Option<PathBuf>,
+        mut hup: tokio::signal::unix::Signal,
+    ) -> Background {
         {
-            let (status, stop) = (status.clone(), stop.clone());
+            let (status, stop) = (loop_.status.clone(), loop_.stop.clone());
             tokio::spawn(async move {
                 stop.requested().await;
                 status.shutting_down();
@@ -118,16 +242,16 @@ impl Sidecar {
         }
         let server = tokio::spawn(http::serve(
             listener,
-            status.clone(),
-            http::on_shutdown(stop.clone()),
-        ));
+            loop_.status.clone(),
+            http::on_shutdown(loop_.stop.clone()),
+        ))
+        .abort_handle();
         let watcher = policy_file.map(|path| {
-            let (handle, status, hangup, stop, notifier) = (
-                handle.clone(),
-                status.clone(),
-                hangup.clone(),
-                stop.clone(),
-                notifier.clone(),
+            let (handle, status, stop, notifier) = (
+                loop_.handle.clone(),
+                loop_.status.clone(),
+                loop_.stop.clone(),
+                loop_.notifier.clone(),
             );
             tokio::spawn(async move {
                 watch_policy(
@@ -141,83 +265,16 @@ impl Sidecar {
                 )
                 .await
             })
+            .abort_handle()
         });
-        let config = ExecutorConfig {
-            active_timeout: wait_timeout,
-            ..ExecutorConfig::default()
-        };
-        let schedule = Schedule {
-            interval,
-            jitter: 0.1,
-        };
-        let end = match backend {
-            Backend::Aws => {
-                let clients = &live.clients;
-                status.count_api_calls(clients.limiter.clone());
-                let checked = check_targets(&handle.get(), &clients.read).await;
-                if let Err(e) = checked {
-                    server.abort();
-                    if let Some(w) = watcher {
-                        w.abort();
-                    }
-                    return Err(e);
-                }
-                let on_event = log_and_note_progress(&status);
-                let executor = live
-                    .executor(config)
-                    .with_shutdown(&stop)
-                    .on_event(&on_event);
-                let record = record_and_notify(&status, &notifier, &handle);
-                let runner = Runner::new(&executor, &clients.metrics, &handle, &stop, schedule)
-                    .limiting(&clients.limiter)
-                    .on_pass(&record)
-                    .give_up_after(give_up_after);
-                runner.run().await
-            }
-            Backend::Sim(sim) => {
-                let Simulated {
-                    scenario,
-                    traffic,
-                    speed,
-                } = *sim;
-                let (handle, status, stop, notifier) = (
-                    handle.clone(),
-                    status.clone(),
-                    stop.clone(),
-                    notifier.clone(),
-                );
-                let schedule = Schedule {
-                    interval: scenario.tick,
-                    ..schedule
-                };
-                let simulation = tokio::task::spawn_blocking(move || {
-                    simulate_loop(
-                        &scenario,
-                        traffic,
-                        &handle,
-                        &status,
-                        &notifier,
-                        &stop,
-                        schedule,
-                        config,
-                        speed,
-                        give_up_after,
-                    )
-                });
-                match simulation.await {
-                    Ok(end) => end,
-                    Err(e) => std::panic::resume_unwind(e.into_panic()),
-                }
-            }
-        };
-        tracing::info!(passes = end.passes, "stopped");
-        status.shutting_down();
-        notifier.flush(NOTIFY_FLUSH).await;
-        if let Some(w) = watcher {
+        Background { server, watcher }
+    }
+
+    fn abort(self) {
+        if let Some(w) = self.watcher {
             w.abort();
         }
-        server.abort();
-        Ok(end)
+        self.server.abort();
     }
 }
 

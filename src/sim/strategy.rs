@@ -237,6 +237,137 @@ pub fn world(
     .with_consumer(scenario.consumer_records_per_second)
 }
 
+/// A run On-Demand: no resharding to drive, only the traffic played
+/// against the stream's capacity (and, on Advantage, its warm
+/// throughput, fixed or managed by the controller).
+fn replay_on_demand(
+    scenario: &Scenario,
+    traffic: &Traffic,
+    oracles: &Oracles,
+    policy: &StreamPolicy,
+    strategy: Strategy,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Outcome {
+    let (minutes, warm, updates) = match strategy {
+        Strategy::Advantage if scenario.warm_throughput_mib > 0.0 => {
+            let warm = on_demand::Warm::Fixed(scenario.warm_throughput_mib);
+            (
+                on_demand::play(traffic, scenario.burstiness, &warm),
+                warm,
+                0,
+            )
+        }
+        // The controller manages it, as `warm_throughput` asks.
+        Strategy::Advantage if policy.warm_throughput.is_some() => {
+            let minutes_of = |d: std::time::Duration| d.as_secs().div_ceil(60) as usize;
+            let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
+            let mut managed = super::warm::ManagedWarm::new(
+                policy,
+                &scenario.stream,
+                start,
+                (
+                    minutes_of(scenario.tick),
+                    minutes_of(scenario.metrics_delay.1),
+                    minutes_of(scenario.reshard_duration),
+                ),
+            );
+            let minutes = on_demand::play_deciding(traffic, scenario.burstiness, |m, played| {
+                managed.at(m, played)
+            });
+            let updates = managed.updates;
+            (minutes, on_demand::Warm::Each(managed.series), updates)
+        }
+        _ => {
+            let warm = on_demand::Warm::None;
+            (
+                on_demand::play(traffic, scenario.burstiness, &warm),
+                warm,
+                0,
+            )
+        }
+    };
+    progress(traffic.minutes());
+    let usage = Usage {
+        consumers: scenario.consumers,
+        efo_consumers: scenario.efo_consumers,
+        ..advantage_usage(scenario, strategy, &minutes, &warm)
+    };
+    let mut summary = summarize(
+        scenario,
+        strategy,
+        oracles,
+        &minutes,
+        Churn::default(),
+        usage,
+    );
+    summary.warm_throughput_updates = updates;
+    Outcome {
+        summary,
+        minutes,
+        shards: Vec::new(),
+        log: Vec::new(),
+    }
+}
+
+/// Drives the simulated stream by `strategy` until `end`: the
+/// controller's passes, or the uniform baseline's checks (nothing for a
+/// static stream). `on_pass` is called after each.
+async fn drive(
+    scenario: &Scenario,
+    policy: &StreamPolicy,
+    strategy: Strategy,
+    (world, clock): (&SimWorld<TokioClock>, &TokioClock),
+    end: DateTime<Utc>,
+    on_pass: &(dyn Fn() + Sync),
+) {
+    match strategy {
+        Strategy::Planner => {
+            // The sidecar's loop, on the virtual clock: the same passes,
+            // memory and schedule as `run`, without jitter.
+            let policy = PolicyHandle::new(Policy::single(
+                Path::new("the simulation's policy"),
+                &scenario.stream,
+                policy.clone(),
+            ));
+            let (_never, stop) = shutdown::channel();
+            // The account's resharding rates, as on AWS, on the virtual clock.
+            let limiter = crate::model::ApiLimiter::default();
+            let quiet = |_: crate::apply::Event<'_>| {};
+            let executor = Executor::new(world, world, clock, &limiter).on_event(&quiet);
+            let schedule = Schedule {
+                interval: scenario.tick,
+                jitter: 0.0,
+            };
+            let on_pass = |_: &PassReport| on_pass();
+            // A simulation reports its outcome, not a log line per pass.
+            Runner::new(&executor, world, &policy, &stop, schedule)
+                .only(&scenario.stream)
+                .until(end)
+                .on_pass(&on_pass)
+                .run()
+                .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                .await;
+        }
+        Strategy::Uniform => {
+            let mut state = UniformState::default();
+            let mut ticks = Ticks::new(scenario.uniform.check_interval);
+            while clock.now() < end {
+                uniform_check(
+                    world,
+                    clock,
+                    &scenario.uniform,
+                    &scenario.stream,
+                    &mut state,
+                )
+                .await;
+                on_pass();
+                ticks.wait().await;
+            }
+        }
+        Strategy::Static(_) | Strategy::OnDemand | Strategy::Advantage => {}
+    }
+}
+
 async fn replay(
     scenario: &Scenario,
     traffic: &Traffic,
@@ -246,66 +377,7 @@ async fn replay(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Outcome {
     if strategy.is_on_demand() {
-        let (minutes, warm, updates) = match strategy {
-            Strategy::Advantage if scenario.warm_throughput_mib > 0.0 => {
-                let warm = on_demand::Warm::Fixed(scenario.warm_throughput_mib);
-                (
-                    on_demand::play(traffic, scenario.burstiness, &warm),
-                    warm,
-                    0,
-                )
-            }
-            // The controller manages it, as `warm_throughput` asks.
-            Strategy::Advantage if policy.warm_throughput.is_some() => {
-                let minutes_of = |d: std::time::Duration| d.as_secs().div_ceil(60) as usize;
-                let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
-                let mut managed = super::warm::ManagedWarm::new(
-                    policy,
-                    &scenario.stream,
-                    start,
-                    (
-                        minutes_of(scenario.tick),
-                        minutes_of(scenario.metrics_delay.1),
-                        minutes_of(scenario.reshard_duration),
-                    ),
-                );
-                let minutes =
-                    on_demand::play_deciding(traffic, scenario.burstiness, |m, played| {
-                        managed.at(m, played)
-                    });
-                let updates = managed.updates;
-                (minutes, on_demand::Warm::Each(managed.series), updates)
-            }
-            _ => {
-                let warm = on_demand::Warm::None;
-                (
-                    on_demand::play(traffic, scenario.burstiness, &warm),
-                    warm,
-                    0,
-                )
-            }
-        };
-        progress(traffic.minutes());
-        let usage = Usage {
-            consumers: scenario.consumers,
-            efo_consumers: scenario.efo_consumers,
-            ..advantage_usage(scenario, strategy, &minutes, &warm)
-        };
-        let mut summary = summarize(
-            scenario,
-            strategy,
-            oracles,
-            &minutes,
-            Churn::default(),
-            usage,
-        );
-        summary.warm_throughput_updates = updates;
-        return Outcome {
-            summary,
-            minutes,
-            shards: Vec::new(),
-            log: Vec::new(),
-        };
+        return replay_on_demand(scenario, traffic, oracles, policy, strategy, progress);
     }
     let start: DateTime<Utc> = EPOCH.parse().expect("a valid epoch");
     let clock = TokioClock::starting_at(start);
@@ -331,56 +403,11 @@ async fn replay(
     let passes = std::sync::atomic::AtomicU64::new(0);
     let count_pass = || passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
-    match strategy {
-        Strategy::Planner => {
-            // The sidecar's loop, on the virtual clock: the same passes,
-            // memory and schedule as `run`, without jitter.
-            let policy = PolicyHandle::new(Policy::single(
-                Path::new("the simulation's policy"),
-                &scenario.stream,
-                policy.clone(),
-            ));
-            let (_never, stop) = shutdown::channel();
-            // The account's resharding rates, as on AWS, on the virtual clock.
-            let limiter = crate::model::ApiLimiter::default();
-            let quiet = |_: crate::apply::Event<'_>| {};
-            let executor = Executor::new(&world, &world, &clock, &limiter).on_event(&quiet);
-            let schedule = Schedule {
-                interval: scenario.tick,
-                jitter: 0.0,
-            };
-            let on_pass = |_: &PassReport| {
-                count_pass();
-                progress(done(&clock));
-            };
-            // A simulation reports its outcome, not a log line per pass.
-            Runner::new(&executor, &world, &policy, &stop, schedule)
-                .only(&scenario.stream)
-                .until(end)
-                .on_pass(&on_pass)
-                .run()
-                .with_subscriber(tracing::subscriber::NoSubscriber::default())
-                .await;
-        }
-        Strategy::Uniform => {
-            let mut state = UniformState::default();
-            let mut ticks = Ticks::new(scenario.uniform.check_interval);
-            while clock.now() < end {
-                uniform_check(
-                    &world,
-                    &clock,
-                    &scenario.uniform,
-                    &scenario.stream,
-                    &mut state,
-                )
-                .await;
-                count_pass();
-                progress(done(&clock));
-                ticks.wait().await;
-            }
-        }
-        Strategy::Static(_) | Strategy::OnDemand | Strategy::Advantage => {}
-    }
+    let on_pass = || {
+        count_pass();
+        progress(done(&clock));
+    };
+    drive(scenario, policy, strategy, (&world, &clock), end, &on_pass).await;
     tokio::time::sleep_until(clock.instant_at(end)).await;
     progress(traffic.minutes());
 
