@@ -76,19 +76,9 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         let tables: Vec<String> = planned.iter().map(render::planned_table).collect();
         write_stdout(&tables.join("\n"))?;
     }
-    let operations: usize = planned
-        .iter()
-        .map(|p| {
-            p.plan.actions.len()
-                + usize::from(p.plan.warm_throughput.as_ref().is_some_and(|w| w.changes()))
-        })
-        .sum();
-    let enabling = planned
-        .iter()
-        .filter(|p| !p.observed.missing_metrics.is_empty() || p.plan.monitoring.is_some())
-        .count();
+    let operations = operations(&planned);
     let notifier = policy.notify.as_ref().map(|_| live.notifier());
-    if operations == 0 && enabling == 0 {
+    if operations == 0 && !enables_metrics(&planned) {
         if args.output == ApplyOutput::Json {
             print_json(
                 &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
@@ -110,22 +100,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         // The answer may have taken a while: plan again, and apply only if
         // the streams still call for exactly what was shown.
-        let again = plan_all().await;
-        let unchanged = again.len() == planned.len()
-            && again.iter().zip(&planned).all(|((_, now), shown)| {
-                now.as_ref().is_ok_and(|now| {
-                    now.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
-                        == shown.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
-                        && now.plan.actions.len() == shown.plan.actions.len()
-                        && now
-                            .plan
-                            .actions
-                            .iter()
-                            .zip(&shown.plan.actions)
-                            .all(|(a, b)| a.same_operation(b))
-                })
-            });
-        if !unchanged {
+        if !unchanged(&plan_all().await, &planned) {
             super::say(
                 "not applied: the streams changed while waiting for the answer, and so did the plan; run apply again to see the new one",
             );
@@ -169,6 +144,44 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The operations the plans call for: reshards, and warm throughput
+/// changes.
+fn operations(planned: &[Planned]) -> usize {
+    planned
+        .iter()
+        .map(|p| {
+            p.plan.actions.len()
+                + usize::from(p.plan.warm_throughput.as_ref().is_some_and(|w| w.changes()))
+        })
+        .sum()
+}
+
+/// Whether applying would turn on shard-level metrics on some stream.
+fn enables_metrics(planned: &[Planned]) -> bool {
+    planned
+        .iter()
+        .any(|p| !p.observed.missing_metrics.is_empty() || p.plan.monitoring.is_some())
+}
+
+/// Whether the plans made `again` call for exactly what was `shown`: the
+/// same warm throughput and the same operations, in the same order.
+fn unchanged<T>(again: &[(T, crate::Result<Planned>)], shown: &[Planned]) -> bool {
+    again.len() == shown.len()
+        && again.iter().zip(shown).all(|((_, now), shown)| {
+            now.as_ref().is_ok_and(|now| {
+                now.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
+                    == shown.plan.warm_throughput.as_ref().and_then(|w| w.set_mib)
+                    && now.plan.actions.len() == shown.plan.actions.len()
+                    && now
+                        .plan
+                        .actions
+                        .iter()
+                        .zip(&shown.plan.actions)
+                        .all(|(a, b)| a.same_operation(b))
+            })
+        })
 }
 
 /// Tells the policy's notification targets what this run did and found,

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -145,28 +145,7 @@ pub(super) fn parse_start(text: &str) -> Result<StartAt, String> {
 }
 
 pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
-    if !(args.rate > 0.0 && args.rate <= 5.0) {
-        return Err(Error::Usage(format!(
-            "--rate {}: must be above 0 and at most 5 GetRecords calls a second (the per-shard limit, shared with consumers)",
-            args.rate
-        ))
-        .into());
-    }
-    if !(1..=600).contains(&args.duration.as_secs()) {
-        return Err(Error::Usage(format!(
-            "--duration {}: must be from 1s to 10m",
-            humantime::format_duration(args.duration)
-        ))
-        .into());
-    }
-    let max_bytes = args.max_bytes_per_second.as_u64();
-    if max_bytes == 0 || max_bytes > 2 * 1024 * 1024 {
-        return Err(Error::Usage(format!(
-            "--max-bytes-per-second {}: must be above 0 and at most 2 MiB (the per-shard read limit, shared with consumers)",
-            args.max_bytes_per_second
-        ))
-        .into());
-    }
+    let max_bytes = check_budget(&args)?;
     let policy = match (&args.policy, args.hot) {
         (Some(path), true) => Some(Policy::load(path).map_err(Error::from)?),
         (None, true) => {
@@ -198,24 +177,7 @@ pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
             (open, Vec::new())
         }
     };
-    let chosen: Vec<Shard> = match (&args.shard, &policy) {
-        (Some(id), _) => {
-            let shard = open.iter().find(|s| s.id.as_str() == id).ok_or_else(|| {
-                Error::Usage(format!(
-                    "--shard {id}: stream {} has no open shard with that id; its open shards are {}",
-                    args.stream,
-                    open.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
-                ))
-            })?;
-            vec![shard.clone()]
-        }
-        (None, Some(_)) => open
-            .iter()
-            .filter(|s| hot.contains(&s.id))
-            .cloned()
-            .collect(),
-        (None, None) => open.clone(),
-    };
+    let chosen = chosen_shards(&args, &open, &hot, policy.is_some())?;
     if chosen.is_empty() {
         super::say(&format!(
             "stream {}: no shard is hot now; nothing to sample",
@@ -232,12 +194,86 @@ pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
         bytes_per_second: max_bytes as f64,
         ..ReadBudget::default()
     };
+    let samples = sample_all(read, &stream, &args, &chosen, budget).await?;
+    let reports: Vec<ShardReport> = samples
+        .iter()
+        .map(|s| report(&args.stream, s, &open, args.top))
+        .collect();
+    match args.output {
+        SimOutput::Json => print_json(&Report::of(&args.stream, &reports))?,
+        SimOutput::Table => write_stdout(&tables(&reports))?,
+    }
+    Ok(exit::OK)
+}
+
+/// Refuses a read budget over what a shard allows, and returns the bytes
+/// a second.
+fn check_budget(args: &HotKeysArgs) -> Result<u64, Error> {
+    if !(args.rate > 0.0 && args.rate <= 5.0) {
+        return Err(Error::Usage(format!(
+            "--rate {}: must be above 0 and at most 5 GetRecords calls a second (the per-shard limit, shared with consumers)",
+            args.rate
+        )));
+    }
+    if !(1..=600).contains(&args.duration.as_secs()) {
+        return Err(Error::Usage(format!(
+            "--duration {}: must be from 1s to 10m",
+            humantime::format_duration(args.duration)
+        )));
+    }
+    let max_bytes = args.max_bytes_per_second.as_u64();
+    if max_bytes == 0 || max_bytes > 2 * 1024 * 1024 {
+        return Err(Error::Usage(format!(
+            "--max-bytes-per-second {}: must be above 0 and at most 2 MiB (the per-shard read limit, shared with consumers)",
+            args.max_bytes_per_second
+        )));
+    }
+    Ok(max_bytes)
+}
+
+/// The shards to sample: `--shard`, or with a policy the hot ones, or
+/// every open shard.
+fn chosen_shards(
+    args: &HotKeysArgs,
+    open: &[Shard],
+    hot: &[ShardId],
+    by_policy: bool,
+) -> Result<Vec<Shard>, Error> {
+    Ok(match (&args.shard, by_policy) {
+        (Some(id), _) => {
+            let shard = open.iter().find(|s| s.id.as_str() == id).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--shard {id}: stream {} has no open shard with that id; its open shards are {}",
+                    args.stream,
+                    open.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            vec![shard.clone()]
+        }
+        (None, true) => open
+            .iter()
+            .filter(|s| hot.contains(&s.id))
+            .cloned()
+            .collect(),
+        (None, false) => open.to_vec(),
+    })
+}
+
+/// Samples each of `chosen` within `budget`, a few shards at a time, with
+/// a progress bar on a terminal.
+async fn sample_all(
+    read: &aws::KinesisReader,
+    stream: &StreamId,
+    args: &HotKeysArgs,
+    chosen: &[Shard],
+    budget: ReadBudget,
+) -> anyhow::Result<Vec<ShardSample>> {
     let (name, from) = (args.stream.as_str(), args.from);
     let bar = progress_bar(chosen.len());
     let done = Arc::new(Mutex::new(vec![0.0; chosen.len()]));
-    let samples: Vec<ShardSample> = stream::iter(chosen.iter().enumerate())
+    let samples: Vec<ShardSample> = futures::stream::iter(chosen.iter().enumerate())
         .map(|(i, shard)| {
-            let (bar, done, stream) = (bar.clone(), done.clone(), &stream);
+            let (bar, done, stream) = (bar.clone(), done.clone(), stream);
             async move {
                 sample_shard(read, stream, shard, from, &budget, |f| {
                     if let Some(bar) = &bar {
@@ -256,15 +292,7 @@ pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let reports: Vec<ShardReport> = samples
-        .iter()
-        .map(|s| report(&args.stream, s, &open, args.top))
-        .collect();
-    match args.output {
-        SimOutput::Json => print_json(&Report::of(&args.stream, &reports))?,
-        SimOutput::Table => write_stdout(&tables(&reports))?,
-    }
-    Ok(exit::OK)
+    Ok(samples)
 }
 
 /// The open shards of `stream` and those the planner calls hot now, under

@@ -9,7 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use crate::apply::{ApplyReport, describe};
 use crate::pass::Planned;
 use crate::planner::{Action, Plan};
-use crate::policy::Policy;
+use crate::policy::{Policy, StreamPolicy};
 
 /// The table's lines without the padding comfy-table leaves at line ends.
 fn lines(t: &Table) -> String {
@@ -130,151 +130,159 @@ pub(super) fn plan_table(plan: &Plan) -> String {
     out
 }
 
-/// What each stream entry of a valid policy resolves to.
 /// Each stream entry's resolved settings, as (what, how) lines: every
 /// setting, as `validate` shows it and its JSON gives it.
 pub(crate) fn policy_settings(policy: &Policy) -> Vec<(String, Vec<(&'static str, String)>)> {
-    let d = |t: std::time::Duration| humantime::format_duration(t).to_string();
     policy
         .streams
         .iter()
-        .map(|rule| {
-            let p = &rule.policy;
-            let up = &p.scale_up;
-            let down = &p.scale_down;
-            let mut lines = vec![
-                (
-                    "shards",
-                    format!(
-                        "{} to {}; {}",
-                        p.min_shards,
-                        p.max_shards,
-                        match p.max_reshards_per_day {
-                            0 => "no daily cap on reshards".to_owned(),
-                            n => format!("at most {n} reshards a day"),
-                        }
-                    ),
-                ),
-                (
-                    "scale up",
-                    format!(
-                        "hot at >= {} for {}m of {}m, or {} throttled record(s); cooldown {}; at most {} splits a pass{}{}",
-                        up.threshold,
-                        up.sustain_minutes,
-                        up.window_minutes,
-                        up.throttled_records,
-                        d(up.cooldown),
-                        up.max_splits_per_run,
-                        match up.split_at {
-                            crate::policy::SplitAt::Midpoint => "; split at the midpoint".to_owned(),
-                            crate::policy::SplitAt::Traffic => format!(
-                                "; split at the traffic (sample {} of at most {} shards, at least {} records; hot key over {})",
-                                d(up.sample.duration),
-                                up.sample.max_shards,
-                                up.sample.min_records,
-                                up.hot_key_share
-                            ),
-                        },
-                        match &p.consumers {
-                            Some(c) if c.scale_up_on_lag => format!(
-                                "; or consumers falling behind while read >= {}",
-                                c.read_threshold
-                            ),
-                            _ => String::new(),
-                        }
-                    ),
-                ),
-                (
-                    "scale down",
-                    format!(
-                        "cold at < {} for {}m (at most {}% of its minutes missing), merged < {}; cooldown {}; min lifetime {}; at most {} merges a pass{}{}",
-                        down.threshold,
-                        down.window_minutes,
-                        down.max_missing * 100.0,
-                        down.merged_ceiling,
-                        d(down.cooldown),
-                        d(down.min_lifetime),
-                        down.max_merges_per_run,
-                        down.economic.as_ref().map_or(String::new(), |e| format!(
-                            "; economic: reshard cost ${}, quiet time {}m to the window, from {}m of history",
-                            e.reshard_cost, e.min_window_minutes, e.history_minutes
-                        )),
-                        p.consumers.as_ref().map_or(String::new(), |c| format!(
-                            "; held while consumers are over {} behind",
-                            d(c.max_iterator_age)
-                        ))
-                    ),
-                ),
-                (
-                    "metrics",
-                    format!(
-                        "delay {}, max lag {}; shard-level {}{}",
-                        d(p.metrics_delay),
-                        d(p.metrics_max_lag),
-                        match p.shard_level {
-                            crate::policy::ShardLevel::Always => format!(
-                                "always on, read near a decision and every {}",
-                                d(p.shard_refresh)
-                            ),
-                            crate::policy::ShardLevel::OnDemand => format!(
-                                "on demand, off after {} calm, read near a decision and every {} while on",
-                                d(p.shard_calm),
-                                d(p.shard_refresh)
-                            ),
-                        },
-                        if p.enable_enhanced_monitoring {
-                            "; turned on by apply, run and the Lambda when off"
-                        } else {
-                            ""
-                        }
-                    ),
-                ),
-                (
-                    "read",
-                    if p.read.enabled {
-                        format!("split at read >= {}", p.read.threshold)
-                    } else {
-                        "off".into()
-                    },
-                ),
-            ];
-            if let Some(o) = &p.objective {
-                lines.push((
-                    "objective",
-                    format!(
-                        "threshold derived for {}% throttled over {}m",
-                        o.max_throttled * 100.0,
-                        o.history_minutes
-                    ),
-                ));
-            }
-            if let Some(f) = &p.forecast {
-                lines.push((
-                    "forecast",
-                    format!(
-                        "from {} back, {}m ahead, {}m lead",
-                        f.seasons
-                            .iter()
-                            .map(|m| format!("{m}m"))
-                            .collect::<Vec<_>>()
-                            .join(" and "),
-                        f.horizon_minutes,
-                        f.lead_minutes
-                    ),
-                ));
-            }
-            if let Some(w) = &p.warm_throughput {
-                lines.push((
-                    "warm throughput",
-                    format!(
-                        "On-Demand Advantage streams: {}m ahead, x{}, {} to {} MiB/s",
-                        w.lead_minutes, w.headroom, w.min_mib, w.max_mib
-                    ),
-                ));
-            }
-            (rule.name.clone(), lines)
-        })
+        .map(|rule| (rule.name.clone(), stream_settings(&rule.policy)))
         .collect()
+}
+
+fn duration(t: std::time::Duration) -> String {
+    humantime::format_duration(t).to_string()
+}
+
+/// One stream's settings, as (what, how) lines.
+fn stream_settings(p: &StreamPolicy) -> Vec<(&'static str, String)> {
+    let mut lines = vec![
+        (
+            "shards",
+            format!(
+                "{} to {}; {}",
+                p.min_shards,
+                p.max_shards,
+                match p.max_reshards_per_day {
+                    0 => "no daily cap on reshards".to_owned(),
+                    n => format!("at most {n} reshards a day"),
+                }
+            ),
+        ),
+        ("scale up", scale_up_line(p)),
+        ("scale down", scale_down_line(p)),
+        ("metrics", metrics_line(p)),
+        (
+            "read",
+            if p.read.enabled {
+                format!("split at read >= {}", p.read.threshold)
+            } else {
+                "off".into()
+            },
+        ),
+    ];
+    if let Some(o) = &p.objective {
+        lines.push((
+            "objective",
+            format!(
+                "threshold derived for {}% throttled over {}m",
+                o.max_throttled * 100.0,
+                o.history_minutes
+            ),
+        ));
+    }
+    if let Some(f) = &p.forecast {
+        lines.push((
+            "forecast",
+            format!(
+                "from {} back, {}m ahead, {}m lead",
+                f.seasons
+                    .iter()
+                    .map(|m| format!("{m}m"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                f.horizon_minutes,
+                f.lead_minutes
+            ),
+        ));
+    }
+    if let Some(w) = &p.warm_throughput {
+        lines.push((
+            "warm throughput",
+            format!(
+                "On-Demand Advantage streams: {}m ahead, x{}, {} to {} MiB/s",
+                w.lead_minutes, w.headroom, w.min_mib, w.max_mib
+            ),
+        ));
+    }
+    lines
+}
+
+fn scale_up_line(p: &StreamPolicy) -> String {
+    let (up, d) = (&p.scale_up, duration);
+    format!(
+        "hot at >= {} for {}m of {}m, or {} throttled record(s); cooldown {}; at most {} splits a pass{}{}",
+        up.threshold,
+        up.sustain_minutes,
+        up.window_minutes,
+        up.throttled_records,
+        d(up.cooldown),
+        up.max_splits_per_run,
+        match up.split_at {
+            crate::policy::SplitAt::Midpoint => "; split at the midpoint".to_owned(),
+            crate::policy::SplitAt::Traffic => format!(
+                "; split at the traffic (sample {} of at most {} shards, at least {} records; hot key over {})",
+                d(up.sample.duration),
+                up.sample.max_shards,
+                up.sample.min_records,
+                up.hot_key_share
+            ),
+        },
+        match &p.consumers {
+            Some(c) if c.scale_up_on_lag => format!(
+                "; or consumers falling behind while read >= {}",
+                c.read_threshold
+            ),
+            _ => String::new(),
+        }
+    )
+}
+
+fn scale_down_line(p: &StreamPolicy) -> String {
+    let (down, d) = (&p.scale_down, duration);
+    format!(
+        "cold at < {} for {}m (at most {}% of its minutes missing), merged < {}; cooldown {}; min lifetime {}; at most {} merges a pass{}{}",
+        down.threshold,
+        down.window_minutes,
+        down.max_missing * 100.0,
+        down.merged_ceiling,
+        d(down.cooldown),
+        d(down.min_lifetime),
+        down.max_merges_per_run,
+        down.economic.as_ref().map_or(String::new(), |e| format!(
+            "; economic: reshard cost ${}, quiet time {}m to the window, from {}m of history",
+            e.reshard_cost, e.min_window_minutes, e.history_minutes
+        )),
+        p.consumers.as_ref().map_or(String::new(), |c| format!(
+            "; held while consumers are over {} behind",
+            d(c.max_iterator_age)
+        ))
+    )
+}
+
+fn metrics_line(p: &StreamPolicy) -> String {
+    let d = duration;
+    format!(
+        "delay {}, max lag {}; shard-level {}{}",
+        d(p.metrics_delay),
+        d(p.metrics_max_lag),
+        match p.shard_level {
+            crate::policy::ShardLevel::Always => format!(
+                "always on, read near a decision and every {}",
+                d(p.shard_refresh)
+            ),
+            crate::policy::ShardLevel::OnDemand => format!(
+                "on demand, off after {} calm, read near a decision and every {} while on",
+                d(p.shard_calm),
+                d(p.shard_refresh)
+            ),
+        },
+        if p.enable_enhanced_monitoring {
+            "; turned on by apply, run and the Lambda when off"
+        } else {
+            ""
+        }
+    )
 }
 
 pub(crate) fn policy_table(policy: &Policy) -> String {

@@ -555,31 +555,7 @@ const SPREAD_MINUTES: u32 = 1440;
 async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> anyhow::Result<u8> {
     use crate::sim::replay;
 
-    check_days(args.days)?;
-    if let Some(path) = &args.save_scenario
-        && path.extension().is_some_and(|e| e == "csv")
-    {
-        return Err(Error::Usage(format!(
-            "--save-scenario {}: the trace is written beside the scenario as .csv; name the scenario .yaml",
-            path.display()
-        ))
-        .into());
-    }
-    let objective = args.max_throttled_pct / 100.0;
-    if !(0.0..=1.0).contains(&objective) {
-        return Err(Error::Usage(format!(
-            "--max-throttled-pct must be between 0 and 100, got {}",
-            args.max_throttled_pct
-        ))
-        .into());
-    }
-    if policy.rule_for(stream).is_none() {
-        return Err(Error::StreamNotInPolicy {
-            stream: stream.to_owned(),
-            policy: policy.source.clone(),
-        }
-        .into());
-    }
+    let objective = check_replay_args(args, policy, stream)?;
     let reading = spinner(format!(
         "reading {} day(s) of stream {stream}'s history from CloudWatch",
         args.days
@@ -594,18 +570,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             "replaying stream {stream}'s history through every strategy, then tuning each"
         ));
     }
-    let (scenario_path, trace_name) = match &args.save_scenario {
-        Some(path) => (
-            path.clone(),
-            path.with_extension("csv")
-                .file_name()
-                .map_or_else(|| "replay.csv".into(), |f| f.to_string_lossy().into_owned()),
-        ),
-        None => (
-            PathBuf::from(format!("replay-{stream}.yaml")),
-            format!("replay-{stream}.csv"),
-        ),
-    };
+    let (scenario_path, trace_name) = replay_names(args, stream);
     let replay = replay::build(stream, &open, &metrics, created_at, &trace_name)
         .map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(path) = &args.save_scenario {
@@ -643,14 +608,80 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
     if let Some(s) = reading {
         s.finish_and_clear();
     }
+    print_replay(
+        args,
+        stream,
+        (&run.scenario, summaries),
+        &replay,
+        (recommendation, tuned),
+        &chart_path,
+    )?;
+    Ok(exit::OK)
+}
+
+/// Refuses `simulate --stream`'s flags that cannot work, before reading
+/// anything; returns the objective as a share.
+fn check_replay_args(args: &SimulateArgs, policy: &Policy, stream: &str) -> Result<f64, Error> {
+    check_days(args.days)?;
+    if let Some(path) = &args.save_scenario
+        && path.extension().is_some_and(|e| e == "csv")
+    {
+        return Err(Error::Usage(format!(
+            "--save-scenario {}: the trace is written beside the scenario as .csv; name the scenario .yaml",
+            path.display()
+        )));
+    }
+    let objective = args.max_throttled_pct / 100.0;
+    if !(0.0..=1.0).contains(&objective) {
+        return Err(Error::Usage(format!(
+            "--max-throttled-pct must be between 0 and 100, got {}",
+            args.max_throttled_pct
+        )));
+    }
+    if policy.rule_for(stream).is_none() {
+        return Err(Error::StreamNotInPolicy {
+            stream: stream.to_owned(),
+            policy: policy.source.clone(),
+        });
+    }
+    Ok(objective)
+}
+
+/// Where the replayed scenario is said to be (and saved, with
+/// `--save-scenario`), and its trace's file name.
+fn replay_names(args: &SimulateArgs, stream: &str) -> (PathBuf, String) {
+    match &args.save_scenario {
+        Some(path) => (
+            path.clone(),
+            path.with_extension("csv")
+                .file_name()
+                .map_or_else(|| "replay.csv".into(), |f| f.to_string_lossy().into_owned()),
+        ),
+        None => (
+            PathBuf::from(format!("replay-{stream}.yaml")),
+            format!("replay-{stream}.csv"),
+        ),
+    }
+}
+
+/// Prints a replay's report: its results, recommendation and tuning, as
+/// JSON or tables.
+fn print_replay(
+    args: &SimulateArgs,
+    stream: &str,
+    (scenario, summaries): (&Scenario, Vec<&Summary>),
+    replay: &crate::sim::replay::Replay,
+    (recommendation, tuned): (Option<crate::sim::recommend::Recommendation>, TunedOrNot),
+    chart_path: &Path,
+) -> anyhow::Result<()> {
     match args.output {
         SimOutput::Json => print_json(&SimulationJson {
             scenarios: &[ScenarioReport {
-                scenario: &run.scenario.name,
+                scenario: &scenario.name,
                 results: summaries,
                 recommendation,
                 tuned: Some(tuned),
-                chart: Some(&chart_path),
+                chart: Some(chart_path),
                 replay: Some(ReplayFacts {
                     stream,
                     days: args.days,
@@ -660,7 +691,7 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             }],
         })?,
         SimOutput::Table => {
-            let mut text = super::render::simulation(&run.scenario, &summaries);
+            let mut text = super::render::simulation(scenario, &summaries);
             for note in &replay.notes {
                 text.push_str(&format!("note: {note}\n"));
             }
@@ -675,5 +706,5 @@ async fn replay_stream(args: &SimulateArgs, policy: &Policy, stream: &str) -> an
             write_stdout(&text)?;
         }
     }
-    Ok(exit::OK)
+    Ok(())
 }

@@ -164,126 +164,143 @@ impl Status {
     /// The counters in the Prometheus text exposition format.
     pub fn prometheus(&self) -> String {
         let inner = self.lock();
-        let r = &inner.registry;
         let mut out = String::new();
-        family(
-            &mut out,
-            "kinesis_autoscaler_passes_total",
-            "counter",
-            "Passes over the policy's streams, by outcome.",
-        );
-        for outcome in ["ok", "failed"] {
-            let n = r.passes.get(outcome).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_passes_total{{outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_actions_total",
-            "counter",
-            "Resharding operations, by type and outcome.",
-        );
-        for kind in ["split", "merge"] {
-            for outcome in ["applied", "not_applied"] {
-                let n = r.actions.get(&(kind, outcome)).copied().unwrap_or(0);
-                let _ = writeln!(
-                    out,
-                    "kinesis_autoscaler_actions_total{{type=\"{kind}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_errors_total",
-            "counter",
-            "Failures, by kind.",
-        );
-        for (kind, n) in &r.errors {
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_errors_total{{kind=\"{}\"}} {n}",
-                escape(kind)
-            );
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_policy_reloads_total",
-            "counter",
-            "Policy reloads, by outcome.",
-        );
-        for outcome in ["ok", "invalid"] {
-            let n = r.reloads.get(outcome).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_open_shards",
-            "gauge",
-            "Open shards per stream after the last pass.",
-        );
-        for (stream, n) in &r.open_shards {
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_open_shards{{stream=\"{}\"}} {n}",
-                escape(stream)
-            );
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_peak_shard_utilization",
-            "gauge",
-            "The highest shard utilization per stream at the last pass (1 = a shard's write limit).",
-        );
-        for (stream, u) in &r.peak_utilization {
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_peak_shard_utilization{{stream=\"{}\"}} {u}",
-                escape(stream)
-            );
-        }
-        family(
-            &mut out,
-            "kinesis_autoscaler_last_successful_pass_timestamp_seconds",
-            "gauge",
-            "When the last pass without failures finished (Unix time).",
-        );
-        let t = r.last_success.map_or(0, |t| t.timestamp());
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_last_successful_pass_timestamp_seconds {t}"
-        );
+        pass_families(&mut out, &inner.registry);
+        stream_families(&mut out, &inner.registry);
         if let Some(n) = self.notifications.get() {
             notification_families(&mut out, n);
         }
         if let Some(api) = self.api.get() {
-            family(
-                &mut out,
-                "kinesis_autoscaler_api_calls_total",
-                "counter",
-                "Kinesis and CloudWatch calls made, by API (each waits for its slot within the account's quota).",
-            );
-            for (a, n) in api.calls() {
-                let _ = writeln!(out, "kinesis_autoscaler_api_calls_total{{api=\"{a}\"}} {n}");
-            }
-            family(
-                &mut out,
-                "kinesis_autoscaler_metric_datapoints_requested_total",
-                "counter",
-                "Datapoints asked of GetMetricData (queries times minutes).",
-            );
-            let _ = writeln!(
-                out,
-                "kinesis_autoscaler_metric_datapoints_requested_total {}",
-                api.datapoints_requested()
-            );
+            api_families(&mut out, api);
         }
         out
     }
+}
+
+/// The passes, the resharding operations, the failures and the policy
+/// reloads, counted.
+fn pass_families(out: &mut String, r: &Registry) {
+    family(
+        out,
+        "kinesis_autoscaler_passes_total",
+        "counter",
+        "Passes over the policy's streams, by outcome.",
+    );
+    for outcome in ["ok", "failed"] {
+        let n = r.passes.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_passes_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    family(
+        out,
+        "kinesis_autoscaler_actions_total",
+        "counter",
+        "Resharding operations, by type and outcome.",
+    );
+    for kind in ["split", "merge"] {
+        for outcome in ["applied", "not_applied"] {
+            let n = r.actions.get(&(kind, outcome)).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "kinesis_autoscaler_actions_total{{type=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    family(
+        out,
+        "kinesis_autoscaler_errors_total",
+        "counter",
+        "Failures, by kind.",
+    );
+    for (kind, n) in &r.errors {
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_errors_total{{kind=\"{}\"}} {n}",
+            escape(kind)
+        );
+    }
+    family(
+        out,
+        "kinesis_autoscaler_policy_reloads_total",
+        "counter",
+        "Policy reloads, by outcome.",
+    );
+    for outcome in ["ok", "invalid"] {
+        let n = r.reloads.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+}
+
+/// Each stream's open shards and peak utilization at the last pass, and
+/// when the last pass without failures finished.
+fn stream_families(out: &mut String, r: &Registry) {
+    family(
+        out,
+        "kinesis_autoscaler_open_shards",
+        "gauge",
+        "Open shards per stream after the last pass.",
+    );
+    for (stream, n) in &r.open_shards {
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_open_shards{{stream=\"{}\"}} {n}",
+            escape(stream)
+        );
+    }
+    family(
+        out,
+        "kinesis_autoscaler_peak_shard_utilization",
+        "gauge",
+        "The highest shard utilization per stream at the last pass (1 = a shard's write limit).",
+    );
+    for (stream, u) in &r.peak_utilization {
+        let _ = writeln!(
+            out,
+            "kinesis_autoscaler_peak_shard_utilization{{stream=\"{}\"}} {u}",
+            escape(stream)
+        );
+    }
+    family(
+        out,
+        "kinesis_autoscaler_last_successful_pass_timestamp_seconds",
+        "gauge",
+        "When the last pass without failures finished (Unix time).",
+    );
+    let t = r.last_success.map_or(0, |t| t.timestamp());
+    let _ = writeln!(
+        out,
+        "kinesis_autoscaler_last_successful_pass_timestamp_seconds {t}"
+    );
+}
+
+/// The calls made to Kinesis and CloudWatch, and the datapoints asked of
+/// GetMetricData.
+fn api_families(out: &mut String, api: &crate::model::ApiLimiter) {
+    family(
+        out,
+        "kinesis_autoscaler_api_calls_total",
+        "counter",
+        "Kinesis and CloudWatch calls made, by API (each waits for its slot within the account's quota).",
+    );
+    for (a, n) in api.calls() {
+        let _ = writeln!(out, "kinesis_autoscaler_api_calls_total{{api=\"{a}\"}} {n}");
+    }
+    family(
+        out,
+        "kinesis_autoscaler_metric_datapoints_requested_total",
+        "counter",
+        "Datapoints asked of GetMetricData (queries times minutes).",
+    );
+    let _ = writeln!(
+        out,
+        "kinesis_autoscaler_metric_datapoints_requested_total {}",
+        api.datapoints_requested()
+    );
 }
 
 /// The notification counters: sent and failed by target (its policy

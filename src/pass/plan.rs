@@ -42,54 +42,13 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
     missing: MissingMetrics,
     memory: &Memory,
 ) -> Vec<(Target, Result<Planned>)> {
-    let quota = shard_quota(read).await;
-    let prepared: Vec<Result<Prepared>> = stream::iter(targets)
-        .map(|t| {
-            observe::prepare(
-                read,
-                &t.stream,
-                t.listing.as_ref(),
-                &t.policy,
-                quota,
-                memory,
-                now,
-            )
-            .map_err(Error::from)
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut prepared = prepared;
-    observe::past::read_past(
-        metrics,
-        targets
-            .iter()
-            .zip(prepared.iter_mut())
-            .filter_map(|(t, p)| Some((&t.policy, p.as_mut().ok()?)))
-            .collect(),
-        memory,
-    )
-    .await;
+    let prepared = prepare_all(read, metrics, targets, now, memory).await;
     // The metrics of every prepared stream, in shared calls; each stream is
     // planned (its tags read, if it would act) as soon as its metrics are
     // in, while the others are still read.
-    let mut requests = Vec::new();
-    let mut of_request: Vec<usize> = Vec::new();
     let mut prepared: Vec<Option<Result<Prepared>>> = prepared.into_iter().map(Some).collect();
     let mut planned: Vec<Option<Result<Planned>>> = targets.iter().map(|_| None).collect();
-    let mut unread = Vec::new(); // prepared streams with nothing to read
-    for (i, (t, p)) in targets.iter().zip(&mut prepared).enumerate() {
-        if let Some(Ok(p)) = p {
-            decide_detail_upfront(p, &t.policy);
-            match p.metrics_request(&t.policy) {
-                Some(r) => {
-                    of_request.push(i);
-                    requests.push(r);
-                }
-                None => unread.push(i),
-            }
-        }
-    }
+    let (requests, of_request, unread) = metrics_requests(targets, &mut prepared);
     let (done, answers) = tokio::sync::mpsc::unbounded_channel();
     let reading = metrics.read_metrics_streamed(&requests, done);
     let answers = stream::unfold(answers, |mut rx| async move {
@@ -151,6 +110,70 @@ pub async fn plan_streams<R: KinesisRead, M: MetricsRead>(
             )
         })
         .collect()
+}
+
+/// Each target's status, mode and shards (or why not), and the past days
+/// its forecast or economic rule reads.
+async fn prepare_all<R: KinesisRead, M: MetricsRead>(
+    read: &R,
+    metrics: &M,
+    targets: &[Target],
+    now: DateTime<Utc>,
+    memory: &Memory,
+) -> Vec<Result<Prepared>> {
+    let quota = shard_quota(read).await;
+    let mut prepared: Vec<Result<Prepared>> = stream::iter(targets)
+        .map(|t| {
+            observe::prepare(
+                read,
+                &t.stream,
+                t.listing.as_ref(),
+                &t.policy,
+                quota,
+                memory,
+                now,
+            )
+            .map_err(Error::from)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    observe::past::read_past(
+        metrics,
+        targets
+            .iter()
+            .zip(prepared.iter_mut())
+            .filter_map(|(t, p)| Some((&t.policy, p.as_mut().ok()?)))
+            .collect(),
+        memory,
+    )
+    .await;
+    prepared
+}
+
+/// The metrics request of each prepared stream (once what can be decided
+/// before its answer is decided), with the index of the target each
+/// request is for, and the prepared streams with nothing to read.
+fn metrics_requests(
+    targets: &[Target],
+    prepared: &mut [Option<Result<Prepared>>],
+) -> (Vec<observe::MetricsRequest>, Vec<usize>, Vec<usize>) {
+    let mut requests = Vec::new();
+    let mut of_request: Vec<usize> = Vec::new();
+    let mut unread = Vec::new();
+    for (i, (t, p)) in targets.iter().zip(prepared).enumerate() {
+        if let Some(Ok(p)) = p {
+            decide_detail_upfront(p, &t.policy);
+            match p.metrics_request(&t.policy) {
+                Some(r) => {
+                    of_request.push(i);
+                    requests.push(r);
+                }
+                None => unread.push(i),
+            }
+        }
+    }
+    (requests, of_request, unread)
 }
 
 /// Decides, for a prepared stream, what can be decided before its
