@@ -60,18 +60,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             &memory,
         )
     };
-    let results = plan_all().await;
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut failed = false;
-    for (_, result) in results {
-        match result {
-            Ok(p) => planned.push(p),
-            Err(e) => {
-                report_error(&e);
-                failed = true;
-            }
-        }
-    }
+    let (planned, failed) = planned_or_reported(plan_all().await);
     if args.output == ApplyOutput::Table {
         let tables: Vec<String> = planned.iter().map(render::planned_table).collect();
         write_stdout(&tables.join("\n"))?;
@@ -125,13 +114,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .on_event(&on_event);
     let reports = pass::apply_streams(&executor, &planned, &memory).await;
     progress.finish();
-    match args.output {
-        ApplyOutput::Table => write_stdout(&render::reports(&reports))?,
-        ApplyOutput::Json => print_json(&serde_json::json!({
-            "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(),
-            "applied": reports,
-        }))?,
-    }
+    print_applied(args.output, &planned, &reports)?;
     let results: Vec<_> = planned
         .iter()
         .zip(&reports)
@@ -144,6 +127,39 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The plans made, with each stream that could not be planned reported;
+/// and whether any could not.
+fn planned_or_reported<T>(results: Vec<(T, crate::Result<Planned>)>) -> (Vec<Planned>, bool) {
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut failed = false;
+    for (_, result) in results {
+        match result {
+            Ok(p) => planned.push(p),
+            Err(e) => {
+                report_error(&e);
+                failed = true;
+            }
+        }
+    }
+    (planned, failed)
+}
+
+/// Prints what was applied, as tables or beside the plans as JSON.
+fn print_applied(
+    output: ApplyOutput,
+    planned: &[Planned],
+    reports: &[crate::apply::ApplyReport],
+) -> anyhow::Result<()> {
+    match output {
+        ApplyOutput::Table => write_stdout(&render::reports(reports))?,
+        ApplyOutput::Json => print_json(&serde_json::json!({
+            "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(),
+            "applied": reports,
+        }))?,
+    }
+    Ok(())
 }
 
 /// The operations the plans call for: reshards, and warm throughput

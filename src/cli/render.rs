@@ -33,6 +33,16 @@ const PASSES_A_DAY: u32 = 1440;
 
 /// One line about the stream, one row per open shard, then the actions.
 pub(super) fn plan_table(plan: &Plan) -> String {
+    let mut out = plan_header(plan);
+    let _ = writeln!(out, "\n{}", lines(&verdict_table(plan)));
+    if plan.refused.is_none() {
+        out.push_str(&actions(plan));
+    }
+    out
+}
+
+/// The stream's line, and what the plan says of the stream as a whole.
+fn plan_header(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -75,6 +85,11 @@ pub(super) fn plan_table(plan: &Plan) -> String {
             "cooldowns not checked: nothing here would act, and the stream's last reshards (kept in its tags) are read only before an action"
         );
     }
+    out
+}
+
+/// One row per open shard: its keys, peak, verdict and why.
+fn verdict_table(plan: &Plan) -> Table {
     // PEAK is over the longest window the policy looks at; a reason's own
     // peak is over its rule's window.
     let window = plan.verdicts.first().map_or(0, |v| {
@@ -93,39 +108,41 @@ pub(super) fn plan_table(plan: &Plan) -> String {
             v.reason(),
         ]);
     }
-    let _ = writeln!(out, "\n{}", lines(&t));
-    if plan.refused.is_none() {
-        out.push('\n');
-        if plan.actions.is_empty() {
-            out.push_str("no actions\n");
-        } else {
-            out.push_str("actions, in order:\n");
-        }
-        for (n, action) in plan.actions.iter().enumerate() {
-            let _ = match action {
-                Action::Split(s) => writeln!(
-                    out,
-                    "{:>3}. split {} [{}, {}] at {} ({})",
-                    n + 1,
-                    s.shard_id
-                        .as_ref()
-                        .map_or("(child)".into(), |id| id.to_string()),
-                    s.starting_hash_key,
-                    s.ending_hash_key,
-                    s.new_starting_hash_key,
-                    s.trigger,
-                ),
-                Action::Merge(m) => writeln!(
-                    out,
-                    "{:>3}. merge {} + {} (projected peak {:.2}, {})",
-                    n + 1,
-                    m.shard_id,
-                    m.adjacent_shard_id,
-                    m.projected_peak,
-                    m.trigger,
-                ),
-            };
-        }
+    t
+}
+
+/// The plan's actions, in order.
+fn actions(plan: &Plan) -> String {
+    let mut out = String::from("\n");
+    if plan.actions.is_empty() {
+        out.push_str("no actions\n");
+    } else {
+        out.push_str("actions, in order:\n");
+    }
+    for (n, action) in plan.actions.iter().enumerate() {
+        let _ = match action {
+            Action::Split(s) => writeln!(
+                out,
+                "{:>3}. split {} [{}, {}] at {} ({})",
+                n + 1,
+                s.shard_id
+                    .as_ref()
+                    .map_or("(child)".into(), |id| id.to_string()),
+                s.starting_hash_key,
+                s.ending_hash_key,
+                s.new_starting_hash_key,
+                s.trigger,
+            ),
+            Action::Merge(m) => writeln!(
+                out,
+                "{:>3}. merge {} + {} (projected peak {:.2}, {})",
+                n + 1,
+                m.shard_id,
+                m.adjacent_shard_id,
+                m.projected_peak,
+                m.trigger,
+            ),
+        };
     }
     out
 }

@@ -12,6 +12,8 @@ use crate::aws;
 use crate::daemon::sidecar::{self, Sidecar};
 use crate::error::exit;
 use crate::policy::Policy;
+use crate::sim::Scenario;
+use crate::sim::traffic::Traffic;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
 use super::{AwsArgs, EXIT_CODES};
@@ -90,44 +92,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     .map_err(Error::from)?;
-    for (flag, span) in [
-        ("--interval", args.interval),
-        ("--wait-timeout", args.wait_timeout),
-    ] {
-        if span < Duration::from_secs(1) || span > MAX_SPAN {
-            return Err(Error::Usage(format!(
-                "{flag} must be between 1s and 1day, got {}",
-                humantime::format_duration(span)
-            ))
-            .into());
-        }
-    }
-    if !(args.speed == 0.0 || SPEEDS.contains(&args.speed)) {
-        return Err(Error::Usage(format!(
-            "--speed must be 0 (as fast as possible) or between {} and {} times real time, got {:?}",
-            SPEEDS.start(),
-            SPEEDS.end(),
-            args.speed
-        ))
-        .into());
-    }
+    check_spans_and_speed(&args)?;
     // With --backend sim, the simulation is checked, and its stream looked
     // up in the policy, before anything starts.
     let simulation = match args.backend {
         Backend::Aws => None,
-        Backend::Sim => {
-            let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
-            if policy.rule_for(&scenario.stream).is_none() {
-                return Err(Error::StreamNotInPolicy {
-                    stream: scenario.stream.clone(),
-                    policy: policy.source.clone(),
-                }
-                .into());
-            }
-            let traffic = crate::sim::traffic::Traffic::new(&scenario, &trace)
-                .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
-            Some((scenario, traffic))
-        }
+        Backend::Sim => Some(simulation(&args, &policy)?),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -167,4 +137,44 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         None => Ok(exit::OK),
     }
+}
+
+/// Refuses an interval, wait timeout or speed out of range.
+fn check_spans_and_speed(args: &RunArgs) -> Result<(), Error> {
+    for (flag, span) in [
+        ("--interval", args.interval),
+        ("--wait-timeout", args.wait_timeout),
+    ] {
+        if span < Duration::from_secs(1) || span > MAX_SPAN {
+            return Err(Error::Usage(format!(
+                "{flag} must be between 1s and 1day, got {}",
+                humantime::format_duration(span)
+            )));
+        }
+    }
+    if !(args.speed == 0.0 || SPEEDS.contains(&args.speed)) {
+        return Err(Error::Usage(format!(
+            "--speed must be 0 (as fast as possible) or between {} and {} times real time, got {:?}",
+            SPEEDS.start(),
+            SPEEDS.end(),
+            args.speed
+        )));
+    }
+    Ok(())
+}
+
+/// The scenario `--backend sim` replays and its traffic, checked, its
+/// stream looked up in the policy.
+fn simulation(args: &RunArgs, policy: &Policy) -> anyhow::Result<(Scenario, Traffic)> {
+    let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
+    if policy.rule_for(&scenario.stream).is_none() {
+        return Err(Error::StreamNotInPolicy {
+            stream: scenario.stream.clone(),
+            policy: policy.source.clone(),
+        }
+        .into());
+    }
+    let traffic = Traffic::new(&scenario, &trace)
+        .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
+    Ok((scenario, traffic))
 }

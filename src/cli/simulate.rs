@@ -137,9 +137,19 @@ pub(super) async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let (scenario, trace) = load_scenario(paths.first().map(PathBuf::as_path))?;
+    simulate_one(&args, &policy, paths.first().map(PathBuf::as_path)).await
+}
+
+/// One scenario: one strategy, or every strategy with `--compare` (and
+/// then the recommendation), with a progress bar and the chart.
+async fn simulate_one(
+    args: &SimulateArgs,
+    policy: &Policy,
+    path: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let (scenario, trace) = load_scenario(path)?;
     let only = (!args.compare).then(|| args.strategy.unwrap_or(Strategy::Planner));
-    let run = prepare(&policy, scenario, &trace, only)?;
+    let run = prepare(policy, scenario, &trace, only)?;
     let minutes = run.traffic.minutes();
     let bar = progress_bar((minutes * run.strategies.len()) as u64);
     let worker_bar = bar.clone();

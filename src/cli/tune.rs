@@ -105,6 +105,33 @@ pub(super) async fn run(args: TuneArgs) -> anyhow::Result<u8> {
             source,
         })?;
     }
+    let chart_path = write_frontiers(&args, &scenario, &report, objective.max_throttled)?;
+    match args.output {
+        SimOutput::Json => print_json(&Printed {
+            report: &report,
+            chart: &chart_path,
+            policy_file: args.save_policy.as_deref(),
+        })?,
+        SimOutput::Table => {
+            let mut text = report.table();
+            text.push_str(&format!("chart: {}\n", chart_path.display()));
+            if let Some(path) = &args.save_policy {
+                text.push_str(&format!("\nplanner policy written to {}\n", path.display()));
+            }
+            write_stdout(&text)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Draws each family's frontier on the tuning part, where `--chart` says
+/// or in the temporary folder, and returns where.
+fn write_frontiers(
+    args: &TuneArgs,
+    scenario: &Scenario,
+    report: &Report,
+    max_throttled: f64,
+) -> anyhow::Result<PathBuf> {
     let chart_path = args
         .chart
         .clone()
@@ -125,27 +152,12 @@ pub(super) async fn run(args: TuneArgs) -> anyhow::Result<u8> {
         "{}: each family's frontier on the tuning part ({:.1} days)",
         scenario.name, report.tuning_days
     );
-    let svg = crate::sim::chart::frontiers(&title, &lines, objective.max_throttled);
+    let svg = crate::sim::chart::frontiers(&title, &lines, max_throttled);
     std::fs::write(&chart_path, svg).map_err(|source| Error::Write {
         path: chart_path.clone(),
         source,
     })?;
-    match args.output {
-        SimOutput::Json => print_json(&Printed {
-            report: &report,
-            chart: &chart_path,
-            policy_file: args.save_policy.as_deref(),
-        })?,
-        SimOutput::Table => {
-            let mut text = report.table();
-            text.push_str(&format!("chart: {}\n", chart_path.display()));
-            if let Some(path) = &args.save_policy {
-                text.push_str(&format!("\nplanner policy written to {}\n", path.display()));
-            }
-            write_stdout(&text)?;
-        }
-    }
-    Ok(exit::OK)
+    Ok(chart_path)
 }
 
 /// The scenario of `stream`'s own history, as `simulate --stream` builds
