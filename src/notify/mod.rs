@@ -208,108 +208,130 @@ fn plural(n: usize, what: &str) -> String {
 pub fn events(streams: &[StreamResult], time: DateTime<Utc>) -> Vec<Event> {
     let mut out = Vec::new();
     for s in streams {
-        let event = |event: EventKind| Event {
-            event,
-            stream: Some(s.stream.clone()),
-            policy: None,
-            shard_ids: Vec::new(),
-            actions: Vec::new(),
-            reason: String::new(),
-            time,
-            counts: EventCounts::default(),
-        };
         if let Some(apply) = &s.apply {
-            let applied: Vec<&Action> = apply.applied.iter().map(|a| &a.action).collect();
-            let counts = EventCounts {
-                open_shards_before: s.open_shards_before,
-                open_shards_after: s.open_shards_after,
-                applied: Some(apply.applied.len()),
-                not_applied: Some(apply.not_applied.len()),
-                throttled_records: None,
-            };
-            if !applied.is_empty() {
-                out.push(Event {
-                    shard_ids: applied.iter().flat_map(|a| shard_ids(a)).collect(),
-                    actions: applied.iter().map(|a| describe(a)).collect(),
-                    reason: applied
-                        .iter()
-                        .map(|a| reason(a))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    counts: counts.clone(),
-                    ..event(EventKind::Applied)
-                });
-            }
-            if let Some(w) = &apply.warm_throughput {
-                out.push(Event {
-                    actions: vec![format!(
-                        "warm throughput {} -> {} MiB/s",
-                        w.from_mib.map_or("-".into(), |m| m.to_string()),
-                        w.to_mib
-                    )],
-                    reason: s.warm_throughput.clone().unwrap_or_default(),
-                    counts: EventCounts {
-                        applied: Some(1),
-                        not_applied: Some(0),
-                        ..EventCounts::default()
-                    },
-                    ..event(EventKind::Applied)
-                });
-            }
-            if let Some(stop) = &apply.stop
-                && !matches!(stop.kind, StopKind::Shutdown | StopKind::Deadline)
-            {
-                out.push(Event {
-                    shard_ids: apply.not_applied.iter().flat_map(shard_ids).collect(),
-                    actions: apply.not_applied.iter().map(describe).collect(),
-                    reason: stop.message.clone(),
-                    counts,
-                    ..event(EventKind::Failed)
-                });
-            }
+            applied_events(s, apply, time, &mut out);
         }
-        let stuck: Vec<&ShardVerdict> = s
-            .alerts
-            .iter()
-            .filter(|v| {
-                matches!(
-                    v.verdict,
-                    Verdict::AtMaxShards { .. } | Verdict::AtShardQuota { .. }
-                ) && v.facts.throttled_records > 0.0
-            })
-            .collect();
-        if !stuck.is_empty() {
-            out.push(Event {
-                shard_ids: stuck.iter().map(|v| v.shard_id.to_string()).collect(),
-                reason: stuck[0].reason(),
-                counts: EventCounts {
-                    open_shards_before: s.open_shards_before,
-                    throttled_records: Some(
-                        stuck.iter().map(|v| v.facts.throttled_records).sum::<f64>() as u64,
-                    ),
-                    ..EventCounts::default()
-                },
-                ..event(EventKind::Stuck)
-            });
-        }
-        let hot: Vec<&ShardVerdict> = s
-            .alerts
-            .iter()
-            .filter(|v| matches!(v.verdict, Verdict::HotKey { .. }))
-            .collect();
-        if !hot.is_empty() {
-            out.push(Event {
-                shard_ids: hot.iter().map(|v| v.shard_id.to_string()).collect(),
-                reason: hot
-                    .iter()
-                    .map(|v| v.reason())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                ..event(EventKind::HotKey)
-            });
-        }
+        alert_events(s, time, &mut out);
     }
     out
+}
+
+/// An event of `kind` about stream `s`, with nothing else said yet.
+fn stream_event(s: &StreamResult, kind: EventKind, time: DateTime<Utc>) -> Event {
+    Event {
+        event: kind,
+        stream: Some(s.stream.clone()),
+        policy: None,
+        shard_ids: Vec::new(),
+        actions: Vec::new(),
+        reason: String::new(),
+        time,
+        counts: EventCounts::default(),
+    }
+}
+
+/// What applying `s`'s plan did: the operations applied, the warm
+/// throughput set, and the stop that ended the plan early.
+fn applied_events(
+    s: &StreamResult,
+    apply: &crate::apply::ApplyReport,
+    time: DateTime<Utc>,
+    out: &mut Vec<Event>,
+) {
+    let event = |kind: EventKind| stream_event(s, kind, time);
+    let applied: Vec<&Action> = apply.applied.iter().map(|a| &a.action).collect();
+    let counts = EventCounts {
+        open_shards_before: s.open_shards_before,
+        open_shards_after: s.open_shards_after,
+        applied: Some(apply.applied.len()),
+        not_applied: Some(apply.not_applied.len()),
+        throttled_records: None,
+    };
+    if !applied.is_empty() {
+        out.push(Event {
+            shard_ids: applied.iter().flat_map(|a| shard_ids(a)).collect(),
+            actions: applied.iter().map(|a| describe(a)).collect(),
+            reason: applied
+                .iter()
+                .map(|a| reason(a))
+                .collect::<Vec<_>>()
+                .join("; "),
+            counts: counts.clone(),
+            ..event(EventKind::Applied)
+        });
+    }
+    if let Some(w) = &apply.warm_throughput {
+        out.push(Event {
+            actions: vec![format!(
+                "warm throughput {} -> {} MiB/s",
+                w.from_mib.map_or("-".into(), |m| m.to_string()),
+                w.to_mib
+            )],
+            reason: s.warm_throughput.clone().unwrap_or_default(),
+            counts: EventCounts {
+                applied: Some(1),
+                not_applied: Some(0),
+                ..EventCounts::default()
+            },
+            ..event(EventKind::Applied)
+        });
+    }
+    if let Some(stop) = &apply.stop
+        && !matches!(stop.kind, StopKind::Shutdown | StopKind::Deadline)
+    {
+        out.push(Event {
+            shard_ids: apply.not_applied.iter().flat_map(shard_ids).collect(),
+            actions: apply.not_applied.iter().map(describe).collect(),
+            reason: stop.message.clone(),
+            counts,
+            ..event(EventKind::Failed)
+        });
+    }
+}
+
+/// The shards of `s` throttling where no split may go, and its hot keys.
+fn alert_events(s: &StreamResult, time: DateTime<Utc>, out: &mut Vec<Event>) {
+    let event = |kind: EventKind| stream_event(s, kind, time);
+    let stuck: Vec<&ShardVerdict> = s
+        .alerts
+        .iter()
+        .filter(|v| {
+            matches!(
+                v.verdict,
+                Verdict::AtMaxShards { .. } | Verdict::AtShardQuota { .. }
+            ) && v.facts.throttled_records > 0.0
+        })
+        .collect();
+    if !stuck.is_empty() {
+        out.push(Event {
+            shard_ids: stuck.iter().map(|v| v.shard_id.to_string()).collect(),
+            reason: stuck[0].reason(),
+            counts: EventCounts {
+                open_shards_before: s.open_shards_before,
+                throttled_records: Some(
+                    stuck.iter().map(|v| v.facts.throttled_records).sum::<f64>() as u64,
+                ),
+                ..EventCounts::default()
+            },
+            ..event(EventKind::Stuck)
+        });
+    }
+    let hot: Vec<&ShardVerdict> = s
+        .alerts
+        .iter()
+        .filter(|v| matches!(v.verdict, Verdict::HotKey { .. }))
+        .collect();
+    if !hot.is_empty() {
+        out.push(Event {
+            shard_ids: hot.iter().map(|v| v.shard_id.to_string()).collect(),
+            reason: hot
+                .iter()
+                .map(|v| v.reason())
+                .collect::<Vec<_>>()
+                .join("; "),
+            ..event(EventKind::HotKey)
+        });
+    }
 }
 
 /// The event of a rejected policy reload.

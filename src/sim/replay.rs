@@ -156,39 +156,13 @@ pub fn build(
     let peak_per_second = (peak_per_minute / 60.0).ceil().max(1.0) as u64;
     let record_size = (total_bytes / total_records).ceil().max(1.0) as u64;
 
-    let mut trace_csv = String::from("timestamp,value\n");
-    for i in 0..minutes {
-        let t: DateTime<Utc> = metrics.start + TimeDelta::minutes((skip + i) as i64);
-        let _ = writeln!(
-            trace_csv,
-            "{},{}",
-            t.format("%Y-%m-%d %H:%M:%S"),
-            bytes_at(i)
-        );
-    }
+    let trace_csv = trace_csv(
+        metrics.start + TimeDelta::minutes(skip as i64),
+        (0..minutes).map(bytes_at),
+    );
 
     let mut notes = vec![coverage.describe()];
-    let keys = match measured_spread(open, metrics) {
-        Some(ranges) => {
-            let mut text = String::from("keys:\n  model: measured\n  ranges:\n");
-            for (shard, share) in ranges {
-                let _ = writeln!(
-                    text,
-                    "    - {{ start: \"{}\", end: \"{}\", share: {share} }}   # {}",
-                    shard.range.start(),
-                    shard.range.end(),
-                    shard.id
-                );
-            }
-            text
-        }
-        None => {
-            notes.push(
-                "shard-level IncomingBytes is not enabled (or took nothing): keys are assumed uniform, so a hot shard in the real stream is not replayed".to_owned(),
-            );
-            "keys: { model: uniform }\n".to_owned()
-        }
-    };
+    let keys = keys_yaml(open, metrics, &mut notes);
     notes.push(
         "On-Demand's reads are priced for one consumer; set `consumers:` in a saved scenario (--save-scenario) to price more".to_owned(),
     );
@@ -215,6 +189,43 @@ pub fn build(
         notes,
         coverage,
     })
+}
+
+/// The scenario's `keys:`: the shards' measured spread, or uniform keys
+/// (said in `notes`) without shard-level IncomingBytes.
+fn keys_yaml(open: &[Shard], metrics: &Metrics, notes: &mut Vec<String>) -> String {
+    match measured_spread(open, metrics) {
+        Some(ranges) => {
+            let mut text = String::from("keys:\n  model: measured\n  ranges:\n");
+            for (shard, share) in ranges {
+                let _ = writeln!(
+                    text,
+                    "    - {{ start: \"{}\", end: \"{}\", share: {share} }}   # {}",
+                    shard.range.start(),
+                    shard.range.end(),
+                    shard.id
+                );
+            }
+            text
+        }
+        None => {
+            notes.push(
+                "shard-level IncomingBytes is not enabled (or took nothing): keys are assumed uniform, so a hot shard in the real stream is not replayed".to_owned(),
+            );
+            "keys: { model: uniform }\n".to_owned()
+        }
+    }
+}
+
+/// The trace: each minute's bytes from `start` on, as the simulator reads
+/// traces.
+fn trace_csv(start: DateTime<Utc>, bytes: impl Iterator<Item = f64>) -> String {
+    let mut csv = String::from("timestamp,value\n");
+    for (i, b) in bytes.enumerate() {
+        let t = start + TimeDelta::minutes(i as i64);
+        let _ = writeln!(csv, "{},{}", t.format("%Y-%m-%d %H:%M:%S"), b);
+    }
+    csv
 }
 
 /// Each open shard with its share of the writes, in key order, when every

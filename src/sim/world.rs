@@ -31,7 +31,7 @@ use crate::observe::{
     Clock, KinesisRead, KinesisWrite, MetricsRead, MetricsRequest, RecordsPage, RecordsRead,
     StartAt,
 };
-use crate::observe::{Metrics, Series, ShardMetrics, StreamMetrics};
+use crate::observe::{Metrics, ShardMetrics, StreamMetrics};
 
 /// What happened in one simulated minute, stream-wide.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -788,9 +788,46 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                     .filter(|&m| m < state.stats.len() && self.published(m, now))
             })
             .collect();
+        let stream = if *stream_series {
+            self.stream_series(&state.stats, &published, *iterator_age)
+        } else {
+            StreamMetrics::default()
+        };
+        let mut out = FxHashMap::default();
+        for id in shards {
+            let sums = state.sums.get(id);
+            let mut m = ShardMetrics::default();
+            let lost = self.publishing.lost_minutes(id, &published);
+            for name in metrics {
+                m[*name] = published
+                    .iter()
+                    .zip(&lost)
+                    .map(|(minute, lost)| self.shard_datapoint(sums?, *name, (*minute)?, *lost))
+                    .collect();
+            }
+            out.insert(id.clone(), m);
+        }
+        Ok(Metrics {
+            start: *start,
+            period_seconds: 60,
+            stream,
+            shards: out,
+        })
+    }
+}
+
+impl<C: Clock + Clone> SimWorld<C> {
+    /// The stream-level series of the `published` minutes (`None`: not
+    /// published yet, or outside the simulation).
+    fn stream_series(
+        &self,
+        stats: &[MinuteStats],
+        published: &[Option<usize>],
+        iterator_age: bool,
+    ) -> StreamMetrics {
         let mut stream = StreamMetrics::default();
-        for m in published.iter().filter(|_| *stream_series) {
-            let s = m.map(|m| state.stats[m]);
+        for m in published {
+            let s = m.map(|m| stats[m]);
             let records = s.map_or(0.0, |s| s.accepted_records);
             stream[MetricName::IncomingBytes]
                 .push(s.and_then(|s| self.datapoint(records, s.accepted_bytes)));
@@ -804,67 +841,56 @@ impl<C: Clock + Clone> MetricsRead for SimWorld<C> {
                     self.datapoint(records, 0.0)
                 }
             }));
-            if *iterator_age {
+            if iterator_age {
                 // Consumers call GetRecords idle or not: no consumer, no
                 // datapoint.
                 let age = s.filter(|_| self.consumer_rate.is_some());
                 stream[MetricName::IteratorAgeMilliseconds].push(age.map(|s| s.iterator_age_ms));
             }
         }
-        let mut out = FxHashMap::default();
-        for id in shards {
-            let sums = state.sums.get(id);
-            let mut m = ShardMetrics::default();
-            let lost = self.publishing.lost_minutes(id, &published);
-            for name in metrics {
-                let series: Series = published
-                    .iter()
-                    .zip(&lost)
-                    .map(|(minute, lost)| {
-                        let minute = (*minute)?;
-                        let sums = sums?;
-                        let index = minute.checked_sub(sums.first_minute)?;
-                        // Only what enhanced monitoring published.
-                        if sums.published.get(index)? & metric_bit(*name) == 0 {
-                            return None;
-                        }
-                        let values = match name {
-                            MetricName::IncomingBytes => &sums.bytes,
-                            MetricName::IncomingRecords => &sums.records,
-                            MetricName::WriteProvisionedThroughputExceeded => &sums.throttled,
-                            MetricName::OutgoingBytes => {
-                                return sums.outgoing.get(index).copied().filter(|v| !v.is_nan());
-                            }
-                            MetricName::IteratorAgeMilliseconds => {
-                                return sums
-                                    .iterator_age
-                                    .get(index)
-                                    .copied()
-                                    .filter(|v| !v.is_nan());
-                            }
-                            _ => return None,
-                        };
-                        let value = values.get(index).copied().filter(|v| !v.is_nan())?;
-                        if *lost {
-                            return None;
-                        }
-                        let records = sums.records[index];
-                        if records < IDLE_RECORDS && sums.throttled[index] > 0.0 {
-                            return Some(value); // throttled writes are not idle
-                        }
-                        self.datapoint(records, value)
-                    })
-                    .collect();
-                m[*name] = series;
-            }
-            out.insert(id.clone(), m);
+        stream
+    }
+
+    /// The datapoint of shard-level `name` in simulated `minute`, as
+    /// CloudWatch would give it: only what enhanced monitoring published,
+    /// none for an idle shard or a minute `lost`.
+    fn shard_datapoint(
+        &self,
+        sums: &ShardSums,
+        name: MetricName,
+        minute: usize,
+        lost: bool,
+    ) -> Option<f64> {
+        let index = minute.checked_sub(sums.first_minute)?;
+        // Only what enhanced monitoring published.
+        if sums.published.get(index)? & metric_bit(name) == 0 {
+            return None;
         }
-        Ok(Metrics {
-            start: *start,
-            period_seconds: 60,
-            stream,
-            shards: out,
-        })
+        let values = match name {
+            MetricName::IncomingBytes => &sums.bytes,
+            MetricName::IncomingRecords => &sums.records,
+            MetricName::WriteProvisionedThroughputExceeded => &sums.throttled,
+            MetricName::OutgoingBytes => {
+                return sums.outgoing.get(index).copied().filter(|v| !v.is_nan());
+            }
+            MetricName::IteratorAgeMilliseconds => {
+                return sums
+                    .iterator_age
+                    .get(index)
+                    .copied()
+                    .filter(|v| !v.is_nan());
+            }
+            _ => return None,
+        };
+        let value = values.get(index).copied().filter(|v| !v.is_nan())?;
+        if lost {
+            return None;
+        }
+        let records = sums.records[index];
+        if records < IDLE_RECORDS && sums.throttled[index] > 0.0 {
+            return Some(value); // throttled writes are not idle
+        }
+        self.datapoint(records, value)
     }
 }
 
