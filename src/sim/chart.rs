@@ -97,6 +97,13 @@ fn panel(
         y0 + height / 2.0,
         y0 + height / 2.0
     );
+    time_axis(svg, minutes, y0 + height + 16.0, &x);
+    panel_lines(svg, lines, plot_width as usize, y0, &x, &y);
+}
+
+/// Labels along the bottom at `label_y`: hours, every six hours, or days,
+/// as the span calls for.
+fn time_axis(svg: &mut String, minutes: usize, label_y: f64, x: &dyn Fn(usize) -> f64) {
     let days = minutes as f64 / 1440.0;
     let step_minutes = if days > 2.0 {
         1440
@@ -116,11 +123,22 @@ fn panel(
             svg,
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"#,
             x(m),
-            y0 + height + 16.0
+            label_y
         );
         m += step_minutes;
     }
-    let buckets = plot_width as usize;
+}
+
+/// Each line, at most one point per pixel column (its highest value), with
+/// its legend.
+fn panel_lines(
+    svg: &mut String,
+    lines: &[Line<'_>],
+    buckets: usize,
+    y0: f64,
+    x: &dyn Fn(usize) -> f64,
+    y: &dyn Fn(f64) -> f64,
+) {
     for (i, line) in lines.iter().enumerate() {
         let mut d = String::new();
         for (j, (m, v)) in bucket_max(&line.values, buckets).into_iter().enumerate() {
@@ -265,6 +283,29 @@ pub(crate) fn frontiers(
         svg,
         r##"<rect x="{MARGIN_LEFT}" y="{TOP}" width="{plot_width}" height="{HEIGHT}" fill="none" stroke="#999"/>"##
     );
+    frontier_axes(&mut svg, (plot_width, HEIGHT, TOP), max, &x, &y);
+    let ox = x(objective);
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{ox:.1}" x2="{ox:.1}" y1="{TOP}" y2="{}" stroke="#444" stroke-dasharray="5,3"/><text x="{:.1}" y="{}" font-size="11">objective</text>"##,
+        TOP + HEIGHT,
+        ox + 4.0,
+        TOP + 14.0
+    );
+    frontier_series(&mut svg, families, TOP, &x, &y);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The frontier chart's grid and axis labels: cost on the left (`max` at
+/// the top), the throttled share along the bottom on a log scale.
+fn frontier_axes(
+    svg: &mut String,
+    (plot_width, height, top): (f64, f64, f64),
+    max: f64,
+    x: &dyn Fn(f64) -> f64,
+    y: &dyn Fn(f64) -> f64,
+) {
     for i in 0..=4 {
         let v = max * f64::from(i) / 4.0;
         let _ = writeln!(
@@ -286,31 +327,33 @@ pub(crate) fn frontiers(
         };
         let _ = writeln!(
             svg,
-            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{TOP}" y2="{}" stroke="#eee"/><text x="{xx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"##,
-            TOP + HEIGHT,
-            TOP + HEIGHT + 16.0
+            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{top}" y2="{}" stroke="#eee"/><text x="{xx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"##,
+            top + height,
+            top + height + 16.0
         );
     }
     let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">throttled writes (0 drawn at 0.001%)</text>"#,
         MARGIN_LEFT + plot_width / 2.0,
-        TOP + HEIGHT + 34.0
+        top + height + 34.0
     );
     let _ = writeln!(
         svg,
         r#"<text x="14" y="{:.1}" font-size="11" transform="rotate(-90 14 {:.1})" text-anchor="middle">cost a day</text>"#,
-        TOP + HEIGHT / 2.0,
-        TOP + HEIGHT / 2.0
+        top + height / 2.0,
+        top + height / 2.0
     );
-    let ox = x(objective);
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{ox:.1}" x2="{ox:.1}" y1="{TOP}" y2="{}" stroke="#444" stroke-dasharray="5,3"/><text x="{:.1}" y="{}" font-size="11">objective</text>"##,
-        TOP + HEIGHT,
-        ox + 4.0,
-        TOP + 14.0
-    );
+}
+
+/// Each family's frontier, as points joined by a line, and its legend.
+fn frontier_series(
+    svg: &mut String,
+    families: &[(String, Vec<(f64, f64)>)],
+    top: f64,
+    x: &dyn Fn(f64) -> f64,
+    y: &dyn Fn(f64) -> f64,
+) {
     for (i, (name, points)) in families.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let mut d = String::new();
@@ -333,7 +376,7 @@ pub(crate) fn frontiers(
             svg,
             r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
         );
-        let ly = TOP + 14.0 + 16.0 * i as f64;
+        let ly = top + 14.0 + 16.0 * i as f64;
         let lx = WIDTH - MARGIN_RIGHT + 12.0;
         let _ = writeln!(
             svg,
@@ -344,8 +387,6 @@ pub(crate) fn frontiers(
             escape(name),
         );
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 fn escape(text: &str) -> String {
