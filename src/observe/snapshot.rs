@@ -649,6 +649,33 @@ impl Observation {
                 );
             }
         }
+        self.validate_past()?;
+        self.validate_shares()?;
+        for (id, series) in &self.metrics.shards {
+            // Ids come from the file: quoted and cut short when odd.
+            let shown = input::yaml_scalar(id.as_str());
+            if !seen.contains(id) {
+                return problem(
+                    format!("metrics.shards.{shown}"),
+                    "has metrics but is not in `shards`".into(),
+                );
+            }
+            for (name, values) in series.named_series() {
+                if let Some((i, v)) = first_bad_value(values) {
+                    return problem(
+                        format!("metrics.shards.{shown}.{name}[{i}]"),
+                        format!("must be a non-negative number or null, got {v}"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The past windows: both series over the same minutes, sorted, not
+    /// overlapping, every datapoint a non-negative number or null.
+    fn validate_past(&self) -> Result<(), SnapshotProblem> {
+        let problem = |path: String, message: String| Err(SnapshotProblem { path, message });
         for (w, window) in self.past.iter().enumerate() {
             if window.incoming_bytes.len() != window.incoming_records.len() {
                 return problem(
@@ -674,6 +701,12 @@ impl Observation {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Each remembered share: between 0 and 1.
+    fn validate_shares(&self) -> Result<(), SnapshotProblem> {
+        let problem = |path: String, message: String| Err(SnapshotProblem { path, message });
         if let Some(shares) = &self.shares {
             for (id, share) in &shares.shards {
                 let shown = input::yaml_scalar(id.as_str());
@@ -684,24 +717,6 @@ impl Observation {
                             format!("must be a share between 0 and 1, got {v}"),
                         );
                     }
-                }
-            }
-        }
-        for (id, series) in &self.metrics.shards {
-            // Ids come from the file: quoted and cut short when odd.
-            let shown = input::yaml_scalar(id.as_str());
-            if !seen.contains(id) {
-                return problem(
-                    format!("metrics.shards.{shown}"),
-                    "has metrics but is not in `shards`".into(),
-                );
-            }
-            for (name, values) in series.named_series() {
-                if let Some((i, v)) = first_bad_value(values) {
-                    return problem(
-                        format!("metrics.shards.{shown}.{name}[{i}]"),
-                        format!("must be a non-negative number or null, got {v}"),
-                    );
                 }
             }
         }

@@ -262,43 +262,10 @@ where
         .map(|(target, planned)| {
             let span = tracing::info_span!("stream", stream = %target.stream);
             async move {
-                let planned = match planned {
-                    Ok(p)
-                        if !p.plan.actions.is_empty()
-                            && executor.clock.now() - p.observed.observation.observed_at
-                                > PLAN_SHELF_LIFE =>
-                    {
-                        plan_one(
-                            executor.read,
-                            metrics,
-                            &target,
-                            p.observed.observation.shard_quota,
-                            executor.clock.now(),
-                            MissingMetrics::Enable,
-                            memory,
-                        )
-                        .await
-                    }
-                    other => other,
-                };
-                match planned {
+                match refreshed(executor, metrics, &target, planned, memory).await {
                     Err(e) => {
                         tracing::error!(error = %chain(&e), "cannot plan");
-                        StreamResult {
-                            stream: target.stream.name.clone(),
-                            open_shards_before: None,
-                            open_shards_after: None,
-                            peak_utilization: None,
-                            throttled_records: None,
-                            consumer_lag_ms: None,
-                            refused: None,
-                            planned_actions: 0,
-                            apply: None,
-                            error: Some(chain(&e)),
-                            warm_throughput: None,
-                            permanent: e.is_permanent(),
-                            alerts: Vec::new(),
-                        }
+                        StreamResult::failed(&target.stream.name, &e)
                     }
                     Ok(planned) => apply_for_pass(executor, &planned, memory).await,
                 }
@@ -314,6 +281,62 @@ where
         error: None,
         permanent: false,
         streams,
+    }
+}
+
+/// The plan, made again if it would act but has aged past
+/// [`PLAN_SHELF_LIFE`] while other streams were applied.
+async fn refreshed<R, W, M, C>(
+    executor: &Executor<'_, R, W, C>,
+    metrics: &M,
+    target: &Target,
+    planned: Result<Planned>,
+    memory: &Memory,
+) -> Result<Planned>
+where
+    R: KinesisRead,
+    W: KinesisWrite,
+    M: MetricsRead,
+    C: Clock,
+{
+    match planned {
+        Ok(p)
+            if !p.plan.actions.is_empty()
+                && executor.clock.now() - p.observed.observation.observed_at > PLAN_SHELF_LIFE =>
+        {
+            plan_one(
+                executor.read,
+                metrics,
+                target,
+                p.observed.observation.shard_quota,
+                executor.clock.now(),
+                MissingMetrics::Enable,
+                memory,
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+impl StreamResult {
+    /// The result of a stream that could not be planned.
+    fn failed(stream: &str, e: &Error) -> StreamResult {
+        StreamResult {
+            stream: stream.to_owned(),
+            open_shards_before: None,
+            open_shards_after: None,
+            peak_utilization: None,
+            throttled_records: None,
+            consumer_lag_ms: None,
+            refused: None,
+            planned_actions: 0,
+            apply: None,
+            error: Some(chain(e)),
+            warm_throughput: None,
+            permanent: e.is_permanent(),
+            alerts: Vec::new(),
+        }
     }
 }
 

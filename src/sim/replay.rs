@@ -109,21 +109,7 @@ pub fn build(
     let bytes = &metrics.stream[MetricName::IncomingBytes];
     let records = &metrics.stream[MetricName::IncomingRecords];
     let read = bytes.len().min(records.len());
-    // Minutes before the stream existed are not its history: the replay
-    // starts at its creation, or at its first datapoint if that is earlier
-    // (the metrics of an earlier stream of the same name, or an emulator's).
-    let created = created_at.map(|t| {
-        let since = (t - metrics.start).num_seconds();
-        // The first whole minute it existed in.
-        usize::try_from((since + 59).div_euclid(60)).unwrap_or(0)
-    });
-    let first_data = (0..read).find(|&i| bytes.get(i).is_some());
-    let skip = match (created, first_data) {
-        (Some(c), Some(d)) => c.min(d),
-        (Some(c), None) => c,
-        (None, _) => 0,
-    }
-    .min(read);
+    let skip = first_minute(metrics.start, created_at, bytes, read);
     let minutes = read - skip;
     // A minute without a datapoint took no writes (CloudWatch publishes
     // none for an idle stream).
@@ -189,6 +175,30 @@ pub fn build(
         notes,
         coverage,
     })
+}
+
+/// The first minute of the replay, of the `read` minutes from `start`:
+/// minutes before the stream existed are not its history, so the replay
+/// starts at its creation, or at its first datapoint if that is earlier
+/// (the metrics of an earlier stream of the same name, or an emulator's).
+fn first_minute(
+    start: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+    bytes: &crate::observe::Series,
+    read: usize,
+) -> usize {
+    let created = created_at.map(|t| {
+        let since = (t - start).num_seconds();
+        // The first whole minute it existed in.
+        usize::try_from((since + 59).div_euclid(60)).unwrap_or(0)
+    });
+    let first_data = (0..read).find(|&i| bytes.get(i).is_some());
+    match (created, first_data) {
+        (Some(c), Some(d)) => c.min(d),
+        (Some(c), None) => c,
+        (None, _) => 0,
+    }
+    .min(read)
 }
 
 /// The scenario's `keys:`: the shards' measured spread, or uniform keys
