@@ -82,14 +82,10 @@ pub(super) fn derive(
                 + reshards_per_day * economic.reshard_cost,
         }
     };
-    let shortest = economic.min_window_minutes.min(down.window_minutes);
-    let mut windows: Vec<u32> = CANDIDATES
-        .into_iter()
-        .chain([shortest, down.window_minutes])
-        .filter(|m| (shortest..=down.window_minutes).contains(m))
-        .collect();
-    windows.sort_unstable();
-    windows.dedup();
+    let windows = candidate_windows(
+        economic.min_window_minutes.min(down.window_minutes),
+        down.window_minutes,
+    );
     let replays: Vec<(u32, Replayed)> = windows
         .iter()
         .map(|&m| (m, replay_model(&stretches, &model(m))))
@@ -99,19 +95,7 @@ pub(super) fn derive(
         .last()
         .cloned()
         .expect("the policy's window is a candidate");
-    let allowed = at_policy.throttled_share * (1.0 + THROTTLE_SLACK) + THROTTLE_FLOOR;
-    // The cheapest within the throttling; the longest of equals (a scan
-    // from the longest, replaced only by a strictly cheaper one).
-    let chosen = outcomes
-        .iter()
-        .rev()
-        .filter(|o| o.throttled_share <= allowed)
-        .fold(None::<&QuietOutcome>, |best, o| match best {
-            Some(b) if b.usd_per_day <= o.usd_per_day => Some(b),
-            _ => Some(o),
-        })
-        .cloned()
-        .unwrap_or_else(|| at_policy.clone());
+    let chosen = cheapest(&outcomes, &at_policy);
     // The bursts, as the shortest quiet time meets them: it gives back
     // what each took, so each next one is a scale-up.
     let (_, shortest_replay) = &replays[0];
@@ -122,6 +106,36 @@ pub(super) fn derive(
     quiet.chosen = Some(chosen);
     quiet.at_policy = Some(at_policy);
     quiet
+}
+
+/// The quiet times tried, shortest first: the candidates between
+/// `shortest` and the policy's `window`, both included.
+fn candidate_windows(shortest: u32, window: u32) -> Vec<u32> {
+    let mut windows: Vec<u32> = CANDIDATES
+        .into_iter()
+        .chain([shortest, window])
+        .filter(|m| (shortest..=window).contains(m))
+        .collect();
+    windows.sort_unstable();
+    windows.dedup();
+    windows
+}
+
+/// The cheapest outcome that throttles no more than the policy's window
+/// (`at_policy`, within the replay's noise); the longest of equals (a scan
+/// from the longest, replaced only by a strictly cheaper one).
+fn cheapest(outcomes: &[QuietOutcome], at_policy: &QuietOutcome) -> QuietOutcome {
+    let allowed = at_policy.throttled_share * (1.0 + THROTTLE_SLACK) + THROTTLE_FLOOR;
+    outcomes
+        .iter()
+        .rev()
+        .filter(|o| o.throttled_share <= allowed)
+        .fold(None::<&QuietOutcome>, |best, o| match best {
+            Some(b) if b.usd_per_day <= o.usd_per_day => Some(b),
+            _ => Some(o),
+        })
+        .cloned()
+        .unwrap_or_else(|| at_policy.clone())
 }
 
 /// The median of the gaps between successive minutes, if there are two.

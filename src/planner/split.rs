@@ -59,61 +59,7 @@ impl Planner<'_> {
         let (mid, split_point, lower) = self.split_key(piece)?;
         let (low, high) = piece.range.split_at(mid).ok()?;
         let origin = self.open[piece.origin];
-        let reason = match (trigger, piece.is_open_shard) {
-            (Trigger::MinShards, _) => format!(
-                "below min_shards {}: splitting the widest shard",
-                self.policy.min_shards
-            ),
-            (Trigger::Forecast, true) => describe_forecast(&self.pre_split_facts(piece.origin)),
-            (Trigger::ConsumerLag, _) => describe_lag_split(&self.facts(piece.origin), self.policy),
-            (Trigger::HotKey, _) => match self.hot_key(piece.origin) {
-                Some(Verdict::HotKey {
-                    key,
-                    share,
-                    shards_worth,
-                    remedies,
-                    ..
-                }) => format!(
-                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. For the key itself, {}",
-                    share * 100.0,
-                    (1.0 - share) * 100.0,
-                    super::remedy::advice(remedies.as_ref())
-                ),
-                _ => "a hot key shares this shard with other keys: setting it apart".into(),
-            },
-            (_, true) => format!(
-                "{}; estimated demand {:.2}x the threshold",
-                describe_heat(&self.facts(piece.origin)),
-                piece.pressure
-            ),
-            (_, false) => format!(
-                "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
-                origin.id, piece.pressure
-            ),
-        };
-        let reason = match &split_point {
-            None => reason,
-            Some(SplitPointUsed::Traffic {
-                records,
-                lower_share,
-            }) => format!(
-                "{reason}; split at the traffic-weighted median of {records} sampled records, between keys: the lower child carries {:.0}% of the sampled load",
-                lower_share * 100.0
-            ),
-            Some(SplitPointUsed::MidpointSampleTooSmall { records, needed }) => format!(
-                "{reason}; split at the midpoint: the sample holds {records} records in this range, fewer than the {needed} needed to place the split"
-            ),
-            Some(SplitPointUsed::MidpointNoSample) => {
-                format!("{reason}; split at the midpoint: no sample of this shard this pass")
-            }
-            Some(SplitPointUsed::MidpointOneKey { records }) => format!(
-                "{reason}; split at the midpoint: the {records} records sampled in this range are all on one hash key"
-            ),
-            Some(SplitPointUsed::MidpointExplicitHashKeys { outside, records }) => format!(
-                "{reason}; split at the midpoint: {outside} of the {} sampled records hash outside this shard (producers set ExplicitHashKey), so partition keys do not say where its load lies",
-                outside + records
-            ),
-        };
+        let reason = self.split_reason(piece, trigger, split_point.as_ref());
         // The children share the pressure as the sample shares the load
         // (half each without one); a hot key's split is not taken further
         // in this plan.
@@ -150,6 +96,71 @@ impl Planner<'_> {
             },
         };
         Some([child(low, lower), child(high, 1.0 - lower)])
+    }
+
+    /// Why `piece` is split by `trigger`, and where (`split_point`).
+    fn split_reason(
+        &self,
+        piece: &Piece,
+        trigger: Trigger,
+        split_point: Option<&SplitPointUsed>,
+    ) -> String {
+        let origin = self.open[piece.origin];
+        let reason = match (trigger, piece.is_open_shard) {
+            (Trigger::MinShards, _) => format!(
+                "below min_shards {}: splitting the widest shard",
+                self.policy.min_shards
+            ),
+            (Trigger::Forecast, true) => describe_forecast(&self.pre_split_facts(piece.origin)),
+            (Trigger::ConsumerLag, _) => describe_lag_split(&self.facts(piece.origin), self.policy),
+            (Trigger::HotKey, _) => match self.hot_key(piece.origin) {
+                Some(Verdict::HotKey {
+                    key,
+                    share,
+                    shards_worth,
+                    remedies,
+                    ..
+                }) => format!(
+                    "hot key {key} carries {:.0}% of this shard's sampled load, {shards_worth:.2} shards' worth on its own: no split spreads one key; this split sets it apart from the other keys of the shard ({:.0}% of the load), which are throttled with it. For the key itself, {}",
+                    share * 100.0,
+                    (1.0 - share) * 100.0,
+                    super::remedy::advice(remedies.as_ref())
+                ),
+                _ => "a hot key shares this shard with other keys: setting it apart".into(),
+            },
+            (_, true) => format!(
+                "{}; estimated demand {:.2}x the threshold",
+                describe_heat(&self.facts(piece.origin)),
+                piece.pressure
+            ),
+            (_, false) => format!(
+                "deeper split of {}: this part of it carries an estimated {:.2}x the threshold",
+                origin.id, piece.pressure
+            ),
+        };
+        match split_point {
+            None => reason,
+            Some(SplitPointUsed::Traffic {
+                records,
+                lower_share,
+            }) => format!(
+                "{reason}; split at the traffic-weighted median of {records} sampled records, between keys: the lower child carries {:.0}% of the sampled load",
+                lower_share * 100.0
+            ),
+            Some(SplitPointUsed::MidpointSampleTooSmall { records, needed }) => format!(
+                "{reason}; split at the midpoint: the sample holds {records} records in this range, fewer than the {needed} needed to place the split"
+            ),
+            Some(SplitPointUsed::MidpointNoSample) => {
+                format!("{reason}; split at the midpoint: no sample of this shard this pass")
+            }
+            Some(SplitPointUsed::MidpointOneKey { records }) => format!(
+                "{reason}; split at the midpoint: the {records} records sampled in this range are all on one hash key"
+            ),
+            Some(SplitPointUsed::MidpointExplicitHashKeys { outside, records }) => format!(
+                "{reason}; split at the midpoint: {outside} of the {} sampled records hash outside this shard (producers set ExplicitHashKey), so partition keys do not say where its load lies",
+                outside + records
+            ),
+        }
     }
 
     /// Where to split `piece`: its midpoint, or, with `split_at: traffic`,
@@ -319,6 +330,37 @@ impl Planner<'_> {
     }
 
     pub(super) fn split_hot_shards(&mut self) {
+        let mut queue = self.hot_pieces();
+        let (budget, max_shards) = (
+            self.policy.scale_up.max_splits_per_run,
+            self.policy.max_shards,
+        );
+        while let Some(piece) = queue.pop() {
+            if !piece.is_open_shard && piece.pressure < 1.0 {
+                self.child_leaves.push(piece);
+                continue;
+            }
+            let blocked = self.split_held(budget, max_shards);
+            if let Some(verdict) = blocked {
+                if piece.is_open_shard {
+                    self.decide(piece.origin, verdict);
+                } else {
+                    self.child_leaves.push(piece);
+                }
+                continue;
+            }
+            match self.split(&piece, piece.trigger) {
+                Some(children) => queue.extend(children),
+                None if piece.is_open_shard => self.decide(piece.origin, Verdict::RangeTooSmall),
+                None => self.child_leaves.push(piece),
+            }
+        }
+    }
+
+    /// The open shards to split, hottest first, each with what makes it
+    /// hot; those held (a cooldown, a hot key no split spreads) are decided
+    /// here.
+    fn hot_pieces(&mut self) -> BinaryHeap<Piece> {
         let up = &self.policy.scale_up;
         let cooling_until = cooldown_until(self.history_up, up.cooldown, self.now);
         let mut queue = BinaryHeap::new();
@@ -367,46 +409,29 @@ impl Planner<'_> {
                 trigger,
             });
         }
-        let (budget, max_shards) = (
-            self.policy.scale_up.max_splits_per_run,
-            self.policy.max_shards,
-        );
-        while let Some(piece) = queue.pop() {
-            if !piece.is_open_shard && piece.pressure < 1.0 {
-                self.child_leaves.push(piece);
-                continue;
-            }
-            let blocked = if self.day_left.is_some_and(|left| self.splits_used >= left) {
-                Some(Verdict::DailyCap {
-                    cap: self.policy.max_reshards_per_day,
-                })
-            } else if self.splits_used >= budget {
-                Some(Verdict::BudgetUsedUp {
-                    action: ActionKind::Split,
-                    value: budget,
-                })
-            } else if self.open_after >= max_shards {
-                Some(Verdict::AtMaxShards { max_shards })
-            } else if self.at_quota() {
-                Some(Verdict::AtShardQuota {
-                    shard_limit: self.quota_limit(),
-                })
-            } else {
-                None
-            };
-            if let Some(verdict) = blocked {
-                if piece.is_open_shard {
-                    self.decide(piece.origin, verdict);
-                } else {
-                    self.child_leaves.push(piece);
-                }
-                continue;
-            }
-            match self.split(&piece, piece.trigger) {
-                Some(children) => queue.extend(children),
-                None if piece.is_open_shard => self.decide(piece.origin, Verdict::RangeTooSmall),
-                None => self.child_leaves.push(piece),
-            }
+        queue
+    }
+
+    /// What holds back the next split, if anything: the day's cap, the
+    /// run's `budget`, `max_shards`, the account's shard quota.
+    fn split_held(&self, budget: u32, max_shards: u32) -> Option<Verdict> {
+        if self.day_left.is_some_and(|left| self.splits_used >= left) {
+            Some(Verdict::DailyCap {
+                cap: self.policy.max_reshards_per_day,
+            })
+        } else if self.splits_used >= budget {
+            Some(Verdict::BudgetUsedUp {
+                action: ActionKind::Split,
+                value: budget,
+            })
+        } else if self.open_after >= max_shards {
+            Some(Verdict::AtMaxShards { max_shards })
+        } else if self.at_quota() {
+            Some(Verdict::AtShardQuota {
+                shard_limit: self.quota_limit(),
+            })
+        } else {
+            None
         }
     }
 
