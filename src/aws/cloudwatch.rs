@@ -9,7 +9,8 @@ use std::sync::Arc;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, MessageData, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
+    Dimension, MessageData, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
+    StatusCode,
 };
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -272,43 +273,7 @@ impl CloudWatchMetrics {
                 .await
                 .map_err(|e| classify_at(Api::GetMetricData, &self.endpoint, e))?;
             for result in out.metric_data_results() {
-                // A query CloudWatch could not answer must not pass for
-                // missing datapoints.
-                match result.status_code() {
-                    Some(StatusCode::Forbidden) => {
-                        return Err(ApiError::new(
-                            Api::GetMetricData,
-                            ApiErrorKind::AccessDenied,
-                            Some("Forbidden"),
-                            messages(result.messages()),
-                        ));
-                    }
-                    Some(StatusCode::InternalError) => {
-                        return Err(ApiError::new(
-                            Api::GetMetricData,
-                            ApiErrorKind::Unavailable,
-                            Some("InternalError"),
-                            messages(result.messages()),
-                        ));
-                    }
-                    _ => {}
-                }
-                let Some(index) = result
-                    .id()
-                    .and_then(|id| id.strip_prefix('q'))
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|&n| n < values.len())
-                else {
-                    continue;
-                };
-                for (t, v) in result.timestamps().iter().zip(result.values()) {
-                    let minute = (t.secs() - start_secs).div_euclid(60);
-                    if let Ok(minute) = usize::try_from(minute)
-                        && minute < minutes as usize
-                    {
-                        values[index][minute] = Some(*v);
-                    }
-                }
+                record(result, start_secs, minutes, values)?;
             }
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -317,6 +282,54 @@ impl CloudWatchMetrics {
         }
         Ok(())
     }
+}
+
+/// Puts one query's datapoints in its series, minute by minute from
+/// `start_secs`; refuses a query CloudWatch could not answer.
+fn record(
+    result: &MetricDataResult,
+    start_secs: i64,
+    minutes: u32,
+    values: &mut [Vec<Option<f64>>],
+) -> ApiResult<()> {
+    // A query CloudWatch could not answer must not pass for
+    // missing datapoints.
+    match result.status_code() {
+        Some(StatusCode::Forbidden) => {
+            return Err(ApiError::new(
+                Api::GetMetricData,
+                ApiErrorKind::AccessDenied,
+                Some("Forbidden"),
+                messages(result.messages()),
+            ));
+        }
+        Some(StatusCode::InternalError) => {
+            return Err(ApiError::new(
+                Api::GetMetricData,
+                ApiErrorKind::Unavailable,
+                Some("InternalError"),
+                messages(result.messages()),
+            ));
+        }
+        _ => {}
+    }
+    let Some(index) = result
+        .id()
+        .and_then(|id| id.strip_prefix('q'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n < values.len())
+    else {
+        return Ok(());
+    };
+    for (t, v) in result.timestamps().iter().zip(result.values()) {
+        let minute = (t.secs() - start_secs).div_euclid(60);
+        if let Ok(minute) = usize::try_from(minute)
+            && minute < minutes as usize
+        {
+            values[index][minute] = Some(*v);
+        }
+    }
+    Ok(())
 }
 
 impl MetricsRead for CloudWatchMetrics {

@@ -68,19 +68,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let operations = operations(&planned);
     let notifier = policy.notify.as_ref().map(|_| live.notifier());
     if operations == 0 && !enables_metrics(&planned) {
-        if args.output == ApplyOutput::Json {
-            print_json(
-                &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
-            )?;
-        } else {
-            write_stdout("\nnothing to do\n")?;
-        }
-        let results: Vec<_> = planned
-            .iter()
-            .map(|p| StreamResult::of(&p.plan, None))
-            .collect();
-        tell(notifier.as_ref(), &policy, &results).await;
-        return Ok(if failed { exit::FAILURE } else { exit::OK });
+        return nothing_to_do(args.output, &planned, notifier.as_ref(), &policy, failed).await;
     }
     if !args.yes {
         if !confirm(operations, planned.len())? {
@@ -160,6 +148,30 @@ fn print_applied(
         }))?,
     }
     Ok(())
+}
+
+/// Says there is nothing to do (and tells the notification targets what
+/// was found); the exit code.
+async fn nothing_to_do(
+    output: ApplyOutput,
+    planned: &[Planned],
+    notifier: Option<&Notifier>,
+    policy: &Policy,
+    failed: bool,
+) -> anyhow::Result<u8> {
+    if output == ApplyOutput::Json {
+        print_json(
+            &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
+        )?;
+    } else {
+        write_stdout("\nnothing to do\n")?;
+    }
+    let results: Vec<_> = planned
+        .iter()
+        .map(|p| StreamResult::of(&p.plan, None))
+        .collect();
+    tell(notifier, policy, &results).await;
+    Ok(if failed { exit::FAILURE } else { exit::OK })
 }
 
 /// The operations the plans call for: reshards, and warm throughput

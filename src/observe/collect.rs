@@ -444,35 +444,7 @@ pub(crate) async fn prepare<R: KinesisRead>(
     now: DateTime<Utc>,
 ) -> Result<Prepared, ObserveError> {
     let in_stream = |e| ObserveError::stream(&stream.name, e);
-    let remembered = memory.summary(&stream.name, now);
-    let listed = listing.and_then(|l| Some((l.status?, l.mode?)));
-    // An On-Demand stream's warm throughput changes with every update:
-    // with `warm_throughput`, its summary is read each pass.
-    let warm_read = policy.warm_throughput.is_some()
-        && (listed.is_some_and(|(_, mode)| mode == StreamMode::OnDemand)
-            || remembered
-                .as_ref()
-                .is_some_and(|s| s.mode == StreamMode::OnDemand));
-    let (summary, status, mode) = match (remembered, listed) {
-        _ if warm_read => {
-            let s = read.describe_stream(stream).await.map_err(in_stream)?;
-            memory.remember_summary(&s, now);
-            let (status, mode) = (s.status, s.mode);
-            (Some(s), status, mode)
-        }
-        // Status and mode change; the summary's other facts hardly do.
-        (Some(s), Some((status, mode))) => (Some(s), status, mode),
-        // Turning metrics on and off on demand needs to know which are on.
-        (None, Some((status, mode))) if policy.shard_level != ShardLevel::OnDemand => {
-            (None, status, mode)
-        }
-        _ => {
-            let s = read.describe_stream(stream).await.map_err(in_stream)?;
-            memory.remember_summary(&s, now);
-            let (status, mode) = (s.status, s.mode);
-            (Some(s), status, mode)
-        }
-    };
+    let (summary, status, mode) = summary(read, stream, listing, policy, memory, now).await?;
     let needed = policy.needed_metrics();
     let plannable = status == StreamStatus::Active && mode == StreamMode::Provisioned;
     // An On-Demand stream whose warm throughput the policy manages: its
@@ -521,6 +493,50 @@ pub(crate) async fn prepare<R: KinesisRead>(
         detail: None,
         shard_series_read: false,
     })
+}
+
+/// The stream's status and mode, and its summary when read (or
+/// remembered): from the listing and memory where they suffice, from
+/// DescribeStreamSummary otherwise.
+async fn summary<R: KinesisRead>(
+    read: &R,
+    stream: &StreamId,
+    listing: Option<&StreamListing>,
+    policy: &StreamPolicy,
+    memory: &Memory,
+    now: DateTime<Utc>,
+) -> Result<(Option<StreamSummary>, StreamStatus, StreamMode), ObserveError> {
+    let in_stream = |e| ObserveError::stream(&stream.name, e);
+    let remembered = memory.summary(&stream.name, now);
+    let listed = listing.and_then(|l| Some((l.status?, l.mode?)));
+    // An On-Demand stream's warm throughput changes with every update:
+    // with `warm_throughput`, its summary is read each pass.
+    let warm_read = policy.warm_throughput.is_some()
+        && (listed.is_some_and(|(_, mode)| mode == StreamMode::OnDemand)
+            || remembered
+                .as_ref()
+                .is_some_and(|s| s.mode == StreamMode::OnDemand));
+    let (summary, status, mode) = match (remembered, listed) {
+        _ if warm_read => {
+            let s = read.describe_stream(stream).await.map_err(in_stream)?;
+            memory.remember_summary(&s, now);
+            let (status, mode) = (s.status, s.mode);
+            (Some(s), status, mode)
+        }
+        // Status and mode change; the summary's other facts hardly do.
+        (Some(s), Some((status, mode))) => (Some(s), status, mode),
+        // Turning metrics on and off on demand needs to know which are on.
+        (None, Some((status, mode))) if policy.shard_level != ShardLevel::OnDemand => {
+            (None, status, mode)
+        }
+        _ => {
+            let s = read.describe_stream(stream).await.map_err(in_stream)?;
+            memory.remember_summary(&s, now);
+            let (status, mode) = (s.status, s.mode);
+            (Some(s), status, mode)
+        }
+    };
+    Ok((summary, status, mode))
 }
 
 /// Completes a prepared observation with the metrics read for it (taken

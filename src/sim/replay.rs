@@ -152,8 +152,35 @@ pub fn build(
     notes.push(
         "On-Demand's reads are priced for one consumer; set `consumers:` in a saved scenario (--save-scenario) to price more".to_owned(),
     );
+    let scenario_yaml = scenario_yaml(
+        stream,
+        minutes,
+        trace_file,
+        (peak_per_second, record_size),
+        &keys,
+        open.len(),
+    );
+    Ok(Replay {
+        scenario_yaml,
+        trace_csv,
+        notes,
+        coverage,
+    })
+}
+
+/// The replay's scenario: `minutes` of `stream` at `peak_per_second` bytes
+/// a second in records of `record_size`, keyed by `keys`, from as many
+/// shards as it has open (`open_shards`).
+fn scenario_yaml(
+    stream: &str,
+    minutes: usize,
+    trace_file: &str,
+    (peak_per_second, record_size): (u64, u64),
+    keys: &str,
+    open_shards: usize,
+) -> String {
     let days = minutes as f64 / 1440.0;
-    let scenario_yaml = format!(
+    format!(
         "# What stream {stream} took over {days:.1} days, from its CloudWatch history.\n\
          name: replay-{stream}\n\
          stream: {stream}\n\
@@ -166,15 +193,9 @@ pub fn build(
          shard_limit: {limit}\n",
         // Quoted: a file name is any text.
         trace = serde_json::to_string(trace_file).expect("a string serializes"),
-        shards = open.len().max(1),
-        limit = (open.len() * 4).clamp(500, 20_000),
-    );
-    Ok(Replay {
-        scenario_yaml,
-        trace_csv,
-        notes,
-        coverage,
-    })
+        shards = open_shards.max(1),
+        limit = (open_shards * 4).clamp(500, 20_000),
+    )
 }
 
 /// The first minute of the replay, of the `read` minutes from `start`:

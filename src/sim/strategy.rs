@@ -534,19 +534,7 @@ fn summarize(
         .sum::<f64>()
         / 60.0;
     let days = minutes.len() as f64 / 1440.0;
-    let usage = Usage {
-        hours: minutes.len() as f64 / 60.0,
-        shard_hours,
-        records: minutes.iter().map(|m| m.accepted_records).sum(),
-        record_size: scenario.record_size as f64,
-        ..usage
-    };
-    let billing = match strategy {
-        Strategy::OnDemand => Billing::OnDemand,
-        Strategy::Advantage => Billing::Advantage,
-        _ => Billing::Provisioned,
-    };
-    let breakdown = cost(billing, &usage, &scenario.prices);
+    let (usage, breakdown) = priced(scenario, strategy, minutes, shard_hours, usage);
     // A minute throttled at least one write (half a record, rounded):
     // the simulation computes expected, fractional, excesses.
     let throttled_minute = |m: &&MinuteStats| m.throttled_records >= 0.5;
@@ -592,16 +580,46 @@ fn summarize(
         },
         // On-Demand is played without shards, so without their consumers.
         consumer_lag: (scenario.consumer_records_per_second.is_some() && !strategy.is_on_demand())
-            .then(|| LagSummary {
-                lag_minutes: minutes
-                    .iter()
-                    .filter(|m| m.iterator_age_ms > LAG_MINUTE_MS)
-                    .count() as u32,
-                max_iterator_age_seconds: minutes
-                    .iter()
-                    .map(|m| m.iterator_age_ms / 1000.0)
-                    .fold(0.0, f64::max),
-            }),
+            .then(|| lag_summary(minutes)),
+    }
+}
+
+/// The run's usage and what it costs, as `strategy` is billed.
+fn priced(
+    scenario: &Scenario,
+    strategy: Strategy,
+    minutes: &[MinuteStats],
+    shard_hours: f64,
+    usage: Usage,
+) -> (Usage, CostBreakdown) {
+    let usage = Usage {
+        hours: minutes.len() as f64 / 60.0,
+        shard_hours,
+        records: minutes.iter().map(|m| m.accepted_records).sum(),
+        record_size: scenario.record_size as f64,
+        ..usage
+    };
+    let billing = match strategy {
+        Strategy::OnDemand => Billing::OnDemand,
+        Strategy::Advantage => Billing::Advantage,
+        _ => Billing::Provisioned,
+    };
+    let breakdown = cost(billing, &usage, &scenario.prices);
+    (usage, breakdown)
+}
+
+/// How far behind the consumers fell: the minutes they lagged, and the
+/// oldest record's age.
+fn lag_summary(minutes: &[MinuteStats]) -> LagSummary {
+    LagSummary {
+        lag_minutes: minutes
+            .iter()
+            .filter(|m| m.iterator_age_ms > LAG_MINUTE_MS)
+            .count() as u32,
+        max_iterator_age_seconds: minutes
+            .iter()
+            .map(|m| m.iterator_age_ms / 1000.0)
+            .fold(0.0, f64::max),
     }
 }
 

@@ -70,6 +70,46 @@ struct ShardSums {
 /// arrived, oldest first: (minute, left, arrived).
 type Backlog = std::collections::VecDeque<(usize, f64, f64)>;
 
+impl ShardSums {
+    /// Pads every series with missing minutes up to `index` (a shard may
+    /// have missed minutes; ids are never reused).
+    fn pad(&mut self, index: usize) {
+        self.bytes.resize(index, f64::NAN);
+        self.records.resize(index, f64::NAN);
+        self.throttled.resize(index, f64::NAN);
+        self.iterator_age.resize(index, f64::NAN);
+        self.outgoing.resize(index, f64::NAN);
+        self.published.resize(index, 0);
+    }
+
+    /// The metric-hours newly billed by publishing the metrics of
+    /// `published` in minute `m`: one per metric per hour it appears in.
+    fn bill(&mut self, published: u8, m: usize) -> u64 {
+        let mut hours = 0;
+        for (bit, billed) in self.billed_hour.iter_mut().enumerate() {
+            if published & (1 << bit) != 0 && *billed != Some(m / 60) {
+                *billed = Some(m / 60);
+                hours += 1;
+            }
+        }
+        hours
+    }
+
+    /// Forgets the oldest minutes, a day at a time.
+    fn forget_old(&mut self) {
+        if self.bytes.len() > KEPT_MINUTES + 1440 {
+            let old = self.bytes.len() - KEPT_MINUTES;
+            self.bytes.drain(..old);
+            self.records.drain(..old);
+            self.throttled.drain(..old);
+            self.iterator_age.drain(..old);
+            self.outgoing.drain(..old);
+            self.published.drain(..old);
+            self.first_minute += old;
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct WorldState {
     /// Minutes played so far.
@@ -411,19 +451,9 @@ impl<C: Clock + Clone> SimWorld<C> {
             // A shard may have been closed and reopened in between? Never:
             // ids are not reused. Pad in case it missed minutes.
             let index = m - sums.first_minute;
-            sums.bytes.resize(index, f64::NAN);
-            sums.records.resize(index, f64::NAN);
-            sums.throttled.resize(index, f64::NAN);
-            sums.iterator_age.resize(index, f64::NAN);
-            sums.outgoing.resize(index, f64::NAN);
-            sums.published.resize(index, 0);
+            sums.pad(index);
             sums.published.push(published);
-            for (bit, billed) in sums.billed_hour.iter_mut().enumerate() {
-                if published & (1 << bit) != 0 && *billed != Some(m / 60) {
-                    *billed = Some(m / 60);
-                    state.metric_hours += 1;
-                }
-            }
+            state.metric_hours += sums.bill(published, m);
             sums.bytes.push(accepted * record_size);
             sums.records.push(accepted);
             sums.throttled.push(throttled);
@@ -435,17 +465,7 @@ impl<C: Clock + Clone> SimWorld<C> {
             sums.outgoing.push(read * record_size);
             // Without a consumer the age is NaN, which `max` passes over.
             stats.iterator_age_ms = stats.iterator_age_ms.max(age);
-            // Forget the oldest minutes, a day at a time.
-            if sums.bytes.len() > KEPT_MINUTES + 1440 {
-                let old = sums.bytes.len() - KEPT_MINUTES;
-                sums.bytes.drain(..old);
-                sums.records.drain(..old);
-                sums.throttled.drain(..old);
-                sums.iterator_age.drain(..old);
-                sums.outgoing.drain(..old);
-                sums.published.drain(..old);
-                sums.first_minute += old;
-            }
+            sums.forget_old();
         }
         state.cached = cached;
         if state.backlogs.len() > open.len() {
