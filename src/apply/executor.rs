@@ -28,7 +28,7 @@ use crate::apply::report::{Applied, ApplyReport, Event, Stop, StopKind, WarmAppl
 use crate::apply::retry::{self, Call, Reaction};
 use crate::apply::shutdown::Shutdown;
 use crate::apply::tags;
-use crate::model::{Api, ApiError, ApiLimiter, StreamId};
+use crate::model::{Api, ApiError, ApiLimiter, ApiResult, StreamId};
 use crate::model::{HashKey, HashKeyRange, Shard, ShardId};
 use crate::model::{History, StreamStatus};
 use crate::observe::{Clock, KinesisRead, KinesisWrite};
@@ -102,6 +102,83 @@ enum Located {
     /// The layout already shows the action's result.
     Done,
     Stale(String),
+}
+
+/// Where `action` stands among the `open` shards: ready (with the shards
+/// it names now), already done, or stale.
+fn located_in(open: &[Shard], action: &Action) -> Located {
+    let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
+    let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
+    match action {
+        Action::Split(split) => {
+            let range = split.range();
+            let found: Option<&Shard> = match &split.shard_id {
+                Some(id) => by_id(id).filter(|s| s.range == range),
+                None => by_range(range),
+            };
+            match found {
+                Some(s) => Located::Ready(Reshard::Split {
+                    shard: s.id.clone(),
+                    key: split.new_starting_hash_key,
+                }),
+                None => match range.split_at(split.new_starting_hash_key) {
+                    Ok((low, high)) if by_range(low).is_some() && by_range(high).is_some() => {
+                        Located::Done
+                    }
+                    _ => Located::Stale(format!(
+                        "no open shard owns exactly {range} any more{}",
+                        split
+                            .shard_id
+                            .as_ref()
+                            .map(|id| format!(" ({id} was split or merged)"))
+                            .unwrap_or_default()
+                    )),
+                },
+            }
+        }
+        Action::Merge(merge) => {
+            let (low, high) = merge.ranges();
+            let a = by_id(&merge.shard_id).filter(|s| s.range == low);
+            let b = by_id(&merge.adjacent_shard_id).filter(|s| s.range == high);
+            match (a, b) {
+                (Some(a), Some(b)) => Located::Ready(Reshard::Merge {
+                    shard: a.id.clone(),
+                    adjacent: b.id.clone(),
+                }),
+                _ if low.merge(&high).and_then(by_range).is_some() => Located::Done,
+                _ => Located::Stale(format!(
+                    "{} and {} are no longer both open with their planned ranges",
+                    merge.shard_id, merge.adjacent_shard_id
+                )),
+            }
+        }
+    }
+}
+
+/// What re-reading the stream allows: the operation to carry out, or
+/// (`Err` inside) the time it was already carried out at by this run's
+/// own call whose reply was lost; or why to stop.
+fn ready(
+    located: Located,
+    issued_at: Option<DateTime<Utc>>,
+    stream: &StreamId,
+    action: &Action,
+) -> Result<Result<Reshard, DateTime<Utc>>, Stop> {
+    match (located, issued_at) {
+        (Located::Ready(target), _) => Ok(Ok(target)),
+        (Located::Done, Some(at)) => Ok(Err(at)),
+        (Located::Done, None) => Err(Stop::new(
+            StopKind::StalePlan,
+            format!(
+                "stream {stream}: {} was already carried out (by another process?); not applying it twice",
+                describe(action)
+            ),
+        )),
+        (Located::Stale(why), _) => Err(Stop::new(
+            StopKind::StalePlan,
+            format!("stream {stream}: stale plan: {why}"),
+        )),
+    }
 }
 
 /// Applies plans with the given capabilities. Built with
@@ -296,26 +373,9 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             };
             self.wait_active(stream, wait).await?;
             let (located, open) = self.locate(stream, plan, action).await?;
-            let target = match located {
-                Located::Ready(target) => target,
-                Located::Done if issued_at.is_some() => {
-                    return Ok((issued_at.expect("checked"), open));
-                }
-                Located::Done => {
-                    return Err(Stop::new(
-                        StopKind::StalePlan,
-                        format!(
-                            "stream {stream}: {} was already carried out (by another process?); not applying it twice",
-                            describe(action)
-                        ),
-                    ));
-                }
-                Located::Stale(why) => {
-                    return Err(Stop::new(
-                        StopKind::StalePlan,
-                        format!("stream {stream}: stale plan: {why}"),
-                    ));
-                }
+            let target = match ready(located, issued_at, stream, action)? {
+                Ok(target) => target,
+                Err(done_at) => return Ok((done_at, open)),
             };
             if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
@@ -344,33 +404,15 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             }
             // The operation counts from its first attempt, as its cooldown does.
             let at = since;
-            let result = match &target {
-                Reshard::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
-                Reshard::Merge { shard, adjacent } => {
-                    self.write.merge_shards(stream, shard, adjacent).await
-                }
-            };
+            let result = self.issue(stream, &target).await;
             let error = match result {
                 Ok(()) => return Ok((at, layout_after(&open, action))),
                 Err(e) => e,
             };
-            let delay =
-                match retry::react(error.kind, Call::Reshard, attempt, self.config.max_attempts) {
-                    Reaction::Stop(_) if attempt >= self.config.max_attempts => {
-                        return Err(Stop::new(
-                            Stop::from_api(&error, stream).kind,
-                            format!("stream {stream}: gave up after {attempt} attempts: {error}"),
-                        ));
-                    }
-                    Reaction::Stop(_) => return Err(Stop::from_api(&error, stream)),
-                    // The loop waits for ACTIVE before trying again.
-                    Reaction::AwaitActive => Duration::ZERO,
-                    Reaction::Backoff => self.backoff(attempt),
-                    Reaction::Reread => {
-                        issued_at = Some(at);
-                        self.backoff(attempt)
-                    }
-                };
+            let (delay, reread) = self.retry_delay(&error, attempt, stream)?;
+            if reread {
+                issued_at = Some(at);
+            }
             (self.on_event)(Event::Retrying {
                 stream: &stream.name,
                 attempt,
@@ -383,6 +425,38 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
                 Wait::BeforeOperation
             };
             self.sleep(delay, wait).await?;
+        }
+    }
+
+    /// Calls SplitShard or MergeShards for `target`.
+    async fn issue(&self, stream: &StreamId, target: &Reshard) -> ApiResult<()> {
+        match target {
+            Reshard::Split { shard, key } => self.write.split_shard(stream, shard, *key).await,
+            Reshard::Merge { shard, adjacent } => {
+                self.write.merge_shards(stream, shard, adjacent).await
+            }
+        }
+    }
+
+    /// How long to wait before the next attempt after `error` on attempt
+    /// `attempt`, and whether the call's outcome is unknown (the stream is
+    /// read again before another); or why to stop.
+    fn retry_delay(
+        &self,
+        error: &ApiError,
+        attempt: u32,
+        stream: &StreamId,
+    ) -> Result<(Duration, bool), Stop> {
+        match retry::react(error.kind, Call::Reshard, attempt, self.config.max_attempts) {
+            Reaction::Stop(_) if attempt >= self.config.max_attempts => Err(Stop::new(
+                Stop::from_api(error, stream).kind,
+                format!("stream {stream}: gave up after {attempt} attempts: {error}"),
+            )),
+            Reaction::Stop(_) => Err(Stop::from_api(error, stream)),
+            // The loop waits for ACTIVE before trying again.
+            Reaction::AwaitActive => Ok((Duration::ZERO, false)),
+            Reaction::Backoff => Ok((self.backoff(attempt), false)),
+            Reaction::Reread => Ok((self.backoff(attempt), true)),
         }
     }
 
@@ -541,53 +615,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             }
             _ => {}
         }
-        let by_range = |range: HashKeyRange| open.iter().find(|s| s.range == range);
-        let by_id = |id: &ShardId| open.iter().find(|s| &s.id == id);
-        let located = match action {
-            Action::Split(split) => {
-                let range = split.range();
-                let found: Option<&Shard> = match &split.shard_id {
-                    Some(id) => by_id(id).filter(|s| s.range == range),
-                    None => by_range(range),
-                };
-                match found {
-                    Some(s) => Located::Ready(Reshard::Split {
-                        shard: s.id.clone(),
-                        key: split.new_starting_hash_key,
-                    }),
-                    None => match range.split_at(split.new_starting_hash_key) {
-                        Ok((low, high)) if by_range(low).is_some() && by_range(high).is_some() => {
-                            Located::Done
-                        }
-                        _ => Located::Stale(format!(
-                            "no open shard owns exactly {range} any more{}",
-                            split
-                                .shard_id
-                                .as_ref()
-                                .map(|id| format!(" ({id} was split or merged)"))
-                                .unwrap_or_default()
-                        )),
-                    },
-                }
-            }
-            Action::Merge(merge) => {
-                let (low, high) = merge.ranges();
-                let a = by_id(&merge.shard_id).filter(|s| s.range == low);
-                let b = by_id(&merge.adjacent_shard_id).filter(|s| s.range == high);
-                match (a, b) {
-                    (Some(a), Some(b)) => Located::Ready(Reshard::Merge {
-                        shard: a.id.clone(),
-                        adjacent: b.id.clone(),
-                    }),
-                    _ if low.merge(&high).and_then(by_range).is_some() => Located::Done,
-                    _ => Located::Stale(format!(
-                        "{} and {} are no longer both open with their planned ranges",
-                        merge.shard_id, merge.adjacent_shard_id
-                    )),
-                }
-            }
-        };
-        Ok((located, ranges))
+        Ok((located_in(&open, action), ranges))
     }
 
     async fn check_quota(&self, stream: &StreamId) -> Result<(), Stop> {
