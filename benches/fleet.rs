@@ -17,6 +17,7 @@
 //! Run with `cargo bench --bench fleet`.
 
 #[path = "../tests/it/fake_account.rs"]
+#[allow(clippy::too_many_lines)] // a test helper, as in tests/it
 #[allow(dead_code)]
 mod fake_account;
 

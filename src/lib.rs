@@ -35,6 +35,10 @@
 //! inputs and output, the capability traits, the [`Executor`] and the
 //! [`Runner`], and the simulated backends.
 
+// The line limit (clippy.toml) holds for the library; the crate's own
+// tests, built only with cfg(test), may run longer.
+#![cfg_attr(test, allow(clippy::too_many_lines))]
+
 pub mod apply;
 pub mod aws;
 pub mod cli;
