@@ -380,7 +380,7 @@ impl<R: KinesisRead, W: KinesisWrite, C: Clock> Executor<'_, R, W, C> {
             if matches!(target, Reshard::Split { .. }) {
                 self.check_quota(stream).await?;
             }
-            self.limiter.acquire(target.api()).await;
+            self.limiter.pace(target.api()).await;
             // The last moment to decline: shutdown asked, or too close to
             // the deadline to finish.
             self.time_left()?;

@@ -385,11 +385,13 @@ impl RecordsRead for KinesisReader {
 }
 
 /// Every call waits for its slot in the shared limiter, except SplitShard
-/// and MergeShards: the executor takes their slot from the same limiter
-/// before its last read of the cooldown tags (see `Executor::new`), and
-/// a second wait here would let a racing replica record unseen.
+/// and MergeShards, which are only counted here: the executor waits for
+/// their slot in the same limiter before its last read of the cooldown
+/// tags (see `Executor::new`), and a second wait here would let a racing
+/// replica record unseen.
 impl KinesisWrite for KinesisWriter {
     async fn split_shard(&self, stream: &StreamId, shard: &ShardId, key: HashKey) -> ApiResult<()> {
+        self.limiter.count(Api::SplitShard);
         on_stream!(self.client.split_shard(), stream)
             .shard_to_split(shard.as_str())
             .new_starting_hash_key(key.to_string())
@@ -407,6 +409,7 @@ impl KinesisWrite for KinesisWriter {
         shard: &ShardId,
         adjacent: &ShardId,
     ) -> ApiResult<()> {
+        self.limiter.count(Api::MergeShards);
         on_stream!(self.client.merge_shards(), stream)
             .shard_to_merge(shard.as_str())
             .adjacent_shard_to_merge(adjacent.as_str())

@@ -250,8 +250,8 @@ pub struct ApiLimiter {
     datapoints: Window,
     calls: BTreeMap<Api, AtomicU64>,
     datapoints_requested: AtomicU64,
-    /// Whether calls wait at all (false for the simulator and tests that
-    /// count without pacing).
+    /// Whether calls wait at all (false for tests that count without
+    /// pacing).
     pacing: bool,
 }
 
@@ -297,13 +297,26 @@ impl ApiLimiter {
         *self.quotas.lock().unwrap_or_else(|e| e.into_inner()) = quotas;
     }
 
-    /// Waits for a slot for one call of `api`.
+    /// Waits for a slot for one call of `api`, and counts the call.
     pub async fn acquire(&self, api: Api) {
-        self.calls[&api].fetch_add(1, Ordering::Relaxed);
+        self.count(api);
+        self.pace(api).await;
+    }
+
+    /// Waits for a slot for one call of `api` without counting it: for a
+    /// caller that may still decline the call after the wait (the
+    /// executor, before its last read of the cooldown tags); whoever
+    /// makes the call counts it ([`ApiLimiter::count`]).
+    pub async fn pace(&self, api: Api) {
         if self.pacing {
             let slot = self.lanes[&api].reserve(1);
             tokio::time::sleep_until(slot).await;
         }
+    }
+
+    /// Counts one call of `api` made.
+    pub fn count(&self, api: Api) {
+        self.calls[&api].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Waits for a slot for one GetMetricData call asking for `datapoints`
