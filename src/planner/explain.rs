@@ -111,7 +111,7 @@ impl ShardVerdict {
             | Verdict::Steady
             | Verdict::Skipped { .. } => Self::other_reason,
         };
-        group(self).unwrap_or_else(|| format!("{:?}", self.verdict))
+        group(self)
     }
 
     /// "cold (peak 0.12 over 30 minutes; ...)".
@@ -144,11 +144,10 @@ impl ShardVerdict {
     }
 
     /// Why a split or a merge is planned.
-    fn acting_reason(&self) -> Option<String> {
+    fn acting_reason(&self) -> String {
         let f = &self.facts;
         let hot = || describe_heat(f);
-        let inferred = || self.inferred();
-        Some(match &self.verdict {
+        match &self.verdict {
             Verdict::Split {
                 trigger: Trigger::MinShards,
                 splits,
@@ -190,7 +189,7 @@ impl ShardVerdict {
                         f.scale_down_threshold,
                         f.scale_down_window_minutes,
                         f.scale_down_peak,
-                        inferred()
+                        self.inferred()
                     ),
                 };
                 format!(
@@ -198,15 +197,15 @@ impl ShardVerdict {
                     f.merged_ceiling
                 )
             }
-            _ => return None,
-        })
+            other => unreachable!("reason() words {other:?} elsewhere"),
+        }
     }
 
     /// Why a hot shard is left unsplit.
-    fn hot_held_reason(&self) -> Option<String> {
+    fn hot_held_reason(&self) -> String {
         let f = &self.facts;
         let hot = || describe_heat(f);
-        Some(match &self.verdict {
+        match &self.verdict {
             Verdict::CoolingDown {
                 action: ActionKind::Split,
                 until,
@@ -255,31 +254,30 @@ impl ShardVerdict {
                 share * 100.0,
                 super::remedy::advice(remedies.as_ref())
             ),
-            _ => return None,
-        })
+            other => unreachable!("reason() words {other:?} elsewhere"),
+        }
     }
 
     /// Why a cold shard is left unmerged.
-    fn cold_held_reason(&self) -> Option<String> {
+    fn cold_held_reason(&self) -> String {
         let f = &self.facts;
-        let cold = || self.cold();
-        Some(match &self.verdict {
+        match &self.verdict {
             Verdict::CoolingDown {
                 action: ActionKind::Merge,
                 until,
             } => format!(
                 "{}, but the merge cooldown runs until {}",
-                cold(),
+                self.cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
             Verdict::SplitFirst { until } => format!(
                 "{}, but this plan splits another shard first, and no merge follows a split within scale_down.cooldown (merges wait until {})",
-                cold(),
+                self.cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
             Verdict::YoungSplit { until } => format!(
                 "{}, but a shard of its pair was made by a split less than scale_down.min_lifetime ago; merging it before {} would undo a young split",
-                cold(),
+                self.cold(),
                 until.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
             Verdict::NotEnoughData {
@@ -292,43 +290,42 @@ impl ShardVerdict {
             ),
             Verdict::ForecastRise { forecast } => format!(
                 "{}, but held: {}, above merged_ceiling {}",
-                cold(),
+                self.cold(),
                 carried(forecast, "this pair"),
                 f.merged_ceiling
             ),
             Verdict::ConsumersBehind { lag } => format!(
                 "{}, but held: {}; a merge would halve their parallelism here",
-                cold(),
+                self.cold(),
                 describe_lag(lag)
             ),
             Verdict::AwaitingShardMetrics { estimated_minutes } => format!(
                 "{}, but {estimated_minutes} of those minutes are estimates, and its newest minutes have no shard-level datapoints to confirm its share: merged once they do",
-                cold()
+                self.cold()
             ),
             Verdict::AtMinShards { min_shards } => {
                 format!(
                     "{}, but a merge would go below min_shards {min_shards}",
-                    cold()
+                    self.cold()
                 )
             }
             Verdict::Steady if f.cold => format!(
                 "{}, but no adjacent cold shard keeps the merged peak under merged_ceiling {}",
-                cold(),
+                self.cold(),
                 f.merged_ceiling
             ),
-            _ => return None,
-        })
+            other => unreachable!("reason() words {other:?} elsewhere"),
+        }
     }
 
     /// The other verdicts: the daily cap, a new shard, a used-up budget, a steady or skipped shard.
-    fn other_reason(&self) -> Option<String> {
+    fn other_reason(&self) -> String {
         let f = &self.facts;
         let hot = || describe_heat(f);
-        let cold = || self.cold();
-        Some(match &self.verdict {
+        match &self.verdict {
             Verdict::DailyCap { cap } => format!(
                 "{}, but max_reshards_per_day {cap} is used up for the day (counted in the stream's tags)",
-                if f.hot.is_some() { hot() } else { cold() }
+                if f.hot.is_some() { hot() } else { self.cold() }
             ),
             Verdict::NewShard {
                 parent,
@@ -341,7 +338,7 @@ impl ShardVerdict {
             Verdict::BudgetUsedUp { action, value } => {
                 let state = match action {
                     ActionKind::Split => hot(),
-                    ActionKind::Merge => cold(),
+                    ActionKind::Merge => self.cold(),
                 };
                 format!(
                     "{state}, but {} {value} is used up this run",
@@ -363,8 +360,8 @@ impl ShardVerdict {
                 f.scale_down_window_minutes
             ),
             Verdict::Skipped { because } => because.clone(),
-            _ => return None,
-        })
+            other => unreachable!("reason() words {other:?} elsewhere"),
+        }
     }
 }
 
