@@ -2,7 +2,7 @@
 //! an objective, said in one line.
 
 use super::cost::Prices;
-use super::strategy::{Strategy, Summary};
+use super::strategy::Summary;
 use super::tune::Family;
 use crate::model::CAPACITY_MODE_SWITCHES_PER_DAY;
 
@@ -66,11 +66,9 @@ pub fn recommend(
             false,
         ),
     };
-    // A summary names its strategy as `Strategy` displays it.
-    let mode = match best.strategy.parse::<Strategy>() {
-        Ok(strategy) => adopt(Family::of(strategy), prices),
-        Err(_) => "use it".into(),
-    };
+    let mode = best
+        .family
+        .map_or_else(|| "use it".into(), |family| adopt(family, prices));
     let text = if meets {
         format!(
             "recommendation: {} (${:.2}, {} throttled): the cheapest within the objective of {} throttled; {mode}",
@@ -100,11 +98,13 @@ pub fn recommend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::strategy::Strategy;
 
     #[test]
     fn the_recommendation_is_the_cheapest_within_the_objective() {
         let run = |strategy: &str, cost_usd: f64, throttled_fraction: f64| Summary {
             strategy: strategy.into(),
+            family: strategy.parse::<Strategy>().ok().map(Family::of),
             cost_usd,
             throttled_fraction,
             ..Summary::default()
@@ -123,6 +123,19 @@ mod tests {
         assert_eq!(
             r.text,
             "recommendation: static:5 ($31.00, 0.050% throttled): the cheapest within the objective of 0.100% throttled; keep a fixed number of shards"
+        );
+        // A suite's static baseline may hold more shards than a user may
+        // ask for (UpdateShardCount's 10,000): still a fixed number.
+        let large = Summary {
+            strategy: "static:15000".into(),
+            family: Some(Family::Static),
+            ..results[2].clone()
+        };
+        let r = recommend(&[&large], 0.001, &prices).unwrap();
+        assert!(
+            r.text.ends_with("keep a fixed number of shards"),
+            "{}",
+            r.text
         );
         // Spiky traffic: only On-Demand keeps within it, and says so.
         let r = recommend(&[&results[0], &results[1], &results[3]], 0.001, &prices).unwrap();

@@ -107,6 +107,10 @@ impl fmt::Display for Strategy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub strategy: String,
+    /// The family of the strategy that ran (none for a derived line, such
+    /// as On-Demand with AUTO record distribution).
+    #[serde(skip)]
+    pub family: Option<super::tune::Family>,
     /// Open shards summed over time.
     pub shard_hours: f64,
     pub throttled_records: u64,
@@ -541,6 +545,7 @@ fn summarize(
     let fraction = |m: &MinuteStats| m.throttled_records / m.offered.records;
     Summary {
         strategy: strategy.to_string(),
+        family: Some(super::tune::Family::of(strategy)),
         shard_hours,
         throttled_records: throttled.round() as u64,
         total_records: total_records.round() as u64,
