@@ -59,7 +59,7 @@ pub(crate) async fn load_config(options: &AwsOptions) -> SdkConfig {
 }
 
 /// What one process acting on AWS builds once: its SDK configuration and
-/// the adapters on it. [`Live::executor`] and [`Live::notifier`] give the
+/// the adapters on it. [`Clients::executor`] and [`Live::notifier`] give the
 /// rest.
 #[derive(Clone, Debug)]
 pub struct Live {
@@ -76,22 +76,15 @@ impl Live {
         Live { sdk, clients }
     }
 
-    /// An executor on the adapters, with `config`. See [`Clients::executor`].
-    pub fn executor(
-        &self,
-        config: ExecutorConfig,
-    ) -> Executor<'_, KinesisReader, KinesisWriter, SystemClock> {
-        self.clients.executor(config)
-    }
-
     /// A notifier whose SNS targets publish with this configuration.
     pub fn notifier(&self) -> Notifier {
         Notifier::start(Some(sns_publisher(&self.sdk)))
     }
 }
 
-/// The adapters one process uses, every call of theirs paced by one
-/// limiter within the account's quotas.
+/// The adapters one process uses, every call of theirs counted by one
+/// limiter and paced within the account's quotas (SplitShard and
+/// MergeShards by the executor, before its last read of the tags).
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub read: KinesisReader,

@@ -97,6 +97,7 @@ pub(super) async fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         ..ExecutorConfig::default()
     };
     let executor = live
+        .clients
         .executor(config)
         .with_shutdown(&stop)
         .on_event(&on_event);
@@ -159,12 +160,9 @@ async fn nothing_to_do(
     policy: &Policy,
     failed: bool,
 ) -> anyhow::Result<u8> {
-    if output == ApplyOutput::Json {
-        print_json(
-            &serde_json::json!({ "plans": planned.iter().map(|p| &p.plan).collect::<Vec<_>>(), "applied": [] }),
-        )?;
-    } else {
-        write_stdout("\nnothing to do\n")?;
+    match output {
+        ApplyOutput::Json => print_applied(output, planned, &[])?,
+        ApplyOutput::Table => write_stdout("\nnothing to do\n")?,
     }
     let results: Vec<_> = planned
         .iter()

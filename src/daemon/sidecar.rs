@@ -151,6 +151,7 @@ impl Loop {
         check_targets(&self.handle.get(), &clients.read).await?;
         let on_event = log_and_note_progress(&self.status);
         let executor = live
+            .clients
             .executor(self.config.clone())
             .with_shutdown(&self.stop)
             .on_event(&on_event);
@@ -357,7 +358,8 @@ fn simulate_loop(
         let minutes = traffic.minutes();
         let world =
             crate::sim::strategy::world(scenario, traffic, clock, start, scenario.initial_shards);
-        // The simulated account's own rates, as the executor meets them.
+        // The account's resharding quotas, with the headroom the
+        // controller keeps on AWS, on the virtual clock.
         let limiter = ApiLimiter::default();
         let on_event = log_and_note_progress(status);
         let executor = Executor::new(&world, &world, &clock, &limiter)
