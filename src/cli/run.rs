@@ -13,6 +13,7 @@ use crate::daemon::sidecar::{self, Sidecar};
 use crate::error::exit;
 use crate::policy::Policy;
 use crate::sim::Scenario;
+use crate::sim::strategy::Strategy;
 use crate::sim::traffic::Traffic;
 
 use super::simulate::{DEFAULT_POLICY, DEFAULT_POLICY_PATH, load_scenario};
@@ -167,14 +168,6 @@ fn check_spans_and_speed(args: &RunArgs) -> Result<(), Error> {
 /// stream looked up in the policy.
 fn simulation(args: &RunArgs, policy: &Policy) -> anyhow::Result<(Scenario, Traffic)> {
     let (scenario, trace) = load_scenario(args.scenario.as_deref())?;
-    if policy.rule_for(&scenario.stream).is_none() {
-        return Err(Error::StreamNotInPolicy {
-            stream: scenario.stream.clone(),
-            policy: policy.source.clone(),
-        }
-        .into());
-    }
-    let traffic = Traffic::new(&scenario, &trace)
-        .map_err(|m| Error::Usage(format!("scenario {}: {m}", scenario.name)))?;
-    Ok((scenario, traffic))
+    let prepared = crate::sim::suite::prepare(policy, scenario, &trace, Some(Strategy::Planner))?;
+    Ok((prepared.scenario, prepared.traffic))
 }
