@@ -8,12 +8,8 @@ impl StreamPolicy {
     /// These settings with every field that `layer` sets replaced.
     pub(super) fn overridden_by(&self, layer: &Settings) -> StreamPolicy {
         let mut p = self.clone();
-        if let Some(v) = layer.min_shards {
-            p.min_shards = v.0;
-        }
-        if let Some(v) = layer.max_shards {
-            p.max_shards = v.0;
-        }
+        set(&mut p.min_shards, layer.min_shards.map(|v| v.0));
+        set(&mut p.max_shards, layer.max_shards.map(|v| v.0));
         set(&mut p.max_reshards_per_day, layer.max_reshards_per_day);
         if let Some(m) = &layer.metrics {
             set(&mut p.metrics_delay, m.delay.map(|v| v.0));
@@ -69,16 +65,11 @@ fn scale_down(s: &mut ScaleDown, down: &ScaleDownSettings) {
     set(&mut s.max_merges_per_run, down.max_merges_per_run);
     set(&mut s.max_missing, down.max_missing.map(|v| v.0));
     if let Some(e) = &down.economic {
-        s.economic = match e.enabled {
-            Some(false) => None,
-            _ => {
-                let mut economic = s.economic.take().unwrap_or_default();
-                set(&mut economic.reshard_cost, e.reshard_cost);
-                set(&mut economic.min_window_minutes, e.min_window.map(|v| v.0));
-                set(&mut economic.history_minutes, e.history.map(|v| v.0));
-                Some(economic)
-            }
-        };
+        switch(&mut s.economic, e.enabled, |economic| {
+            set(&mut economic.reshard_cost, e.reshard_cost);
+            set(&mut economic.min_window_minutes, e.min_window.map(|v| v.0));
+            set(&mut economic.history_minutes, e.history.map(|v| v.0));
+        });
     }
 }
 
@@ -87,58 +78,51 @@ fn scale_down(s: &mut ScaleDown, down: &ScaleDownSettings) {
 /// other setting turns it on over its defaults.
 fn optional_rules(p: &mut StreamPolicy, layer: &Settings) {
     if let Some(f) = &layer.forecast {
-        p.forecast = match f.enabled {
-            Some(false) => None,
-            _ => {
-                let mut forecast = p.forecast.take().unwrap_or_default();
-                if let Some(seasons) = &f.seasons {
-                    forecast.seasons = seasons.iter().map(|m| m.0).collect();
-                }
-                set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
-                set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
-                Some(forecast)
+        switch(&mut p.forecast, f.enabled, |forecast| {
+            if let Some(seasons) = &f.seasons {
+                forecast.seasons = seasons.iter().map(|m| m.0).collect();
             }
-        };
+            set(&mut forecast.horizon_minutes, f.horizon.map(|v| v.0));
+            set(&mut forecast.lead_minutes, f.lead.map(|v| v.0));
+        });
     }
     if let Some(w) = &layer.warm_throughput {
-        p.warm_throughput = match w.enabled {
-            Some(false) => None,
-            _ => {
-                let mut warm = p.warm_throughput.take().unwrap_or_default();
-                set(&mut warm.lead_minutes, w.lead.map(|v| v.0));
-                set(&mut warm.headroom, w.headroom);
-                set(&mut warm.min_mib, w.min_mib);
-                set(&mut warm.max_mib, w.max_mib);
-                Some(warm)
-            }
-        };
+        switch(&mut p.warm_throughput, w.enabled, |warm| {
+            set(&mut warm.lead_minutes, w.lead.map(|v| v.0));
+            set(&mut warm.headroom, w.headroom);
+            set(&mut warm.min_mib, w.min_mib);
+            set(&mut warm.max_mib, w.max_mib);
+        });
     }
     if let Some(o) = &layer.objective {
-        p.objective = match o.enabled {
-            Some(false) => None,
-            _ => {
-                let mut objective = p.objective.take().unwrap_or_default();
-                set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
-                set(&mut objective.history_minutes, o.history.map(|v| v.0));
-                Some(objective)
-            }
-        };
+        switch(&mut p.objective, o.enabled, |objective| {
+            set(&mut objective.max_throttled, o.max_throttled.map(|v| v.0));
+            set(&mut objective.history_minutes, o.history.map(|v| v.0));
+        });
     }
     if let Some(c) = &layer.consumers {
-        p.consumers = match c.enabled {
-            Some(false) => None,
-            _ => {
-                let mut consumers = p.consumers.take().unwrap_or_default();
-                set(
-                    &mut consumers.max_iterator_age,
-                    c.max_iterator_age.map(|v| v.0),
-                );
-                set(&mut consumers.scale_up_on_lag, c.scale_up_on_lag);
-                set(&mut consumers.read_threshold, c.read_threshold.map(|v| v.0));
-                Some(consumers)
-            }
-        };
+        switch(&mut p.consumers, c.enabled, |consumers| {
+            set(
+                &mut consumers.max_iterator_age,
+                c.max_iterator_age.map(|v| v.0),
+            );
+            set(&mut consumers.scale_up_on_lag, c.scale_up_on_lag);
+            set(&mut consumers.read_threshold, c.read_threshold.map(|v| v.0));
+        });
     }
+}
+
+/// An optional rule as a layer leaves it: off with `enabled: false`,
+/// otherwise on (over its defaults, if it was off) with `layer` applied.
+fn switch<T: Default>(rule: &mut Option<T>, enabled: Option<bool>, layer: impl FnOnce(&mut T)) {
+    *rule = match enabled {
+        Some(false) => None,
+        _ => {
+            let mut on = rule.take().unwrap_or_default();
+            layer(&mut on);
+            Some(on)
+        }
+    };
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {

@@ -759,33 +759,22 @@ fn hot_keys(hot: &[HotKeyFile]) -> Result<Vec<HotKey>, String> {
 /// The uniform baseline's settings: the defaults, with what `file` sets,
 /// checked.
 fn uniform_settings(file: &UniformFile) -> Result<UniformSettings, String> {
-    let mut uniform = UniformSettings::default();
-    let u = file;
+    let d = UniformSettings::default();
     let minutes = |s: Span| (s.0.as_secs() / 60).max(1) as u32;
-    if let Some(v) = u.scale_up_threshold {
-        uniform.scale_up_threshold = v;
-    }
-    if let Some(v) = u.scale_up_after {
-        uniform.scale_up_after_minutes = minutes(v);
-    }
-    if let Some(v) = u.scale_up_pct {
-        uniform.scale_up_pct = v;
-    }
-    if let Some(v) = u.scale_down_threshold {
-        uniform.scale_down_threshold = v;
-    }
-    if let Some(v) = u.scale_down_after {
-        uniform.scale_down_after_minutes = minutes(v);
-    }
-    if let Some(v) = u.scale_down_pct {
-        uniform.scale_down_pct = v;
-    }
-    if let Some(v) = u.cool_off {
-        uniform.cool_off = v.0;
-    }
-    if let Some(v) = u.check_interval {
-        uniform.check_interval = v.0;
-    }
+    let uniform = UniformSettings {
+        scale_up_threshold: file.scale_up_threshold.unwrap_or(d.scale_up_threshold),
+        scale_up_after_minutes: file
+            .scale_up_after
+            .map_or(d.scale_up_after_minutes, minutes),
+        scale_up_pct: file.scale_up_pct.unwrap_or(d.scale_up_pct),
+        scale_down_threshold: file.scale_down_threshold.unwrap_or(d.scale_down_threshold),
+        scale_down_after_minutes: file
+            .scale_down_after
+            .map_or(d.scale_down_after_minutes, minutes),
+        scale_down_pct: file.scale_down_pct.unwrap_or(d.scale_down_pct),
+        cool_off: file.cool_off.map_or(d.cool_off, |s| s.0),
+        check_interval: file.check_interval.map_or(d.check_interval, |s| s.0),
+    };
     let u = &uniform;
     for (field, v) in [
         ("uniform.scale_up_threshold", u.scale_up_threshold),
