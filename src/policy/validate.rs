@@ -67,7 +67,7 @@ impl StreamPolicy {
         }
     }
 
-    /// The partition-key sample `split_at: sampled` takes.
+    /// The partition-key sample `split_at: traffic` takes.
     fn sampling(&self, out: &mut Vec<String>) {
         let sample = &self.scale_up.sample;
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&sample.duration) {

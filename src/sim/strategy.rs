@@ -334,7 +334,8 @@ async fn drive(
                 policy.clone(),
             ));
             let (_never, stop) = shutdown::channel();
-            // The account's resharding rates, as on AWS, on the virtual clock.
+            // The account's resharding quotas, with the headroom the
+            // controller keeps on AWS, on the virtual clock.
             let limiter = crate::model::ApiLimiter::default();
             let quiet = |_: crate::apply::Event<'_>| {};
             let executor = Executor::new(world, world, clock, &limiter).on_event(&quiet);

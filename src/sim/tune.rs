@@ -8,8 +8,8 @@
 //! that only fits the first part's noise shows there), and on the whole.
 //!
 //! This module holds the pure parts: the candidates, the split of a
-//! scenario into parts, the frontier and the choice; `cli::tune` runs the
-//! simulations.
+//! scenario into parts, the frontier and the choice; `sim::search` runs
+//! the simulations.
 
 use std::fmt;
 use std::time::Duration;
