@@ -351,9 +351,9 @@ proptest! {
         check("Trace::parse", &text, |t| {
             let trace = Trace::parse(t, Path::new("fuzz.csv"))?;
             Traffic::new(&scenario, &trace).map_err(|m| {
-                kinesis_autoscaler::sim::scenario::FileError::invalid(
+                kinesis_autoscaler::input::FileError::invalid(
                     Path::new("fuzz.csv"),
-                    kinesis_autoscaler::input::FileKind::Scenario,
+                    kinesis_autoscaler::input::FileKind::Trace,
                     m,
                 )
             })
