@@ -516,27 +516,21 @@ async fn summary<R: KinesisRead>(
             || remembered
                 .as_ref()
                 .is_some_and(|s| s.mode == StreamMode::OnDemand));
-    let (summary, status, mode) = match (remembered, listed) {
-        _ if warm_read => {
-            let s = read.describe_stream(stream).await.map_err(in_stream)?;
-            memory.remember_summary(&s, now);
-            let (status, mode) = (s.status, s.mode);
-            (Some(s), status, mode)
+    if !warm_read {
+        match (remembered, listed) {
+            // Status and mode change; the summary's other facts hardly do.
+            (Some(s), Some((status, mode))) => return Ok((Some(s), status, mode)),
+            // Turning metrics on and off on demand needs to know which are on.
+            (None, Some((status, mode))) if policy.shard_level != ShardLevel::OnDemand => {
+                return Ok((None, status, mode));
+            }
+            _ => {}
         }
-        // Status and mode change; the summary's other facts hardly do.
-        (Some(s), Some((status, mode))) => (Some(s), status, mode),
-        // Turning metrics on and off on demand needs to know which are on.
-        (None, Some((status, mode))) if policy.shard_level != ShardLevel::OnDemand => {
-            (None, status, mode)
-        }
-        _ => {
-            let s = read.describe_stream(stream).await.map_err(in_stream)?;
-            memory.remember_summary(&s, now);
-            let (status, mode) = (s.status, s.mode);
-            (Some(s), status, mode)
-        }
-    };
-    Ok((summary, status, mode))
+    }
+    let s = read.describe_stream(stream).await.map_err(in_stream)?;
+    memory.remember_summary(&s, now);
+    let (status, mode) = (s.status, s.mode);
+    Ok((Some(s), status, mode))
 }
 
 /// Completes a prepared observation with the metrics read for it (taken

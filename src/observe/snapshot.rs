@@ -648,14 +648,7 @@ impl Observation {
                 );
             }
         }
-        for (name, values) in self.metrics.stream.named_series() {
-            if let Some((i, v)) = first_bad_value(values) {
-                return problem(
-                    format!("metrics.stream.{name}[{i}]"),
-                    format!("must be a non-negative number or null, got {v}"),
-                );
-            }
-        }
+        check_values("metrics.stream", self.metrics.stream.named_series())?;
         self.validate_past()?;
         self.validate_shares()?;
         for (id, series) in &self.metrics.shards {
@@ -667,14 +660,7 @@ impl Observation {
                     "has metrics but is not in `shards`".into(),
                 );
             }
-            for (name, values) in series.named_series() {
-                if let Some((i, v)) = first_bad_value(values) {
-                    return problem(
-                        format!("metrics.shards.{shown}.{name}[{i}]"),
-                        format!("must be a non-negative number or null, got {v}"),
-                    );
-                }
-            }
+            check_values(&format!("metrics.shards.{shown}"), series.named_series())?;
         }
         Ok(())
     }
@@ -696,17 +682,13 @@ impl Observation {
                     "windows must be sorted by start and must not overlap".into(),
                 );
             }
-            for (name, values) in [
-                ("IncomingBytes", &window.incoming_bytes),
-                ("IncomingRecords", &window.incoming_records),
-            ] {
-                if let Some((i, v)) = first_bad_value(values) {
-                    return problem(
-                        format!("past[{w}].{name}[{i}]"),
-                        format!("must be a non-negative number or null, got {v}"),
-                    );
-                }
-            }
+            check_values(
+                &format!("past[{w}]"),
+                [
+                    ("IncomingBytes", &window.incoming_bytes),
+                    ("IncomingRecords", &window.incoming_records),
+                ],
+            )?;
         }
         Ok(())
     }
@@ -731,12 +713,25 @@ impl Observation {
     }
 }
 
-/// The first datapoint that is not a non-negative finite number.
-fn first_bad_value(values: &Series) -> Option<(usize, f64)> {
-    values
-        .iter()
-        .enumerate()
-        .find_map(|(i, v)| v.filter(|v| !(v.is_finite() && *v >= 0.0)).map(|v| (i, v)))
+/// Refuses the first datapoint of `named` series that is not a
+/// non-negative finite number, at `{prefix}.{name}[{minute}]`.
+fn check_values<'n, 'a>(
+    prefix: &str,
+    named: impl IntoIterator<Item = (&'n str, &'a Series)>,
+) -> Result<(), SnapshotProblem> {
+    for (name, values) in named {
+        let bad = values
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| v.filter(|v| !(v.is_finite() && *v >= 0.0)).map(|v| (i, v)));
+        if let Some((i, v)) = bad {
+            return Err(SnapshotProblem {
+                path: format!("{prefix}.{name}[{i}]"),
+                message: format!("must be a non-negative number or null, got {v}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Observation {
