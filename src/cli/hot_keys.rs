@@ -177,7 +177,7 @@ pub(super) async fn run(args: HotKeysArgs) -> anyhow::Result<u8> {
             (open, Vec::new())
         }
     };
-    let chosen = chosen_shards(&args, &open, &hot, policy.is_some())?;
+    let chosen = chosen_shards(&args, &open, &hot)?;
     if chosen.is_empty() {
         super::say(&format!(
             "stream {}: no shard is hot now; nothing to sample",
@@ -231,15 +231,10 @@ fn check_budget(args: &HotKeysArgs) -> Result<u64, Error> {
     Ok(max_bytes)
 }
 
-/// The shards to sample: `--shard`, or with a policy the hot ones, or
+/// The shards to sample: `--shard`, or with `--hot` those the policy calls hot, or
 /// every open shard.
-fn chosen_shards(
-    args: &HotKeysArgs,
-    open: &[Shard],
-    hot: &[ShardId],
-    by_policy: bool,
-) -> Result<Vec<Shard>, Error> {
-    Ok(match (&args.shard, by_policy) {
+fn chosen_shards(args: &HotKeysArgs, open: &[Shard], hot: &[ShardId]) -> Result<Vec<Shard>, Error> {
+    Ok(match (&args.shard, args.hot) {
         (Some(id), _) => {
             let shard = open.iter().find(|s| s.id.as_str() == id).ok_or_else(|| {
                 Error::Usage(format!(

@@ -331,17 +331,12 @@ impl Planner<'_> {
 
     pub(super) fn split_hot_shards(&mut self) {
         let mut queue = self.hot_pieces();
-        let (budget, max_shards) = (
-            self.policy.scale_up.max_splits_per_run,
-            self.policy.max_shards,
-        );
         while let Some(piece) = queue.pop() {
             if !piece.is_open_shard && piece.pressure < 1.0 {
                 self.child_leaves.push(piece);
                 continue;
             }
-            let blocked = self.split_held(budget, max_shards);
-            if let Some(verdict) = blocked {
+            if let Some(verdict) = self.split_held() {
                 if piece.is_open_shard {
                     self.decide(piece.origin, verdict);
                 } else {
@@ -413,8 +408,12 @@ impl Planner<'_> {
     }
 
     /// What holds back the next split, if anything: the day's cap, the
-    /// run's `budget`, `max_shards`, the account's shard quota.
-    fn split_held(&self, budget: u32, max_shards: u32) -> Option<Verdict> {
+    /// run's max_splits_per_run, max_shards, the account's shard quota.
+    fn split_held(&self) -> Option<Verdict> {
+        let (budget, max_shards) = (
+            self.policy.scale_up.max_splits_per_run,
+            self.policy.max_shards,
+        );
         if self.day_left.is_some_and(|left| self.splits_used >= left) {
             Some(Verdict::DailyCap {
                 cap: self.policy.max_reshards_per_day,

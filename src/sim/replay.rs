@@ -142,10 +142,7 @@ pub fn build(
     let peak_per_second = (peak_per_minute / 60.0).ceil().max(1.0) as u64;
     let record_size = (total_bytes / total_records).ceil().max(1.0) as u64;
 
-    let trace_csv = trace_csv(
-        metrics.start + TimeDelta::minutes(skip as i64),
-        (0..minutes).map(bytes_at),
-    );
+    let trace_csv = trace_csv(coverage.starts_at, (0..minutes).map(bytes_at));
 
     let mut notes = vec![coverage.describe()];
     let keys = keys_yaml(open, metrics, &mut notes);

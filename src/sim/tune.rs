@@ -205,13 +205,7 @@ pub enum Candidate {
 
 impl Candidate {
     pub fn family(&self) -> Family {
-        match self {
-            Candidate::Planner(_) => Family::Planner,
-            Candidate::Uniform { .. } => Family::Uniform,
-            Candidate::Static { .. } => Family::Static,
-            Candidate::OnDemand => Family::OnDemand,
-            Candidate::OnDemandAdvantage => Family::OnDemandAdvantage,
-        }
+        Family::of(self.strategy())
     }
 
     pub fn strategy(&self) -> Strategy {
