@@ -180,19 +180,16 @@ impl Status {
 /// The passes, the resharding operations, the failures and the policy
 /// reloads, counted.
 fn pass_families(out: &mut String, r: &Registry) {
-    family(
+    let count = |map: &BTreeMap<&'static str, u64>, key: &'static str| {
+        (key, map.get(key).copied().unwrap_or(0))
+    };
+    labelled(
         out,
-        "kinesis_autoscaler_passes_total",
-        "counter",
+        ("kinesis_autoscaler_passes_total", "counter"),
         "Passes over the policy's streams, by outcome.",
+        "outcome",
+        ["ok", "failed"].map(|o| count(&r.passes, o)),
     );
-    for outcome in ["ok", "failed"] {
-        let n = r.passes.get(outcome).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_passes_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
     family(
         out,
         "kinesis_autoscaler_actions_total",
@@ -208,63 +205,39 @@ fn pass_families(out: &mut String, r: &Registry) {
             );
         }
     }
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_errors_total",
-        "counter",
+        ("kinesis_autoscaler_errors_total", "counter"),
         "Failures, by kind.",
+        "kind",
+        &r.errors,
     );
-    for (kind, n) in &r.errors {
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_errors_total{{kind=\"{}\"}} {n}",
-            escape(kind)
-        );
-    }
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_policy_reloads_total",
-        "counter",
+        ("kinesis_autoscaler_policy_reloads_total", "counter"),
         "Policy reloads, by outcome.",
+        "outcome",
+        ["ok", "invalid"].map(|o| count(&r.reloads, o)),
     );
-    for outcome in ["ok", "invalid"] {
-        let n = r.reloads.get(outcome).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_policy_reloads_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
 }
 
 /// Each stream's open shards and peak utilization at the last pass, and
 /// when the last pass without failures finished.
 fn stream_families(out: &mut String, r: &Registry) {
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_open_shards",
-        "gauge",
+        ("kinesis_autoscaler_open_shards", "gauge"),
         "Open shards per stream after the last pass.",
+        "stream",
+        &r.open_shards,
     );
-    for (stream, n) in &r.open_shards {
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_open_shards{{stream=\"{}\"}} {n}",
-            escape(stream)
-        );
-    }
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_peak_shard_utilization",
-        "gauge",
+        ("kinesis_autoscaler_peak_shard_utilization", "gauge"),
         "The highest shard utilization per stream at the last pass (1 = a shard's write limit).",
+        "stream",
+        &r.peak_utilization,
     );
-    for (stream, u) in &r.peak_utilization {
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_peak_shard_utilization{{stream=\"{}\"}} {u}",
-            escape(stream)
-        );
-    }
     family(
         out,
         "kinesis_autoscaler_last_successful_pass_timestamp_seconds",
@@ -281,15 +254,13 @@ fn stream_families(out: &mut String, r: &Registry) {
 /// The calls made to Kinesis and CloudWatch, and the datapoints asked of
 /// GetMetricData.
 fn api_families(out: &mut String, api: &crate::model::ApiLimiter) {
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_api_calls_total",
-        "counter",
+        ("kinesis_autoscaler_api_calls_total", "counter"),
         "Kinesis and CloudWatch calls made, by API (each waits for its slot within the account's quota).",
+        "api",
+        api.calls().into_iter().map(|(a, n)| (a.as_str(), n)),
     );
-    for (a, n) in api.calls() {
-        let _ = writeln!(out, "kinesis_autoscaler_api_calls_total{{api=\"{a}\"}} {n}");
-    }
     family(
         out,
         "kinesis_autoscaler_metric_datapoints_requested_total",
@@ -306,37 +277,45 @@ fn api_families(out: &mut String, api: &crate::model::ApiLimiter) {
 /// The notification counters: sent and failed by target (its policy
 /// field), held back by event type.
 fn notification_families(out: &mut String, n: &Deliveries) {
-    for (name, help, counts) in [
-        (
-            "kinesis_autoscaler_notifications_sent_total",
-            "Notifications delivered, by target (the policy field that names it).",
-            n.sent(),
-        ),
-        (
-            "kinesis_autoscaler_notifications_failed_total",
-            "Notifications not delivered after every attempt (or dropped from a full queue), by target.",
-            n.failed(),
-        ),
-    ] {
-        family(out, name, "counter", help);
-        for (target, count) in counts {
-            let _ = writeln!(out, "{name}{{target=\"{}\"}} {count}", escape(&target));
-        }
-    }
-    family(
+    labelled(
         out,
-        "kinesis_autoscaler_notifications_suppressed_total",
-        "counter",
-        "Events not sent because one of the same type about the same stream was sent within notify.repeat_after, by type.",
+        ("kinesis_autoscaler_notifications_sent_total", "counter"),
+        "Notifications delivered, by target (the policy field that names it).",
+        "target",
+        n.sent(),
+    );
+    labelled(
+        out,
+        ("kinesis_autoscaler_notifications_failed_total", "counter"),
+        "Notifications not delivered after every attempt (or dropped from a full queue), by target.",
+        "target",
+        n.failed(),
     );
     let suppressed = n.suppressed();
-    for kind in EventKind::ALL {
-        let count = suppressed.get(&kind).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "kinesis_autoscaler_notifications_suppressed_total{{event=\"{}\"}} {count}",
-            kind.as_str()
-        );
+    labelled(
+        out,
+        (
+            "kinesis_autoscaler_notifications_suppressed_total",
+            "counter",
+        ),
+        "Events not sent because one of the same type about the same stream was sent within notify.repeat_after, by type.",
+        "event",
+        EventKind::ALL.map(|kind| (kind.as_str(), suppressed.get(&kind).copied().unwrap_or(0))),
+    );
+}
+
+/// A metric family (`name`, `kind`) with one sample per label value,
+/// each value escaped.
+fn labelled<K: AsRef<str>, V: std::fmt::Display>(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (K, V)>,
+) {
+    family(out, name, kind, help);
+    for (value, n) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape(value.as_ref()));
     }
 }
 
